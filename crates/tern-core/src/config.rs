@@ -1,0 +1,205 @@
+//! The deployment file: which regions exist, where they listen, where data lives.
+//!
+//! One TOML file describes a whole deployment. `tern up` runs every region of it
+//! in one process; `tern server --region NAME` runs one region and treats the
+//! others as peers reachable over HTTP.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::names::{is_valid_account_id, is_valid_region_name};
+
+/// A whole deployment: the account that owns it and its regions.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentConfig {
+    /// The 12-digit AWS account id every ARN of this deployment carries.
+    #[serde(default = "default_account_id")]
+    pub account_id: String,
+    /// Root of all on-disk state; each region gets `<data_dir>/<region>/`.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// The regions, in order. The first one also keeps the global bucket-name
+    /// registry (see ARCHITECTURE.md, "Global bucket names").
+    #[serde(rename = "region")]
+    pub regions: Vec<RegionConfig>,
+}
+
+/// One region of the deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionConfig {
+    /// AWS-style region name, e.g. `us-east-1`.
+    pub name: String,
+    /// Address the region's single listener binds (all services share it).
+    pub listen: SocketAddr,
+    /// How peers and clients reach this region; defaults to `http://<listen>`.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+}
+
+impl RegionConfig {
+    /// The URL peers use to reach this region.
+    #[must_use]
+    pub fn endpoint_url(&self) -> String {
+        self.endpoint
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+    }
+}
+
+/// Why a deployment file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid config: {0}")]
+    Invalid(String),
+}
+
+fn default_account_id() -> String {
+    "000000000000".to_owned()
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("./tern-data")
+}
+
+impl Default for DeploymentConfig {
+    /// The embedded default: two regions on loopback.
+    fn default() -> Self {
+        let region = |name: &str, port: u16| RegionConfig {
+            name: name.to_owned(),
+            listen: SocketAddr::from(([127, 0, 0, 1], port)),
+            endpoint: None,
+        };
+        Self {
+            account_id: default_account_id(),
+            data_dir: default_data_dir(),
+            regions: vec![region("us-east-1", 9100), region("eu-west-1", 9101)],
+        }
+    }
+}
+
+impl DeploymentConfig {
+    /// Parses and validates a deployment file's text. `path` is only used in messages.
+    pub fn parse(text: &str, path: &std::path::Path) -> Result<Self, ConfigError> {
+        let config: Self = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads, parses and validates a deployment file.
+    pub fn load(path: &std::path::Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Checks the rules serde cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !is_valid_account_id(&self.account_id) {
+            return Err(ConfigError::Invalid(format!(
+                "account_id {:?} must be 12 digits",
+                self.account_id
+            )));
+        }
+        if self.regions.is_empty() {
+            return Err(ConfigError::Invalid("at least one [[region]] is required".into()));
+        }
+        let mut names = HashSet::new();
+        let mut listens = HashSet::new();
+        for region in &self.regions {
+            if !is_valid_region_name(&region.name) {
+                return Err(ConfigError::Invalid(format!(
+                    "region name {:?} is not an AWS-style region name (like us-east-1)",
+                    region.name
+                )));
+            }
+            if !names.insert(&region.name) {
+                return Err(ConfigError::Invalid(format!("region {:?} is listed twice", region.name)));
+            }
+            if !listens.insert(region.listen) {
+                return Err(ConfigError::Invalid(format!("two regions listen on {}", region.listen)));
+            }
+        }
+        Ok(())
+    }
+
+    /// The region with this name, if the deployment has it.
+    #[must_use]
+    pub fn region(&self, name: &str) -> Option<&RegionConfig> {
+        self.regions.iter().find(|r| r.name == name)
+    }
+
+    /// The region that keeps the global bucket-name registry.
+    #[must_use]
+    pub fn registry_region(&self) -> &RegionConfig {
+        &self.regions[0]
+    }
+
+    /// Where one region keeps its state.
+    #[must_use]
+    pub fn region_data_dir(&self, region: &str) -> PathBuf {
+        self.data_dir.join(region)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn parses_the_documented_example() {
+        let text = r#"
+            account_id = "000000000000"
+            data_dir = "/var/lib/tern"
+            [[region]]
+            name = "us-east-1"
+            listen = "127.0.0.1:9100"
+            [[region]]
+            name = "eu-west-1"
+            listen = "127.0.0.1:9101"
+        "#;
+        let config = DeploymentConfig::parse(text, Path::new("t.toml")).unwrap();
+        assert_eq!(config.regions.len(), 2);
+        assert_eq!(config.registry_region().name, "us-east-1");
+        assert_eq!(config.region("eu-west-1").unwrap().endpoint_url(), "http://127.0.0.1:9101");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_by_name() {
+        let text = "data_dri = \"x\"\n[[region]]\nname = \"us-east-1\"\nlisten = \"127.0.0.1:1\"\n";
+        let err = DeploymentConfig::parse(text, Path::new("t.toml")).unwrap_err().to_string();
+        assert!(err.contains("data_dri"), "{err}");
+    }
+
+    #[test]
+    fn duplicate_regions_and_bad_names_are_refused() {
+        let dup = "[[region]]\nname = \"us-east-1\"\nlisten = \"127.0.0.1:1\"\n[[region]]\nname = \"us-east-1\"\nlisten = \"127.0.0.1:2\"\n";
+        assert!(DeploymentConfig::parse(dup, Path::new("t")).is_err());
+        let bad = "[[region]]\nname = \"Mars\"\nlisten = \"127.0.0.1:1\"\n";
+        assert!(DeploymentConfig::parse(bad, Path::new("t")).is_err());
+        let none = "regions = []\n";
+        assert!(DeploymentConfig::parse(none, Path::new("t")).is_err());
+    }
+
+    #[test]
+    fn default_is_two_loopback_regions() {
+        let config = DeploymentConfig::default();
+        config.validate().unwrap();
+        assert_eq!(config.regions[0].listen.to_string(), "127.0.0.1:9100");
+        assert_eq!(config.regions[1].name, "eu-west-1");
+    }
+}

@@ -1,0 +1,35 @@
+/// What a store operation can fail with. Domain outcomes callers branch on are
+/// variants; engine failures are `Io`/`Db` and become 500s upstream.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("bucket already exists")]
+    BucketExists,
+    #[error("no such bucket")]
+    NoSuchBucket,
+    #[error("bucket is not empty")]
+    BucketNotEmpty,
+    #[error("no such version")]
+    NoSuchVersion,
+    #[error("no such upload")]
+    NoSuchUpload,
+    #[error("precondition failed")]
+    PreconditionFailed,
+    #[error("request body: {0}")]
+    Body(std::io::Error),
+    #[error("blob {0} is missing")]
+    BlobMissing(String),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("corrupt metadata: {0}")]
+    Corrupt(String),
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        Self::Corrupt(e.to_string())
+    }
+}

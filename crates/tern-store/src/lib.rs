@@ -1,0 +1,28 @@
+//! Storage of one region: metadata (`MetaStore`) and object bytes (`BlobStore`).
+//!
+//! Both are narrow traits whose contracts are written down as test suites in
+//! [`contract`]; every engine must pass them. The embedded engines are SQLite
+//! ([`SqliteMeta`]) and plain files ([`LocalBlobs`]).
+//!
+//! Write ordering that makes `kill -9` safe: blob bytes are written to a temp
+//! file, fsync'd and renamed into place *before* the metadata transaction that
+//! references them commits. A crash in between leaves an unreferenced blob,
+//! which [`sweep_orphans`] removes at the next start.
+
+mod blob;
+#[cfg(any(test, feature = "contract"))]
+pub mod contract;
+mod error;
+mod meta;
+mod model;
+mod sqlite;
+mod sweep;
+
+pub use blob::{BlobStore, ByteStream, LocalBlobs};
+pub use error::StoreError;
+pub use meta::MetaStore;
+pub use model::*;
+pub use sqlite::SqliteMeta;
+pub use sweep::sweep_orphans;
+
+pub type StoreResult<T> = Result<T, StoreError>;

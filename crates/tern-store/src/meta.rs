@@ -1,0 +1,106 @@
+//! The metadata contract. [`crate::contract::meta_suite`] is its executable form.
+
+use std::collections::HashSet;
+
+use async_trait::async_trait;
+
+use crate::StoreResult;
+use crate::model::{
+    BucketRecord, Displaced, KeyStart, NewVersion, PartRecord, Precondition, RegisteredBucket, UploadRecord,
+    VersionRecord, VersionSummary, Versioning,
+};
+
+/// Metadata of one region. Every method is one atomic transaction; a write
+/// that returns `Ok` is durable.
+#[async_trait]
+pub trait MetaStore: Send + Sync + 'static {
+    // ---- buckets -------------------------------------------------------
+
+    /// Fails with `BucketExists` if the name is taken in this region.
+    async fn create_bucket(&self, bucket: &BucketRecord) -> StoreResult<()>;
+    async fn get_bucket(&self, name: &str) -> StoreResult<Option<BucketRecord>>;
+    /// All buckets, by name.
+    async fn list_buckets(&self) -> StoreResult<Vec<BucketRecord>>;
+    /// Fails with `BucketNotEmpty` while any version, marker or upload exists.
+    async fn delete_bucket(&self, name: &str) -> StoreResult<()>;
+    async fn set_versioning(&self, name: &str, state: Versioning) -> StoreResult<()>;
+
+    // ---- versions ------------------------------------------------------
+
+    /// Commits `version` as the key's latest. A `null` version id replaces the
+    /// existing null version; its blobs are returned for deletion.
+    /// `precondition` is evaluated against the current latest in the same
+    /// transaction (`PreconditionFailed` if it does not hold).
+    async fn put_version(&self, version: &NewVersion, precondition: Option<&Precondition>) -> StoreResult<Displaced>;
+
+    /// The given version, or the latest (possibly a delete marker) if `None`.
+    async fn get_version(&self, bucket: &str, key: &str, version_id: Option<&str>) -> StoreResult<Option<VersionRecord>>;
+
+    /// Permanently removes one version or marker; the next newest becomes
+    /// latest. Returns the removed record (`None` if absent) and its blobs.
+    async fn delete_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+    ) -> StoreResult<(Option<VersionRecord>, Displaced)>;
+
+    /// Replaces the tag set of one version (latest if `None`).
+    async fn put_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        tags: &[(String, String)],
+    ) -> StoreResult<VersionRecord>;
+
+    /// Latest versions that are not delete markers, by key, with `prefix`,
+    /// starting at `start`; at most `limit`.
+    async fn list_current(&self, bucket: &str, prefix: &str, start: &KeyStart, limit: usize)
+    -> StoreResult<Vec<VersionSummary>>;
+
+    /// All versions and markers with `prefix`, by key then newest first.
+    async fn list_versions(&self, bucket: &str, prefix: &str, start: &KeyStart, limit: usize)
+    -> StoreResult<Vec<VersionSummary>>;
+
+    // ---- multipart -----------------------------------------------------
+
+    async fn create_upload(&self, upload: &UploadRecord) -> StoreResult<()>;
+    async fn get_upload(&self, bucket: &str, upload_id: &str) -> StoreResult<Option<UploadRecord>>;
+    /// Records a part, replacing one with the same number (whose blob is returned).
+    async fn put_part(&self, part: &PartRecord) -> StoreResult<Displaced>;
+    /// Parts with number > `after`, ascending; at most `limit`.
+    async fn list_parts(&self, upload_id: &str, after: u32, limit: usize) -> StoreResult<Vec<PartRecord>>;
+    /// Uploads in progress with `prefix`, by key then creation, after the marker pair.
+    async fn list_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        key_marker: Option<&str>,
+        upload_id_marker: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<UploadRecord>>;
+    /// Commits the upload as `version` and removes it. Parts not named in
+    /// `version.data` are returned for deletion, with any displaced null version.
+    async fn complete_upload(
+        &self,
+        upload_id: &str,
+        version: &NewVersion,
+        precondition: Option<&Precondition>,
+    ) -> StoreResult<Displaced>;
+    /// Removes the upload; its part blobs are returned for deletion.
+    async fn abort_upload(&self, bucket: &str, upload_id: &str) -> StoreResult<Displaced>;
+
+    // ---- global bucket-name registry (used in the registry region) ------
+
+    /// Registers `name` for `region` unless taken; returns the holder either way.
+    async fn registry_claim(&self, name: &str, region: &str) -> StoreResult<RegisteredBucket>;
+    async fn registry_lookup(&self, name: &str) -> StoreResult<Option<RegisteredBucket>>;
+    /// Releases `name` if `region` holds it.
+    async fn registry_release(&self, name: &str, region: &str) -> StoreResult<()>;
+
+    // ---- housekeeping ----------------------------------------------------
+
+    /// Every blob id any version or part references.
+    async fn referenced_blobs(&self) -> StoreResult<HashSet<String>>;
+}

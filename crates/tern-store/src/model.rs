@@ -1,0 +1,202 @@
+//! The records the metadata store keeps.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+/// The version id S3 shows for objects written while versioning was off.
+pub const NULL_VERSION: &str = "null";
+
+/// A bucket's versioning state. A bucket never returns to `Unversioned`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Versioning {
+    Unversioned,
+    Enabled,
+    Suspended,
+}
+
+impl Versioning {
+    pub(crate) fn to_db(self) -> Option<&'static str> {
+        match self {
+            Self::Unversioned => None,
+            Self::Enabled => Some("Enabled"),
+            Self::Suspended => Some("Suspended"),
+        }
+    }
+
+    pub(crate) fn from_db(value: Option<&str>) -> Self {
+        match value {
+            Some("Enabled") => Self::Enabled,
+            Some("Suspended") => Self::Suspended,
+            _ => Self::Unversioned,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketRecord {
+    pub name: String,
+    pub created_ms: i64,
+    pub versioning: Versioning,
+}
+
+/// A checksum the client supplied and the server verified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredChecksum {
+    /// `CRC32`, `CRC32C`, `SHA1`, `SHA256` or `CRC64NVME`.
+    pub algorithm: String,
+    /// Base64 as on the wire.
+    pub value: String,
+    /// `FULL_OBJECT` or `COMPOSITE`.
+    #[serde(default)]
+    pub kind: Option<String>,
+}
+
+/// Everything about a version that is neither its bytes nor its identity.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ObjectAttrs {
+    pub content_type: Option<String>,
+    pub content_encoding: Option<String>,
+    pub content_disposition: Option<String>,
+    pub content_language: Option<String>,
+    pub cache_control: Option<String>,
+    /// RFC 1123 text as received.
+    pub expires: Option<String>,
+    pub website_redirect_location: Option<String>,
+    pub storage_class: Option<String>,
+    /// `x-amz-meta-*` values, stored byte-for-byte.
+    pub user_metadata: BTreeMap<String, String>,
+    pub checksum: Option<StoredChecksum>,
+    /// Number of parts when the version came from a multipart upload.
+    pub parts_count: Option<u32>,
+}
+
+/// One blob holding a contiguous run of a version's bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobPart {
+    pub blob: String,
+    pub size: u64,
+}
+
+/// Where a version's bytes are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectData {
+    /// Small objects are kept in the metadata row: one fsync per PUT, not three.
+    Inline(Bytes),
+    /// Concatenation of these blobs, in order (one per multipart part).
+    Blobs(Vec<BlobPart>),
+}
+
+impl ObjectData {
+    /// Blob ids this data references (none for inline data).
+    pub fn blob_ids(&self) -> impl Iterator<Item = &str> {
+        let parts: &[BlobPart] = match self {
+            Self::Inline(_) => &[],
+            Self::Blobs(parts) => parts,
+        };
+        parts.iter().map(|p| p.blob.as_str())
+    }
+}
+
+/// A version or delete marker to be committed.
+#[derive(Debug, Clone)]
+pub struct NewVersion {
+    pub bucket: String,
+    pub key: String,
+    /// A fresh id, or [`NULL_VERSION`], which replaces any existing null version.
+    pub version_id: String,
+    pub is_delete_marker: bool,
+    pub modified_ms: i64,
+    pub size: u64,
+    pub etag: String,
+    pub attrs: ObjectAttrs,
+    pub tags: Vec<(String, String)>,
+    pub data: ObjectData,
+}
+
+/// A committed version or delete marker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionRecord {
+    pub bucket: String,
+    pub key: String,
+    pub version_id: String,
+    pub is_latest: bool,
+    pub is_delete_marker: bool,
+    pub modified_ms: i64,
+    pub size: u64,
+    pub etag: String,
+    pub attrs: ObjectAttrs,
+    pub tags: Vec<(String, String)>,
+    pub data: ObjectData,
+}
+
+/// What a listing row needs (no bytes, no tags).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionSummary {
+    pub key: String,
+    pub version_id: String,
+    pub is_latest: bool,
+    pub is_delete_marker: bool,
+    pub modified_ms: i64,
+    pub size: u64,
+    pub etag: String,
+    pub storage_class: Option<String>,
+    pub checksum_algorithm: Option<String>,
+}
+
+/// A condition checked in the same transaction as a write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Precondition {
+    /// `If-None-Match: *`: no current object may exist.
+    NoneMatchAny,
+    /// `If-Match: <etag>`: the current object must have this ETag.
+    Match(String),
+}
+
+/// Where a key-ordered scan starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyStart {
+    Beginning,
+    /// Keys strictly greater than this.
+    After(String),
+    /// Keys greater than or equal to this.
+    From(String),
+    /// Versions after this one (same key, older) and then later keys.
+    AfterVersion { key: String, version_id: String },
+}
+
+/// The outcome of a write: blobs no longer referenced, to delete after commit.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Displaced {
+    pub blobs: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadRecord {
+    pub upload_id: String,
+    pub bucket: String,
+    pub key: String,
+    pub created_ms: i64,
+    pub attrs: ObjectAttrs,
+    pub tags: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartRecord {
+    pub upload_id: String,
+    pub part_number: u32,
+    pub size: u64,
+    pub etag: String,
+    pub blob: String,
+    pub modified_ms: i64,
+    pub checksum: Option<String>,
+}
+
+/// Where a bucket name is registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisteredBucket {
+    pub name: String,
+    pub region: String,
+}
