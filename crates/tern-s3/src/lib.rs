@@ -1,1 +1,23 @@
-//! placeholder
+//! The S3 API of one region, on s3s.
+//!
+//! [`TernS3`] is a thin `impl s3s::S3`: each operation hands its input to the
+//! use-case module of its family (`bucket`, `object`, `list`, `multipart`,
+//! `tagging`). Storage is reached only through the `tern-store` traits, and the
+//! global bucket namespace only through [`BucketRegistry`].
+
+mod body;
+mod bucket;
+mod context;
+mod error;
+mod list;
+mod multipart;
+mod object;
+mod read;
+mod registry;
+mod s3_impl;
+mod tagging;
+mod wire;
+
+pub use context::Region;
+pub use registry::{BucketRegistry, RegistryEntry, RegistryError};
+pub use s3_impl::TernS3;

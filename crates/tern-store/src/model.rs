@@ -194,9 +194,37 @@ pub struct PartRecord {
     pub checksum: Option<String>,
 }
 
+/// The smallest string greater than every string starting with `prefix`
+/// (bytewise UTF-8 order, which is S3's listing order); `None` if unbounded.
+pub fn prefix_upper_bound(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = (u32::from(last) + 1..=u32::from(char::MAX)).find_map(char::from_u32);
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
 /// Where a bucket name is registered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegisteredBucket {
     pub name: String,
     pub region: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upper_bound_follows_utf8_order() {
+        assert_eq!(prefix_upper_bound(""), None);
+        assert_eq!(prefix_upper_bound("photos/").as_deref(), Some("photos0"));
+        assert_eq!(prefix_upper_bound("a\u{10FFFF}").as_deref(), Some("b"));
+        // Skips the surrogate gap.
+        assert_eq!(prefix_upper_bound("\u{D7FF}").as_deref(), Some("\u{E000}"));
+    }
 }

@@ -20,6 +20,7 @@ use crate::model::{
     BlobPart, BucketRecord, Displaced, KeyStart, NULL_VERSION, NewVersion, ObjectAttrs, ObjectData, PartRecord,
     Precondition, RegisteredBucket, UploadRecord, VersionRecord, VersionSummary, Versioning,
 };
+use crate::model::prefix_upper_bound;
 use crate::{StoreError, StoreResult};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -147,20 +148,6 @@ fn part_from_row(row: &SqliteRow) -> StoreResult<PartRecord> {
         modified_ms: row.try_get("modified_ms")?,
         checksum: row.try_get("checksum")?,
     })
-}
-
-/// The smallest string greater than every string starting with `prefix`
-/// (bytewise UTF-8 order, which is S3's listing order); `None` if unbounded.
-fn prefix_upper_bound(prefix: &str) -> Option<String> {
-    let mut chars: Vec<char> = prefix.chars().collect();
-    while let Some(last) = chars.pop() {
-        let next = (u32::from(last) + 1..=u32::from(char::MAX)).find_map(char::from_u32);
-        if let Some(next) = next {
-            chars.push(next);
-            return Some(chars.into_iter().collect());
-        }
-    }
-    None
 }
 
 /// SQL fragment and binds for "key within `prefix`, starting at `start`".
@@ -647,18 +634,4 @@ fn bucket_from_row(row: &SqliteRow) -> StoreResult<BucketRecord> {
         created_ms: row.try_get("created_ms")?,
         versioning: Versioning::from_db(row.try_get::<Option<&str>, _>("versioning")?),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn upper_bound_follows_utf8_order() {
-        assert_eq!(prefix_upper_bound(""), None);
-        assert_eq!(prefix_upper_bound("photos/").as_deref(), Some("photos0"));
-        assert_eq!(prefix_upper_bound("a\u{10FFFF}").as_deref(), Some("b"));
-        // Skips the surrogate gap.
-        assert_eq!(prefix_upper_bound("\u{D7FF}").as_deref(), Some("\u{E000}"));
-    }
 }

@@ -1,0 +1,30 @@
+//! Everything one region's S3 operations need, passed explicitly (several
+//! regions share a process in `tern up`, so nothing here is global).
+
+use std::sync::Arc;
+
+use tern_store::{BlobStore, MetaStore};
+
+use crate::registry::BucketRegistry;
+
+pub struct Region {
+    /// This region's name, e.g. `us-east-1`.
+    pub name: String,
+    /// The deployment's account id (owner of every bucket).
+    pub account_id: String,
+    pub meta: Arc<dyn MetaStore>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub registry: Arc<dyn BucketRegistry>,
+}
+
+impl Region {
+    /// Deletes blobs a committed write no longer references. Failures only
+    /// leave orphans, which the start-up sweeper removes, so they are logged.
+    pub(crate) async fn release_blobs(&self, blobs: &[String]) {
+        for id in blobs {
+            if let Err(e) = self.blobs.delete(id).await {
+                tracing::warn!(blob = %id, error = %e, "could not delete displaced blob; the sweeper will");
+            }
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! The one place domain errors become S3 wire errors.
+
+use http::{HeaderMap, HeaderValue, StatusCode};
+use s3s::{S3Error, S3ErrorCode, s3_error};
+use tern_store::StoreError;
+
+use crate::registry::RegistryError;
+
+pub(crate) fn store_error(e: StoreError) -> S3Error {
+    match e {
+        StoreError::NoSuchBucket => s3_error!(NoSuchBucket, "The specified bucket does not exist"),
+        StoreError::BucketExists => s3_error!(BucketAlreadyOwnedByYou),
+        StoreError::BucketNotEmpty => s3_error!(BucketNotEmpty, "The bucket you tried to delete is not empty"),
+        StoreError::NoSuchVersion => s3_error!(NoSuchVersion, "The specified version does not exist."),
+        StoreError::NoSuchUpload => s3_error!(
+            NoSuchUpload,
+            "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
+        ),
+        StoreError::PreconditionFailed => {
+            s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold")
+        }
+        StoreError::Body(e) => body_error(&e),
+        other => internal(other),
+    }
+}
+
+/// Maps a failure of the request body stream. s3s's stream error types are
+/// private, so their display text is the only way to tell them apart.
+pub(crate) fn body_error(e: &std::io::Error) -> S3Error {
+    let text = e.to_string();
+    if text.contains("Sha256Mismatch") {
+        with_status(
+            S3Error::with_message(
+                S3ErrorCode::Custom("XAmzContentSHA256Mismatch".into()),
+                "The provided 'x-amz-content-sha256' header does not match what was computed.",
+            ),
+            StatusCode::BAD_REQUEST,
+        )
+    } else if text.contains("SignatureMismatch") {
+        s3_error!(SignatureDoesNotMatch, "The chunk signature we calculated does not match the signature you provided.")
+    } else {
+        s3_error!(IncompleteBody, "You did not provide the number of bytes specified by the Content-Length HTTP header.")
+    }
+}
+
+pub(crate) fn registry_error(e: &RegistryError) -> S3Error {
+    tracing::error!(error = %e, "bucket registry unavailable");
+    s3_error!(ServiceUnavailable, "The bucket registry is unavailable; please retry.")
+}
+
+pub(crate) fn internal(e: impl std::fmt::Display) -> S3Error {
+    tracing::error!(error = %e, "internal error");
+    s3_error!(InternalError, "We encountered an internal error. Please try again.")
+}
+
+pub(crate) fn with_status(mut err: S3Error, status: StatusCode) -> S3Error {
+    err.set_status_code(status);
+    err
+}
+
+pub(crate) fn with_headers(mut err: S3Error, headers: &[(&'static str, &str)]) -> S3Error {
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            map.insert(*name, v);
+        }
+    }
+    err.set_headers(map);
+    err
+}
+
+/// AWS's answer for a bucket that lives in another region of the deployment.
+pub(crate) fn wrong_region(bucket: &str, region: &str) -> S3Error {
+    let err = S3Error::with_message(
+        S3ErrorCode::PermanentRedirect,
+        format!(
+            "The bucket '{bucket}' is in region '{region}'. Please send all future requests to that region's endpoint."
+        ),
+    );
+    with_headers(with_status(err, StatusCode::MOVED_PERMANENTLY), &[("x-amz-bucket-region", region)])
+}

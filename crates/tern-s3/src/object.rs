@@ -1,0 +1,401 @@
+//! Objects: put, get, head, delete (single and batch), copy.
+
+use s3s::dto::{
+    CopyObjectInput, CopyObjectOutput, CopyObjectResult, CopySource, DeleteObjectInput, DeleteObjectOutput,
+    DeleteObjectsInput, DeleteObjectsOutput, DeletedObject, ETagCondition, GetObjectInput, GetObjectOutput,
+    HeadObjectInput, HeadObjectOutput, PutObjectInput, PutObjectOutput, Range, Timestamp,
+};
+use s3s::{S3Error, S3Request, S3Result, s3_error};
+use tern_core::names::is_valid_object_key;
+use tern_store::{BucketRecord, NULL_VERSION, NewVersion, ObjectAttrs, Precondition, VersionRecord, Versioning};
+
+use crate::body::{Declared, Ingested, ingest};
+use crate::context::Region;
+use crate::error::{store_error, with_headers, with_status};
+use crate::read::stream_range;
+use crate::wire::{
+    attrs_from_input, checksum_type, etag, fill_checksum, fill_object_headers, new_version_id, now_ms, parse_tagging_header, timestamp,
+};
+
+pub(crate) fn check_key(key: &str) -> S3Result<()> {
+    if is_valid_object_key(key) {
+        Ok(())
+    } else {
+        Err(s3_error!(InvalidArgument, "Object key is not valid: it must be 1 to 1024 bytes of UTF-8 without control characters"))
+    }
+}
+
+/// The version id a new write gets in a bucket with this versioning state.
+pub(crate) fn version_id_for(bucket: &BucketRecord) -> String {
+    match bucket.versioning {
+        Versioning::Enabled => new_version_id(),
+        Versioning::Unversioned | Versioning::Suspended => NULL_VERSION.to_owned(),
+    }
+}
+
+/// The `x-amz-version-id` a response carries for a write in this bucket.
+pub(crate) fn reported_version(bucket: &BucketRecord, version_id: &str) -> Option<String> {
+    (bucket.versioning != Versioning::Unversioned).then(|| version_id.to_owned())
+}
+
+pub(crate) fn write_precondition(if_match: Option<&ETagCondition>, if_none_match: Option<&ETagCondition>) -> S3Result<Option<Precondition>> {
+    match (if_match, if_none_match) {
+        (Some(ETagCondition::ETag(tag)), _) => Ok(Some(Precondition::Match(tag.value().to_owned()))),
+        (_, Some(ETagCondition::Any)) => Ok(Some(Precondition::NoneMatchAny)),
+        (None, None) => Ok(None),
+        _ => Err(s3_error!(NotImplemented, "A header you provided implies functionality that is not implemented")),
+    }
+}
+
+fn md5_etag(ingested: &Ingested) -> String {
+    hex::encode(ingested.md5)
+}
+
+impl Region {
+    pub(crate) async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<PutObjectOutput> {
+        let input = req.input;
+        check_key(&input.key)?;
+        let bucket = self.bucket(&input.bucket).await?;
+        let mut attrs = attrs_from_input!(input);
+        let tags = input.tagging.as_deref().map(parse_tagging_header).transpose()?.unwrap_or_default();
+        let precondition = write_precondition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
+        let declared = Declared::from_headers(&req.headers, input.content_length, input.content_md5.clone());
+        let ingested = ingest(self, input.body, &declared, req.trailing_headers.as_ref(), true).await?;
+        attrs.checksum.clone_from(&ingested.checksum);
+
+        let version_id = version_id_for(&bucket);
+        let version = NewVersion {
+            bucket: bucket.name.clone(),
+            key: input.key,
+            version_id: version_id.clone(),
+            is_delete_marker: false,
+            modified_ms: now_ms(),
+            size: ingested.size,
+            etag: md5_etag(&ingested),
+            attrs,
+            tags,
+            data: ingested.data,
+        };
+        self.commit(&version, precondition.as_ref()).await?;
+        let mut out = PutObjectOutput {
+            e_tag: Some(etag(&version.etag)),
+            version_id: reported_version(&bucket, &version_id),
+            ..Default::default()
+        };
+        fill_checksum!(out, version.attrs.checksum.as_ref());
+        out.checksum_type = checksum_type(version.attrs.checksum.as_ref());
+        Ok(out)
+    }
+
+    /// Commits a new version; on failure its freshly written blobs are released.
+    pub(crate) async fn commit(&self, version: &NewVersion, precondition: Option<&Precondition>) -> S3Result<()> {
+        match self.meta.put_version(version, precondition).await {
+            Ok(displaced) => {
+                self.release_blobs(&displaced.blobs).await;
+                Ok(())
+            }
+            Err(e) => {
+                self.release_blobs(&version.data.blob_ids().map(str::to_owned).collect::<Vec<_>>()).await;
+                Err(store_error(e))
+            }
+        }
+    }
+
+    /// The version a read addresses, with AWS's errors for delete markers.
+    pub(crate) async fn readable_version(&self, bucket: &str, key: &str, version_id: Option<&str>) -> S3Result<VersionRecord> {
+        check_key(key)?;
+        self.bucket(bucket).await?;
+        let found = self.meta.get_version(bucket, key, version_id).await.map_err(store_error)?;
+        let Some(record) = found else {
+            return Err(match version_id {
+                Some(_) => s3_error!(NoSuchVersion, "The specified version does not exist."),
+                None => s3_error!(NoSuchKey, "The specified key does not exist."),
+            });
+        };
+        if record.is_delete_marker {
+            let marker_headers = [("x-amz-delete-marker", "true"), ("x-amz-version-id", record.version_id.as_str())];
+            return Err(if version_id.is_some() {
+                with_headers(
+                    s3_error!(MethodNotAllowed, "The specified method is not allowed against this resource."),
+                    &marker_headers,
+                )
+            } else {
+                with_headers(s3_error!(NoSuchKey, "The specified key does not exist."), &marker_headers)
+            });
+        }
+        Ok(record)
+    }
+
+    pub(crate) async fn get_object(&self, input: GetObjectInput) -> S3Result<GetObjectOutput> {
+        let record = self.readable_version(&input.bucket, &input.key, input.version_id.as_deref()).await?;
+        let conditions = ReadConditions {
+            if_match: input.if_match.as_ref(),
+            if_none_match: input.if_none_match.as_ref(),
+            if_modified_since: input.if_modified_since.as_ref(),
+            if_unmodified_since: input.if_unmodified_since.as_ref(),
+        };
+        conditions.check(&record)?;
+        let (range, content_range) = select_range(&record, input.range.as_ref(), input.part_number)?;
+        let mut out = GetObjectOutput {
+            content_length: Some(i64::try_from(range.end - range.start).unwrap_or(i64::MAX)),
+            content_range,
+            tag_count: (!record.tags.is_empty()).then(|| i32::try_from(record.tags.len()).unwrap_or(i32::MAX)),
+            body: Some(stream_range(&self.blobs, &record.data, range.clone())),
+            ..Default::default()
+        };
+        fill_object_headers!(out, record);
+        if range.end - range.start == record.size {
+            fill_checksum!(out, record.attrs.checksum.as_ref());
+            out.checksum_type = checksum_type(record.attrs.checksum.as_ref());
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn head_object(&self, input: HeadObjectInput) -> S3Result<HeadObjectOutput> {
+        let record = self.readable_version(&input.bucket, &input.key, input.version_id.as_deref()).await?;
+        let conditions = ReadConditions {
+            if_match: input.if_match.as_ref(),
+            if_none_match: input.if_none_match.as_ref(),
+            if_modified_since: input.if_modified_since.as_ref(),
+            if_unmodified_since: input.if_unmodified_since.as_ref(),
+        };
+        conditions.check(&record)?;
+        let (range, content_range) = select_range(&record, input.range.as_ref(), input.part_number)?;
+        let mut out = HeadObjectOutput {
+            content_length: Some(i64::try_from(range.end - range.start).unwrap_or(i64::MAX)),
+            content_range,
+            ..Default::default()
+        };
+        fill_object_headers!(out, record);
+        fill_checksum!(out, record.attrs.checksum.as_ref());
+        out.checksum_type = checksum_type(record.attrs.checksum.as_ref());
+        Ok(out)
+    }
+
+    pub(crate) async fn delete_object(&self, input: &DeleteObjectInput) -> S3Result<DeleteObjectOutput> {
+        check_key(&input.key)?;
+        let bucket = self.bucket(&input.bucket).await?;
+        let deleted = self.delete_key(&bucket, &input.key, input.version_id.as_deref()).await?;
+        Ok(DeleteObjectOutput {
+            delete_marker: deleted.delete_marker,
+            version_id: deleted.version_id,
+            ..Default::default()
+        })
+    }
+
+    /// DELETE semantics of S3: with a version id, remove that version for
+    /// good; without, remove the null version (unversioned) or add a marker.
+    async fn delete_key(&self, bucket: &BucketRecord, key: &str, version_id: Option<&str>) -> S3Result<DeletedObject> {
+        if let Some(version_id) = version_id {
+            let (removed, displaced) = self.meta.delete_version(&bucket.name, key, version_id).await.map_err(store_error)?;
+            self.release_blobs(&displaced.blobs).await;
+            return Ok(DeletedObject {
+                key: Some(key.to_owned()),
+                version_id: Some(version_id.to_owned()),
+                delete_marker: removed.filter(|r| r.is_delete_marker).map(|_| true),
+                ..Default::default()
+            });
+        }
+        if bucket.versioning == Versioning::Unversioned {
+            let (_, displaced) = self.meta.delete_version(&bucket.name, key, NULL_VERSION).await.map_err(store_error)?;
+            self.release_blobs(&displaced.blobs).await;
+            return Ok(DeletedObject { key: Some(key.to_owned()), ..Default::default() });
+        }
+        let marker_id = version_id_for(bucket);
+        let marker = NewVersion {
+            bucket: bucket.name.clone(),
+            key: key.to_owned(),
+            version_id: marker_id.clone(),
+            is_delete_marker: true,
+            modified_ms: now_ms(),
+            size: 0,
+            etag: String::new(),
+            attrs: ObjectAttrs::default(),
+            tags: vec![],
+            data: tern_store::ObjectData::Inline(bytes::Bytes::new()),
+        };
+        self.commit(&marker, None).await?;
+        Ok(DeletedObject {
+            key: Some(key.to_owned()),
+            delete_marker: Some(true),
+            delete_marker_version_id: Some(marker_id.clone()),
+            version_id: Some(marker_id),
+        })
+    }
+
+    pub(crate) async fn delete_objects(&self, input: DeleteObjectsInput) -> S3Result<DeleteObjectsOutput> {
+        let bucket = self.bucket(&input.bucket).await?;
+        if input.delete.objects.len() > 1000 {
+            return Err(s3_error!(MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema"));
+        }
+        let quiet = input.delete.quiet.unwrap_or(false);
+        let (mut deleted, mut errors) = (Vec::new(), Vec::new());
+        for object in input.delete.objects {
+            let result = match check_key(&object.key) {
+                Ok(()) => self.delete_key(&bucket, &object.key, object.version_id.as_deref()).await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(d) if !quiet => deleted.push(DeletedObject { delete_marker_version_id: d.delete_marker_version_id.filter(|_| object.version_id.is_none()), ..d }),
+                Ok(_) => {}
+                Err(e) => errors.push(s3s::dto::Error {
+                    code: Some(e.code().as_str().to_owned()),
+                    key: Some(object.key),
+                    message: e.message().map(str::to_owned),
+                    version_id: object.version_id,
+                }),
+            }
+        }
+        Ok(DeleteObjectsOutput { deleted: Some(deleted), errors: Some(errors), ..Default::default() })
+    }
+
+    pub(crate) async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<CopyObjectOutput> {
+        let input = req.input;
+        check_key(&input.key)?;
+        let CopySource::Bucket { bucket: src_bucket, key: src_key, version_id: src_version } = &input.copy_source else {
+            return Err(s3_error!(NotImplemented, "Copying from an access point is not supported"));
+        };
+        let source = self.readable_version(src_bucket, src_key, src_version.as_deref()).await?;
+        ReadConditions {
+            if_match: input.copy_source_if_match.as_ref(),
+            if_none_match: input.copy_source_if_none_match.as_ref(),
+            if_modified_since: input.copy_source_if_modified_since.as_ref(),
+            if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
+        }
+        .check(&source)
+        .map_err(|e| if *e.code() == s3s::S3ErrorCode::NotModified { s3_error!(PreconditionFailed) } else { e })?;
+        let target = self.bucket(&input.bucket).await?;
+
+        let replace_metadata = input.metadata_directive.as_ref().is_some_and(|d| d.as_str() == "REPLACE");
+        let mut attrs = if replace_metadata { attrs_from_input!(input) } else { source.attrs.clone() };
+        attrs.parts_count = None;
+        if !replace_metadata {
+            attrs.storage_class = crate::wire::storage_class(input.storage_class.as_ref())?.or(attrs.storage_class);
+        }
+        let same_object = **src_bucket == *input.bucket && **src_key == *input.key && src_version.is_none();
+        if same_object && !replace_metadata && attrs == source.attrs {
+            return Err(s3_error!(
+                InvalidRequest,
+                "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
+            ));
+        }
+        let replace_tags = input.tagging_directive.as_ref().is_some_and(|d| d.as_str() == "REPLACE");
+        let tags = if replace_tags {
+            input.tagging.as_deref().map(parse_tagging_header).transpose()?.unwrap_or_default()
+        } else {
+            source.tags.clone()
+        };
+
+        let body = stream_range(&self.blobs, &source.data, 0..source.size);
+        let declared = Declared { content_length: Some(source.size), ..Declared::default() };
+        let ingested = ingest(self, Some(body), &declared, None, true).await?;
+        attrs.checksum = source.attrs.checksum.clone().filter(|_| source.attrs.parts_count.is_none());
+        let version_id = version_id_for(&target);
+        let version = NewVersion {
+            bucket: target.name.clone(),
+            key: input.key,
+            version_id: version_id.clone(),
+            is_delete_marker: false,
+            modified_ms: now_ms(),
+            size: ingested.size,
+            etag: md5_etag(&ingested),
+            attrs,
+            tags,
+            data: ingested.data,
+        };
+        self.commit(&version, None).await?;
+        let mut result = CopyObjectResult {
+            e_tag: Some(etag(&version.etag)),
+            last_modified: Some(timestamp(version.modified_ms)),
+            ..Default::default()
+        };
+        fill_checksum!(result, version.attrs.checksum.as_ref());
+        Ok(CopyObjectOutput {
+            copy_object_result: Some(result),
+            copy_source_version_id: (source.version_id != NULL_VERSION).then(|| source.version_id.clone()),
+            version_id: reported_version(&target, &version_id),
+            ..Default::default()
+        })
+    }
+}
+
+/// The HTTP conditional headers of a read, evaluated as S3 does (RFC 7232
+/// precedence: If-Match beats If-Unmodified-Since; If-None-Match beats
+/// If-Modified-Since).
+pub(crate) struct ReadConditions<'a> {
+    pub if_match: Option<&'a ETagCondition>,
+    pub if_none_match: Option<&'a ETagCondition>,
+    pub if_modified_since: Option<&'a Timestamp>,
+    pub if_unmodified_since: Option<&'a Timestamp>,
+}
+
+fn etag_matches(condition: &ETagCondition, record: &VersionRecord) -> bool {
+    match condition {
+        ETagCondition::Any => true,
+        ETagCondition::ETag(tag) => tag.value() == record.etag,
+    }
+}
+
+/// Seconds since the epoch: HTTP dates have one-second resolution.
+fn seconds(ts: &Timestamp) -> i64 {
+    time::OffsetDateTime::from(ts.clone()).unix_timestamp()
+}
+
+impl ReadConditions<'_> {
+    pub(crate) fn check(&self, record: &VersionRecord) -> S3Result<()> {
+        let modified = record.modified_ms.div_euclid(1000);
+        let failed = || s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold");
+        match self.if_match {
+            Some(c) if !etag_matches(c, record) => return Err(failed()),
+            None if self.if_unmodified_since.is_some_and(|t| modified > seconds(t)) => return Err(failed()),
+            _ => {}
+        }
+        let not_modified = || with_headers(s3_error!(NotModified), &[("etag", &format!("\"{}\"", record.etag))]);
+        match self.if_none_match {
+            Some(c) if etag_matches(c, record) => Err(not_modified()),
+            None if self.if_modified_since.is_some_and(|t| modified <= seconds(t)) => Err(not_modified()),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The byte range a read returns and its `Content-Range`; a `Content-Range`
+/// (hence a 206) only when the client asked for a range or a part.
+fn select_range(
+    record: &VersionRecord,
+    range: Option<&Range>,
+    part_number: Option<i32>,
+) -> S3Result<(std::ops::Range<u64>, Option<String>)> {
+    let size = record.size;
+    let selected = match (range, part_number) {
+        (Some(_), Some(_)) => return Err(s3_error!(InvalidRequest, "Cannot specify both Range header and partNumber query parameter")),
+        (Some(range), None) => range.check(size).map_err(|_| invalid_range(size))?,
+        (None, Some(n)) => part_range(record, n)?,
+        (None, None) => return Ok((0..size, None)),
+    };
+    let content_range = format!("bytes {}-{}/{size}", selected.start, selected.end.saturating_sub(1));
+    Ok((selected, Some(content_range)))
+}
+
+fn part_range(record: &VersionRecord, part_number: i32) -> S3Result<std::ops::Range<u64>> {
+    let index = usize::try_from(part_number).ok().filter(|n| *n >= 1).map(|n| n - 1);
+    let sizes: Vec<u64> = match (&record.data, record.attrs.parts_count) {
+        (tern_store::ObjectData::Blobs(parts), Some(_)) => parts.iter().map(|p| p.size).collect(),
+        _ => vec![record.size],
+    };
+    let index = index.filter(|i| *i < sizes.len()).ok_or_else(invalid_part_number)?;
+    let start: u64 = sizes[..index].iter().sum();
+    Ok(start..start + sizes[index])
+}
+
+fn invalid_part_number() -> S3Error {
+    let err = S3Error::with_message(s3s::S3ErrorCode::Custom("InvalidPartNumber".into()), "The requested partnumber is not satisfiable");
+    with_status(err, http::StatusCode::RANGE_NOT_SATISFIABLE)
+}
+
+fn invalid_range(size: u64) -> S3Error {
+    with_headers(
+        s3_error!(InvalidRange, "The requested range is not satisfiable"),
+        &[("content-range", &format!("bytes */{size}"))],
+    )
+}

@@ -1,0 +1,32 @@
+//! The global bucket namespace, as the S3 layer sees it.
+//!
+//! Bucket names are unique across a deployment. One region (the registry
+//! region) keeps the authoritative name → region table; the others reach it
+//! over HTTP. Implementations live in `tern-server`.
+
+use async_trait::async_trait;
+
+/// The registry could not be consulted (its region is down or unreachable).
+#[derive(Debug, thiserror::Error)]
+#[error("bucket registry unavailable: {0}")]
+pub struct RegistryError(pub String);
+
+/// A bucket the registry knows, with its home region and creation time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryEntry {
+    pub name: String,
+    pub region: String,
+    pub created_ms: i64,
+}
+
+#[async_trait]
+pub trait BucketRegistry: Send + Sync + 'static {
+    /// Claims `name` for `region` if free; returns the region holding it now.
+    async fn claim(&self, name: &str, region: &str) -> Result<String, RegistryError>;
+    /// The region holding `name`, if any.
+    async fn lookup(&self, name: &str) -> Result<Option<String>, RegistryError>;
+    /// Gives `name` up if `region` holds it.
+    async fn release(&self, name: &str, region: &str) -> Result<(), RegistryError>;
+    /// Every bucket of the deployment, by name.
+    async fn list(&self) -> Result<Vec<RegistryEntry>, RegistryError>;
+}

@@ -1,0 +1,214 @@
+//! Conversions between the store's records and s3s's wire types, and the
+//! small AWS rules about them (metadata size, tags, storage classes).
+
+use s3s::dto::{ETag, Owner, StorageClass, Timestamp};
+use s3s::{S3Result, s3_error};
+
+pub(crate) fn now_ms() -> i64 {
+    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn timestamp(ms: i64) -> Timestamp {
+    let nanos = i128::from(ms) * 1_000_000;
+    Timestamp::from(time::OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or(time::OffsetDateTime::UNIX_EPOCH))
+}
+
+pub(crate) fn etag(value: &str) -> ETag {
+    ETag::Strong(value.to_owned())
+}
+
+/// Version ids are 32 URL-safe characters, like AWS's.
+pub(crate) fn new_version_id() -> String {
+    use rand::Rng as _;
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._";
+    let mut rng = rand::rng();
+    (0..32).map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())])).collect()
+}
+
+pub(crate) fn owner(account_id: &str) -> Owner {
+    Owner { display_name: Some("tern".into()), id: Some(account_id.to_owned()) }
+}
+
+/// AWS caps user metadata at 2 KB: the sum of the UTF-8 lengths of every
+/// `x-amz-meta-` key (without the prefix) and value.
+pub(crate) fn check_user_metadata(metadata: Option<&s3s::dto::Metadata>) -> S3Result<()> {
+    let size: usize = metadata.into_iter().flatten().map(|(k, v)| k.len() + v.len()).sum();
+    if size > 2048 {
+        return Err(s3_error!(
+            MetadataTooLarge,
+            "Your metadata headers exceed the maximum allowed metadata size ({size} > 2048 bytes)"
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn storage_class(class: Option<&StorageClass>) -> S3Result<Option<String>> {
+    const KNOWN: [&str; 9] = [
+        "STANDARD",
+        "REDUCED_REDUNDANCY",
+        "STANDARD_IA",
+        "ONEZONE_IA",
+        "INTELLIGENT_TIERING",
+        "GLACIER",
+        "DEEP_ARCHIVE",
+        "GLACIER_IR",
+        "EXPRESS_ONEZONE",
+    ];
+    match class.map(StorageClass::as_str) {
+        None | Some("STANDARD") => Ok(None),
+        Some(c) if KNOWN.contains(&c) => Ok(Some(c.to_owned())),
+        Some(_) => Err(s3_error!(InvalidStorageClass, "The storage class you specified is not valid")),
+    }
+}
+
+/// Parses the `x-amz-tagging` header (a URL query string).
+pub(crate) fn parse_tagging_header(header: &str) -> S3Result<Vec<(String, String)>> {
+    let mut tags = Vec::new();
+    for pair in header.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let decode = |s: &str| {
+            urlencoding::decode(&s.replace('+', " "))
+                .map(std::borrow::Cow::into_owned)
+                .map_err(|_| s3_error!(InvalidArgument, "The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded URL query parameters without tag name duplicates."))
+        };
+        tags.push((decode(k)?, decode(v)?));
+    }
+    validate_tags(&tags)?;
+    Ok(tags)
+}
+
+/// AWS's object tag rules: at most 10, unique keys of 1–128 chars, values ≤ 256.
+pub(crate) fn validate_tags(tags: &[(String, String)]) -> S3Result<()> {
+    if tags.len() > 10 {
+        return Err(s3_error!(InvalidTag, "Object tags cannot be greater than 10"));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (k, v) in tags {
+        if k.is_empty() || k.chars().count() > 128 || v.chars().count() > 256 {
+            return Err(s3_error!(InvalidTag, "The TagKey or TagValue you have provided is too long or empty"));
+        }
+        if k.starts_with("aws:") {
+            return Err(s3_error!(InvalidTag, "Your TagKey cannot be prefixed with aws:"));
+        }
+        if !seen.insert(k) {
+            return Err(s3_error!(InvalidTag, "Cannot provide multiple Tags with the same key"));
+        }
+    }
+    Ok(())
+}
+
+/// Builds `ObjectAttrs` from any input with the standard content fields
+/// (PutObject, CopyObject with REPLACE, CreateMultipartUpload).
+macro_rules! attrs_from_input {
+    ($input:expr) => {{
+        let input = &$input;
+        $crate::wire::check_user_metadata(input.metadata.as_ref())?;
+        tern_store::ObjectAttrs {
+            content_type: input.content_type.as_ref().map(ToString::to_string),
+            content_encoding: input.content_encoding.clone(),
+            content_disposition: input.content_disposition.clone(),
+            content_language: input.content_language.clone(),
+            cache_control: input.cache_control.clone(),
+            expires: input.expires.as_ref().map($crate::wire::http_date),
+            website_redirect_location: input.website_redirect_location.clone(),
+            storage_class: $crate::wire::storage_class(input.storage_class.as_ref())?,
+            user_metadata: input.metadata.clone().unwrap_or_default().into_iter().collect(),
+            checksum: None,
+            parts_count: None,
+        }
+    }};
+}
+pub(crate) use attrs_from_input;
+
+/// Fills the headers GET and HEAD share from a stored version.
+macro_rules! fill_object_headers {
+    ($out:expr, $record:expr) => {{
+        let record = &$record;
+        let attrs = &record.attrs;
+        $out.content_type = attrs.content_type.as_deref().and_then(|t| t.parse().ok());
+        $out.content_encoding = attrs.content_encoding.clone();
+        $out.content_disposition = attrs.content_disposition.clone();
+        $out.content_language = attrs.content_language.clone();
+        $out.cache_control = attrs.cache_control.clone();
+        $out.expires = attrs.expires.as_deref().and_then($crate::wire::parse_http_date);
+        $out.website_redirect_location = attrs.website_redirect_location.clone();
+        $out.storage_class = attrs.storage_class.clone().map(s3s::dto::StorageClass::from);
+        $out.metadata = Some(attrs.user_metadata.clone().into_iter().collect());
+        $out.e_tag = Some($crate::wire::etag(&record.etag));
+        $out.last_modified = Some($crate::wire::timestamp(record.modified_ms));
+        $out.parts_count = attrs.parts_count.and_then(|n| i32::try_from(n).ok());
+        $out.accept_ranges = Some("bytes".into());
+        if record.version_id != tern_store::NULL_VERSION {
+            $out.version_id = Some(record.version_id.clone());
+        }
+    }};
+}
+pub(crate) use fill_object_headers;
+
+/// Copies a stored checksum into an output that has the five checksum fields.
+macro_rules! fill_checksum {
+    ($out:expr, $checksum:expr) => {{
+        if let Some(c) = $checksum {
+            let value = Some(c.value.clone());
+            match c.algorithm.as_str() {
+                "CRC32" => $out.checksum_crc32 = value,
+                "CRC32C" => $out.checksum_crc32c = value,
+                "SHA1" => $out.checksum_sha1 = value,
+                "SHA256" => $out.checksum_sha256 = value,
+                _ => $out.checksum_crc64nvme = value,
+            }
+        }
+    }};
+}
+pub(crate) use fill_checksum;
+
+/// `x-amz-checksum-type` for a stored checksum.
+pub(crate) fn checksum_type(checksum: Option<&tern_store::StoredChecksum>) -> Option<s3s::dto::ChecksumType> {
+    checksum.and_then(|c| c.kind.clone()).map(s3s::dto::ChecksumType::from)
+}
+
+pub(crate) fn http_date(ts: &Timestamp) -> String {
+    let mut buf = Vec::new();
+    let _ = ts.format(s3s::dto::TimestampFormat::HttpDate, &mut buf);
+    String::from_utf8(buf).unwrap_or_default()
+}
+
+pub(crate) fn parse_http_date(text: &str) -> Option<Timestamp> {
+    Timestamp::parse(s3s::dto::TimestampFormat::HttpDate, text).ok()
+}
+
+/// Percent-encodes listing fields when the client asked for `encoding-type=url`.
+pub(crate) fn encode_if(url: bool, value: String) -> String {
+    if url { urlencoding::encode(&value).into_owned() } else { value }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tagging_header_round_trip_and_limits() {
+        let tags = parse_tagging_header("a=1&b%20c=d+e&empty=").unwrap();
+        assert_eq!(tags, [("a".into(), "1".into()), ("b c".into(), "d e".into()), ("empty".into(), String::new())]);
+        assert!(parse_tagging_header("a=1&a=2").is_err());
+        let many = (0..11).map(|i| format!("k{i}=v")).collect::<Vec<_>>().join("&");
+        assert!(parse_tagging_header(&many).is_err());
+        assert!(parse_tagging_header(&format!("{}=v", "k".repeat(129))).is_err());
+    }
+
+    #[test]
+    fn metadata_limit_is_two_kilobytes() {
+        let mut m = s3s::dto::Metadata::new();
+        m.insert("k".into(), "v".repeat(2047));
+        assert!(check_user_metadata(Some(&m)).is_ok());
+        m.insert("k2".into(), "v".into());
+        assert_eq!(check_user_metadata(Some(&m)).unwrap_err().code().as_str(), "MetadataTooLarge");
+    }
+
+    #[test]
+    fn version_ids_look_like_aws() {
+        let id = new_version_id();
+        assert_eq!(id.len(), 32);
+        assert_ne!(id, new_version_id());
+    }
+}
