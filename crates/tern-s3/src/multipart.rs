@@ -271,12 +271,15 @@ fn choose_parts(requested: &[CompletedPart], stored: &[PartRecord]) -> S3Result<
     if requested.is_empty() {
         return Err(s3_error!(MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema"));
     }
+    let numbers = requested
+        .iter()
+        .map(|p| p.part_number.map(part_number).transpose().map(Option::unwrap_or_default))
+        .collect::<S3Result<Vec<u32>>>()?;
+    if numbers.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(s3_error!(InvalidPartOrder, "The list of parts was not in ascending order. Parts must be ordered by part number."));
+    }
     let mut chosen: Vec<PartRecord> = Vec::with_capacity(requested.len());
-    for part in requested {
-        let number = part.part_number.map(part_number).transpose()?.unwrap_or(0);
-        if chosen.last().is_some_and(|prev| prev.part_number >= number) {
-            return Err(s3_error!(InvalidPartOrder, "The list of parts was not in ascending order. Parts must be ordered by part number."));
-        }
+    for (part, number) in requested.iter().zip(numbers) {
         let found = stored.iter().find(|s| s.part_number == number);
         let matches = found.is_some_and(|s| part.e_tag.as_ref().is_none_or(|e| e.value() == s.etag));
         let Some(found) = found.filter(|_| matches) else {

@@ -1,1 +1,16 @@
-//! placeholder
+//! The region process: everything between a TCP socket and the service crates.
+//!
+//! Each region owns its stores and listener and reaches other regions only
+//! through [`peer::PeerClient`] (HTTP), even when several regions share one
+//! process under `tern up`. Nothing here is process-global.
+
+mod auth;
+pub mod credentials;
+mod outer;
+pub mod peer;
+mod region;
+mod registry;
+pub mod scope;
+
+pub use credentials::{Origin, RootCredentials};
+pub use region::{RunningRegion, start_region};

@@ -181,6 +181,9 @@ async fn multipart(store: &dyn MetaStore) {
 async fn registry(store: &dyn MetaStore) {
     assert_eq!(store.registry_claim("shared", "us-east-1").await.unwrap().region, "us-east-1");
     assert_eq!(store.registry_claim("shared", "eu-west-1").await.unwrap().region, "us-east-1");
+    store.registry_claim("another", "eu-west-1").await.unwrap();
+    let all: Vec<_> = store.registry_list().await.unwrap().into_iter().map(|b| (b.name, b.region)).collect();
+    assert_eq!(all, [("another".into(), "eu-west-1".into()), ("shared".into(), "us-east-1".into())]);
     store.registry_release("shared", "eu-west-1").await.unwrap();
     assert!(store.registry_lookup("shared").await.unwrap().is_some(), "only the holder releases");
     store.registry_release("shared", "us-east-1").await.unwrap();

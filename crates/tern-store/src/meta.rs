@@ -96,6 +96,8 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Registers `name` for `region` unless taken; returns the holder either way.
     async fn registry_claim(&self, name: &str, region: &str) -> StoreResult<RegisteredBucket>;
     async fn registry_lookup(&self, name: &str) -> StoreResult<Option<RegisteredBucket>>;
+    /// Every registered bucket, by name.
+    async fn registry_list(&self) -> StoreResult<Vec<RegisteredBucket>>;
     /// Releases `name` if `region` holds it.
     async fn registry_release(&self, name: &str, region: &str) -> StoreResult<()>;
 

@@ -213,6 +213,7 @@ pub fn prefix_upper_bound(prefix: &str) -> Option<String> {
 pub struct RegisteredBucket {
     pub name: String,
     pub region: String,
+    pub created_ms: i64,
 }
 
 #[cfg(test)]

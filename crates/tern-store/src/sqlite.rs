@@ -585,23 +585,29 @@ impl MetaStore for SqliteMeta {
         let created_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
         let row = sqlx::query(
             "INSERT INTO bucket_registry (name, region, created_ms) VALUES (?, ?, ?) \
-             ON CONFLICT (name) DO UPDATE SET name = name RETURNING name, region",
+             ON CONFLICT (name) DO UPDATE SET name = name RETURNING name, region, created_ms",
         )
         .bind(name)
         .bind(region)
         .bind(created_ms)
         .fetch_one(&self.writer)
         .await?;
-        Ok(RegisteredBucket { name: row.try_get("name")?, region: row.try_get("region")? })
+        registered_from_row(&row)
     }
 
     async fn registry_lookup(&self, name: &str) -> StoreResult<Option<RegisteredBucket>> {
-        let row = sqlx::query("SELECT name, region FROM bucket_registry WHERE name = ?")
+        let row = sqlx::query("SELECT name, region, created_ms FROM bucket_registry WHERE name = ?")
             .bind(name)
             .fetch_optional(&self.reader)
             .await?;
-        row.map(|r| Ok(RegisteredBucket { name: r.try_get("name")?, region: r.try_get("region")? }))
-            .transpose()
+        row.map(|r| registered_from_row(&r)).transpose()
+    }
+
+    async fn registry_list(&self) -> StoreResult<Vec<RegisteredBucket>> {
+        let rows = sqlx::query("SELECT name, region, created_ms FROM bucket_registry ORDER BY name")
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(registered_from_row).collect()
     }
 
     async fn registry_release(&self, name: &str, region: &str) -> StoreResult<()> {
@@ -626,6 +632,10 @@ impl MetaStore for SqliteMeta {
         referenced.extend(part_blobs);
         Ok(referenced)
     }
+}
+
+fn registered_from_row(row: &SqliteRow) -> StoreResult<RegisteredBucket> {
+    Ok(RegisteredBucket { name: row.try_get("name")?, region: row.try_get("region")?, created_ms: row.try_get("created_ms")? })
 }
 
 fn bucket_from_row(row: &SqliteRow) -> StoreResult<BucketRecord> {

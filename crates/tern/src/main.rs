@@ -1,1 +1,120 @@
-fn main() {}
+//! `tern`: run a deployment of regions, or one region of it.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use tern_core::DeploymentConfig;
+use tern_server::{Origin, RootCredentials, RunningRegion, start_region};
+use tokio::sync::watch;
+
+#[derive(Parser)]
+#[command(name = "tern", version, about = "Self-hosted multi-region S3 with KMS and cross-region replication")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Stop when standard input closes: test harnesses pass a pipe so servers
+    /// never outlive the process that started them.
+    #[arg(long, global = true, hide = true)]
+    exit_on_stdin_close: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every region of a deployment in this process (default: two regions on loopback).
+    Up {
+        /// Deployment file (TOML); without it, us-east-1 on :9100 and eu-west-1 on :9101.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Run one region of a deployment; the others are its peers over HTTP.
+    Server {
+        #[arg(long)]
+        config: PathBuf,
+        /// Which region of the file this process is.
+        #[arg(long)]
+        region: String,
+    },
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TERN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,s3s=warn,sqlx=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let stdin_watch = cli.exit_on_stdin_close;
+        match cli.command {
+            Command::Up { config } => {
+                let deployment = match config {
+                    Some(path) => DeploymentConfig::load(&path)?,
+                    None => DeploymentConfig::default(),
+                };
+                let names: Vec<String> = deployment.regions.iter().map(|r| r.name.clone()).collect();
+                run(&deployment, &names, stdin_watch).await
+            }
+            Command::Server { config, region } => {
+                let deployment = DeploymentConfig::load(&config)?;
+                run(&deployment, &[region], stdin_watch).await
+            }
+        }
+    })
+}
+
+async fn run(deployment: &DeploymentConfig, regions: &[String], stdin_watch: bool) -> anyhow::Result<()> {
+    let (root, origin) = RootCredentials::load_or_create(&deployment.data_dir)?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut running: Vec<RunningRegion> = Vec::new();
+    for name in regions {
+        running.push(start_region(deployment, name, &root, stop_rx.clone()).await?);
+    }
+    announce(&running, &root, &origin);
+    wait_for_stop_signal(stdin_watch).await?;
+    println!("stopping: finishing in-flight requests…");
+    stop_tx.send(true).ok();
+    for region in running {
+        region.join().await?;
+    }
+    Ok(())
+}
+
+fn announce(running: &[RunningRegion], root: &RootCredentials, origin: &Origin) {
+    for region in running {
+        println!("region {:<12} serving on http://{}", region.name, region.local_addr);
+    }
+    match origin {
+        Origin::Generated(path) => {
+            println!("\nRoot credentials were generated and saved to {} (mode 0600). Paste these:", path.display());
+            println!("export AWS_ACCESS_KEY_ID={}", root.access_key_id);
+            println!("export AWS_SECRET_ACCESS_KEY={}", root.secret_access_key);
+        }
+        Origin::Existing(path) => println!("root credentials: {} (access key {})", path.display(), root.access_key_id),
+        Origin::Environment => println!("root credentials: from TERN_ROOT_ACCESS_KEY_ID / TERN_ROOT_SECRET_ACCESS_KEY"),
+    }
+    if let Some(first) = running.first() {
+        println!("\ntry: aws --endpoint-url http://{} --region {} s3 mb s3://my-bucket", first.local_addr, first.name);
+    }
+}
+
+async fn wait_for_stop_signal(stdin_watch: bool) -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("installing SIGTERM handler")?;
+    let stdin_closed = async {
+        if stdin_watch {
+            let mut sink = tokio::io::sink();
+            let _ = tokio::io::copy(&mut tokio::io::stdin(), &mut sink).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("waiting for SIGINT")?,
+        _ = term.recv() => {}
+        () = stdin_closed => {}
+    }
+    Ok(())
+}

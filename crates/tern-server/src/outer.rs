@@ -1,0 +1,93 @@
+//! The outer layer in front of every service of a region: health, routing by
+//! the SigV4 credential scope's service, the region check, and size caps
+//! that s3s 0.14 does not enforce itself.
+
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use s3s::service::S3Service;
+use s3s::{Body, S3Error, S3ErrorCode};
+
+use crate::scope;
+
+/// AWS's single-PUT limit.
+const MAX_SINGLE_PUT: u64 = 5 * 1024 * 1024 * 1024;
+
+pub struct OuterLayer {
+    pub region: String,
+    pub s3: S3Service,
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
+    let mut response = Response::new(Body::from(text.to_owned()));
+    *response.status_mut() = status;
+    response
+}
+
+fn s3_error(err: S3Error) -> Response<Body> {
+    err.to_http_response().unwrap_or_else(|_| plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))
+}
+
+/// Services other than S3 answer in their own protocol's error shape.
+fn service_not_available(service: &str) -> Response<Body> {
+    let message = format!("The {service} service is not available in this Tern build yet.");
+    let (content_type, body) = if service == "kms" {
+        ("application/x-amz-json-1.1", format!(r#"{{"__type":"UnsupportedOperationException","message":"{message}"}}"#))
+    } else {
+        (
+            "text/xml",
+            format!("<ErrorResponse><Error><Type>Sender</Type><Code>NotImplemented</Code><Message>{message}</Message></Error><RequestId>0</RequestId></ErrorResponse>"),
+        )
+    };
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = StatusCode::NOT_IMPLEMENTED;
+    response.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(content_type));
+    response
+}
+
+fn header_u64(req: &Request<Incoming>, name: &str) -> Option<u64> {
+    req.headers().get(name)?.to_str().ok()?.parse().ok()
+}
+
+impl OuterLayer {
+    pub async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
+        if req.uri().path() == "/_tern/health" {
+            return plain(StatusCode::OK, "ok\n");
+        }
+        if let Some(response) = self.refuse(&req) {
+            return response;
+        }
+        match hyper::service::Service::call(&self.s3, req).await {
+            Ok(response) => response,
+            Err(e) => {
+                tracing::error!(error = ?e, "s3 service failed");
+                plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+            }
+        }
+    }
+
+    /// A response for requests that must not reach a service handler.
+    fn refuse(&self, req: &Request<Incoming>) -> Option<Response<Body>> {
+        if let Some(scope) = scope::of_request(req) {
+            if scope.region != self.region {
+                return Some(s3_error(S3Error::with_message(
+                    S3ErrorCode::AuthorizationHeaderMalformed,
+                    format!(
+                        "The authorization header is malformed; the region '{}' is wrong; expecting '{}'",
+                        scope.region, self.region
+                    ),
+                )));
+            }
+            if scope.service != "s3" {
+                return Some(service_not_available(&scope.service));
+            }
+        }
+        let declared = header_u64(req, "x-amz-decoded-content-length").or_else(|| header_u64(req, "content-length"));
+        if declared.is_some_and(|n| n > MAX_SINGLE_PUT) {
+            return Some(s3_error(S3Error::with_message(
+                S3ErrorCode::EntityTooLarge,
+                "Your proposed upload exceeds the maximum allowed size",
+            )));
+        }
+        None
+    }
+}

@@ -1,0 +1,120 @@
+//! One region: its stores, its services and its listener.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use s3s::service::S3ServiceBuilder;
+use tern_core::DeploymentConfig;
+use tern_s3::{BucketRegistry, Region, TernS3};
+use tern_store::{LocalBlobs, MetaStore, SqliteMeta, sweep_orphans};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::auth::{RootAuth, SignedOnly, TernNames};
+use crate::credentials::RootCredentials;
+use crate::outer::OuterLayer;
+use crate::peer::PeerClient;
+use crate::registry::{LocalRegistry, RegistryRoute, RemoteRegistry};
+
+/// How long in-flight requests get to finish after a stop signal.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A region that is serving.
+pub struct RunningRegion {
+    pub name: String,
+    pub local_addr: SocketAddr,
+    pub endpoint: String,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningRegion {
+    /// Waits until the region has drained and closed its stores.
+    pub async fn join(self) -> anyhow::Result<()> {
+        self.task.await.context("region task panicked")?
+    }
+}
+
+/// Opens the region's stores, sweeps crash leftovers and starts serving.
+/// The region stops when `stop` changes.
+pub async fn start_region(
+    deployment: &DeploymentConfig,
+    name: &str,
+    root: &RootCredentials,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<RunningRegion> {
+    let config = deployment.region(name).with_context(|| format!("region {name} is not in the deployment"))?;
+    let dir = deployment.region_data_dir(name);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let meta = Arc::new(SqliteMeta::open(&dir.join("meta.db")).await.context("opening metadata")?);
+    let blobs = Arc::new(LocalBlobs::open(&dir.join("blobs")).context("opening blob store")?);
+    let swept = sweep_orphans(meta.as_ref(), blobs.as_ref()).await.context("sweeping orphan blobs")?;
+    if swept > 0 {
+        tracing::info!(region = name, swept, "removed blobs left by interrupted writes");
+    }
+
+    let registry_region = deployment.registry_region();
+    let local_registry = Arc::new(LocalRegistry { meta: Arc::clone(&meta) as Arc<dyn MetaStore> });
+    let registry: Arc<dyn BucketRegistry> = if registry_region.name == name {
+        Arc::clone(&local_registry) as Arc<dyn BucketRegistry>
+    } else {
+        Arc::new(RemoteRegistry { peer: PeerClient::new(&registry_region.endpoint_url(), &registry_region.name, root)? })
+    };
+    let region = Arc::new(Region {
+        name: name.to_owned(),
+        account_id: deployment.account_id.clone(),
+        meta: Arc::clone(&meta) as Arc<dyn MetaStore>,
+        blobs,
+        registry,
+    });
+
+    let mut builder = S3ServiceBuilder::new(TernS3::new(region));
+    builder.set_auth(RootAuth { root: root.clone() });
+    builder.set_access(SignedOnly);
+    builder.set_validation(TernNames);
+    if registry_region.name == name {
+        builder.set_route(RegistryRoute { registry: local_registry, root_access_key: root.access_key_id.clone() });
+    }
+    let outer = Arc::new(OuterLayer { region: name.to_owned(), s3: builder.build() });
+
+    let listener = TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
+    let local_addr = listener.local_addr()?;
+    let task = tokio::spawn(serve(listener, outer, stop, meta));
+    Ok(RunningRegion { name: name.to_owned(), local_addr, endpoint: config.endpoint_url(), task })
+}
+
+async fn serve(listener: TcpListener, outer: Arc<OuterLayer>, mut stop: watch::Receiver<bool>, meta: Arc<SqliteMeta>) -> anyhow::Result<()> {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let conn_builder = ConnBuilder::new(TokioExecutor::new());
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _peer)) = accepted else { continue };
+                // Without NODELAY a small response's head and body wait ~40 ms on delayed ACKs.
+                let _ = stream.set_nodelay(true);
+                let outer = Arc::clone(&outer);
+                let service = hyper::service::service_fn(move |req| {
+                    let outer = Arc::clone(&outer);
+                    async move { Ok::<_, std::convert::Infallible>(outer.handle(req).await) }
+                });
+                let conn = conn_builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            _ = stop.changed() => break,
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+        tracing::warn!("some connections did not finish within {DRAIN_TIMEOUT:?}");
+    }
+    meta.close().await;
+    Ok(())
+}
