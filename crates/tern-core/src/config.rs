@@ -55,7 +55,10 @@ impl RegionConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("invalid config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("invalid config: {0}")]
@@ -115,7 +118,9 @@ impl DeploymentConfig {
             )));
         }
         if self.regions.is_empty() {
-            return Err(ConfigError::Invalid("at least one [[region]] is required".into()));
+            return Err(ConfigError::Invalid(
+                "at least one [[region]] is required".into(),
+            ));
         }
         let mut names = HashSet::new();
         let mut listens = HashSet::new();
@@ -127,10 +132,16 @@ impl DeploymentConfig {
                 )));
             }
             if !names.insert(&region.name) {
-                return Err(ConfigError::Invalid(format!("region {:?} is listed twice", region.name)));
+                return Err(ConfigError::Invalid(format!(
+                    "region {:?} is listed twice",
+                    region.name
+                )));
             }
             if !listens.insert(region.listen) {
-                return Err(ConfigError::Invalid(format!("two regions listen on {}", region.listen)));
+                return Err(ConfigError::Invalid(format!(
+                    "two regions listen on {}",
+                    region.listen
+                )));
             }
         }
         Ok(())
@@ -175,13 +186,18 @@ mod tests {
         let config = DeploymentConfig::parse(text, Path::new("t.toml")).unwrap();
         assert_eq!(config.regions.len(), 2);
         assert_eq!(config.registry_region().name, "us-east-1");
-        assert_eq!(config.region("eu-west-1").unwrap().endpoint_url(), "http://127.0.0.1:9101");
+        assert_eq!(
+            config.region("eu-west-1").unwrap().endpoint_url(),
+            "http://127.0.0.1:9101"
+        );
     }
 
     #[test]
     fn unknown_keys_are_refused_by_name() {
         let text = "data_dri = \"x\"\n[[region]]\nname = \"us-east-1\"\nlisten = \"127.0.0.1:1\"\n";
-        let err = DeploymentConfig::parse(text, Path::new("t.toml")).unwrap_err().to_string();
+        let err = DeploymentConfig::parse(text, Path::new("t.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("data_dri"), "{err}");
     }
 

@@ -5,7 +5,9 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
 use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::http_request::{
+    PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings, sign,
+};
 use aws_sigv4::sign::v4;
 use bytes::Bytes;
 
@@ -27,15 +29,34 @@ impl PeerClient {
             .timeout(Duration::from_secs(30))
             .tcp_nodelay(true)
             .build()?;
-        let identity = Credentials::new(&root.access_key_id, &root.secret_access_key, None, None, "tern-root");
-        Ok(Self { http, endpoint: endpoint.trim_end_matches('/').to_owned(), region: region.to_owned(), identity })
+        let identity = Credentials::new(
+            &root.access_key_id,
+            &root.secret_access_key,
+            None,
+            None,
+            "tern-root",
+        );
+        Ok(Self {
+            http,
+            endpoint: endpoint.trim_end_matches('/').to_owned(),
+            region: region.to_owned(),
+            identity,
+        })
     }
 
     /// Sends a signed request to `path_and_query` of the peer and returns
     /// its status and body.
-    pub async fn send(&self, method: http::Method, path_and_query: &str, body: Bytes) -> anyhow::Result<(http::StatusCode, Bytes)> {
+    pub async fn send(
+        &self,
+        method: http::Method,
+        path_and_query: &str,
+        body: Bytes,
+    ) -> anyhow::Result<(http::StatusCode, Bytes)> {
         let url = format!("{}{path_and_query}", self.endpoint);
-        let mut request = http::Request::builder().method(method).uri(&url).body(body)?;
+        let mut request = http::Request::builder()
+            .method(method)
+            .uri(&url)
+            .body(body)?;
         self.sign(&mut request)?;
         let (parts, body) = request.into_parts();
         let response = self
@@ -45,7 +66,9 @@ impl PeerClient {
             .body(body)
             .send()
             .await
-            .with_context(|| format!("region {} at {} is unreachable", self.region, self.endpoint))?;
+            .with_context(|| {
+                format!("region {} at {} is unreachable", self.region, self.endpoint)
+            })?;
         let status = response.status();
         let bytes = response.bytes().await?;
         Ok((status, bytes))
@@ -63,7 +86,10 @@ impl PeerClient {
             .settings(settings)
             .build()?
             .into();
-        let headers = request.headers().iter().filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)));
+        let headers = request
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)));
         let signable = SignableRequest::new(
             request.method().as_str(),
             request.uri().to_string(),

@@ -24,7 +24,9 @@ pub fn from_authorization(header: &str) -> Option<CredentialScope> {
 /// The scope from a presigned URL's `X-Amz-Credential` query parameter.
 #[must_use]
 pub fn from_query(query: &str) -> Option<CredentialScope> {
-    let value = query.split('&').find_map(|pair| pair.strip_prefix("X-Amz-Credential="))?;
+    let value = query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("X-Amz-Credential="))?;
     parse_credential(&urlencoding::decode(value).ok()?)
 }
 
@@ -36,7 +38,10 @@ fn parse_credential(credential: &str) -> Option<CredentialScope> {
     let _date = parts.next()?;
     let _access_key = parts.next()?;
     let well_formed = terminator == "aws4_request" && !service.is_empty() && !region.is_empty();
-    well_formed.then(|| CredentialScope { region: region.to_owned(), service: service.to_owned() })
+    well_formed.then(|| CredentialScope {
+        region: region.to_owned(),
+        service: service.to_owned(),
+    })
 }
 
 /// The scope of a request, from its header or its query string.
@@ -57,10 +62,20 @@ mod tests {
         let h = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261127/eu-west-1/s3/aws4_request, SignedHeaders=host;x-amz-date, Signature=abc";
         assert_eq!(
             from_authorization(h),
-            Some(CredentialScope { region: "eu-west-1".into(), service: "s3".into() })
+            Some(CredentialScope {
+                region: "eu-west-1".into(),
+                service: "s3".into()
+            })
         );
         // Access keys may not contain '/', but we parse from the right anyway.
-        assert_eq!(from_authorization("AWS4-HMAC-SHA256 Credential=a/b/20261127/us-east-1/kms/aws4_request").unwrap().service, "kms");
+        assert_eq!(
+            from_authorization(
+                "AWS4-HMAC-SHA256 Credential=a/b/20261127/us-east-1/kms/aws4_request"
+            )
+            .unwrap()
+            .service,
+            "kms"
+        );
     }
 
     #[test]
@@ -71,7 +86,14 @@ mod tests {
 
     #[test]
     fn garbage_yields_nothing() {
-        for h in ["", "AWS4-HMAC-SHA256", "AWS4-HMAC-SHA256 Credential=", "AWS4-HMAC-SHA256 Credential=a/b/c/d/e", "Basic xyz", "AWS4-HMAC-SHA256 Credential=k/d//s3/aws4_request"] {
+        for h in [
+            "",
+            "AWS4-HMAC-SHA256",
+            "AWS4-HMAC-SHA256 Credential=",
+            "AWS4-HMAC-SHA256 Credential=a/b/c/d/e",
+            "Basic xyz",
+            "AWS4-HMAC-SHA256 Credential=k/d//s3/aws4_request",
+        ] {
             assert_eq!(from_authorization(h), None, "{h}");
         }
         assert_eq!(from_query("X-Amz-Credential=%ZZ"), None);

@@ -51,7 +51,9 @@ impl LocalBlobs {
     pub fn open(root: &Path) -> StoreResult<Self> {
         std::fs::create_dir_all(root.join("tmp"))?;
         std::fs::create_dir_all(root.join("blobs"))?;
-        Ok(Self { root: Arc::new(root.to_owned()) })
+        Ok(Self {
+            root: Arc::new(root.to_owned()),
+        })
     }
 
     fn blob_path(&self, id: &str) -> StoreResult<PathBuf> {
@@ -99,8 +101,12 @@ impl LocalBlobs {
     }
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> io::Result<T> + Send + 'static) -> io::Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(io::Error::other)?
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(io::Error::other)?
 }
 
 async fn join<T>(handle: tokio::task::JoinHandle<io::Result<T>>) -> io::Result<T> {
@@ -138,7 +144,9 @@ impl BlobStore for LocalBlobs {
         let path = self.blob_path(id)?;
         let file = match blocking(move || std::fs::File::open(path)).await {
             Ok(f) => Arc::new(f),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StoreError::BlobMissing(id.to_owned())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(StoreError::BlobMissing(id.to_owned()));
+            }
             Err(e) => return Err(e.into()),
         };
         let stream = futures::stream::try_unfold(range, move |range| {
@@ -147,7 +155,9 @@ impl BlobStore for LocalBlobs {
                 if range.is_empty() {
                     return Ok(None);
                 }
-                let len = usize::try_from(range.end - range.start).unwrap_or(IO_BLOCK).min(IO_BLOCK);
+                let len = usize::try_from(range.end - range.start)
+                    .unwrap_or(IO_BLOCK)
+                    .min(IO_BLOCK);
                 let offset = range.start;
                 let chunk = blocking(move || {
                     let mut buf = vec![0; len];

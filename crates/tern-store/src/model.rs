@@ -164,7 +164,10 @@ pub enum KeyStart {
     /// Keys greater than or equal to this.
     From(String),
     /// Versions after this one (same key, older) and then later keys.
-    AfterVersion { key: String, version_id: String },
+    AfterVersion {
+        key: String,
+        version_id: String,
+    },
 }
 
 /// The outcome of a write: blobs no longer referenced, to delete after commit.

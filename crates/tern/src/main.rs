@@ -9,7 +9,11 @@ use tern_server::{Origin, RootCredentials, RunningRegion, start_region};
 use tokio::sync::watch;
 
 #[derive(Parser)]
-#[command(name = "tern", version, about = "Self-hosted multi-region S3 with KMS and cross-region replication")]
+#[command(
+    name = "tern",
+    version,
+    about = "Self-hosted multi-region S3 with KMS and cross-region replication"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -40,14 +44,19 @@ enum Command {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TERN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,s3s=warn,sqlx=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(async {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(async {
         let stdin_watch = cli.exit_on_stdin_close;
         match cli.command {
             Command::Up { config } => {
@@ -55,7 +64,8 @@ fn main() -> anyhow::Result<()> {
                     Some(path) => DeploymentConfig::load(&path)?,
                     None => DeploymentConfig::default(),
                 };
-                let names: Vec<String> = deployment.regions.iter().map(|r| r.name.clone()).collect();
+                let names: Vec<String> =
+                    deployment.regions.iter().map(|r| r.name.clone()).collect();
                 run(&deployment, &names, stdin_watch).await
             }
             Command::Server { config, region } => {
@@ -63,10 +73,17 @@ fn main() -> anyhow::Result<()> {
                 run(&deployment, &[region], stdin_watch).await
             }
         }
-    })
+    });
+    // Regions have drained by now; don't wait on the blocking stdin reader.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
 }
 
-async fn run(deployment: &DeploymentConfig, regions: &[String], stdin_watch: bool) -> anyhow::Result<()> {
+async fn run(
+    deployment: &DeploymentConfig,
+    regions: &[String],
+    stdin_watch: bool,
+) -> anyhow::Result<()> {
     let (root, origin) = RootCredentials::load_or_create(&deployment.data_dir)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut running: Vec<RunningRegion> = Vec::new();
@@ -85,24 +102,40 @@ async fn run(deployment: &DeploymentConfig, regions: &[String], stdin_watch: boo
 
 fn announce(running: &[RunningRegion], root: &RootCredentials, origin: &Origin) {
     for region in running {
-        println!("region {:<12} serving on http://{}", region.name, region.local_addr);
+        println!(
+            "region {:<12} serving on http://{}",
+            region.name, region.local_addr
+        );
     }
     match origin {
         Origin::Generated(path) => {
-            println!("\nRoot credentials were generated and saved to {} (mode 0600). Paste these:", path.display());
+            println!(
+                "\nRoot credentials were generated and saved to {} (mode 0600). Paste these:",
+                path.display()
+            );
             println!("export AWS_ACCESS_KEY_ID={}", root.access_key_id);
             println!("export AWS_SECRET_ACCESS_KEY={}", root.secret_access_key);
         }
-        Origin::Existing(path) => println!("root credentials: {} (access key {})", path.display(), root.access_key_id),
-        Origin::Environment => println!("root credentials: from TERN_ROOT_ACCESS_KEY_ID / TERN_ROOT_SECRET_ACCESS_KEY"),
+        Origin::Existing(path) => println!(
+            "root credentials: {} (access key {})",
+            path.display(),
+            root.access_key_id
+        ),
+        Origin::Environment => {
+            println!("root credentials: from TERN_ROOT_ACCESS_KEY_ID / TERN_ROOT_SECRET_ACCESS_KEY")
+        }
     }
     if let Some(first) = running.first() {
-        println!("\ntry: aws --endpoint-url http://{} --region {} s3 mb s3://my-bucket", first.local_addr, first.name);
+        println!(
+            "\ntry: aws --endpoint-url http://{} --region {} s3 mb s3://my-bucket",
+            first.local_addr, first.name
+        );
     }
 }
 
 async fn wait_for_stop_signal(stdin_watch: bool) -> anyhow::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("installing SIGTERM handler")?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing SIGTERM handler")?;
     let stdin_closed = async {
         if stdin_watch {
             let mut sink = tokio::io::sink();
