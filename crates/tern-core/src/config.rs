@@ -45,9 +45,7 @@ impl RegionConfig {
     /// The URL peers use to reach this region.
     #[must_use]
     pub fn endpoint_url(&self) -> String {
-        self.endpoint
-            .clone()
-            .unwrap_or_else(|| format!("http://{}", self.listen))
+        self.endpoint.clone().unwrap_or_else(|| format!("http://{}", self.listen))
     }
 }
 
@@ -55,10 +53,7 @@ impl RegionConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("invalid config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("invalid config: {0}")]
@@ -92,35 +87,26 @@ impl Default for DeploymentConfig {
 impl DeploymentConfig {
     /// Parses and validates a deployment file's text. `path` is only used in messages.
     pub fn parse(text: &str, path: &std::path::Path) -> Result<Self, ConfigError> {
-        let config: Self = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })?;
+        let config: Self =
+            toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })?;
         config.validate()?;
         Ok(config)
     }
 
     /// Reads, parses and validates a deployment file.
     pub fn load(path: &std::path::Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
         Self::parse(&text, path)
     }
 
     /// Checks the rules serde cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !is_valid_account_id(&self.account_id) {
-            return Err(ConfigError::Invalid(format!(
-                "account_id {:?} must be 12 digits",
-                self.account_id
-            )));
+            return Err(ConfigError::Invalid(format!("account_id {:?} must be 12 digits", self.account_id)));
         }
         if self.regions.is_empty() {
-            return Err(ConfigError::Invalid(
-                "at least one [[region]] is required".into(),
-            ));
+            return Err(ConfigError::Invalid("at least one [[region]] is required".into()));
         }
         let mut names = HashSet::new();
         let mut listens = HashSet::new();
@@ -132,16 +118,10 @@ impl DeploymentConfig {
                 )));
             }
             if !names.insert(&region.name) {
-                return Err(ConfigError::Invalid(format!(
-                    "region {:?} is listed twice",
-                    region.name
-                )));
+                return Err(ConfigError::Invalid(format!("region {:?} is listed twice", region.name)));
             }
             if !listens.insert(region.listen) {
-                return Err(ConfigError::Invalid(format!(
-                    "two regions listen on {}",
-                    region.listen
-                )));
+                return Err(ConfigError::Invalid(format!("two regions listen on {}", region.listen)));
             }
         }
         Ok(())
@@ -186,18 +166,13 @@ mod tests {
         let config = DeploymentConfig::parse(text, Path::new("t.toml")).unwrap();
         assert_eq!(config.regions.len(), 2);
         assert_eq!(config.registry_region().name, "us-east-1");
-        assert_eq!(
-            config.region("eu-west-1").unwrap().endpoint_url(),
-            "http://127.0.0.1:9101"
-        );
+        assert_eq!(config.region("eu-west-1").unwrap().endpoint_url(), "http://127.0.0.1:9101");
     }
 
     #[test]
     fn unknown_keys_are_refused_by_name() {
         let text = "data_dri = \"x\"\n[[region]]\nname = \"us-east-1\"\nlisten = \"127.0.0.1:1\"\n";
-        let err = DeploymentConfig::parse(text, Path::new("t.toml"))
-            .unwrap_err()
-            .to_string();
+        let err = DeploymentConfig::parse(text, Path::new("t.toml")).unwrap_err().to_string();
         assert!(err.contains("data_dri"), "{err}");
     }
 

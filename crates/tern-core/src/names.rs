@@ -10,9 +10,7 @@ pub fn is_valid_region_name(name: &str) -> bool {
     (2..=3).contains(&parts.len())
         && !number.is_empty()
         && number.bytes().all(|b| b.is_ascii_digit())
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
 }
 
 /// Twelve ASCII digits.
@@ -27,17 +25,11 @@ pub fn is_valid_account_id(id: &str) -> bool {
 #[must_use]
 pub fn is_valid_bucket_name(name: &str) -> bool {
     let bytes = name.as_bytes();
-    let charset_ok = bytes
-        .iter()
-        .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
-    let edges_ok = bytes.first().is_some_and(u8::is_ascii_alphanumeric)
-        && bytes.last().is_some_and(u8::is_ascii_alphanumeric);
-    let reserved = ["xn--", "sthree-", "amzn-s3-demo-"]
-        .iter()
-        .any(|p| name.starts_with(p))
-        || ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"]
-            .iter()
-            .any(|s| name.ends_with(s));
+    let charset_ok = bytes.iter().all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+    let edges_ok =
+        bytes.first().is_some_and(u8::is_ascii_alphanumeric) && bytes.last().is_some_and(u8::is_ascii_alphanumeric);
+    let reserved = ["xn--", "sthree-", "amzn-s3-demo-"].iter().any(|p| name.starts_with(p))
+        || ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"].iter().any(|s| name.ends_with(s));
     (3..=63).contains(&name.len())
         && charset_ok
         && edges_ok
@@ -57,9 +49,7 @@ pub const MAX_KEY_BYTES: usize = 1024;
 pub fn is_valid_object_key(key: &str) -> bool {
     !key.is_empty()
         && key.len() <= MAX_KEY_BYTES
-        && !key
-            .chars()
-            .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+        && !key.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
 }
 
 #[cfg(test)]
@@ -71,15 +61,7 @@ mod tests {
         for ok in ["us-east-1", "eu-west-1", "ap-southeast-2", "us-gov-west-1"] {
             assert!(is_valid_region_name(ok), "{ok}");
         }
-        for bad in [
-            "",
-            "us",
-            "us-east",
-            "US-east-1",
-            "us-east-1a",
-            "a-b-c-d-1",
-            "us--1",
-        ] {
+        for bad in ["", "us", "us-east", "US-east-1", "us-east-1a", "a-b-c-d-1", "us--1"] {
             assert!(!is_valid_region_name(bad), "{bad}");
         }
     }
@@ -89,18 +71,9 @@ mod tests {
         for ok in ["abc", "my-bucket.2026", "a".repeat(63).as_str()] {
             assert!(is_valid_bucket_name(ok), "{ok}");
         }
-        for bad in [
-            "ab",
-            "Abc",
-            "a_b",
-            "-ab",
-            "ab-",
-            "a..b",
-            "192.168.1.1",
-            "xn--abc",
-            "a".repeat(64).as_str(),
-            "b-s3alias",
-        ] {
+        for bad in
+            ["ab", "Abc", "a_b", "-ab", "ab-", "a..b", "192.168.1.1", "xn--abc", "a".repeat(64).as_str(), "b-s3alias"]
+        {
             assert!(!is_valid_bucket_name(bad), "{bad}");
         }
     }

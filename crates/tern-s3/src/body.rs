@@ -1,5 +1,5 @@
 //! Taking in a request body: one pass that stores the bytes, computes the MD5
-//! for the ETag and the flexible checksum the client asked for, and verifies
+//! for the `ETag` and the flexible checksum the client asked for, and verifies
 //! both against what the client declared. Nothing is hashed twice.
 
 use std::io;
@@ -9,7 +9,7 @@ use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, TryStreamExt};
 use http::HeaderMap;
 use s3s::checksum::ChecksumHasher;
-use s3s::crypto::{Checksum as _, Md5};
+use s3s::crypto::{Checksum as _, Crc32, Crc32c, Crc64Nvme, Md5, Sha1, Sha256};
 use s3s::dto::StreamingBlob;
 use s3s::{S3Result, TrailingHeaders, s3_error};
 use tern_store::{ByteStream, ObjectData, StoredChecksum};
@@ -21,8 +21,7 @@ use crate::error::store_error;
 /// costs one fsync (the WAL commit) instead of three (file, directory, WAL).
 pub(crate) const INLINE_MAX: u64 = 64 * 1024;
 
-pub(crate) const CHECKSUM_ALGORITHMS: [&str; 5] =
-    ["CRC32", "CRC32C", "SHA1", "SHA256", "CRC64NVME"];
+pub(crate) const CHECKSUM_ALGORITHMS: [&str; 5] = ["CRC32", "CRC32C", "SHA1", "SHA256", "CRC64NVME"];
 
 /// What the client declared about the body it sends.
 #[derive(Debug, Default)]
@@ -38,27 +37,14 @@ impl Declared {
     /// Reads the checksum declaration from the request headers: an
     /// `x-amz-checksum-*` value, else `x-amz-sdk-checksum-algorithm`, else the
     /// algorithm named by `x-amz-trailer`.
-    pub fn from_headers(
-        headers: &HeaderMap,
-        content_length: Option<i64>,
-        content_md5: Option<String>,
-    ) -> Self {
-        let header = |name: &str| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
+    pub fn from_headers(headers: &HeaderMap, content_length: Option<i64>, content_md5: Option<String>) -> Self {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let with_value = CHECKSUM_ALGORITHMS.iter().find_map(|alg| {
-            header(&format!("x-amz-checksum-{}", alg.to_lowercase()))
-                .map(|v| ((*alg).to_owned(), Some(v)))
+            header(&format!("x-amz-checksum-{}", alg.to_lowercase())).map(|v| ((*alg).to_owned(), Some(v)))
         });
         let algorithm_only = || {
             header("x-amz-sdk-checksum-algorithm")
-                .or_else(|| {
-                    header("x-amz-trailer")
-                        .and_then(|t| t.strip_prefix("x-amz-checksum-").map(str::to_owned))
-                })
+                .or_else(|| header("x-amz-trailer").and_then(|t| t.strip_prefix("x-amz-checksum-").map(str::to_owned)))
                 .map(|alg| (alg.to_uppercase(), None))
         };
         Self {
@@ -83,25 +69,24 @@ struct Hashes {
     checksum: ChecksumHasher,
 }
 
-fn checksum_hasher(algorithm: &str) -> S3Result<ChecksumHasher> {
+/// A hasher for one flexible checksum algorithm (upper-case AWS name).
+pub(crate) fn checksum_hasher(algorithm: &str) -> S3Result<ChecksumHasher> {
     let mut hasher = ChecksumHasher::default();
     match algorithm {
-        "CRC32" => hasher.crc32 = Some(Default::default()),
-        "CRC32C" => hasher.crc32c = Some(Default::default()),
-        "SHA1" => hasher.sha1 = Some(Default::default()),
-        "SHA256" => hasher.sha256 = Some(Default::default()),
-        "CRC64NVME" => hasher.crc64nvme = Some(Default::default()),
+        "CRC32" => hasher.crc32 = Some(Crc32::default()),
+        "CRC32C" => hasher.crc32c = Some(Crc32c::default()),
+        "SHA1" => hasher.sha1 = Some(Sha1::new()),
+        "SHA256" => hasher.sha256 = Some(Sha256::new()),
+        "CRC64NVME" => hasher.crc64nvme = Some(Crc64Nvme::default()),
         other => {
-            return Err(s3_error!(
-                InvalidRequest,
-                "Value for x-amz-checksum-algorithm header is invalid: {other}"
-            ));
+            return Err(s3_error!(InvalidRequest, "Value for x-amz-checksum-algorithm header is invalid: {other}"));
         }
     }
     Ok(hasher)
 }
 
-fn checksum_value(algorithm: &str, hasher: ChecksumHasher) -> Option<String> {
+/// The base64 value a finished hasher computed for `algorithm`.
+pub(crate) fn checksum_value(algorithm: &str, hasher: ChecksumHasher) -> Option<String> {
     let sums = hasher.finalize();
     match algorithm {
         "CRC32" => sums.checksum_crc32,
@@ -124,9 +109,7 @@ pub(crate) async fn ingest(
     let checksum_alg = declared.checksum.as_ref().map(|(alg, _)| alg.clone());
     let hashes = Arc::new(Mutex::new(Hashes {
         md5: Md5::new(),
-        checksum: checksum_alg
-            .as_deref()
-            .map_or_else(|| Ok(ChecksumHasher::default()), checksum_hasher)?,
+        checksum: checksum_alg.as_deref().map_or_else(|| Ok(ChecksumHasher::default()), checksum_hasher)?,
     }));
     let stream: ByteStream = match body {
         Some(body) => {
@@ -147,37 +130,16 @@ pub(crate) async fn ingest(
         (ObjectData::Inline(bytes), size)
     } else {
         let (blob, size) = region.blobs.put(stream).await.map_err(store_error)?;
-        (
-            ObjectData::Blobs(vec![tern_store::BlobPart { blob, size }]),
-            size,
-        )
+        (ObjectData::Blobs(vec![tern_store::BlobPart { blob, size }]), size)
     };
 
-    let hashes = Arc::try_unwrap(hashes)
-        .ok()
-        .expect("the body stream is consumed")
-        .into_inner()
-        .expect("not poisoned");
+    let hashes = Arc::try_unwrap(hashes).ok().expect("the body stream is consumed").into_inner().expect("not poisoned");
     let md5 = hashes.md5.finalize();
-    let verified = verify(
-        declared,
-        trailers,
-        size,
-        &md5,
-        checksum_alg,
-        hashes.checksum,
-    );
+    let verified = verify(declared, trailers, size, &md5, checksum_alg, hashes.checksum);
     match verified {
-        Ok(checksum) => Ok(Ingested {
-            data,
-            size,
-            md5,
-            checksum,
-        }),
+        Ok(checksum) => Ok(Ingested { data, size, md5, checksum }),
         Err(e) => {
-            region
-                .release_blobs(&data.blob_ids().map(str::to_owned).collect::<Vec<_>>())
-                .await;
+            region.release_blobs(&data.blob_ids().map(str::to_owned).collect::<Vec<_>>()).await;
             Err(e)
         }
     }
@@ -188,9 +150,7 @@ async fn collect_bounded(mut stream: ByteStream, limit: u64) -> S3Result<Bytes> 
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| crate::error::body_error(&e))?;
         if (buf.len() + chunk.len()) as u64 > limit {
-            return Err(crate::error::body_error(&io::Error::other(
-                "LengthMismatch",
-            )));
+            return Err(crate::error::body_error(&io::Error::other("LengthMismatch")));
         }
         buf.extend_from_slice(&chunk);
     }
@@ -206,21 +166,14 @@ fn verify(
     hasher: ChecksumHasher,
 ) -> S3Result<Option<StoredChecksum>> {
     if declared.content_length.is_some_and(|n| n != size) {
-        return Err(crate::error::body_error(&io::Error::other(
-            "LengthMismatch",
-        )));
+        return Err(crate::error::body_error(&io::Error::other("LengthMismatch")));
     }
     if let Some(claimed) = &declared.content_md5 {
         let claimed = base64_decode(claimed)
             .filter(|d| d.len() == 16)
-            .ok_or_else(|| {
-                s3_error!(InvalidDigest, "The Content-MD5 you specified is not valid.")
-            })?;
+            .ok_or_else(|| s3_error!(InvalidDigest, "The Content-MD5 you specified is not valid."))?;
         if claimed != md5 {
-            return Err(s3_error!(
-                BadDigest,
-                "The Content-MD5 you specified did not match what we received."
-            ));
+            return Err(s3_error!(BadDigest, "The Content-MD5 you specified did not match what we received."));
         }
     }
     let Some(algorithm) = checksum_alg else {
@@ -228,30 +181,13 @@ fn verify(
     };
     let computed = checksum_value(&algorithm, hasher).unwrap_or_default();
     let trailer_name = format!("x-amz-checksum-{}", algorithm.to_lowercase());
-    let claimed = declared
-        .checksum
-        .as_ref()
-        .and_then(|(_, v)| v.clone())
-        .or_else(|| {
-            trailers?
-                .read(|h| {
-                    h.get(&trailer_name)
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_owned)
-                })
-                .flatten()
-        });
+    let claimed = declared.checksum.as_ref().and_then(|(_, v)| v.clone()).or_else(|| {
+        trailers?.read(|h| h.get(&trailer_name).and_then(|v| v.to_str().ok()).map(str::to_owned)).flatten()
+    });
     if claimed.as_ref().is_some_and(|c| *c != computed) {
-        return Err(s3_error!(
-            BadDigest,
-            "The {algorithm} you specified did not match the calculated checksum."
-        ));
+        return Err(s3_error!(BadDigest, "The {algorithm} you specified did not match the calculated checksum."));
     }
-    Ok(Some(StoredChecksum {
-        algorithm,
-        value: computed,
-        kind: Some("FULL_OBJECT".into()),
-    }))
+    Ok(Some(StoredChecksum { algorithm, value: computed, kind: Some("FULL_OBJECT".into()) }))
 }
 
 pub(crate) fn base64_decode(text: &str) -> Option<Vec<u8>> {
@@ -274,10 +210,7 @@ mod tests {
         headers.insert("x-amz-sdk-checksum-algorithm", "SHA256".parse().unwrap());
         headers.insert("x-amz-checksum-crc32", "AAAAAA==".parse().unwrap());
         let declared = Declared::from_headers(&headers, Some(3), None);
-        assert_eq!(
-            declared.checksum,
-            Some(("CRC32".into(), Some("AAAAAA==".into())))
-        );
+        assert_eq!(declared.checksum, Some(("CRC32".into(), Some("AAAAAA==".into()))));
 
         let mut headers = HeaderMap::new();
         headers.insert("x-amz-trailer", "x-amz-checksum-crc32c".parse().unwrap());
@@ -287,40 +220,15 @@ mod tests {
 
     #[test]
     fn mismatches_are_reported_as_aws_does() {
-        let declared = Declared {
-            content_length: Some(5),
-            ..Declared::default()
-        };
-        let err = verify(
-            &declared,
-            None,
-            4,
-            &[0; 16],
-            None,
-            ChecksumHasher::default(),
-        )
-        .unwrap_err();
+        let declared = Declared { content_length: Some(5), ..Declared::default() };
+        let err = verify(&declared, None, 4, &[0; 16], None, ChecksumHasher::default()).unwrap_err();
         assert_eq!(err.code().as_str(), "IncompleteBody");
 
-        let declared = Declared {
-            content_md5: Some(base64_encode(&[1; 16])),
-            ..Declared::default()
-        };
-        let err = verify(
-            &declared,
-            None,
-            0,
-            &[0; 16],
-            None,
-            ChecksumHasher::default(),
-        )
-        .unwrap_err();
+        let declared = Declared { content_md5: Some(base64_encode(&[1; 16])), ..Declared::default() };
+        let err = verify(&declared, None, 0, &[0; 16], None, ChecksumHasher::default()).unwrap_err();
         assert_eq!(err.code().as_str(), "BadDigest");
 
-        let declared = Declared {
-            checksum: Some(("CRC32".into(), Some("AAAAAA==".into()))),
-            ..Declared::default()
-        };
+        let declared = Declared { checksum: Some(("CRC32".into(), Some("AAAAAA==".into()))), ..Declared::default() };
         let mut hasher = checksum_hasher("CRC32").unwrap();
         hasher.update(b"hello");
         let err = verify(&declared, None, 5, &[0; 16], Some("CRC32".into()), hasher).unwrap_err();

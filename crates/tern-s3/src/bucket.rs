@@ -1,8 +1,8 @@
 //! Buckets: create, delete, head, list, location, versioning.
 
 use s3s::dto::{
-    Bucket, BucketLocationConstraint, BucketVersioningStatus, CreateBucketInput,
-    GetBucketVersioningOutput, ListBucketsOutput, PutBucketVersioningInput,
+    Bucket, BucketLocationConstraint, BucketVersioningStatus, CreateBucketInput, GetBucketVersioningOutput,
+    ListBucketsOutput, PutBucketVersioningInput,
 };
 use s3s::{S3Result, s3_error};
 use tern_core::names::is_valid_bucket_name;
@@ -18,41 +18,23 @@ impl Region {
         if let Some(bucket) = self.meta.get_bucket(name).await.map_err(store_error)? {
             return Ok(bucket);
         }
-        match self
-            .registry
-            .lookup(name)
-            .await
-            .map_err(|e| registry_error(&e))?
-        {
+        match self.registry.lookup(name).await.map_err(|e| registry_error(&e))? {
             Some(region) if region != self.name => Err(wrong_region(name, &region)),
-            _ => Err(s3_error!(
-                NoSuchBucket,
-                "The specified bucket does not exist"
-            )),
+            _ => Err(s3_error!(NoSuchBucket, "The specified bucket does not exist")),
         }
     }
 
     pub(crate) async fn create_bucket(&self, input: &CreateBucketInput) -> S3Result<()> {
         if !is_valid_bucket_name(&input.bucket) {
-            return Err(s3_error!(
-                InvalidBucketName,
-                "The specified bucket is not valid."
-            ));
+            return Err(s3_error!(InvalidBucketName, "The specified bucket is not valid."));
         }
         self.check_location_constraint(input)?;
-        let holder = self
-            .registry
-            .claim(&input.bucket, &self.name)
-            .await
-            .map_err(|e| registry_error(&e))?;
+        let holder = self.registry.claim(&input.bucket, &self.name).await.map_err(|e| registry_error(&e))?;
         if holder != self.name {
             return Err(already_owned());
         }
-        let record = BucketRecord {
-            name: input.bucket.clone(),
-            created_ms: now_ms(),
-            versioning: Versioning::Unversioned,
-        };
+        let record =
+            BucketRecord { name: input.bucket.clone(), created_ms: now_ms(), versioning: Versioning::Unversioned };
         self.meta.create_bucket(&record).await.map_err(|e| match e {
             tern_store::StoreError::BucketExists => already_owned(),
             other => store_error(other),
@@ -69,10 +51,9 @@ impl Region {
             .filter(|c| !c.is_empty());
         match (self.name.as_str(), constraint) {
             ("us-east-1", None) => Ok(()),
-            ("us-east-1", Some("us-east-1")) => Err(s3_error!(
-                InvalidLocationConstraint,
-                "The specified location-constraint is not valid"
-            )),
+            ("us-east-1", Some("us-east-1")) => {
+                Err(s3_error!(InvalidLocationConstraint, "The specified location-constraint is not valid"))
+            }
             (own, Some(c)) if c == own => Ok(()),
             (_, None) => Err(s3_error!(
                 IllegalLocationConstraintException,
@@ -105,11 +86,7 @@ impl Region {
                 name: Some(e.name),
             })
             .collect();
-        Ok(ListBucketsOutput {
-            buckets: Some(buckets),
-            owner: Some(owner(&self.account_id)),
-            ..Default::default()
-        })
+        Ok(ListBucketsOutput { buckets: Some(buckets), owner: Some(owner(&self.account_id)), ..Default::default() })
     }
 
     pub(crate) async fn location(&self, name: &str) -> S3Result<Option<BucketLocationConstraint>> {
@@ -120,12 +97,7 @@ impl Region {
 
     pub(crate) async fn put_versioning(&self, input: &PutBucketVersioningInput) -> S3Result<()> {
         let bucket = self.bucket(&input.bucket).await?;
-        let state = match input
-            .versioning_configuration
-            .status
-            .as_ref()
-            .map(BucketVersioningStatus::as_str)
-        {
+        let state = match input.versioning_configuration.status.as_ref().map(BucketVersioningStatus::as_str) {
             Some("Enabled") => Versioning::Enabled,
             Some("Suspended") => Versioning::Suspended,
             _ => {
@@ -139,27 +111,17 @@ impl Region {
             // Suspending a never-versioned bucket is accepted and recorded, as AWS does.
             tracing::debug!(bucket = %bucket.name, "suspending versioning on a never-versioned bucket");
         }
-        self.meta
-            .set_versioning(&bucket.name, state)
-            .await
-            .map_err(store_error)
+        self.meta.set_versioning(&bucket.name, state).await.map_err(store_error)
     }
 
     pub(crate) async fn get_versioning(&self, name: &str) -> S3Result<GetBucketVersioningOutput> {
         let bucket = self.bucket(name).await?;
         let status = match bucket.versioning {
             Versioning::Unversioned => None,
-            Versioning::Enabled => Some(BucketVersioningStatus::from_static(
-                BucketVersioningStatus::ENABLED,
-            )),
-            Versioning::Suspended => Some(BucketVersioningStatus::from_static(
-                BucketVersioningStatus::SUSPENDED,
-            )),
+            Versioning::Enabled => Some(BucketVersioningStatus::from_static(BucketVersioningStatus::ENABLED)),
+            Versioning::Suspended => Some(BucketVersioningStatus::from_static(BucketVersioningStatus::SUSPENDED)),
         };
-        Ok(GetBucketVersioningOutput {
-            status,
-            ..Default::default()
-        })
+        Ok(GetBucketVersioningOutput { status, ..Default::default() })
     }
 }
 

@@ -10,10 +10,7 @@ pub(crate) fn store_error(e: StoreError) -> S3Error {
     match e {
         StoreError::NoSuchBucket => s3_error!(NoSuchBucket, "The specified bucket does not exist"),
         StoreError::BucketExists => s3_error!(BucketAlreadyOwnedByYou),
-        StoreError::BucketNotEmpty => s3_error!(
-            BucketNotEmpty,
-            "The bucket you tried to delete is not empty"
-        ),
+        StoreError::BucketNotEmpty => s3_error!(BucketNotEmpty, "The bucket you tried to delete is not empty"),
         StoreError::NoSuchVersion => {
             s3_error!(NoSuchVersion, "The specified version does not exist.")
         }
@@ -22,10 +19,7 @@ pub(crate) fn store_error(e: StoreError) -> S3Error {
             "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
         ),
         StoreError::PreconditionFailed => {
-            s3_error!(
-                PreconditionFailed,
-                "At least one of the pre-conditions you specified did not hold"
-            )
+            s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold")
         }
         StoreError::Body(e) => body_error(&e),
         other => internal(other),
@@ -45,10 +39,7 @@ pub(crate) fn body_error(e: &std::io::Error) -> S3Error {
             StatusCode::BAD_REQUEST,
         )
     } else if text.contains("SignatureMismatch") {
-        s3_error!(
-            SignatureDoesNotMatch,
-            "The chunk signature we calculated does not match the signature you provided."
-        )
+        s3_error!(SignatureDoesNotMatch, "The chunk signature we calculated does not match the signature you provided.")
     } else {
         s3_error!(
             IncompleteBody,
@@ -59,18 +50,12 @@ pub(crate) fn body_error(e: &std::io::Error) -> S3Error {
 
 pub(crate) fn registry_error(e: &RegistryError) -> S3Error {
     tracing::error!(error = %e, "bucket registry unavailable");
-    s3_error!(
-        ServiceUnavailable,
-        "The bucket registry is unavailable; please retry."
-    )
+    s3_error!(ServiceUnavailable, "The bucket registry is unavailable; please retry.")
 }
 
 pub(crate) fn internal(e: impl std::fmt::Display) -> S3Error {
     tracing::error!(error = %e, "internal error");
-    s3_error!(
-        InternalError,
-        "We encountered an internal error. Please try again."
-    )
+    s3_error!(InternalError, "We encountered an internal error. Please try again.")
 }
 
 pub(crate) fn with_status(mut err: S3Error, status: StatusCode) -> S3Error {
@@ -97,8 +82,5 @@ pub(crate) fn wrong_region(bucket: &str, region: &str) -> S3Error {
             "The bucket '{bucket}' is in region '{region}'. Please send all future requests to that region's endpoint."
         ),
     );
-    with_headers(
-        with_status(err, StatusCode::MOVED_PERMANENTLY),
-        &[("x-amz-bucket-region", region)],
-    )
+    with_headers(with_status(err, StatusCode::MOVED_PERMANENTLY), &[("x-amz-bucket-region", region)])
 }

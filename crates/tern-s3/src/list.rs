@@ -1,4 +1,4 @@
-//! Listings: ListObjectsV2, ListObjects (v1) and ListObjectVersions.
+//! Listings: `ListObjectsV2`, `ListObjects` (v1) and `ListObjectVersions`.
 //!
 //! All three walk key order in the store and fold keys that contain the
 //! delimiter into common prefixes, jumping past each folded prefix with one
@@ -7,9 +7,8 @@
 use std::future::Future;
 
 use s3s::dto::{
-    CommonPrefix, DeleteMarkerEntry, ListObjectVersionsInput, ListObjectVersionsOutput,
-    ListObjectsInput, ListObjectsOutput, ListObjectsV2Input, ListObjectsV2Output, Object,
-    ObjectVersion,
+    CommonPrefix, DeleteMarkerEntry, ListObjectVersionsInput, ListObjectVersionsOutput, ListObjectsInput,
+    ListObjectsOutput, ListObjectsV2Input, ListObjectsV2Output, Object, ObjectVersion,
 };
 use s3s::{S3Result, s3_error};
 use tern_store::{KeyStart, NULL_VERSION, VersionSummary, prefix_upper_bound};
@@ -32,13 +31,10 @@ struct Page {
 /// Where a listing resumes after an entry.
 fn resume_after(entry: &Entry, versions: bool) -> KeyStart {
     match entry {
-        Entry::Prefix(cp) => {
-            prefix_upper_bound(cp).map_or(KeyStart::After(cp.clone()), KeyStart::From)
+        Entry::Prefix(cp) => prefix_upper_bound(cp).map_or(KeyStart::After(cp.clone()), KeyStart::From),
+        Entry::Item(row) if versions => {
+            KeyStart::AfterVersion { key: row.key.clone(), version_id: row.version_id.clone() }
         }
-        Entry::Item(row) if versions => KeyStart::AfterVersion {
-            key: row.key.clone(),
-            version_id: row.version_id.clone(),
-        },
         Entry::Item(row) => KeyStart::After(row.key.clone()),
     }
 }
@@ -47,8 +43,7 @@ fn resume_after(entry: &Entry, versions: bool) -> KeyStart {
 fn common_prefix(key: &str, prefix: &str, delimiter: Option<&str>) -> Option<String> {
     let delimiter = delimiter.filter(|d| !d.is_empty())?;
     let rest = key.strip_prefix(prefix)?;
-    rest.find(delimiter)
-        .map(|i| format!("{prefix}{}", &rest[..i + delimiter.len()]))
+    rest.find(delimiter).map(|i| format!("{prefix}{}", &rest[..i + delimiter.len()]))
 }
 
 /// A marker given by a client: inside a common prefix, resume after that prefix.
@@ -116,11 +111,7 @@ fn object_entry(row: VersionSummary, url: bool) -> Object {
         key: Some(encode_if(url, row.key)),
         last_modified: Some(timestamp(row.modified_ms)),
         size: Some(i64::try_from(row.size).unwrap_or(i64::MAX)),
-        storage_class: Some(
-            row.storage_class
-                .unwrap_or_else(|| "STANDARD".into())
-                .into(),
-        ),
+        storage_class: Some(row.storage_class.unwrap_or_else(|| "STANDARD".into()).into()),
         ..Default::default()
     }
 }
@@ -136,15 +127,8 @@ fn encode_token(start: &KeyStart) -> String {
 }
 
 fn decode_token(token: &str) -> S3Result<KeyStart> {
-    let invalid = || {
-        s3_error!(
-            InvalidArgument,
-            "The continuation token provided is incorrect"
-        )
-    };
-    let raw = crate::body::base64_decode(token)
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(invalid)?;
+    let invalid = || s3_error!(InvalidArgument, "The continuation token provided is incorrect");
+    let raw = crate::body::base64_decode(token).and_then(|b| String::from_utf8(b).ok()).ok_or_else(invalid)?;
     match raw.split_at_checked(1) {
         Some(("F", key)) => Ok(KeyStart::From(key.to_owned())),
         Some(("A", key)) => Ok(KeyStart::After(key.to_owned())),
@@ -158,9 +142,7 @@ fn split_entries(entries: Vec<Entry>, url: bool) -> (Vec<VersionSummary>, Vec<Co
     for entry in entries {
         match entry {
             Entry::Item(row) => items.push(row),
-            Entry::Prefix(p) => prefixes.push(CommonPrefix {
-                prefix: Some(encode_if(url, p)),
-            }),
+            Entry::Prefix(p) => prefixes.push(CommonPrefix { prefix: Some(encode_if(url, p)) }),
         }
     }
     let _ = url;
@@ -176,26 +158,13 @@ impl Region {
         start: KeyStart,
         max: usize,
     ) -> S3Result<Page> {
-        walk(
-            prefix,
-            delimiter,
-            start,
-            max,
-            false,
-            |start, limit| async move {
-                self.meta
-                    .list_current(bucket, prefix, &start, limit)
-                    .await
-                    .map_err(store_error)
-            },
-        )
+        walk(prefix, delimiter, start, max, false, |start, limit| async move {
+            self.meta.list_current(bucket, prefix, &start, limit).await.map_err(store_error)
+        })
         .await
     }
 
-    pub(crate) async fn list_objects_v2(
-        &self,
-        input: ListObjectsV2Input,
-    ) -> S3Result<ListObjectsV2Output> {
+    pub(crate) async fn list_objects_v2(&self, input: ListObjectsV2Input) -> S3Result<ListObjectsV2Output> {
         self.bucket(&input.bucket).await?;
         let max = max_keys(input.max_keys)?;
         let prefix = input.prefix.clone().unwrap_or_default();
@@ -204,23 +173,8 @@ impl Region {
             (None, Some(after)) => KeyStart::After(after.clone()),
             (None, None) => KeyStart::Beginning,
         };
-        let page = self
-            .list_current_page(
-                &input.bucket,
-                &prefix,
-                input.delimiter.as_deref(),
-                start,
-                max,
-            )
-            .await?;
-        let next = page
-            .truncated
-            .then(|| {
-                page.entries
-                    .last()
-                    .map(|e| encode_token(&resume_after(e, false)))
-            })
-            .flatten();
+        let page = self.list_current_page(&input.bucket, &prefix, input.delimiter.as_deref(), start, max).await?;
+        let next = page.truncated.then(|| page.entries.last().map(|e| encode_token(&resume_after(e, false)))).flatten();
         let url = url_encoding(input.encoding_type.as_ref());
         let key_count = page.entries.len();
         let (items, prefixes) = split_entries(page.entries, url);
@@ -241,20 +195,13 @@ impl Region {
         })
     }
 
-    pub(crate) async fn list_objects_v1(
-        &self,
-        input: ListObjectsInput,
-    ) -> S3Result<ListObjectsOutput> {
+    pub(crate) async fn list_objects_v1(&self, input: ListObjectsInput) -> S3Result<ListObjectsOutput> {
         self.bucket(&input.bucket).await?;
         let max = max_keys(input.max_keys)?;
         let prefix = input.prefix.clone().unwrap_or_default();
         let delimiter = input.delimiter.as_deref();
-        let start = input.marker.as_deref().map_or(KeyStart::Beginning, |m| {
-            start_at_marker(m, &prefix, delimiter)
-        });
-        let page = self
-            .list_current_page(&input.bucket, &prefix, delimiter, start, max)
-            .await?;
+        let start = input.marker.as_deref().map_or(KeyStart::Beginning, |m| start_at_marker(m, &prefix, delimiter));
+        let page = self.list_current_page(&input.bucket, &prefix, delimiter, start, max).await?;
         let url = url_encoding(input.encoding_type.as_ref());
         let next_marker = page
             .truncated
@@ -290,22 +237,16 @@ impl Region {
         let prefix = input.prefix.clone().unwrap_or_default();
         let delimiter = input.delimiter.as_deref();
         let start = match (&input.key_marker, &input.version_id_marker) {
-            (Some(key), Some(version)) if !version.is_empty() => KeyStart::AfterVersion {
-                key: key.clone(),
-                version_id: version.clone(),
-            },
+            (Some(key), Some(version)) if !version.is_empty() => {
+                KeyStart::AfterVersion { key: key.clone(), version_id: version.clone() }
+            }
             (Some(key), _) => start_at_marker(key, &prefix, delimiter),
             (None, _) => KeyStart::Beginning,
         };
         let bucket = input.bucket.as_str();
         let page = walk(&prefix, delimiter, start, max, true, |start, limit| {
             let prefix = prefix.as_str();
-            async move {
-                self.meta
-                    .list_versions(bucket, prefix, &start, limit)
-                    .await
-                    .map_err(store_error)
-            }
+            async move { self.meta.list_versions(bucket, prefix, &start, limit).await.map_err(store_error) }
         })
         .await?;
         let url = url_encoding(input.encoding_type.as_ref());
@@ -323,12 +264,7 @@ impl Region {
             name: Some(input.bucket),
             prefix: Some(encode_if(url, prefix)),
             delimiter: input.delimiter.map(|d| encode_if(url, d)),
-            key_marker: Some(
-                input
-                    .key_marker
-                    .map(|m| encode_if(url, m))
-                    .unwrap_or_default(),
-            ),
+            key_marker: Some(input.key_marker.map(|m| encode_if(url, m)).unwrap_or_default()),
             version_id_marker: Some(input.version_id_marker.unwrap_or_default()),
             next_key_marker: next_key.map(|k| encode_if(url, k)),
             next_version_id_marker: next_version,
@@ -349,11 +285,7 @@ impl Region {
         versions: &mut Vec<ObjectVersion>,
         markers: &mut Vec<DeleteMarkerEntry>,
     ) {
-        let version_id = Some(if row.version_id == NULL_VERSION {
-            "null".to_owned()
-        } else {
-            row.version_id.clone()
-        });
+        let version_id = Some(if row.version_id == NULL_VERSION { "null".to_owned() } else { row.version_id.clone() });
         if row.is_delete_marker {
             markers.push(DeleteMarkerEntry {
                 is_latest: Some(row.is_latest),
@@ -371,11 +303,7 @@ impl Region {
                 last_modified: Some(timestamp(row.modified_ms)),
                 owner: Some(owner(&self.account_id)),
                 size: Some(i64::try_from(row.size).unwrap_or(i64::MAX)),
-                storage_class: Some(
-                    row.storage_class
-                        .unwrap_or_else(|| "STANDARD".into())
-                        .into(),
-                ),
+                storage_class: Some(row.storage_class.unwrap_or_else(|| "STANDARD".into()).into()),
                 version_id,
                 ..Default::default()
             });
@@ -452,16 +380,10 @@ mod tests {
     async fn pages_resume_exactly_where_they_stopped() {
         let keys = ["a/1", "a/2", "b", "c/1", "d"];
         let (names, truncated) = walk_keys(&keys, "", Some("/"), KeyStart::Beginning, 2).await;
-        assert_eq!(
-            (names.as_slice(), truncated),
-            (["[a/]".to_owned(), "b".to_owned()].as_slice(), true)
-        );
+        assert_eq!((names.as_slice(), truncated), (["[a/]".to_owned(), "b".to_owned()].as_slice(), true));
         let resume = start_at_marker("b", "", Some("/"));
         let (names, truncated) = walk_keys(&keys, "", Some("/"), resume, 2).await;
-        assert_eq!(
-            (names.as_slice(), truncated),
-            (["[c/]".to_owned(), "d".to_owned()].as_slice(), false)
-        );
+        assert_eq!((names.as_slice(), truncated), (["[c/]".to_owned(), "d".to_owned()].as_slice(), false));
         let after_prefix = start_at_marker("a/", "", Some("/"));
         let (names, _) = walk_keys(&keys, "", Some("/"), after_prefix, 1).await;
         assert_eq!(names, ["b"]);

@@ -3,25 +3,21 @@
 
 use s3s::crypto::{Checksum as _, Md5};
 use s3s::dto::{
-    AbortMultipartUploadInput, CompleteMultipartUploadInput, CompleteMultipartUploadOutput,
-    CompletedPart, CopyPartResult, CopySource, CreateMultipartUploadInput,
-    CreateMultipartUploadOutput, Initiator, ListMultipartUploadsInput, ListMultipartUploadsOutput,
-    ListPartsInput, ListPartsOutput, MultipartUpload, Part, UploadPartCopyInput,
-    UploadPartCopyOutput, UploadPartInput, UploadPartOutput,
+    AbortMultipartUploadInput, CompleteMultipartUploadInput, CompleteMultipartUploadOutput, CompletedPart,
+    CopyPartResult, CopySource, CreateMultipartUploadInput, CreateMultipartUploadOutput, Initiator,
+    ListMultipartUploadsInput, ListMultipartUploadsOutput, ListPartsInput, ListPartsOutput, MultipartUpload, Part,
+    UploadPartCopyInput, UploadPartCopyOutput, UploadPartInput, UploadPartOutput,
 };
 use s3s::{S3Request, S3Result, s3_error};
 use tern_store::{BlobPart, NewVersion, ObjectData, PartRecord, StoredChecksum, UploadRecord};
 
-use crate::body::{Declared, Ingested, base64_decode, base64_encode, ingest};
+use crate::body::{Declared, Ingested, base64_decode, base64_encode, checksum_hasher, checksum_value, ingest};
 use crate::context::Region;
 use crate::error::store_error;
-use crate::object::{
-    ReadConditions, check_key, reported_version, version_id_for, write_precondition,
-};
+use crate::object::{ReadConditions, check_key, reported_version, version_id_for, write_precondition};
 use crate::read::stream_range;
 use crate::wire::{
-    attrs_from_input, checksum_type, etag, fill_checksum, now_ms, owner, parse_tagging_header,
-    timestamp,
+    attrs_from_input, checksum_type, etag, fill_checksum, now_ms, owner, parse_tagging_header, timestamp,
 };
 
 /// Every part but the last must be at least this large (AWS's rule).
@@ -32,10 +28,7 @@ fn part_number(n: i32) -> S3Result<u32> {
     if (1..=MAX_PART_NUMBER).contains(&n) {
         Ok(n.unsigned_abs())
     } else {
-        Err(s3_error!(
-            InvalidArgument,
-            "Part number must be an integer between 1 and 10000, inclusive"
-        ))
+        Err(s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"))
     }
 }
 
@@ -63,17 +56,9 @@ impl Region {
             key: input.key.clone(),
             created_ms: now_ms(),
             attrs,
-            tags: input
-                .tagging
-                .as_deref()
-                .map(parse_tagging_header)
-                .transpose()?
-                .unwrap_or_default(),
+            tags: input.tagging.as_deref().map(parse_tagging_header).transpose()?.unwrap_or_default(),
         };
-        self.meta
-            .create_upload(&upload)
-            .await
-            .map_err(store_error)?;
+        self.meta.create_upload(&upload).await.map_err(store_error)?;
         Ok(CreateMultipartUploadOutput {
             bucket: Some(bucket.name),
             key: Some(input.key),
@@ -85,21 +70,13 @@ impl Region {
 
     async fn upload(&self, bucket: &str, key: &str, upload_id: &str) -> S3Result<UploadRecord> {
         self.bucket(bucket).await?;
-        let upload = self
-            .meta
-            .get_upload(bucket, upload_id)
-            .await
-            .map_err(store_error)?;
-        upload
-            .filter(|u| u.key == key)
-            .ok_or_else(|| store_error(tern_store::StoreError::NoSuchUpload))
+        let upload = self.meta.get_upload(bucket, upload_id).await.map_err(store_error)?;
+        upload.filter(|u| u.key == key).ok_or_else(|| store_error(tern_store::StoreError::NoSuchUpload))
     }
 
     /// Records an ingested part; if the upload vanished meanwhile, its blob goes too.
     async fn record_part(&self, upload_id: &str, number: u32, ingested: &Ingested) -> S3Result<()> {
-        let ObjectData::Blobs(blobs) = &ingested.data else {
-            unreachable!("parts are always blobs")
-        };
+        let ObjectData::Blobs(blobs) = &ingested.data else { unreachable!("parts are always blobs") };
         let part = PartRecord {
             upload_id: upload_id.to_owned(),
             part_number: number,
@@ -121,92 +98,52 @@ impl Region {
         }
     }
 
-    pub(crate) async fn upload_part(
-        &self,
-        req: S3Request<UploadPartInput>,
-    ) -> S3Result<UploadPartOutput> {
+    pub(crate) async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<UploadPartOutput> {
         let input = req.input;
         let number = part_number(input.part_number)?;
-        self.upload(&input.bucket, &input.key, &input.upload_id)
-            .await?;
-        let declared = Declared::from_headers(
-            &req.headers,
-            input.content_length,
-            input.content_md5.clone(),
-        );
-        let ingested = ingest(
-            self,
-            input.body,
-            &declared,
-            req.trailing_headers.as_ref(),
-            false,
-        )
-        .await?;
-        self.record_part(&input.upload_id, number, &ingested)
-            .await?;
-        let mut out = UploadPartOutput {
-            e_tag: Some(etag(&hex::encode(ingested.md5))),
-            ..Default::default()
-        };
+        self.upload(&input.bucket, &input.key, &input.upload_id).await?;
+        let declared = Declared::from_headers(&req.headers, input.content_length, input.content_md5.clone());
+        let ingested = ingest(self, input.body, &declared, req.trailing_headers.as_ref(), false).await?;
+        self.record_part(&input.upload_id, number, &ingested).await?;
+        let mut out = UploadPartOutput { e_tag: Some(etag(&hex::encode(ingested.md5))), ..Default::default() };
         fill_checksum!(out, ingested.checksum.as_ref());
         Ok(out)
     }
 
-    pub(crate) async fn upload_part_copy(
-        &self,
-        input: UploadPartCopyInput,
-    ) -> S3Result<UploadPartCopyOutput> {
+    pub(crate) async fn upload_part_copy(&self, input: UploadPartCopyInput) -> S3Result<UploadPartCopyOutput> {
         let number = part_number(input.part_number)?;
-        self.upload(&input.bucket, &input.key, &input.upload_id)
-            .await?;
-        let CopySource::Bucket {
-            bucket,
-            key,
-            version_id,
-        } = &input.copy_source
-        else {
-            return Err(s3_error!(
-                NotImplemented,
-                "Copying from an access point is not supported"
-            ));
+        self.upload(&input.bucket, &input.key, &input.upload_id).await?;
+        let CopySource::Bucket { bucket, key, version_id } = &input.copy_source else {
+            return Err(s3_error!(NotImplemented, "Copying from an access point is not supported"));
         };
-        let source = self
-            .readable_version(bucket, key, version_id.as_deref())
-            .await?;
+        let source = self.readable_version(bucket, key, version_id.as_deref()).await?;
         ReadConditions {
-            if_match: input.copy_source_if_match.as_ref(),
-            if_none_match: input.copy_source_if_none_match.as_ref(),
-            if_modified_since: input.copy_source_if_modified_since.as_ref(),
-            if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
+            matches: input.copy_source_if_match.as_ref(),
+            none_match: input.copy_source_if_none_match.as_ref(),
+            modified_since: input.copy_source_if_modified_since.as_ref(),
+            unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
         }
         .check(&source)
-        .map_err(|e| {
-            if *e.code() == s3s::S3ErrorCode::NotModified {
-                s3_error!(PreconditionFailed)
-            } else {
-                e
-            }
-        })?;
+        .map_err(
+            |e| {
+                if *e.code() == s3s::S3ErrorCode::NotModified { s3_error!(PreconditionFailed) } else { e }
+            },
+        )?;
         let range = match input.copy_source_range.as_deref() {
             None => 0..source.size,
             Some(text) => copy_range(text, source.size)?,
         };
-        let declared = Declared {
-            content_length: Some(range.end - range.start),
-            ..Declared::default()
-        };
+        let declared = Declared { content_length: Some(range.end - range.start), ..Declared::default() };
         let body = stream_range(&self.blobs, &source.data, range);
         let ingested = ingest(self, Some(body), &declared, None, false).await?;
-        self.record_part(&input.upload_id, number, &ingested)
-            .await?;
+        self.record_part(&input.upload_id, number, &ingested).await?;
         Ok(UploadPartCopyOutput {
             copy_part_result: Some(CopyPartResult {
                 e_tag: Some(etag(&hex::encode(ingested.md5))),
                 last_modified: Some(timestamp(now_ms())),
                 ..Default::default()
             }),
-            copy_source_version_id: (source.version_id != tern_store::NULL_VERSION)
-                .then(|| source.version_id.clone()),
+            copy_source_version_id: (source.version_id != tern_store::NULL_VERSION).then(|| source.version_id.clone()),
             ..Default::default()
         })
     }
@@ -216,25 +153,14 @@ impl Region {
         input: CompleteMultipartUploadInput,
     ) -> S3Result<CompleteMultipartUploadOutput> {
         let bucket = self.bucket(&input.bucket).await?;
-        let upload = self
-            .upload(&input.bucket, &input.key, &input.upload_id)
-            .await?;
-        let requested = input
-            .multipart_upload
-            .and_then(|m| m.parts)
-            .unwrap_or_default();
-        let stored = self
-            .meta
-            .list_parts(&upload.upload_id, 0, 10_000)
-            .await
-            .map_err(store_error)?;
+        let upload = self.upload(&input.bucket, &input.key, &input.upload_id).await?;
+        let requested = input.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
+        let stored = self.meta.list_parts(&upload.upload_id, 0, 10_000).await.map_err(store_error)?;
         let chosen = choose_parts(&requested, &stored)?;
 
         let mut attrs = upload.attrs.clone();
         attrs.parts_count = Some(u32::try_from(chosen.len()).unwrap_or(u32::MAX));
-        attrs.checksum = attrs
-            .checksum
-            .and_then(|c| composite_checksum(&c.algorithm, &chosen));
+        attrs.checksum = attrs.checksum.and_then(|c| composite_checksum(&c.algorithm, &chosen));
         let version_id = version_id_for(&bucket);
         let version = NewVersion {
             bucket: bucket.name.clone(),
@@ -246,23 +172,11 @@ impl Region {
             etag: multipart_etag(&chosen),
             attrs,
             tags: upload.tags.clone(),
-            data: ObjectData::Blobs(
-                chosen
-                    .iter()
-                    .map(|p| BlobPart {
-                        blob: p.blob.clone(),
-                        size: p.size,
-                    })
-                    .collect(),
-            ),
+            data: ObjectData::Blobs(chosen.iter().map(|p| BlobPart { blob: p.blob.clone(), size: p.size }).collect()),
         };
-        let precondition =
-            write_precondition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
-        let displaced = self
-            .meta
-            .complete_upload(&upload.upload_id, &version, precondition.as_ref())
-            .await
-            .map_err(store_error)?;
+        let precondition = write_precondition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
+        let displaced =
+            self.meta.complete_upload(&upload.upload_id, &version, precondition.as_ref()).await.map_err(store_error)?;
         self.release_blobs(&displaced.blobs).await;
         let mut out = CompleteMultipartUploadOutput {
             bucket: Some(bucket.name.clone()),
@@ -277,43 +191,24 @@ impl Region {
         Ok(out)
     }
 
-    pub(crate) async fn abort_multipart_upload(
-        &self,
-        input: &AbortMultipartUploadInput,
-    ) -> S3Result<()> {
-        self.upload(&input.bucket, &input.key, &input.upload_id)
-            .await?;
-        let displaced = self
-            .meta
-            .abort_upload(&input.bucket, &input.upload_id)
-            .await
-            .map_err(store_error)?;
+    pub(crate) async fn abort_multipart_upload(&self, input: &AbortMultipartUploadInput) -> S3Result<()> {
+        self.upload(&input.bucket, &input.key, &input.upload_id).await?;
+        let displaced = self.meta.abort_upload(&input.bucket, &input.upload_id).await.map_err(store_error)?;
         self.release_blobs(&displaced.blobs).await;
         Ok(())
     }
 
     pub(crate) async fn list_parts(&self, input: ListPartsInput) -> S3Result<ListPartsOutput> {
-        let upload = self
-            .upload(&input.bucket, &input.key, &input.upload_id)
-            .await?;
-        let max = usize::try_from(input.max_parts.unwrap_or(1000))
-            .unwrap_or(1000)
-            .clamp(1, 1000);
+        let upload = self.upload(&input.bucket, &input.key, &input.upload_id).await?;
+        let max = usize::try_from(input.max_parts.unwrap_or(1000)).unwrap_or(1000).clamp(1, 1000);
         let marker = input
             .part_number_marker
             .map_or(Ok(0), u32::try_from)
             .map_err(|_| s3_error!(InvalidArgument, "Invalid part number marker"))?;
-        let mut parts = self
-            .meta
-            .list_parts(&upload.upload_id, marker, max + 1)
-            .await
-            .map_err(store_error)?;
+        let mut parts = self.meta.list_parts(&upload.upload_id, marker, max + 1).await.map_err(store_error)?;
         let truncated = parts.len() > max;
         parts.truncate(max);
-        let next = parts
-            .last()
-            .filter(|_| truncated)
-            .and_then(|p| i32::try_from(p.part_number).ok());
+        let next = parts.last().filter(|_| truncated).and_then(|p| i32::try_from(p.part_number).ok());
         let who = owner(&self.account_id);
         Ok(ListPartsOutput {
             bucket: Some(upload.bucket),
@@ -323,19 +218,10 @@ impl Region {
             next_part_number_marker: next,
             max_parts: Some(i32::try_from(max).unwrap_or(1000)),
             is_truncated: Some(truncated),
-            initiator: Some(Initiator {
-                display_name: who.display_name.clone(),
-                id: who.id.clone(),
-            }),
+            initiator: Some(Initiator { display_name: who.display_name.clone(), id: who.id.clone() }),
             owner: Some(who),
-            storage_class: Some(
-                upload
-                    .attrs
-                    .storage_class
-                    .unwrap_or_else(|| "STANDARD".into())
-                    .into(),
-            ),
-            parts: Some(parts.into_iter().map(part_entry).collect()),
+            storage_class: Some(upload.attrs.storage_class.unwrap_or_else(|| "STANDARD".into()).into()),
+            parts: Some(parts.iter().map(part_entry).collect()),
             ..Default::default()
         })
     }
@@ -345,9 +231,7 @@ impl Region {
         input: ListMultipartUploadsInput,
     ) -> S3Result<ListMultipartUploadsOutput> {
         self.bucket(&input.bucket).await?;
-        let max = usize::try_from(input.max_uploads.unwrap_or(1000))
-            .unwrap_or(1000)
-            .clamp(1, 1000);
+        let max = usize::try_from(input.max_uploads.unwrap_or(1000)).unwrap_or(1000).clamp(1, 1000);
         let prefix = input.prefix.clone().unwrap_or_default();
         let mut uploads = self
             .meta
@@ -378,19 +262,11 @@ impl Region {
                     .into_iter()
                     .map(|u| MultipartUpload {
                         initiated: Some(timestamp(u.created_ms)),
-                        initiator: Some(Initiator {
-                            display_name: who.display_name.clone(),
-                            id: who.id.clone(),
-                        }),
+                        initiator: Some(Initiator { display_name: who.display_name.clone(), id: who.id.clone() }),
                         owner: Some(who.clone()),
                         key: Some(u.key),
                         upload_id: Some(u.upload_id),
-                        storage_class: Some(
-                            u.attrs
-                                .storage_class
-                                .unwrap_or_else(|| "STANDARD".into())
-                                .into(),
-                        ),
+                        storage_class: Some(u.attrs.storage_class.unwrap_or_else(|| "STANDARD".into()).into()),
                         ..Default::default()
                     })
                     .collect(),
@@ -400,7 +276,7 @@ impl Region {
     }
 }
 
-fn part_entry(p: PartRecord) -> Part {
+fn part_entry(p: &PartRecord) -> Part {
     Part {
         e_tag: Some(etag(&p.etag)),
         last_modified: Some(timestamp(p.modified_ms)),
@@ -420,12 +296,7 @@ fn choose_parts(requested: &[CompletedPart], stored: &[PartRecord]) -> S3Result<
     }
     let numbers = requested
         .iter()
-        .map(|p| {
-            p.part_number
-                .map(part_number)
-                .transpose()
-                .map(Option::unwrap_or_default)
-        })
+        .map(|p| p.part_number.map(part_number).transpose().map(Option::unwrap_or_default))
         .collect::<S3Result<Vec<u32>>>()?;
     if numbers.windows(2).any(|w| w[0] >= w[1]) {
         return Err(s3_error!(
@@ -436,8 +307,7 @@ fn choose_parts(requested: &[CompletedPart], stored: &[PartRecord]) -> S3Result<
     let mut chosen: Vec<PartRecord> = Vec::with_capacity(requested.len());
     for (part, number) in requested.iter().zip(numbers) {
         let found = stored.iter().find(|s| s.part_number == number);
-        let matches =
-            found.is_some_and(|s| part.e_tag.as_ref().is_none_or(|e| e.value() == s.etag));
+        let matches = found.is_some_and(|s| part.e_tag.as_ref().is_none_or(|e| e.value() == s.etag));
         let Some(found) = found.filter(|_| matches) else {
             return Err(s3_error!(
                 InvalidPart,
@@ -446,19 +316,13 @@ fn choose_parts(requested: &[CompletedPart], stored: &[PartRecord]) -> S3Result<
         };
         chosen.push(found.clone());
     }
-    if chosen[..chosen.len() - 1]
-        .iter()
-        .any(|p| p.size < MIN_PART_SIZE)
-    {
-        return Err(s3_error!(
-            EntityTooSmall,
-            "Your proposed upload is smaller than the minimum allowed object size."
-        ));
+    if chosen[..chosen.len() - 1].iter().any(|p| p.size < MIN_PART_SIZE) {
+        return Err(s3_error!(EntityTooSmall, "Your proposed upload is smaller than the minimum allowed object size."));
     }
     Ok(chosen)
 }
 
-/// `hex(md5(md5(part1) ‖ md5(part2) ‖ …))-N`, the multipart ETag every S3 client expects.
+/// `hex(md5(md5(part1) ‖ md5(part2) ‖ …))-N`, the multipart `ETag` every S3 client expects.
 fn multipart_etag(parts: &[PartRecord]) -> String {
     let mut md5 = Md5::new();
     for part in parts {
@@ -468,24 +332,16 @@ fn multipart_etag(parts: &[PartRecord]) -> String {
 }
 
 /// AWS's composite checksum: the checksum of the parts' binary checksums, `-N`.
+/// (CRC64NVME uploads are full-object only in AWS, so they get none here.)
 fn composite_checksum(algorithm: &str, parts: &[PartRecord]) -> Option<StoredChecksum> {
-    let mut hasher = s3s::checksum::ChecksumHasher::default();
-    match algorithm {
-        "CRC32" => hasher.crc32 = Some(Default::default()),
-        "CRC32C" => hasher.crc32c = Some(Default::default()),
-        "SHA1" => hasher.sha1 = Some(Default::default()),
-        "SHA256" => hasher.sha256 = Some(Default::default()),
-        _ => return None,
+    if algorithm == "CRC64NVME" {
+        return None;
     }
+    let mut hasher = checksum_hasher(algorithm).ok()?;
     for part in parts {
         hasher.update(&base64_decode(part.checksum.as_deref()?)?);
     }
-    let sums = hasher.finalize();
-    let value = sums
-        .checksum_crc32
-        .or(sums.checksum_crc32c)
-        .or(sums.checksum_sha1)
-        .or(sums.checksum_sha256)?;
+    let value = checksum_value(algorithm, hasher)?;
     Some(StoredChecksum {
         algorithm: algorithm.to_owned(),
         value: format!("{value}-{}", parts.len()),
@@ -501,17 +357,11 @@ fn copy_range(text: &str, size: u64) -> S3Result<std::ops::Range<u64>> {
             "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy"
         )
     };
-    let (first, last) = text
-        .strip_prefix("bytes=")
-        .and_then(|r| r.split_once('-'))
-        .ok_or_else(invalid)?;
+    let (first, last) = text.strip_prefix("bytes=").and_then(|r| r.split_once('-')).ok_or_else(invalid)?;
     let first: u64 = first.parse().map_err(|_| invalid())?;
     let last: u64 = last.parse().map_err(|_| invalid())?;
     if first > last || last >= size {
-        return Err(s3_error!(
-            InvalidRange,
-            "The requested range is not satisfiable"
-        ));
+        return Err(s3_error!(InvalidRange, "The requested range is not satisfiable"));
     }
     Ok(first..last + 1)
 }
@@ -533,48 +383,19 @@ mod tests {
     }
 
     fn completed(n: i32, etag_value: Option<&str>) -> CompletedPart {
-        CompletedPart {
-            part_number: Some(n),
-            e_tag: etag_value.map(etag),
-            ..Default::default()
-        }
+        CompletedPart { part_number: Some(n), e_tag: etag_value.map(etag), ..Default::default() }
     }
 
     #[test]
     fn part_lists_are_checked_as_aws_does() {
         let parts = [stored(1, MIN_PART_SIZE), stored(2, 10), stored(3, 1)];
-        let chosen = choose_parts(
-            &[
-                completed(1, None),
-                completed(2, Some(&format!("{:032x}", 2))),
-            ],
-            &parts,
-        )
-        .unwrap();
+        let chosen = choose_parts(&[completed(1, None), completed(2, Some(&format!("{:032x}", 2)))], &parts).unwrap();
         assert_eq!(chosen.len(), 2);
         let code = |r: S3Result<Vec<PartRecord>>| r.unwrap_err().code().as_str().to_owned();
-        assert_eq!(
-            code(choose_parts(
-                &[completed(2, None), completed(1, None)],
-                &parts
-            )),
-            "InvalidPartOrder"
-        );
-        assert_eq!(
-            code(choose_parts(&[completed(4, None)], &parts)),
-            "InvalidPart"
-        );
-        assert_eq!(
-            code(choose_parts(&[completed(1, Some("bad"))], &parts)),
-            "InvalidPart"
-        );
-        assert_eq!(
-            code(choose_parts(
-                &[completed(2, None), completed(3, None)],
-                &parts
-            )),
-            "EntityTooSmall"
-        );
+        assert_eq!(code(choose_parts(&[completed(2, None), completed(1, None)], &parts)), "InvalidPartOrder");
+        assert_eq!(code(choose_parts(&[completed(4, None)], &parts)), "InvalidPart");
+        assert_eq!(code(choose_parts(&[completed(1, Some("bad"))], &parts)), "InvalidPart");
+        assert_eq!(code(choose_parts(&[completed(2, None), completed(3, None)], &parts)), "EntityTooSmall");
         assert_eq!(code(choose_parts(&[], &parts)), "MalformedXML");
     }
 
@@ -588,22 +409,13 @@ mod tests {
         let mut md5 = Md5::new();
         md5.update(&[0u8; 16]);
         md5.update(&[0x11u8; 16]);
-        assert_eq!(
-            multipart_etag(&[a, b]),
-            format!("{}-2", hex::encode(md5.finalize()))
-        );
+        assert_eq!(multipart_etag(&[a, b]), format!("{}-2", hex::encode(md5.finalize())));
     }
 
     #[test]
     fn copy_ranges() {
         assert_eq!(copy_range("bytes=0-9", 10).unwrap(), 0..10);
-        assert_eq!(
-            copy_range("bytes=5-10", 10).unwrap_err().code().as_str(),
-            "InvalidRange"
-        );
-        assert_eq!(
-            copy_range("0-9", 10).unwrap_err().code().as_str(),
-            "InvalidArgument"
-        );
+        assert_eq!(copy_range("bytes=5-10", 10).unwrap_err().code().as_str(), "InvalidRange");
+        assert_eq!(copy_range("0-9", 10).unwrap_err().code().as_str(), "InvalidArgument");
     }
 }

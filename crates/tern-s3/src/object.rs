@@ -1,24 +1,21 @@
 //! Objects: put, get, head, delete (single and batch), copy.
 
 use s3s::dto::{
-    CopyObjectInput, CopyObjectOutput, CopyObjectResult, CopySource, DeleteObjectInput,
-    DeleteObjectOutput, DeleteObjectsInput, DeleteObjectsOutput, DeletedObject, ETagCondition,
-    GetObjectInput, GetObjectOutput, HeadObjectInput, HeadObjectOutput, PutObjectInput,
-    PutObjectOutput, Range, Timestamp,
+    CopyObjectInput, CopyObjectOutput, CopyObjectResult, CopySource, DeleteObjectInput, DeleteObjectOutput,
+    DeleteObjectsInput, DeleteObjectsOutput, DeletedObject, ETagCondition, GetObjectInput, GetObjectOutput,
+    HeadObjectInput, HeadObjectOutput, PutObjectInput, PutObjectOutput, Range, Timestamp,
 };
 use s3s::{S3Error, S3Request, S3Result, s3_error};
 use tern_core::names::is_valid_object_key;
-use tern_store::{
-    BucketRecord, NULL_VERSION, NewVersion, ObjectAttrs, Precondition, VersionRecord, Versioning,
-};
+use tern_store::{BucketRecord, NULL_VERSION, NewVersion, ObjectAttrs, Precondition, VersionRecord, Versioning};
 
 use crate::body::{Declared, Ingested, ingest};
 use crate::context::Region;
 use crate::error::{store_error, with_headers, with_status};
 use crate::read::stream_range;
 use crate::wire::{
-    attrs_from_input, checksum_type, etag, fill_checksum, fill_object_headers, new_version_id,
-    now_ms, parse_tagging_header, timestamp,
+    attrs_from_input, checksum_type, etag, fill_checksum, fill_object_headers, new_version_id, now_ms,
+    parse_tagging_header, timestamp,
 };
 
 pub(crate) fn check_key(key: &str) -> S3Result<()> {
@@ -50,15 +47,10 @@ pub(crate) fn write_precondition(
     if_none_match: Option<&ETagCondition>,
 ) -> S3Result<Option<Precondition>> {
     match (if_match, if_none_match) {
-        (Some(ETagCondition::ETag(tag)), _) => {
-            Ok(Some(Precondition::Match(tag.value().to_owned())))
-        }
+        (Some(ETagCondition::ETag(tag)), _) => Ok(Some(Precondition::Match(tag.value().to_owned()))),
         (_, Some(ETagCondition::Any)) => Ok(Some(Precondition::NoneMatchAny)),
         (None, None) => Ok(None),
-        _ => Err(s3_error!(
-            NotImplemented,
-            "A header you provided implies functionality that is not implemented"
-        )),
+        _ => Err(s3_error!(NotImplemented, "A header you provided implies functionality that is not implemented")),
     }
 }
 
@@ -67,35 +59,15 @@ fn md5_etag(ingested: &Ingested) -> String {
 }
 
 impl Region {
-    pub(crate) async fn put_object(
-        &self,
-        req: S3Request<PutObjectInput>,
-    ) -> S3Result<PutObjectOutput> {
+    pub(crate) async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<PutObjectOutput> {
         let input = req.input;
         check_key(&input.key)?;
         let bucket = self.bucket(&input.bucket).await?;
         let mut attrs = attrs_from_input!(input);
-        let tags = input
-            .tagging
-            .as_deref()
-            .map(parse_tagging_header)
-            .transpose()?
-            .unwrap_or_default();
-        let precondition =
-            write_precondition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
-        let declared = Declared::from_headers(
-            &req.headers,
-            input.content_length,
-            input.content_md5.clone(),
-        );
-        let ingested = ingest(
-            self,
-            input.body,
-            &declared,
-            req.trailing_headers.as_ref(),
-            true,
-        )
-        .await?;
+        let tags = input.tagging.as_deref().map(parse_tagging_header).transpose()?.unwrap_or_default();
+        let precondition = write_precondition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
+        let declared = Declared::from_headers(&req.headers, input.content_length, input.content_md5.clone());
+        let ingested = ingest(self, input.body, &declared, req.trailing_headers.as_ref(), true).await?;
         attrs.checksum.clone_from(&ingested.checksum);
 
         let version_id = version_id_for(&bucket);
@@ -123,25 +95,14 @@ impl Region {
     }
 
     /// Commits a new version; on failure its freshly written blobs are released.
-    pub(crate) async fn commit(
-        &self,
-        version: &NewVersion,
-        precondition: Option<&Precondition>,
-    ) -> S3Result<()> {
+    pub(crate) async fn commit(&self, version: &NewVersion, precondition: Option<&Precondition>) -> S3Result<()> {
         match self.meta.put_version(version, precondition).await {
             Ok(displaced) => {
                 self.release_blobs(&displaced.blobs).await;
                 Ok(())
             }
             Err(e) => {
-                self.release_blobs(
-                    &version
-                        .data
-                        .blob_ids()
-                        .map(str::to_owned)
-                        .collect::<Vec<_>>(),
-                )
-                .await;
+                self.release_blobs(&version.data.blob_ids().map(str::to_owned).collect::<Vec<_>>()).await;
                 Err(store_error(e))
             }
         }
@@ -156,11 +117,7 @@ impl Region {
     ) -> S3Result<VersionRecord> {
         check_key(key)?;
         self.bucket(bucket).await?;
-        let found = self
-            .meta
-            .get_version(bucket, key, version_id)
-            .await
-            .map_err(store_error)?;
+        let found = self.meta.get_version(bucket, key, version_id).await.map_err(store_error)?;
         let Some(record) = found else {
             return Err(match version_id {
                 Some(_) => s3_error!(NoSuchVersion, "The specified version does not exist."),
@@ -168,46 +125,33 @@ impl Region {
             });
         };
         if record.is_delete_marker {
-            let marker_headers = [
-                ("x-amz-delete-marker", "true"),
-                ("x-amz-version-id", record.version_id.as_str()),
-            ];
+            let marker_headers = [("x-amz-delete-marker", "true"), ("x-amz-version-id", record.version_id.as_str())];
             return Err(if version_id.is_some() {
                 with_headers(
-                    s3_error!(
-                        MethodNotAllowed,
-                        "The specified method is not allowed against this resource."
-                    ),
+                    s3_error!(MethodNotAllowed, "The specified method is not allowed against this resource."),
                     &marker_headers,
                 )
             } else {
-                with_headers(
-                    s3_error!(NoSuchKey, "The specified key does not exist."),
-                    &marker_headers,
-                )
+                with_headers(s3_error!(NoSuchKey, "The specified key does not exist."), &marker_headers)
             });
         }
         Ok(record)
     }
 
     pub(crate) async fn get_object(&self, input: GetObjectInput) -> S3Result<GetObjectOutput> {
-        let record = self
-            .readable_version(&input.bucket, &input.key, input.version_id.as_deref())
-            .await?;
+        let record = self.readable_version(&input.bucket, &input.key, input.version_id.as_deref()).await?;
         let conditions = ReadConditions {
-            if_match: input.if_match.as_ref(),
-            if_none_match: input.if_none_match.as_ref(),
-            if_modified_since: input.if_modified_since.as_ref(),
-            if_unmodified_since: input.if_unmodified_since.as_ref(),
+            matches: input.if_match.as_ref(),
+            none_match: input.if_none_match.as_ref(),
+            modified_since: input.if_modified_since.as_ref(),
+            unmodified_since: input.if_unmodified_since.as_ref(),
         };
         conditions.check(&record)?;
-        let (range, content_range) =
-            select_range(&record, input.range.as_ref(), input.part_number)?;
+        let (range, content_range) = select_range(&record, input.range.as_ref(), input.part_number)?;
         let mut out = GetObjectOutput {
             content_length: Some(i64::try_from(range.end - range.start).unwrap_or(i64::MAX)),
             content_range,
-            tag_count: (!record.tags.is_empty())
-                .then(|| i32::try_from(record.tags.len()).unwrap_or(i32::MAX)),
+            tag_count: (!record.tags.is_empty()).then(|| i32::try_from(record.tags.len()).unwrap_or(i32::MAX)),
             body: Some(stream_range(&self.blobs, &record.data, range.clone())),
             ..Default::default()
         };
@@ -220,18 +164,15 @@ impl Region {
     }
 
     pub(crate) async fn head_object(&self, input: HeadObjectInput) -> S3Result<HeadObjectOutput> {
-        let record = self
-            .readable_version(&input.bucket, &input.key, input.version_id.as_deref())
-            .await?;
+        let record = self.readable_version(&input.bucket, &input.key, input.version_id.as_deref()).await?;
         let conditions = ReadConditions {
-            if_match: input.if_match.as_ref(),
-            if_none_match: input.if_none_match.as_ref(),
-            if_modified_since: input.if_modified_since.as_ref(),
-            if_unmodified_since: input.if_unmodified_since.as_ref(),
+            matches: input.if_match.as_ref(),
+            none_match: input.if_none_match.as_ref(),
+            modified_since: input.if_modified_since.as_ref(),
+            unmodified_since: input.if_unmodified_since.as_ref(),
         };
         conditions.check(&record)?;
-        let (range, content_range) =
-            select_range(&record, input.range.as_ref(), input.part_number)?;
+        let (range, content_range) = select_range(&record, input.range.as_ref(), input.part_number)?;
         let mut out = HeadObjectOutput {
             content_length: Some(i64::try_from(range.end - range.start).unwrap_or(i64::MAX)),
             content_range,
@@ -243,15 +184,10 @@ impl Region {
         Ok(out)
     }
 
-    pub(crate) async fn delete_object(
-        &self,
-        input: &DeleteObjectInput,
-    ) -> S3Result<DeleteObjectOutput> {
+    pub(crate) async fn delete_object(&self, input: &DeleteObjectInput) -> S3Result<DeleteObjectOutput> {
         check_key(&input.key)?;
         let bucket = self.bucket(&input.bucket).await?;
-        let deleted = self
-            .delete_key(&bucket, &input.key, input.version_id.as_deref())
-            .await?;
+        let deleted = self.delete_key(&bucket, &input.key, input.version_id.as_deref()).await?;
         Ok(DeleteObjectOutput {
             delete_marker: deleted.delete_marker,
             version_id: deleted.version_id,
@@ -261,18 +197,10 @@ impl Region {
 
     /// DELETE semantics of S3: with a version id, remove that version for
     /// good; without, remove the null version (unversioned) or add a marker.
-    async fn delete_key(
-        &self,
-        bucket: &BucketRecord,
-        key: &str,
-        version_id: Option<&str>,
-    ) -> S3Result<DeletedObject> {
+    async fn delete_key(&self, bucket: &BucketRecord, key: &str, version_id: Option<&str>) -> S3Result<DeletedObject> {
         if let Some(version_id) = version_id {
-            let (removed, displaced) = self
-                .meta
-                .delete_version(&bucket.name, key, version_id)
-                .await
-                .map_err(store_error)?;
+            let (removed, displaced) =
+                self.meta.delete_version(&bucket.name, key, version_id).await.map_err(store_error)?;
             self.release_blobs(&displaced.blobs).await;
             return Ok(DeletedObject {
                 key: Some(key.to_owned()),
@@ -282,16 +210,10 @@ impl Region {
             });
         }
         if bucket.versioning == Versioning::Unversioned {
-            let (_, displaced) = self
-                .meta
-                .delete_version(&bucket.name, key, NULL_VERSION)
-                .await
-                .map_err(store_error)?;
+            let (_, displaced) =
+                self.meta.delete_version(&bucket.name, key, NULL_VERSION).await.map_err(store_error)?;
             self.release_blobs(&displaced.blobs).await;
-            return Ok(DeletedObject {
-                key: Some(key.to_owned()),
-                ..Default::default()
-            });
+            return Ok(DeletedObject { key: Some(key.to_owned()), ..Default::default() });
         }
         let marker_id = version_id_for(bucket);
         let marker = NewVersion {
@@ -315,10 +237,7 @@ impl Region {
         })
     }
 
-    pub(crate) async fn delete_objects(
-        &self,
-        input: DeleteObjectsInput,
-    ) -> S3Result<DeleteObjectsOutput> {
+    pub(crate) async fn delete_objects(&self, input: DeleteObjectsInput) -> S3Result<DeleteObjectsOutput> {
         let bucket = self.bucket(&input.bucket).await?;
         if input.delete.objects.len() > 1000 {
             return Err(s3_error!(
@@ -330,17 +249,12 @@ impl Region {
         let (mut deleted, mut errors) = (Vec::new(), Vec::new());
         for object in input.delete.objects {
             let result = match check_key(&object.key) {
-                Ok(()) => {
-                    self.delete_key(&bucket, &object.key, object.version_id.as_deref())
-                        .await
-                }
+                Ok(()) => self.delete_key(&bucket, &object.key, object.version_id.as_deref()).await,
                 Err(e) => Err(e),
             };
             match result {
                 Ok(d) if !quiet => deleted.push(DeletedObject {
-                    delete_marker_version_id: d
-                        .delete_marker_version_id
-                        .filter(|_| object.version_id.is_none()),
+                    delete_marker_version_id: d.delete_marker_version_id.filter(|_| object.version_id.is_none()),
                     ..d
                 }),
                 Ok(_) => {}
@@ -352,97 +266,55 @@ impl Region {
                 }),
             }
         }
-        Ok(DeleteObjectsOutput {
-            deleted: Some(deleted),
-            errors: Some(errors),
-            ..Default::default()
-        })
+        Ok(DeleteObjectsOutput { deleted: Some(deleted), errors: Some(errors), ..Default::default() })
     }
 
-    pub(crate) async fn copy_object(
-        &self,
-        req: S3Request<CopyObjectInput>,
-    ) -> S3Result<CopyObjectOutput> {
+    pub(crate) async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<CopyObjectOutput> {
         let input = req.input;
         check_key(&input.key)?;
-        let CopySource::Bucket {
-            bucket: src_bucket,
-            key: src_key,
-            version_id: src_version,
-        } = &input.copy_source
+        let CopySource::Bucket { bucket: src_bucket, key: src_key, version_id: src_version } = &input.copy_source
         else {
-            return Err(s3_error!(
-                NotImplemented,
-                "Copying from an access point is not supported"
-            ));
+            return Err(s3_error!(NotImplemented, "Copying from an access point is not supported"));
         };
-        let source = self
-            .readable_version(src_bucket, src_key, src_version.as_deref())
-            .await?;
+        let source = self.readable_version(src_bucket, src_key, src_version.as_deref()).await?;
         ReadConditions {
-            if_match: input.copy_source_if_match.as_ref(),
-            if_none_match: input.copy_source_if_none_match.as_ref(),
-            if_modified_since: input.copy_source_if_modified_since.as_ref(),
-            if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
+            matches: input.copy_source_if_match.as_ref(),
+            none_match: input.copy_source_if_none_match.as_ref(),
+            modified_since: input.copy_source_if_modified_since.as_ref(),
+            unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
         }
         .check(&source)
-        .map_err(|e| {
-            if *e.code() == s3s::S3ErrorCode::NotModified {
-                s3_error!(PreconditionFailed)
-            } else {
-                e
-            }
-        })?;
+        .map_err(
+            |e| {
+                if *e.code() == s3s::S3ErrorCode::NotModified { s3_error!(PreconditionFailed) } else { e }
+            },
+        )?;
         let target = self.bucket(&input.bucket).await?;
 
-        let replace_metadata = input
-            .metadata_directive
-            .as_ref()
-            .is_some_and(|d| d.as_str() == "REPLACE");
-        let mut attrs = if replace_metadata {
-            attrs_from_input!(input)
-        } else {
-            source.attrs.clone()
-        };
+        let replace_metadata = input.metadata_directive.as_ref().is_some_and(|d| d.as_str() == "REPLACE");
+        let mut attrs = if replace_metadata { attrs_from_input!(input) } else { source.attrs.clone() };
         attrs.parts_count = None;
         if !replace_metadata {
-            attrs.storage_class =
-                crate::wire::storage_class(input.storage_class.as_ref())?.or(attrs.storage_class);
+            attrs.storage_class = crate::wire::storage_class(input.storage_class.as_ref())?.or(attrs.storage_class);
         }
-        let same_object =
-            **src_bucket == *input.bucket && **src_key == *input.key && src_version.is_none();
+        let same_object = **src_bucket == *input.bucket && **src_key == *input.key && src_version.is_none();
         if same_object && !replace_metadata && attrs == source.attrs {
             return Err(s3_error!(
                 InvalidRequest,
                 "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
             ));
         }
-        let replace_tags = input
-            .tagging_directive
-            .as_ref()
-            .is_some_and(|d| d.as_str() == "REPLACE");
+        let replace_tags = input.tagging_directive.as_ref().is_some_and(|d| d.as_str() == "REPLACE");
         let tags = if replace_tags {
-            input
-                .tagging
-                .as_deref()
-                .map(parse_tagging_header)
-                .transpose()?
-                .unwrap_or_default()
+            input.tagging.as_deref().map(parse_tagging_header).transpose()?.unwrap_or_default()
         } else {
             source.tags.clone()
         };
 
         let body = stream_range(&self.blobs, &source.data, 0..source.size);
-        let declared = Declared {
-            content_length: Some(source.size),
-            ..Declared::default()
-        };
+        let declared = Declared { content_length: Some(source.size), ..Declared::default() };
         let ingested = ingest(self, Some(body), &declared, None, true).await?;
-        attrs.checksum = source
-            .attrs
-            .checksum
-            .clone()
-            .filter(|_| source.attrs.parts_count.is_none());
+        attrs.checksum = source.attrs.checksum.clone().filter(|_| source.attrs.parts_count.is_none());
         let version_id = version_id_for(&target);
         let version = NewVersion {
             bucket: target.name.clone(),
@@ -465,8 +337,7 @@ impl Region {
         fill_checksum!(result, version.attrs.checksum.as_ref());
         Ok(CopyObjectOutput {
             copy_object_result: Some(result),
-            copy_source_version_id: (source.version_id != NULL_VERSION)
-                .then(|| source.version_id.clone()),
+            copy_source_version_id: (source.version_id != NULL_VERSION).then(|| source.version_id.clone()),
             version_id: reported_version(&target, &version_id),
             ..Default::default()
         })
@@ -477,10 +348,10 @@ impl Region {
 /// precedence: If-Match beats If-Unmodified-Since; If-None-Match beats
 /// If-Modified-Since).
 pub(crate) struct ReadConditions<'a> {
-    pub if_match: Option<&'a ETagCondition>,
-    pub if_none_match: Option<&'a ETagCondition>,
-    pub if_modified_since: Option<&'a Timestamp>,
-    pub if_unmodified_since: Option<&'a Timestamp>,
+    pub matches: Option<&'a ETagCondition>,
+    pub none_match: Option<&'a ETagCondition>,
+    pub modified_since: Option<&'a Timestamp>,
+    pub unmodified_since: Option<&'a Timestamp>,
 }
 
 fn etag_matches(condition: &ETagCondition, record: &VersionRecord) -> bool {
@@ -498,36 +369,18 @@ fn seconds(ts: &Timestamp) -> i64 {
 impl ReadConditions<'_> {
     pub(crate) fn check(&self, record: &VersionRecord) -> S3Result<()> {
         let modified = record.modified_ms.div_euclid(1000);
-        let failed = || {
-            s3_error!(
-                PreconditionFailed,
-                "At least one of the pre-conditions you specified did not hold"
-            )
-        };
-        match self.if_match {
+        let failed = || s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold");
+        match self.matches {
             Some(c) if !etag_matches(c, record) => return Err(failed()),
-            None if self
-                .if_unmodified_since
-                .is_some_and(|t| modified > seconds(t)) =>
-            {
+            None if self.unmodified_since.is_some_and(|t| modified > seconds(t)) => {
                 return Err(failed());
             }
             _ => {}
         }
-        let not_modified = || {
-            with_headers(
-                s3_error!(NotModified),
-                &[("etag", &format!("\"{}\"", record.etag))],
-            )
-        };
-        match self.if_none_match {
+        let not_modified = || with_headers(s3_error!(NotModified), &[("etag", &format!("\"{}\"", record.etag))]);
+        match self.none_match {
             Some(c) if etag_matches(c, record) => Err(not_modified()),
-            None if self
-                .if_modified_since
-                .is_some_and(|t| modified <= seconds(t)) =>
-            {
-                Err(not_modified())
-            }
+            None if self.modified_since.is_some_and(|t| modified <= seconds(t)) => Err(not_modified()),
             _ => Ok(()),
         }
     }
@@ -543,35 +396,23 @@ fn select_range(
     let size = record.size;
     let selected = match (range, part_number) {
         (Some(_), Some(_)) => {
-            return Err(s3_error!(
-                InvalidRequest,
-                "Cannot specify both Range header and partNumber query parameter"
-            ));
+            return Err(s3_error!(InvalidRequest, "Cannot specify both Range header and partNumber query parameter"));
         }
         (Some(range), None) => range.check(size).map_err(|_| invalid_range(size))?,
         (None, Some(n)) => part_range(record, n)?,
         (None, None) => return Ok((0..size, None)),
     };
-    let content_range = format!(
-        "bytes {}-{}/{size}",
-        selected.start,
-        selected.end.saturating_sub(1)
-    );
+    let content_range = format!("bytes {}-{}/{size}", selected.start, selected.end.saturating_sub(1));
     Ok((selected, Some(content_range)))
 }
 
 fn part_range(record: &VersionRecord, part_number: i32) -> S3Result<std::ops::Range<u64>> {
-    let index = usize::try_from(part_number)
-        .ok()
-        .filter(|n| *n >= 1)
-        .map(|n| n - 1);
+    let index = usize::try_from(part_number).ok().filter(|n| *n >= 1).map(|n| n - 1);
     let sizes: Vec<u64> = match (&record.data, record.attrs.parts_count) {
         (tern_store::ObjectData::Blobs(parts), Some(_)) => parts.iter().map(|p| p.size).collect(),
         _ => vec![record.size],
     };
-    let index = index
-        .filter(|i| *i < sizes.len())
-        .ok_or_else(invalid_part_number)?;
+    let index = index.filter(|i| *i < sizes.len()).ok_or_else(invalid_part_number)?;
     let start: u64 = sizes[..index].iter().sum();
     Ok(start..start + sizes[index])
 }

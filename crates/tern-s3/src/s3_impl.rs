@@ -2,7 +2,19 @@
 
 use std::sync::Arc;
 
-use s3s::dto::*;
+use s3s::dto::{
+    AbortMultipartUploadInput, AbortMultipartUploadOutput, CompleteMultipartUploadInput, CompleteMultipartUploadOutput,
+    CopyObjectInput, CopyObjectOutput, CreateBucketInput, CreateBucketOutput, CreateMultipartUploadInput,
+    CreateMultipartUploadOutput, DeleteBucketInput, DeleteBucketOutput, DeleteObjectInput, DeleteObjectOutput,
+    DeleteObjectTaggingInput, DeleteObjectTaggingOutput, DeleteObjectsInput, DeleteObjectsOutput,
+    GetBucketLocationInput, GetBucketLocationOutput, GetBucketVersioningInput, GetBucketVersioningOutput,
+    GetObjectInput, GetObjectOutput, GetObjectTaggingInput, GetObjectTaggingOutput, HeadBucketInput, HeadBucketOutput,
+    HeadObjectInput, HeadObjectOutput, ListBucketsInput, ListBucketsOutput, ListMultipartUploadsInput,
+    ListMultipartUploadsOutput, ListObjectVersionsInput, ListObjectVersionsOutput, ListObjectsInput, ListObjectsOutput,
+    ListObjectsV2Input, ListObjectsV2Output, ListPartsInput, ListPartsOutput, PutBucketVersioningInput,
+    PutBucketVersioningOutput, PutObjectInput, PutObjectOutput, PutObjectTaggingInput, PutObjectTaggingOutput, Tagging,
+    UploadPartCopyInput, UploadPartCopyOutput, UploadPartInput, UploadPartOutput,
+};
 use s3s::{S3, S3Request, S3Response, S3Result};
 
 use crate::context::Region;
@@ -20,45 +32,29 @@ impl TernS3 {
     }
 }
 
+#[allow(clippy::unnecessary_wraps)] // keeps every trait method a one-liner
 fn ok<T>(output: T) -> S3Result<S3Response<T>> {
     Ok(S3Response::new(output))
 }
 
 #[async_trait::async_trait]
 impl S3 for TernS3 {
-    async fn create_bucket(
-        &self,
-        req: S3Request<CreateBucketInput>,
-    ) -> S3Result<S3Response<CreateBucketOutput>> {
+    async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
         self.region.create_bucket(&req.input).await?;
-        ok(CreateBucketOutput {
-            location: Some(format!("/{}", req.input.bucket)),
-        })
+        ok(CreateBucketOutput { location: Some(format!("/{}", req.input.bucket)) })
     }
 
-    async fn delete_bucket(
-        &self,
-        req: S3Request<DeleteBucketInput>,
-    ) -> S3Result<S3Response<DeleteBucketOutput>> {
+    async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
         self.region.delete_bucket(&req.input.bucket).await?;
         ok(DeleteBucketOutput {})
     }
 
-    async fn head_bucket(
-        &self,
-        req: S3Request<HeadBucketInput>,
-    ) -> S3Result<S3Response<HeadBucketOutput>> {
+    async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
         self.region.bucket(&req.input.bucket).await?;
-        ok(HeadBucketOutput {
-            bucket_region: Some(self.region.name.clone()),
-            ..Default::default()
-        })
+        ok(HeadBucketOutput { bucket_region: Some(self.region.name.clone()), ..Default::default() })
     }
 
-    async fn list_buckets(
-        &self,
-        _req: S3Request<ListBucketsInput>,
-    ) -> S3Result<S3Response<ListBucketsOutput>> {
+    async fn list_buckets(&self, _req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
         ok(self.region.list_buckets().await?)
     }
 
@@ -67,9 +63,7 @@ impl S3 for TernS3 {
         req: S3Request<GetBucketLocationInput>,
     ) -> S3Result<S3Response<GetBucketLocationOutput>> {
         let location_constraint = self.region.location(&req.input.bucket).await?;
-        ok(GetBucketLocationOutput {
-            location_constraint,
-        })
+        ok(GetBucketLocationOutput { location_constraint })
     }
 
     async fn put_bucket_versioning(
@@ -87,59 +81,35 @@ impl S3 for TernS3 {
         ok(self.region.get_versioning(&req.input.bucket).await?)
     }
 
-    async fn put_object(
-        &self,
-        req: S3Request<PutObjectInput>,
-    ) -> S3Result<S3Response<PutObjectOutput>> {
+    async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
         ok(self.region.put_object(req).await?)
     }
 
-    async fn get_object(
-        &self,
-        req: S3Request<GetObjectInput>,
-    ) -> S3Result<S3Response<GetObjectOutput>> {
+    async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
         ok(self.region.get_object(req.input).await?)
     }
 
-    async fn head_object(
-        &self,
-        req: S3Request<HeadObjectInput>,
-    ) -> S3Result<S3Response<HeadObjectOutput>> {
+    async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
         ok(self.region.head_object(req.input).await?)
     }
 
-    async fn delete_object(
-        &self,
-        req: S3Request<DeleteObjectInput>,
-    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+    async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
         ok(self.region.delete_object(&req.input).await?)
     }
 
-    async fn delete_objects(
-        &self,
-        req: S3Request<DeleteObjectsInput>,
-    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+    async fn delete_objects(&self, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
         ok(self.region.delete_objects(req.input).await?)
     }
 
-    async fn copy_object(
-        &self,
-        req: S3Request<CopyObjectInput>,
-    ) -> S3Result<S3Response<CopyObjectOutput>> {
+    async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
         ok(self.region.copy_object(req).await?)
     }
 
-    async fn list_objects(
-        &self,
-        req: S3Request<ListObjectsInput>,
-    ) -> S3Result<S3Response<ListObjectsOutput>> {
+    async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
         ok(self.region.list_objects_v1(req.input).await?)
     }
 
-    async fn list_objects_v2(
-        &self,
-        req: S3Request<ListObjectsV2Input>,
-    ) -> S3Result<S3Response<ListObjectsV2Output>> {
+    async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
         ok(self.region.list_objects_v2(req.input).await?)
     }
 
@@ -155,14 +125,8 @@ impl S3 for TernS3 {
         req: S3Request<GetObjectTaggingInput>,
     ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
         let i = &req.input;
-        let (tag_set, version_id) = self
-            .region
-            .get_tags(&i.bucket, &i.key, i.version_id.as_deref())
-            .await?;
-        ok(GetObjectTaggingOutput {
-            tag_set,
-            version_id,
-        })
+        let (tag_set, version_id) = self.region.get_tags(&i.bucket, &i.key, i.version_id.as_deref()).await?;
+        ok(GetObjectTaggingOutput { tag_set, version_id })
     }
 
     async fn put_object_tagging(
@@ -170,10 +134,7 @@ impl S3 for TernS3 {
         req: S3Request<PutObjectTaggingInput>,
     ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
         let i = req.input;
-        let version_id = self
-            .region
-            .put_tags(&i.bucket, &i.key, i.version_id.as_deref(), i.tagging)
-            .await?;
+        let version_id = self.region.put_tags(&i.bucket, &i.key, i.version_id.as_deref(), i.tagging).await?;
         ok(PutObjectTaggingOutput { version_id })
     }
 
@@ -183,10 +144,7 @@ impl S3 for TernS3 {
     ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
         let i = req.input;
         let empty = Tagging { tag_set: vec![] };
-        let version_id = self
-            .region
-            .put_tags(&i.bucket, &i.key, i.version_id.as_deref(), empty)
-            .await?;
+        let version_id = self.region.put_tags(&i.bucket, &i.key, i.version_id.as_deref(), empty).await?;
         ok(DeleteObjectTaggingOutput { version_id })
     }
 
@@ -197,10 +155,7 @@ impl S3 for TernS3 {
         ok(self.region.create_multipart_upload(req.input).await?)
     }
 
-    async fn upload_part(
-        &self,
-        req: S3Request<UploadPartInput>,
-    ) -> S3Result<S3Response<UploadPartOutput>> {
+    async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
         ok(self.region.upload_part(req).await?)
     }
 
@@ -226,10 +181,7 @@ impl S3 for TernS3 {
         ok(AbortMultipartUploadOutput::default())
     }
 
-    async fn list_parts(
-        &self,
-        req: S3Request<ListPartsInput>,
-    ) -> S3Result<S3Response<ListPartsOutput>> {
+    async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
         ok(self.region.list_parts(req.input).await?)
     }
 

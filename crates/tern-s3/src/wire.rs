@@ -5,16 +5,12 @@ use s3s::dto::{ETag, Owner, StorageClass, Timestamp};
 use s3s::{S3Result, s3_error};
 
 pub(crate) fn now_ms() -> i64 {
-    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
-        .unwrap_or(i64::MAX)
+    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
 pub(crate) fn timestamp(ms: i64) -> Timestamp {
     let nanos = i128::from(ms) * 1_000_000;
-    Timestamp::from(
-        time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
-            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
-    )
+    Timestamp::from(time::OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or(time::OffsetDateTime::UNIX_EPOCH))
 }
 
 pub(crate) fn etag(value: &str) -> ETag {
@@ -26,26 +22,17 @@ pub(crate) fn new_version_id() -> String {
     use rand::Rng as _;
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._";
     let mut rng = rand::rng();
-    (0..32)
-        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
-        .collect()
+    (0..32).map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())])).collect()
 }
 
 pub(crate) fn owner(account_id: &str) -> Owner {
-    Owner {
-        display_name: Some("tern".into()),
-        id: Some(account_id.to_owned()),
-    }
+    Owner { display_name: Some("tern".into()), id: Some(account_id.to_owned()) }
 }
 
 /// AWS caps user metadata at 2 KB: the sum of the UTF-8 lengths of every
 /// `x-amz-meta-` key (without the prefix) and value.
 pub(crate) fn check_user_metadata(metadata: Option<&s3s::dto::Metadata>) -> S3Result<()> {
-    let size: usize = metadata
-        .into_iter()
-        .flatten()
-        .map(|(k, v)| k.len() + v.len())
-        .sum();
+    let size: usize = metadata.into_iter().flatten().map(|(k, v)| k.len() + v.len()).sum();
     if size > 2048 {
         return Err(s3_error!(
             MetadataTooLarge,
@@ -70,10 +57,7 @@ pub(crate) fn storage_class(class: Option<&StorageClass>) -> S3Result<Option<Str
     match class.map(StorageClass::as_str) {
         None | Some("STANDARD") => Ok(None),
         Some(c) if KNOWN.contains(&c) => Ok(Some(c.to_owned())),
-        Some(_) => Err(s3_error!(
-            InvalidStorageClass,
-            "The storage class you specified is not valid"
-        )),
+        Some(_) => Err(s3_error!(InvalidStorageClass, "The storage class you specified is not valid")),
     }
 }
 
@@ -96,37 +80,25 @@ pub(crate) fn parse_tagging_header(header: &str) -> S3Result<Vec<(String, String
 /// AWS's object tag rules: at most 10, unique keys of 1–128 chars, values ≤ 256.
 pub(crate) fn validate_tags(tags: &[(String, String)]) -> S3Result<()> {
     if tags.len() > 10 {
-        return Err(s3_error!(
-            InvalidTag,
-            "Object tags cannot be greater than 10"
-        ));
+        return Err(s3_error!(InvalidTag, "Object tags cannot be greater than 10"));
     }
     let mut seen = std::collections::HashSet::new();
     for (k, v) in tags {
         if k.is_empty() || k.chars().count() > 128 || v.chars().count() > 256 {
-            return Err(s3_error!(
-                InvalidTag,
-                "The TagKey or TagValue you have provided is too long or empty"
-            ));
+            return Err(s3_error!(InvalidTag, "The TagKey or TagValue you have provided is too long or empty"));
         }
         if k.starts_with("aws:") {
-            return Err(s3_error!(
-                InvalidTag,
-                "Your TagKey cannot be prefixed with aws:"
-            ));
+            return Err(s3_error!(InvalidTag, "Your TagKey cannot be prefixed with aws:"));
         }
         if !seen.insert(k) {
-            return Err(s3_error!(
-                InvalidTag,
-                "Cannot provide multiple Tags with the same key"
-            ));
+            return Err(s3_error!(InvalidTag, "Cannot provide multiple Tags with the same key"));
         }
     }
     Ok(())
 }
 
 /// Builds `ObjectAttrs` from any input with the standard content fields
-/// (PutObject, CopyObject with REPLACE, CreateMultipartUpload).
+/// (`PutObject`, `CopyObject` with REPLACE, `CreateMultipartUpload`).
 macro_rules! attrs_from_input {
     ($input:expr) => {{
         let input = &$input;
@@ -140,12 +112,7 @@ macro_rules! attrs_from_input {
             expires: input.expires.as_ref().map($crate::wire::http_date),
             website_redirect_location: input.website_redirect_location.clone(),
             storage_class: $crate::wire::storage_class(input.storage_class.as_ref())?,
-            user_metadata: input
-                .metadata
-                .clone()
-                .unwrap_or_default()
-                .into_iter()
-                .collect(),
+            user_metadata: input.metadata.clone().unwrap_or_default().into_iter().collect(),
             checksum: None,
             parts_count: None,
         }
@@ -163,15 +130,9 @@ macro_rules! fill_object_headers {
         $out.content_disposition = attrs.content_disposition.clone();
         $out.content_language = attrs.content_language.clone();
         $out.cache_control = attrs.cache_control.clone();
-        $out.expires = attrs
-            .expires
-            .as_deref()
-            .and_then($crate::wire::parse_http_date);
+        $out.expires = attrs.expires.as_deref().and_then($crate::wire::parse_http_date);
         $out.website_redirect_location = attrs.website_redirect_location.clone();
-        $out.storage_class = attrs
-            .storage_class
-            .clone()
-            .map(s3s::dto::StorageClass::from);
+        $out.storage_class = attrs.storage_class.clone().map(s3s::dto::StorageClass::from);
         $out.metadata = Some(attrs.user_metadata.clone().into_iter().collect());
         $out.e_tag = Some($crate::wire::etag(&record.etag));
         $out.last_modified = Some($crate::wire::timestamp(record.modified_ms));
@@ -202,12 +163,8 @@ macro_rules! fill_checksum {
 pub(crate) use fill_checksum;
 
 /// `x-amz-checksum-type` for a stored checksum.
-pub(crate) fn checksum_type(
-    checksum: Option<&tern_store::StoredChecksum>,
-) -> Option<s3s::dto::ChecksumType> {
-    checksum
-        .and_then(|c| c.kind.clone())
-        .map(s3s::dto::ChecksumType::from)
+pub(crate) fn checksum_type(checksum: Option<&tern_store::StoredChecksum>) -> Option<s3s::dto::ChecksumType> {
+    checksum.and_then(|c| c.kind.clone()).map(s3s::dto::ChecksumType::from)
 }
 
 pub(crate) fn http_date(ts: &Timestamp) -> String {
@@ -222,11 +179,7 @@ pub(crate) fn parse_http_date(text: &str) -> Option<Timestamp> {
 
 /// Percent-encodes listing fields when the client asked for `encoding-type=url`.
 pub(crate) fn encode_if(url: bool, value: String) -> String {
-    if url {
-        urlencoding::encode(&value).into_owned()
-    } else {
-        value
-    }
+    if url { urlencoding::encode(&value).into_owned() } else { value }
 }
 
 #[cfg(test)]
@@ -236,19 +189,9 @@ mod tests {
     #[test]
     fn tagging_header_round_trip_and_limits() {
         let tags = parse_tagging_header("a=1&b%20c=d+e&empty=").unwrap();
-        assert_eq!(
-            tags,
-            [
-                ("a".into(), "1".into()),
-                ("b c".into(), "d e".into()),
-                ("empty".into(), String::new())
-            ]
-        );
+        assert_eq!(tags, [("a".into(), "1".into()), ("b c".into(), "d e".into()), ("empty".into(), String::new())]);
         assert!(parse_tagging_header("a=1&a=2").is_err());
-        let many = (0..11)
-            .map(|i| format!("k{i}=v"))
-            .collect::<Vec<_>>()
-            .join("&");
+        let many = (0..11).map(|i| format!("k{i}=v")).collect::<Vec<_>>().join("&");
         assert!(parse_tagging_header(&many).is_err());
         assert!(parse_tagging_header(&format!("{}=v", "k".repeat(129))).is_err());
     }
@@ -259,10 +202,7 @@ mod tests {
         m.insert("k".into(), "v".repeat(2047));
         assert!(check_user_metadata(Some(&m)).is_ok());
         m.insert("k2".into(), "v".into());
-        assert_eq!(
-            check_user_metadata(Some(&m)).unwrap_err().code().as_str(),
-            "MetadataTooLarge"
-        );
+        assert_eq!(check_user_metadata(Some(&m)).unwrap_err().code().as_str(), "MetadataTooLarge");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Who may call the S3 API: SigV4 identities (only the root identity until
+//! Who may call the S3 API: `SigV4` identities (only the root identity until
 //! IAM arrives) and no anonymous access, since no policy can grant it yet.
 
 use s3s::access::{S3Access, S3AccessContext};
@@ -18,16 +18,11 @@ pub struct RootAuth {
 impl S3Auth for RootAuth {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
         // Constant-time even for the public half, so timing reveals nothing about near misses.
-        let known = access_key
-            .as_bytes()
-            .ct_eq(self.root.access_key_id.as_bytes());
+        let known = access_key.as_bytes().ct_eq(self.root.access_key_id.as_bytes());
         if bool::from(known) {
             Ok(SecretKey::from(self.root.secret_access_key.clone()))
         } else {
-            Err(s3_error!(
-                InvalidAccessKeyId,
-                "The AWS Access Key Id you provided does not exist in our records."
-            ))
+            Err(s3_error!(InvalidAccessKeyId, "The AWS Access Key Id you provided does not exist in our records."))
         }
     }
 }

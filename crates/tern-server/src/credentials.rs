@@ -39,32 +39,20 @@ impl RootCredentials {
         if let (Ok(access_key_id), Ok(secret_access_key)) =
             (std::env::var(ACCESS_KEY_ENV), std::env::var(SECRET_KEY_ENV))
         {
-            return Ok((
-                Self {
-                    access_key_id,
-                    secret_access_key,
-                },
-                Origin::Environment,
-            ));
+            return Ok((Self { access_key_id, secret_access_key }, Origin::Environment));
         }
         let path = data_dir.join(FILE_NAME);
         if let Ok(text) = std::fs::read_to_string(&path) {
-            let (access_key_id, secret_access_key) =
-                text.trim().split_once(':').with_context(|| {
-                    format!(
-                        "{} is malformed; delete it to generate new credentials",
-                        path.display()
-                    )
-                })?;
-            let creds = Self {
-                access_key_id: access_key_id.to_owned(),
-                secret_access_key: secret_access_key.to_owned(),
-            };
+            let (access_key_id, secret_access_key) = text
+                .trim()
+                .split_once(':')
+                .with_context(|| format!("{} is malformed; delete it to generate new credentials", path.display()))?;
+            let creds =
+                Self { access_key_id: access_key_id.to_owned(), secret_access_key: secret_access_key.to_owned() };
             return Ok((creds, Origin::Existing(path)));
         }
         let creds = Self::generate();
-        std::fs::create_dir_all(data_dir)
-            .with_context(|| format!("cannot create {}", data_dir.display()))?;
+        std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
         let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -82,14 +70,9 @@ impl RootCredentials {
         const SECRET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
         let mut rng = rand::rng();
         let mut pick = |alphabet: &[u8], n: usize| -> String {
-            (0..n)
-                .map(|_| char::from(alphabet[rng.random_range(0..alphabet.len())]))
-                .collect()
+            (0..n).map(|_| char::from(alphabet[rng.random_range(0..alphabet.len())])).collect()
         };
-        Self {
-            access_key_id: format!("AKIA{}", pick(UPPER, 16)),
-            secret_access_key: pick(SECRET, 40),
-        }
+        Self { access_key_id: format!("AKIA{}", pick(UPPER, 16)), secret_access_key: pick(SECRET, 40) }
     }
 }
 
@@ -108,10 +91,7 @@ mod tests {
         let (first, origin) = RootCredentials::load_or_create(dir.path()).unwrap();
         assert!(matches!(origin, Origin::Generated(_)));
         assert!(first.access_key_id.starts_with("AKIA") && first.access_key_id.len() == 20);
-        let mode = std::fs::metadata(dir.path().join(FILE_NAME))
-            .unwrap()
-            .permissions()
-            .mode();
+        let mode = std::fs::metadata(dir.path().join(FILE_NAME)).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         let (second, origin) = RootCredentials::load_or_create(dir.path()).unwrap();
         assert!(matches!(origin, Origin::Existing(_)));

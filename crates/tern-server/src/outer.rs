@@ -1,5 +1,5 @@
 //! The outer layer in front of every service of a region: health, routing by
-//! the SigV4 credential scope's service, the region check, and size caps
+//! the `SigV4` credential scope's service, the region check, and size caps
 //! that s3s 0.14 does not enforce itself.
 
 use http::{Request, Response, StatusCode};
@@ -24,18 +24,14 @@ fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
 }
 
 fn s3_error(err: S3Error) -> Response<Body> {
-    err.to_http_response()
-        .unwrap_or_else(|_| plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))
+    err.to_http_response().unwrap_or_else(|_| plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))
 }
 
 /// Services other than S3 answer in their own protocol's error shape.
 fn service_not_available(service: &str) -> Response<Body> {
     let message = format!("The {service} service is not available in this Tern build yet.");
     let (content_type, body) = if service == "kms" {
-        (
-            "application/x-amz-json-1.1",
-            format!(r#"{{"__type":"UnsupportedOperationException","message":"{message}"}}"#),
-        )
+        ("application/x-amz-json-1.1", format!(r#"{{"__type":"UnsupportedOperationException","message":"{message}"}}"#))
     } else {
         (
             "text/xml",
@@ -46,10 +42,7 @@ fn service_not_available(service: &str) -> Response<Body> {
     };
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = StatusCode::NOT_IMPLEMENTED;
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static(content_type),
-    );
+    response.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(content_type));
     response
 }
 
@@ -90,8 +83,7 @@ impl OuterLayer {
                 return Some(service_not_available(&scope.service));
             }
         }
-        let declared = header_u64(req, "x-amz-decoded-content-length")
-            .or_else(|| header_u64(req, "content-length"));
+        let declared = header_u64(req, "x-amz-decoded-content-length").or_else(|| header_u64(req, "content-length"));
         if declared.is_some_and(|n| n > MAX_SINGLE_PUT) {
             return Some(s3_error(S3Error::with_message(
                 S3ErrorCode::EntityTooLarge,

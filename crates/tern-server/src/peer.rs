@@ -1,13 +1,11 @@
 //! Calls from this region to another one, over the same HTTP API any client
-//! uses, signed with SigV4 as the deployment's root identity.
+//! uses, signed with `SigV4` as the deployment's root identity.
 
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
 use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{
-    PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings, sign,
-};
+use aws_sigv4::http_request::{PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
 use bytes::Bytes;
 
@@ -29,19 +27,8 @@ impl PeerClient {
             .timeout(Duration::from_secs(30))
             .tcp_nodelay(true)
             .build()?;
-        let identity = Credentials::new(
-            &root.access_key_id,
-            &root.secret_access_key,
-            None,
-            None,
-            "tern-root",
-        );
-        Ok(Self {
-            http,
-            endpoint: endpoint.trim_end_matches('/').to_owned(),
-            region: region.to_owned(),
-            identity,
-        })
+        let identity = Credentials::new(&root.access_key_id, &root.secret_access_key, None, None, "tern-root");
+        Ok(Self { http, endpoint: endpoint.trim_end_matches('/').to_owned(), region: region.to_owned(), identity })
     }
 
     /// Sends a signed request to `path_and_query` of the peer and returns
@@ -53,10 +40,7 @@ impl PeerClient {
         body: Bytes,
     ) -> anyhow::Result<(http::StatusCode, Bytes)> {
         let url = format!("{}{path_and_query}", self.endpoint);
-        let mut request = http::Request::builder()
-            .method(method)
-            .uri(&url)
-            .body(body)?;
+        let mut request = http::Request::builder().method(method).uri(&url).body(body)?;
         self.sign(&mut request)?;
         let (parts, body) = request.into_parts();
         let response = self
@@ -66,9 +50,7 @@ impl PeerClient {
             .body(body)
             .send()
             .await
-            .with_context(|| {
-                format!("region {} at {} is unreachable", self.region, self.endpoint)
-            })?;
+            .with_context(|| format!("region {} at {} is unreachable", self.region, self.endpoint))?;
         let status = response.status();
         let bytes = response.bytes().await?;
         Ok((status, bytes))
@@ -86,10 +68,7 @@ impl PeerClient {
             .settings(settings)
             .build()?
             .into();
-        let headers = request
-            .headers()
-            .iter()
-            .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)));
+        let headers = request.headers().iter().filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)));
         let signable = SignableRequest::new(
             request.method().as_str(),
             request.uri().to_string(),

@@ -46,32 +46,18 @@ pub async fn start_region(
     root: &RootCredentials,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<RunningRegion> {
-    let config = deployment
-        .region(name)
-        .with_context(|| format!("region {name} is not in the deployment"))?;
+    let config = deployment.region(name).with_context(|| format!("region {name} is not in the deployment"))?;
     let dir = deployment.region_data_dir(name);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let meta = Arc::new(
-        SqliteMeta::open(&dir.join("meta.db"))
-            .await
-            .context("opening metadata")?,
-    );
+    let meta = Arc::new(SqliteMeta::open(&dir.join("meta.db")).await.context("opening metadata")?);
     let blobs = Arc::new(LocalBlobs::open(&dir.join("blobs")).context("opening blob store")?);
-    let swept = sweep_orphans(meta.as_ref(), blobs.as_ref())
-        .await
-        .context("sweeping orphan blobs")?;
+    let swept = sweep_orphans(meta.as_ref(), blobs.as_ref()).await.context("sweeping orphan blobs")?;
     if swept > 0 {
-        tracing::info!(
-            region = name,
-            swept,
-            "removed blobs left by interrupted writes"
-        );
+        tracing::info!(region = name, swept, "removed blobs left by interrupted writes");
     }
 
     let registry_region = deployment.registry_region();
-    let local_registry = Arc::new(LocalRegistry {
-        meta: Arc::clone(&meta) as Arc<dyn MetaStore>,
-    });
+    let local_registry = Arc::new(LocalRegistry { meta: Arc::clone(&meta) as Arc<dyn MetaStore> });
     let registry: Arc<dyn BucketRegistry> = if registry_region.name == name {
         Arc::clone(&local_registry) as Arc<dyn BucketRegistry>
     } else {
@@ -92,27 +78,15 @@ pub async fn start_region(
     builder.set_access(SignedOnly);
     builder.set_validation(TernNames);
     if registry_region.name == name {
-        builder.set_route(RegistryRoute {
-            registry: local_registry,
-            root_access_key: root.access_key_id.clone(),
-        });
+        builder.set_route(RegistryRoute { registry: local_registry, root_access_key: root.access_key_id.clone() });
     }
-    let outer = Arc::new(OuterLayer {
-        region: name.to_owned(),
-        s3: builder.build(),
-    });
+    let outer = Arc::new(OuterLayer { region: name.to_owned(), s3: builder.build() });
 
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let listener =
+        TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
     let local_addr = listener.local_addr()?;
     let task = tokio::spawn(serve(listener, outer, stop, meta));
-    Ok(RunningRegion {
-        name: name.to_owned(),
-        local_addr,
-        endpoint: config.endpoint_url(),
-        task,
-    })
+    Ok(RunningRegion { name: name.to_owned(), local_addr, endpoint: config.endpoint_url(), task })
 }
 
 async fn serve(
@@ -146,10 +120,7 @@ async fn serve(
         }
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
         tracing::warn!("some connections did not finish within {DRAIN_TIMEOUT:?}");
     }
     meta.close().await;

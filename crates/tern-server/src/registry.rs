@@ -30,39 +30,22 @@ fn unavailable(e: impl std::fmt::Display) -> RegistryError {
 #[async_trait]
 impl BucketRegistry for LocalRegistry {
     async fn claim(&self, name: &str, region: &str) -> Result<String, RegistryError> {
-        Ok(self
-            .meta
-            .registry_claim(name, region)
-            .await
-            .map_err(unavailable)?
-            .region)
+        Ok(self.meta.registry_claim(name, region).await.map_err(unavailable)?.region)
     }
 
     async fn lookup(&self, name: &str) -> Result<Option<String>, RegistryError> {
-        Ok(self
-            .meta
-            .registry_lookup(name)
-            .await
-            .map_err(unavailable)?
-            .map(|b| b.region))
+        Ok(self.meta.registry_lookup(name).await.map_err(unavailable)?.map(|b| b.region))
     }
 
     async fn release(&self, name: &str, region: &str) -> Result<(), RegistryError> {
-        self.meta
-            .registry_release(name, region)
-            .await
-            .map_err(unavailable)
+        self.meta.registry_release(name, region).await.map_err(unavailable)
     }
 
     async fn list(&self) -> Result<Vec<RegistryEntry>, RegistryError> {
         let all = self.meta.registry_list().await.map_err(unavailable)?;
         Ok(all
             .into_iter()
-            .map(|b| RegistryEntry {
-                name: b.name,
-                region: b.region,
-                created_ms: b.created_ms,
-            })
+            .map(|b| RegistryEntry { name: b.name, region: b.region, created_ms: b.created_ms })
             .collect())
     }
 }
@@ -81,11 +64,8 @@ struct WireEntry {
 
 impl RemoteRegistry {
     async fn call(&self, method: Method, path: &str) -> Result<(StatusCode, Bytes), RegistryError> {
-        let (status, body) = self
-            .peer
-            .send(method, path, Bytes::new())
-            .await
-            .map_err(|e| unavailable(format!("{e:#}")))?;
+        let (status, body) =
+            self.peer.send(method, path, Bytes::new()).await.map_err(|e| unavailable(format!("{e:#}")))?;
         if status.is_server_error() || status == StatusCode::FORBIDDEN {
             return Err(unavailable(format!("registry answered {status}")));
         }
@@ -100,9 +80,7 @@ fn text(body: &Bytes) -> String {
 #[async_trait]
 impl BucketRegistry for RemoteRegistry {
     async fn claim(&self, name: &str, region: &str) -> Result<String, RegistryError> {
-        let (_, body) = self
-            .call(Method::PUT, &format!("{ROUTE}/{name}?region={region}"))
-            .await?;
+        let (_, body) = self.call(Method::PUT, &format!("{ROUTE}/{name}?region={region}")).await?;
         Ok(text(&body))
     }
 
@@ -112,9 +90,7 @@ impl BucketRegistry for RemoteRegistry {
     }
 
     async fn release(&self, name: &str, region: &str) -> Result<(), RegistryError> {
-        self.call(Method::DELETE, &format!("{ROUTE}/{name}?region={region}"))
-            .await
-            .map(|_| ())
+        self.call(Method::DELETE, &format!("{ROUTE}/{name}?region={region}")).await.map(|_| ())
     }
 
     async fn list(&self) -> Result<Vec<RegistryEntry>, RegistryError> {
@@ -122,11 +98,7 @@ impl BucketRegistry for RemoteRegistry {
         let entries: Vec<WireEntry> = serde_json::from_slice(&body).map_err(unavailable)?;
         Ok(entries
             .into_iter()
-            .map(|e| RegistryEntry {
-                name: e.name,
-                region: e.region,
-                created_ms: e.created_ms,
-            })
+            .map(|e| RegistryEntry { name: e.name, region: e.region, created_ms: e.created_ms })
             .collect())
     }
 }
@@ -138,10 +110,7 @@ pub struct RegistryRoute {
 }
 
 fn query_region(uri: &http::Uri) -> Option<String> {
-    uri.query()?
-        .split('&')
-        .find_map(|p| p.strip_prefix("region="))
-        .map(str::to_owned)
+    uri.query()?.split('&').find_map(|p| p.strip_prefix("region=")).map(str::to_owned)
 }
 
 fn respond(status: StatusCode, body: impl Into<Body>) -> S3Response<Body> {
@@ -152,13 +121,7 @@ fn respond(status: StatusCode, body: impl Into<Body>) -> S3Response<Body> {
 
 #[async_trait]
 impl S3Route for RegistryRoute {
-    fn is_match(
-        &self,
-        _: &Method,
-        uri: &http::Uri,
-        _: &http::HeaderMap,
-        _: &mut http::Extensions,
-    ) -> bool {
+    fn is_match(&self, _: &Method, uri: &http::Uri, _: &http::HeaderMap, _: &mut http::Extensions) -> bool {
         uri.path() == ROUTE || uri.path().starts_with("/_tern/registry/")
     }
 
@@ -171,44 +134,27 @@ impl S3Route for RegistryRoute {
 
     async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
         let internal = |e: RegistryError| s3_error!(InternalError, "{e}");
-        let name = req
-            .uri
-            .path()
-            .strip_prefix("/_tern/registry/")
-            .unwrap_or_default()
-            .to_owned();
+        let name = req.uri.path().strip_prefix("/_tern/registry/").unwrap_or_default().to_owned();
         let region = query_region(&req.uri);
         match (req.method.clone(), name.is_empty(), region) {
             (Method::GET, true, _) => {
                 let entries = self.registry.list().await.map_err(internal)?;
                 let wire: Vec<WireEntry> = entries
                     .into_iter()
-                    .map(|e| WireEntry {
-                        name: e.name,
-                        region: e.region,
-                        created_ms: e.created_ms,
-                    })
+                    .map(|e| WireEntry { name: e.name, region: e.region, created_ms: e.created_ms })
                     .collect();
-                let json =
-                    serde_json::to_string(&wire).map_err(|e| s3_error!(InternalError, "{e}"))?;
+                let json = serde_json::to_string(&wire).map_err(|e| s3_error!(InternalError, "{e}"))?;
                 Ok(respond(StatusCode::OK, json))
             }
             (Method::GET, false, _) => match self.registry.lookup(&name).await.map_err(internal)? {
                 Some(region) => Ok(respond(StatusCode::OK, region)),
                 None => Ok(respond(StatusCode::NOT_FOUND, Body::empty())),
             },
-            (Method::PUT, false, Some(region)) => Ok(respond(
-                StatusCode::OK,
-                self.registry
-                    .claim(&name, &region)
-                    .await
-                    .map_err(internal)?,
-            )),
+            (Method::PUT, false, Some(region)) => {
+                Ok(respond(StatusCode::OK, self.registry.claim(&name, &region).await.map_err(internal)?))
+            }
             (Method::DELETE, false, Some(region)) => {
-                self.registry
-                    .release(&name, &region)
-                    .await
-                    .map_err(internal)?;
+                self.registry.release(&name, &region).await.map_err(internal)?;
                 Ok(respond(StatusCode::NO_CONTENT, Body::empty()))
             }
             _ => Err(s3_error!(MethodNotAllowed)),

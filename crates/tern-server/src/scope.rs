@@ -1,4 +1,4 @@
-//! Reads the SigV4 credential scope (`<key>/<date>/<region>/<service>/aws4_request`)
+//! Reads the `SigV4` credential scope (`<key>/<date>/<region>/<service>/aws4_request`)
 //! of a request without verifying anything: the outer layer uses it only to
 //! pick the service handler and check the region. Verification happens in
 //! the handler. This parses untrusted bytes, so it is small and fuzzed.
@@ -14,19 +14,14 @@ pub struct CredentialScope {
 #[must_use]
 pub fn from_authorization(header: &str) -> Option<CredentialScope> {
     let rest = header.strip_prefix("AWS4-HMAC-SHA256")?;
-    let credential = rest
-        .split(',')
-        .map(str::trim)
-        .find_map(|part| part.strip_prefix("Credential="))?;
+    let credential = rest.split(',').map(str::trim).find_map(|part| part.strip_prefix("Credential="))?;
     parse_credential(credential)
 }
 
 /// The scope from a presigned URL's `X-Amz-Credential` query parameter.
 #[must_use]
 pub fn from_query(query: &str) -> Option<CredentialScope> {
-    let value = query
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("X-Amz-Credential="))?;
+    let value = query.split('&').find_map(|pair| pair.strip_prefix("X-Amz-Credential="))?;
     parse_credential(&urlencoding::decode(value).ok()?)
 }
 
@@ -38,10 +33,7 @@ fn parse_credential(credential: &str) -> Option<CredentialScope> {
     let _date = parts.next()?;
     let _access_key = parts.next()?;
     let well_formed = terminator == "aws4_request" && !service.is_empty() && !region.is_empty();
-    well_formed.then(|| CredentialScope {
-        region: region.to_owned(),
-        service: service.to_owned(),
-    })
+    well_formed.then(|| CredentialScope { region: region.to_owned(), service: service.to_owned() })
 }
 
 /// The scope of a request, from its header or its query string.
@@ -60,20 +52,10 @@ mod tests {
     #[test]
     fn header_scope() {
         let h = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261127/eu-west-1/s3/aws4_request, SignedHeaders=host;x-amz-date, Signature=abc";
-        assert_eq!(
-            from_authorization(h),
-            Some(CredentialScope {
-                region: "eu-west-1".into(),
-                service: "s3".into()
-            })
-        );
+        assert_eq!(from_authorization(h), Some(CredentialScope { region: "eu-west-1".into(), service: "s3".into() }));
         // Access keys may not contain '/', but we parse from the right anyway.
         assert_eq!(
-            from_authorization(
-                "AWS4-HMAC-SHA256 Credential=a/b/20261127/us-east-1/kms/aws4_request"
-            )
-            .unwrap()
-            .service,
+            from_authorization("AWS4-HMAC-SHA256 Credential=a/b/20261127/us-east-1/kms/aws4_request").unwrap().service,
             "kms"
         );
     }

@@ -51,9 +51,7 @@ impl LocalBlobs {
     pub fn open(root: &Path) -> StoreResult<Self> {
         std::fs::create_dir_all(root.join("tmp"))?;
         std::fs::create_dir_all(root.join("blobs"))?;
-        Ok(Self {
-            root: Arc::new(root.to_owned()),
-        })
+        Ok(Self { root: Arc::new(root.to_owned()) })
     }
 
     fn blob_path(&self, id: &str) -> StoreResult<PathBuf> {
@@ -101,12 +99,8 @@ impl LocalBlobs {
     }
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> io::Result<T> + Send + 'static,
-) -> io::Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(io::Error::other)?
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> io::Result<T> + Send + 'static) -> io::Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(io::Error::other)?
 }
 
 async fn join<T>(handle: tokio::task::JoinHandle<io::Result<T>>) -> io::Result<T> {
@@ -155,9 +149,7 @@ impl BlobStore for LocalBlobs {
                 if range.is_empty() {
                     return Ok(None);
                 }
-                let len = usize::try_from(range.end - range.start)
-                    .unwrap_or(IO_BLOCK)
-                    .min(IO_BLOCK);
+                let len = usize::try_from(range.end - range.start).unwrap_or(IO_BLOCK).min(IO_BLOCK);
                 let offset = range.start;
                 let chunk = blocking(move || {
                     let mut buf = vec![0; len];

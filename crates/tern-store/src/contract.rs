@@ -5,8 +5,8 @@ use bytes::Bytes;
 use futures::TryStreamExt;
 
 use crate::model::{
-    BlobPart, BucketRecord, KeyStart, NULL_VERSION, NewVersion, ObjectAttrs, ObjectData,
-    PartRecord, Precondition, UploadRecord, Versioning,
+    BlobPart, BucketRecord, KeyStart, NULL_VERSION, NewVersion, ObjectAttrs, ObjectData, PartRecord, Precondition,
+    UploadRecord, Versioning,
 };
 use crate::{BlobStore, ByteStream, MetaStore, StoreError};
 
@@ -30,22 +30,11 @@ fn inline(text: &'static str) -> ObjectData {
 }
 
 fn blobs(ids: &[&str]) -> ObjectData {
-    ObjectData::Blobs(
-        ids.iter()
-            .map(|id| BlobPart {
-                blob: (*id).to_owned(),
-                size: 1,
-            })
-            .collect(),
-    )
+    ObjectData::Blobs(ids.iter().map(|id| BlobPart { blob: (*id).to_owned(), size: 1 }).collect())
 }
 
 async fn new_bucket(store: &dyn MetaStore, name: &str, versioning: Versioning) {
-    let record = BucketRecord {
-        name: name.to_owned(),
-        created_ms: 1,
-        versioning,
-    };
+    let record = BucketRecord { name: name.to_owned(), created_ms: 1, versioning };
     store.create_bucket(&record).await.unwrap();
 }
 
@@ -61,83 +50,31 @@ pub async fn meta_suite(store: &dyn MetaStore) {
 
 async fn buckets(store: &dyn MetaStore) {
     new_bucket(store, "b-one", Versioning::Unversioned).await;
-    let again = BucketRecord {
-        name: "b-one".into(),
-        created_ms: 2,
-        versioning: Versioning::Unversioned,
-    };
-    assert!(matches!(
-        store.create_bucket(&again).await,
-        Err(StoreError::BucketExists)
-    ));
-    assert_eq!(
-        store.get_bucket("b-one").await.unwrap().unwrap().created_ms,
-        1
-    );
+    let again = BucketRecord { name: "b-one".into(), created_ms: 2, versioning: Versioning::Unversioned };
+    assert!(matches!(store.create_bucket(&again).await, Err(StoreError::BucketExists)));
+    assert_eq!(store.get_bucket("b-one").await.unwrap().unwrap().created_ms, 1);
     assert!(store.get_bucket("b-none").await.unwrap().is_none());
-    store
-        .set_versioning("b-one", Versioning::Suspended)
-        .await
-        .unwrap();
-    assert_eq!(
-        store.get_bucket("b-one").await.unwrap().unwrap().versioning,
-        Versioning::Suspended
-    );
-    assert!(matches!(
-        store.set_versioning("b-none", Versioning::Enabled).await,
-        Err(StoreError::NoSuchBucket)
-    ));
+    store.set_versioning("b-one", Versioning::Suspended).await.unwrap();
+    assert_eq!(store.get_bucket("b-one").await.unwrap().unwrap().versioning, Versioning::Suspended);
+    assert!(matches!(store.set_versioning("b-none", Versioning::Enabled).await, Err(StoreError::NoSuchBucket)));
 
-    store
-        .put_version(&version("b-one", "k", NULL_VERSION, "e", inline("x")), None)
-        .await
-        .unwrap();
-    assert!(matches!(
-        store.delete_bucket("b-one").await,
-        Err(StoreError::BucketNotEmpty)
-    ));
-    store
-        .delete_version("b-one", "k", NULL_VERSION)
-        .await
-        .unwrap();
+    store.put_version(&version("b-one", "k", NULL_VERSION, "e", inline("x")), None).await.unwrap();
+    assert!(matches!(store.delete_bucket("b-one").await, Err(StoreError::BucketNotEmpty)));
+    store.delete_version("b-one", "k", NULL_VERSION).await.unwrap();
     store.delete_bucket("b-one").await.unwrap();
-    assert!(
-        store
-            .list_buckets()
-            .await
-            .unwrap()
-            .iter()
-            .all(|b| b.name != "b-one")
-    );
+    assert!(store.list_buckets().await.unwrap().iter().all(|b| b.name != "b-one"));
     let missing = version("b-none", "k", NULL_VERSION, "e", inline("x"));
-    assert!(matches!(
-        store.put_version(&missing, None).await,
-        Err(StoreError::NoSuchBucket)
-    ));
+    assert!(matches!(store.put_version(&missing, None).await, Err(StoreError::NoSuchBucket)));
 }
 
 async fn versions(store: &dyn MetaStore) {
     new_bucket(store, "b-ver", Versioning::Enabled).await;
-    store
-        .put_version(&version("b-ver", "k", "v1", "e1", blobs(&["blob1"])), None)
-        .await
-        .unwrap();
-    store
-        .put_version(&version("b-ver", "k", "v2", "e2", inline("two")), None)
-        .await
-        .unwrap();
-    let latest = store
-        .get_version("b-ver", "k", None)
-        .await
-        .unwrap()
-        .unwrap();
+    store.put_version(&version("b-ver", "k", "v1", "e1", blobs(&["blob1"])), None).await.unwrap();
+    store.put_version(&version("b-ver", "k", "v2", "e2", inline("two")), None).await.unwrap();
+    let latest = store.get_version("b-ver", "k", None).await.unwrap().unwrap();
     assert_eq!((latest.version_id.as_str(), latest.is_latest), ("v2", true));
     assert_eq!(latest.data, inline("two"));
-    let first = store
-        .get_version("b-ver", "k", Some("v1"))
-        .await
-        .unwrap()
-        .unwrap();
+    let first = store.get_version("b-ver", "k", Some("v1")).await.unwrap().unwrap();
     assert!(!first.is_latest);
     assert_eq!(first.data, blobs(&["blob1"]));
 
@@ -145,141 +82,57 @@ async fn versions(store: &dyn MetaStore) {
     let mut marker = version("b-ver", "k", "v3", "", inline(""));
     marker.is_delete_marker = true;
     store.put_version(&marker, None).await.unwrap();
-    assert!(
-        store
-            .get_version("b-ver", "k", None)
-            .await
-            .unwrap()
-            .unwrap()
-            .is_delete_marker
-    );
+    assert!(store.get_version("b-ver", "k", None).await.unwrap().unwrap().is_delete_marker);
     let (removed, displaced) = store.delete_version("b-ver", "k", "v3").await.unwrap();
     assert!(removed.unwrap().is_delete_marker && displaced.blobs.is_empty());
-    assert_eq!(
-        store
-            .get_version("b-ver", "k", None)
-            .await
-            .unwrap()
-            .unwrap()
-            .version_id,
-        "v2"
-    );
+    assert_eq!(store.get_version("b-ver", "k", None).await.unwrap().unwrap().version_id, "v2");
     let (_, displaced) = store.delete_version("b-ver", "k", "v1").await.unwrap();
     assert_eq!(displaced.blobs, vec!["blob1".to_owned()]);
-    assert!(
-        store
-            .delete_version("b-ver", "k", "v1")
-            .await
-            .unwrap()
-            .0
-            .is_none()
-    );
+    assert!(store.delete_version("b-ver", "k", "v1").await.unwrap().0.is_none());
 
     // A null version replaces the previous null version and hands back its blobs.
-    store
-        .put_version(
-            &version("b-ver", "n", NULL_VERSION, "a", blobs(&["old"])),
-            None,
-        )
-        .await
-        .unwrap();
-    let displaced = store
-        .put_version(
-            &version("b-ver", "n", NULL_VERSION, "b", inline("new")),
-            None,
-        )
-        .await
-        .unwrap();
+    store.put_version(&version("b-ver", "n", NULL_VERSION, "a", blobs(&["old"])), None).await.unwrap();
+    let displaced = store.put_version(&version("b-ver", "n", NULL_VERSION, "b", inline("new")), None).await.unwrap();
     assert_eq!(displaced.blobs, vec!["old".to_owned()]);
-    let tagged = store
-        .put_tags("b-ver", "n", None, &[("t".into(), "1".into())])
-        .await
-        .unwrap();
+    let tagged = store.put_tags("b-ver", "n", None, &[("t".into(), "1".into())]).await.unwrap();
     assert_eq!(tagged.tags, vec![("t".to_owned(), "1".to_owned())]);
-    assert!(matches!(
-        store.put_tags("b-ver", "n", Some("zz"), &[]).await,
-        Err(StoreError::NoSuchVersion)
-    ));
+    assert!(matches!(store.put_tags("b-ver", "n", Some("zz"), &[]).await, Err(StoreError::NoSuchVersion)));
     assert!(store.referenced_blobs().await.unwrap().is_empty());
 }
 
 async fn preconditions(store: &dyn MetaStore) {
     new_bucket(store, "b-pre", Versioning::Unversioned).await;
     let v = version("b-pre", "k", NULL_VERSION, "e1", inline("x"));
-    store
-        .put_version(&v, Some(&Precondition::NoneMatchAny))
-        .await
-        .unwrap();
-    let refused = store
-        .put_version(&v, Some(&Precondition::NoneMatchAny))
-        .await;
+    store.put_version(&v, Some(&Precondition::NoneMatchAny)).await.unwrap();
+    let refused = store.put_version(&v, Some(&Precondition::NoneMatchAny)).await;
     assert!(matches!(refused, Err(StoreError::PreconditionFailed)));
-    let wrong = store
-        .put_version(&v, Some(&Precondition::Match("nope".into())))
-        .await;
+    let wrong = store.put_version(&v, Some(&Precondition::Match("nope".into()))).await;
     assert!(matches!(wrong, Err(StoreError::PreconditionFailed)));
-    store
-        .put_version(&v, Some(&Precondition::Match("e1".into())))
-        .await
-        .unwrap();
+    store.put_version(&v, Some(&Precondition::Match("e1".into()))).await.unwrap();
 }
 
 async fn listings(store: &dyn MetaStore) {
     new_bucket(store, "b-list", Versioning::Enabled).await;
-    for (key, vid) in [
-        ("a/1", "x1"),
-        ("a/2", "x2"),
-        ("a/2", "x3"),
-        ("b", "x4"),
-        ("ä", "x5"),
-    ] {
-        store
-            .put_version(&version("b-list", key, vid, "e", inline("x")), None)
-            .await
-            .unwrap();
+    for (key, vid) in [("a/1", "x1"), ("a/2", "x2"), ("a/2", "x3"), ("b", "x4"), ("ä", "x5")] {
+        store.put_version(&version("b-list", key, vid, "e", inline("x")), None).await.unwrap();
     }
     let mut marker = version("b-list", "b", "x6", "", inline(""));
     marker.is_delete_marker = true;
     store.put_version(&marker, None).await.unwrap();
 
     let keys = |rows: Vec<crate::VersionSummary>| {
-        rows.into_iter()
-            .map(|r| format!("{}@{}", r.key, r.version_id))
-            .collect::<Vec<_>>()
+        rows.into_iter().map(|r| format!("{}@{}", r.key, r.version_id)).collect::<Vec<_>>()
     };
-    let current = store
-        .list_current("b-list", "", &KeyStart::Beginning, 10)
-        .await
-        .unwrap();
-    assert_eq!(
-        keys(current),
-        ["a/1@x1", "a/2@x3", "ä@x5"],
-        "markers hide keys; UTF-8 byte order"
-    );
-    let current = store
-        .list_current("b-list", "a/", &KeyStart::After("a/1".into()), 10)
-        .await
-        .unwrap();
+    let current = store.list_current("b-list", "", &KeyStart::Beginning, 10).await.unwrap();
+    assert_eq!(keys(current), ["a/1@x1", "a/2@x3", "ä@x5"], "markers hide keys; UTF-8 byte order");
+    let current = store.list_current("b-list", "a/", &KeyStart::After("a/1".into()), 10).await.unwrap();
     assert_eq!(keys(current), ["a/2@x3"]);
-    let current = store
-        .list_current("b-list", "", &KeyStart::From("b".into()), 1)
-        .await
-        .unwrap();
+    let current = store.list_current("b-list", "", &KeyStart::From("b".into()), 1).await.unwrap();
     assert_eq!(keys(current), ["ä@x5"]);
 
-    let all = store
-        .list_versions("b-list", "", &KeyStart::Beginning, 10)
-        .await
-        .unwrap();
-    assert_eq!(
-        keys(all),
-        ["a/1@x1", "a/2@x3", "a/2@x2", "b@x6", "b@x4", "ä@x5"],
-        "newest first per key"
-    );
-    let cursor = KeyStart::AfterVersion {
-        key: "a/2".into(),
-        version_id: "x3".into(),
-    };
+    let all = store.list_versions("b-list", "", &KeyStart::Beginning, 10).await.unwrap();
+    assert_eq!(keys(all), ["a/1@x1", "a/2@x3", "a/2@x2", "b@x6", "b@x4", "ä@x5"], "newest first per key");
+    let cursor = KeyStart::AfterVersion { key: "a/2".into(), version_id: "x3".into() };
     let rest = store.list_versions("b-list", "", &cursor, 2).await.unwrap();
     assert_eq!(keys(rest), ["a/2@x2", "b@x6"]);
 }
@@ -295,10 +148,7 @@ async fn multipart(store: &dyn MetaStore) {
         tags: vec![],
     };
     store.create_upload(&upload).await.unwrap();
-    assert_eq!(
-        store.get_upload("b-mpu", "u1").await.unwrap().unwrap(),
-        upload
-    );
+    assert_eq!(store.get_upload("b-mpu", "u1").await.unwrap().unwrap(), upload);
     let part = |n: u32, blob: &str| PartRecord {
         upload_id: "u1".into(),
         part_number: n,
@@ -309,105 +159,35 @@ async fn multipart(store: &dyn MetaStore) {
         checksum: None,
     };
     store.put_part(&part(1, "p1a")).await.unwrap();
-    assert_eq!(
-        store.put_part(&part(1, "p1b")).await.unwrap().blobs,
-        vec!["p1a".to_owned()]
-    );
+    assert_eq!(store.put_part(&part(1, "p1b")).await.unwrap().blobs, vec!["p1a".to_owned()]);
     store.put_part(&part(2, "p2")).await.unwrap();
     store.put_part(&part(3, "p3")).await.unwrap();
     let parts = store.list_parts("u1", 1, 10).await.unwrap();
-    assert_eq!(
-        parts.iter().map(|p| p.part_number).collect::<Vec<_>>(),
-        [2, 3]
-    );
-    assert_eq!(
-        store
-            .list_uploads("b-mpu", "b", None, None, 10)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(parts.iter().map(|p| p.part_number).collect::<Vec<_>>(), [2, 3]);
+    assert_eq!(store.list_uploads("b-mpu", "b", None, None, 10).await.unwrap().len(), 1);
     assert!(store.referenced_blobs().await.unwrap().contains("p3"));
 
     let done = version("b-mpu", "big", NULL_VERSION, "x-2", blobs(&["p1b", "p2"]));
     let displaced = store.complete_upload("u1", &done, None).await.unwrap();
-    assert_eq!(
-        displaced.blobs,
-        vec!["p3".to_owned()],
-        "unused parts are released"
-    );
+    assert_eq!(displaced.blobs, vec!["p3".to_owned()], "unused parts are released");
     assert!(store.get_upload("b-mpu", "u1").await.unwrap().is_none());
-    assert!(matches!(
-        store.complete_upload("u1", &done, None).await,
-        Err(StoreError::NoSuchUpload)
-    ));
-    assert!(matches!(
-        store.put_part(&part(4, "p4")).await,
-        Err(StoreError::NoSuchUpload)
-    ));
+    assert!(matches!(store.complete_upload("u1", &done, None).await, Err(StoreError::NoSuchUpload)));
+    assert!(matches!(store.put_part(&part(4, "p4")).await, Err(StoreError::NoSuchUpload)));
 
-    store
-        .create_upload(&UploadRecord {
-            upload_id: "u2".into(),
-            ..upload
-        })
-        .await
-        .unwrap();
-    store
-        .put_part(&PartRecord {
-            upload_id: "u2".into(),
-            ..part(1, "q1")
-        })
-        .await
-        .unwrap();
-    assert_eq!(
-        store.abort_upload("b-mpu", "u2").await.unwrap().blobs,
-        vec!["q1".to_owned()]
-    );
-    assert!(matches!(
-        store.abort_upload("b-mpu", "u2").await,
-        Err(StoreError::NoSuchUpload)
-    ));
+    store.create_upload(&UploadRecord { upload_id: "u2".into(), ..upload }).await.unwrap();
+    store.put_part(&PartRecord { upload_id: "u2".into(), ..part(1, "q1") }).await.unwrap();
+    assert_eq!(store.abort_upload("b-mpu", "u2").await.unwrap().blobs, vec!["q1".to_owned()]);
+    assert!(matches!(store.abort_upload("b-mpu", "u2").await, Err(StoreError::NoSuchUpload)));
 }
 
 async fn registry(store: &dyn MetaStore) {
-    assert_eq!(
-        store
-            .registry_claim("shared", "us-east-1")
-            .await
-            .unwrap()
-            .region,
-        "us-east-1"
-    );
-    assert_eq!(
-        store
-            .registry_claim("shared", "eu-west-1")
-            .await
-            .unwrap()
-            .region,
-        "us-east-1"
-    );
+    assert_eq!(store.registry_claim("shared", "us-east-1").await.unwrap().region, "us-east-1");
+    assert_eq!(store.registry_claim("shared", "eu-west-1").await.unwrap().region, "us-east-1");
     store.registry_claim("another", "eu-west-1").await.unwrap();
-    let all: Vec<_> = store
-        .registry_list()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|b| (b.name, b.region))
-        .collect();
-    assert_eq!(
-        all,
-        [
-            ("another".into(), "eu-west-1".into()),
-            ("shared".into(), "us-east-1".into())
-        ]
-    );
+    let all: Vec<_> = store.registry_list().await.unwrap().into_iter().map(|b| (b.name, b.region)).collect();
+    assert_eq!(all, [("another".into(), "eu-west-1".into()), ("shared".into(), "us-east-1".into())]);
     store.registry_release("shared", "eu-west-1").await.unwrap();
-    assert!(
-        store.registry_lookup("shared").await.unwrap().is_some(),
-        "only the holder releases"
-    );
+    assert!(store.registry_lookup("shared").await.unwrap().is_some(), "only the holder releases");
     store.registry_release("shared", "us-east-1").await.unwrap();
     assert!(store.registry_lookup("shared").await.unwrap().is_none());
 }
@@ -417,40 +197,25 @@ fn stream_of(chunks: Vec<std::io::Result<Bytes>>) -> ByteStream {
 }
 
 async fn read_all(store: &dyn BlobStore, id: &str, range: std::ops::Range<u64>) -> Vec<u8> {
-    let chunks: Vec<Bytes> = store
-        .get(id, range)
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
+    let chunks: Vec<Bytes> = store.get(id, range).await.unwrap().try_collect().await.unwrap();
     chunks.concat()
 }
 
 /// Runs every blob check against `store`, which must be empty.
 pub async fn blob_suite(store: &dyn BlobStore) {
     let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
-    let chunks = big
-        .chunks(65_536)
-        .map(|c| Ok(Bytes::copy_from_slice(c)))
-        .collect();
+    let chunks = big.chunks(65_536).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
     let (id, size) = store.put(stream_of(chunks)).await.unwrap();
     assert_eq!(size, big.len() as u64);
     assert_eq!(read_all(store, &id, 0..size).await, big);
-    assert_eq!(
-        read_all(store, &id, 1_048_570..2_097_160).await,
-        &big[1_048_570..2_097_160]
-    );
+    assert_eq!(read_all(store, &id, 1_048_570..2_097_160).await, &big[1_048_570..2_097_160]);
     assert!(read_all(store, &id, 7..7).await.is_empty());
 
     let (empty, zero) = store.put(stream_of(vec![])).await.unwrap();
     assert_eq!(zero, 0);
     assert!(read_all(store, &empty, 0..0).await.is_empty());
 
-    let failing = stream_of(vec![
-        Ok(Bytes::from_static(b"partial")),
-        Err(std::io::Error::other("client went away")),
-    ]);
+    let failing = stream_of(vec![Ok(Bytes::from_static(b"partial")), Err(std::io::Error::other("client went away"))]);
     assert!(matches!(store.put(failing).await, Err(StoreError::Body(_))));
     let mut listed = store.list().await.unwrap();
     listed.sort();
@@ -460,14 +225,8 @@ pub async fn blob_suite(store: &dyn BlobStore) {
 
     store.delete(&id).await.unwrap();
     store.delete(&id).await.unwrap();
-    assert!(matches!(
-        store.get(&id, 0..1).await,
-        Err(StoreError::BlobMissing(_))
-    ));
-    assert!(matches!(
-        store.get("../../etc/passwd", 0..1).await,
-        Err(StoreError::BlobMissing(_))
-    ));
+    assert!(matches!(store.get(&id, 0..1).await, Err(StoreError::BlobMissing(_))));
+    assert!(matches!(store.get("../../etc/passwd", 0..1).await, Err(StoreError::BlobMissing(_))));
 }
 
 #[cfg(test)]
@@ -496,16 +255,8 @@ mod tests {
         let (kept, _) = crate::BlobStore::put(&blobs, put(b"kept")).await.unwrap();
         let (orphan, _) = crate::BlobStore::put(&blobs, put(b"orphan")).await.unwrap();
         super::new_bucket(&meta, "b", crate::Versioning::Unversioned).await;
-        let v = super::version(
-            "b",
-            "k",
-            crate::NULL_VERSION,
-            "e",
-            super::blobs(&[kept.as_str()]),
-        );
-        crate::MetaStore::put_version(&meta, &v, None)
-            .await
-            .unwrap();
+        let v = super::version("b", "k", crate::NULL_VERSION, "e", super::blobs(&[kept.as_str()]));
+        crate::MetaStore::put_version(&meta, &v, None).await.unwrap();
         std::fs::write(dir.path().join("blobs/tmp/leftover"), b"half").unwrap();
 
         assert_eq!(sweep_orphans(&meta, &blobs).await.unwrap(), 1);

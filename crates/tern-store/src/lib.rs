@@ -1,7 +1,7 @@
 //! Storage of one region: metadata (`MetaStore`) and object bytes (`BlobStore`).
 //!
 //! Both are narrow traits whose contracts are written down as test suites in
-//! [`contract`]; every engine must pass them. The embedded engines are SQLite
+//! [`contract`]; every engine must pass them. The embedded engines are `SQLite`
 //! ([`SqliteMeta`]) and plain files ([`LocalBlobs`]).
 //!
 //! Write ordering that makes `kill -9` safe: blob bytes are written to a temp

@@ -6,8 +6,8 @@ use async_trait::async_trait;
 
 use crate::StoreResult;
 use crate::model::{
-    BucketRecord, Displaced, KeyStart, NewVersion, PartRecord, Precondition, RegisteredBucket,
-    UploadRecord, VersionRecord, VersionSummary, Versioning,
+    BucketRecord, Displaced, KeyStart, NewVersion, PartRecord, Precondition, RegisteredBucket, UploadRecord,
+    VersionRecord, VersionSummary, Versioning,
 };
 
 /// Metadata of one region. Every method is one atomic transaction; a write
@@ -31,11 +31,7 @@ pub trait MetaStore: Send + Sync + 'static {
     /// existing null version; its blobs are returned for deletion.
     /// `precondition` is evaluated against the current latest in the same
     /// transaction (`PreconditionFailed` if it does not hold).
-    async fn put_version(
-        &self,
-        version: &NewVersion,
-        precondition: Option<&Precondition>,
-    ) -> StoreResult<Displaced>;
+    async fn put_version(&self, version: &NewVersion, precondition: Option<&Precondition>) -> StoreResult<Displaced>;
 
     /// The given version, or the latest (possibly a delete marker) if `None`.
     async fn get_version(
@@ -89,12 +85,7 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Records a part, replacing one with the same number (whose blob is returned).
     async fn put_part(&self, part: &PartRecord) -> StoreResult<Displaced>;
     /// Parts with number > `after`, ascending; at most `limit`.
-    async fn list_parts(
-        &self,
-        upload_id: &str,
-        after: u32,
-        limit: usize,
-    ) -> StoreResult<Vec<PartRecord>>;
+    async fn list_parts(&self, upload_id: &str, after: u32, limit: usize) -> StoreResult<Vec<PartRecord>>;
     /// Uploads in progress with `prefix`, by key then creation, after the marker pair.
     async fn list_uploads(
         &self,

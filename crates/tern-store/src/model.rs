@@ -151,7 +151,7 @@ pub struct VersionSummary {
 pub enum Precondition {
     /// `If-None-Match: *`: no current object may exist.
     NoneMatchAny,
-    /// `If-Match: <etag>`: the current object must have this ETag.
+    /// `If-Match: <etag>`: the current object must have this `ETag`.
     Match(String),
 }
 

@@ -1,4 +1,4 @@
-//! The embedded metadata engine: SQLite through sqlx.
+//! The embedded metadata engine: `SQLite` through sqlx.
 //!
 //! WAL with `synchronous=FULL`: a committed transaction survives power loss,
 //! not only `kill -9`. All writes go through a one-connection pool, so they are
@@ -12,26 +12,23 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
 use crate::meta::MetaStore;
 use crate::model::prefix_upper_bound;
 use crate::model::{
-    BlobPart, BucketRecord, Displaced, KeyStart, NULL_VERSION, NewVersion, ObjectAttrs, ObjectData,
-    PartRecord, Precondition, RegisteredBucket, UploadRecord, VersionRecord, VersionSummary,
-    Versioning,
+    BlobPart, BucketRecord, Displaced, KeyStart, NULL_VERSION, NewVersion, ObjectAttrs, ObjectData, PartRecord,
+    Precondition, RegisteredBucket, UploadRecord, VersionRecord, VersionSummary, Versioning,
 };
 use crate::{StoreError, StoreResult};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Columns of `versions` every version query selects, in [`version_from_row`] order.
-const VERSION_COLUMNS: &str = "key, version_id, is_latest, is_delete_marker, modified_ms, size, etag, attrs, tags, inline_data, parts, bucket";
-const SUMMARY_COLUMNS: &str =
-    "key, version_id, is_latest, is_delete_marker, modified_ms, size, etag, attrs";
+const VERSION_COLUMNS: &str =
+    "key, version_id, is_latest, is_delete_marker, modified_ms, size, etag, attrs, tags, inline_data, parts, bucket";
+const SUMMARY_COLUMNS: &str = "key, version_id, is_latest, is_delete_marker, modified_ms, size, etag, attrs";
 
 pub struct SqliteMeta {
     writer: SqlitePool,
@@ -48,15 +45,9 @@ impl SqliteMeta {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await?;
+        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
         MIGRATOR.run(&writer).await?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options.read_only(true))
-            .await?;
+        let reader = SqlitePoolOptions::new().max_connections(8).connect_with(options.read_only(true)).await?;
         Ok(Self { writer, reader })
     }
 
@@ -177,21 +168,13 @@ fn key_range(prefix: &str, start: &KeyStart) -> (String, Vec<String>) {
 }
 
 async fn require_bucket(conn: &mut SqliteConnection, bucket: &str) -> StoreResult<()> {
-    let found = sqlx::query("SELECT 1 FROM buckets WHERE name = ?")
-        .bind(bucket)
-        .fetch_optional(&mut *conn)
-        .await?;
+    let found = sqlx::query("SELECT 1 FROM buckets WHERE name = ?").bind(bucket).fetch_optional(&mut *conn).await?;
     found.map(|_| ()).ok_or(StoreError::NoSuchBucket)
 }
 
-fn check_precondition(
-    current: Option<&SqliteRow>,
-    precondition: Option<&Precondition>,
-) -> StoreResult<()> {
+fn check_precondition(current: Option<&SqliteRow>, precondition: Option<&Precondition>) -> StoreResult<()> {
     let live_etag = match current {
-        Some(row) if !row.try_get::<bool, _>("is_delete_marker")? => {
-            Some(row.try_get::<String, _>("etag")?)
-        }
+        Some(row) if !row.try_get::<bool, _>("is_delete_marker")? => Some(row.try_get::<String, _>("etag")?),
         _ => None,
     };
     let holds = match precondition {
@@ -199,11 +182,7 @@ fn check_precondition(
         Some(Precondition::NoneMatchAny) => live_etag.is_none(),
         Some(Precondition::Match(etag)) => live_etag.as_deref() == Some(etag.as_str()),
     };
-    if holds {
-        Ok(())
-    } else {
-        Err(StoreError::PreconditionFailed)
-    }
+    if holds { Ok(()) } else { Err(StoreError::PreconditionFailed) }
 }
 
 /// The body of `put_version`, shared with `complete_upload`.
@@ -213,23 +192,22 @@ async fn insert_version(
     precondition: Option<&Precondition>,
 ) -> StoreResult<Displaced> {
     require_bucket(conn, &v.bucket).await?;
-    let current = sqlx::query("SELECT etag, is_delete_marker FROM versions WHERE bucket = ? AND key = ? AND is_latest = 1")
-        .bind(&v.bucket)
-        .bind(&v.key)
-        .fetch_optional(&mut *conn)
-        .await?;
+    let current =
+        sqlx::query("SELECT etag, is_delete_marker FROM versions WHERE bucket = ? AND key = ? AND is_latest = 1")
+            .bind(&v.bucket)
+            .bind(&v.key)
+            .fetch_optional(&mut *conn)
+            .await?;
     check_precondition(current.as_ref(), precondition)?;
 
     let mut displaced = Displaced::default();
     if v.version_id == NULL_VERSION {
-        let old = sqlx::query(
-            "DELETE FROM versions WHERE bucket = ? AND key = ? AND version_id = ? RETURNING parts",
-        )
-        .bind(&v.bucket)
-        .bind(&v.key)
-        .bind(NULL_VERSION)
-        .fetch_optional(&mut *conn)
-        .await?;
+        let old = sqlx::query("DELETE FROM versions WHERE bucket = ? AND key = ? AND version_id = ? RETURNING parts")
+            .bind(&v.bucket)
+            .bind(&v.key)
+            .bind(NULL_VERSION)
+            .fetch_optional(&mut *conn)
+            .await?;
         if let Some(row) = old {
             let parts: Vec<BlobPart> = serde_json::from_str(row.try_get("parts")?)?;
             displaced.blobs.extend(parts.into_iter().map(|p| p.blob));
@@ -267,14 +245,12 @@ async fn insert_version(
 #[async_trait]
 impl MetaStore for SqliteMeta {
     async fn create_bucket(&self, bucket: &BucketRecord) -> StoreResult<()> {
-        let inserted = sqlx::query(
-            "INSERT OR IGNORE INTO buckets (name, created_ms, versioning) VALUES (?, ?, ?)",
-        )
-        .bind(&bucket.name)
-        .bind(bucket.created_ms)
-        .bind(bucket.versioning.to_db())
-        .execute(&self.writer)
-        .await?;
+        let inserted = sqlx::query("INSERT OR IGNORE INTO buckets (name, created_ms, versioning) VALUES (?, ?, ?)")
+            .bind(&bucket.name)
+            .bind(bucket.created_ms)
+            .bind(bucket.versioning.to_db())
+            .execute(&self.writer)
+            .await?;
         if inserted.rows_affected() == 0 {
             return Err(StoreError::BucketExists);
         }
@@ -308,10 +284,7 @@ impl MetaStore for SqliteMeta {
         if used.is_some() {
             return Err(StoreError::BucketNotEmpty);
         }
-        sqlx::query("DELETE FROM buckets WHERE name = ?")
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query("DELETE FROM buckets WHERE name = ?").bind(name).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -328,11 +301,7 @@ impl MetaStore for SqliteMeta {
         Ok(())
     }
 
-    async fn put_version(
-        &self,
-        version: &NewVersion,
-        precondition: Option<&Precondition>,
-    ) -> StoreResult<Displaced> {
+    async fn put_version(&self, version: &NewVersion, precondition: Option<&Precondition>) -> StoreResult<Displaced> {
         let mut tx = self.writer.begin().await?;
         let displaced = insert_version(&mut tx, version, precondition).await?;
         tx.commit().await?;
@@ -346,12 +315,10 @@ impl MetaStore for SqliteMeta {
         version_id: Option<&str>,
     ) -> StoreResult<Option<VersionRecord>> {
         let sql = match version_id {
-            Some(_) => format!(
-                "SELECT {VERSION_COLUMNS} FROM versions WHERE bucket = ? AND key = ? AND version_id = ?"
-            ),
-            None => format!(
-                "SELECT {VERSION_COLUMNS} FROM versions WHERE bucket = ? AND key = ? AND is_latest = 1"
-            ),
+            Some(_) => {
+                format!("SELECT {VERSION_COLUMNS} FROM versions WHERE bucket = ? AND key = ? AND version_id = ?")
+            }
+            None => format!("SELECT {VERSION_COLUMNS} FROM versions WHERE bucket = ? AND key = ? AND is_latest = 1"),
         };
         let mut query = sqlx::query(audited(sql)).bind(bucket).bind(key);
         if let Some(id) = version_id {
@@ -368,15 +335,9 @@ impl MetaStore for SqliteMeta {
         version_id: &str,
     ) -> StoreResult<(Option<VersionRecord>, Displaced)> {
         let mut tx = self.writer.begin().await?;
-        let sql = format!(
-            "DELETE FROM versions WHERE bucket = ? AND key = ? AND version_id = ? RETURNING {VERSION_COLUMNS}"
-        );
-        let row = sqlx::query(audited(sql))
-            .bind(bucket)
-            .bind(key)
-            .bind(version_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let sql =
+            format!("DELETE FROM versions WHERE bucket = ? AND key = ? AND version_id = ? RETURNING {VERSION_COLUMNS}");
+        let row = sqlx::query(audited(sql)).bind(bucket).bind(key).bind(version_id).fetch_optional(&mut *tx).await?;
         let Some(row) = row else {
             return Ok((None, Displaced::default()));
         };
@@ -403,26 +364,17 @@ impl MetaStore for SqliteMeta {
         version_id: Option<&str>,
         tags: &[(String, String)],
     ) -> StoreResult<VersionRecord> {
-        let selector = if version_id.is_some() {
-            "version_id = ?"
-        } else {
-            "is_latest = 1"
-        };
+        let selector = if version_id.is_some() { "version_id = ?" } else { "is_latest = 1" };
         let sql = format!(
             "UPDATE versions SET tags = ? WHERE bucket = ? AND key = ? AND {selector} AND is_delete_marker = 0 \
              RETURNING {VERSION_COLUMNS}"
         );
-        let mut query = sqlx::query(audited(sql))
-            .bind(json(&tags)?)
-            .bind(bucket)
-            .bind(key);
+        let mut query = sqlx::query(audited(sql)).bind(json(&tags)?).bind(bucket).bind(key);
         if let Some(id) = version_id {
             query = query.bind(id);
         }
         let row = query.fetch_optional(&self.writer).await?;
-        row.map(|r| version_from_row(&r))
-            .transpose()?
-            .ok_or(StoreError::NoSuchVersion)
+        row.map(|r| version_from_row(&r)).transpose()?.ok_or(StoreError::NoSuchVersion)
     }
 
     async fn list_current(
@@ -441,10 +393,7 @@ impl MetaStore for SqliteMeta {
         for b in &binds {
             query = query.bind(b);
         }
-        let rows = query
-            .bind(to_i64(limit as u64)?)
-            .fetch_all(&self.reader)
-            .await?;
+        let rows = query.bind(to_i64(limit as u64)?).fetch_all(&self.reader).await?;
         rows.iter().map(summary_from_row).collect()
     }
 
@@ -459,23 +408,18 @@ impl MetaStore for SqliteMeta {
         // A version cursor continues with older versions of the same key, then later keys.
         let cursor = match start {
             KeyStart::AfterVersion { key, version_id } => {
-                let id: Option<i64> = sqlx::query_scalar(
-                    "SELECT id FROM versions WHERE bucket = ? AND key = ? AND version_id = ?",
-                )
-                .bind(bucket)
-                .bind(key)
-                .bind(version_id)
-                .fetch_optional(&self.reader)
-                .await?;
+                let id: Option<i64> =
+                    sqlx::query_scalar("SELECT id FROM versions WHERE bucket = ? AND key = ? AND version_id = ?")
+                        .bind(bucket)
+                        .bind(key)
+                        .bind(version_id)
+                        .fetch_optional(&self.reader)
+                        .await?;
                 Some((key.clone(), id.unwrap_or(i64::MIN)))
             }
             _ => None,
         };
-        let after = if cursor.is_some() {
-            " AND (key > ? OR (key = ? AND id < ?))"
-        } else {
-            ""
-        };
+        let after = if cursor.is_some() { " AND (key > ? OR (key = ? AND id < ?))" } else { "" };
         let sql = format!(
             "SELECT {SUMMARY_COLUMNS} FROM versions WHERE bucket = ? AND {range}{after} ORDER BY key, id DESC LIMIT ?"
         );
@@ -486,10 +430,7 @@ impl MetaStore for SqliteMeta {
         if let Some((key, id)) = &cursor {
             query = query.bind(key).bind(key).bind(id);
         }
-        let rows = query
-            .bind(to_i64(limit as u64)?)
-            .fetch_all(&self.reader)
-            .await?;
+        let rows = query.bind(to_i64(limit as u64)?).fetch_all(&self.reader).await?;
         rows.iter().map(summary_from_row).collect()
     }
 
@@ -527,12 +468,11 @@ impl MetaStore for SqliteMeta {
         if exists.is_none() {
             return Err(StoreError::NoSuchUpload);
         }
-        let old: Option<String> =
-            sqlx::query_scalar("SELECT blob FROM parts WHERE upload_id = ? AND part_number = ?")
-                .bind(&part.upload_id)
-                .bind(part.part_number)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let old: Option<String> = sqlx::query_scalar("SELECT blob FROM parts WHERE upload_id = ? AND part_number = ?")
+            .bind(&part.upload_id)
+            .bind(part.part_number)
+            .fetch_optional(&mut *tx)
+            .await?;
         sqlx::query(
             "INSERT OR REPLACE INTO parts (upload_id, part_number, size, etag, blob, modified_ms, checksum) \
              VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -547,23 +487,17 @@ impl MetaStore for SqliteMeta {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(Displaced {
-            blobs: old.into_iter().collect(),
-        })
+        Ok(Displaced { blobs: old.into_iter().collect() })
     }
 
-    async fn list_parts(
-        &self,
-        upload_id: &str,
-        after: u32,
-        limit: usize,
-    ) -> StoreResult<Vec<PartRecord>> {
-        let rows = sqlx::query("SELECT * FROM parts WHERE upload_id = ? AND part_number > ? ORDER BY part_number LIMIT ?")
-            .bind(upload_id)
-            .bind(after)
-            .bind(to_i64(limit as u64)?)
-            .fetch_all(&self.reader)
-            .await?;
+    async fn list_parts(&self, upload_id: &str, after: u32, limit: usize) -> StoreResult<Vec<PartRecord>> {
+        let rows =
+            sqlx::query("SELECT * FROM parts WHERE upload_id = ? AND part_number > ? ORDER BY part_number LIMIT ?")
+                .bind(upload_id)
+                .bind(after)
+                .bind(to_i64(limit as u64)?)
+                .fetch_all(&self.reader)
+                .await?;
         rows.iter().map(part_from_row).collect()
     }
 
@@ -594,10 +528,7 @@ impl MetaStore for SqliteMeta {
                 query = query.bind(k).bind(u);
             }
         }
-        let rows = query
-            .bind(to_i64(limit as u64)?)
-            .fetch_all(&self.reader)
-            .await?;
+        let rows = query.bind(to_i64(limit as u64)?).fetch_all(&self.reader).await?;
         rows.iter().map(upload_from_row).collect()
     }
 
@@ -618,18 +549,12 @@ impl MetaStore for SqliteMeta {
         }
         let mut displaced = insert_version(&mut tx, version, precondition).await?;
         let kept: HashSet<&str> = version.data.blob_ids().collect();
-        let blobs: Vec<String> =
-            sqlx::query_scalar("DELETE FROM parts WHERE upload_id = ? RETURNING blob")
-                .bind(upload_id)
-                .fetch_all(&mut *tx)
-                .await?;
-        displaced
-            .blobs
-            .extend(blobs.into_iter().filter(|b| !kept.contains(b.as_str())));
-        sqlx::query("DELETE FROM uploads WHERE upload_id = ?")
+        let blobs: Vec<String> = sqlx::query_scalar("DELETE FROM parts WHERE upload_id = ? RETURNING blob")
             .bind(upload_id)
-            .execute(&mut *tx)
+            .fetch_all(&mut *tx)
             .await?;
+        displaced.blobs.extend(blobs.into_iter().filter(|b| !kept.contains(b.as_str())));
+        sqlx::query("DELETE FROM uploads WHERE upload_id = ?").bind(upload_id).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(displaced)
     }
@@ -644,15 +569,11 @@ impl MetaStore for SqliteMeta {
         if exists.is_none() {
             return Err(StoreError::NoSuchUpload);
         }
-        let blobs: Vec<String> =
-            sqlx::query_scalar("DELETE FROM parts WHERE upload_id = ? RETURNING blob")
-                .bind(upload_id)
-                .fetch_all(&mut *tx)
-                .await?;
-        sqlx::query("DELETE FROM uploads WHERE upload_id = ?")
+        let blobs: Vec<String> = sqlx::query_scalar("DELETE FROM parts WHERE upload_id = ? RETURNING blob")
             .bind(upload_id)
-            .execute(&mut *tx)
+            .fetch_all(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM uploads WHERE upload_id = ?").bind(upload_id).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(Displaced { blobs })
     }
@@ -673,19 +594,17 @@ impl MetaStore for SqliteMeta {
     }
 
     async fn registry_lookup(&self, name: &str) -> StoreResult<Option<RegisteredBucket>> {
-        let row =
-            sqlx::query("SELECT name, region, created_ms FROM bucket_registry WHERE name = ?")
-                .bind(name)
-                .fetch_optional(&self.reader)
-                .await?;
+        let row = sqlx::query("SELECT name, region, created_ms FROM bucket_registry WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.reader)
+            .await?;
         row.map(|r| registered_from_row(&r)).transpose()
     }
 
     async fn registry_list(&self) -> StoreResult<Vec<RegisteredBucket>> {
-        let rows =
-            sqlx::query("SELECT name, region, created_ms FROM bucket_registry ORDER BY name")
-                .fetch_all(&self.reader)
-                .await?;
+        let rows = sqlx::query("SELECT name, region, created_ms FROM bucket_registry ORDER BY name")
+            .fetch_all(&self.reader)
+            .await?;
         rows.iter().map(registered_from_row).collect()
     }
 
@@ -701,16 +620,12 @@ impl MetaStore for SqliteMeta {
     async fn referenced_blobs(&self) -> StoreResult<HashSet<String>> {
         let mut referenced = HashSet::new();
         let version_parts: Vec<String> =
-            sqlx::query_scalar("SELECT parts FROM versions WHERE parts != '[]'")
-                .fetch_all(&self.reader)
-                .await?;
+            sqlx::query_scalar("SELECT parts FROM versions WHERE parts != '[]'").fetch_all(&self.reader).await?;
         for parts in version_parts {
             let parts: Vec<BlobPart> = serde_json::from_str(&parts)?;
             referenced.extend(parts.into_iter().map(|p| p.blob));
         }
-        let part_blobs: Vec<String> = sqlx::query_scalar("SELECT blob FROM parts")
-            .fetch_all(&self.reader)
-            .await?;
+        let part_blobs: Vec<String> = sqlx::query_scalar("SELECT blob FROM parts").fetch_all(&self.reader).await?;
         referenced.extend(part_blobs);
         Ok(referenced)
     }

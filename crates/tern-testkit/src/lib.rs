@@ -1,6 +1,7 @@
 //! Test harness: real `tern` processes on free loopback ports, and AWS SDK
 //! clients pointed at them. Nothing of Tern is mocked here.
 
+use std::fmt::Write as _;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -32,28 +33,18 @@ impl Deployment {
             .iter()
             .map(|name| Ok(((*name).to_owned(), free_port()?)))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let mut config = format!("data_dir = {:?}\n", dir.path().join("data"));
+        let mut config = format!("data_dir = \"{}\"\n", dir.path().join("data").display());
         for (name, addr) in &regions {
-            config.push_str(&format!(
-                "[[region]]\nname = \"{name}\"\nlisten = \"{addr}\"\n"
-            ));
+            writeln!(config, "[[region]]\nname = \"{name}\"\nlisten = \"{addr}\"")?;
         }
         std::fs::write(dir.path().join("tern.toml"), config)?;
-        let mut deployment = Self {
-            binary: binary.to_owned(),
-            dir,
-            child: None,
-            regions,
-        };
+        let mut deployment = Self { binary: binary.to_owned(), dir, child: None, regions };
         deployment.spawn().await?;
         Ok(deployment)
     }
 
     async fn spawn(&mut self) -> anyhow::Result<()> {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join("tern.log"))?;
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("tern.log"))?;
         let child = Command::new(&self.binary)
             .args(["--exit-on-stdin-close", "up", "--config"])
             .arg(self.dir.path().join("tern.toml"))
@@ -76,25 +67,15 @@ impl Deployment {
         let url = format!("{}/_tern/health", self.endpoint(region));
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if reqwest::get(&url)
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
+            if reqwest::get(&url).await.is_ok_and(|r| r.status().is_success()) {
                 return Ok(());
             }
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
                 bail!("tern exited with {status}; log:\n{}", self.log());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        bail!(
-            "region {region} did not become healthy; log:\n{}",
-            self.log()
-        )
+        bail!("region {region} did not become healthy; log:\n{}", self.log())
     }
 
     /// The server's combined output so far.
@@ -111,11 +92,7 @@ impl Deployment {
 
     #[must_use]
     pub fn endpoint(&self, region: &str) -> String {
-        let (_, addr) = self
-            .regions
-            .iter()
-            .find(|(n, _)| n == region)
-            .expect("region is part of the deployment");
+        let (_, addr) = self.regions.iter().find(|(n, _)| n == region).expect("region is part of the deployment");
         format!("http://{addr}")
     }
 
@@ -144,24 +121,15 @@ impl Deployment {
     pub async fn stop(&mut self) -> anyhow::Result<std::process::ExitStatus> {
         let mut child = self.child.take().context("not running")?;
         let pid = child.id().context("no pid")?;
-        Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .await?;
+        Command::new("kill").args(["-TERM", &pid.to_string()]).status().await?;
         Ok(tokio::time::timeout(Duration::from_secs(40), child.wait()).await??)
     }
 }
 
 /// An S3 client with static credentials against any endpoint.
 #[must_use]
-pub fn s3_client(
-    endpoint: &str,
-    region: &str,
-    access_key: &str,
-    secret_key: &str,
-) -> aws_sdk_s3::Client {
-    let credentials =
-        aws_credential_types::Credentials::new(access_key, secret_key, None, None, "tern-testkit");
+pub fn s3_client(endpoint: &str, region: &str, access_key: &str, secret_key: &str) -> aws_sdk_s3::Client {
+    let credentials = aws_credential_types::Credentials::new(access_key, secret_key, None, None, "tern-testkit");
     let config = aws_sdk_s3::Config::builder()
         .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
         .region(aws_sdk_s3::config::Region::new(region.to_owned()))

@@ -9,11 +9,7 @@ use tern_server::{Origin, RootCredentials, RunningRegion, start_region};
 use tokio::sync::watch;
 
 #[derive(Parser)]
-#[command(
-    name = "tern",
-    version,
-    about = "Self-hosted multi-region S3 with KMS and cross-region replication"
-)]
+#[command(name = "tern", version, about = "Self-hosted multi-region S3 with KMS and cross-region replication")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -44,18 +40,13 @@ enum Command {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TERN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,s3s=warn,sqlx=warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let result = runtime.block_on(async {
         let stdin_watch = cli.exit_on_stdin_close;
         match cli.command {
@@ -64,8 +55,7 @@ fn main() -> anyhow::Result<()> {
                     Some(path) => DeploymentConfig::load(&path)?,
                     None => DeploymentConfig::default(),
                 };
-                let names: Vec<String> =
-                    deployment.regions.iter().map(|r| r.name.clone()).collect();
+                let names: Vec<String> = deployment.regions.iter().map(|r| r.name.clone()).collect();
                 run(&deployment, &names, stdin_watch).await
             }
             Command::Server { config, region } => {
@@ -79,11 +69,7 @@ fn main() -> anyhow::Result<()> {
     result
 }
 
-async fn run(
-    deployment: &DeploymentConfig,
-    regions: &[String],
-    stdin_watch: bool,
-) -> anyhow::Result<()> {
+async fn run(deployment: &DeploymentConfig, regions: &[String], stdin_watch: bool) -> anyhow::Result<()> {
     let (root, origin) = RootCredentials::load_or_create(&deployment.data_dir)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut running: Vec<RunningRegion> = Vec::new();
@@ -102,34 +88,21 @@ async fn run(
 
 fn announce(running: &[RunningRegion], root: &RootCredentials, origin: &Origin) {
     for region in running {
-        println!(
-            "region {:<12} serving on http://{}",
-            region.name, region.local_addr
-        );
+        println!("region {:<12} serving on http://{}", region.name, region.local_addr);
     }
     match origin {
         Origin::Generated(path) => {
-            println!(
-                "\nRoot credentials were generated and saved to {} (mode 0600). Paste these:",
-                path.display()
-            );
+            println!("\nRoot credentials were generated and saved to {} (mode 0600). Paste these:", path.display());
             println!("export AWS_ACCESS_KEY_ID={}", root.access_key_id);
             println!("export AWS_SECRET_ACCESS_KEY={}", root.secret_access_key);
         }
-        Origin::Existing(path) => println!(
-            "root credentials: {} (access key {})",
-            path.display(),
-            root.access_key_id
-        ),
+        Origin::Existing(path) => println!("root credentials: {} (access key {})", path.display(), root.access_key_id),
         Origin::Environment => {
-            println!("root credentials: from TERN_ROOT_ACCESS_KEY_ID / TERN_ROOT_SECRET_ACCESS_KEY")
+            println!("root credentials: from TERN_ROOT_ACCESS_KEY_ID / TERN_ROOT_SECRET_ACCESS_KEY");
         }
     }
     if let Some(first) = running.first() {
-        println!(
-            "\ntry: aws --endpoint-url http://{} --region {} s3 mb s3://my-bucket",
-            first.local_addr, first.name
-        );
+        println!("\ntry: aws --endpoint-url http://{} --region {} s3 mb s3://my-bucket", first.local_addr, first.name);
     }
 }
 

@@ -3,9 +3,7 @@ use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
 use crate::{EAST, WEST, bucket, code, status, two_regions};
 
 fn in_region(region: &str) -> CreateBucketConfiguration {
-    CreateBucketConfiguration::builder()
-        .location_constraint(BucketLocationConstraint::from(region))
-        .build()
+    CreateBucketConfiguration::builder().location_constraint(BucketLocationConstraint::from(region)).build()
 }
 
 #[tokio::test]
@@ -14,12 +12,7 @@ async fn bucket_names_are_global_across_regions() {
     let (east, west) = (tern.s3(EAST), tern.s3(WEST));
     bucket(&east, "shared-name").await;
 
-    let again = east
-        .create_bucket()
-        .bucket("shared-name")
-        .send()
-        .await
-        .unwrap_err();
+    let again = east.create_bucket().bucket("shared-name").send().await.unwrap_err();
     assert_eq!(code(&again), "BucketAlreadyOwnedByYou");
     let elsewhere = west
         .create_bucket()
@@ -30,37 +23,20 @@ async fn bucket_names_are_global_across_regions() {
         .unwrap_err();
     assert_eq!(code(&elsewhere), "BucketAlreadyOwnedByYou");
 
-    west.create_bucket()
-        .bucket("west-only")
-        .create_bucket_configuration(in_region(WEST))
-        .send()
-        .await
-        .unwrap();
+    west.create_bucket().bucket("west-only").create_bucket_configuration(in_region(WEST)).send().await.unwrap();
     let listed = east.list_buckets().send().await.unwrap();
-    let names: Vec<(&str, &str)> = listed
-        .buckets()
-        .iter()
-        .map(|b| (b.name().unwrap(), b.bucket_region().unwrap()))
-        .collect();
+    let names: Vec<(&str, &str)> =
+        listed.buckets().iter().map(|b| (b.name().unwrap(), b.bucket_region().unwrap())).collect();
     assert_eq!(names, [("shared-name", EAST), ("west-only", WEST)]);
 
     // A bucket of the other region answers with AWS's redirect and its region.
-    let moved = east
-        .head_bucket()
-        .bucket("west-only")
-        .send()
-        .await
-        .unwrap_err();
+    let moved = east.head_bucket().bucket("west-only").send().await.unwrap_err();
     assert_eq!(status(&moved), 301);
     let raw = moved.raw_response().unwrap();
     assert_eq!(raw.headers().get("x-amz-bucket-region"), Some(WEST));
 
     // Deleting frees the name for every region.
-    west.delete_bucket()
-        .bucket("west-only")
-        .send()
-        .await
-        .unwrap();
+    west.delete_bucket().bucket("west-only").send().await.unwrap();
     bucket(&east, "west-only").await;
 }
 
@@ -68,12 +44,7 @@ async fn bucket_names_are_global_across_regions() {
 async fn location_constraints_follow_aws() {
     let tern = two_regions().await;
     let (east, west) = (tern.s3(EAST), tern.s3(WEST));
-    let missing = west
-        .create_bucket()
-        .bucket("needs-constraint")
-        .send()
-        .await
-        .unwrap_err();
+    let missing = west.create_bucket().bucket("needs-constraint").send().await.unwrap_err();
     assert_eq!(code(&missing), "IllegalLocationConstraintException");
     let wrong = west
         .create_bucket()
@@ -92,36 +63,12 @@ async fn location_constraints_follow_aws() {
         .unwrap_err();
     assert_eq!(code(&redundant), "InvalidLocationConstraint");
 
-    west.create_bucket()
-        .bucket("in-west")
-        .create_bucket_configuration(in_region(WEST))
-        .send()
-        .await
-        .unwrap();
-    let location = west
-        .get_bucket_location()
-        .bucket("in-west")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        location
-            .location_constraint()
-            .map(BucketLocationConstraint::as_str),
-        Some(WEST)
-    );
+    west.create_bucket().bucket("in-west").create_bucket_configuration(in_region(WEST)).send().await.unwrap();
+    let location = west.get_bucket_location().bucket("in-west").send().await.unwrap();
+    assert_eq!(location.location_constraint().map(BucketLocationConstraint::as_str), Some(WEST));
     bucket(&east, "in-east").await;
-    let location = east
-        .get_bucket_location()
-        .bucket("in-east")
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        location
-            .location_constraint()
-            .is_none_or(|c| c.as_str().is_empty())
-    );
+    let location = east.get_bucket_location().bucket("in-east").send().await.unwrap();
+    assert!(location.location_constraint().is_none_or(|c| c.as_str().is_empty()));
     let head = west.head_bucket().bucket("in-west").send().await.unwrap();
     assert_eq!(head.bucket_region(), Some(WEST));
 }
@@ -135,26 +82,10 @@ async fn invalid_and_busy_buckets_are_refused() {
         assert_eq!(code(&err), "InvalidBucketName", "{name}");
     }
     bucket(&east, "busy").await;
-    east.put_object()
-        .bucket("busy")
-        .key("k")
-        .body("x".as_bytes().to_vec().into())
-        .send()
-        .await
-        .unwrap();
-    let busy = east
-        .delete_bucket()
-        .bucket("busy")
-        .send()
-        .await
-        .unwrap_err();
+    east.put_object().bucket("busy").key("k").body("x".as_bytes().to_vec().into()).send().await.unwrap();
+    let busy = east.delete_bucket().bucket("busy").send().await.unwrap_err();
     assert_eq!((code(&busy), status(&busy)), ("BucketNotEmpty".into(), 409));
-    let missing = east
-        .delete_bucket()
-        .bucket("never-made")
-        .send()
-        .await
-        .unwrap_err();
+    let missing = east.delete_bucket().bucket("never-made").send().await.unwrap_err();
     assert_eq!(code(&missing), "NoSuchBucket");
     let names: Vec<String> = east
         .list_buckets()

@@ -26,7 +26,7 @@ async fn acknowledged_puts_survive_kill_9() {
             for i in 0..10_000usize {
                 let key = format!("w{writer}/{i}");
                 let size = SIZES[i % SIZES.len()];
-                let seed = writer.wrapping_add(i as u8);
+                let seed = writer.wrapping_add(i.to_le_bytes()[0]);
                 let put = s3
                     .put_object()
                     .bucket("durable")
@@ -47,48 +47,26 @@ async fn acknowledged_puts_survive_kill_9() {
         w.await.unwrap();
     }
     let acknowledged = acknowledged.lock().unwrap().clone();
-    assert!(
-        acknowledged.len() > 20,
-        "the writers made progress before the kill: {}",
-        acknowledged.len()
-    );
+    assert!(acknowledged.len() > 20, "the writers made progress before the kill: {}", acknowledged.len());
 
     tern.restart().await.unwrap();
     let s3 = tern.s3(EAST);
     for (key, (size, seed)) in &acknowledged {
-        assert_eq!(
-            body_of(&s3, "durable", key).await,
-            pattern(*size, *seed),
-            "{key}"
-        );
+        assert_eq!(body_of(&s3, "durable", key).await, pattern(*size, *seed), "{key}");
     }
 
     // Every blob file on disk belongs to a listed object: the sweeper removed the rest.
     let mut listed_blob_objects = 0;
-    let mut pages = s3
-        .list_objects_v2()
-        .bucket("durable")
-        .into_paginator()
-        .send();
+    let mut pages = s3.list_objects_v2().bucket("durable").into_paginator().send();
     while let Some(page) = pages.next().await {
-        listed_blob_objects += page
-            .unwrap()
-            .contents()
-            .iter()
-            .filter(|o| o.size().unwrap_or(0) > 65_536)
-            .count();
+        listed_blob_objects += page.unwrap().contents().iter().filter(|o| o.size().unwrap_or(0) > 65_536).count();
     }
     let blob_files = std::fs::read_dir(tern.data_dir().join(EAST).join("blobs").join("blobs"))
         .unwrap()
         .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
         .count();
     assert_eq!(blob_files, listed_blob_objects);
-    assert_eq!(
-        std::fs::read_dir(tern.data_dir().join(EAST).join("blobs").join("tmp"))
-            .unwrap()
-            .count(),
-        0
-    );
+    assert_eq!(std::fs::read_dir(tern.data_dir().join(EAST).join("blobs").join("tmp")).unwrap().count(), 0);
 }
 
 #[tokio::test]

@@ -15,15 +15,11 @@ pub const WEST: &str = "eu-west-1";
 
 /// A two-region deployment of the `tern` binary under test.
 pub async fn two_regions() -> Deployment {
-    Deployment::start(env!("CARGO_BIN_EXE_tern").as_ref(), &[EAST, WEST])
-        .await
-        .expect("tern starts")
+    Deployment::start(env!("CARGO_BIN_EXE_tern").as_ref(), &[EAST, WEST]).await.expect("tern starts")
 }
 
 pub async fn one_region() -> Deployment {
-    Deployment::start(env!("CARGO_BIN_EXE_tern").as_ref(), &[EAST])
-        .await
-        .expect("tern starts")
+    Deployment::start(env!("CARGO_BIN_EXE_tern").as_ref(), &[EAST]).await.expect("tern starts")
 }
 
 /// The AWS error code of a failed SDK call.
@@ -32,47 +28,24 @@ where
     E: aws_sdk_s3::error::ProvideErrorMetadata + std::fmt::Debug,
     R: std::fmt::Debug,
 {
-    err.as_service_error()
-        .and_then(|e| e.code())
-        .map(str::to_owned)
-        .unwrap_or_else(|| format!("{err:?}"))
+    err.as_service_error().and_then(|e| e.code()).map_or_else(|| format!("{err:?}"), str::to_owned)
 }
 
 /// The HTTP status of a failed SDK call.
-pub fn status<E>(
-    err: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
-) -> u16 {
-    err.raw_response()
-        .map(|r| r.status().as_u16())
-        .unwrap_or_default()
+pub fn status<E>(err: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> u16 {
+    err.raw_response().map(|r| r.status().as_u16()).unwrap_or_default()
 }
 
 pub async fn bucket(s3: &Client, name: &str) {
-    s3.create_bucket()
-        .bucket(name)
-        .send()
-        .await
-        .expect("bucket created");
+    s3.create_bucket().bucket(name).send().await.expect("bucket created");
 }
 
 pub async fn body_of(s3: &Client, bucket: &str, key: &str) -> Vec<u8> {
-    let out = s3
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .expect("object readable");
-    out.body
-        .collect()
-        .await
-        .expect("body")
-        .into_bytes()
-        .to_vec()
+    let out = s3.get_object().bucket(bucket).key(key).send().await.expect("object readable");
+    out.body.collect().await.expect("body").into_bytes().to_vec()
 }
 
+#[must_use]
 pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-        .collect()
+    (0..len).map(|i| i.to_le_bytes()[0].wrapping_mul(31).wrapping_add(seed)).collect()
 }

@@ -10,14 +10,8 @@ async fn multipart_upload_assembles_parts_in_order() {
     let tern = one_region().await;
     let s3 = tern.s3(EAST);
     bucket(&s3, "mpu").await;
-    let upload = s3
-        .create_multipart_upload()
-        .bucket("mpu")
-        .key("big")
-        .content_type("video/x-test")
-        .send()
-        .await
-        .unwrap();
+    let upload =
+        s3.create_multipart_upload().bucket("mpu").key("big").content_type("video/x-test").send().await.unwrap();
     let id = upload.upload_id().unwrap();
     let parts = [pattern(PART, 1), pattern(PART, 2), pattern(1234, 3)];
     let mut completed = Vec::new();
@@ -33,28 +27,11 @@ async fn multipart_upload_assembles_parts_in_order() {
             .send()
             .await
             .unwrap();
-        completed.push(
-            CompletedPart::builder()
-                .part_number(number)
-                .e_tag(out.e_tag().unwrap())
-                .build(),
-        );
+        completed.push(CompletedPart::builder().part_number(number).e_tag(out.e_tag().unwrap()).build());
     }
-    let listed = s3
-        .list_parts()
-        .bucket("mpu")
-        .key("big")
-        .upload_id(id)
-        .send()
-        .await
-        .unwrap();
+    let listed = s3.list_parts().bucket("mpu").key("big").upload_id(id).send().await.unwrap();
     assert_eq!(listed.parts().len(), 3);
-    let uploads = s3
-        .list_multipart_uploads()
-        .bucket("mpu")
-        .send()
-        .await
-        .unwrap();
+    let uploads = s3.list_multipart_uploads().bucket("mpu").send().await.unwrap();
     assert_eq!(uploads.uploads().len(), 1);
 
     let done = s3
@@ -62,65 +39,24 @@ async fn multipart_upload_assembles_parts_in_order() {
         .bucket("mpu")
         .key("big")
         .upload_id(id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .set_parts(Some(completed))
-                .build(),
-        )
+        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(completed)).build())
         .send()
         .await
         .unwrap();
-    assert!(
-        done.e_tag().unwrap().ends_with("-3\""),
-        "{:?}",
-        done.e_tag()
-    );
+    assert!(done.e_tag().unwrap().ends_with("-3\""), "{:?}", done.e_tag());
 
     let whole: Vec<u8> = parts.concat();
-    let got = s3
-        .get_object()
-        .bucket("mpu")
-        .key("big")
-        .send()
-        .await
-        .unwrap();
+    let got = s3.get_object().bucket("mpu").key("big").send().await.unwrap();
     assert_eq!(got.content_type(), Some("video/x-test"));
-    assert_eq!(
-        got.body.collect().await.unwrap().into_bytes().to_vec(),
-        whole
-    );
+    assert_eq!(got.body.collect().await.unwrap().into_bytes().to_vec(), whole);
     let start = PART - 10;
-    let across = s3
-        .get_object()
-        .bucket("mpu")
-        .key("big")
-        .range(format!("bytes={start}-{}", PART + 10))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        across.body.collect().await.unwrap().into_bytes().to_vec(),
-        &whole[start..=PART + 10]
-    );
-    let second = s3
-        .get_object()
-        .bucket("mpu")
-        .key("big")
-        .part_number(2)
-        .send()
-        .await
-        .unwrap();
+    let across =
+        s3.get_object().bucket("mpu").key("big").range(format!("bytes={start}-{}", PART + 10)).send().await.unwrap();
+    assert_eq!(across.body.collect().await.unwrap().into_bytes().to_vec(), &whole[start..=PART + 10]);
+    let second = s3.get_object().bucket("mpu").key("big").part_number(2).send().await.unwrap();
     assert_eq!(second.parts_count(), Some(3));
     assert_eq!(second.content_length(), Some(i64::try_from(PART).unwrap()));
-    assert!(
-        s3.list_multipart_uploads()
-            .bucket("mpu")
-            .send()
-            .await
-            .unwrap()
-            .uploads()
-            .is_empty()
-    );
+    assert!(s3.list_multipart_uploads().bucket("mpu").send().await.unwrap().uploads().is_empty());
 }
 
 #[tokio::test]
@@ -128,23 +64,8 @@ async fn bad_completions_and_aborts() {
     let tern = one_region().await;
     let s3 = tern.s3(EAST);
     bucket(&s3, "mpu").await;
-    s3.put_object()
-        .bucket("mpu")
-        .key("src")
-        .body(ByteStream::from(pattern(PART + 100, 9)))
-        .send()
-        .await
-        .unwrap();
-    let id = s3
-        .create_multipart_upload()
-        .bucket("mpu")
-        .key("k")
-        .send()
-        .await
-        .unwrap()
-        .upload_id()
-        .unwrap()
-        .to_owned();
+    s3.put_object().bucket("mpu").key("src").body(ByteStream::from(pattern(PART + 100, 9))).send().await.unwrap();
+    let id = s3.create_multipart_upload().bucket("mpu").key("k").send().await.unwrap().upload_id().unwrap().to_owned();
     let small = s3
         .upload_part()
         .bucket("mpu")
@@ -172,36 +93,20 @@ async fn bad_completions_and_aborts() {
             .bucket("mpu")
             .key("k")
             .upload_id(&id)
-            .multipart_upload(
-                CompletedMultipartUpload::builder()
-                    .set_parts(Some(parts))
-                    .build(),
-            )
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
             .send()
     };
-    let too_small = complete(vec![
-        part(1, small.e_tag().unwrap()),
-        part(2, copied.copy_part_result().unwrap().e_tag().unwrap()),
-    ])
-    .await
-    .unwrap_err();
+    let too_small =
+        complete(vec![part(1, small.e_tag().unwrap()), part(2, copied.copy_part_result().unwrap().e_tag().unwrap())])
+            .await
+            .unwrap_err();
     assert_eq!(code(&too_small), "EntityTooSmall");
-    let wrong_tag = complete(vec![part(1, "\"00000000000000000000000000000000\"")])
-        .await
-        .unwrap_err();
+    let wrong_tag = complete(vec![part(1, "\"00000000000000000000000000000000\"")]).await.unwrap_err();
     assert_eq!(code(&wrong_tag), "InvalidPart");
-    let order = complete(vec![part(2, "x"), part(1, "y")])
-        .await
-        .unwrap_err();
+    let order = complete(vec![part(2, "x"), part(1, "y")]).await.unwrap_err();
     assert_eq!(code(&order), "InvalidPartOrder");
 
-    s3.abort_multipart_upload()
-        .bucket("mpu")
-        .key("k")
-        .upload_id(&id)
-        .send()
-        .await
-        .unwrap();
+    s3.abort_multipart_upload().bucket("mpu").key("k").upload_id(&id).send().await.unwrap();
     let gone = s3
         .upload_part()
         .bucket("mpu")

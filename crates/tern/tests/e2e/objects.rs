@@ -25,65 +25,26 @@ async fn objects_round_trip_with_their_headers() {
         .unwrap();
     assert!(put.e_tag().unwrap().starts_with('"'));
 
-    let got = s3
-        .get_object()
-        .bucket("objects")
-        .key("dir/ünïcødé 🎉.bin")
-        .send()
-        .await
-        .unwrap();
+    let got = s3.get_object().bucket("objects").key("dir/ünïcødé 🎉.bin").send().await.unwrap();
     assert_eq!(got.content_length(), Some(200_000));
     assert_eq!(got.content_type(), Some("application/x-test"));
     assert_eq!(got.content_disposition(), Some("attachment"));
     assert_eq!(got.cache_control(), Some("max-age=60"));
-    assert_eq!(
-        got.metadata().unwrap().get("x-amz-t").map(String::as_str),
-        Some(envelope),
-        "metadata is byte-exact"
-    );
+    assert_eq!(got.metadata().unwrap().get("x-amz-t").map(String::as_str), Some(envelope), "metadata is byte-exact");
     assert_eq!(got.tag_count(), Some(2));
     assert_eq!(got.e_tag(), put.e_tag());
-    assert_eq!(
-        got.body.collect().await.unwrap().into_bytes().to_vec(),
-        pattern(200_000, 1)
-    );
+    assert_eq!(got.body.collect().await.unwrap().into_bytes().to_vec(), pattern(200_000, 1));
 
     // Keys are never paths: `../` is just text and stays inside the bucket.
-    s3.put_object()
-        .bucket("objects")
-        .key("../../etc/passwd")
-        .body(ByteStream::from_static(b"x"))
-        .send()
-        .await
-        .unwrap();
+    s3.put_object().bucket("objects").key("../../etc/passwd").body(ByteStream::from_static(b"x")).send().await.unwrap();
     assert_eq!(body_of(&s3, "objects", "../../etc/passwd").await, b"x");
 
-    let tags = s3
-        .get_object_tagging()
-        .bucket("objects")
-        .key("dir/ünïcødé 🎉.bin")
-        .send()
-        .await
-        .unwrap();
+    let tags = s3.get_object_tagging().bucket("objects").key("dir/ünïcødé 🎉.bin").send().await.unwrap();
     assert_eq!(tags.tag_set().len(), 2);
-    let replaced = Tagging::builder()
-        .tag_set(Tag::builder().key("only").value("one").build().unwrap())
-        .build()
-        .unwrap();
-    s3.put_object_tagging()
-        .bucket("objects")
-        .key("dir/ünïcødé 🎉.bin")
-        .tagging(replaced)
-        .send()
-        .await
-        .unwrap();
-    let tags = s3
-        .get_object_tagging()
-        .bucket("objects")
-        .key("dir/ünïcødé 🎉.bin")
-        .send()
-        .await
-        .unwrap();
+    let replaced =
+        Tagging::builder().tag_set(Tag::builder().key("only").value("one").build().unwrap()).build().unwrap();
+    s3.put_object_tagging().bucket("objects").key("dir/ünïcødé 🎉.bin").tagging(replaced).send().await.unwrap();
+    let tags = s3.get_object_tagging().bucket("objects").key("dir/ünïcødé 🎉.bin").send().await.unwrap();
     assert_eq!(tags.tag_set()[0].key(), "only");
 }
 
@@ -93,95 +54,28 @@ async fn ranges_and_conditions() {
     let s3 = tern.s3(EAST);
     bucket(&s3, "ranges").await;
     let data = pattern(3 << 20, 7);
-    let put = s3
-        .put_object()
-        .bucket("ranges")
-        .key("big")
-        .body(ByteStream::from(data.clone()))
-        .send()
-        .await
-        .unwrap();
+    let put = s3.put_object().bucket("ranges").key("big").body(ByteStream::from(data.clone())).send().await.unwrap();
     let etag = put.e_tag().unwrap().to_owned();
 
-    let part = s3
-        .get_object()
-        .bucket("ranges")
-        .key("big")
-        .range("bytes=1048570-2097160")
-        .send()
-        .await
-        .unwrap();
+    let part = s3.get_object().bucket("ranges").key("big").range("bytes=1048570-2097160").send().await.unwrap();
     assert_eq!(part.content_range(), Some("bytes 1048570-2097160/3145728"));
-    assert_eq!(
-        part.body.collect().await.unwrap().into_bytes().to_vec(),
-        &data[1_048_570..=2_097_160]
-    );
-    let tail = s3
-        .get_object()
-        .bucket("ranges")
-        .key("big")
-        .range("bytes=-10")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        tail.body.collect().await.unwrap().into_bytes().to_vec(),
-        &data[data.len() - 10..]
-    );
-    let whole = s3
-        .get_object()
-        .bucket("ranges")
-        .key("big")
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(part.body.collect().await.unwrap().into_bytes().to_vec(), &data[1_048_570..=2_097_160]);
+    let tail = s3.get_object().bucket("ranges").key("big").range("bytes=-10").send().await.unwrap();
+    assert_eq!(tail.body.collect().await.unwrap().into_bytes().to_vec(), &data[data.len() - 10..]);
+    let whole = s3.get_object().bucket("ranges").key("big").send().await.unwrap();
     assert_eq!(whole.content_range(), None, "no 206 without a Range header");
 
-    let bad = s3
-        .get_object()
-        .bucket("ranges")
-        .key("big")
-        .range("bytes=5000000-5000001")
-        .send()
-        .await
-        .unwrap_err();
+    let bad = s3.get_object().bucket("ranges").key("big").range("bytes=5000000-5000001").send().await.unwrap_err();
     assert_eq!((code(&bad), status(&bad)), ("InvalidRange".into(), 416));
 
-    let unchanged = s3
-        .get_object()
-        .bucket("ranges")
-        .key("big")
-        .if_none_match(&etag)
-        .send()
-        .await
-        .unwrap_err();
+    let unchanged = s3.get_object().bucket("ranges").key("big").if_none_match(&etag).send().await.unwrap_err();
     assert_eq!(status(&unchanged), 304);
-    let moved = s3
-        .get_object()
-        .bucket("ranges")
-        .key("big")
-        .if_match("\"0123\"")
-        .send()
-        .await
-        .unwrap_err();
+    let moved = s3.get_object().bucket("ranges").key("big").if_match("\"0123\"").send().await.unwrap_err();
     assert_eq!(status(&moved), 412);
     let since = DateTime::from_secs(put_time_secs(&s3).await + 3600);
-    let fresh = s3
-        .head_object()
-        .bucket("ranges")
-        .key("big")
-        .if_modified_since(since)
-        .send()
-        .await
-        .unwrap_err();
+    let fresh = s3.head_object().bucket("ranges").key("big").if_modified_since(since).send().await.unwrap_err();
     assert_eq!(status(&fresh), 304);
-    s3.head_object()
-        .bucket("ranges")
-        .key("big")
-        .if_match(&etag)
-        .send()
-        .await
-        .unwrap();
+    s3.head_object().bucket("ranges").key("big").if_match(&etag).send().await.unwrap();
 
     // Conditional writes are atomic with the write.
     let exists = s3
@@ -197,13 +91,7 @@ async fn ranges_and_conditions() {
 }
 
 async fn put_time_secs(s3: &aws_sdk_s3::Client) -> i64 {
-    let head = s3
-        .head_object()
-        .bucket("ranges")
-        .key("big")
-        .send()
-        .await
-        .unwrap();
+    let head = s3.head_object().bucket("ranges").key("big").send().await.unwrap();
     head.last_modified().unwrap().secs()
 }
 
@@ -221,24 +109,9 @@ async fn copy_delete_and_batch_delete() {
         .await
         .unwrap();
 
-    s3.copy_object()
-        .bucket("copies")
-        .key("same-meta")
-        .copy_source("copies/src")
-        .send()
-        .await
-        .unwrap();
-    let head = s3
-        .head_object()
-        .bucket("copies")
-        .key("same-meta")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        head.metadata().unwrap().get("a").map(String::as_str),
-        Some("1")
-    );
+    s3.copy_object().bucket("copies").key("same-meta").copy_source("copies/src").send().await.unwrap();
+    let head = s3.head_object().bucket("copies").key("same-meta").send().await.unwrap();
+    assert_eq!(head.metadata().unwrap().get("a").map(String::as_str), Some("1"));
     s3.copy_object()
         .bucket("copies")
         .key("new-meta")
@@ -248,74 +121,28 @@ async fn copy_delete_and_batch_delete() {
         .send()
         .await
         .unwrap();
-    let head = s3
-        .head_object()
-        .bucket("copies")
-        .key("new-meta")
-        .send()
-        .await
-        .unwrap();
+    let head = s3.head_object().bucket("copies").key("new-meta").send().await.unwrap();
     assert!(head.metadata().unwrap().get("a").is_none());
-    assert_eq!(
-        body_of(&s3, "copies", "new-meta").await,
-        pattern(100_000, 3)
-    );
-    let onto_itself = s3
-        .copy_object()
-        .bucket("copies")
-        .key("src")
-        .copy_source("copies/src")
-        .send()
-        .await
-        .unwrap_err();
+    assert_eq!(body_of(&s3, "copies", "new-meta").await, pattern(100_000, 3));
+    let onto_itself = s3.copy_object().bucket("copies").key("src").copy_source("copies/src").send().await.unwrap_err();
     assert_eq!(code(&onto_itself), "InvalidRequest");
 
-    s3.delete_object()
-        .bucket("copies")
-        .key("src")
-        .send()
-        .await
-        .unwrap();
-    let gone = s3
-        .get_object()
-        .bucket("copies")
-        .key("src")
-        .send()
-        .await
-        .unwrap_err();
+    s3.delete_object().bucket("copies").key("src").send().await.unwrap();
+    let gone = s3.get_object().bucket("copies").key("src").send().await.unwrap_err();
     assert_eq!(code(&gone), "NoSuchKey");
-    s3.delete_object()
-        .bucket("copies")
-        .key("never-existed")
-        .send()
-        .await
-        .unwrap();
+    s3.delete_object().bucket("copies").key("never-existed").send().await.unwrap();
 
-    let ids = ["same-meta", "new-meta", "missing"]
-        .map(|k| ObjectIdentifier::builder().key(k).build().unwrap());
+    let ids = ["same-meta", "new-meta", "missing"].map(|k| ObjectIdentifier::builder().key(k).build().unwrap());
     let deleted = s3
         .delete_objects()
         .bucket("copies")
-        .delete(
-            Delete::builder()
-                .set_objects(Some(ids.to_vec()))
-                .build()
-                .unwrap(),
-        )
+        .delete(Delete::builder().set_objects(Some(ids.to_vec())).build().unwrap())
         .send()
         .await
         .unwrap();
     assert_eq!(deleted.deleted().len(), 3);
     assert!(deleted.errors().is_empty());
-    assert!(
-        s3.list_objects_v2()
-            .bucket("copies")
-            .send()
-            .await
-            .unwrap()
-            .contents()
-            .is_empty()
-    );
+    assert!(s3.list_objects_v2().bucket("copies").send().await.unwrap().contents().is_empty());
 }
 
 #[tokio::test]
@@ -364,32 +191,13 @@ async fn bad_input_gets_aws_errors_and_changes_nothing() {
         .await
         .unwrap_err();
     assert_eq!(code(&tags), "InvalidTag");
-    let nul = s3
-        .put_object()
-        .bucket("strict")
-        .key("a\u{1}b")
-        .body(ByteStream::from_static(b"x"))
-        .send()
-        .await
-        .unwrap_err();
+    let nul =
+        s3.put_object().bucket("strict").key("a\u{1}b").body(ByteStream::from_static(b"x")).send().await.unwrap_err();
     assert_eq!(status(&nul), 400);
-    let no_bucket = s3
-        .put_object()
-        .bucket("absent")
-        .key("k")
-        .body(ByteStream::from_static(b"x"))
-        .send()
-        .await
-        .unwrap_err();
+    let no_bucket =
+        s3.put_object().bucket("absent").key("k").body(ByteStream::from_static(b"x")).send().await.unwrap_err();
     assert_eq!(code(&no_bucket), "NoSuchBucket");
-    let version = s3
-        .get_object()
-        .bucket("strict")
-        .key("k")
-        .version_id("nope")
-        .send()
-        .await
-        .unwrap_err();
+    let version = s3.get_object().bucket("strict").key("k").version_id("nope").send().await.unwrap_err();
     assert_eq!(code(&version), "NoSuchVersion");
 
     let listed = s3.list_objects_v2().bucket("strict").send().await.unwrap();

@@ -11,41 +11,20 @@ use crate::{EAST, WEST, bucket, code, one_region, status, two_regions};
 async fn signatures_are_verified() {
     let tern = two_regions().await;
     let endpoint = tern.endpoint(EAST);
-    let wrong_secret =
-        tern_testkit::s3_client(&endpoint, EAST, tern_testkit::ACCESS_KEY, "not-the-secret");
+    let wrong_secret = tern_testkit::s3_client(&endpoint, EAST, tern_testkit::ACCESS_KEY, "not-the-secret");
     let err = wrong_secret.list_buckets().send().await.unwrap_err();
-    assert_eq!(
-        (code(&err), status(&err)),
-        ("SignatureDoesNotMatch".into(), 403)
-    );
+    assert_eq!((code(&err), status(&err)), ("SignatureDoesNotMatch".into(), 403));
     let unknown = tern_testkit::s3_client(&endpoint, EAST, "AKIAUNKNOWN000000000", "x");
-    assert_eq!(
-        code(&unknown.list_buckets().send().await.unwrap_err()),
-        "InvalidAccessKeyId"
-    );
+    assert_eq!(code(&unknown.list_buckets().send().await.unwrap_err()), "InvalidAccessKeyId");
 
     // A request signed for another region is refused by this one.
-    let misdirected = tern_testkit::s3_client(
-        &endpoint,
-        WEST,
-        tern_testkit::ACCESS_KEY,
-        tern_testkit::SECRET_KEY,
-    );
+    let misdirected = tern_testkit::s3_client(&endpoint, WEST, tern_testkit::ACCESS_KEY, tern_testkit::SECRET_KEY);
     let err = misdirected.list_buckets().send().await.unwrap_err();
-    assert_eq!(
-        (code(&err), status(&err)),
-        ("AuthorizationHeaderMalformed".into(), 400)
-    );
+    assert_eq!((code(&err), status(&err)), ("AuthorizationHeaderMalformed".into(), 400));
 
     let anonymous = reqwest::get(format!("{endpoint}/")).await.unwrap();
     assert_eq!(anonymous.status(), 403);
-    assert!(
-        anonymous
-            .text()
-            .await
-            .unwrap()
-            .contains("<Code>AccessDenied</Code>")
-    );
+    assert!(anonymous.text().await.unwrap().contains("<Code>AccessDenied</Code>"));
 }
 
 #[tokio::test]
@@ -57,35 +36,21 @@ async fn presigned_urls_work_until_they_expire() {
         .put_object()
         .bucket("shared")
         .key("doc")
-        .presigned(PresigningConfig::expires_in(Duration::from_secs(60)).unwrap())
+        .presigned(PresigningConfig::expires_in(Duration::from_mins(1)).unwrap())
         .await
         .unwrap();
     let http = reqwest::Client::new();
-    let uploaded = http
-        .put(put.uri())
-        .body("presigned body")
-        .send()
-        .await
-        .unwrap();
+    let uploaded = http.put(put.uri()).body("presigned body").send().await.unwrap();
     assert_eq!(uploaded.status(), 200);
 
     let get = s3
         .get_object()
         .bucket("shared")
         .key("doc")
-        .presigned(PresigningConfig::expires_in(Duration::from_secs(60)).unwrap())
+        .presigned(PresigningConfig::expires_in(Duration::from_mins(1)).unwrap())
         .await
         .unwrap();
-    assert_eq!(
-        http.get(get.uri())
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-        "presigned body"
-    );
+    assert_eq!(http.get(get.uri()).send().await.unwrap().text().await.unwrap(), "presigned body");
 
     let short = s3
         .get_object()
@@ -100,26 +65,14 @@ async fn presigned_urls_work_until_they_expire() {
     assert!(expired.text().await.unwrap().contains("AccessDenied"));
 
     let future = PresigningConfig::builder()
-        .start_time(SystemTime::now() + Duration::from_secs(3600))
-        .expires_in(Duration::from_secs(60))
+        .start_time(SystemTime::now() + Duration::from_hours(1))
+        .expires_in(Duration::from_mins(1))
         .build()
         .unwrap();
-    let skewed = s3
-        .get_object()
-        .bucket("shared")
-        .key("doc")
-        .presigned(future)
-        .await
-        .unwrap();
+    let skewed = s3.get_object().bucket("shared").key("doc").presigned(future).await.unwrap();
     let response = http.get(skewed.uri()).send().await.unwrap();
     assert_eq!(response.status(), 403);
-    assert!(
-        response
-            .text()
-            .await
-            .unwrap()
-            .contains("RequestTimeTooSkewed")
-    );
+    assert!(response.text().await.unwrap().contains("RequestTimeTooSkewed"));
 }
 
 #[tokio::test]
@@ -135,93 +88,40 @@ async fn listings_paginate_with_prefixes_and_delimiters() {
     }
     keys.extend(["top1".to_owned(), "top2".to_owned(), "b/deep/x".to_owned()]);
     for key in &keys {
-        s3.put_object()
-            .bucket("listing")
-            .key(key)
-            .body(ByteStream::from_static(b"x"))
-            .send()
-            .await
-            .unwrap();
+        s3.put_object().bucket("listing").key(key).body(ByteStream::from_static(b"x")).send().await.unwrap();
     }
 
     let mut all = Vec::new();
-    let mut pages = s3
-        .list_objects_v2()
-        .bucket("listing")
-        .max_keys(4)
-        .into_paginator()
-        .send();
+    let mut pages = s3.list_objects_v2().bucket("listing").max_keys(4).into_paginator().send();
     let mut page_count = 0;
     while let Some(page) = pages.next().await {
         page_count += 1;
-        all.extend(
-            page.unwrap()
-                .contents()
-                .iter()
-                .map(|o| o.key().unwrap().to_owned()),
-        );
+        all.extend(page.unwrap().contents().iter().map(|o| o.key().unwrap().to_owned()));
     }
     keys.sort();
     assert_eq!(all, keys);
     assert_eq!(page_count, 5);
 
     let mut folded = Vec::new();
-    let mut pages = s3
-        .list_objects_v2()
-        .bucket("listing")
-        .delimiter("/")
-        .max_keys(2)
-        .into_paginator()
-        .send();
+    let mut pages = s3.list_objects_v2().bucket("listing").delimiter("/").max_keys(2).into_paginator().send();
     while let Some(page) = pages.next().await {
         let page = page.unwrap();
-        folded.extend(
-            page.common_prefixes()
-                .iter()
-                .map(|p| p.prefix().unwrap().to_owned()),
-        );
+        folded.extend(page.common_prefixes().iter().map(|p| p.prefix().unwrap().to_owned()));
         folded.extend(page.contents().iter().map(|o| o.key().unwrap().to_owned()));
     }
     folded.sort();
     assert_eq!(folded, ["a/", "b/", "c/", "top1", "top2"]);
 
-    let inside = s3
-        .list_objects_v2()
-        .bucket("listing")
-        .prefix("b/")
-        .delimiter("/")
-        .send()
-        .await
-        .unwrap();
+    let inside = s3.list_objects_v2().bucket("listing").prefix("b/").delimiter("/").send().await.unwrap();
     assert_eq!(inside.common_prefixes()[0].prefix(), Some("b/deep/"));
     assert_eq!(inside.key_count(), Some(6));
-    let after = s3
-        .list_objects_v2()
-        .bucket("listing")
-        .start_after("c/3")
-        .send()
-        .await
-        .unwrap();
+    let after = s3.list_objects_v2().bucket("listing").start_after("c/3").send().await.unwrap();
     let after: Vec<&str> = after.contents().iter().filter_map(|o| o.key()).collect();
     assert_eq!(after, ["c/4", "top1", "top2"]);
 
-    let v1 = s3
-        .list_objects()
-        .bucket("listing")
-        .prefix("a/")
-        .max_keys(3)
-        .send()
-        .await
-        .unwrap();
+    let v1 = s3.list_objects().bucket("listing").prefix("a/").max_keys(3).send().await.unwrap();
     assert_eq!(v1.contents().len(), 3);
     assert_eq!(v1.is_truncated(), Some(true));
-    let rest = s3
-        .list_objects()
-        .bucket("listing")
-        .prefix("a/")
-        .marker("a/2")
-        .send()
-        .await
-        .unwrap();
+    let rest = s3.list_objects().bucket("listing").prefix("a/").marker("a/2").send().await.unwrap();
     assert_eq!(rest.contents().len(), 2);
 }
