@@ -15,7 +15,7 @@ use s3s::{S3Result, TrailingHeaders, s3_error};
 use tern_store::{ByteStream, ObjectData, StoredChecksum};
 
 use crate::context::Region;
-use crate::error::store_error;
+use crate::error::{internal, store_error};
 
 /// Objects up to this size live inline in the metadata row: a small PUT then
 /// costs one fsync (the WAL commit) instead of three (file, directory, WAL).
@@ -67,6 +67,7 @@ pub(crate) struct Ingested {
 struct Hashes {
     md5: Md5,
     checksum: ChecksumHasher,
+    plain_len: u64,
 }
 
 /// A hasher for one flexible checksum algorithm (upper-case AWS name).
@@ -109,6 +110,7 @@ pub(crate) async fn ingest(
     let checksum_alg = declared.checksum.as_ref().map(|(alg, _)| alg.clone());
     let hashes = Arc::new(Mutex::new(Hashes {
         md5: Md5::new(),
+        plain_len: 0,
         checksum: checksum_alg.as_deref().map_or_else(|| Ok(ChecksumHasher::default()), checksum_hasher)?,
     }));
     let stream: ByteStream = match body {
@@ -118,22 +120,25 @@ pub(crate) async fn ingest(
                 let mut h = hashes.lock().expect("hash state is never poisoned");
                 h.md5.update(chunk);
                 h.checksum.update(chunk);
+                h.plain_len += chunk.len() as u64;
             }))
         }
         None => Box::pin(futures::stream::empty()),
     };
 
     let inline = allow_inline && declared.content_length.is_some_and(|n| n <= INLINE_MAX);
-    let (data, size) = if inline {
-        let bytes = collect_bounded(stream, INLINE_MAX).await?;
-        let size = bytes.len() as u64;
-        (ObjectData::Inline(bytes), size)
+    let data = if inline {
+        let plain = collect_bounded(stream, INLINE_MAX).await?;
+        ObjectData::Inline(region.sse.seal_bytes(&plain).map_err(internal)?)
     } else {
-        let (blob, size) = region.blobs.put(stream).await.map_err(store_error)?;
-        (ObjectData::Blobs(vec![tern_store::BlobPart { blob, size }]), size)
+        let sealed = region.sse.seal_stream(stream).map_err(internal)?;
+        let (blob, _stored_len) = region.blobs.put(sealed).await.map_err(store_error)?;
+        let plain_len = hashes.lock().expect("not poisoned").plain_len;
+        ObjectData::Blobs(vec![tern_store::BlobPart { blob, size: plain_len }])
     };
 
     let hashes = Arc::try_unwrap(hashes).ok().expect("the body stream is consumed").into_inner().expect("not poisoned");
+    let size = hashes.plain_len;
     let md5 = hashes.md5.finalize();
     let verified = verify(declared, trailers, size, &md5, checksum_alg, hashes.checksum);
     match verified {

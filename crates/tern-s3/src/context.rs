@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tern_store::{BlobStore, MetaStore};
 
 use crate::registry::BucketRegistry;
+use crate::sse::Sse;
 
 pub struct Region {
     /// This region's name, e.g. `us-east-1`.
@@ -15,6 +16,8 @@ pub struct Region {
     pub meta: Arc<dyn MetaStore>,
     pub blobs: Arc<dyn BlobStore>,
     pub registry: Arc<dyn BucketRegistry>,
+    /// Seals every stored byte (SSE-S3, the default for every bucket).
+    pub sse: Arc<Sse>,
 }
 
 impl Region {

@@ -15,9 +15,11 @@ mod object;
 mod read;
 mod registry;
 mod s3_impl;
+mod sse;
 mod tagging;
 mod wire;
 
 pub use context::Region;
 pub use registry::{BucketRegistry, RegistryEntry, RegistryError};
 pub use s3_impl::TernS3;
+pub use sse::{KEK_PURPOSE, Sse};

@@ -17,7 +17,7 @@ use crate::error::store_error;
 use crate::object::{ReadConditions, check_key, reported_version, version_id_for, write_precondition};
 use crate::read::stream_range;
 use crate::wire::{
-    attrs_from_input, checksum_type, etag, fill_checksum, now_ms, owner, parse_tagging_header, timestamp,
+    attrs_from_input, checksum_type, encryption_of, etag, fill_checksum, now_ms, owner, parse_tagging_header, timestamp,
 };
 
 /// Every part but the last must be at least this large (AWS's rule).
@@ -60,6 +60,7 @@ impl Region {
         };
         self.meta.create_upload(&upload).await.map_err(store_error)?;
         Ok(CreateMultipartUploadOutput {
+            server_side_encryption: encryption_of(&upload.attrs),
             bucket: Some(bucket.name),
             key: Some(input.key),
             upload_id: Some(upload.upload_id),
@@ -101,11 +102,15 @@ impl Region {
     pub(crate) async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<UploadPartOutput> {
         let input = req.input;
         let number = part_number(input.part_number)?;
-        self.upload(&input.bucket, &input.key, &input.upload_id).await?;
+        let upload = self.upload(&input.bucket, &input.key, &input.upload_id).await?;
         let declared = Declared::from_headers(&req.headers, input.content_length, input.content_md5.clone());
         let ingested = ingest(self, input.body, &declared, req.trailing_headers.as_ref(), false).await?;
         self.record_part(&input.upload_id, number, &ingested).await?;
-        let mut out = UploadPartOutput { e_tag: Some(etag(&hex::encode(ingested.md5))), ..Default::default() };
+        let mut out = UploadPartOutput {
+            e_tag: Some(etag(&hex::encode(ingested.md5))),
+            server_side_encryption: encryption_of(&upload.attrs),
+            ..Default::default()
+        };
         fill_checksum!(out, ingested.checksum.as_ref());
         Ok(out)
     }
@@ -134,7 +139,7 @@ impl Region {
             Some(text) => copy_range(text, source.size)?,
         };
         let declared = Declared { content_length: Some(range.end - range.start), ..Declared::default() };
-        let body = stream_range(&self.blobs, &source.data, range);
+        let body = stream_range(self, &source.data, source.size, range);
         let ingested = ingest(self, Some(body), &declared, None, false).await?;
         self.record_part(&input.upload_id, number, &ingested).await?;
         Ok(UploadPartCopyOutput {
@@ -179,6 +184,7 @@ impl Region {
             self.meta.complete_upload(&upload.upload_id, &version, precondition.as_ref()).await.map_err(store_error)?;
         self.release_blobs(&displaced.blobs).await;
         let mut out = CompleteMultipartUploadOutput {
+            server_side_encryption: encryption_of(&version.attrs),
             bucket: Some(bucket.name.clone()),
             key: Some(upload.key.clone()),
             location: Some(format!("/{}/{}", bucket.name, upload.key)),

@@ -14,7 +14,7 @@ use crate::context::Region;
 use crate::error::{store_error, with_headers, with_status};
 use crate::read::stream_range;
 use crate::wire::{
-    attrs_from_input, checksum_type, etag, fill_checksum, fill_object_headers, new_version_id, now_ms,
+    attrs_from_input, checksum_type, encryption_of, etag, fill_checksum, fill_object_headers, new_version_id, now_ms,
     parse_tagging_header, timestamp,
 };
 
@@ -86,6 +86,7 @@ impl Region {
         self.commit(&version, precondition.as_ref()).await?;
         let mut out = PutObjectOutput {
             e_tag: Some(etag(&version.etag)),
+            server_side_encryption: encryption_of(&version.attrs),
             version_id: reported_version(&bucket, &version_id),
             ..Default::default()
         };
@@ -152,7 +153,7 @@ impl Region {
             content_length: Some(i64::try_from(range.end - range.start).unwrap_or(i64::MAX)),
             content_range,
             tag_count: (!record.tags.is_empty()).then(|| i32::try_from(record.tags.len()).unwrap_or(i32::MAX)),
-            body: Some(stream_range(&self.blobs, &record.data, range.clone())),
+            body: Some(stream_range(self, &record.data, record.size, range.clone())),
             ..Default::default()
         };
         fill_object_headers!(out, record);
@@ -311,7 +312,7 @@ impl Region {
             source.tags.clone()
         };
 
-        let body = stream_range(&self.blobs, &source.data, 0..source.size);
+        let body = stream_range(self, &source.data, source.size, 0..source.size);
         let declared = Declared { content_length: Some(source.size), ..Declared::default() };
         let ingested = ingest(self, Some(body), &declared, None, true).await?;
         attrs.checksum = source.attrs.checksum.clone().filter(|_| source.attrs.parts_count.is_none());
@@ -336,6 +337,7 @@ impl Region {
         };
         fill_checksum!(result, version.attrs.checksum.as_ref());
         Ok(CopyObjectOutput {
+            server_side_encryption: encryption_of(&version.attrs),
             copy_object_result: Some(result),
             copy_source_version_id: (source.version_id != NULL_VERSION).then(|| source.version_id.clone()),
             version_id: reported_version(&target, &version_id),

@@ -3,13 +3,14 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use s3s::dto::StreamingBlob;
-use tern_store::{BlobStore, ObjectData};
+use tern_store::ObjectData;
 
-/// The blob pieces covering `range`, as (blob id, range within that blob).
-fn segments(data: &ObjectData, range: &Range<u64>) -> Vec<(String, Range<u64>)> {
+use crate::context::Region;
+
+/// The blob pieces covering `range`, as (blob id, its plaintext length, range within it).
+fn segments(data: &ObjectData, range: &Range<u64>) -> Vec<(String, u64, Range<u64>)> {
     let ObjectData::Blobs(parts) = data else {
         return vec![];
     };
@@ -21,30 +22,35 @@ fn segments(data: &ObjectData, range: &Range<u64>) -> Vec<(String, Range<u64>)> 
         let start = range.start.max(part_range.start);
         let end = range.end.min(part_range.end);
         if start < end {
-            out.push((part.blob.clone(), start - part_range.start..end - part_range.start));
+            out.push((part.blob.clone(), part.size, start - part_range.start..end - part_range.start));
         }
     }
     out
 }
 
-/// The bytes of `range` of a version, opened blob by blob as the client reads.
-pub(crate) fn stream_range(blobs: &Arc<dyn BlobStore>, data: &ObjectData, range: Range<u64>) -> StreamingBlob {
-    if let ObjectData::Inline(bytes) = data {
-        let slice = bytes.slice(usize::try_from(range.start).unwrap_or(0)..usize::try_from(range.end).unwrap_or(0));
-        return StreamingBlob::wrap(futures::stream::once(async move { Ok::<Bytes, std::io::Error>(slice) }));
+/// The plaintext of `range` of a version of `size` bytes, decrypted and
+/// opened blob by blob as the client reads.
+pub(crate) fn stream_range(region: &Region, data: &ObjectData, size: u64, range: Range<u64>) -> StreamingBlob {
+    if let ObjectData::Inline(stored) = data {
+        let plain = region.sse.open_bytes(stored, size, &range);
+        if let Err(e) = &plain {
+            tracing::error!(error = %e, "inline object failed authentication");
+        }
+        return StreamingBlob::wrap(futures::stream::once(async move { plain }));
     }
-    let blobs = Arc::clone(blobs);
+    let (blobs, sse) = (Arc::clone(&region.blobs), Arc::clone(&region.sse));
     let stream = futures::stream::iter(segments(data, &range))
-        .then(move |(blob, range)| {
-            let blobs = Arc::clone(&blobs);
+        .then(move |(blob, part_len, range)| {
+            let (blobs, sse) = (Arc::clone(&blobs), Arc::clone(&sse));
             async move {
-                blobs.get(&blob, range).await.map_err(|e| {
+                sse.open_blob(&blobs, &blob, part_len, range).await.map_err(|e| {
                     tracing::error!(%blob, error = %e, "blob unreadable during GET");
                     std::io::Error::other(e)
                 })
             }
         })
-        .try_flatten();
+        .try_flatten()
+        .inspect_err(|e| tracing::error!(error = %e, "object bytes failed authentication"));
     // s3s needs a `Sync` body; the blob futures are only `Send`, and the
     // stream is polled by one task at a time anyway.
     StreamingBlob::wrap(sync_wrapper::SyncStream::new(stream))
@@ -59,9 +65,15 @@ mod tests {
     fn a_range_maps_onto_the_parts_it_touches() {
         let part = |blob: &str, size| BlobPart { blob: blob.into(), size };
         let data = ObjectData::Blobs(vec![part("a", 10), part("b", 10), part("c", 5)]);
-        assert_eq!(segments(&data, &(0..25)), [("a".into(), 0..10), ("b".into(), 0..10), ("c".into(), 0..5)]);
-        assert_eq!(segments(&data, &(12..13)), [("b".into(), 2..3)]);
-        assert_eq!(segments(&data, &(8..22)), [("a".into(), 8..10), ("b".into(), 0..10), ("c".into(), 0..2)]);
+        assert_eq!(
+            segments(&data, &(0..25)),
+            [("a".into(), 10, 0..10), ("b".into(), 10, 0..10), ("c".into(), 5, 0..5)]
+        );
+        assert_eq!(segments(&data, &(12..13)), [("b".into(), 10, 2..3)]);
+        assert_eq!(
+            segments(&data, &(8..22)),
+            [("a".into(), 10, 8..10), ("b".into(), 10, 0..10), ("c".into(), 5, 0..2)]
+        );
         assert!(segments(&data, &(25..25)).is_empty());
     }
 }

@@ -10,6 +10,7 @@ mod outer;
 pub mod peer;
 mod region;
 mod registry;
+mod root_key;
 pub mod scope;
 
 pub use credentials::{Origin, RootCredentials};

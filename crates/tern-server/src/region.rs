@@ -9,7 +9,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use s3s::service::S3ServiceBuilder;
 use tern_core::DeploymentConfig;
-use tern_s3::{BucketRegistry, Region, TernS3};
+use tern_s3::{BucketRegistry, KEK_PURPOSE, Region, Sse, TernS3};
 use tern_store::{LocalBlobs, MetaStore, SqliteMeta, sweep_orphans};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -65,12 +65,14 @@ pub async fn start_region(
             peer: PeerClient::new(&registry_region.endpoint_url(), &registry_region.name, root)?,
         })
     };
+    let root_key = crate::root_key::load_or_create(&dir, name)?;
     let region = Arc::new(Region {
         name: name.to_owned(),
         account_id: deployment.account_id.clone(),
         meta: Arc::clone(&meta) as Arc<dyn MetaStore>,
         blobs,
         registry,
+        sse: Arc::new(Sse::new(tern_crypto::wrap::derive(&root_key, KEK_PURPOSE))),
     });
 
     let mut builder = S3ServiceBuilder::new(TernS3::new(region));

@@ -71,12 +71,15 @@ pub struct ObjectAttrs {
     pub checksum: Option<StoredChecksum>,
     /// Number of parts when the version came from a multipart upload.
     pub parts_count: Option<u32>,
+    /// `x-amz-server-side-encryption` of the stored bytes (`AES256` for SSE-S3).
+    pub encryption: Option<String>,
 }
 
 /// One blob holding a contiguous run of a version's bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlobPart {
     pub blob: String,
+    /// Bytes of the object this blob holds (before any at-rest encryption).
     pub size: u64,
 }
 

@@ -2,6 +2,7 @@
 
 mod buckets;
 mod durability;
+mod encryption;
 mod multipart;
 mod objects;
 mod requests;

@@ -1,0 +1,24 @@
+//! Tern's cryptography, on aws-lc-rs. No I/O and no async: callers feed bytes
+//! in and take bytes out.
+//!
+//! - [`Key256`]: a zeroizing 256-bit key whose `Debug` never shows it.
+//! - [`wrap`]: sealing one key under another (AES-256-GCM), and deriving
+//!   purpose-bound keys from a root key (HKDF-SHA256).
+//! - [`segments`]: the at-rest format of object bytes, encrypted in 64 KiB
+//!   segments so a range read decrypts only what it touches.
+
+mod key;
+pub mod segments;
+pub mod wrap;
+
+pub use key::Key256;
+
+/// Why bytes could not be decrypted. Deliberately uninformative: the reason
+/// (wrong key, tampering, truncation) must not leak to an attacker.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CryptoError {
+    #[error("ciphertext is malformed or was tampered with")]
+    Corrupt,
+    #[error("the system random generator failed")]
+    Random,
+}

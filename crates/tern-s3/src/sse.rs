@@ -1,0 +1,150 @@
+//! Server-side encryption at rest (SSE-S3): every object's bytes, inline or
+//! in blobs, are sealed in the segmented format of `tern_crypto::segments`
+//! under a fresh data key, which is wrapped by the region's SSE-S3 key.
+
+use std::collections::VecDeque;
+use std::io;
+use std::ops::Range;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::StreamExt as _;
+use tern_crypto::segments::{Header, Opener, Sealer, cipher_range};
+use tern_crypto::{Key256, wrap};
+use tern_store::{BlobStore, ByteStream, StoreError};
+
+/// Associated data binding wrapped data keys to this use.
+const DATA_KEY_PURPOSE: &[u8] = b"tern/sse-s3/data-key";
+/// Purpose under which the SSE-S3 key is derived from the region root key.
+pub const KEK_PURPOSE: &[u8] = b"tern/sse-s3/kek/v1";
+
+/// The region's SSE-S3 key-encryption key.
+pub struct Sse {
+    kek: Key256,
+}
+
+fn crypto_error(e: tern_crypto::CryptoError) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
+impl Sse {
+    #[must_use]
+    pub fn new(kek: Key256) -> Self {
+        Self { kek }
+    }
+
+    fn sealer(&self) -> io::Result<Sealer> {
+        let data_key = Key256::random().map_err(crypto_error)?;
+        let wrapped = wrap::wrap_key(&self.kek, DATA_KEY_PURPOSE, &data_key).map_err(crypto_error)?;
+        Ok(Sealer::new(&data_key, &Header::new(wrapped).map_err(crypto_error)?))
+    }
+
+    fn data_key(&self, header: &Header) -> io::Result<Key256> {
+        wrap::unwrap_key(&self.kek, DATA_KEY_PURPOSE, &header.wrapped_key).map_err(crypto_error)
+    }
+
+    /// Seals a small object in memory.
+    pub(crate) fn seal_bytes(&self, plain: &[u8]) -> io::Result<Bytes> {
+        let mut sealer = self.sealer()?;
+        let mut out = sealer.header().to_vec();
+        for segment in sealer.push(plain).map_err(crypto_error)? {
+            out.extend_from_slice(&segment);
+        }
+        out.extend_from_slice(&sealer.finish().map_err(crypto_error)?);
+        Ok(Bytes::from(out))
+    }
+
+    /// Seals a plaintext stream on the fly, in bounded memory.
+    pub(crate) fn seal_stream(&self, plain: ByteStream) -> io::Result<ByteStream> {
+        let sealer = self.sealer()?;
+        let queue = VecDeque::from([sealer.header()]);
+        let state = (plain, Some(sealer), queue);
+        let stream = futures::stream::unfold(state, |(mut input, mut sealer, mut queue)| async move {
+            loop {
+                if let Some(bytes) = queue.pop_front() {
+                    return Some((Ok(bytes), (input, sealer, queue)));
+                }
+                let active = sealer.as_mut()?;
+                let step = match input.next().await {
+                    Some(Ok(chunk)) => active.push(&chunk).map(|segments| queue.extend(segments)).map_err(crypto_error),
+                    Some(Err(e)) => Err(e),
+                    None => {
+                        sealer.take().expect("active").finish().map(|last| queue.push_back(last)).map_err(crypto_error)
+                    }
+                };
+                if let Err(e) = step {
+                    sealer = None;
+                    return Some((Err(e), (input, sealer, queue)));
+                }
+            }
+        });
+        Ok(Box::pin(stream))
+    }
+
+    /// Plaintext `range` of an inline object of `plain_len` bytes.
+    pub(crate) fn open_bytes(&self, stored: &[u8], plain_len: u64, range: &Range<u64>) -> io::Result<Bytes> {
+        let (header, header_len) = Header::decode(stored).map_err(crypto_error)?;
+        let cipher = cipher_range(range, plain_len);
+        let start = header_len + usize::try_from(cipher.start).map_err(io::Error::other)?;
+        let end = header_len + usize::try_from(cipher.end).map_err(io::Error::other)?;
+        let body = stored.get(start..end).ok_or_else(|| crypto_error(tern_crypto::CryptoError::Corrupt))?;
+        let mut opener = Opener::new(&self.data_key(&header)?, &header, plain_len, range);
+        let pieces = opener.push(body).map_err(crypto_error)?;
+        opener.finish().map_err(crypto_error)?;
+        Ok(Bytes::from(pieces.concat()))
+    }
+
+    /// Streams plaintext `range` of a blob holding `plain_len` sealed bytes.
+    pub(crate) async fn open_blob(
+        &self,
+        blobs: &Arc<dyn BlobStore>,
+        blob: &str,
+        plain_len: u64,
+        range: Range<u64>,
+    ) -> Result<ByteStream, StoreError> {
+        let header = read_header(blobs, blob).await?;
+        let header_len = header.encode().len() as u64;
+        let cipher = cipher_range(&range, plain_len);
+        let input = blobs.get(blob, header_len + cipher.start..header_len + cipher.end).await?;
+        let opener = Opener::new(&self.data_key(&header)?, &header, plain_len, &range);
+        let stream = futures::stream::unfold(
+            (input, Some(opener), VecDeque::new()),
+            |(mut input, mut opener, mut queue)| async move {
+                loop {
+                    if let Some(bytes) = queue.pop_front() {
+                        return Some((Ok(bytes), (input, opener, queue)));
+                    }
+                    let active = opener.as_mut()?;
+                    let step = match input.next().await {
+                        Some(Ok(chunk)) => active.push(&chunk).map(|plain| queue.extend(plain)).map_err(crypto_error),
+                        Some(Err(e)) => Err(e),
+                        None => opener.take().expect("active").finish().map_err(crypto_error),
+                    };
+                    if let Err(e) = step {
+                        opener = None;
+                        return Some((Err(e), (input, opener, queue)));
+                    }
+                }
+            },
+        );
+        Ok(Box::pin(stream))
+    }
+}
+
+async fn read_exact(blobs: &Arc<dyn BlobStore>, blob: &str, range: Range<u64>) -> Result<Vec<u8>, StoreError> {
+    let want = usize::try_from(range.end - range.start).unwrap_or(usize::MAX);
+    let mut stream = blobs.get(blob, range).await?;
+    let mut out = Vec::with_capacity(want);
+    while let Some(chunk) = stream.next().await {
+        out.extend_from_slice(&chunk?);
+    }
+    if out.len() == want { Ok(out) } else { Err(StoreError::Corrupt(format!("blob {blob} is truncated"))) }
+}
+
+async fn read_header(blobs: &Arc<dyn BlobStore>, blob: &str) -> Result<Header, StoreError> {
+    let corrupt = |_| StoreError::Corrupt(format!("blob {blob} has no valid header"));
+    let first = read_exact(blobs, blob, 0..6).await?;
+    let len = Header::encoded_len(&first).map_err(corrupt)?;
+    let all = read_exact(blobs, blob, 0..len as u64).await?;
+    Ok(Header::decode(&all).map_err(corrupt)?.0)
+}
