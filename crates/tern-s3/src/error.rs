@@ -38,6 +38,9 @@ pub(crate) fn body_error(e: &std::io::Error) -> S3Error {
             ),
             StatusCode::BAD_REQUEST,
         )
+    } else if text.contains("aws-chunked") {
+        // Raised by the outer layer's framing guard; the text names the violation.
+        s3_error!(InvalidRequest, "{text}")
     } else if text.contains("SignatureMismatch") {
         s3_error!(SignatureDoesNotMatch, "The chunk signature we calculated does not match the signature you provided.")
     } else {

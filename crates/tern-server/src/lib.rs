@@ -5,6 +5,7 @@
 //! process under `tern up`. Nothing here is process-global.
 
 mod auth;
+pub mod chunk_guard;
 pub mod credentials;
 mod outer;
 pub mod peer;

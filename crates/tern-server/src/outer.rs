@@ -7,6 +7,7 @@ use hyper::body::Incoming;
 use s3s::service::S3Service;
 use s3s::{Body, S3Error, S3ErrorCode};
 
+use crate::chunk_guard::GuardedBody;
 use crate::scope;
 
 /// AWS's single-PUT limit.
@@ -46,6 +47,18 @@ fn service_not_available(service: &str) -> Response<Body> {
     response
 }
 
+/// Streaming-signed bodies pass through the framing guard before s3s sees them.
+fn guard_chunked_body(req: Request<Incoming>) -> Request<Body> {
+    let chunked = req
+        .headers()
+        .get("x-amz-content-sha256")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("STREAMING-"));
+    let (parts, body) = req.into_parts();
+    let body = if chunked { Body::from(Box::pin(GuardedBody::new(body)) as s3s::stream::DynByteStream) } else { Body::from(body) };
+    Request::from_parts(parts, body)
+}
+
 fn header_u64(req: &Request<Incoming>, name: &str) -> Option<u64> {
     req.headers().get(name)?.to_str().ok()?.parse().ok()
 }
@@ -58,7 +71,8 @@ impl OuterLayer {
         if let Some(response) = self.refuse(&req) {
             return response;
         }
-        match hyper::service::Service::call(&self.s3, req).await {
+        let req = guard_chunked_body(req);
+        match self.s3.call(req).await {
             Ok(response) => response,
             Err(e) => {
                 tracing::error!(error = ?e, "s3 service failed");

@@ -125,3 +125,51 @@ async fn listings_paginate_with_prefixes_and_delimiters() {
     let rest = s3.list_objects().bucket("listing").prefix("a/").marker("a/2").send().await.unwrap();
     assert_eq!(rest.contents().len(), 2);
 }
+
+/// A seed-signed streaming PUT whose first chunk claims 4 GiB is refused as
+/// soon as the chunk header arrives, not buffered.
+#[tokio::test]
+async fn oversized_signed_chunks_are_refused_without_buffering() {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    let tern = one_region().await;
+    bucket(&tern.s3(EAST), "chunks").await;
+    let url = format!("{}/chunks/huge", tern.endpoint(EAST));
+    let identity = aws_credential_types::Credentials::new(tern_testkit::ACCESS_KEY, tern_testkit::SECRET_KEY, None, None, "t").into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(EAST)
+        .name("s3")
+        .time(SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let headers = [
+        ("x-amz-content-sha256", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"),
+        ("x-amz-decoded-content-length", "4294967295"),
+        ("content-encoding", "aws-chunked"),
+    ];
+    let signable = SignableRequest::new("PUT", &url, headers.into_iter(), SignableBody::Precomputed("STREAMING-AWS4-HMAC-SHA256-PAYLOAD".into())).unwrap();
+    let mut request = http::Request::builder().method("PUT").uri(&url);
+    for (k, v) in headers {
+        request = request.header(k, v);
+    }
+    let mut request = request.body(()).unwrap();
+    sign(signable, &params).unwrap().into_parts().0.apply_to_request_http1x(&mut request);
+
+    let mut body = b"ffffffff;chunk-signature=0000000000000000000000000000000000000000000000000000000000000000\r\n".to_vec();
+    body.extend(std::iter::repeat_n(b'x', 1 << 20));
+    let client = reqwest::Client::new();
+    let mut builder = client.put(&url).body(body);
+    for (k, v) in request.headers() {
+        builder = builder.header(k.as_str(), v.to_str().unwrap());
+    }
+    let started = std::time::Instant::now();
+    let response = builder.send().await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert_eq!(status, 400);
+    assert!(text.contains("<Code>InvalidRequest</Code>") && text.contains("more than 16777216 bytes"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(tern.s3(EAST).list_objects_v2().bucket("chunks").send().await.unwrap().contents().is_empty());
+}
