@@ -5,14 +5,13 @@
 //! process under `tern up`. Nothing here is process-global.
 
 mod auth;
-pub mod chunk_guard;
+mod chunk_guard;
 pub mod credentials;
 mod outer;
 pub mod peer;
 mod region;
 mod registry;
 mod root_key;
-pub mod scope;
 
 pub use credentials::{Origin, RootCredentials};
 pub use region::{RunningRegion, start_region};

@@ -8,7 +8,7 @@ use s3s::service::S3Service;
 use s3s::{Body, S3Error, S3ErrorCode};
 
 use crate::chunk_guard::GuardedBody;
-use crate::scope;
+use tern_sigv4::scope;
 
 /// AWS's single-PUT limit.
 const MAX_SINGLE_PUT: u64 = 5 * 1024 * 1024 * 1024;
@@ -55,7 +55,11 @@ fn guard_chunked_body(req: Request<Incoming>) -> Request<Body> {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("STREAMING-"));
     let (parts, body) = req.into_parts();
-    let body = if chunked { Body::from(Box::pin(GuardedBody::new(body)) as s3s::stream::DynByteStream) } else { Body::from(body) };
+    let body = if chunked {
+        Body::from(Box::pin(GuardedBody::new(body)) as s3s::stream::DynByteStream)
+    } else {
+        Body::from(body)
+    };
     Request::from_parts(parts, body)
 }
 
@@ -83,7 +87,8 @@ impl OuterLayer {
 
     /// A response for requests that must not reach a service handler.
     fn refuse(&self, req: &Request<Incoming>) -> Option<Response<Body>> {
-        if let Some(scope) = scope::of_request(req) {
+        let authorization = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        if let Some(scope) = scope::of_request(authorization, req.uri().query()) {
             if scope.region != self.region {
                 return Some(s3_error(S3Error::with_message(
                     S3ErrorCode::AuthorizationHeaderMalformed,

@@ -134,7 +134,9 @@ async fn oversized_signed_chunks_are_refused_without_buffering() {
     let tern = one_region().await;
     bucket(&tern.s3(EAST), "chunks").await;
     let url = format!("{}/chunks/huge", tern.endpoint(EAST));
-    let identity = aws_credential_types::Credentials::new(tern_testkit::ACCESS_KEY, tern_testkit::SECRET_KEY, None, None, "t").into();
+    let identity =
+        aws_credential_types::Credentials::new(tern_testkit::ACCESS_KEY, tern_testkit::SECRET_KEY, None, None, "t")
+            .into();
     let params = aws_sigv4::sign::v4::SigningParams::builder()
         .identity(&identity)
         .region(EAST)
@@ -149,7 +151,13 @@ async fn oversized_signed_chunks_are_refused_without_buffering() {
         ("x-amz-decoded-content-length", "4294967295"),
         ("content-encoding", "aws-chunked"),
     ];
-    let signable = SignableRequest::new("PUT", &url, headers.into_iter(), SignableBody::Precomputed("STREAMING-AWS4-HMAC-SHA256-PAYLOAD".into())).unwrap();
+    let signable = SignableRequest::new(
+        "PUT",
+        &url,
+        headers.into_iter(),
+        SignableBody::Precomputed("STREAMING-AWS4-HMAC-SHA256-PAYLOAD".into()),
+    )
+    .unwrap();
     let mut request = http::Request::builder().method("PUT").uri(&url);
     for (k, v) in headers {
         request = request.header(k, v);
@@ -157,7 +165,8 @@ async fn oversized_signed_chunks_are_refused_without_buffering() {
     let mut request = request.body(()).unwrap();
     sign(signable, &params).unwrap().into_parts().0.apply_to_request_http1x(&mut request);
 
-    let mut body = b"ffffffff;chunk-signature=0000000000000000000000000000000000000000000000000000000000000000\r\n".to_vec();
+    let mut body =
+        b"ffffffff;chunk-signature=0000000000000000000000000000000000000000000000000000000000000000\r\n".to_vec();
     body.extend(std::iter::repeat_n(b'x', 1 << 20));
     let client = reqwest::Client::new();
     let mut builder = client.put(&url).body(body);

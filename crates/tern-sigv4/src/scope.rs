@@ -36,13 +36,14 @@ fn parse_credential(credential: &str) -> Option<CredentialScope> {
     well_formed.then(|| CredentialScope { region: region.to_owned(), service: service.to_owned() })
 }
 
-/// The scope of a request, from its header or its query string.
+/// The scope of a request, from its `Authorization` header if it has one,
+/// else from its query string.
 #[must_use]
-pub fn of_request<B>(req: &http::Request<B>) -> Option<CredentialScope> {
-    if let Some(auth) = req.headers().get(http::header::AUTHORIZATION) {
-        return auth.to_str().ok().and_then(from_authorization);
+pub fn of_request(authorization: Option<&str>, query: Option<&str>) -> Option<CredentialScope> {
+    match authorization {
+        Some(auth) => from_authorization(auth),
+        None => query.and_then(from_query),
     }
-    req.uri().query().and_then(from_query)
 }
 
 #[cfg(test)]
