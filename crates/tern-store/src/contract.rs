@@ -46,6 +46,25 @@ pub async fn meta_suite(store: &dyn MetaStore) {
     listings(store).await;
     multipart(store).await;
     registry(store).await;
+    concurrent_writes(store).await;
+}
+
+/// Writes issued together succeed or fail one by one: a refused write
+/// (failed precondition) never takes its neighbours down with it.
+async fn concurrent_writes(store: &dyn MetaStore) {
+    new_bucket(store, "b-conc", Versioning::Unversioned).await;
+    let writes = (0..64).map(|i| {
+        let v = version("b-conc", &format!("k{i}"), NULL_VERSION, "e", inline("x"));
+        let precondition = (i % 2 == 1).then(|| Precondition::Match("absent".into()));
+        async move { store.put_version(&v, precondition.as_ref()).await }
+    });
+    let results = futures::future::join_all(writes).await;
+    for (i, result) in results.iter().enumerate() {
+        assert_eq!(result.is_ok(), i % 2 == 0, "write {i}: {result:?}");
+    }
+    let listed = store.list_current("b-conc", "", &KeyStart::Beginning, 100).await.unwrap();
+    assert_eq!(listed.len(), 32);
+    assert!(listed.iter().all(|r| r.key[1..].parse::<u32>().unwrap() % 2 == 0));
 }
 
 async fn buckets(store: &dyn MetaStore) {

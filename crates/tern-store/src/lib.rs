@@ -13,6 +13,7 @@ mod blob;
 #[cfg(any(test, feature = "contract"))]
 pub mod contract;
 mod error;
+mod group_commit;
 mod meta;
 mod model;
 mod sqlite;

@@ -19,6 +19,7 @@ async fn objects_round_trip_with_their_headers() {
         .cache_control("max-age=60")
         .metadata("x-amz-t", envelope)
         .metadata("plain", "value")
+        .metadata("encoded", "=?UTF-8?B?Y2Fmw6k=?=")
         .tagging("team=storage&tier=1")
         .send()
         .await
@@ -31,6 +32,8 @@ async fn objects_round_trip_with_their_headers() {
     assert_eq!(got.content_disposition(), Some("attachment"));
     assert_eq!(got.cache_control(), Some("max-age=60"));
     assert_eq!(got.metadata().unwrap().get("x-amz-t").map(String::as_str), Some(envelope), "metadata is byte-exact");
+    // Non-ASCII values travel RFC 2047-encoded, as AWS sends them.
+    assert_eq!(got.metadata().unwrap().get("encoded").map(String::as_str), Some("=?UTF-8?B?Y2Fmw6k=?="));
     assert_eq!(got.tag_count(), Some(2));
     assert_eq!(got.e_tag(), put.e_tag());
     assert_eq!(got.body.collect().await.unwrap().into_bytes().to_vec(), pattern(200_000, 1));

@@ -13,15 +13,18 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
-use sqlx::{Row, SqliteConnection, SqlitePool};
+use sqlx::{Connection as _, Row, SqliteConnection, SqlitePool};
 
+use crate::group_commit::GroupCommitter;
 use crate::meta::MetaStore;
 use crate::model::prefix_upper_bound;
 use crate::model::{
-    BlobPart, BucketRecord, Displaced, KeyStart, NULL_VERSION, NewVersion, ObjectAttrs, ObjectData, PartRecord,
-    Precondition, RegisteredBucket, UploadRecord, VersionRecord, VersionSummary, Versioning,
+    BlobPart, BucketRecord, Displaced, KeyStart, NewVersion, ObjectAttrs, ObjectData, PartRecord, Precondition,
+    RegisteredBucket, UploadRecord, VersionRecord, VersionSummary, Versioning,
 };
 use crate::{StoreError, StoreResult};
+
+mod writes;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -31,7 +34,7 @@ const VERSION_COLUMNS: &str =
 const SUMMARY_COLUMNS: &str = "key, version_id, is_latest, is_delete_marker, modified_ms, size, etag, attrs";
 
 pub struct SqliteMeta {
-    writer: SqlitePool,
+    writer: GroupCommitter,
     reader: SqlitePool,
 }
 
@@ -45,15 +48,17 @@ impl SqliteMeta {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
-        MIGRATOR.run(&writer).await?;
+        let mut conn = SqliteConnection::connect_with(&options).await?;
+        MIGRATOR.run(&mut conn).await?;
+        let writer = GroupCommitter::start(conn);
         let reader = SqlitePoolOptions::new().max_connections(8).connect_with(options.read_only(true)).await?;
         Ok(Self { writer, reader })
     }
 
-    /// Closes both pools, waiting for in-flight statements.
+    /// Closes the read pool. Every acknowledged write has already committed
+    /// (callers are answered after their COMMIT); the writer connection
+    /// closes when the store is dropped.
     pub async fn close(&self) {
-        self.writer.close().await;
         self.reader.close().await;
     }
 }
@@ -167,94 +172,11 @@ fn key_range(prefix: &str, start: &KeyStart) -> (String, Vec<String>) {
     (clauses.join(" AND "), binds)
 }
 
-async fn require_bucket(conn: &mut SqliteConnection, bucket: &str) -> StoreResult<()> {
-    let found = sqlx::query("SELECT 1 FROM buckets WHERE name = ?").bind(bucket).fetch_optional(&mut *conn).await?;
-    found.map(|_| ()).ok_or(StoreError::NoSuchBucket)
-}
-
-fn check_precondition(current: Option<&SqliteRow>, precondition: Option<&Precondition>) -> StoreResult<()> {
-    let live_etag = match current {
-        Some(row) if !row.try_get::<bool, _>("is_delete_marker")? => Some(row.try_get::<String, _>("etag")?),
-        _ => None,
-    };
-    let holds = match precondition {
-        None => true,
-        Some(Precondition::NoneMatchAny) => live_etag.is_none(),
-        Some(Precondition::Match(etag)) => live_etag.as_deref() == Some(etag.as_str()),
-    };
-    if holds { Ok(()) } else { Err(StoreError::PreconditionFailed) }
-}
-
-/// The body of `put_version`, shared with `complete_upload`.
-async fn insert_version(
-    conn: &mut SqliteConnection,
-    v: &NewVersion,
-    precondition: Option<&Precondition>,
-) -> StoreResult<Displaced> {
-    require_bucket(conn, &v.bucket).await?;
-    let current =
-        sqlx::query("SELECT etag, is_delete_marker FROM versions WHERE bucket = ? AND key = ? AND is_latest = 1")
-            .bind(&v.bucket)
-            .bind(&v.key)
-            .fetch_optional(&mut *conn)
-            .await?;
-    check_precondition(current.as_ref(), precondition)?;
-
-    let mut displaced = Displaced::default();
-    if v.version_id == NULL_VERSION {
-        let old = sqlx::query("DELETE FROM versions WHERE bucket = ? AND key = ? AND version_id = ? RETURNING parts")
-            .bind(&v.bucket)
-            .bind(&v.key)
-            .bind(NULL_VERSION)
-            .fetch_optional(&mut *conn)
-            .await?;
-        if let Some(row) = old {
-            let parts: Vec<BlobPart> = serde_json::from_str(row.try_get("parts")?)?;
-            displaced.blobs.extend(parts.into_iter().map(|p| p.blob));
-        }
-    }
-    sqlx::query("UPDATE versions SET is_latest = 0 WHERE bucket = ? AND key = ? AND is_latest = 1")
-        .bind(&v.bucket)
-        .bind(&v.key)
-        .execute(&mut *conn)
-        .await?;
-    let inline = match &v.data {
-        ObjectData::Inline(bytes) => Some(bytes.as_ref()),
-        ObjectData::Blobs(_) => None,
-    };
-    sqlx::query(
-        "INSERT INTO versions (bucket, key, version_id, is_latest, is_delete_marker, modified_ms, size, etag, \
-         attrs, tags, inline_data, parts) VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&v.bucket)
-    .bind(&v.key)
-    .bind(&v.version_id)
-    .bind(v.is_delete_marker)
-    .bind(v.modified_ms)
-    .bind(to_i64(v.size)?)
-    .bind(&v.etag)
-    .bind(json(&v.attrs)?)
-    .bind(json(&v.tags)?)
-    .bind(inline)
-    .bind(json(&parts_of(&v.data))?)
-    .execute(&mut *conn)
-    .await?;
-    Ok(displaced)
-}
-
 #[async_trait]
 impl MetaStore for SqliteMeta {
     async fn create_bucket(&self, bucket: &BucketRecord) -> StoreResult<()> {
-        let inserted = sqlx::query("INSERT OR IGNORE INTO buckets (name, created_ms, versioning) VALUES (?, ?, ?)")
-            .bind(&bucket.name)
-            .bind(bucket.created_ms)
-            .bind(bucket.versioning.to_db())
-            .execute(&self.writer)
-            .await?;
-        if inserted.rows_affected() == 0 {
-            return Err(StoreError::BucketExists);
-        }
-        Ok(())
+        let bucket = bucket.clone();
+        self.writer.write(move |conn| Box::pin(async move { writes::create_bucket(conn, &bucket).await })).await
     }
 
     async fn get_bucket(&self, name: &str) -> StoreResult<Option<BucketRecord>> {
@@ -273,39 +195,22 @@ impl MetaStore for SqliteMeta {
     }
 
     async fn delete_bucket(&self, name: &str) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await?;
-        require_bucket(&mut tx, name).await?;
-        let used = sqlx::query(
-            "SELECT 1 FROM versions WHERE bucket = ?1 UNION ALL SELECT 1 FROM uploads WHERE bucket = ?1 LIMIT 1",
-        )
-        .bind(name)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if used.is_some() {
-            return Err(StoreError::BucketNotEmpty);
-        }
-        sqlx::query("DELETE FROM buckets WHERE name = ?").bind(name).execute(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(())
+        let name = name.to_owned();
+        self.writer.write(move |conn| Box::pin(async move { writes::delete_bucket(conn, &name).await })).await
     }
 
     async fn set_versioning(&self, name: &str, state: Versioning) -> StoreResult<()> {
-        let updated = sqlx::query("UPDATE buckets SET versioning = ? WHERE name = ?")
-            .bind(state.to_db())
-            .bind(name)
-            .execute(&self.writer)
-            .await?;
-        if updated.rows_affected() == 0 {
-            return Err(StoreError::NoSuchBucket);
-        }
-        Ok(())
+        let name = name.to_owned();
+        self.writer.write(move |conn| Box::pin(async move { writes::set_versioning(conn, &name, state).await })).await
     }
 
     async fn put_version(&self, version: &NewVersion, precondition: Option<&Precondition>) -> StoreResult<Displaced> {
-        let mut tx = self.writer.begin().await?;
-        let displaced = insert_version(&mut tx, version, precondition).await?;
-        tx.commit().await?;
-        Ok(displaced)
+        let (version, precondition) = (version.clone(), precondition.cloned());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move { writes::insert_version(conn, &version, precondition.as_ref()).await })
+            })
+            .await
     }
 
     async fn get_version(
@@ -334,27 +239,10 @@ impl MetaStore for SqliteMeta {
         key: &str,
         version_id: &str,
     ) -> StoreResult<(Option<VersionRecord>, Displaced)> {
-        let mut tx = self.writer.begin().await?;
-        let sql =
-            format!("DELETE FROM versions WHERE bucket = ? AND key = ? AND version_id = ? RETURNING {VERSION_COLUMNS}");
-        let row = sqlx::query(audited(sql)).bind(bucket).bind(key).bind(version_id).fetch_optional(&mut *tx).await?;
-        let Some(row) = row else {
-            return Ok((None, Displaced::default()));
-        };
-        let removed = version_from_row(&row)?;
-        if removed.is_latest {
-            sqlx::query(
-                "UPDATE versions SET is_latest = 1 WHERE id = \
-                 (SELECT max(id) FROM versions WHERE bucket = ? AND key = ?)",
-            )
-            .bind(bucket)
-            .bind(key)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        let blobs = removed.data.blob_ids().map(str::to_owned).collect();
-        Ok((Some(removed), Displaced { blobs }))
+        let (bucket, key, version_id) = (bucket.to_owned(), key.to_owned(), version_id.to_owned());
+        self.writer
+            .write(move |conn| Box::pin(async move { writes::delete_version(conn, &bucket, &key, &version_id).await }))
+            .await
     }
 
     async fn put_tags(
@@ -364,17 +252,13 @@ impl MetaStore for SqliteMeta {
         version_id: Option<&str>,
         tags: &[(String, String)],
     ) -> StoreResult<VersionRecord> {
-        let selector = if version_id.is_some() { "version_id = ?" } else { "is_latest = 1" };
-        let sql = format!(
-            "UPDATE versions SET tags = ? WHERE bucket = ? AND key = ? AND {selector} AND is_delete_marker = 0 \
-             RETURNING {VERSION_COLUMNS}"
-        );
-        let mut query = sqlx::query(audited(sql)).bind(json(&tags)?).bind(bucket).bind(key);
-        if let Some(id) = version_id {
-            query = query.bind(id);
-        }
-        let row = query.fetch_optional(&self.writer).await?;
-        row.map(|r| version_from_row(&r)).transpose()?.ok_or(StoreError::NoSuchVersion)
+        let (bucket, key, version_id, tags) =
+            (bucket.to_owned(), key.to_owned(), version_id.map(str::to_owned), tags.to_vec());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move { writes::put_tags(conn, &bucket, &key, version_id.as_deref(), &tags).await })
+            })
+            .await
     }
 
     async fn list_current(
@@ -435,19 +319,8 @@ impl MetaStore for SqliteMeta {
     }
 
     async fn create_upload(&self, upload: &UploadRecord) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await?;
-        require_bucket(&mut tx, &upload.bucket).await?;
-        sqlx::query("INSERT INTO uploads (upload_id, bucket, key, created_ms, attrs, tags) VALUES (?, ?, ?, ?, ?, ?)")
-            .bind(&upload.upload_id)
-            .bind(&upload.bucket)
-            .bind(&upload.key)
-            .bind(upload.created_ms)
-            .bind(json(&upload.attrs)?)
-            .bind(json(&upload.tags)?)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        let upload = upload.clone();
+        self.writer.write(move |conn| Box::pin(async move { writes::create_upload(conn, &upload).await })).await
     }
 
     async fn get_upload(&self, bucket: &str, upload_id: &str) -> StoreResult<Option<UploadRecord>> {
@@ -460,34 +333,8 @@ impl MetaStore for SqliteMeta {
     }
 
     async fn put_part(&self, part: &PartRecord) -> StoreResult<Displaced> {
-        let mut tx = self.writer.begin().await?;
-        let exists = sqlx::query("SELECT 1 FROM uploads WHERE upload_id = ?")
-            .bind(&part.upload_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if exists.is_none() {
-            return Err(StoreError::NoSuchUpload);
-        }
-        let old: Option<String> = sqlx::query_scalar("SELECT blob FROM parts WHERE upload_id = ? AND part_number = ?")
-            .bind(&part.upload_id)
-            .bind(part.part_number)
-            .fetch_optional(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT OR REPLACE INTO parts (upload_id, part_number, size, etag, blob, modified_ms, checksum) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&part.upload_id)
-        .bind(part.part_number)
-        .bind(to_i64(part.size)?)
-        .bind(&part.etag)
-        .bind(&part.blob)
-        .bind(part.modified_ms)
-        .bind(&part.checksum)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Displaced { blobs: old.into_iter().collect() })
+        let part = part.clone();
+        self.writer.write(move |conn| Box::pin(async move { writes::put_part(conn, &part).await })).await
     }
 
     async fn list_parts(&self, upload_id: &str, after: u32, limit: usize) -> StoreResult<Vec<PartRecord>> {
@@ -538,59 +385,26 @@ impl MetaStore for SqliteMeta {
         version: &NewVersion,
         precondition: Option<&Precondition>,
     ) -> StoreResult<Displaced> {
-        let mut tx = self.writer.begin().await?;
-        let exists = sqlx::query("SELECT 1 FROM uploads WHERE upload_id = ? AND bucket = ?")
-            .bind(upload_id)
-            .bind(&version.bucket)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if exists.is_none() {
-            return Err(StoreError::NoSuchUpload);
-        }
-        let mut displaced = insert_version(&mut tx, version, precondition).await?;
-        let kept: HashSet<&str> = version.data.blob_ids().collect();
-        let blobs: Vec<String> = sqlx::query_scalar("DELETE FROM parts WHERE upload_id = ? RETURNING blob")
-            .bind(upload_id)
-            .fetch_all(&mut *tx)
-            .await?;
-        displaced.blobs.extend(blobs.into_iter().filter(|b| !kept.contains(b.as_str())));
-        sqlx::query("DELETE FROM uploads WHERE upload_id = ?").bind(upload_id).execute(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(displaced)
+        let (upload_id, version, precondition) = (upload_id.to_owned(), version.clone(), precondition.cloned());
+        self.writer
+            .write(move |conn| {
+                Box::pin(
+                    async move { writes::complete_upload(conn, &upload_id, &version, precondition.as_ref()).await },
+                )
+            })
+            .await
     }
 
     async fn abort_upload(&self, bucket: &str, upload_id: &str) -> StoreResult<Displaced> {
-        let mut tx = self.writer.begin().await?;
-        let exists = sqlx::query("SELECT 1 FROM uploads WHERE upload_id = ? AND bucket = ?")
-            .bind(upload_id)
-            .bind(bucket)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if exists.is_none() {
-            return Err(StoreError::NoSuchUpload);
-        }
-        let blobs: Vec<String> = sqlx::query_scalar("DELETE FROM parts WHERE upload_id = ? RETURNING blob")
-            .bind(upload_id)
-            .fetch_all(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM uploads WHERE upload_id = ?").bind(upload_id).execute(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(Displaced { blobs })
+        let (bucket, upload_id) = (bucket.to_owned(), upload_id.to_owned());
+        self.writer
+            .write(move |conn| Box::pin(async move { writes::abort_upload(conn, &bucket, &upload_id).await }))
+            .await
     }
 
     async fn registry_claim(&self, name: &str, region: &str) -> StoreResult<RegisteredBucket> {
-        let now = time::OffsetDateTime::now_utc();
-        let created_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
-        let row = sqlx::query(
-            "INSERT INTO bucket_registry (name, region, created_ms) VALUES (?, ?, ?) \
-             ON CONFLICT (name) DO UPDATE SET name = name RETURNING name, region, created_ms",
-        )
-        .bind(name)
-        .bind(region)
-        .bind(created_ms)
-        .fetch_one(&self.writer)
-        .await?;
-        registered_from_row(&row)
+        let (name, region) = (name.to_owned(), region.to_owned());
+        self.writer.write(move |conn| Box::pin(async move { writes::registry_claim(conn, &name, &region).await })).await
     }
 
     async fn registry_lookup(&self, name: &str) -> StoreResult<Option<RegisteredBucket>> {
@@ -609,12 +423,10 @@ impl MetaStore for SqliteMeta {
     }
 
     async fn registry_release(&self, name: &str, region: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM bucket_registry WHERE name = ? AND region = ?")
-            .bind(name)
-            .bind(region)
-            .execute(&self.writer)
-            .await?;
-        Ok(())
+        let (name, region) = (name.to_owned(), region.to_owned());
+        self.writer
+            .write(move |conn| Box::pin(async move { writes::registry_release(conn, &name, &region).await }))
+            .await
     }
 
     async fn referenced_blobs(&self) -> StoreResult<HashSet<String>> {

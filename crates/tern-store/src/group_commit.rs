@@ -1,0 +1,107 @@
+//! Group commit: one writer task applies every queued write in a single
+//! transaction and fsync, then answers each caller. A small PUT costs a
+//! share of one fsync instead of a whole one; each write still sees the
+//! results of the writes before it, and each is isolated in a SAVEPOINT so
+//! a refused write (a failed precondition, say) leaves the others intact.
+//! No caller is answered before the COMMIT that makes its write durable.
+
+use futures::future::BoxFuture;
+use sqlx::{Connection as _, SqliteConnection};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{StoreError, StoreResult};
+
+/// Most writes folded into one transaction (bounds its latency).
+const MAX_BATCH: usize = 256;
+
+/// Delivers a write's outcome once the batch's COMMIT outcome is known.
+type Finish = Box<dyn FnOnce(Result<(), String>) + Send>;
+/// One write: runs inside the batch transaction; says whether it succeeded.
+type Job = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, (bool, Finish)> + Send>;
+
+/// The handle writers use; the task ends when every handle is dropped.
+#[derive(Clone)]
+pub(crate) struct GroupCommitter {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl GroupCommitter {
+    /// Starts the writer task on `conn`, the only connection that writes.
+    pub(crate) fn start(conn: SqliteConnection) -> Self {
+        let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(run(conn, rx));
+        Self { jobs }
+    }
+
+    /// Runs `write` in the next batch; returns its result once durable.
+    pub(crate) async fn write<T, F>(&self, write: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            Box::pin(async move {
+                let result = write(conn).await;
+                let ok = result.is_ok();
+                let finish: Finish = Box::new(move |commit| {
+                    let outcome = match (result, commit) {
+                        (Ok(value), Ok(())) => Ok(value),
+                        (Ok(_), Err(e)) => Err(StoreError::Corrupt(format!("commit failed: {e}"))),
+                        (Err(e), _) => Err(e),
+                    };
+                    let _ = tx.send(outcome);
+                });
+                (ok, finish)
+            })
+        });
+        self.jobs.send(job).await.map_err(|_| closed())?;
+        rx.await.map_err(|_| closed())?
+    }
+}
+
+fn closed() -> StoreError {
+    StoreError::Io(std::io::Error::other("the metadata write was not committed (see the server log)"))
+}
+
+async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let commit = apply(&mut conn, std::mem::take(&mut batch)).await;
+        if let Err(e) = &commit.0 {
+            tracing::error!(error = %e, "metadata batch failed to commit");
+        }
+        let (result, finishers) = commit;
+        for finish in finishers {
+            finish(result.clone());
+        }
+    }
+    let _ = conn.close().await;
+}
+
+/// Applies a batch in one transaction; returns the COMMIT outcome and the
+/// callers to answer with it.
+async fn apply(conn: &mut SqliteConnection, jobs: Vec<Job>) -> (Result<(), String>, Vec<Finish>) {
+    let mut finishers = Vec::with_capacity(jobs.len());
+    if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
+        // Dropping the jobs fails their callers; nothing ran.
+        return (Err(e.to_string()), finishers);
+    }
+    for job in jobs {
+        let savepoint = sqlx::query("SAVEPOINT write").execute(&mut *conn).await;
+        let (ok, finish) = job(conn).await;
+        let end = if ok { "RELEASE write" } else { "ROLLBACK TO write; RELEASE write" };
+        let ended = sqlx::raw_sql(end).execute(&mut *conn).await;
+        if let Some(e) = savepoint.err().or(ended.err()) {
+            finishers.push(finish);
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            return (Err(e.to_string()), finishers);
+        }
+        finishers.push(finish);
+    }
+    let commit = sqlx::query("COMMIT").execute(&mut *conn).await.map(|_| ()).map_err(|e| e.to_string());
+    if commit.is_err() {
+        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+    }
+    (commit, finishers)
+}

@@ -1,0 +1,290 @@
+//! The write transactions of the `SQLite` engine. Each runs on the one writer
+//! connection inside a group-commit batch (see `group_commit`), isolated by a
+//! SAVEPOINT, so it either applies whole or not at all.
+
+use std::collections::HashSet;
+
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqliteConnection};
+
+use super::{VERSION_COLUMNS, audited, json, parts_of, registered_from_row, to_i64, version_from_row};
+use crate::model::{
+    BlobPart, BucketRecord, Displaced, NULL_VERSION, NewVersion, ObjectData, PartRecord, Precondition,
+    RegisteredBucket, UploadRecord, VersionRecord, Versioning,
+};
+use crate::{StoreError, StoreResult};
+
+async fn require_bucket(conn: &mut SqliteConnection, bucket: &str) -> StoreResult<()> {
+    let found = sqlx::query("SELECT 1 FROM buckets WHERE name = ?").bind(bucket).fetch_optional(&mut *conn).await?;
+    found.map(|_| ()).ok_or(StoreError::NoSuchBucket)
+}
+
+fn check_precondition(current: Option<&SqliteRow>, precondition: Option<&Precondition>) -> StoreResult<()> {
+    let live_etag = match current {
+        Some(row) if !row.try_get::<bool, _>("is_delete_marker")? => Some(row.try_get::<String, _>("etag")?),
+        _ => None,
+    };
+    let holds = match precondition {
+        None => true,
+        Some(Precondition::NoneMatchAny) => live_etag.is_none(),
+        Some(Precondition::Match(etag)) => live_etag.as_deref() == Some(etag.as_str()),
+    };
+    if holds { Ok(()) } else { Err(StoreError::PreconditionFailed) }
+}
+
+/// The body of `put_version`, shared with `complete_upload`.
+pub(super) async fn insert_version(
+    conn: &mut SqliteConnection,
+    v: &NewVersion,
+    precondition: Option<&Precondition>,
+) -> StoreResult<Displaced> {
+    require_bucket(conn, &v.bucket).await?;
+    let current =
+        sqlx::query("SELECT etag, is_delete_marker FROM versions WHERE bucket = ? AND key = ? AND is_latest = 1")
+            .bind(&v.bucket)
+            .bind(&v.key)
+            .fetch_optional(&mut *conn)
+            .await?;
+    check_precondition(current.as_ref(), precondition)?;
+
+    let mut displaced = Displaced::default();
+    if v.version_id == NULL_VERSION {
+        let old = sqlx::query("DELETE FROM versions WHERE bucket = ? AND key = ? AND version_id = ? RETURNING parts")
+            .bind(&v.bucket)
+            .bind(&v.key)
+            .bind(NULL_VERSION)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if let Some(row) = old {
+            let parts: Vec<BlobPart> = serde_json::from_str(row.try_get("parts")?)?;
+            displaced.blobs.extend(parts.into_iter().map(|p| p.blob));
+        }
+    }
+    sqlx::query("UPDATE versions SET is_latest = 0 WHERE bucket = ? AND key = ? AND is_latest = 1")
+        .bind(&v.bucket)
+        .bind(&v.key)
+        .execute(&mut *conn)
+        .await?;
+    let inline = match &v.data {
+        ObjectData::Inline(bytes) => Some(bytes.as_ref()),
+        ObjectData::Blobs(_) => None,
+    };
+    sqlx::query(
+        "INSERT INTO versions (bucket, key, version_id, is_latest, is_delete_marker, modified_ms, size, etag, \
+         attrs, tags, inline_data, parts) VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&v.bucket)
+    .bind(&v.key)
+    .bind(&v.version_id)
+    .bind(v.is_delete_marker)
+    .bind(v.modified_ms)
+    .bind(to_i64(v.size)?)
+    .bind(&v.etag)
+    .bind(json(&v.attrs)?)
+    .bind(json(&v.tags)?)
+    .bind(inline)
+    .bind(json(&parts_of(&v.data))?)
+    .execute(&mut *conn)
+    .await?;
+    Ok(displaced)
+}
+
+pub(super) async fn create_bucket(conn: &mut SqliteConnection, bucket: &BucketRecord) -> StoreResult<()> {
+    let inserted = sqlx::query("INSERT OR IGNORE INTO buckets (name, created_ms, versioning) VALUES (?, ?, ?)")
+        .bind(&bucket.name)
+        .bind(bucket.created_ms)
+        .bind(bucket.versioning.to_db())
+        .execute(&mut *conn)
+        .await?;
+    if inserted.rows_affected() == 0 {
+        return Err(StoreError::BucketExists);
+    }
+    Ok(())
+}
+
+pub(super) async fn delete_bucket(conn: &mut SqliteConnection, name: &str) -> StoreResult<()> {
+    require_bucket(conn, name).await?;
+    let used = sqlx::query(
+        "SELECT 1 FROM versions WHERE bucket = ?1 UNION ALL SELECT 1 FROM uploads WHERE bucket = ?1 LIMIT 1",
+    )
+    .bind(name)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if used.is_some() {
+        return Err(StoreError::BucketNotEmpty);
+    }
+    sqlx::query("DELETE FROM buckets WHERE name = ?").bind(name).execute(&mut *conn).await?;
+    Ok(())
+}
+
+pub(super) async fn set_versioning(conn: &mut SqliteConnection, name: &str, state: Versioning) -> StoreResult<()> {
+    let updated = sqlx::query("UPDATE buckets SET versioning = ? WHERE name = ?")
+        .bind(state.to_db())
+        .bind(name)
+        .execute(&mut *conn)
+        .await?;
+    if updated.rows_affected() == 0 {
+        return Err(StoreError::NoSuchBucket);
+    }
+    Ok(())
+}
+
+pub(super) async fn delete_version(
+    conn: &mut SqliteConnection,
+    bucket: &str,
+    key: &str,
+    version_id: &str,
+) -> StoreResult<(Option<VersionRecord>, Displaced)> {
+    let sql =
+        format!("DELETE FROM versions WHERE bucket = ? AND key = ? AND version_id = ? RETURNING {VERSION_COLUMNS}");
+    let row = sqlx::query(audited(sql)).bind(bucket).bind(key).bind(version_id).fetch_optional(&mut *conn).await?;
+    let Some(row) = row else {
+        return Ok((None, Displaced::default()));
+    };
+    let removed = version_from_row(&row)?;
+    if removed.is_latest {
+        sqlx::query(
+            "UPDATE versions SET is_latest = 1 WHERE id = \
+             (SELECT max(id) FROM versions WHERE bucket = ? AND key = ?)",
+        )
+        .bind(bucket)
+        .bind(key)
+        .execute(&mut *conn)
+        .await?;
+    }
+    let blobs = removed.data.blob_ids().map(str::to_owned).collect();
+    Ok((Some(removed), Displaced { blobs }))
+}
+
+pub(super) async fn put_tags(
+    conn: &mut SqliteConnection,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+    tags: &[(String, String)],
+) -> StoreResult<VersionRecord> {
+    let selector = if version_id.is_some() { "version_id = ?" } else { "is_latest = 1" };
+    let sql = format!(
+        "UPDATE versions SET tags = ? WHERE bucket = ? AND key = ? AND {selector} AND is_delete_marker = 0 \
+         RETURNING {VERSION_COLUMNS}"
+    );
+    let mut query = sqlx::query(audited(sql)).bind(json(&tags)?).bind(bucket).bind(key);
+    if let Some(id) = version_id {
+        query = query.bind(id);
+    }
+    let row = query.fetch_optional(&mut *conn).await?;
+    row.map(|r| version_from_row(&r)).transpose()?.ok_or(StoreError::NoSuchVersion)
+}
+
+pub(super) async fn create_upload(conn: &mut SqliteConnection, upload: &UploadRecord) -> StoreResult<()> {
+    require_bucket(conn, &upload.bucket).await?;
+    sqlx::query("INSERT INTO uploads (upload_id, bucket, key, created_ms, attrs, tags) VALUES (?, ?, ?, ?, ?, ?)")
+        .bind(&upload.upload_id)
+        .bind(&upload.bucket)
+        .bind(&upload.key)
+        .bind(upload.created_ms)
+        .bind(json(&upload.attrs)?)
+        .bind(json(&upload.tags)?)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn put_part(conn: &mut SqliteConnection, part: &PartRecord) -> StoreResult<Displaced> {
+    let exists = sqlx::query("SELECT 1 FROM uploads WHERE upload_id = ?")
+        .bind(&part.upload_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if exists.is_none() {
+        return Err(StoreError::NoSuchUpload);
+    }
+    let old: Option<String> = sqlx::query_scalar("SELECT blob FROM parts WHERE upload_id = ? AND part_number = ?")
+        .bind(&part.upload_id)
+        .bind(part.part_number)
+        .fetch_optional(&mut *conn)
+        .await?;
+    sqlx::query(
+        "INSERT OR REPLACE INTO parts (upload_id, part_number, size, etag, blob, modified_ms, checksum) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&part.upload_id)
+    .bind(part.part_number)
+    .bind(to_i64(part.size)?)
+    .bind(&part.etag)
+    .bind(&part.blob)
+    .bind(part.modified_ms)
+    .bind(&part.checksum)
+    .execute(&mut *conn)
+    .await?;
+    Ok(Displaced { blobs: old.into_iter().collect() })
+}
+
+pub(super) async fn complete_upload(
+    conn: &mut SqliteConnection,
+    upload_id: &str,
+    version: &NewVersion,
+    precondition: Option<&Precondition>,
+) -> StoreResult<Displaced> {
+    let exists = sqlx::query("SELECT 1 FROM uploads WHERE upload_id = ? AND bucket = ?")
+        .bind(upload_id)
+        .bind(&version.bucket)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if exists.is_none() {
+        return Err(StoreError::NoSuchUpload);
+    }
+    let mut displaced = insert_version(conn, version, precondition).await?;
+    let kept: HashSet<&str> = version.data.blob_ids().collect();
+    let blobs: Vec<String> = sqlx::query_scalar("DELETE FROM parts WHERE upload_id = ? RETURNING blob")
+        .bind(upload_id)
+        .fetch_all(&mut *conn)
+        .await?;
+    displaced.blobs.extend(blobs.into_iter().filter(|b| !kept.contains(b.as_str())));
+    sqlx::query("DELETE FROM uploads WHERE upload_id = ?").bind(upload_id).execute(&mut *conn).await?;
+    Ok(displaced)
+}
+
+pub(super) async fn abort_upload(conn: &mut SqliteConnection, bucket: &str, upload_id: &str) -> StoreResult<Displaced> {
+    let exists = sqlx::query("SELECT 1 FROM uploads WHERE upload_id = ? AND bucket = ?")
+        .bind(upload_id)
+        .bind(bucket)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if exists.is_none() {
+        return Err(StoreError::NoSuchUpload);
+    }
+    let blobs: Vec<String> = sqlx::query_scalar("DELETE FROM parts WHERE upload_id = ? RETURNING blob")
+        .bind(upload_id)
+        .fetch_all(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM uploads WHERE upload_id = ?").bind(upload_id).execute(&mut *conn).await?;
+    Ok(Displaced { blobs })
+}
+
+pub(super) async fn registry_claim(
+    conn: &mut SqliteConnection,
+    name: &str,
+    region: &str,
+) -> StoreResult<RegisteredBucket> {
+    let now = time::OffsetDateTime::now_utc();
+    let created_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
+    let row = sqlx::query(
+        "INSERT INTO bucket_registry (name, region, created_ms) VALUES (?, ?, ?) \
+         ON CONFLICT (name) DO UPDATE SET name = name RETURNING name, region, created_ms",
+    )
+    .bind(name)
+    .bind(region)
+    .bind(created_ms)
+    .fetch_one(&mut *conn)
+    .await?;
+    registered_from_row(&row)
+}
+
+pub(super) async fn registry_release(conn: &mut SqliteConnection, name: &str, region: &str) -> StoreResult<()> {
+    sqlx::query("DELETE FROM bucket_registry WHERE name = ? AND region = ?")
+        .bind(name)
+        .bind(region)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
