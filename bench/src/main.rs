@@ -1,9 +1,10 @@
 //! Tern's benchmark harness: PUT/GET throughput and latency of S3 endpoints,
 //! measured side by side in one run and reported as JSON with ratios.
 //!
-//! Without `--target`, it starts `tern up` (one region) from `--tern-bin`.
-//! Each `--target label=URL[,ACCESS_KEY,SECRET_KEY]` adds an endpoint; rounds
-//! are interleaved across targets so a noisy box affects all of them alike.
+//! It starts `tern up` (one region) from `--tern-bin` as the first target;
+//! each `--target label=URL[,ACCESS_KEY,SECRET_KEY]` adds a peer. Rounds are
+//! interleaved across targets so a noisy box affects all of them alike, and
+//! every figure carries its ratio to Tern's.
 
 // Statistics over request counts and byte totals far below 2^52.
 #![allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
@@ -22,7 +23,7 @@ use serde_json::json;
 #[derive(Parser)]
 #[command(about = "PUT/GET benchmarks of S3 endpoints, reported as ratios in one run")]
 struct Args {
-    /// `label=URL[,ACCESS_KEY,SECRET_KEY]`; repeatable. Default: a tern it starts.
+    /// A peer to compare: `label=URL[,ACCESS_KEY,SECRET_KEY]`; repeatable.
     #[arg(long)]
     target: Vec<String>,
     /// The tern binary to start when no target is given.
@@ -168,18 +169,15 @@ fn median(mut values: Vec<Measure>, key: fn(&Measure) -> f64) -> f64 {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let mut _spawned = None;
-    let targets: Vec<Target> = if args.target.is_empty() {
-        let tern = tern_testkit::Deployment::start(&args.tern_bin, &["us-east-1"]).await?;
-        let target = Target {
-            label: "tern".into(),
-            client: client(&tern.endpoint("us-east-1"), tern_testkit::ACCESS_KEY, tern_testkit::SECRET_KEY),
-        };
-        _spawned = Some(tern);
-        vec![target]
-    } else {
-        args.target.iter().map(|t| parse_target(t)).collect::<anyhow::Result<_>>()?
-    };
+    // Kept alive for the whole run; dropping it stops the server.
+    let tern = tern_testkit::Deployment::start(&args.tern_bin, &["us-east-1"]).await?;
+    let mut targets = vec![Target {
+        label: "tern".into(),
+        client: client(&tern.endpoint("us-east-1"), tern_testkit::ACCESS_KEY, tern_testkit::SECRET_KEY),
+    }];
+    for spec in &args.target {
+        targets.push(parse_target(spec)?);
+    }
     for w in WORKLOADS.iter().filter(|w| args.workloads.iter().any(|n| n == w.name)) {
         let requests = ((w.requests as f64 * args.scale).ceil() as usize).max(w.concurrency);
         let body = Bytes::from((0..w.size).map(|i| (i % 251) as u8).collect::<Vec<_>>());
@@ -206,7 +204,7 @@ async fn main() -> anyhow::Result<()> {
                     "mb_per_sec": (mb * 10.0).round() / 10.0,
                     "p50_ms": (median(series.clone(), |m| m.p50_ms) * 100.0).round() / 100.0,
                     "p99_ms": (median(series, |m| m.p99_ms) * 100.0).round() / 100.0,
-                    "ratio_to_first": (mb / base * 100.0).round() / 100.0,
+                    "ratio_to_tern": (mb / base * 100.0).round() / 100.0,
                 });
                 println!("{line}");
             }

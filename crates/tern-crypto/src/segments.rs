@@ -145,9 +145,10 @@ impl Sealer {
         Bytes::copy_from_slice(&self.header)
     }
 
-    fn seal_segment(&mut self, plain: &[u8], last: bool) -> Result<Bytes, CryptoError> {
-        let mut buf = Vec::with_capacity(plain.len() + TAG);
-        buf.extend_from_slice(plain);
+    /// Seals one segment: the plaintext is copied once, into the output.
+    fn seal_segment(&mut self, range: Range<usize>, last: bool) -> Result<Bytes, CryptoError> {
+        let mut buf = Vec::with_capacity(range.len() + TAG);
+        buf.extend_from_slice(&self.pending[range]);
         self.key
             .seal_in_place_append_tag(nonce(self.prefix, self.index, last)?, Aad::from(&self.header), &mut buf)
             .map_err(|_| CryptoError::Corrupt)?;
@@ -162,8 +163,7 @@ impl Sealer {
         let mut out = Vec::new();
         let mut consumed = 0;
         while self.pending.len() - consumed > SEGMENT {
-            let segment = self.pending[consumed..consumed + SEGMENT].to_vec();
-            out.push(self.seal_segment(&segment, false)?);
+            out.push(self.seal_segment(consumed..consumed + SEGMENT, false)?);
             consumed += SEGMENT;
         }
         self.pending.drain(..consumed);
@@ -172,8 +172,7 @@ impl Sealer {
 
     /// Seals what remains as the last segment.
     pub fn finish(mut self) -> Result<Bytes, CryptoError> {
-        let rest = std::mem::take(&mut self.pending);
-        self.seal_segment(&rest, true)
+        self.seal_segment(0..self.pending.len(), true)
     }
 }
 
@@ -225,13 +224,14 @@ impl Opener {
             let len = self.segment_cipher_len();
             let last = self.index == segment_count(self.plain_len) - 1;
             let mut segment = self.buf[consumed..consumed + len].to_vec();
-            let plain = self
+            let plain_len = self
                 .key
                 .open_in_place(nonce(self.prefix, self.index, last)?, Aad::from(&self.header), &mut segment)
-                .map_err(|_| CryptoError::Corrupt)?;
-            let start = std::mem::take(&mut self.skip).min(plain.len());
-            let end = plain.len().min(start + usize::try_from(self.remaining).unwrap_or(usize::MAX));
-            out.push(Bytes::copy_from_slice(&plain[start..end]));
+                .map_err(|_| CryptoError::Corrupt)?
+                .len();
+            let start = std::mem::take(&mut self.skip).min(plain_len);
+            let end = plain_len.min(start + usize::try_from(self.remaining).unwrap_or(usize::MAX));
+            out.push(Bytes::from(segment).slice(start..end));
             self.remaining -= (end - start) as u64;
             self.index += 1;
             consumed += len;
