@@ -126,57 +126,151 @@ async fn listings_paginate_with_prefixes_and_delimiters() {
     assert_eq!(rest.contents().len(), 2);
 }
 
+/// Hand-built SigV4 streaming requests, for the framings SDKs only use over HTTPS.
+struct RawSigner {
+    identity: aws_smithy_runtime_api::client::identity::Identity,
+    time: SystemTime,
+}
+
+type Settings = aws_sigv4::http_request::SigningSettings;
+
+impl RawSigner {
+    fn new() -> Self {
+        let identity =
+            aws_credential_types::Credentials::new(tern_testkit::ACCESS_KEY, tern_testkit::SECRET_KEY, None, None, "t")
+                .into();
+        Self { identity, time: SystemTime::now() }
+    }
+
+    fn params(&self) -> aws_sigv4::sign::v4::SigningParams<'_, Settings> {
+        aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&self.identity)
+            .region(EAST)
+            .name("s3")
+            .time(self.time)
+            .settings(Settings::default())
+            .build()
+            .unwrap()
+    }
+
+    /// Signs a PUT whose payload hash is `mode`; returns its headers and the seed signature.
+    fn seed(&self, url: &str, mode: &str, extra: &[(&str, &str)]) -> (Vec<(String, String)>, String) {
+        use aws_sigv4::http_request::{SignableBody, SignableRequest, sign};
+        let mut headers: Vec<(&str, &str)> = vec![("x-amz-content-sha256", mode), ("content-encoding", "aws-chunked")];
+        headers.extend_from_slice(extra);
+        let signable =
+            SignableRequest::new("PUT", url, headers.iter().copied(), SignableBody::Precomputed(mode.into())).unwrap();
+        let (instructions, seed) = sign(signable, &self.params().into()).unwrap().into_parts();
+        let mut request = http::Request::builder().method("PUT").uri(url).body(()).unwrap();
+        instructions.apply_to_request_http1x(&mut request);
+        let mut all: Vec<(String, String)> = headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        all.extend(request.headers().iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap().to_owned())));
+        (all, seed)
+    }
+
+    fn chunk_signature(&self, data: &[u8], previous: &str) -> String {
+        let params = self.params();
+        aws_sigv4::sign::v4::sign_chunk(&bytes::Bytes::copy_from_slice(data), previous, &params)
+            .unwrap()
+            .signature()
+            .to_owned()
+    }
+}
+
+async fn raw_put(url: &str, headers: Vec<(String, String)>, body: Vec<u8>) -> (u16, String) {
+    let mut builder = reqwest::Client::new().put(url).body(body);
+    for (k, v) in headers {
+        builder = builder.header(k, v);
+    }
+    let response = builder.send().await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+/// `chunks` framed as signed aws-chunked data, each signature chained from the seed.
+fn signed_body(signer: &RawSigner, seed: &str, chunks: &[&[u8]]) -> Vec<u8> {
+    let mut body = Vec::new();
+    let mut previous = seed.to_owned();
+    for chunk in chunks.iter().copied().chain([b"".as_slice()]) {
+        let signature = signer.chunk_signature(chunk, &previous);
+        body.extend_from_slice(format!("{:x};chunk-signature={signature}\r\n", chunk.len()).as_bytes());
+        body.extend_from_slice(chunk);
+        body.extend_from_slice(b"\r\n");
+        previous = signature;
+    }
+    body
+}
+
+#[tokio::test]
+async fn streaming_signed_uploads_are_verified_chunk_by_chunk() {
+    let tern = one_region().await;
+    let s3 = tern.s3(EAST);
+    bucket(&s3, "stream").await;
+    let url = format!("{}/stream/signed", tern.endpoint(EAST));
+    let signer = RawSigner::new();
+    let mode = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD";
+    let (headers, seed) = signer.seed(&url, mode, &[("x-amz-decoded-content-length", "11")]);
+    let (status, text) = raw_put(&url, headers.clone(), signed_body(&signer, &seed, &[b"hello ", b"world"])).await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(crate::body_of(&s3, "stream", "signed").await, b"hello world");
+
+    // The same framing with one chunk signature altered is refused and stores nothing.
+    let url = format!("{}/stream/forged", tern.endpoint(EAST));
+    let (headers, seed) = signer.seed(&url, mode, &[("x-amz-decoded-content-length", "11")]);
+    let mut forged = signed_body(&signer, &seed, &[b"hello ", b"world"]);
+    let at = forged.windows(5).position(|w| w == b"world").unwrap() - 8;
+    forged[at] = if forged[at] == b'0' { b'1' } else { b'0' };
+    let (status, text) = raw_put(&url, headers, forged).await;
+    assert_eq!(status, 403, "{text}");
+    assert!(text.contains("SignatureDoesNotMatch"), "{text}");
+    assert!(s3.head_object().bucket("stream").key("forged").send().await.is_err());
+}
+
+#[tokio::test]
+async fn unsigned_payloads_with_trailing_checksums() {
+    let tern = one_region().await;
+    let s3 = tern.s3(EAST);
+    bucket(&s3, "trail").await;
+    let signer = RawSigner::new();
+    let mode = "STREAMING-UNSIGNED-PAYLOAD-TRAILER";
+    let extra = [("x-amz-decoded-content-length", "5"), ("x-amz-trailer", "x-amz-checksum-crc32")];
+    // CRC32("hello") = 0x3610a686.
+    for (key, crc, expected) in [("good", "NhCmhg==", 200), ("bad", "AAAAAA==", 400)] {
+        let url = format!("{}/trail/{key}", tern.endpoint(EAST));
+        let (headers, _) = signer.seed(&url, mode, &extra);
+        let body = format!("5\r\nhello\r\n0\r\nx-amz-checksum-crc32:{crc}\r\n\r\n").into_bytes();
+        let (status, text) = raw_put(&url, headers, body).await;
+        assert_eq!(status, expected, "{key}: {text}");
+        if expected == 400 {
+            assert!(text.contains("BadDigest"), "{text}");
+        }
+    }
+    let got = s3
+        .get_object()
+        .bucket("trail")
+        .key("good")
+        .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.checksum_crc32(), Some("NhCmhg=="));
+    assert!(s3.head_object().bucket("trail").key("bad").send().await.is_err());
+}
+
 /// A seed-signed streaming PUT whose first chunk claims 4 GiB is refused as
 /// soon as the chunk header arrives, not buffered.
 #[tokio::test]
 async fn oversized_signed_chunks_are_refused_without_buffering() {
-    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
     let tern = one_region().await;
     bucket(&tern.s3(EAST), "chunks").await;
     let url = format!("{}/chunks/huge", tern.endpoint(EAST));
-    let identity =
-        aws_credential_types::Credentials::new(tern_testkit::ACCESS_KEY, tern_testkit::SECRET_KEY, None, None, "t")
-            .into();
-    let params = aws_sigv4::sign::v4::SigningParams::builder()
-        .identity(&identity)
-        .region(EAST)
-        .name("s3")
-        .time(SystemTime::now())
-        .settings(SigningSettings::default())
-        .build()
-        .unwrap()
-        .into();
-    let headers = [
-        ("x-amz-content-sha256", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"),
-        ("x-amz-decoded-content-length", "4294967295"),
-        ("content-encoding", "aws-chunked"),
-    ];
-    let signable = SignableRequest::new(
-        "PUT",
-        &url,
-        headers.into_iter(),
-        SignableBody::Precomputed("STREAMING-AWS4-HMAC-SHA256-PAYLOAD".into()),
-    )
-    .unwrap();
-    let mut request = http::Request::builder().method("PUT").uri(&url);
-    for (k, v) in headers {
-        request = request.header(k, v);
-    }
-    let mut request = request.body(()).unwrap();
-    sign(signable, &params).unwrap().into_parts().0.apply_to_request_http1x(&mut request);
-
+    let signer = RawSigner::new();
+    let (headers, _) =
+        signer.seed(&url, "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", &[("x-amz-decoded-content-length", "4294967295")]);
     let mut body =
         b"ffffffff;chunk-signature=0000000000000000000000000000000000000000000000000000000000000000\r\n".to_vec();
     body.extend(std::iter::repeat_n(b'x', 1 << 20));
-    let client = reqwest::Client::new();
-    let mut builder = client.put(&url).body(body);
-    for (k, v) in request.headers() {
-        builder = builder.header(k.as_str(), v.to_str().unwrap());
-    }
     let started = std::time::Instant::now();
-    let response = builder.send().await.unwrap();
-    let status = response.status();
-    let text = response.text().await.unwrap();
+    let (status, text) = raw_put(&url, headers, body).await;
     assert_eq!(status, 400);
     assert!(text.contains("<Code>InvalidRequest</Code>") && text.contains("more than 16777216 bytes"), "{text}");
     assert!(started.elapsed() < Duration::from_secs(5));
