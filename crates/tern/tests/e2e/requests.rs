@@ -126,7 +126,7 @@ async fn listings_paginate_with_prefixes_and_delimiters() {
     assert_eq!(rest.contents().len(), 2);
 }
 
-/// Hand-built SigV4 streaming requests, for the framings SDKs only use over HTTPS.
+/// Hand-built `SigV4` streaming requests, for the framings SDKs only use over HTTPS.
 struct RawSigner {
     identity: aws_smithy_runtime_api::client::identity::Identity,
     time: SystemTime,
