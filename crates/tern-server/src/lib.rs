@@ -7,6 +7,7 @@
 mod auth;
 mod chunk_guard;
 pub mod credentials;
+mod metrics;
 mod outer;
 pub mod peer;
 mod region;

@@ -7,7 +7,10 @@ use hyper::body::Incoming;
 use s3s::service::S3Service;
 use s3s::{Body, S3Error, S3ErrorCode};
 
+use std::time::Instant;
+
 use crate::chunk_guard::GuardedBody;
+use crate::metrics::RegionMetrics;
 use tern_sigv4::scope;
 
 /// AWS's single-PUT limit.
@@ -16,11 +19,20 @@ const MAX_SINGLE_PUT: u64 = 5 * 1024 * 1024 * 1024;
 pub struct OuterLayer {
     pub region: String,
     pub s3: S3Service,
+    pub metrics: RegionMetrics,
 }
 
 fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
     let mut response = Response::new(Body::from(text.to_owned()));
     *response.status_mut() = status;
+    response
+}
+
+fn metrics_response(text: String) -> Response<Body> {
+    let mut response = Response::new(Body::from(text));
+    response
+        .headers_mut()
+        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
     response
 }
 
@@ -69,9 +81,22 @@ fn header_u64(req: &Request<Incoming>, name: &str) -> Option<u64> {
 
 impl OuterLayer {
     pub async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
-        if req.uri().path() == "/_tern/health" {
-            return plain(StatusCode::OK, "ok\n");
+        match req.uri().path() {
+            "/_tern/health" => return plain(StatusCode::OK, "ok\n"),
+            "/_tern/metrics" => return metrics_response(self.metrics.render()),
+            _ => {}
         }
+        let started = Instant::now();
+        let method = req.method().clone();
+        let authorization = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let service =
+            scope::of_request(authorization, req.uri().query()).map_or_else(|| "s3".to_owned(), |s| s.service);
+        let response = self.dispatch(req).await;
+        self.metrics.observe(&service, &method, response.status(), started.elapsed());
+        response
+    }
+
+    async fn dispatch(&self, req: Request<Incoming>) -> Response<Body> {
         if let Some(response) = self.refuse(&req) {
             return response;
         }

@@ -16,6 +16,7 @@ use tokio::sync::watch;
 
 use crate::auth::{RootAuth, SignedOnly, TernNames};
 use crate::credentials::RootCredentials;
+use crate::metrics::RegionMetrics;
 use crate::outer::OuterLayer;
 use crate::peer::PeerClient;
 use crate::registry::{LocalRegistry, RegistryRoute, RemoteRegistry};
@@ -82,7 +83,8 @@ pub async fn start_region(
     if registry_region.name == name {
         builder.set_route(RegistryRoute { registry: local_registry, root_access_key: root.access_key_id.clone() });
     }
-    let outer = Arc::new(OuterLayer { region: name.to_owned(), s3: builder.build() });
+    let metrics = RegionMetrics::new(name);
+    let outer = Arc::new(OuterLayer { region: name.to_owned(), s3: builder.build(), metrics });
 
     let listener =
         TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;

@@ -276,3 +276,15 @@ async fn oversized_signed_chunks_are_refused_without_buffering() {
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(tern.s3(EAST).list_objects_v2().bucket("chunks").send().await.unwrap().contents().is_empty());
 }
+
+#[tokio::test]
+async fn prometheus_metrics_count_requests_per_region() {
+    let tern = two_regions().await;
+    let s3 = tern.s3(WEST);
+    s3.list_buckets().send().await.unwrap();
+    let _ = s3.head_bucket().bucket("missing-bucket").send().await;
+    let text = reqwest::get(format!("{}/_tern/metrics", tern.endpoint(WEST))).await.unwrap().text().await.unwrap();
+    assert!(text.contains(r#"tern_http_requests_total{region="eu-west-1",service="s3",method="GET",status="200"} 1"#), "{text}");
+    assert!(text.contains(r#"method="HEAD",status="404"} 1"#), "{text}");
+    assert!(text.contains("tern_http_request_duration_seconds_count"), "{text}");
+}
