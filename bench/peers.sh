@@ -25,7 +25,8 @@ targets+=(--target "s3s-fs=http://127.0.0.1:$port,BENCHKEY,BENCHSECRET")
 
 if [[ "${TERN_BENCH_GARAGE:-0}" == 1 ]]; then
     [[ -x "$peers/bin/garage" ]] || cargo install --locked garage@2.5.0 --root "$peers"
-    targets+=($(bench/garage.sh "$peers/bin/garage" "$work/garage"))
+    read -r flag spec < <(bench/garage.sh "$peers/bin/garage" "$work/garage")
+    targets+=("$flag" "$spec")
     pids+=($(cat "$work/garage/pid"))
 fi
 
