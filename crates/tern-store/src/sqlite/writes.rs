@@ -32,44 +32,53 @@ fn check_precondition(current: Option<&SqliteRow>, precondition: Option<&Precond
     if holds { Ok(()) } else { Err(StoreError::PreconditionFailed) }
 }
 
-/// The body of `put_version`, shared with `complete_upload`.
+/// The body of `put_version`, shared with `complete_upload`. Every statement
+/// is a round trip to the writer connection's thread, so there are as few as
+/// possible: the bucket's existence is the foreign key's job, and the current
+/// version is read only when a precondition needs it.
 pub(super) async fn insert_version(
     conn: &mut SqliteConnection,
     v: &NewVersion,
     precondition: Option<&Precondition>,
 ) -> StoreResult<Displaced> {
-    require_bucket(conn, &v.bucket).await?;
-    let current =
-        sqlx::query("SELECT etag, is_delete_marker FROM versions WHERE bucket = ? AND key = ? AND is_latest = 1")
-            .bind(&v.bucket)
-            .bind(&v.key)
-            .fetch_optional(&mut *conn)
-            .await?;
-    check_precondition(current.as_ref(), precondition)?;
-
+    if precondition.is_some() {
+        let current =
+            sqlx::query("SELECT etag, is_delete_marker FROM versions WHERE bucket = ? AND key = ? AND is_latest = 1")
+                .bind(&v.bucket)
+                .bind(&v.key)
+                .fetch_optional(&mut *conn)
+                .await?;
+        check_precondition(current.as_ref(), precondition)?;
+    }
     let mut displaced = Displaced::default();
+    let mut replaced_latest = false;
     if v.version_id == NULL_VERSION {
-        let old = sqlx::query("DELETE FROM versions WHERE bucket = ? AND key = ? AND version_id = ? RETURNING parts")
-            .bind(&v.bucket)
-            .bind(&v.key)
-            .bind(NULL_VERSION)
-            .fetch_optional(&mut *conn)
-            .await?;
+        let old = sqlx::query(
+            "DELETE FROM versions WHERE bucket = ? AND key = ? AND version_id = ? RETURNING parts, is_latest",
+        )
+        .bind(&v.bucket)
+        .bind(&v.key)
+        .bind(NULL_VERSION)
+        .fetch_optional(&mut *conn)
+        .await?;
         if let Some(row) = old {
             let parts: Vec<BlobPart> = serde_json::from_str(row.try_get("parts")?)?;
             displaced.blobs.extend(parts.into_iter().map(|p| p.blob));
+            replaced_latest = row.try_get("is_latest")?;
         }
     }
-    sqlx::query("UPDATE versions SET is_latest = 0 WHERE bucket = ? AND key = ? AND is_latest = 1")
-        .bind(&v.bucket)
-        .bind(&v.key)
-        .execute(&mut *conn)
-        .await?;
+    if !replaced_latest {
+        sqlx::query("UPDATE versions SET is_latest = 0 WHERE bucket = ? AND key = ? AND is_latest = 1")
+            .bind(&v.bucket)
+            .bind(&v.key)
+            .execute(&mut *conn)
+            .await?;
+    }
     let inline = match &v.data {
         ObjectData::Inline(bytes) => Some(bytes.as_ref()),
         ObjectData::Blobs(_) => None,
     };
-    sqlx::query(
+    let inserted = sqlx::query(
         "INSERT INTO versions (bucket, key, version_id, is_latest, is_delete_marker, modified_ms, size, etag, \
          attrs, tags, inline_data, parts) VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
@@ -85,8 +94,12 @@ pub(super) async fn insert_version(
     .bind(inline)
     .bind(json(&parts_of(&v.data))?)
     .execute(&mut *conn)
-    .await?;
-    Ok(displaced)
+    .await;
+    match inserted {
+        Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => Err(StoreError::NoSuchBucket),
+        Err(e) => Err(e.into()),
+        Ok(_) => Ok(displaced),
+    }
 }
 
 pub(super) async fn create_bucket(conn: &mut SqliteConnection, bucket: &BucketRecord) -> StoreResult<()> {
