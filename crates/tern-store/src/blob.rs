@@ -46,9 +46,6 @@ pub struct LocalBlobs {
 /// Disk writes and reads move in 1 MiB blocks: small chunks cost a syscall
 /// and a thread hop each (s3s-fs's 4 KiB reads make its GETs 4× slower).
 const IO_BLOCK: usize = 1 << 20;
-/// Large blobs are flushed every this many bytes while they arrive, so the
-/// final fdatasync (which the client waits for) has little left to write.
-const EARLY_SYNC: u64 = 8 << 20;
 
 impl LocalBlobs {
     pub fn open(root: &Path) -> StoreResult<Self> {
@@ -88,14 +85,9 @@ impl LocalBlobs {
                 let chunks = std::mem::take(&mut block);
                 block_len = 0;
                 let mut f = file.take().expect("file is returned by the previous write");
-                let early_sync = !done
-                    && size / EARLY_SYNC > (size - chunks.iter().map(|c| c.len() as u64).sum::<u64>()) / EARLY_SYNC;
                 pending = Some(tokio::task::spawn_blocking(move || {
                     for chunk in &chunks {
                         io::Write::write_all(&mut f, chunk)?;
-                    }
-                    if early_sync {
-                        f.sync_data()?;
                     }
                     Ok(f)
                 }));
