@@ -168,6 +168,26 @@ impl RawSigner {
         (all, seed)
     }
 
+    /// Signs an ordinary request with a fully hashed body; returns its headers.
+    fn plain(&self, method: &str, url: &str, body: &[u8]) -> Vec<(String, String)> {
+        use aws_sigv4::http_request::{PayloadChecksumKind, SignableBody, SignableRequest, sign};
+        let mut settings = Settings::default();
+        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&self.identity)
+            .region(EAST)
+            .name("s3")
+            .time(self.time)
+            .settings(settings)
+            .build()
+            .unwrap();
+        let signable = SignableRequest::new(method, url, std::iter::empty(), SignableBody::Bytes(body)).unwrap();
+        let (instructions, _) = sign(signable, &params.into()).unwrap().into_parts();
+        let mut request = http::Request::builder().method(method).uri(url).body(()).unwrap();
+        instructions.apply_to_request_http1x(&mut request);
+        request.headers().iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap().to_owned())).collect()
+    }
+
     fn chunk_signature(&self, data: &[u8], previous: &str) -> String {
         let params = self.params();
         aws_sigv4::sign::v4::sign_chunk(&bytes::Bytes::copy_from_slice(data), previous, &params)
@@ -284,7 +304,29 @@ async fn prometheus_metrics_count_requests_per_region() {
     s3.list_buckets().send().await.unwrap();
     let _ = s3.head_bucket().bucket("missing-bucket").send().await;
     let text = reqwest::get(format!("{}/_tern/metrics", tern.endpoint(WEST))).await.unwrap().text().await.unwrap();
-    assert!(text.contains(r#"tern_http_requests_total{region="eu-west-1",service="s3",method="GET",status="200"} 1"#), "{text}");
+    assert!(
+        text.contains(r#"tern_http_requests_total{region="eu-west-1",service="s3",method="GET",status="200"} 1"#),
+        "{text}"
+    );
     assert!(text.contains(r#"method="HEAD",status="404"} 1"#), "{text}");
     assert!(text.contains("tern_http_request_duration_seconds_count"), "{text}");
+}
+
+#[tokio::test]
+async fn malformed_xml_is_refused_and_changes_nothing() {
+    let tern = one_region().await;
+    let s3 = tern.s3(EAST);
+    bucket(&s3, "xml").await;
+    let signer = RawSigner::new();
+    for body in [
+        &b"<VersioningConfiguration><Status>Enabled"[..],
+        b"not xml at all",
+        b"<VersioningConfiguration><Status>Maybe</Status></VersioningConfiguration>",
+    ] {
+        let url = format!("{}/xml?versioning", tern.endpoint(EAST));
+        let (status, text) = raw_put(&url, signer.plain("PUT", &url, body), body.to_vec()).await;
+        assert_eq!(status, 400, "{text}");
+        assert!(text.contains("<Code>MalformedXML</Code>"), "{text}");
+    }
+    assert!(s3.get_bucket_versioning().bucket("xml").send().await.unwrap().status().is_none());
 }
