@@ -4,9 +4,9 @@
 use s3s::crypto::{Checksum as _, Md5};
 use s3s::dto::{
     AbortMultipartUploadInput, CompleteMultipartUploadInput, CompleteMultipartUploadOutput, CompletedPart,
-    CopyPartResult, CopySource, CreateMultipartUploadInput, CreateMultipartUploadOutput, Initiator,
-    ListMultipartUploadsInput, ListMultipartUploadsOutput, ListPartsInput, ListPartsOutput, MultipartUpload, Part,
-    UploadPartCopyInput, UploadPartCopyOutput, UploadPartInput, UploadPartOutput,
+    CopyPartResult, CreateMultipartUploadInput, CreateMultipartUploadOutput, Initiator, ListMultipartUploadsInput,
+    ListMultipartUploadsOutput, ListPartsInput, ListPartsOutput, MultipartUpload, Part, UploadPartCopyInput,
+    UploadPartCopyOutput, UploadPartInput, UploadPartOutput,
 };
 use s3s::{S3Request, S3Result, s3_error};
 use tern_store::{BlobPart, NewVersion, ObjectData, PartRecord, StoredChecksum, UploadRecord};
@@ -14,7 +14,7 @@ use tern_store::{BlobPart, NewVersion, ObjectData, PartRecord, StoredChecksum, U
 use crate::body::{Declared, Ingested, base64_decode, base64_encode, checksum_hasher, checksum_value, ingest};
 use crate::context::Region;
 use crate::error::store_error;
-use crate::object::{ReadConditions, check_key, reported_version, version_id_for, write_precondition};
+use crate::object::{check_key, copy_source_conditions, reported_version, version_id_for, write_precondition};
 use crate::read::stream_range;
 use crate::wire::{
     attrs_from_input, checksum_type, encryption_of, etag, fill_checksum, now_ms, owner, parse_tagging_header, timestamp,
@@ -118,22 +118,7 @@ impl Region {
     pub(crate) async fn upload_part_copy(&self, input: UploadPartCopyInput) -> S3Result<UploadPartCopyOutput> {
         let number = part_number(input.part_number)?;
         self.upload(&input.bucket, &input.key, &input.upload_id).await?;
-        let CopySource::Bucket { bucket, key, version_id } = &input.copy_source else {
-            return Err(s3_error!(NotImplemented, "Copying from an access point is not supported"));
-        };
-        let source = self.readable_version(bucket, key, version_id.as_deref()).await?;
-        ReadConditions {
-            matches: input.copy_source_if_match.as_ref(),
-            none_match: input.copy_source_if_none_match.as_ref(),
-            modified_since: input.copy_source_if_modified_since.as_ref(),
-            unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
-        }
-        .check(&source)
-        .map_err(
-            |e| {
-                if *e.code() == s3s::S3ErrorCode::NotModified { s3_error!(PreconditionFailed) } else { e }
-            },
-        )?;
+        let source = self.copy_source(&input.copy_source, copy_source_conditions!(input)).await?;
         let range = match input.copy_source_range.as_deref() {
             None => 0..source.size,
             Some(text) => copy_range(text, source.size)?,

@@ -139,16 +139,25 @@ impl Region {
         Ok(record)
     }
 
-    pub(crate) async fn get_object(&self, input: GetObjectInput) -> S3Result<GetObjectOutput> {
-        let record = self.readable_version(&input.bucket, &input.key, input.version_id.as_deref()).await?;
-        let conditions = ReadConditions {
-            matches: input.if_match.as_ref(),
-            none_match: input.if_none_match.as_ref(),
-            modified_since: input.if_modified_since.as_ref(),
-            unmodified_since: input.if_unmodified_since.as_ref(),
-        };
+    /// What a GET or HEAD reads: the version (conditions checked) and the byte range.
+    async fn prepare_read(
+        &self,
+        target: (&str, &str, Option<&str>),
+        conditions: ReadConditions<'_>,
+        range: Option<&Range>,
+        part_number: Option<i32>,
+    ) -> S3Result<(VersionRecord, std::ops::Range<u64>, Option<String>)> {
+        let (bucket, key, version_id) = target;
+        let record = self.readable_version(bucket, key, version_id).await?;
         conditions.check(&record)?;
-        let (range, content_range) = select_range(&record, input.range.as_ref(), input.part_number)?;
+        let (range, content_range) = select_range(&record, range, part_number)?;
+        Ok((record, range, content_range))
+    }
+
+    pub(crate) async fn get_object(&self, input: GetObjectInput) -> S3Result<GetObjectOutput> {
+        let target = (input.bucket.as_str(), input.key.as_str(), input.version_id.as_deref());
+        let (record, range, content_range) =
+            self.prepare_read(target, read_conditions!(input), input.range.as_ref(), input.part_number).await?;
         let mut out = GetObjectOutput {
             content_length: Some(i64::try_from(range.end - range.start).unwrap_or(i64::MAX)),
             content_range,
@@ -165,15 +174,9 @@ impl Region {
     }
 
     pub(crate) async fn head_object(&self, input: HeadObjectInput) -> S3Result<HeadObjectOutput> {
-        let record = self.readable_version(&input.bucket, &input.key, input.version_id.as_deref()).await?;
-        let conditions = ReadConditions {
-            matches: input.if_match.as_ref(),
-            none_match: input.if_none_match.as_ref(),
-            modified_since: input.if_modified_since.as_ref(),
-            unmodified_since: input.if_unmodified_since.as_ref(),
-        };
-        conditions.check(&record)?;
-        let (range, content_range) = select_range(&record, input.range.as_ref(), input.part_number)?;
+        let target = (input.bucket.as_str(), input.key.as_str(), input.version_id.as_deref());
+        let (record, range, content_range) =
+            self.prepare_read(target, read_conditions!(input), input.range.as_ref(), input.part_number).await?;
         let mut out = HeadObjectOutput {
             content_length: Some(i64::try_from(range.end - range.start).unwrap_or(i64::MAX)),
             content_range,
@@ -273,23 +276,11 @@ impl Region {
     pub(crate) async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<CopyObjectOutput> {
         let input = req.input;
         check_key(&input.key)?;
+        let source = self.copy_source(&input.copy_source, copy_source_conditions!(input)).await?;
         let CopySource::Bucket { bucket: src_bucket, key: src_key, version_id: src_version } = &input.copy_source
         else {
-            return Err(s3_error!(NotImplemented, "Copying from an access point is not supported"));
+            unreachable!("copy_source accepts only bucket sources")
         };
-        let source = self.readable_version(src_bucket, src_key, src_version.as_deref()).await?;
-        ReadConditions {
-            matches: input.copy_source_if_match.as_ref(),
-            none_match: input.copy_source_if_none_match.as_ref(),
-            modified_since: input.copy_source_if_modified_since.as_ref(),
-            unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
-        }
-        .check(&source)
-        .map_err(
-            |e| {
-                if *e.code() == s3s::S3ErrorCode::NotModified { s3_error!(PreconditionFailed) } else { e }
-            },
-        )?;
         let target = self.bucket(&input.bucket).await?;
 
         let replace_metadata = input.metadata_directive.as_ref().is_some_and(|d| d.as_str() == "REPLACE");
@@ -345,6 +336,51 @@ impl Region {
         })
     }
 }
+
+impl Region {
+    /// The version a copy reads, with the `x-amz-copy-source-if-*` conditions
+    /// (which answer 412 where a plain GET would answer 304).
+    pub(crate) async fn copy_source(
+        &self,
+        source: &CopySource,
+        conditions: ReadConditions<'_>,
+    ) -> S3Result<VersionRecord> {
+        let CopySource::Bucket { bucket, key, version_id } = source else {
+            return Err(s3_error!(NotImplemented, "Copying from an access point is not supported"));
+        };
+        let record = self.readable_version(bucket, key, version_id.as_deref()).await?;
+        conditions
+            .check(&record)
+            .map_err(|e| if *e.code() == s3s::S3ErrorCode::NotModified { s3_error!(PreconditionFailed) } else { e })?;
+        Ok(record)
+    }
+}
+
+/// `ReadConditions` from an input's `If-*` headers.
+macro_rules! read_conditions {
+    ($input:expr) => {
+        $crate::object::ReadConditions {
+            matches: $input.if_match.as_ref(),
+            none_match: $input.if_none_match.as_ref(),
+            modified_since: $input.if_modified_since.as_ref(),
+            unmodified_since: $input.if_unmodified_since.as_ref(),
+        }
+    };
+}
+pub(crate) use read_conditions;
+
+/// `ReadConditions` from an input's `x-amz-copy-source-if-*` headers.
+macro_rules! copy_source_conditions {
+    ($input:expr) => {
+        $crate::object::ReadConditions {
+            matches: $input.copy_source_if_match.as_ref(),
+            none_match: $input.copy_source_if_none_match.as_ref(),
+            modified_since: $input.copy_source_if_modified_since.as_ref(),
+            unmodified_since: $input.copy_source_if_unmodified_since.as_ref(),
+        }
+    };
+}
+pub(crate) use copy_source_conditions;
 
 /// The HTTP conditional headers of a read, evaluated as S3 does (RFC 7232
 /// precedence: If-Match beats If-Unmodified-Since; If-None-Match beats

@@ -57,28 +57,8 @@ impl Sse {
     /// Seals a plaintext stream on the fly, in bounded memory.
     pub(crate) fn seal_stream(&self, plain: ByteStream) -> io::Result<ByteStream> {
         let sealer = self.sealer()?;
-        let queue = VecDeque::from([sealer.header()]);
-        let state = (plain, Some(sealer), queue);
-        let stream = futures::stream::unfold(state, |(mut input, mut sealer, mut queue)| async move {
-            loop {
-                if let Some(bytes) = queue.pop_front() {
-                    return Some((Ok(bytes), (input, sealer, queue)));
-                }
-                let active = sealer.as_mut()?;
-                let step = match input.next().await {
-                    Some(Ok(chunk)) => active.push(&chunk).map(|segments| queue.extend(segments)).map_err(crypto_error),
-                    Some(Err(e)) => Err(e),
-                    None => {
-                        sealer.take().expect("active").finish().map(|last| queue.push_back(last)).map_err(crypto_error)
-                    }
-                };
-                if let Err(e) = step {
-                    sealer = None;
-                    return Some((Err(e), (input, sealer, queue)));
-                }
-            }
-        });
-        Ok(Box::pin(stream))
+        let header = sealer.header();
+        Ok(transform(plain, sealer, Some(header)))
     }
 
     /// Plaintext `range` of an inline object of `plain_len` bytes.
@@ -107,28 +87,58 @@ impl Sse {
         let cipher = cipher_range(&range, plain_len);
         let input = blobs.get(blob, header_len + cipher.start..header_len + cipher.end).await?;
         let opener = Opener::new(&self.data_key(&header)?, &header, plain_len, &range);
-        let stream = futures::stream::unfold(
-            (input, Some(opener), VecDeque::new()),
-            |(mut input, mut opener, mut queue)| async move {
-                loop {
-                    if let Some(bytes) = queue.pop_front() {
-                        return Some((Ok(bytes), (input, opener, queue)));
-                    }
-                    let active = opener.as_mut()?;
-                    let step = match input.next().await {
-                        Some(Ok(chunk)) => active.push(&chunk).map(|plain| queue.extend(plain)).map_err(crypto_error),
-                        Some(Err(e)) => Err(e),
-                        None => opener.take().expect("active").finish().map_err(crypto_error),
-                    };
-                    if let Err(e) = step {
-                        opener = None;
-                        return Some((Err(e), (input, opener, queue)));
-                    }
-                }
-            },
-        );
-        Ok(Box::pin(stream))
+        Ok(transform(input, opener, None))
     }
+}
+
+/// A push-style transformation of a byte stream, segment by segment.
+trait Segments: Send + Sync + 'static {
+    fn push(&mut self, chunk: &[u8]) -> Result<Vec<Bytes>, tern_crypto::CryptoError>;
+    /// What remains once the input has ended (the last sealed segment, if any).
+    fn finish(self) -> Result<Option<Bytes>, tern_crypto::CryptoError>;
+}
+
+impl Segments for Sealer {
+    fn push(&mut self, chunk: &[u8]) -> Result<Vec<Bytes>, tern_crypto::CryptoError> {
+        Sealer::push(self, chunk)
+    }
+
+    fn finish(self) -> Result<Option<Bytes>, tern_crypto::CryptoError> {
+        Sealer::finish(self).map(Some)
+    }
+}
+
+impl Segments for Opener {
+    fn push(&mut self, chunk: &[u8]) -> Result<Vec<Bytes>, tern_crypto::CryptoError> {
+        Opener::push(self, chunk)
+    }
+
+    fn finish(self) -> Result<Option<Bytes>, tern_crypto::CryptoError> {
+        Opener::finish(self).map(|()| None)
+    }
+}
+
+/// Runs `input` through `segments`, emitting `first` before anything else.
+/// After an error the stream ends: no bytes follow a failed authentication.
+fn transform<T: Segments>(input: ByteStream, segments: T, first: Option<Bytes>) -> ByteStream {
+    let state = (input, Some(segments), first.into_iter().collect::<VecDeque<_>>());
+    Box::pin(futures::stream::unfold(state, |(mut input, mut segments, mut queue)| async move {
+        loop {
+            if let Some(bytes) = queue.pop_front() {
+                return Some((Ok(bytes), (input, segments, queue)));
+            }
+            let active = segments.as_mut()?;
+            let step = match input.next().await {
+                Some(Ok(chunk)) => active.push(&chunk).map(|out| queue.extend(out)).map_err(crypto_error),
+                Some(Err(e)) => Err(e),
+                None => segments.take().expect("active").finish().map(|last| queue.extend(last)).map_err(crypto_error),
+            };
+            if let Err(e) = step {
+                segments = None;
+                return Some((Err(e), (input, segments, queue)));
+            }
+        }
+    }))
 }
 
 async fn read_exact(blobs: &Arc<dyn BlobStore>, blob: &str, range: Range<u64>) -> Result<Vec<u8>, StoreError> {

@@ -1,8 +1,6 @@
 //! Root credentials of a deployment: from the environment, or generated once
 //! and kept in a 0600 file under the data directory.
 
-use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -53,14 +51,12 @@ impl RootCredentials {
         }
         let creds = Self::generate();
         std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .with_context(|| format!("cannot create {}", path.display()))?;
-        writeln!(file, "{}:{}", creds.access_key_id, creds.secret_access_key)?;
-        file.sync_all()?;
+        let line = format!(
+            "{}:{}
+",
+            creds.access_key_id, creds.secret_access_key
+        );
+        crate::private_file::create(&path, line.as_bytes())?;
         Ok((creds, Origin::Generated(path)))
     }
 

@@ -10,6 +10,7 @@ pub mod credentials;
 mod metrics;
 mod outer;
 pub mod peer;
+mod private_file;
 mod region;
 mod registry;
 mod root_key;

@@ -2,8 +2,6 @@
 //! Generated on first start into a 0600 file in the region's data directory,
 //! or derived per region from the key in `TERN_ROOT_KEY_FILE`.
 
-use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 
 use anyhow::{Context as _, bail};
@@ -24,14 +22,7 @@ pub fn load_or_create(region_dir: &Path, region: &str) -> anyhow::Result<Key256>
         return read_key(&path);
     }
     let key = Key256::random()?;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    file.write_all(key.expose())?;
-    file.sync_all()?;
+    crate::private_file::create(&path, key.expose())?;
     Ok(key)
 }
 

@@ -5,15 +5,6 @@ use aws_sdk_s3::types::ServerSideEncryption;
 
 use crate::{EAST, body_of, bucket, code, one_region, status};
 
-fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() { files.extend(files_under(&path)) } else { files.push(path) }
-    }
-    files
-}
-
 /// A recognisable plaintext of `len` bytes.
 fn marked(len: usize) -> Vec<u8> {
     b"TERN-PLAINTEXT-MARKER-".iter().copied().cycle().take(len).collect()
@@ -32,7 +23,7 @@ async fn no_plaintext_rests_on_disk() {
         assert_eq!(body_of(&s3, "secret", key).await, marked(len));
     }
     let needle = b"TERN-PLAINTEXT-MARKER-";
-    for file in files_under(&tern.data_dir()) {
+    for file in crate::files_under(&tern.data_dir()) {
         let bytes = std::fs::read(&file).unwrap();
         assert!(!bytes.windows(needle.len()).any(|w| w == needle), "plaintext found in {}", file.display());
     }
@@ -44,7 +35,7 @@ async fn tampered_bytes_fail_the_read() {
     let s3 = tern.s3(EAST);
     bucket(&s3, "tamper").await;
     s3.put_object().bucket("tamper").key("k").body(ByteStream::from(marked(300_000))).send().await.unwrap();
-    let blob = files_under(&tern.data_dir().join(EAST).join("blobs").join("blobs")).pop().expect("one blob");
+    let blob = crate::files_under(&tern.data_dir().join(EAST).join("blobs").join("blobs")).pop().expect("one blob");
     let mut bytes = std::fs::read(&blob).unwrap();
     bytes[150_000] ^= 0x01;
     std::fs::write(&blob, bytes).unwrap();

@@ -205,19 +205,6 @@ async fn bad_input_gets_aws_errors_and_changes_nothing() {
 
     let listed = s3.list_objects_v2().bucket("strict").send().await.unwrap();
     assert!(listed.contents().is_empty(), "refused writes leave nothing");
-    let blobs = walk_files(&tern.data_dir().join(crate::EAST).join("blobs"));
+    let blobs = crate::files_under(&tern.data_dir().join(crate::EAST).join("blobs"));
     assert!(blobs.is_empty(), "no blob left behind: {blobs:?}");
-}
-
-fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files.extend(walk_files(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
 }
