@@ -54,8 +54,27 @@ pub(crate) fn write_precondition(
     }
 }
 
-fn md5_etag(ingested: &Ingested) -> String {
-    hex::encode(ingested.md5)
+/// A new version of `key` holding an ingested body, with the `ETag` S3 gives
+/// a single-part object: the hex MD5 of its bytes.
+fn new_object_version(
+    bucket: &BucketRecord,
+    key: String,
+    ingested: Ingested,
+    attrs: ObjectAttrs,
+    tags: Vec<(String, String)>,
+) -> NewVersion {
+    NewVersion {
+        bucket: bucket.name.clone(),
+        key,
+        version_id: version_id_for(bucket),
+        is_delete_marker: false,
+        modified_ms: now_ms(),
+        size: ingested.size,
+        etag: hex::encode(ingested.md5),
+        attrs,
+        tags,
+        data: ingested.data,
+    }
 }
 
 impl Region {
@@ -70,19 +89,8 @@ impl Region {
         let ingested = ingest(self, input.body, &declared, req.trailing_headers.as_ref(), true).await?;
         attrs.checksum.clone_from(&ingested.checksum);
 
-        let version_id = version_id_for(&bucket);
-        let version = NewVersion {
-            bucket: bucket.name.clone(),
-            key: input.key,
-            version_id: version_id.clone(),
-            is_delete_marker: false,
-            modified_ms: now_ms(),
-            size: ingested.size,
-            etag: md5_etag(&ingested),
-            attrs,
-            tags,
-            data: ingested.data,
-        };
+        let version = new_object_version(&bucket, input.key, ingested, attrs, tags);
+        let version_id = version.version_id.clone();
         self.commit(&version, precondition.as_ref()).await?;
         let mut out = PutObjectOutput {
             e_tag: Some(etag(&version.etag)),
@@ -307,19 +315,8 @@ impl Region {
         let declared = Declared { content_length: Some(source.size), ..Declared::default() };
         let ingested = ingest(self, Some(body), &declared, None, true).await?;
         attrs.checksum = source.attrs.checksum.clone().filter(|_| source.attrs.parts_count.is_none());
-        let version_id = version_id_for(&target);
-        let version = NewVersion {
-            bucket: target.name.clone(),
-            key: input.key,
-            version_id: version_id.clone(),
-            is_delete_marker: false,
-            modified_ms: now_ms(),
-            size: ingested.size,
-            etag: md5_etag(&ingested),
-            attrs,
-            tags,
-            data: ingested.data,
-        };
+        let version = new_object_version(&target, input.key, ingested, attrs, tags);
+        let version_id = version.version_id.clone();
         self.commit(&version, None).await?;
         let mut result = CopyObjectResult {
             e_tag: Some(etag(&version.etag)),
