@@ -36,8 +36,9 @@ pub trait BlobStore: Send + Sync + 'static {
 /// Plain files under `<root>/blobs/<xx>/<id>`.
 ///
 /// Written by hand on `std::fs` rather than through `object_store`: durability
-/// here depends on exact ordering (write temp, fdatasync, rename, fsync the
-/// directory, and only then commit metadata), which we want visible in ~100 lines.
+/// here depends on exact ordering (write to a temp file, rename it into place,
+/// fdatasync the file and fsync the directory, and only after both does the
+/// caller commit metadata), which we want visible in ~100 lines.
 #[derive(Clone)]
 pub struct LocalBlobs {
     root: Arc<PathBuf>,
@@ -62,7 +63,8 @@ impl LocalBlobs {
         Ok(self.root.join("blobs").join(&id[..2]).join(id))
     }
 
-    async fn write_temp(&self, path: PathBuf, mut body: ByteStream) -> StoreResult<u64> {
+    /// Writes `body` to a new file at `path`; returns it (not yet synced) and its length.
+    async fn write_temp(&self, path: PathBuf, mut body: ByteStream) -> StoreResult<(std::fs::File, u64)> {
         let mut file = Some(blocking(move || std::fs::File::create_new(path)).await?);
         let mut pending: Option<tokio::task::JoinHandle<io::Result<std::fs::File>>> = None;
         // Chunks are gathered, not copied, into ~1 MiB writes.
@@ -100,8 +102,7 @@ impl LocalBlobs {
             Some(handle) => join(handle).await?,
             None => file.expect("no write in flight"),
         };
-        blocking(move || f.sync_data()).await?;
-        Ok(size)
+        Ok((f, size))
     }
 }
 
@@ -122,21 +123,39 @@ impl BlobStore for LocalBlobs {
     async fn put(&self, body: ByteStream) -> StoreResult<(String, u64)> {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let temp = self.root.join("tmp").join(&id);
-        let size = match self.write_temp(temp.clone(), body).await {
-            Ok(size) => size,
+        let (file, size) = match self.write_temp(temp.clone(), body).await {
+            Ok(written) => written,
             Err(e) => {
                 let _ = tokio::fs::remove_file(&temp).await;
                 return Err(e);
             }
         };
         let target = self.blob_path(&id)?;
-        blocking(move || {
-            let dir = target.parent().expect("blob paths have a parent");
-            std::fs::create_dir_all(dir)?;
-            std::fs::rename(&temp, &target)?;
-            sync_dir(dir)
-        })
-        .await?;
+        let dir = target.parent().expect("blob paths have a parent").to_owned();
+        let renamed = {
+            let (dir, target) = (dir.clone(), target.clone());
+            blocking(move || {
+                std::fs::create_dir_all(&dir)?;
+                std::fs::rename(&temp, &target)
+            })
+            .await
+        };
+        // Both the bytes and the new name must be durable before the caller
+        // commits metadata naming this blob; the two syncs run concurrently.
+        // Until that commit the blob is unreferenced, so a crash at any point
+        // leaves only an orphan for the start-up sweeper.
+        let synced = match renamed {
+            Ok(()) => {
+                let data = tokio::task::spawn_blocking(move || file.sync_data());
+                let name = tokio::task::spawn_blocking(move || sync_dir(&dir));
+                join(data).await.and(join(name).await)
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = synced {
+            let _ = tokio::fs::remove_file(&target).await;
+            return Err(e.into());
+        }
         Ok((id, size))
     }
 
