@@ -5,9 +5,10 @@
 //! ([`SqliteMeta`]) and plain files ([`LocalBlobs`]).
 //!
 //! Write ordering that makes `kill -9` safe: blob bytes are written to a temp
-//! file, fsync'd and renamed into place *before* the metadata transaction that
-//! references them commits. A crash in between leaves an unreferenced blob,
-//! which [`sweep_orphans`] removes at the next start.
+//! file and renamed into place, and both the bytes and the new name are
+//! fsync'd *before* the metadata transaction that references them commits. A
+//! crash in between leaves an unreferenced blob, which [`sweep_orphans`]
+//! removes at the next start.
 
 mod blob;
 #[cfg(any(test, feature = "contract"))]
