@@ -24,7 +24,9 @@ api_bind_addr = "127.0.0.1:$admin"
 admin_token = "bench-admin-token"
 TOML
 g() { "$garage" -c "$work/garage.toml" "$@"; }
-g server > "$work/garage.log" 2>&1 &
+# Started directly (not through `g`) so that $! is Garage itself and the
+# caller's cleanup can stop it.
+"$garage" -c "$work/garage.toml" server > "$work/garage.log" 2>&1 &
 echo $! > "$work/pid"
 for _ in $(seq 100); do g status >/dev/null 2>&1 && break; sleep 0.2; done
 node=$(g status 2>/dev/null | awk '/^[0-9a-f]{16}/ {print $1; exit}')
