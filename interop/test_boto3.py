@@ -7,8 +7,11 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
+
+from conftest import ACCESS_KEY
 
 
 def code(err: ClientError) -> str:
@@ -110,3 +113,29 @@ def test_bucket_in_other_region_redirects(tern, bucket):
     assert code(err.value) == "BucketAlreadyOwnedByYou"
     names = {b["Name"]: b.get("BucketRegion") for b in east.list_buckets()["Buckets"]}
     assert names[bucket + "-w"] == "eu-west-1"
+
+
+@pytest.mark.parametrize(
+    "service, call, bad_signature_code",
+    [
+        ("kms", lambda c: c.list_keys(), "InvalidSignatureException"),
+        ("iam", lambda c: c.list_users(), "SignatureDoesNotMatch"),
+        ("sts", lambda c: c.get_caller_identity(), "SignatureDoesNotMatch"),
+    ],
+)
+def test_other_services_authenticate_before_anything_else(tern, service, call, bad_signature_code):
+    """KMS, IAM and STS arrive with issue 3; today they verify SigV4 and say so clearly."""
+    with pytest.raises(ClientError) as err:
+        call(tern.client(service))
+    assert code(err.value) in ("UnsupportedOperationException", "NotImplemented")
+    assert "not available" in err.value.response["Error"]["Message"]
+    forged = boto3.client(
+        service,
+        endpoint_url=tern.endpoint(),
+        region_name="us-east-1",
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key="not-the-secret",
+    )
+    with pytest.raises(ClientError) as err:
+        call(forged)
+    assert code(err.value) == bad_signature_code

@@ -8,6 +8,7 @@ mod auth;
 mod chunk_guard;
 pub mod credentials;
 mod metrics;
+mod other_services;
 mod outer;
 pub mod peer;
 mod private_file;

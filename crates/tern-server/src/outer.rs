@@ -10,7 +10,9 @@ use s3s::{Body, S3Error, S3ErrorCode};
 use std::time::Instant;
 
 use crate::chunk_guard::GuardedBody;
+use crate::credentials::RootCredentials;
 use crate::metrics::RegionMetrics;
+use crate::other_services;
 use tern_sigv4::scope;
 
 /// AWS's single-PUT limit.
@@ -20,6 +22,8 @@ pub struct OuterLayer {
     pub region: String,
     pub s3: S3Service,
     pub metrics: RegionMetrics,
+    /// Verifies requests for the services s3s does not serve.
+    pub root: RootCredentials,
 }
 
 fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
@@ -38,25 +42,6 @@ fn metrics_response(text: String) -> Response<Body> {
 
 fn s3_error(err: S3Error) -> Response<Body> {
     err.to_http_response().unwrap_or_else(|_| plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))
-}
-
-/// Services other than S3 answer in their own protocol's error shape.
-fn service_not_available(service: &str) -> Response<Body> {
-    let message = format!("The {service} service is not available in this Tern build yet.");
-    let (content_type, body) = if service == "kms" {
-        ("application/x-amz-json-1.1", format!(r#"{{"__type":"UnsupportedOperationException","message":"{message}"}}"#))
-    } else {
-        (
-            "text/xml",
-            format!(
-                "<ErrorResponse><Error><Type>Sender</Type><Code>NotImplemented</Code><Message>{message}</Message></Error><RequestId>0</RequestId></ErrorResponse>"
-            ),
-        )
-    };
-    let mut response = Response::new(Body::from(body));
-    *response.status_mut() = StatusCode::NOT_IMPLEMENTED;
-    response.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(content_type));
-    response
 }
 
 /// Streaming-signed bodies pass through the framing guard before s3s sees them.
@@ -100,6 +85,10 @@ impl OuterLayer {
         if let Some(response) = self.refuse(&req) {
             return response;
         }
+        let authorization = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        if let Some(scope) = scope::of_request(authorization, req.uri().query()).filter(|s| s.service != "s3") {
+            return other_services::answer(&scope.service, req, &self.root).await;
+        }
         let req = guard_chunked_body(req);
         match self.s3.call(req).await {
             Ok(response) => response,
@@ -113,19 +102,16 @@ impl OuterLayer {
     /// A response for requests that must not reach a service handler.
     fn refuse(&self, req: &Request<Incoming>) -> Option<Response<Body>> {
         let authorization = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        if let Some(scope) = scope::of_request(authorization, req.uri().query()) {
-            if scope.region != self.region {
-                return Some(s3_error(S3Error::with_message(
-                    S3ErrorCode::AuthorizationHeaderMalformed,
-                    format!(
-                        "The authorization header is malformed; the region '{}' is wrong; expecting '{}'",
-                        scope.region, self.region
-                    ),
-                )));
-            }
-            if scope.service != "s3" {
-                return Some(service_not_available(&scope.service));
-            }
+        if let Some(scope) = scope::of_request(authorization, req.uri().query())
+            && scope.region != self.region
+        {
+            return Some(s3_error(S3Error::with_message(
+                S3ErrorCode::AuthorizationHeaderMalformed,
+                format!(
+                    "The authorization header is malformed; the region '{}' is wrong; expecting '{}'",
+                    scope.region, self.region
+                ),
+            )));
         }
         let declared = header_u64(req, "x-amz-decoded-content-length").or_else(|| header_u64(req, "content-length"));
         if declared.is_some_and(|n| n > MAX_SINGLE_PUT) {

@@ -84,7 +84,7 @@ pub async fn start_region(
         builder.set_route(RegistryRoute { registry: local_registry, root_access_key: root.access_key_id.clone() });
     }
     let metrics = RegionMetrics::new(name);
-    let outer = Arc::new(OuterLayer { region: name.to_owned(), s3: builder.build(), metrics });
+    let outer = Arc::new(OuterLayer { region: name.to_owned(), s3: builder.build(), metrics, root: root.clone() });
 
     let listener =
         TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;

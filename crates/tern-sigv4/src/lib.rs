@@ -4,3 +4,4 @@
 
 pub mod chunked;
 pub mod scope;
+pub mod verify;
