@@ -15,7 +15,7 @@ use s3s::{S3Result, TrailingHeaders, s3_error};
 use tern_store::{ByteStream, ObjectData, StoredChecksum};
 
 use crate::context::Region;
-use crate::error::{internal, store_error};
+use crate::error::{incomplete_body, internal, store_error};
 
 /// Objects up to this size live inline in the metadata row: a small PUT then
 /// costs one fsync (the WAL commit) instead of three (file, directory, WAL).
@@ -155,7 +155,7 @@ async fn collect_bounded(mut stream: ByteStream, limit: u64) -> S3Result<Bytes> 
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| crate::error::body_error(&e))?;
         if (buf.len() + chunk.len()) as u64 > limit {
-            return Err(crate::error::body_error(&io::Error::other("LengthMismatch")));
+            return Err(incomplete_body());
         }
         buf.extend_from_slice(&chunk);
     }
@@ -171,7 +171,7 @@ fn verify(
     hasher: ChecksumHasher,
 ) -> S3Result<Option<StoredChecksum>> {
     if declared.content_length.is_some_and(|n| n != size) {
-        return Err(crate::error::body_error(&io::Error::other("LengthMismatch")));
+        return Err(incomplete_body());
     }
     if let Some(claimed) = &declared.content_md5 {
         let claimed = base64_decode(claimed)

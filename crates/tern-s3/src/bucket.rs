@@ -107,10 +107,6 @@ impl Region {
                 ));
             }
         };
-        if state == Versioning::Suspended && bucket.versioning == Versioning::Unversioned {
-            // Suspending a never-versioned bucket is accepted and recorded, as AWS does.
-            tracing::debug!(bucket = %bucket.name, "suspending versioning on a never-versioned bucket");
-        }
         self.meta.set_versioning(&bucket.name, state).await.map_err(store_error)
     }
 

@@ -44,11 +44,13 @@ pub(crate) fn body_error(e: &std::io::Error) -> S3Error {
     } else if text.contains("SignatureMismatch") {
         s3_error!(SignatureDoesNotMatch, "The chunk signature we calculated does not match the signature you provided.")
     } else {
-        s3_error!(
-            IncompleteBody,
-            "You did not provide the number of bytes specified by the Content-Length HTTP header."
-        )
+        incomplete_body()
     }
+}
+
+/// The body ended before (or ran past) the length the client declared.
+pub(crate) fn incomplete_body() -> S3Error {
+    s3_error!(IncompleteBody, "You did not provide the number of bytes specified by the Content-Length HTTP header.")
 }
 
 pub(crate) fn registry_error(e: &RegistryError) -> S3Error {

@@ -145,7 +145,6 @@ fn split_entries(entries: Vec<Entry>, url: bool) -> (Vec<VersionSummary>, Vec<Co
             Entry::Prefix(p) => prefixes.push(CommonPrefix { prefix: Some(encode_if(url, p)) }),
         }
     }
-    let _ = url;
     (items, prefixes)
 }
 

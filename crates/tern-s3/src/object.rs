@@ -285,10 +285,6 @@ impl Region {
         let input = req.input;
         check_key(&input.key)?;
         let source = self.copy_source(&input.copy_source, copy_source_conditions!(input)).await?;
-        let CopySource::Bucket { bucket: src_bucket, key: src_key, version_id: src_version } = &input.copy_source
-        else {
-            unreachable!("copy_source accepts only bucket sources")
-        };
         let target = self.bucket(&input.bucket).await?;
 
         let replace_metadata = input.metadata_directive.as_ref().is_some_and(|d| d.as_str() == "REPLACE");
@@ -297,7 +293,8 @@ impl Region {
         if !replace_metadata {
             attrs.storage_class = crate::wire::storage_class(input.storage_class.as_ref())?.or(attrs.storage_class);
         }
-        let same_object = **src_bucket == *input.bucket && **src_key == *input.key && src_version.is_none();
+        let latest_source = matches!(input.copy_source, CopySource::Bucket { version_id: None, .. });
+        let same_object = source.bucket == input.bucket && source.key == input.key && latest_source;
         if same_object && !replace_metadata && attrs == source.attrs {
             return Err(s3_error!(
                 InvalidRequest,

@@ -13,7 +13,7 @@ use crate::chunk_guard::GuardedBody;
 use crate::credentials::RootCredentials;
 use crate::metrics::RegionMetrics;
 use crate::other_services;
-use tern_sigv4::scope;
+use tern_sigv4::scope::{self, CredentialScope};
 
 /// AWS's single-PUT limit.
 const MAX_SINGLE_PUT: u64 = 5 * 1024 * 1024 * 1024;
@@ -74,19 +74,19 @@ impl OuterLayer {
         let started = Instant::now();
         let method = req.method().clone();
         let authorization = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let service =
-            scope::of_request(authorization, req.uri().query()).map_or_else(|| "s3".to_owned(), |s| s.service);
-        let response = self.dispatch(req).await;
+        let scope = scope::of_request(authorization, req.uri().query());
+        let service = scope.as_ref().map_or("s3", |s| s.service.as_str()).to_owned();
+        let response = self.dispatch(req, scope).await;
         self.metrics.observe(&service, &method, response.status(), started.elapsed());
         response
     }
 
-    async fn dispatch(&self, req: Request<Incoming>) -> Response<Body> {
-        if let Some(response) = self.refuse(&req) {
+    /// `scope` is the request's credential scope, if it is signed.
+    async fn dispatch(&self, req: Request<Incoming>, scope: Option<CredentialScope>) -> Response<Body> {
+        if let Some(response) = self.refuse(&req, scope.as_ref()) {
             return response;
         }
-        let authorization = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        if let Some(scope) = scope::of_request(authorization, req.uri().query()).filter(|s| s.service != "s3") {
+        if let Some(scope) = scope.filter(|s| s.service != "s3") {
             return other_services::answer(&scope.service, req, &self.root).await;
         }
         let req = guard_chunked_body(req);
@@ -100,9 +100,8 @@ impl OuterLayer {
     }
 
     /// A response for requests that must not reach a service handler.
-    fn refuse(&self, req: &Request<Incoming>) -> Option<Response<Body>> {
-        let authorization = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        if let Some(scope) = scope::of_request(authorization, req.uri().query())
+    fn refuse(&self, req: &Request<Incoming>, scope: Option<&CredentialScope>) -> Option<Response<Body>> {
+        if let Some(scope) = scope
             && scope.region != self.region
         {
             return Some(s3_error(S3Error::with_message(

@@ -57,14 +57,15 @@ pub async fn start_region(
         tracing::info!(region = name, swept, "removed blobs left by interrupted writes");
     }
 
+    // The registry region keeps the bucket-name registry; the others ask it over HTTP.
     let registry_region = deployment.registry_region();
-    let local_registry = Arc::new(LocalRegistry { meta: Arc::clone(&meta) as Arc<dyn MetaStore> });
-    let registry: Arc<dyn BucketRegistry> = if registry_region.name == name {
-        Arc::clone(&local_registry) as Arc<dyn BucketRegistry>
-    } else {
-        Arc::new(RemoteRegistry {
+    let local_registry = (registry_region.name == name)
+        .then(|| Arc::new(LocalRegistry { meta: Arc::clone(&meta) as Arc<dyn MetaStore> }));
+    let registry: Arc<dyn BucketRegistry> = match &local_registry {
+        Some(local) => Arc::clone(local) as Arc<dyn BucketRegistry>,
+        None => Arc::new(RemoteRegistry {
             peer: PeerClient::new(&registry_region.endpoint_url(), &registry_region.name, root)?,
-        })
+        }),
     };
     let root_key = crate::root_key::load_or_create(&dir, name)?;
     let region = Arc::new(Region {
@@ -80,8 +81,8 @@ pub async fn start_region(
     builder.set_auth(RootAuth { root: root.clone() });
     builder.set_access(SignedOnly);
     builder.set_validation(TernNames);
-    if registry_region.name == name {
-        builder.set_route(RegistryRoute { registry: local_registry, root_access_key: root.access_key_id.clone() });
+    if let Some(registry) = local_registry {
+        builder.set_route(RegistryRoute { registry, root_access_key: root.access_key_id.clone() });
     }
     let metrics = RegionMetrics::new(name);
     let outer = Arc::new(OuterLayer { region: name.to_owned(), s3: builder.build(), metrics, root: root.clone() });

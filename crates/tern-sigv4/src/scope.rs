@@ -10,30 +10,50 @@ pub struct CredentialScope {
     pub service: String,
 }
 
+/// A credential: `<access key>/<date>/<region>/<service>/aws4_request`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credential<'a> {
+    pub access_key: &'a str,
+    pub date: &'a str,
+    pub scope: CredentialScope,
+}
+
+/// The value of field `name` (`Credential`, `SignedHeaders`, `Signature`) of an
+/// `Authorization: AWS4-HMAC-SHA256 …` header.
+#[must_use]
+pub fn authorization_field<'a>(header: &'a str, name: &str) -> Option<&'a str> {
+    let rest = header.strip_prefix("AWS4-HMAC-SHA256")?;
+    rest.split(',').map(str::trim).find_map(|part| part.strip_prefix(name)?.strip_prefix('='))
+}
+
 /// The scope from an `Authorization: AWS4-HMAC-SHA256 Credential=…` header.
 #[must_use]
 pub fn from_authorization(header: &str) -> Option<CredentialScope> {
-    let rest = header.strip_prefix("AWS4-HMAC-SHA256")?;
-    let credential = rest.split(',').map(str::trim).find_map(|part| part.strip_prefix("Credential="))?;
-    parse_credential(credential)
+    parse_credential(authorization_field(header, "Credential")?).map(|c| c.scope)
 }
 
 /// The scope from a presigned URL's `X-Amz-Credential` query parameter.
 #[must_use]
 pub fn from_query(query: &str) -> Option<CredentialScope> {
     let value = query.split('&').find_map(|pair| pair.strip_prefix("X-Amz-Credential="))?;
-    parse_credential(&urlencoding::decode(value).ok()?)
+    parse_credential(&urlencoding::decode(value).ok()?).map(|c| c.scope)
 }
 
-fn parse_credential(credential: &str) -> Option<CredentialScope> {
+/// Parses a credential from the right, so an access key can never shift its fields.
+#[must_use]
+pub fn parse_credential(credential: &str) -> Option<Credential<'_>> {
     let mut parts = credential.rsplitn(5, '/');
     let terminator = parts.next()?;
     let service = parts.next()?;
     let region = parts.next()?;
-    let _date = parts.next()?;
-    let _access_key = parts.next()?;
+    let date = parts.next()?;
+    let access_key = parts.next()?;
     let well_formed = terminator == "aws4_request" && !service.is_empty() && !region.is_empty();
-    well_formed.then(|| CredentialScope { region: region.to_owned(), service: service.to_owned() })
+    well_formed.then(|| Credential {
+        access_key,
+        date,
+        scope: CredentialScope { region: region.to_owned(), service: service.to_owned() },
+    })
 }
 
 /// The scope of a request, from its `Authorization` header if it has one,

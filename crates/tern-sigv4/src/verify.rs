@@ -9,7 +9,7 @@ use aws_lc_rs::{constant_time, digest, hmac};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use crate::scope::CredentialScope;
+use crate::scope::{Credential, CredentialScope, authorization_field, parse_credential};
 
 /// Requests may be this far from the server's clock, either way.
 pub const MAX_SKEW_SECONDS: i64 = 15 * 60;
@@ -49,35 +49,17 @@ pub struct Authorization<'a> {
 }
 
 pub fn parse_authorization(header: &str) -> Result<Authorization<'_>, VerifyError> {
-    let rest = header.strip_prefix("AWS4-HMAC-SHA256 ").ok_or(VerifyError::Malformed("algorithm"))?;
-    let (mut credential, mut signed, mut signature) = (None, None, None);
-    for part in rest.split(',').map(str::trim) {
-        if let Some(v) = part.strip_prefix("Credential=") {
-            credential = Some(v);
-        } else if let Some(v) = part.strip_prefix("SignedHeaders=") {
-            signed = Some(v);
-        } else if let Some(v) = part.strip_prefix("Signature=") {
-            signature = Some(v);
-        }
-    }
-    let credential = credential.ok_or(VerifyError::Malformed("Credential"))?;
-    let mut fields = credential.split('/');
-    let (Some(access_key), Some(date), Some(region), Some(service), Some("aws4_request"), None) =
-        (fields.next(), fields.next(), fields.next(), fields.next(), fields.next(), fields.next())
-    else {
-        return Err(VerifyError::Malformed("Credential"));
-    };
-    let signed_headers: Vec<&str> = signed.ok_or(VerifyError::Malformed("SignedHeaders"))?.split(';').collect();
+    let field = |name: &str| authorization_field(header, name);
+    let credential = field("Credential").ok_or(VerifyError::Malformed("Credential"))?;
+    let Credential { access_key, date, scope } =
+        parse_credential(credential).ok_or(VerifyError::Malformed("Credential"))?;
+    let signed_headers: Vec<&str> =
+        field("SignedHeaders").ok_or(VerifyError::Malformed("SignedHeaders"))?.split(';').collect();
     if !signed_headers.contains(&"host") {
         return Err(VerifyError::Malformed("SignedHeaders must include host"));
     }
-    Ok(Authorization {
-        access_key,
-        date,
-        scope: CredentialScope { region: region.to_owned(), service: service.to_owned() },
-        signed_headers,
-        signature: signature.ok_or(VerifyError::Malformed("Signature"))?,
-    })
+    let signature = field("Signature").ok_or(VerifyError::Malformed("Signature"))?;
+    Ok(Authorization { access_key, date, scope, signed_headers, signature })
 }
 
 /// RFC 3986 encoding as `SigV4` wants it: everything but `A-Za-z0-9-_.~`.
