@@ -142,7 +142,7 @@ macro_rules! fill_object_headers {
         $out.last_modified = Some($crate::wire::timestamp(record.modified_ms));
         $out.parts_count = attrs.parts_count.and_then(|n| i32::try_from(n).ok());
         $out.accept_ranges = Some("bytes".into());
-        $out.server_side_encryption = attrs.encryption.clone().map(s3s::dto::ServerSideEncryption::from);
+        $out.server_side_encryption = $crate::wire::encryption_of(attrs);
         if record.version_id != tern_store::NULL_VERSION {
             $out.version_id = Some(record.version_id.clone());
         }

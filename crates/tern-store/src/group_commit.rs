@@ -67,11 +67,10 @@ fn closed() -> StoreError {
 async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let commit = apply(&mut conn, std::mem::take(&mut batch)).await;
-        if let Err(e) = &commit.0 {
+        let (result, finishers) = apply(&mut conn, std::mem::take(&mut batch)).await;
+        if let Err(e) = &result {
             tracing::error!(error = %e, "metadata batch failed to commit");
         }
-        let (result, finishers) = commit;
         for finish in finishers {
             finish(result.clone());
         }
@@ -88,16 +87,19 @@ async fn apply(conn: &mut SqliteConnection, jobs: Vec<Job>) -> (Result<(), Strin
         return (Err(e.to_string()), finishers);
     }
     for job in jobs {
-        let savepoint = sqlx::query("SAVEPOINT write").execute(&mut *conn).await;
-        let (ok, finish) = job(conn).await;
-        let end = if ok { "RELEASE write" } else { "ROLLBACK TO write; RELEASE write" };
-        let ended = sqlx::raw_sql(end).execute(&mut *conn).await;
-        if let Some(e) = savepoint.err().or(ended.err()) {
-            finishers.push(finish);
+        // A write runs only inside its savepoint; if either fails, the batch
+        // rolls back and the writes not yet run are dropped (failing their callers).
+        if let Err(e) = sqlx::query("SAVEPOINT write").execute(&mut *conn).await {
             let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
             return (Err(e.to_string()), finishers);
         }
+        let (ok, finish) = job(conn).await;
         finishers.push(finish);
+        let end = if ok { "RELEASE write" } else { "ROLLBACK TO write; RELEASE write" };
+        if let Err(e) = sqlx::raw_sql(end).execute(&mut *conn).await {
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            return (Err(e.to_string()), finishers);
+        }
     }
     let commit = sqlx::query("COMMIT").execute(&mut *conn).await.map(|_| ()).map_err(|e| e.to_string());
     if commit.is_err() {
