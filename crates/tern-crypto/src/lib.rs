@@ -6,12 +6,23 @@
 //!   purpose-bound keys from a root key (HKDF-SHA256).
 //! - [`segments`]: the at-rest format of object bytes, encrypted in 64 KiB
 //!   segments so a range read decrypts only what it touches.
+//! - [`kms_blob`]: the KMS ciphertext blob (key id, material version, context
+//!   bound as associated data).
+//! - [`transport`]: sealing key material to another region's X25519 key.
 
+mod kdf;
 mod key;
+pub mod kms_blob;
 pub mod segments;
+pub mod transport;
 pub mod wrap;
 
 pub use key::Key256;
+
+/// Fills `buf` from the system CSPRNG.
+pub fn fill_random(buf: &mut [u8]) -> Result<(), CryptoError> {
+    aws_lc_rs::rand::fill(buf).map_err(|_| CryptoError::Random)
+}
 
 /// Why bytes could not be decrypted. Deliberately uninformative: the reason
 /// (wrong key, tampering, truncation) must not leak to an attacker.

@@ -18,9 +18,10 @@
 
 use std::ops::Range;
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce};
 use bytes::Bytes;
 
+use crate::kdf::cipher;
 use crate::{CryptoError, Key256};
 
 /// Plaintext bytes per segment.
@@ -103,10 +104,6 @@ pub fn cipher_range(plain: &Range<u64>, plain_len: u64) -> Range<u64> {
     let start = first * (seg + TAG as u64);
     let end = ((last + 1) * (seg + TAG as u64)).min(ciphertext_len(plain_len));
     start..end
-}
-
-fn cipher(key: &Key256) -> LessSafeKey {
-    LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key.expose()).expect("32-byte key fits AES-256"))
 }
 
 fn nonce(prefix: [u8; PREFIX], index: u64, last: bool) -> Result<Nonce, CryptoError> {

@@ -1,17 +1,13 @@
 //! Keys sealing keys: AES-256-GCM with a random nonce and a purpose label as
 //! associated data, and HKDF-SHA256 to derive purpose-bound keys from a root.
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
-use aws_lc_rs::hkdf::{HKDF_SHA256, KeyType, Salt};
+use aws_lc_rs::aead::{Aad, NONCE_LEN, Nonce};
 
+use crate::kdf::{cipher, hkdf32};
 use crate::{CryptoError, Key256};
 
 /// Length of a wrapped 256-bit key: nonce ‖ ciphertext ‖ tag.
 pub const WRAPPED_KEY_LEN: usize = NONCE_LEN + 32 + 16;
-
-fn cipher(key: &Key256) -> LessSafeKey {
-    LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key.expose()).expect("32-byte key fits AES-256"))
-}
 
 /// Seals `secret` under `kek`; `purpose` must be given again to unwrap.
 pub fn seal(kek: &Key256, purpose: &[u8], secret: &[u8]) -> Result<Vec<u8>, CryptoError> {
@@ -59,24 +55,11 @@ pub fn unwrap_key(kek: &Key256, purpose: &[u8], wrapped: &[u8]) -> Result<Key256
     key
 }
 
-struct Len32;
-
-impl KeyType for Len32 {
-    fn len(&self) -> usize {
-        32
-    }
-}
-
 /// A key for one purpose, derived from `root` (HKDF-SHA256, `info` = purpose).
 /// Different purposes give independent keys, so one root key can safely serve many.
 #[must_use]
 pub fn derive(root: &Key256, purpose: &[u8]) -> Key256 {
-    let prk = Salt::new(HKDF_SHA256, b"tern key derivation v1").extract(root.expose());
-    let info = [purpose];
-    let okm = prk.expand(&info, Len32).expect("32 bytes is within HKDF-SHA256's limit");
-    let mut bytes = [0u8; 32];
-    okm.fill(&mut bytes).expect("length matches");
-    Key256::from_bytes(bytes)
+    hkdf32(b"tern key derivation v1", root.expose(), &[purpose])
 }
 
 #[cfg(test)]

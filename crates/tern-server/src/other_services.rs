@@ -1,8 +1,8 @@
 //! Requests for the services s3s does not serve (KMS, IAM, STS): they are
 //! authenticated here with `tern_sigv4::verify`, and answer in their own
-//! protocol's error shape (JSON 1.1 for KMS, query XML for IAM and STS).
-//! The services themselves arrive with issue 3; until then an authentic
-//! request learns that the service is not available yet.
+//! protocol's shape (JSON 1.1 for KMS, query XML for IAM and STS). KMS is
+//! served by `tern_kms`; IAM and STS tell an authentic caller that they are
+//! not available yet.
 
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt as _, Limited};
@@ -10,7 +10,16 @@ use hyper::body::Incoming;
 use s3s::Body;
 use tern_sigv4::verify::{SignedRequest, VerifyError, verify};
 
+use tern_kms::{Caller, Kms, KmsError};
+
 use crate::credentials::RootCredentials;
+
+/// What the non-S3 services of a region need.
+pub struct OtherServices {
+    pub root: RootCredentials,
+    pub account: String,
+    pub kms: std::sync::Arc<Kms>,
+}
 
 /// KMS, IAM and STS requests are small; anything larger is refused unread.
 const MAX_BODY: usize = 1 << 20;
@@ -53,8 +62,28 @@ fn auth_error(service: &str, e: &VerifyError) -> Response<Body> {
     error(service, status, code, &e.to_string())
 }
 
+fn kms_error(e: &KmsError) -> Response<Body> {
+    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
+    let body = serde_json::json!({"__type": e.code, "message": e.message});
+    response(status, "application/x-amz-json-1.1", body.to_string())
+}
+
+/// Answers an authenticated KMS request; the operation is named by
+/// `X-Amz-Target: TrentService.<Operation>`.
+async fn answer_kms(kms: &Kms, caller: &Caller, headers: &http::HeaderMap, body: &[u8]) -> Response<Body> {
+    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let Some(operation) = target.strip_prefix("TrentService.") else {
+        return kms_error(&KmsError::unknown_operation(target));
+    };
+    match kms.handle(caller, operation, body).await {
+        Ok(value) => response(StatusCode::OK, "application/x-amz-json-1.1", value.to_string()),
+        Err(e) => kms_error(&e),
+    }
+}
+
 /// Authenticates and answers a request for `service`.
-pub async fn answer(service: &str, req: Request<Incoming>, root: &RootCredentials) -> Response<Body> {
+pub async fn answer(service: &str, req: Request<Incoming>, services: &OtherServices) -> Response<Body> {
+    let root = &services.root;
     let (parts, body) = req.into_parts();
     let Ok(collected) = Limited::new(body, MAX_BODY).collect().await else {
         return error(
@@ -77,6 +106,10 @@ pub async fn answer(service: &str, req: Request<Incoming>, root: &RootCredential
     let secret_for = |key: &str| (key == root.access_key_id).then(|| root.secret_access_key.clone());
     if let Err(e) = verify(&request, secret_for, time::OffsetDateTime::now_utc()) {
         return auth_error(service, &e);
+    }
+    if service == "kms" {
+        let caller = Caller::root(&services.account);
+        return answer_kms(&services.kms, &caller, &parts.headers, &body).await;
     }
     let message = format!("The {service} service is not available in this Tern build yet.");
     let code = if service == "kms" { "UnsupportedOperationException" } else { "NotImplemented" };

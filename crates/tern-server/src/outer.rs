@@ -10,9 +10,8 @@ use s3s::{Body, S3Error, S3ErrorCode};
 use std::time::Instant;
 
 use crate::chunk_guard::GuardedBody;
-use crate::credentials::RootCredentials;
 use crate::metrics::RegionMetrics;
-use crate::other_services;
+use crate::other_services::{self, OtherServices};
 use tern_sigv4::scope::{self, CredentialScope};
 
 /// AWS's single-PUT limit.
@@ -22,8 +21,8 @@ pub struct OuterLayer {
     pub region: String,
     pub s3: S3Service,
     pub metrics: RegionMetrics,
-    /// Verifies requests for the services s3s does not serve.
-    pub root: RootCredentials,
+    /// The services s3s does not serve (KMS, IAM, STS).
+    pub others: OtherServices,
 }
 
 fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
@@ -87,7 +86,7 @@ impl OuterLayer {
             return response;
         }
         if let Some(scope) = scope.filter(|s| s.service != "s3") {
-            return other_services::answer(&scope.service, req, &self.root).await;
+            return other_services::answer(&scope.service, req, &self.others).await;
         }
         let req = guard_chunked_body(req);
         match self.s3.call(req).await {

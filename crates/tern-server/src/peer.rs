@@ -20,6 +20,15 @@ pub struct PeerClient {
     identity: aws_credential_types::Credentials,
 }
 
+/// One request to a peer: which service signs it, and its extra headers.
+pub struct PeerRequest<'a> {
+    pub service: &'static str,
+    pub method: http::Method,
+    pub path_and_query: &'a str,
+    pub headers: &'a [(&'static str, &'a str)],
+    pub body: Bytes,
+}
+
 impl PeerClient {
     pub fn new(endpoint: &str, region: &str, root: &RootCredentials) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
@@ -31,17 +40,26 @@ impl PeerClient {
         Ok(Self { http, endpoint: endpoint.trim_end_matches('/').to_owned(), region: region.to_owned(), identity })
     }
 
-    /// Sends a signed request to `path_and_query` of the peer and returns
-    /// its status and body.
+    /// Sends a signed S3-scoped request to `path_and_query` of the peer and
+    /// returns its status and body.
     pub async fn send(
         &self,
         method: http::Method,
         path_and_query: &str,
         body: Bytes,
     ) -> anyhow::Result<(http::StatusCode, Bytes)> {
-        let url = format!("{}{path_and_query}", self.endpoint);
-        let mut request = http::Request::builder().method(method).uri(&url).body(body)?;
-        self.sign(&mut request)?;
+        self.request(PeerRequest { service: "s3", method, path_and_query, headers: &[], body }).await
+    }
+
+    /// Sends `req`, signed for its service, and returns status and body.
+    pub async fn request(&self, req: PeerRequest<'_>) -> anyhow::Result<(http::StatusCode, Bytes)> {
+        let url = format!("{}{}", self.endpoint, req.path_and_query);
+        let mut builder = http::Request::builder().method(req.method).uri(&url);
+        for (name, value) in req.headers {
+            builder = builder.header(*name, *value);
+        }
+        let mut request = builder.body(req.body)?;
+        self.sign(&mut request, req.service)?;
         let (parts, body) = request.into_parts();
         let response = self
             .http
@@ -56,14 +74,14 @@ impl PeerClient {
         Ok((status, bytes))
     }
 
-    fn sign(&self, request: &mut http::Request<Bytes>) -> anyhow::Result<()> {
+    fn sign(&self, request: &mut http::Request<Bytes>, service: &str) -> anyhow::Result<()> {
         let identity = self.identity.clone().into();
         let mut settings = SigningSettings::default();
         settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
         let params = v4::SigningParams::builder()
             .identity(&identity)
             .region(&self.region)
-            .name("s3")
+            .name(service)
             .time(SystemTime::now())
             .settings(settings)
             .build()?

@@ -9,14 +9,17 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use s3s::service::S3ServiceBuilder;
 use tern_core::DeploymentConfig;
+use tern_kms::Kms;
 use tern_s3::{BucketRegistry, KEK_PURPOSE, Region, Sse, TernS3};
-use tern_store::{LocalBlobs, MetaStore, SqliteMeta, sweep_orphans};
+use tern_store::{DocStore, LocalBlobs, MetaStore, SqliteMeta, sweep_orphans};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::auth::{RootAuth, SignedOnly, TernNames};
 use crate::credentials::RootCredentials;
+use crate::kms_peers::HttpKmsPeers;
 use crate::metrics::RegionMetrics;
+use crate::other_services::OtherServices;
 use crate::outer::OuterLayer;
 use crate::peer::PeerClient;
 use crate::registry::{LocalRegistry, RegistryRoute, RemoteRegistry};
@@ -68,6 +71,12 @@ pub async fn start_region(
         }),
     };
     let root_key = crate::root_key::load_or_create(&dir, name)?;
+    let kms_peers = Arc::new(HttpKmsPeers::new(deployment, name, root)?);
+    let kms = Kms::open(name, &deployment.account_id, Arc::clone(&meta) as Arc<dyn DocStore>, &root_key, kms_peers)
+        .await
+        .map_err(|e| anyhow::anyhow!("opening the key store: {e}"))?;
+    let kms = Arc::new(kms);
+    kms.spawn_maintenance();
     let region = Arc::new(Region {
         name: name.to_owned(),
         account_id: deployment.account_id.clone(),
@@ -85,7 +94,8 @@ pub async fn start_region(
         builder.set_route(RegistryRoute { registry, root_access_key: root.access_key_id.clone() });
     }
     let metrics = RegionMetrics::new(name);
-    let outer = Arc::new(OuterLayer { region: name.to_owned(), s3: builder.build(), metrics, root: root.clone() });
+    let others = OtherServices { root: root.clone(), account: deployment.account_id.clone(), kms };
+    let outer = Arc::new(OuterLayer { region: name.to_owned(), s3: builder.build(), metrics, others });
 
     let listener =
         TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;

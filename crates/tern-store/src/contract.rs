@@ -8,7 +8,7 @@ use crate::model::{
     BlobPart, BucketRecord, KeyStart, NULL_VERSION, NewVersion, ObjectAttrs, ObjectData, PartRecord, Precondition,
     UploadRecord, Versioning,
 };
-use crate::{BlobStore, ByteStream, MetaStore, StoreError};
+use crate::{BlobStore, ByteStream, DocStore, DocWrite, MetaStore, StoreError};
 
 fn version(bucket: &str, key: &str, version_id: &str, etag: &str, data: ObjectData) -> NewVersion {
     NewVersion {
@@ -248,6 +248,24 @@ pub async fn blob_suite(store: &dyn BlobStore) {
     assert!(matches!(store.get("../../etc/passwd", 0..1).await, Err(StoreError::BlobMissing(_))));
 }
 
+/// Runs every document check against `store`, which must be empty.
+pub async fn doc_suite(store: &dyn DocStore) {
+    assert!(store.load_docs("keys").await.unwrap().is_empty());
+    let writes = vec![
+        DocWrite::put("keys", "b", b"2".to_vec()),
+        DocWrite::put("keys", "a", b"1".to_vec()),
+        DocWrite::put("aliases", "a", b"x".to_vec()),
+    ];
+    store.write_docs(writes).await.unwrap();
+    let expected = vec![("a".to_owned(), b"1".to_vec()), ("b".to_owned(), b"2".to_vec())];
+    assert_eq!(store.load_docs("keys").await.unwrap(), expected, "by id, per collection");
+
+    store.write_docs(vec![DocWrite::put("keys", "a", b"3".to_vec()), DocWrite::delete("keys", "b")]).await.unwrap();
+    assert_eq!(store.load_docs("keys").await.unwrap(), vec![("a".to_owned(), b"3".to_vec())]);
+    store.write_docs(vec![DocWrite::delete("keys", "absent")]).await.unwrap();
+    assert_eq!(store.load_docs("aliases").await.unwrap(), vec![("a".to_owned(), b"x".to_vec())]);
+}
+
 #[cfg(test)]
 mod tests {
     use crate::{LocalBlobs, SqliteMeta, sweep_orphans};
@@ -257,6 +275,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteMeta::open(&dir.path().join("meta.db")).await.unwrap();
         super::meta_suite(&store).await;
+    }
+
+    #[tokio::test]
+    async fn sqlite_meets_the_doc_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteMeta::open(&dir.path().join("meta.db")).await.unwrap();
+        super::doc_suite(&store).await;
     }
 
     #[tokio::test]

@@ -1,4 +1,5 @@
-//! Storage of one region: metadata (`MetaStore`) and object bytes (`BlobStore`).
+//! Storage of one region: metadata (`MetaStore`), object bytes (`BlobStore`)
+//! and the small documents of the other services (`DocStore`).
 //!
 //! Both are narrow traits whose contracts are written down as test suites in
 //! [`contract`]; every engine must pass them. The embedded engines are `SQLite`
@@ -13,6 +14,7 @@
 mod blob;
 #[cfg(any(test, feature = "contract"))]
 pub mod contract;
+mod docs;
 mod error;
 mod group_commit;
 mod meta;
@@ -21,6 +23,7 @@ mod sqlite;
 mod sweep;
 
 pub use blob::{BlobStore, ByteStream, LocalBlobs};
+pub use docs::{DocStore, DocWrite};
 pub use error::StoreError;
 pub use meta::MetaStore;
 pub use model::*;

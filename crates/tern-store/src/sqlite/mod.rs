@@ -15,6 +15,7 @@ use bytes::Bytes;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Connection as _, Row, SqliteConnection, SqlitePool};
 
+use crate::docs::{DocStore, DocWrite};
 use crate::group_commit::GroupCommitter;
 use crate::meta::MetaStore;
 use crate::model::prefix_upper_bound;
@@ -440,6 +441,21 @@ impl MetaStore for SqliteMeta {
         let part_blobs: Vec<String> = sqlx::query_scalar("SELECT blob FROM parts").fetch_all(&self.reader).await?;
         referenced.extend(part_blobs);
         Ok(referenced)
+    }
+}
+
+#[async_trait]
+impl DocStore for SqliteMeta {
+    async fn load_docs(&self, collection: &str) -> StoreResult<Vec<(String, Vec<u8>)>> {
+        let rows = sqlx::query("SELECT id, body FROM docs WHERE collection = ? ORDER BY id")
+            .bind(collection)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("body")?))).collect()
+    }
+
+    async fn write_docs(&self, writes: Vec<DocWrite>) -> StoreResult<()> {
+        self.writer.write(move |conn| Box::pin(async move { writes::write_docs(conn, &writes).await })).await
     }
 }
 

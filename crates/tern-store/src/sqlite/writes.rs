@@ -8,6 +8,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 
 use super::{VERSION_COLUMNS, audited, json, parts_of, registered_from_row, to_i64, version_from_row};
+use crate::docs::DocWrite;
 use crate::model::{
     BlobPart, BucketRecord, Displaced, NULL_VERSION, NewVersion, ObjectData, PartRecord, Precondition,
     RegisteredBucket, UploadRecord, VersionRecord, Versioning,
@@ -299,5 +300,28 @@ pub(super) async fn registry_release(conn: &mut SqliteConnection, name: &str, re
         .bind(region)
         .execute(&mut *conn)
         .await?;
+    Ok(())
+}
+
+pub(super) async fn write_docs(conn: &mut SqliteConnection, writes: &[DocWrite]) -> StoreResult<()> {
+    for write in writes {
+        match &write.body {
+            Some(body) => {
+                sqlx::query("INSERT OR REPLACE INTO docs (collection, id, body) VALUES (?, ?, ?)")
+                    .bind(write.collection)
+                    .bind(&write.id)
+                    .bind(body)
+                    .execute(&mut *conn)
+                    .await?
+            }
+            None => {
+                sqlx::query("DELETE FROM docs WHERE collection = ? AND id = ?")
+                    .bind(write.collection)
+                    .bind(&write.id)
+                    .execute(&mut *conn)
+                    .await?
+            }
+        };
+    }
     Ok(())
 }

@@ -1,0 +1,195 @@
+//! The KMS of one region: an AWS-compatible key service (TrentService over
+//! JSON 1.1) with multi-region keys whose material travels between regions
+//! sealed to the receiving region's transport key.
+//!
+//! - [`Kms`] is the service; [`Kms::handle`] answers one operation, and the
+//!   typed methods in [`ops::crypto`] serve S3's server-side encryption.
+//! - [`store`] keeps keys and aliases, material sealed under the root key.
+//! - [`KmsPeers`] is how this region reaches the others (HTTP in
+//!   `tern-server`), so nothing here knows about sockets.
+
+// AWS operation and member names (GenerateDataKey, KeyId) fill the docs here.
+#![allow(clippy::doc_markdown)]
+
+pub mod error;
+pub mod ids;
+mod maintenance;
+pub mod model;
+pub mod ops;
+pub mod store;
+pub mod wire;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use tern_crypto::Key256;
+use tern_crypto::transport::TransportKey;
+use tern_store::DocStore;
+
+pub use error::{KmsError, KmsResult};
+use ids::{KeyRef, alias_arn, key_arn, parse_key_only, parse_key_ref};
+use model::KeyRecord;
+use store::{KeyStore, LiveKey};
+
+/// Who is calling, as authenticated by the region's front door.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The principal ARN, e.g. `arn:aws:iam::<account>:root`.
+    pub arn: String,
+    pub account: String,
+    /// Set when a service (S3) calls on the principal's behalf:
+    /// `s3.<region>.amazonaws.com`, for `kms:ViaService`.
+    pub via_service: Option<String>,
+}
+
+impl Caller {
+    /// The deployment's root identity of `account`.
+    #[must_use]
+    pub fn root(account: &str) -> Self {
+        Self { arn: format!("arn:aws:iam::{account}:root"), account: account.to_owned(), via_service: None }
+    }
+
+    #[must_use]
+    pub fn is_root(&self) -> bool {
+        self.arn == format!("arn:aws:iam::{}:root", self.account)
+    }
+}
+
+/// The other regions of the deployment, as this region's KMS reaches them.
+#[async_trait]
+pub trait KmsPeers: Send + Sync {
+    /// Whether `region` is another region of this deployment.
+    fn knows(&self, region: &str) -> bool;
+    /// Calls `operation` of `region`'s KMS as the deployment's root.
+    async fn call(&self, region: &str, operation: &str, body: Value) -> KmsResult<Value>;
+}
+
+/// The purpose from which a region's transport key pair is derived.
+const TRANSPORT_PURPOSE: &[u8] = b"tern kms transport v1";
+
+pub struct Kms {
+    region: String,
+    account: String,
+    store: KeyStore,
+    peers: Arc<dyn KmsPeers>,
+    transport: TransportKey,
+    /// MRK pushes that failed, as (key id, region), for the maintenance loop.
+    stale: std::sync::Mutex<std::collections::BTreeSet<(String, String)>>,
+}
+
+impl Kms {
+    /// Opens the region's key store, sealed under keys derived from `root_key`.
+    pub async fn open(
+        region: &str,
+        account: &str,
+        docs: Arc<dyn DocStore>,
+        root_key: &Key256,
+        peers: Arc<dyn KmsPeers>,
+    ) -> KmsResult<Self> {
+        let kek = tern_crypto::wrap::derive(root_key, store::KEY_STORE_PURPOSE);
+        let transport = TransportKey::from_seed(&tern_crypto::wrap::derive(root_key, TRANSPORT_PURPOSE));
+        Ok(Self {
+            region: region.to_owned(),
+            account: account.to_owned(),
+            store: KeyStore::open(docs, kek).await?,
+            peers,
+            transport,
+            stale: std::sync::Mutex::default(),
+        })
+    }
+
+    #[must_use]
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// Answers one TrentService operation with its JSON response.
+    pub async fn handle(&self, caller: &Caller, operation: &str, body: &[u8]) -> KmsResult<Value> {
+        ops::dispatch(self, caller, operation, body).await
+    }
+
+    fn arn(&self, id: &str) -> String {
+        key_arn(&self.region, &self.account, id)
+    }
+
+    fn alias_arn(&self, name: &str) -> String {
+        alias_arn(&self.region, &self.account, name)
+    }
+
+    fn key_or_not_found(&self, id: &str) -> KmsResult<Arc<LiveKey>> {
+        self.store.key(id).ok_or_else(|| KmsError::not_found(format!("Key '{}' does not exist", self.arn(id))))
+    }
+
+    /// Resolves a `KeyId` that may be an alias (cryptographic calls, DescribeKey).
+    fn resolve(&self, key_id: &str) -> KmsResult<Arc<LiveKey>> {
+        match parse_key_ref(key_id, &self.region, &self.account)? {
+            KeyRef::Key(id) => self.key_or_not_found(&id),
+            KeyRef::Alias(name) => {
+                let alias = self
+                    .store
+                    .alias(&name)
+                    .ok_or_else(|| KmsError::not_found(format!("Alias {} is not found.", self.alias_arn(&name))))?;
+                self.key_or_not_found(&alias.target)
+            }
+        }
+    }
+
+    /// Resolves a `KeyId` of a management call (key id or key ARN only).
+    fn resolve_key_only(&self, key_id: &str) -> KmsResult<Arc<LiveKey>> {
+        self.key_or_not_found(&parse_key_only(key_id, &self.region, &self.account)?)
+    }
+
+    /// Whether `caller` may perform `kms:<action>` on `key`.
+    ///
+    /// Every principal Tern authenticates today is its account's root, which
+    /// the default key policy's account statement allows; key-policy and
+    /// grant evaluation for IAM principals plugs in here.
+    fn authorize(&self, caller: &Caller, action: &str, key: &KeyRecord) -> KmsResult<()> {
+        if caller.account == self.account && caller.is_root() {
+            return Ok(());
+        }
+        Err(KmsError::access_denied(format!(
+            "User: {} is not authorized to perform: kms:{action} on resource: {} because no resource-based policy \
+             allows the kms:{action} action",
+            caller.arn,
+            self.arn(&key.id)
+        )))
+    }
+
+    /// KeyMetadata as DescribeKey, CreateKey and ReplicateKey return it.
+    fn metadata(&self, key: &KeyRecord) -> Value {
+        let mut meta = json!({
+            "AWSAccountId": self.account,
+            "KeyId": key.id,
+            "Arn": self.arn(&key.id),
+            "CreationDate": key.created,
+            "Enabled": key.state == model::KeyState::Enabled,
+            "Description": key.description,
+            "KeyUsage": "ENCRYPT_DECRYPT",
+            "KeyState": key.state.as_str(),
+            "Origin": "AWS_KMS",
+            "KeyManager": if key.managed { "AWS" } else { "CUSTOMER" },
+            "CustomerMasterKeySpec": "SYMMETRIC_DEFAULT",
+            "KeySpec": "SYMMETRIC_DEFAULT",
+            "EncryptionAlgorithms": ["SYMMETRIC_DEFAULT"],
+            "MultiRegion": key.shared.multi_region.is_some(),
+        });
+        if let Some(date) = key.deletion_date {
+            meta["DeletionDate"] = json!(date);
+        }
+        if let Some(days) = key.pending_window_days.filter(|_| key.state.is_pending_deletion()) {
+            meta["PendingDeletionWindowInDays"] = json!(days);
+        }
+        if let Some(mr) = &key.shared.multi_region {
+            let entry = |region: &str| json!({"Arn": key_arn(region, &self.account, &key.id), "Region": region});
+            let kind = if mr.primary_region == self.region { "PRIMARY" } else { "REPLICA" };
+            meta["MultiRegionConfiguration"] = json!({
+                "MultiRegionKeyType": kind,
+                "PrimaryKey": entry(&mr.primary_region),
+                "ReplicaKeys": mr.replica_regions.iter().map(|r| entry(r)).collect::<Vec<_>>(),
+            });
+        }
+        meta
+    }
+}

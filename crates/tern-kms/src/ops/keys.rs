@@ -1,0 +1,300 @@
+//! Key lifecycle: CreateKey, DescribeKey, ListKeys, Enable/DisableKey,
+//! deletion scheduling, descriptions and tags.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tern_crypto::Key256;
+
+use crate::error::{KmsError, KmsResult};
+use crate::ids::new_key_id;
+use crate::model::{KeyRecord, KeyState, MultiRegion, Shared, Tag};
+use crate::ops::{page, policy};
+use crate::store::LiveKey;
+use crate::wire::{DAY, now, required};
+use crate::{Caller, Kms};
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct CreateKeyRequest {
+    policy: Option<String>,
+    description: Option<String>,
+    key_usage: Option<String>,
+    key_spec: Option<String>,
+    customer_master_key_spec: Option<String>,
+    origin: Option<String>,
+    tags: Option<Vec<Tag>>,
+    multi_region: Option<bool>,
+}
+
+/// The request shape of every call that names only a key.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct KeyRequest {
+    pub key_id: Option<String>,
+    pub grant_tokens: Option<Vec<String>>,
+}
+
+fn only(field: &str, given: Option<&str>, supported: &str) -> KmsResult<()> {
+    match given {
+        Some(v) if v != supported => {
+            Err(KmsError::unsupported(format!("{field} {v} is not supported by Tern; only {supported} is.")))
+        }
+        _ => Ok(()),
+    }
+}
+
+pub(crate) fn validate_description(description: &str) -> KmsResult<()> {
+    if description.chars().count() > 8192 {
+        return Err(KmsError::constraint("description", "…", "Member must have length less than or equal to 8192"));
+    }
+    Ok(())
+}
+
+pub(crate) fn validate_tags(tags: &[Tag]) -> KmsResult<()> {
+    for tag in tags {
+        if tag.tag_key.is_empty() || tag.tag_key.chars().count() > 128 || tag.tag_value.chars().count() > 256 {
+            return Err(KmsError::tag(format!("Tag {}: keys take 1-128 characters, values 0-256.", tag.tag_key)));
+        }
+        if tag.tag_key.starts_with("aws:") {
+            return Err(KmsError::tag("Tags beginning with aws: are reserved"));
+        }
+    }
+    Ok(())
+}
+
+/// A fresh key record of this region with one version of new material.
+pub(crate) fn new_key(
+    kms: &Kms,
+    id: String,
+    policy: String,
+    description: String,
+    shared: Shared,
+) -> KmsResult<LiveKey> {
+    let record = KeyRecord {
+        id,
+        created: now(),
+        description,
+        state: KeyState::Enabled,
+        deletion_date: None,
+        pending_window_days: None,
+        policy,
+        tags: Vec::new(),
+        grants: Vec::new(),
+        managed: false,
+        materials: Vec::new(),
+        shared,
+    };
+    let mut key = LiveKey { record, materials: std::collections::BTreeMap::new() };
+    let material = Key256::random().map_err(|e| KmsError::internal(e.to_string()))?;
+    kms.store.add_material(&mut key, 1, material)?;
+    Ok(key)
+}
+
+pub(crate) async fn create_key(kms: &Kms, req: CreateKeyRequest) -> KmsResult<Value> {
+    only("KeyUsage", req.key_usage.as_deref(), "ENCRYPT_DECRYPT")?;
+    only("KeySpec", req.key_spec.as_deref().or(req.customer_master_key_spec.as_deref()), "SYMMETRIC_DEFAULT")?;
+    only("Origin", req.origin.as_deref(), "AWS_KMS")?;
+    let description = req.description.unwrap_or_default();
+    validate_description(&description)?;
+    let tags = req.tags.unwrap_or_default();
+    validate_tags(&tags)?;
+    let policy = policy::checked_or_default(kms, req.policy)?;
+    let multi_region = req.multi_region.unwrap_or(false);
+    let shared = Shared {
+        generation: 1,
+        multi_region: multi_region
+            .then(|| MultiRegion { primary_region: kms.region.clone(), replica_regions: Vec::new() }),
+        ..Shared::default()
+    };
+    let mut key = new_key(kms, new_key_id(multi_region), policy, description, shared)?;
+    key.record.tags = tags;
+    let key = kms.store.insert(key).await?;
+    Ok(json!({ "KeyMetadata": kms.metadata(&key.record) }))
+}
+
+pub(crate) fn describe_key(kms: &Kms, caller: &Caller, req: KeyRequest) -> KmsResult<Value> {
+    let key = kms.resolve(&required(req.key_id, "keyId")?)?;
+    kms.authorize(caller, "DescribeKey", &key.record)?;
+    Ok(json!({ "KeyMetadata": kms.metadata(&key.record) }))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ListRequest {
+    pub key_id: Option<String>,
+    pub limit: Option<i64>,
+    pub marker: Option<String>,
+}
+
+pub(crate) fn list_keys(kms: &Kms, req: &ListRequest) -> KmsResult<Value> {
+    let mut out = serde_json::Map::new();
+    let keys = page(kms.store.keys(), |k| &k.record.id, req.marker.as_deref(), req.limit, &mut out)?;
+    let keys: Vec<Value> =
+        keys.iter().map(|k| json!({"KeyId": k.record.id, "KeyArn": kms.arn(&k.record.id)})).collect();
+    out.insert("Keys".into(), Value::Array(keys));
+    Ok(Value::Object(out))
+}
+
+/// The error a management call gets on a key pending deletion.
+pub(crate) fn refuse_if_pending_deletion(kms: &Kms, key: &KeyRecord) -> KmsResult<()> {
+    if key.state.is_pending_deletion() {
+        return Err(KmsError::invalid_state(format!("{} is pending deletion.", kms.arn(&key.id))));
+    }
+    Ok(())
+}
+
+pub(crate) async fn set_enabled(kms: &Kms, caller: &Caller, req: KeyRequest, enabled: bool) -> KmsResult<Value> {
+    let key = kms.resolve_key_only(&required(req.key_id, "keyId")?)?;
+    kms.authorize(caller, if enabled { "EnableKey" } else { "DisableKey" }, &key.record)?;
+    kms.store
+        .update(&key.record.id, |key| {
+            refuse_if_pending_deletion(kms, &key.record)?;
+            key.record.state = if enabled { KeyState::Enabled } else { KeyState::Disabled };
+            Ok(())
+        })
+        .await?;
+    Ok(json!({}))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ScheduleDeletionRequest {
+    key_id: Option<String>,
+    pending_window_in_days: Option<i64>,
+}
+
+pub(crate) async fn schedule_deletion(kms: &Kms, caller: &Caller, req: ScheduleDeletionRequest) -> KmsResult<Value> {
+    let key = kms.resolve_key_only(&required(req.key_id, "keyId")?)?;
+    kms.authorize(caller, "ScheduleKeyDeletion", &key.record)?;
+    let days = req.pending_window_in_days.unwrap_or(30);
+    if !(7..=30).contains(&days) {
+        return Err(KmsError::constraint(
+            "pendingWindowInDays",
+            &days.to_string(),
+            "Member must have value between 7 and 30",
+        ));
+    }
+    let days = u32::try_from(days).expect("7..=30");
+    let record = kms
+        .store
+        .update(&key.record.id, |key| {
+            refuse_if_pending_deletion(kms, &key.record)?;
+            let waits_for_replicas = key
+                .record
+                .shared
+                .multi_region
+                .as_ref()
+                .is_some_and(|mr| mr.primary_region == kms.region && !mr.replica_regions.is_empty());
+            key.record.pending_window_days = Some(days);
+            if waits_for_replicas {
+                key.record.state = KeyState::PendingReplicaDeletion;
+            } else {
+                key.record.state = KeyState::PendingDeletion;
+                key.record.deletion_date = Some(now() + f64::from(days) * DAY);
+            }
+            Ok(key.record.clone())
+        })
+        .await?;
+    let mut out = json!({
+        "KeyId": kms.arn(&record.id),
+        "KeyState": record.state.as_str(),
+        "PendingWindowInDays": days,
+    });
+    if let Some(date) = record.deletion_date {
+        out["DeletionDate"] = json!(date);
+    }
+    Ok(out)
+}
+
+pub(crate) async fn cancel_deletion(kms: &Kms, caller: &Caller, req: KeyRequest) -> KmsResult<Value> {
+    let key = kms.resolve_key_only(&required(req.key_id, "keyId")?)?;
+    kms.authorize(caller, "CancelKeyDeletion", &key.record)?;
+    kms.store
+        .update(&key.record.id, |key| {
+            if !key.record.state.is_pending_deletion() {
+                return Err(KmsError::invalid_state(format!("{} is not pending deletion.", kms.arn(&key.record.id))));
+            }
+            key.record.state = KeyState::Disabled;
+            key.record.deletion_date = None;
+            key.record.pending_window_days = None;
+            Ok(())
+        })
+        .await?;
+    Ok(json!({ "KeyId": kms.arn(&key.record.id) }))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct DescriptionRequest {
+    key_id: Option<String>,
+    description: Option<String>,
+}
+
+pub(crate) async fn update_description(kms: &Kms, caller: &Caller, req: DescriptionRequest) -> KmsResult<Value> {
+    let key = kms.resolve_key_only(&required(req.key_id, "keyId")?)?;
+    let description = required(req.description, "description")?;
+    validate_description(&description)?;
+    kms.authorize(caller, "UpdateKeyDescription", &key.record)?;
+    kms.store
+        .update(&key.record.id, |key| {
+            refuse_if_pending_deletion(kms, &key.record)?;
+            key.record.description = description;
+            Ok(())
+        })
+        .await?;
+    Ok(json!({}))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct TagRequest {
+    key_id: Option<String>,
+    tags: Option<Vec<Tag>>,
+    tag_keys: Option<Vec<String>>,
+}
+
+pub(crate) async fn tag_resource(kms: &Kms, caller: &Caller, req: TagRequest) -> KmsResult<Value> {
+    let key = kms.resolve_key_only(&required(req.key_id, "keyId")?)?;
+    let tags = required(req.tags, "tags")?;
+    validate_tags(&tags)?;
+    kms.authorize(caller, "TagResource", &key.record)?;
+    kms.store
+        .update(&key.record.id, |key| {
+            refuse_if_pending_deletion(kms, &key.record)?;
+            for tag in tags {
+                key.record.tags.retain(|t| t.tag_key != tag.tag_key);
+                key.record.tags.push(tag);
+            }
+            if key.record.tags.len() > 50 {
+                return Err(KmsError::tag("A key can have at most 50 tags."));
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(json!({}))
+}
+
+pub(crate) async fn untag_resource(kms: &Kms, caller: &Caller, req: TagRequest) -> KmsResult<Value> {
+    let key = kms.resolve_key_only(&required(req.key_id, "keyId")?)?;
+    let keys = required(req.tag_keys, "tagKeys")?;
+    kms.authorize(caller, "UntagResource", &key.record)?;
+    kms.store
+        .update(&key.record.id, |key| {
+            refuse_if_pending_deletion(kms, &key.record)?;
+            key.record.tags.retain(|t| !keys.contains(&t.tag_key));
+            Ok(())
+        })
+        .await?;
+    Ok(json!({}))
+}
+
+pub(crate) fn list_resource_tags(kms: &Kms, caller: &Caller, req: ListRequest) -> KmsResult<Value> {
+    let key = kms.resolve_key_only(&required(req.key_id, "keyId")?)?;
+    kms.authorize(caller, "ListResourceTags", &key.record)?;
+    let mut out = serde_json::Map::new();
+    let mut tags = key.record.tags.clone();
+    tags.sort_by(|a, b| a.tag_key.cmp(&b.tag_key));
+    let tags = page(tags, |t| &t.tag_key, req.marker.as_deref(), req.limit, &mut out)?;
+    out.insert("Tags".into(), serde_json::to_value(tags).map_err(|e| KmsError::internal(e.to_string()))?);
+    Ok(Value::Object(out))
+}

@@ -1,0 +1,61 @@
+//! How a region's KMS reaches the other regions: signed JSON 1.1 calls to
+//! their KMS endpoints, as the deployment's root identity.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use serde_json::Value;
+use tern_core::DeploymentConfig;
+use tern_kms::{KmsError, KmsPeers, KmsResult};
+
+use crate::credentials::RootCredentials;
+use crate::peer::{PeerClient, PeerRequest};
+
+pub struct HttpKmsPeers {
+    peers: BTreeMap<String, PeerClient>,
+}
+
+impl HttpKmsPeers {
+    /// Clients for every region of `deployment` but `this_region`.
+    pub fn new(deployment: &DeploymentConfig, this_region: &str, root: &RootCredentials) -> anyhow::Result<Self> {
+        let mut peers = BTreeMap::new();
+        for region in deployment.regions.iter().filter(|r| r.name != this_region) {
+            peers.insert(region.name.clone(), PeerClient::new(&region.endpoint_url(), &region.name, root)?);
+        }
+        Ok(Self { peers })
+    }
+}
+
+#[async_trait]
+impl KmsPeers for HttpKmsPeers {
+    fn knows(&self, region: &str) -> bool {
+        self.peers.contains_key(region)
+    }
+
+    async fn call(&self, region: &str, operation: &str, body: Value) -> KmsResult<Value> {
+        let peer = self
+            .peers
+            .get(region)
+            .ok_or_else(|| KmsError::unsupported(format!("Region {region} is not part of this Tern deployment.")))?;
+        let target = format!("TrentService.{operation}");
+        let headers = [("content-type", "application/x-amz-json-1.1"), ("x-amz-target", target.as_str())];
+        let request = PeerRequest {
+            service: "kms",
+            method: http::Method::POST,
+            path_and_query: "/",
+            headers: &headers,
+            body: Bytes::from(body.to_string()),
+        };
+        let (status, bytes) =
+            peer.request(request).await.map_err(|e| KmsError::dependency_timeout(format!("{e:#}")))?;
+        let answer: Value = serde_json::from_slice(&bytes)
+            .map_err(|_| KmsError::internal(format!("{region} answered {status} without a JSON body")))?;
+        if status.is_success() {
+            return Ok(answer);
+        }
+        let code = answer["__type"].as_str().unwrap_or("KMSInternalException");
+        let message = answer["message"].as_str().unwrap_or_default().to_owned();
+        Err(KmsError::relayed(code, message, status.as_u16()))
+    }
+}
