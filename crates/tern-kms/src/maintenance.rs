@@ -54,3 +54,107 @@ impl Kms {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::{Value, json};
+    use tern_crypto::Key256;
+    use tern_store::SqliteMeta;
+
+    use crate::wire::{DAY, now};
+    use crate::{Caller, Kms, KmsError, KmsPeers, KmsResult};
+
+    /// A deployment of one region: there is nobody to call.
+    struct Alone;
+
+    #[async_trait::async_trait]
+    impl KmsPeers for Alone {
+        fn knows(&self, _: &str) -> bool {
+            false
+        }
+
+        async fn call(&self, region: &str, _: &str, _: Value) -> KmsResult<Value> {
+            Err(KmsError::unsupported(format!("no region {region}")))
+        }
+    }
+
+    async fn open(dir: &std::path::Path, root: &Key256) -> Kms {
+        let docs = Arc::new(SqliteMeta::open(&dir.join("meta.db")).await.unwrap());
+        Kms::open("us-east-1", "000000000000", docs, root, Arc::new(Alone)).await.unwrap()
+    }
+
+    async fn call(kms: &Kms, operation: &str, body: Value) -> KmsResult<Value> {
+        kms.handle(&Caller::root("000000000000"), operation, body.to_string().as_bytes()).await
+    }
+
+    fn all_bytes_under(dir: &std::path::Path) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            bytes.extend(std::fs::read(entry.path()).unwrap_or_default());
+        }
+        bytes
+    }
+
+    #[tokio::test]
+    async fn material_rests_only_sealed_and_needs_the_root_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Key256::random().unwrap();
+        let kms = open(dir.path(), &root).await;
+        let created = call(&kms, "CreateKey", json!({})).await.unwrap();
+        let id = created["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
+        call(&kms, "RotateKeyOnDemand", json!({"KeyId": id})).await.unwrap();
+        let key = kms.store.key(&id).unwrap();
+        assert_eq!(key.materials.len(), 2);
+        drop(kms);
+
+        let disk = all_bytes_under(dir.path());
+        for material in key.materials.values() {
+            assert!(!disk.windows(32).any(|w| w == material.expose()), "material found in plaintext");
+        }
+        let reopened = open(dir.path(), &root).await;
+        assert_eq!(reopened.store.key(&id).unwrap().materials.len(), 2);
+        let docs = Arc::new(SqliteMeta::open(&dir.path().join("meta.db")).await.unwrap());
+        let wrong = Kms::open("us-east-1", "000000000000", docs, &Key256::random().unwrap(), Arc::new(Alone)).await;
+        assert!(wrong.is_err(), "a wrong root key stops the region instead of losing keys");
+    }
+
+    #[tokio::test]
+    async fn a_deletion_window_ends_with_the_material_destroyed_for_good() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Key256::random().unwrap();
+        let kms = open(dir.path(), &root).await;
+        let id = call(&kms, "CreateKey", json!({})).await.unwrap()["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
+        call(&kms, "CreateAlias", json!({"AliasName": "alias/doomed", "TargetKeyId": id})).await.unwrap();
+        let blob =
+            call(&kms, "Encrypt", json!({"KeyId": id, "Plaintext": "c2VjcmV0"})).await.unwrap()["CiphertextBlob"]
+                .clone();
+        call(&kms, "ScheduleKeyDeletion", json!({"KeyId": id, "PendingWindowInDays": 7})).await.unwrap();
+
+        kms.maintain(now() + 6.0 * DAY).await;
+        assert!(kms.store.key(&id).is_some(), "still inside the window");
+        kms.maintain(now() + 7.0 * DAY + 1.0).await;
+        assert!(kms.store.key(&id).is_none());
+        assert!(kms.store.alias("alias/doomed").is_none(), "its aliases go with it");
+        drop(kms);
+
+        let kms = open(dir.path(), &root).await;
+        let e = call(&kms, "Decrypt", json!({"CiphertextBlob": blob})).await.unwrap_err();
+        assert_eq!(e.code, "AccessDeniedException", "nothing can decrypt it any more, even after a restart");
+    }
+
+    #[tokio::test]
+    async fn automatic_rotation_adds_material_when_due() {
+        let dir = tempfile::tempdir().unwrap();
+        let kms = open(dir.path(), &Key256::random().unwrap()).await;
+        let id = call(&kms, "CreateKey", json!({})).await.unwrap()["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
+        call(&kms, "EnableKeyRotation", json!({"KeyId": id, "RotationPeriodInDays": 90})).await.unwrap();
+        kms.maintain(now() + 89.0 * DAY).await;
+        assert_eq!(kms.store.key(&id).unwrap().materials.len(), 1);
+        kms.maintain(now() + 90.0 * DAY + 1.0).await;
+        assert_eq!(kms.store.key(&id).unwrap().materials.len(), 2);
+        let status = call(&kms, "GetKeyRotationStatus", json!({"KeyId": id})).await.unwrap();
+        assert!(status["NextRotationDate"].as_f64().unwrap() > now() + 179.0 * DAY);
+    }
+}

@@ -102,6 +102,19 @@ impl Deployment {
         s3_client(&self.endpoint(region), region, ACCESS_KEY, SECRET_KEY)
     }
 
+    /// An aws-sdk-kms client for `region`.
+    #[must_use]
+    pub fn kms(&self, region: &str) -> aws_sdk_kms::Client {
+        let credentials = aws_credential_types::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "tern-testkit");
+        let config = aws_sdk_kms::Config::builder()
+            .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
+            .region(aws_sdk_kms::config::Region::new(region.to_owned()))
+            .endpoint_url(self.endpoint(region))
+            .credentials_provider(credentials)
+            .build();
+        aws_sdk_kms::Client::from_conf(config)
+    }
+
     /// SIGKILL: no chance to flush or clean up.
     pub async fn kill9(&mut self) -> anyhow::Result<()> {
         if let Some(mut child) = self.child.take() {

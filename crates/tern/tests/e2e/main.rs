@@ -3,6 +3,7 @@
 mod buckets;
 mod durability;
 mod encryption;
+mod kms;
 mod multipart;
 mod objects;
 mod requests;
