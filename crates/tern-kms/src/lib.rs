@@ -50,6 +50,13 @@ impl Caller {
         Self { arn: format!("arn:aws:iam::{account}:root"), account: account.to_owned(), via_service: None }
     }
 
+    /// The same principal, calling through `service` (e.g. `s3.us-east-1.amazonaws.com`).
+    #[must_use]
+    pub fn via(mut self, service: String) -> Self {
+        self.via_service = Some(service);
+        self
+    }
+
     #[must_use]
     pub fn is_root(&self) -> bool {
         self.arn == format!("arn:aws:iam::{}:root", self.account)
@@ -74,6 +81,8 @@ pub struct Kms {
     store: KeyStore,
     peers: Arc<dyn KmsPeers>,
     transport: TransportKey,
+    /// Serializes the first-use creation of AWS managed keys.
+    managed: tokio::sync::Mutex<()>,
     /// MRK pushes that failed, as (key id, region), for the maintenance loop.
     stale: std::sync::Mutex<std::collections::BTreeSet<(String, String)>>,
 }
@@ -95,6 +104,7 @@ impl Kms {
             store: KeyStore::open(docs, kek).await?,
             peers,
             transport,
+            managed: tokio::sync::Mutex::default(),
             stale: std::sync::Mutex::default(),
         })
     }

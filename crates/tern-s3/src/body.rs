@@ -16,6 +16,7 @@ use tern_store::{ByteStream, ObjectData, StoredChecksum};
 
 use crate::context::Region;
 use crate::error::{incomplete_body, internal, store_error};
+use crate::sse::{DataKey, seal_bytes, seal_stream};
 
 /// Objects up to this size live inline in the metadata row: a small PUT then
 /// costs one fsync (the WAL commit) instead of three (file, directory, WAL).
@@ -98,14 +99,15 @@ pub(crate) fn checksum_value(algorithm: &str, hasher: ChecksumHasher) -> Option<
     }
 }
 
-/// Stores `body` (inline if small, else as a blob) and verifies it.
-/// On any failure nothing remains stored.
+/// Stores `body` (inline if small, else as a blob) sealed under `key`, and
+/// verifies it. On any failure nothing remains stored.
 pub(crate) async fn ingest(
     region: &Region,
     body: Option<StreamingBlob>,
     declared: &Declared,
     trailers: Option<&TrailingHeaders>,
     allow_inline: bool,
+    key: &DataKey,
 ) -> S3Result<Ingested> {
     let checksum_alg = declared.checksum.as_ref().map(|(alg, _)| alg.clone());
     let hashes = Arc::new(Mutex::new(Hashes {
@@ -129,9 +131,9 @@ pub(crate) async fn ingest(
     let inline = allow_inline && declared.content_length.is_some_and(|n| n <= INLINE_MAX);
     let data = if inline {
         let plain = collect_bounded(stream, INLINE_MAX).await?;
-        ObjectData::Inline(region.sse.seal_bytes(&plain).map_err(internal)?)
+        ObjectData::Inline(seal_bytes(key, &plain).map_err(internal)?)
     } else {
-        let sealed = region.sse.seal_stream(stream).map_err(internal)?;
+        let sealed = seal_stream(key, stream).map_err(internal)?;
         let (blob, _stored_len) = region.blobs.put(sealed).await.map_err(store_error)?;
         let plain_len = hashes.lock().expect("not poisoned").plain_len;
         ObjectData::Blobs(vec![tern_store::BlobPart { blob, size: plain_len }])

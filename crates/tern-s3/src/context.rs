@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use tern_store::{BlobStore, MetaStore};
 
+use crate::encryption::Sse;
 use crate::registry::BucketRegistry;
-use crate::sse::Sse;
 
 pub struct Region {
     /// This region's name, e.g. `us-east-1`.
@@ -16,7 +16,7 @@ pub struct Region {
     pub meta: Arc<dyn MetaStore>,
     pub blobs: Arc<dyn BlobStore>,
     pub registry: Arc<dyn BucketRegistry>,
-    /// Seals every stored byte (SSE-S3, the default for every bucket).
+    /// Data keys for every stored byte: SSE-S3 (the default), SSE-KMS, SSE-C.
     pub sse: Arc<Sse>,
 }
 

@@ -8,6 +8,7 @@
 mod body;
 mod bucket;
 mod context;
+mod encryption;
 mod error;
 mod list;
 mod multipart;
@@ -20,6 +21,7 @@ mod tagging;
 mod wire;
 
 pub use context::Region;
+pub use encryption::{BUCKET_KEY_PERIOD, Sse};
 pub use registry::{BucketRegistry, RegistryEntry, RegistryError};
 pub use s3_impl::TernS3;
-pub use sse::{KEK_PURPOSE, Sse};
+pub use sse::KEK_PURPOSE;

@@ -13,11 +13,12 @@ use tern_store::{BlobPart, NewVersion, ObjectData, PartRecord, StoredChecksum, U
 
 use crate::body::{Declared, Ingested, base64_decode, base64_encode, checksum_hasher, checksum_value, ingest};
 use crate::context::Region;
+use crate::encryption::{copy_source_customer_key, customer_key, fill_sse, requested_encryption};
 use crate::error::store_error;
 use crate::object::{check_key, copy_source_conditions, reported_version, version_id_for, write_precondition};
 use crate::read::stream_range;
 use crate::wire::{
-    attrs_from_input, checksum_type, encryption_of, etag, fill_checksum, now_ms, owner, parse_tagging_header, timestamp,
+    attrs_from_input, checksum_type, etag, fill_checksum, now_ms, owner, parse_tagging_header, timestamp,
 };
 
 /// Every part but the last must be at least this large (AWS's rule).
@@ -50,6 +51,9 @@ impl Region {
             value: String::new(),
             kind: Some("COMPOSITE".into()),
         });
+        let plan = self.plan_encryption(&bucket.name, requested_encryption!(input)).await?;
+        // SSE-KMS keeps this key for every part; the other kinds seal each part under a fresh one.
+        self.data_key_for(&plan, &bucket.name, &input.key, &mut attrs).await?;
         let upload = UploadRecord {
             upload_id: new_upload_id(),
             bucket: bucket.name.clone(),
@@ -59,14 +63,16 @@ impl Region {
             tags: input.tagging.as_deref().map(parse_tagging_header).transpose()?.unwrap_or_default(),
         };
         self.meta.create_upload(&upload).await.map_err(store_error)?;
-        Ok(CreateMultipartUploadOutput {
-            server_side_encryption: encryption_of(&upload.attrs),
+        let mut out = CreateMultipartUploadOutput {
+            ssekms_encryption_context: upload.attrs.kms_context.clone(),
             bucket: Some(bucket.name),
             key: Some(input.key),
             upload_id: Some(upload.upload_id),
             checksum_algorithm: input.checksum_algorithm,
             ..Default::default()
-        })
+        };
+        fill_sse!(out, upload.attrs);
+        Ok(out)
     }
 
     async fn upload(&self, bucket: &str, key: &str, upload_id: &str) -> S3Result<UploadRecord> {
@@ -103,31 +109,31 @@ impl Region {
         let input = req.input;
         let number = part_number(input.part_number)?;
         let upload = self.upload(&input.bucket, &input.key, &input.upload_id).await?;
+        let key = self.part_key(&upload.attrs, customer_key!(input)?.as_ref())?;
         let declared = Declared::from_headers(&req.headers, input.content_length, input.content_md5.clone());
-        let ingested = ingest(self, input.body, &declared, req.trailing_headers.as_ref(), false).await?;
+        let ingested = ingest(self, input.body, &declared, req.trailing_headers.as_ref(), false, &key).await?;
         self.record_part(&input.upload_id, number, &ingested).await?;
-        let mut out = UploadPartOutput {
-            e_tag: Some(etag(&hex::encode(ingested.md5))),
-            server_side_encryption: encryption_of(&upload.attrs),
-            ..Default::default()
-        };
+        let mut out = UploadPartOutput { e_tag: Some(etag(&hex::encode(ingested.md5))), ..Default::default() };
+        fill_sse!(out, upload.attrs);
         fill_checksum!(out, ingested.checksum.as_ref());
         Ok(out)
     }
 
     pub(crate) async fn upload_part_copy(&self, input: UploadPartCopyInput) -> S3Result<UploadPartCopyOutput> {
         let number = part_number(input.part_number)?;
-        self.upload(&input.bucket, &input.key, &input.upload_id).await?;
+        let upload = self.upload(&input.bucket, &input.key, &input.upload_id).await?;
+        let key = self.part_key(&upload.attrs, customer_key!(input)?.as_ref())?;
         let source = self.copy_source(&input.copy_source, copy_source_conditions!(input)).await?;
+        let source_keys = self.read_keys(&source.attrs, copy_source_customer_key!(input)?.as_ref())?;
         let range = match input.copy_source_range.as_deref() {
             None => 0..source.size,
             Some(text) => copy_range(text, source.size)?,
         };
         let declared = Declared { content_length: Some(range.end - range.start), ..Declared::default() };
-        let body = stream_range(self, &source.data, source.size, range);
-        let ingested = ingest(self, Some(body), &declared, None, false).await?;
+        let body = stream_range(self, source_keys, &source.data, source.size, range);
+        let ingested = ingest(self, Some(body), &declared, None, false, &key).await?;
         self.record_part(&input.upload_id, number, &ingested).await?;
-        Ok(UploadPartCopyOutput {
+        let mut out = UploadPartCopyOutput {
             copy_part_result: Some(CopyPartResult {
                 e_tag: Some(etag(&hex::encode(ingested.md5))),
                 last_modified: Some(timestamp(now_ms())),
@@ -135,7 +141,9 @@ impl Region {
             }),
             copy_source_version_id: (source.version_id != tern_store::NULL_VERSION).then(|| source.version_id.clone()),
             ..Default::default()
-        })
+        };
+        fill_sse!(out, upload.attrs);
+        Ok(out)
     }
 
     pub(crate) async fn complete_multipart_upload(
@@ -169,7 +177,9 @@ impl Region {
             self.meta.complete_upload(&upload.upload_id, &version, precondition.as_ref()).await.map_err(store_error)?;
         self.release_blobs(&displaced.blobs).await;
         let mut out = CompleteMultipartUploadOutput {
-            server_side_encryption: encryption_of(&version.attrs),
+            server_side_encryption: version.attrs.encryption.clone().map(s3s::dto::ServerSideEncryption::from),
+            ssekms_key_id: version.attrs.kms_key_arn.clone(),
+            bucket_key_enabled: version.attrs.bucket_key.then_some(true),
             bucket: Some(bucket.name.clone()),
             key: Some(upload.key.clone()),
             location: Some(format!("/{}/{}", bucket.name, upload.key)),

@@ -11,10 +11,11 @@ use tern_store::{BucketRecord, NULL_VERSION, NewVersion, ObjectAttrs, Preconditi
 
 use crate::body::{Declared, Ingested, ingest};
 use crate::context::Region;
+use crate::encryption::{copy_source_customer_key, customer_key, fill_sse, requested_encryption};
 use crate::error::{store_error, with_headers, with_status};
 use crate::read::stream_range;
 use crate::wire::{
-    attrs_from_input, checksum_type, encryption_of, etag, fill_checksum, fill_object_headers, new_version_id, now_ms,
+    attrs_from_input, checksum_type, etag, fill_checksum, fill_object_headers, new_version_id, now_ms,
     parse_tagging_header, timestamp,
 };
 
@@ -85,8 +86,10 @@ impl Region {
         let mut attrs = attrs_from_input!(input);
         let tags = input.tagging.as_deref().map(parse_tagging_header).transpose()?.unwrap_or_default();
         let precondition = write_precondition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
+        let plan = self.plan_encryption(&bucket.name, requested_encryption!(input)).await?;
+        let key = self.data_key_for(&plan, &bucket.name, &input.key, &mut attrs).await?;
         let declared = Declared::from_headers(&req.headers, input.content_length, input.content_md5.clone());
-        let ingested = ingest(self, input.body, &declared, req.trailing_headers.as_ref(), true).await?;
+        let ingested = ingest(self, input.body, &declared, req.trailing_headers.as_ref(), true, &key).await?;
         attrs.checksum.clone_from(&ingested.checksum);
 
         let version = new_object_version(&bucket, input.key, ingested, attrs, tags);
@@ -94,10 +97,11 @@ impl Region {
         self.commit(&version, precondition.as_ref()).await?;
         let mut out = PutObjectOutput {
             e_tag: Some(etag(&version.etag)),
-            server_side_encryption: encryption_of(&version.attrs),
+            ssekms_encryption_context: version.attrs.kms_context.clone(),
             version_id: reported_version(&bucket, &version_id),
             ..Default::default()
         };
+        fill_sse!(out, version.attrs);
         fill_checksum!(out, version.attrs.checksum.as_ref());
         out.checksum_type = checksum_type(version.attrs.checksum.as_ref());
         Ok(out)
@@ -163,14 +167,16 @@ impl Region {
     }
 
     pub(crate) async fn get_object(&self, input: GetObjectInput) -> S3Result<GetObjectOutput> {
+        let customer = customer_key!(input)?;
         let target = (input.bucket.as_str(), input.key.as_str(), input.version_id.as_deref());
         let (record, range, content_range) =
             self.prepare_read(target, read_conditions!(input), input.range.as_ref(), input.part_number).await?;
+        let keys = self.read_keys(&record.attrs, customer.as_ref())?;
         let mut out = GetObjectOutput {
             content_length: Some(i64::try_from(range.end - range.start).unwrap_or(i64::MAX)),
             content_range,
             tag_count: (!record.tags.is_empty()).then(|| i32::try_from(record.tags.len()).unwrap_or(i32::MAX)),
-            body: Some(stream_range(self, &record.data, record.size, range.clone())),
+            body: Some(stream_range(self, keys, &record.data, record.size, range.clone())),
             ..Default::default()
         };
         fill_object_headers!(out, record);
@@ -182,9 +188,11 @@ impl Region {
     }
 
     pub(crate) async fn head_object(&self, input: HeadObjectInput) -> S3Result<HeadObjectOutput> {
+        let customer = customer_key!(input)?;
         let target = (input.bucket.as_str(), input.key.as_str(), input.version_id.as_deref());
         let (record, range, content_range) =
             self.prepare_read(target, read_conditions!(input), input.range.as_ref(), input.part_number).await?;
+        crate::encryption::check_customer(&record.attrs, customer.as_ref())?;
         let mut out = HeadObjectOutput {
             content_length: Some(i64::try_from(range.end - range.start).unwrap_or(i64::MAX)),
             content_range,
@@ -285,7 +293,9 @@ impl Region {
         let input = req.input;
         check_key(&input.key)?;
         let source = self.copy_source(&input.copy_source, copy_source_conditions!(input)).await?;
+        let source_keys = self.read_keys(&source.attrs, copy_source_customer_key!(input)?.as_ref())?;
         let target = self.bucket(&input.bucket).await?;
+        let requested = requested_encryption!(input);
 
         let replace_metadata = input.metadata_directive.as_ref().is_some_and(|d| d.as_str() == "REPLACE");
         let mut attrs = if replace_metadata { attrs_from_input!(input) } else { source.attrs.clone() };
@@ -295,7 +305,7 @@ impl Region {
         }
         let latest_source = matches!(input.copy_source, CopySource::Bucket { version_id: None, .. });
         let same_object = source.bucket == input.bucket && source.key == input.key && latest_source;
-        if same_object && !replace_metadata && attrs == source.attrs {
+        if same_object && !replace_metadata && attrs == source.attrs && requested.is_empty() {
             return Err(s3_error!(
                 InvalidRequest,
                 "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
@@ -308,9 +318,11 @@ impl Region {
             source.tags.clone()
         };
 
-        let body = stream_range(self, &source.data, source.size, 0..source.size);
+        let plan = self.plan_encryption(&target.name, requested).await?;
+        let key = self.data_key_for(&plan, &target.name, &input.key, &mut attrs).await?;
+        let body = stream_range(self, source_keys, &source.data, source.size, 0..source.size);
         let declared = Declared { content_length: Some(source.size), ..Declared::default() };
-        let ingested = ingest(self, Some(body), &declared, None, true).await?;
+        let ingested = ingest(self, Some(body), &declared, None, true, &key).await?;
         attrs.checksum = source.attrs.checksum.clone().filter(|_| source.attrs.parts_count.is_none());
         let version = new_object_version(&target, input.key, ingested, attrs, tags);
         let version_id = version.version_id.clone();
@@ -321,13 +333,15 @@ impl Region {
             ..Default::default()
         };
         fill_checksum!(result, version.attrs.checksum.as_ref());
-        Ok(CopyObjectOutput {
-            server_side_encryption: encryption_of(&version.attrs),
+        let mut out = CopyObjectOutput {
+            ssekms_encryption_context: version.attrs.kms_context.clone(),
             copy_object_result: Some(result),
             copy_source_version_id: (source.version_id != NULL_VERSION).then(|| source.version_id.clone()),
             version_id: reported_version(&target, &version_id),
             ..Default::default()
-        })
+        };
+        fill_sse!(out, version.attrs);
+        Ok(out)
     }
 }
 

@@ -8,6 +8,7 @@ use s3s::dto::StreamingBlob;
 use tern_store::ObjectData;
 
 use crate::context::Region;
+use crate::sse::{KeyOpener, open_blob, open_bytes};
 
 /// The blob pieces covering `range`, as (blob id, its plaintext length, range within it).
 fn segments(data: &ObjectData, range: &Range<u64>) -> Vec<(String, u64, Range<u64>)> {
@@ -29,21 +30,27 @@ fn segments(data: &ObjectData, range: &Range<u64>) -> Vec<(String, u64, Range<u6
 }
 
 /// The plaintext of `range` of a version of `size` bytes, decrypted and
-/// opened blob by blob as the client reads.
-pub(crate) fn stream_range(region: &Region, data: &ObjectData, size: u64, range: Range<u64>) -> StreamingBlob {
+/// opened blob by blob as the client reads, with data keys from `keys`.
+pub(crate) fn stream_range(
+    region: &Region,
+    keys: Arc<dyn KeyOpener>,
+    data: &ObjectData,
+    size: u64,
+    range: Range<u64>,
+) -> StreamingBlob {
     if let ObjectData::Inline(stored) = data {
-        let plain = region.sse.open_bytes(stored, size, &range);
+        let plain = open_bytes(keys.as_ref(), stored, size, &range);
         if let Err(e) = &plain {
             tracing::error!(error = %e, "inline object failed authentication");
         }
         return StreamingBlob::wrap(futures::stream::once(async move { plain }));
     }
-    let (blobs, sse) = (Arc::clone(&region.blobs), Arc::clone(&region.sse));
+    let blobs = Arc::clone(&region.blobs);
     let stream = futures::stream::iter(segments(data, &range))
         .then(move |(blob, part_len, range)| {
-            let (blobs, sse) = (Arc::clone(&blobs), Arc::clone(&sse));
+            let (blobs, keys) = (Arc::clone(&blobs), Arc::clone(&keys));
             async move {
-                sse.open_blob(&blobs, &blob, part_len, range).await.map_err(|e| {
+                open_blob(keys.as_ref(), &blobs, &blob, part_len, range).await.map_err(|e| {
                     tracing::error!(%blob, error = %e, "blob unreadable during GET");
                     std::io::Error::other(e)
                 })

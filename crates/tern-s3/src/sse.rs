@@ -1,6 +1,8 @@
-//! Server-side encryption at rest (SSE-S3): every object's bytes, inline or
-//! in blobs, are sealed in the segmented format of `tern_crypto::segments`
-//! under a fresh data key, which is wrapped by the region's SSE-S3 key.
+//! Object bytes at rest: every object, inline or in blobs, is sealed in the
+//! segmented format of `tern_crypto::segments` under a data key. How that
+//! data key is protected (region key, KMS, customer key) is decided in
+//! [`crate::encryption`]; here a write gets a [`DataKey`] and a read gets a
+//! [`KeyOpener`] that turns each header's wrapped key back into a data key.
 
 use std::collections::VecDeque;
 use std::io;
@@ -13,82 +15,123 @@ use tern_crypto::segments::{Header, Opener, Sealer, cipher_range};
 use tern_crypto::{Key256, wrap};
 use tern_store::{BlobStore, ByteStream, StoreError};
 
-/// Associated data binding wrapped data keys to this use.
+/// Associated data binding region-wrapped data keys to this use.
 const DATA_KEY_PURPOSE: &[u8] = b"tern/sse-s3/data-key";
 /// Purpose under which the SSE-S3 key is derived from the region root key.
 pub const KEK_PURPOSE: &[u8] = b"tern/sse-s3/kek/v1";
 
-/// The region's SSE-S3 key-encryption key.
-pub struct Sse {
-    kek: Key256,
-}
-
-fn crypto_error(e: tern_crypto::CryptoError) -> io::Error {
+pub(crate) fn crypto_error(e: tern_crypto::CryptoError) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e)
 }
 
-impl Sse {
+/// The data key of a write, and the bytes every header of it carries so a
+/// reader can recover the key.
+pub(crate) struct DataKey {
+    pub key: Key256,
+    pub wrapped: Vec<u8>,
+}
+
+/// Recovers a data key from the wrapped key in a segment header.
+pub(crate) trait KeyOpener: Send + Sync {
+    fn open(&self, wrapped: &[u8]) -> io::Result<Key256>;
+}
+
+/// Data keys wrapped under one key-encryption key: the region's SSE-S3 key,
+/// or a customer's SSE-C key, each with its own purpose label.
+pub(crate) struct WrappedKeys {
+    kek: Key256,
+    purpose: &'static [u8],
+}
+
+impl WrappedKeys {
+    /// SSE-S3: data keys wrapped under the region's key.
     #[must_use]
-    pub fn new(kek: Key256) -> Self {
-        Self { kek }
+    pub(crate) fn region(kek: Key256) -> Self {
+        Self { kek, purpose: DATA_KEY_PURPOSE }
     }
 
-    fn sealer(&self) -> io::Result<Sealer> {
-        let data_key = Key256::random().map_err(crypto_error)?;
-        let wrapped = wrap::wrap_key(&self.kek, DATA_KEY_PURPOSE, &data_key).map_err(crypto_error)?;
-        Ok(Sealer::new(&data_key, &Header::new(wrapped).map_err(crypto_error)?))
+    /// SSE-C: data keys wrapped under the customer's key.
+    #[must_use]
+    pub(crate) fn customer(key: Key256) -> Self {
+        Self { kek: key, purpose: b"tern/sse-c/data-key" }
     }
 
-    fn data_key(&self, header: &Header) -> io::Result<Key256> {
-        wrap::unwrap_key(&self.kek, DATA_KEY_PURPOSE, &header.wrapped_key).map_err(crypto_error)
+    /// A fresh data key, wrapped.
+    pub(crate) fn new_data_key(&self) -> io::Result<DataKey> {
+        let key = Key256::random().map_err(crypto_error)?;
+        let wrapped = wrap::wrap_key(&self.kek, self.purpose, &key).map_err(crypto_error)?;
+        Ok(DataKey { key, wrapped })
     }
+}
 
-    /// Seals a small object in memory.
-    pub(crate) fn seal_bytes(&self, plain: &[u8]) -> io::Result<Bytes> {
-        let mut sealer = self.sealer()?;
-        let mut out = sealer.header().to_vec();
-        for segment in sealer.push(plain).map_err(crypto_error)? {
-            out.extend_from_slice(&segment);
+impl KeyOpener for WrappedKeys {
+    fn open(&self, wrapped: &[u8]) -> io::Result<Key256> {
+        wrap::unwrap_key(&self.kek, self.purpose, wrapped).map_err(crypto_error)
+    }
+}
+
+/// One known data key (SSE-KMS: every part of an object shares it).
+pub(crate) struct KnownKey(pub DataKey);
+
+impl KeyOpener for KnownKey {
+    fn open(&self, wrapped: &[u8]) -> io::Result<Key256> {
+        if wrapped == self.0.wrapped.as_slice() {
+            Ok(self.0.key.clone())
+        } else {
+            Err(crypto_error(tern_crypto::CryptoError::Corrupt))
         }
-        out.extend_from_slice(&sealer.finish().map_err(crypto_error)?);
-        Ok(Bytes::from(out))
     }
+}
 
-    /// Seals a plaintext stream on the fly, in bounded memory.
-    pub(crate) fn seal_stream(&self, plain: ByteStream) -> io::Result<ByteStream> {
-        let sealer = self.sealer()?;
-        let header = sealer.header();
-        Ok(transform(plain, sealer, Some(header)))
-    }
+fn sealer(key: &DataKey) -> io::Result<Sealer> {
+    Ok(Sealer::new(&key.key, &Header::new(key.wrapped.clone()).map_err(crypto_error)?))
+}
 
-    /// Plaintext `range` of an inline object of `plain_len` bytes.
-    pub(crate) fn open_bytes(&self, stored: &[u8], plain_len: u64, range: &Range<u64>) -> io::Result<Bytes> {
-        let (header, header_len) = Header::decode(stored).map_err(crypto_error)?;
-        let cipher = cipher_range(range, plain_len);
-        let start = header_len + usize::try_from(cipher.start).map_err(io::Error::other)?;
-        let end = header_len + usize::try_from(cipher.end).map_err(io::Error::other)?;
-        let body = stored.get(start..end).ok_or_else(|| crypto_error(tern_crypto::CryptoError::Corrupt))?;
-        let mut opener = Opener::new(&self.data_key(&header)?, &header, plain_len, range);
-        let pieces = opener.push(body).map_err(crypto_error)?;
-        opener.finish().map_err(crypto_error)?;
-        Ok(Bytes::from(pieces.concat()))
+/// Seals a small object in memory.
+pub(crate) fn seal_bytes(key: &DataKey, plain: &[u8]) -> io::Result<Bytes> {
+    let mut sealer = sealer(key)?;
+    let mut out = sealer.header().to_vec();
+    for segment in sealer.push(plain).map_err(crypto_error)? {
+        out.extend_from_slice(&segment);
     }
+    out.extend_from_slice(&sealer.finish().map_err(crypto_error)?);
+    Ok(Bytes::from(out))
+}
 
-    /// Streams plaintext `range` of a blob holding `plain_len` sealed bytes.
-    pub(crate) async fn open_blob(
-        &self,
-        blobs: &Arc<dyn BlobStore>,
-        blob: &str,
-        plain_len: u64,
-        range: Range<u64>,
-    ) -> Result<ByteStream, StoreError> {
-        let header = read_header(blobs, blob).await?;
-        let header_len = header.encode().len() as u64;
-        let cipher = cipher_range(&range, plain_len);
-        let input = blobs.get(blob, header_len + cipher.start..header_len + cipher.end).await?;
-        let opener = Opener::new(&self.data_key(&header)?, &header, plain_len, &range);
-        Ok(transform(input, opener, None))
-    }
+/// Seals a plaintext stream on the fly, in bounded memory.
+pub(crate) fn seal_stream(key: &DataKey, plain: ByteStream) -> io::Result<ByteStream> {
+    let sealer = sealer(key)?;
+    let header = sealer.header();
+    Ok(transform(plain, sealer, Some(header)))
+}
+
+/// Plaintext `range` of an inline object of `plain_len` bytes.
+pub(crate) fn open_bytes(keys: &dyn KeyOpener, stored: &[u8], plain_len: u64, range: &Range<u64>) -> io::Result<Bytes> {
+    let (header, header_len) = Header::decode(stored).map_err(crypto_error)?;
+    let cipher = cipher_range(range, plain_len);
+    let start = header_len + usize::try_from(cipher.start).map_err(io::Error::other)?;
+    let end = header_len + usize::try_from(cipher.end).map_err(io::Error::other)?;
+    let body = stored.get(start..end).ok_or_else(|| crypto_error(tern_crypto::CryptoError::Corrupt))?;
+    let mut opener = Opener::new(&keys.open(&header.wrapped_key)?, &header, plain_len, range);
+    let pieces = opener.push(body).map_err(crypto_error)?;
+    opener.finish().map_err(crypto_error)?;
+    Ok(Bytes::from(pieces.concat()))
+}
+
+/// Streams plaintext `range` of a blob holding `plain_len` sealed bytes.
+pub(crate) async fn open_blob(
+    keys: &dyn KeyOpener,
+    blobs: &Arc<dyn BlobStore>,
+    blob: &str,
+    plain_len: u64,
+    range: Range<u64>,
+) -> Result<ByteStream, StoreError> {
+    let header = read_header(blobs, blob).await?;
+    let header_len = header.encode().len() as u64;
+    let cipher = cipher_range(&range, plain_len);
+    let input = blobs.get(blob, header_len + cipher.start..header_len + cipher.end).await?;
+    let opener = Opener::new(&keys.open(&header.wrapped_key)?, &header, plain_len, &range);
+    Ok(transform(input, opener, None))
 }
 
 /// A push-style transformation of a byte stream, segment by segment.

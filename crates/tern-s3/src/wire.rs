@@ -115,10 +115,7 @@ macro_rules! attrs_from_input {
             user_metadata: input.metadata.clone().unwrap_or_default().into_iter().collect(),
             checksum: None,
             parts_count: None,
-            encryption: $crate::wire::requested_encryption(
-                input.server_side_encryption.as_ref(),
-                input.sse_customer_algorithm.is_some(),
-            )?,
+            ..tern_store::ObjectAttrs::default()
         }
     }};
 }
@@ -142,7 +139,7 @@ macro_rules! fill_object_headers {
         $out.last_modified = Some($crate::wire::timestamp(record.modified_ms));
         $out.parts_count = attrs.parts_count.and_then(|n| i32::try_from(n).ok());
         $out.accept_ranges = Some("bytes".into());
-        $out.server_side_encryption = $crate::wire::encryption_of(attrs);
+        $crate::encryption::fill_sse!($out, attrs);
         if record.version_id != tern_store::NULL_VERSION {
             $out.version_id = Some(record.version_id.clone());
         }
@@ -166,29 +163,6 @@ macro_rules! fill_checksum {
     }};
 }
 pub(crate) use fill_checksum;
-
-/// The encryption a write asked for. Every object is encrypted at rest with
-/// SSE-S3 (`AES256`), as AWS does by default; SSE-KMS and SSE-C arrive with KMS.
-pub(crate) fn requested_encryption(
-    requested: Option<&s3s::dto::ServerSideEncryption>,
-    customer_key: bool,
-) -> s3s::S3Result<Option<String>> {
-    if customer_key {
-        return Err(s3_error!(NotImplemented, "SSE-C is not available in this Tern build yet"));
-    }
-    match requested.map(s3s::dto::ServerSideEncryption::as_str) {
-        None | Some("AES256") => Ok(Some("AES256".to_owned())),
-        Some("aws:kms" | "aws:kms:dsse") => {
-            Err(s3_error!(NotImplemented, "SSE-KMS is not available in this Tern build yet"))
-        }
-        Some(other) => Err(s3_error!(InvalidArgument, "Server Side Encryption with {other} is not supported")),
-    }
-}
-
-/// `x-amz-server-side-encryption` for an output, from stored attrs.
-pub(crate) fn encryption_of(attrs: &tern_store::ObjectAttrs) -> Option<s3s::dto::ServerSideEncryption> {
-    attrs.encryption.clone().map(s3s::dto::ServerSideEncryption::from)
-}
 
 /// `x-amz-checksum-type` for a stored checksum.
 pub(crate) fn checksum_type(checksum: Option<&tern_store::StoredChecksum>) -> Option<s3s::dto::ChecksumType> {

@@ -83,7 +83,7 @@ pub async fn start_region(
         meta: Arc::clone(&meta) as Arc<dyn MetaStore>,
         blobs,
         registry,
-        sse: Arc::new(Sse::new(tern_crypto::wrap::derive(&root_key, KEK_PURPOSE))),
+        sse: Arc::new(Sse::new(tern_crypto::wrap::derive(&root_key, KEK_PURPOSE), Arc::clone(&kms))),
     });
 
     let mut builder = S3ServiceBuilder::new(TernS3::new(region));

@@ -40,6 +40,7 @@ async fn new_bucket(store: &dyn MetaStore, name: &str, versioning: Versioning) {
 
 /// Runs every metadata check against `store`, which must be empty.
 pub async fn meta_suite(store: &dyn MetaStore) {
+    bucket_configs(store).await;
     buckets(store).await;
     versions(store).await;
     preconditions(store).await;
@@ -246,6 +247,21 @@ pub async fn blob_suite(store: &dyn BlobStore) {
     store.delete(&id).await.unwrap();
     assert!(matches!(store.get(&id, 0..1).await, Err(StoreError::BlobMissing(_))));
     assert!(matches!(store.get("../../etc/passwd", 0..1).await, Err(StoreError::BlobMissing(_))));
+}
+
+async fn bucket_configs(store: &dyn MetaStore) {
+    assert!(matches!(store.put_bucket_config("cfg", "encryption", Some("{}")).await, Err(StoreError::NoSuchBucket)));
+    new_bucket(store, "cfg", Versioning::Unversioned).await;
+    assert_eq!(store.get_bucket_config("cfg", "encryption").await.unwrap(), None);
+    store.put_bucket_config("cfg", "encryption", Some("{\"a\":1}")).await.unwrap();
+    store.put_bucket_config("cfg", "replication", Some("r")).await.unwrap();
+    assert_eq!(store.get_bucket_config("cfg", "encryption").await.unwrap().as_deref(), Some("{\"a\":1}"));
+    store.put_bucket_config("cfg", "encryption", None).await.unwrap();
+    assert_eq!(store.get_bucket_config("cfg", "encryption").await.unwrap(), None);
+    store.delete_bucket("cfg").await.unwrap();
+    new_bucket(store, "cfg", Versioning::Unversioned).await;
+    assert_eq!(store.get_bucket_config("cfg", "replication").await.unwrap(), None, "configs go with their bucket");
+    store.delete_bucket("cfg").await.unwrap();
 }
 
 /// Runs every document check against `store`, which must be empty.

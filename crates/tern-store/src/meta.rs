@@ -24,6 +24,10 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Fails with `BucketNotEmpty` while any version, marker or upload exists.
     async fn delete_bucket(&self, name: &str) -> StoreResult<()>;
     async fn set_versioning(&self, name: &str, state: Versioning) -> StoreResult<()>;
+    /// Sets (`Some`) or removes (`None`) the bucket's configuration of `kind`;
+    /// `NoSuchBucket` if the bucket does not exist.
+    async fn put_bucket_config(&self, bucket: &str, kind: &str, body: Option<&str>) -> StoreResult<()>;
+    async fn get_bucket_config(&self, bucket: &str, kind: &str) -> StoreResult<Option<String>>;
 
     // ---- versions ------------------------------------------------------
 

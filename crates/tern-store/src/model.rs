@@ -71,8 +71,26 @@ pub struct ObjectAttrs {
     pub checksum: Option<StoredChecksum>,
     /// Number of parts when the version came from a multipart upload.
     pub parts_count: Option<u32>,
-    /// `x-amz-server-side-encryption` of the stored bytes (`AES256` for SSE-S3).
+    /// `x-amz-server-side-encryption` of the stored bytes: `AES256` (SSE-S3)
+    /// or `aws:kms`; `None` with SSE-C.
     pub encryption: Option<String>,
+    /// SSE-KMS: ARN of the KMS key that protects the data key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kms_key_arn: Option<String>,
+    /// SSE-KMS: the encryption context of the data key (base64 JSON, as S3
+    /// echoes it in `x-amz-server-side-encryption-context`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kms_context: Option<String>,
+    /// SSE-KMS: the data key derives from an S3 Bucket Key.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub bucket_key: bool,
+    /// SSE-KMS: the object's data key as KMS encrypted it (base64), shared by
+    /// all its parts; with a bucket key, the bucket key's blob and a salt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kms_data_key: Option<String>,
+    /// SSE-C: base64 MD5 of the customer's key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_key_md5: Option<String>,
 }
 
 /// One blob holding a contiguous run of a version's bytes.

@@ -298,3 +298,30 @@ pub(crate) fn list_resource_tags(kms: &Kms, caller: &Caller, req: ListRequest) -
     out.insert("Tags".into(), serde_json::to_value(tags).map_err(|e| KmsError::internal(e.to_string()))?);
     Ok(Value::Object(out))
 }
+
+impl Kms {
+    /// The id of the AWS managed key of `service` (`alias/aws/<service>`,
+    /// e.g. `aws/s3`), created on first use as AWS does.
+    pub async fn managed_key(&self, service: &str) -> KmsResult<String> {
+        let alias = format!("alias/aws/{service}");
+        let _creating = self.managed.lock().await;
+        if let Some(existing) = self.store.alias(&alias) {
+            return Ok(existing.target);
+        }
+        let policy = policy::managed_policy(&self.account, &format!("{service}.{}.amazonaws.com", self.region));
+        let description =
+            format!("Default key that protects my {} data when no other key is defined", service.to_uppercase());
+        let mut key =
+            new_key(self, new_key_id(false), policy, description, Shared { generation: 1, ..Shared::default() })?;
+        key.record.managed = true;
+        let key = self.store.insert(key).await?;
+        let id = key.record.id.clone();
+        self.store
+            .put_alias(&alias, |_| {
+                let at = now();
+                Ok(crate::model::AliasRecord { name: alias.clone(), target: id.clone(), created: at, updated: at })
+            })
+            .await?;
+        Ok(id)
+    }
+}

@@ -23,6 +23,34 @@ pub fn default_policy(account: &str) -> String {
     )
 }
 
+/// The policy of an AWS managed key: any principal of the account may use
+/// it through `via_service`, and nothing else may.
+#[must_use]
+pub fn managed_policy(account: &str, via_service: &str) -> String {
+    let doc = serde_json::json!({
+        "Version": "2012-10-17",
+        "Id": "auto-s3-2",
+        "Statement": [
+            {
+                "Sid": "Allow access through S3 for all principals in the account that are authorized to use S3",
+                "Effect": "Allow",
+                "Principal": {"AWS": "*"},
+                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"kms:CallerAccount": account, "kms:ViaService": via_service}},
+            },
+            {
+                "Sid": "Allow direct access to key metadata to the account",
+                "Effect": "Allow",
+                "Principal": {"AWS": format!("arn:aws:iam::{account}:root")},
+                "Action": ["kms:Describe*", "kms:Get*", "kms:List*"],
+                "Resource": "*",
+            },
+        ],
+    });
+    serde_json::to_string_pretty(&doc).expect("a JSON value serializes")
+}
+
 /// Checks the grammar of a key policy; the message says what is wrong.
 pub fn validate(policy: &str) -> KmsResult<()> {
     if policy.len() > MAX_POLICY {

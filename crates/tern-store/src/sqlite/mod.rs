@@ -205,6 +205,23 @@ impl MetaStore for SqliteMeta {
         self.writer.write(move |conn| Box::pin(async move { writes::set_versioning(conn, &name, state).await })).await
     }
 
+    async fn put_bucket_config(&self, bucket: &str, kind: &str, body: Option<&str>) -> StoreResult<()> {
+        let (bucket, kind, body) = (bucket.to_owned(), kind.to_owned(), body.map(str::to_owned));
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move { writes::put_bucket_config(conn, &bucket, &kind, body.as_deref()).await })
+            })
+            .await
+    }
+
+    async fn get_bucket_config(&self, bucket: &str, kind: &str) -> StoreResult<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT body FROM bucket_configs WHERE bucket = ? AND kind = ?")
+            .bind(bucket)
+            .bind(kind)
+            .fetch_optional(&self.reader)
+            .await?)
+    }
+
     async fn put_version(&self, version: &NewVersion, precondition: Option<&Precondition>) -> StoreResult<Displaced> {
         let (version, precondition) = (version.clone(), precondition.cloned());
         self.writer

@@ -143,6 +143,33 @@ pub(super) async fn set_versioning(conn: &mut SqliteConnection, name: &str, stat
     Ok(())
 }
 
+pub(super) async fn put_bucket_config(
+    conn: &mut SqliteConnection,
+    bucket: &str,
+    kind: &str,
+    body: Option<&str>,
+) -> StoreResult<()> {
+    require_bucket(conn, bucket).await?;
+    match body {
+        Some(body) => {
+            sqlx::query("INSERT OR REPLACE INTO bucket_configs (bucket, kind, body) VALUES (?, ?, ?)")
+                .bind(bucket)
+                .bind(kind)
+                .bind(body)
+                .execute(&mut *conn)
+                .await?
+        }
+        None => {
+            sqlx::query("DELETE FROM bucket_configs WHERE bucket = ? AND kind = ?")
+                .bind(bucket)
+                .bind(kind)
+                .execute(&mut *conn)
+                .await?
+        }
+    };
+    Ok(())
+}
+
 pub(super) async fn delete_version(
     conn: &mut SqliteConnection,
     bucket: &str,

@@ -1,0 +1,630 @@
+//! Which key protects each object, decided as S3 decides it: the request's
+//! SSE headers, else the bucket's default encryption, else SSE-S3.
+//!
+//! - SSE-S3: a fresh data key per blob, wrapped under the region's key.
+//! - SSE-KMS: one data key per object from KMS `GenerateDataKey`, called on
+//!   the requester's behalf through `s3.<region>.amazonaws.com` with the
+//!   object ARN as context; reads call `Decrypt` the same way. With an S3
+//!   Bucket Key, KMS is called once per requester, key and bucket per
+//!   [`BUCKET_KEY_PERIOD`], and each object's data key is derived from the
+//!   bucket key and a per-object salt.
+//! - SSE-C: a fresh data key per blob, wrapped under the customer's key,
+//!   which is never stored (only its MD5, to recognise it).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use s3s::dto::{GetBucketEncryptionOutput, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration};
+use s3s::dto::{ServerSideEncryption, ServerSideEncryptionRule};
+use s3s::{S3Error, S3ErrorCode, S3Result, s3_error};
+use serde::{Deserialize, Serialize};
+use tern_crypto::{Key256, wrap};
+use tern_kms::{Caller, Kms, KmsError};
+use tern_store::ObjectAttrs;
+
+use crate::body::{base64_decode, base64_encode};
+use crate::context::Region;
+use crate::error::{internal, store_error, with_status};
+use crate::sse::{DataKey, KeyOpener, KnownKey, WrappedKeys};
+
+/// How long a bucket key serves before KMS is asked for a new one.
+pub const BUCKET_KEY_PERIOD: Duration = Duration::from_mins(5);
+const BUCKET_KEY_MAGIC: &[u8; 4] = b"TBK1";
+const SALT_LEN: usize = 32;
+
+/// The encryption services of one region.
+pub struct Sse {
+    region_keys: Arc<WrappedKeys>,
+    kms: Arc<Kms>,
+    bucket_keys: BucketKeys,
+}
+
+impl Sse {
+    /// `kek` is the region's SSE-S3 key; `kms` the region's KMS.
+    #[must_use]
+    pub fn new(kek: Key256, kms: Arc<Kms>) -> Self {
+        Self { region_keys: Arc::new(WrappedKeys::region(kek)), kms, bucket_keys: BucketKeys::default() }
+    }
+}
+
+/// An SSE-C key from the request headers, checked against its MD5.
+#[derive(Clone)]
+pub(crate) struct CustomerKey {
+    key: Key256,
+    md5: String,
+}
+
+/// Reads the SSE-C header trio; `None` if absent, an AWS error if malformed.
+pub(crate) fn parse_customer_key(
+    algorithm: Option<&String>,
+    key: Option<&String>,
+    md5: Option<&String>,
+) -> S3Result<Option<CustomerKey>> {
+    let (algorithm, key, md5) = match (algorithm, key, md5) {
+        (None, None, None) => return Ok(None),
+        (Some(a), Some(k), Some(m)) => (a, k, m),
+        _ => {
+            return Err(s3_error!(
+                InvalidArgument,
+                "Requests specifying Server Side Encryption with Customer provided keys must provide the client \
+                 calculated MD5 of the secret key."
+            ));
+        }
+    };
+    if algorithm != "AES256" {
+        return Err(s3_error!(
+            InvalidEncryptionAlgorithmError,
+            "The Encryption request you specified is not valid. Supported value: AES256."
+        ));
+    }
+    let bytes = base64_decode(key)
+        .filter(|k| k.len() == 32)
+        .ok_or_else(|| s3_error!(InvalidArgument, "The secret key was invalid for the specified algorithm."))?;
+    let computed = base64_encode(&md5_of(&bytes));
+    if computed != *md5 {
+        return Err(s3_error!(
+            InvalidArgument,
+            "The calculated MD5 hash of the key did not match the hash that was provided."
+        ));
+    }
+    let key = Key256::from_slice(&bytes).expect("32 bytes");
+    Ok(Some(CustomerKey { key, md5: computed }))
+}
+
+fn md5_of(bytes: &[u8]) -> [u8; 16] {
+    use s3s::crypto::Checksum as _;
+    let mut md5 = s3s::crypto::Md5::new();
+    md5.update(bytes);
+    md5.finalize()
+}
+
+/// The SSE-C key of an input with the `sse_customer_*` trio.
+macro_rules! customer_key {
+    ($input:expr) => {
+        $crate::encryption::parse_customer_key(
+            $input.sse_customer_algorithm.as_ref(),
+            $input.sse_customer_key.as_ref(),
+            $input.sse_customer_key_md5.as_ref(),
+        )
+    };
+}
+pub(crate) use customer_key;
+
+/// The SSE-C key of a copy's source (`x-amz-copy-source-server-side-encryption-customer-*`).
+macro_rules! copy_source_customer_key {
+    ($input:expr) => {
+        $crate::encryption::parse_customer_key(
+            $input.copy_source_sse_customer_algorithm.as_ref(),
+            $input.copy_source_sse_customer_key.as_ref(),
+            $input.copy_source_sse_customer_key_md5.as_ref(),
+        )
+    };
+}
+pub(crate) use copy_source_customer_key;
+
+/// What a write asked for in its SSE headers.
+pub(crate) struct Requested {
+    pub sse: Option<String>,
+    pub kms_key_id: Option<String>,
+    /// Base64 JSON, as `x-amz-server-side-encryption-context` carries it.
+    pub context: Option<String>,
+    pub bucket_key: Option<bool>,
+    pub customer: Option<CustomerKey>,
+}
+
+impl Requested {
+    /// Whether the request named no encryption at all.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.sse.is_none() && self.kms_key_id.is_none() && self.customer.is_none() && self.bucket_key.is_none()
+    }
+}
+
+/// `Requested` from an input with the full set of SSE fields.
+macro_rules! requested_encryption {
+    ($input:expr) => {{
+        let input = &$input;
+        $crate::encryption::Requested {
+            sse: input.server_side_encryption.as_ref().map(|s| s.as_str().to_owned()),
+            kms_key_id: input.ssekms_key_id.clone(),
+            context: input.ssekms_encryption_context.clone(),
+            bucket_key: input.bucket_key_enabled,
+            customer: $crate::encryption::customer_key!(input)?,
+        }
+    }};
+}
+pub(crate) use requested_encryption;
+
+/// Fills the SSE response headers every object output has.
+macro_rules! fill_sse {
+    ($out:expr, $attrs:expr) => {{
+        let attrs = &$attrs;
+        $out.server_side_encryption = attrs.encryption.clone().map(s3s::dto::ServerSideEncryption::from);
+        $out.ssekms_key_id = attrs.kms_key_arn.clone();
+        $out.bucket_key_enabled = attrs.bucket_key.then_some(true);
+        if let Some(md5) = &attrs.customer_key_md5 {
+            $out.sse_customer_algorithm = Some("AES256".to_owned());
+            $out.sse_customer_key_md5 = Some(md5.clone());
+        }
+    }};
+}
+pub(crate) use fill_sse;
+
+/// A bucket's default encryption, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct BucketEncryption {
+    pub algorithm: String,
+    pub kms_key_id: Option<String>,
+    pub bucket_key: bool,
+}
+
+const ENCRYPTION_CONFIG: &str = "encryption";
+
+/// How one write is protected.
+pub(crate) enum Plan {
+    Region,
+    Kms { key_id: Option<String>, context: Option<String>, bucket_key: bool },
+    Customer(CustomerKey),
+}
+
+fn plan(requested: Requested, default: Option<BucketEncryption>) -> S3Result<Plan> {
+    if let Some(customer) = requested.customer {
+        if requested.sse.is_some() {
+            return Err(s3_error!(
+                InvalidArgument,
+                "Server Side Encryption with Customer provided key is incompatible with the encryption method specified"
+            ));
+        }
+        return Ok(Plan::Customer(customer));
+    }
+    let kms_default = default.filter(|d| d.algorithm == "aws:kms");
+    let algorithm = requested.sse.clone().or_else(|| kms_default.as_ref().map(|d| d.algorithm.clone()));
+    match algorithm.as_deref() {
+        None | Some("AES256") => {
+            if requested.kms_key_id.is_some() || requested.context.is_some() {
+                return Err(s3_error!(
+                    InvalidArgument,
+                    "Server Side Encryption with AWS KMS managed key requires HTTP header \
+                     x-amz-server-side-encryption : aws:kms"
+                ));
+            }
+            Ok(Plan::Region)
+        }
+        Some("aws:kms") => Ok(Plan::Kms {
+            key_id: requested.kms_key_id.or_else(|| kms_default.as_ref().and_then(|d| d.kms_key_id.clone())),
+            context: requested.context,
+            bucket_key: requested.bucket_key.unwrap_or_else(|| kms_default.is_some_and(|d| d.bucket_key)),
+        }),
+        Some("aws:kms:dsse") => Err(s3_error!(NotImplemented, "DSSE-KMS is not supported by Tern")),
+        Some(other) => Err(s3_error!(InvalidArgument, "Server Side Encryption with {other} is not supported")),
+    }
+}
+
+/// S3's answer when KMS refuses, as AWS S3 gives it.
+fn kms_error(e: KmsError) -> S3Error {
+    let KmsError { code, message, .. } = e;
+    match code {
+        "AccessDeniedException" => s3_error!(AccessDenied, "{message}"),
+        "NotFoundException" | "DisabledException" | "KMSInvalidStateException" | "InvalidArnException" => with_status(
+            S3Error::with_message(S3ErrorCode::Custom(format!("KMS.{code}").into()), message),
+            http::StatusCode::BAD_REQUEST,
+        ),
+        _ => {
+            tracing::error!(code, %message, "KMS failed on behalf of S3");
+            s3_error!(InternalError, "KMS could not complete the request.")
+        }
+    }
+}
+
+fn clear_encryption(attrs: &mut ObjectAttrs) {
+    attrs.encryption = None;
+    attrs.kms_key_arn = None;
+    attrs.kms_context = None;
+    attrs.bucket_key = false;
+    attrs.kms_data_key = None;
+    attrs.customer_key_md5 = None;
+}
+
+/// The encryption context S3 binds: the caller's, if any, plus `aws:s3:arn`.
+fn context(requested: Option<&str>, arn: String) -> S3Result<BTreeMap<String, String>> {
+    let invalid = || s3_error!(InvalidArgument, "The encryption context provided is not valid base64-encoded JSON.");
+    let mut context: BTreeMap<String, String> = match requested {
+        Some(text) => serde_json::from_slice(&base64_decode(text).ok_or_else(invalid)?).map_err(|_| invalid())?,
+        None => BTreeMap::new(),
+    };
+    context.insert("aws:s3:arn".to_owned(), arn);
+    Ok(context)
+}
+
+fn encode_context(context: &BTreeMap<String, String>) -> String {
+    base64_encode(serde_json::to_string(context).expect("a map of strings serializes").as_bytes())
+}
+
+fn decode_context(attrs: &ObjectAttrs) -> S3Result<BTreeMap<String, String>> {
+    let text = attrs.kms_context.as_deref().and_then(base64_decode).ok_or_else(|| internal("stored context"))?;
+    serde_json::from_slice(&text).map_err(internal)
+}
+
+impl Region {
+    /// Who KMS sees when S3 calls it for this request.
+    fn kms_caller(&self) -> Caller {
+        Caller::root(&self.account_id).via(format!("s3.{}.amazonaws.com", self.name))
+    }
+
+    async fn bucket_encryption(&self, bucket: &str) -> S3Result<Option<BucketEncryption>> {
+        let stored = self.meta.get_bucket_config(bucket, ENCRYPTION_CONFIG).await.map_err(store_error)?;
+        stored.map(|text| serde_json::from_str(&text).map_err(internal)).transpose()
+    }
+
+    /// How a write to `bucket` is protected, from its headers and the bucket default.
+    pub(crate) async fn plan_encryption(&self, bucket: &str, requested: Requested) -> S3Result<Plan> {
+        let default = self.bucket_encryption(bucket).await?;
+        plan(requested, default)
+    }
+
+    /// The data key of a new object or upload at `bucket`/`key`; records in
+    /// `attrs` how it is protected.
+    pub(crate) async fn data_key_for(
+        &self,
+        plan: &Plan,
+        bucket: &str,
+        key: &str,
+        attrs: &mut ObjectAttrs,
+    ) -> S3Result<DataKey> {
+        clear_encryption(attrs);
+        match plan {
+            Plan::Region => {
+                attrs.encryption = Some("AES256".to_owned());
+                self.sse.region_keys.new_data_key().map_err(internal)
+            }
+            Plan::Customer(customer) => {
+                attrs.encryption = None;
+                attrs.customer_key_md5 = Some(customer.md5.clone());
+                WrappedKeys::customer(customer.key.clone()).new_data_key().map_err(internal)
+            }
+            Plan::Kms { key_id, context: requested, bucket_key } => {
+                let key_id = match key_id {
+                    Some(id) => id.clone(),
+                    None => self.sse.kms.managed_key("s3").await.map_err(kms_error)?,
+                };
+                let arn =
+                    if *bucket_key { format!("arn:aws:s3:::{bucket}") } else { format!("arn:aws:s3:::{bucket}/{key}") };
+                let context = context(requested.as_deref(), arn)?;
+                let (data_key, key_arn) = if *bucket_key {
+                    self.bucket_key_data_key(&key_id, &context)?
+                } else {
+                    self.kms_data_key(&key_id, &context)?
+                };
+                attrs.encryption = Some("aws:kms".to_owned());
+                attrs.kms_key_arn = Some(key_arn);
+                attrs.kms_context = Some(encode_context(&context));
+                attrs.bucket_key = *bucket_key;
+                attrs.kms_data_key = Some(base64_encode(&data_key.wrapped));
+                Ok(data_key)
+            }
+        }
+    }
+
+    fn kms_data_key(&self, key_id: &str, context: &BTreeMap<String, String>) -> S3Result<(DataKey, String)> {
+        let key = Key256::random().map_err(internal)?;
+        let (blob, arn) = self
+            .sse
+            .kms
+            .seal_for(&self.kms_caller(), "GenerateDataKey", key_id, context, key.expose())
+            .map_err(kms_error)?;
+        Ok((DataKey { key, wrapped: blob }, arn))
+    }
+
+    fn bucket_key_data_key(&self, key_id: &str, context: &BTreeMap<String, String>) -> S3Result<(DataKey, String)> {
+        let caller = self.kms_caller();
+        let (bucket_key, blob, arn) = self.sse.bucket_keys.for_write(&self.sse.kms, &caller, key_id, context)?;
+        let mut salt = [0u8; SALT_LEN];
+        tern_crypto::fill_random(&mut salt).map_err(internal)?;
+        let key = object_key(&bucket_key, &salt);
+        let mut wrapped = Vec::with_capacity(6 + blob.len() + SALT_LEN);
+        wrapped.extend_from_slice(BUCKET_KEY_MAGIC);
+        wrapped.extend_from_slice(&u16::try_from(blob.len()).map_err(internal)?.to_be_bytes());
+        wrapped.extend_from_slice(&blob);
+        wrapped.extend_from_slice(&salt);
+        Ok((DataKey { key, wrapped }, arn))
+    }
+
+    /// The data key of a stored SSE-KMS object or upload, through KMS.
+    fn stored_kms_key(&self, attrs: &ObjectAttrs, wrapped: Vec<u8>) -> S3Result<DataKey> {
+        let context = decode_context(attrs)?;
+        let caller = self.kms_caller();
+        if !attrs.bucket_key {
+            let (plain, _) = self.sse.kms.open_for(&caller, "Decrypt", &wrapped, &context, None).map_err(kms_error)?;
+            let key = Key256::from_slice(&plain).ok_or_else(|| internal("data key length"))?;
+            return Ok(DataKey { key, wrapped });
+        }
+        let (blob, salt) = split_bucket_key(&wrapped).ok_or_else(|| internal("bucket key envelope"))?;
+        let bucket_key = self.sse.bucket_keys.for_read(&self.sse.kms, &caller, blob, &context)?;
+        Ok(DataKey { key: object_key(&bucket_key, salt), wrapped })
+    }
+
+    /// Recovers the data keys of a stored object for a read; `customer` is
+    /// the request's SSE-C key, which an SSE-C object requires.
+    pub(crate) fn read_keys(
+        &self,
+        attrs: &ObjectAttrs,
+        customer: Option<&CustomerKey>,
+    ) -> S3Result<Arc<dyn KeyOpener>> {
+        if let Some(customer) = check_customer(attrs, customer)? {
+            return Ok(Arc::new(WrappedKeys::customer(customer.key.clone())));
+        }
+        match attrs.kms_data_key.as_deref() {
+            Some(text) => {
+                let wrapped = base64_decode(text).ok_or_else(|| internal("stored data key"))?;
+                Ok(Arc::new(KnownKey(self.stored_kms_key(attrs, wrapped)?)))
+            }
+            None => Ok(Arc::clone(&self.sse.region_keys) as Arc<dyn KeyOpener>),
+        }
+    }
+
+    /// The data key a part of an upload is sealed with: the upload's KMS
+    /// data key, or a fresh one under the region or customer key.
+    pub(crate) fn part_key(&self, upload: &ObjectAttrs, customer: Option<&CustomerKey>) -> S3Result<DataKey> {
+        if let Some(customer) = check_customer(upload, customer)? {
+            return WrappedKeys::customer(customer.key.clone()).new_data_key().map_err(internal);
+        }
+        match upload.kms_data_key.as_deref() {
+            Some(text) => self.stored_kms_key(upload, base64_decode(text).ok_or_else(|| internal("stored data key"))?),
+            None => self.sse.region_keys.new_data_key().map_err(internal),
+        }
+    }
+
+    pub(crate) async fn put_bucket_encryption(
+        &self,
+        bucket: &str,
+        config: ServerSideEncryptionConfiguration,
+    ) -> S3Result<()> {
+        self.bucket(bucket).await?;
+        let [rule] = config.rules.as_slice() else {
+            return Err(s3_error!(MalformedXML, "Exactly one encryption rule is allowed."));
+        };
+        let default = rule.apply_server_side_encryption_by_default.as_ref();
+        let algorithm = default.map_or("AES256", |d| d.sse_algorithm.as_str()).to_owned();
+        let kms_key_id = default.and_then(|d| d.kms_master_key_id.clone());
+        match algorithm.as_str() {
+            "AES256" if kms_key_id.is_some() => {
+                return Err(s3_error!(
+                    InvalidArgument,
+                    "a KMSMasterKeyID is not applicable if the default sse algorithm is not aws:kms or aws:kms:dsse"
+                ));
+            }
+            "AES256" | "aws:kms" => {}
+            "aws:kms:dsse" => return Err(s3_error!(NotImplemented, "DSSE-KMS is not supported by Tern")),
+            _ => {
+                return Err(s3_error!(
+                    MalformedXML,
+                    "The XML you provided was not well-formed or did not validate against our published schema"
+                ));
+            }
+        }
+        let stored = BucketEncryption { algorithm, kms_key_id, bucket_key: rule.bucket_key_enabled.unwrap_or(false) };
+        let text = serde_json::to_string(&stored).map_err(internal)?;
+        self.meta.put_bucket_config(bucket, ENCRYPTION_CONFIG, Some(&text)).await.map_err(store_error)
+    }
+
+    pub(crate) async fn get_bucket_encryption(&self, bucket: &str) -> S3Result<GetBucketEncryptionOutput> {
+        self.bucket(bucket).await?;
+        let stored = self.bucket_encryption(bucket).await?.unwrap_or(BucketEncryption {
+            algorithm: "AES256".to_owned(),
+            kms_key_id: None,
+            bucket_key: false,
+        });
+        let rule = ServerSideEncryptionRule {
+            apply_server_side_encryption_by_default: Some(ServerSideEncryptionByDefault {
+                sse_algorithm: ServerSideEncryption::from(stored.algorithm),
+                kms_master_key_id: stored.kms_key_id,
+            }),
+            bucket_key_enabled: Some(stored.bucket_key),
+        };
+        Ok(GetBucketEncryptionOutput {
+            server_side_encryption_configuration: Some(ServerSideEncryptionConfiguration { rules: vec![rule] }),
+        })
+    }
+
+    pub(crate) async fn delete_bucket_encryption(&self, bucket: &str) -> S3Result<()> {
+        self.bucket(bucket).await?;
+        self.meta.put_bucket_config(bucket, ENCRYPTION_CONFIG, None).await.map_err(store_error)
+    }
+}
+
+/// Checks a request's SSE-C key against a stored object or upload: required
+/// (and matching) for an SSE-C one, refused for any other. Returns it when
+/// the object is SSE-C.
+pub(crate) fn check_customer<'a>(
+    attrs: &ObjectAttrs,
+    customer: Option<&'a CustomerKey>,
+) -> S3Result<Option<&'a CustomerKey>> {
+    let Some(stored_md5) = &attrs.customer_key_md5 else {
+        return match customer {
+            Some(_) => Err(s3_error!(InvalidRequest, "The encryption parameters are not applicable to this object.")),
+            None => Ok(None),
+        };
+    };
+    let customer = customer.ok_or_else(|| {
+        s3_error!(
+            InvalidRequest,
+            "The object was stored using a form of Server Side Encryption. The correct parameters must be provided \
+             to retrieve the object."
+        )
+    })?;
+    if customer.md5 != *stored_md5 {
+        return Err(s3_error!(AccessDenied, "Access Denied"));
+    }
+    Ok(Some(customer))
+}
+
+fn object_key(bucket_key: &Key256, salt: &[u8]) -> Key256 {
+    wrap::derive(bucket_key, &[b"tern/s3/bucket-key/object|".as_slice(), salt].concat())
+}
+
+/// The bucket key's KMS blob and the object's salt, from a stored envelope.
+fn split_bucket_key(wrapped: &[u8]) -> Option<(&[u8], &[u8])> {
+    let rest = wrapped.strip_prefix(BUCKET_KEY_MAGIC)?;
+    let (len, rest) = rest.split_first_chunk::<2>()?;
+    let len = usize::from(u16::from_be_bytes(*len));
+    (rest.len() == len + SALT_LEN).then(|| rest.split_at(len))
+}
+
+/// Bucket keys per requester, KMS key and context, for writes; and opened
+/// bucket keys per requester and blob, for reads. Entries live for one
+/// [`BUCKET_KEY_PERIOD`]; permissions are therefore rechecked by KMS once
+/// per period per requester, as with AWS's bucket keys.
+#[derive(Default)]
+struct BucketKeys {
+    /// By (requester ARN, KMS key as named, encoded context).
+    writing: Mutex<HashMap<(String, String, String), WriteKey>>,
+    /// By (requester ARN, bucket key blob).
+    reading: Mutex<HashMap<(String, Vec<u8>), ReadKey>>,
+}
+
+#[derive(Clone)]
+struct WriteKey {
+    key: Key256,
+    blob: Vec<u8>,
+    arn: String,
+    at: Instant,
+}
+
+struct ReadKey {
+    key: Key256,
+    at: Instant,
+}
+
+impl BucketKeys {
+    fn for_write(
+        &self,
+        kms: &Kms,
+        caller: &Caller,
+        key_id: &str,
+        context: &BTreeMap<String, String>,
+    ) -> S3Result<(Key256, Vec<u8>, String)> {
+        let slot = (caller.arn.clone(), key_id.to_owned(), encode_context(context));
+        let now = Instant::now();
+        let mut writing = self.writing.lock().expect("bucket key cache lock");
+        if let Some(entry) = writing.get(&slot).filter(|e| now.duration_since(e.at) < BUCKET_KEY_PERIOD) {
+            return Ok((entry.key.clone(), entry.blob.clone(), entry.arn.clone()));
+        }
+        let key = Key256::random().map_err(internal)?;
+        let (blob, arn) = kms.seal_for(caller, "GenerateDataKey", key_id, context, key.expose()).map_err(kms_error)?;
+        writing.retain(|_, entry| now.duration_since(entry.at) < BUCKET_KEY_PERIOD);
+        writing.insert(slot, WriteKey { key: key.clone(), blob: blob.clone(), arn: arn.clone(), at: now });
+        Ok((key, blob, arn))
+    }
+
+    fn for_read(
+        &self,
+        kms: &Kms,
+        caller: &Caller,
+        blob: &[u8],
+        context: &BTreeMap<String, String>,
+    ) -> S3Result<Key256> {
+        let slot = (caller.arn.clone(), blob.to_vec());
+        let now = Instant::now();
+        let mut reading = self.reading.lock().expect("bucket key cache lock");
+        if let Some(entry) = reading.get(&slot).filter(|e| now.duration_since(e.at) < BUCKET_KEY_PERIOD) {
+            return Ok(entry.key.clone());
+        }
+        let (plain, _) = kms.open_for(caller, "Decrypt", blob, context, None).map_err(kms_error)?;
+        let key = Key256::from_slice(&plain).ok_or_else(|| internal("bucket key length"))?;
+        reading.retain(|_, entry| now.duration_since(entry.at) < BUCKET_KEY_PERIOD);
+        reading.insert(slot, ReadKey { key: key.clone(), at: now });
+        Ok(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn requested(sse: Option<&str>, key: Option<&str>) -> Requested {
+        Requested {
+            sse: sse.map(str::to_owned),
+            kms_key_id: key.map(str::to_owned),
+            context: None,
+            bucket_key: None,
+            customer: None,
+        }
+    }
+
+    fn kms_default(key: &str, bucket_key: bool) -> BucketEncryption {
+        BucketEncryption { algorithm: "aws:kms".into(), kms_key_id: Some(key.into()), bucket_key }
+    }
+
+    #[test]
+    fn headers_win_over_the_bucket_default() {
+        assert!(matches!(plan(requested(None, None), None).unwrap(), Plan::Region));
+        assert!(matches!(plan(requested(Some("AES256"), None), Some(kms_default("k", true))).unwrap(), Plan::Region));
+        let Plan::Kms { key_id, bucket_key, .. } = plan(requested(None, None), Some(kms_default("k", true))).unwrap()
+        else {
+            panic!("the bucket default applies");
+        };
+        assert_eq!((key_id.as_deref(), bucket_key), (Some("k"), true));
+        let Plan::Kms { key_id, .. } =
+            plan(requested(Some("aws:kms"), Some("x")), Some(kms_default("k", false))).unwrap()
+        else {
+            panic!("aws:kms requested");
+        };
+        assert_eq!(key_id.as_deref(), Some("x"));
+        let Plan::Kms { key_id, .. } = plan(requested(Some("aws:kms"), None), None).unwrap() else { panic!() };
+        assert_eq!(key_id, None, "no key id means the AWS managed key");
+    }
+
+    #[test]
+    fn contradictory_headers_are_refused() {
+        for (sse, key) in [(None, Some("k")), (Some("AES256"), Some("k")), (Some("rot13"), None)] {
+            assert!(plan(requested(sse, key), None).is_err(), "{sse:?} {key:?}");
+        }
+    }
+
+    #[test]
+    fn customer_keys_are_checked_against_their_md5() {
+        let key = base64_encode(&[7u8; 32]);
+        let md5 = base64_encode(&md5_of(&[7u8; 32]));
+        let aes = "AES256".to_owned();
+        assert!(parse_customer_key(Some(&aes), Some(&key), Some(&md5)).unwrap().is_some());
+        let wrong = base64_encode(&[0u8; 16]);
+        assert_eq!(
+            parse_customer_key(Some(&aes), Some(&key), Some(&wrong)).err().unwrap().code().as_str(),
+            "InvalidArgument"
+        );
+        assert!(parse_customer_key(Some(&aes), Some(&key), None).is_err());
+        let short = base64_encode(&[7u8; 16]);
+        assert!(parse_customer_key(Some(&aes), Some(&short), Some(&md5)).is_err());
+    }
+
+    #[test]
+    fn bucket_key_envelopes_round_trip_and_refuse_garbage() {
+        let mut wrapped = BUCKET_KEY_MAGIC.to_vec();
+        wrapped.extend_from_slice(&3u16.to_be_bytes());
+        wrapped.extend_from_slice(b"abc");
+        wrapped.extend_from_slice(&[9; SALT_LEN]);
+        assert_eq!(split_bucket_key(&wrapped), Some((&b"abc"[..], &[9u8; SALT_LEN][..])));
+        assert_eq!(split_bucket_key(&wrapped[..wrapped.len() - 1]), None);
+        assert_eq!(split_bucket_key(b"TBK1"), None);
+    }
+}
