@@ -72,6 +72,12 @@ pub trait KmsPeers: Send + Sync {
     async fn call(&self, region: &str, operation: &str, body: Value) -> KmsResult<Value>;
 }
 
+/// Told of every cryptographic call (Encrypt, Decrypt, GenerateDataKey, …),
+/// so the region can count them; `via_service` is set when S3 called.
+pub trait KmsObserver: Send + Sync {
+    fn cryptographic_call(&self, action: &str, via_service: bool);
+}
+
 /// The purpose from which a region's transport key pair is derived.
 const TRANSPORT_PURPOSE: &[u8] = b"tern kms transport v1";
 
@@ -80,6 +86,7 @@ pub struct Kms {
     account: String,
     store: KeyStore,
     peers: Arc<dyn KmsPeers>,
+    observer: Arc<dyn KmsObserver>,
     transport: TransportKey,
     /// Serializes the first-use creation of AWS managed keys.
     managed: tokio::sync::Mutex<()>,
@@ -95,6 +102,7 @@ impl Kms {
         docs: Arc<dyn DocStore>,
         root_key: &Key256,
         peers: Arc<dyn KmsPeers>,
+        observer: Arc<dyn KmsObserver>,
     ) -> KmsResult<Self> {
         let kek = tern_crypto::wrap::derive(root_key, store::KEY_STORE_PURPOSE);
         let transport = TransportKey::from_seed(&tern_crypto::wrap::derive(root_key, TRANSPORT_PURPOSE));
@@ -103,6 +111,7 @@ impl Kms {
             account: account.to_owned(),
             store: KeyStore::open(docs, kek).await?,
             peers,
+            observer,
             transport,
             managed: tokio::sync::Mutex::default(),
             stale: std::sync::Mutex::default(),

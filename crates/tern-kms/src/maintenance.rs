@@ -64,7 +64,7 @@ mod tests {
     use tern_store::SqliteMeta;
 
     use crate::wire::{DAY, now};
-    use crate::{Caller, Kms, KmsError, KmsPeers, KmsResult};
+    use crate::{Caller, Kms, KmsError, KmsObserver, KmsPeers, KmsResult};
 
     /// A deployment of one region: there is nobody to call.
     struct Alone;
@@ -80,9 +80,13 @@ mod tests {
         }
     }
 
+    impl KmsObserver for Alone {
+        fn cryptographic_call(&self, _: &str, _: bool) {}
+    }
+
     async fn open(dir: &std::path::Path, root: &Key256) -> Kms {
         let docs = Arc::new(SqliteMeta::open(&dir.join("meta.db")).await.unwrap());
-        Kms::open("us-east-1", "000000000000", docs, root, Arc::new(Alone)).await.unwrap()
+        Kms::open("us-east-1", "000000000000", docs, root, Arc::new(Alone), Arc::new(Alone)).await.unwrap()
     }
 
     async fn call(kms: &Kms, operation: &str, body: Value) -> KmsResult<Value> {
@@ -116,7 +120,9 @@ mod tests {
         let reopened = open(dir.path(), &root).await;
         assert_eq!(reopened.store.key(&id).unwrap().materials.len(), 2);
         let docs = Arc::new(SqliteMeta::open(&dir.path().join("meta.db")).await.unwrap());
-        let wrong = Kms::open("us-east-1", "000000000000", docs, &Key256::random().unwrap(), Arc::new(Alone)).await;
+        let wrong =
+            Kms::open("us-east-1", "000000000000", docs, &Key256::random().unwrap(), Arc::new(Alone), Arc::new(Alone))
+                .await;
         assert!(wrong.is_err(), "a wrong root key stops the region instead of losing keys");
     }
 

@@ -24,10 +24,18 @@ struct LatencyLabels {
     method: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KmsLabels {
+    action: String,
+    /// `s3` when S3 called KMS for SSE-KMS, else `direct`.
+    caller: &'static str,
+}
+
 pub struct RegionMetrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: Family<LatencyLabels, Histogram>,
+    kms_calls: Family<KmsLabels, Counter>,
 }
 
 impl RegionMetrics {
@@ -41,7 +49,13 @@ impl RegionMetrics {
             Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
         });
         registry.register("tern_http_request_duration_seconds", "Time to the response head", latency.clone());
-        Self { registry, requests, latency }
+        let kms_calls = Family::<KmsLabels, Counter>::default();
+        registry.register(
+            "tern_kms_cryptographic_calls",
+            "KMS Encrypt/Decrypt/GenerateDataKey calls, by action and by whether S3 made them",
+            kms_calls.clone(),
+        );
+        Self { registry, requests, latency, kms_calls }
     }
 
     pub fn observe(&self, service: &str, method: &http::Method, status: http::StatusCode, elapsed: Duration) {
@@ -60,6 +74,13 @@ impl RegionMetrics {
             tracing::error!(error = %e, "cannot encode metrics");
         }
         out
+    }
+}
+
+impl tern_kms::KmsObserver for RegionMetrics {
+    fn cryptographic_call(&self, action: &str, via_service: bool) {
+        let caller = if via_service { "s3" } else { "direct" };
+        self.kms_calls.get_or_create(&KmsLabels { action: action.to_owned(), caller }).inc();
     }
 }
 

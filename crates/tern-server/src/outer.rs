@@ -20,7 +20,7 @@ const MAX_SINGLE_PUT: u64 = 5 * 1024 * 1024 * 1024;
 pub struct OuterLayer {
     pub region: String,
     pub s3: S3Service,
-    pub metrics: RegionMetrics,
+    pub metrics: std::sync::Arc<RegionMetrics>,
     /// The services s3s does not serve (KMS, IAM, STS).
     pub others: OtherServices,
 }

@@ -72,7 +72,10 @@ pub async fn start_region(
     };
     let root_key = crate::root_key::load_or_create(&dir, name)?;
     let kms_peers = Arc::new(HttpKmsPeers::new(deployment, name, root)?);
-    let kms = Kms::open(name, &deployment.account_id, Arc::clone(&meta) as Arc<dyn DocStore>, &root_key, kms_peers)
+    let metrics = Arc::new(RegionMetrics::new(name));
+    let docs = Arc::clone(&meta) as Arc<dyn DocStore>;
+    let observer = Arc::clone(&metrics) as Arc<dyn tern_kms::KmsObserver>;
+    let kms = Kms::open(name, &deployment.account_id, docs, &root_key, kms_peers, observer)
         .await
         .map_err(|e| anyhow::anyhow!("opening the key store: {e}"))?;
     let kms = Arc::new(kms);
@@ -93,7 +96,6 @@ pub async fn start_region(
     if let Some(registry) = local_registry {
         builder.set_route(RegistryRoute { registry, root_access_key: root.access_key_id.clone() });
     }
-    let metrics = RegionMetrics::new(name);
     let others = OtherServices { root: root.clone(), account: deployment.account_id.clone(), kms };
     let outer = Arc::new(OuterLayer { region: name.to_owned(), s3: builder.build(), metrics, others });
 

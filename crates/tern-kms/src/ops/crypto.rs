@@ -42,6 +42,7 @@ impl Kms {
         context: &Context,
         plaintext: &[u8],
     ) -> KmsResult<(Vec<u8>, String)> {
+        self.observer.cryptographic_call(action, caller.via_service.is_some());
         let key = self.resolve(key_id)?;
         self.authorize(caller, action, &key.record)?;
         self.usable(&key.record)?;
@@ -62,6 +63,7 @@ impl Kms {
         context: &Context,
         key_id: Option<&str>,
     ) -> KmsResult<(Zeroizing<Vec<u8>>, String)> {
+        self.observer.cryptographic_call(action, caller.via_service.is_some());
         let header = kms_blob::header(blob).map_err(|_| KmsError::invalid_ciphertext())?;
         let key = self.store.key(&header.key_id).ok_or_else(KmsError::foreign_ciphertext)?;
         if let Some(named) = key_id
