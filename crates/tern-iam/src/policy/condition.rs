@@ -1,0 +1,206 @@
+//! Condition blocks: operators, the `IfExists` suffix and the
+//! `ForAnyValue:`/`ForAllValues:` qualifiers, evaluated as AWS documents.
+
+use std::collections::BTreeMap;
+
+use super::document::PolicyError;
+use super::matching::glob;
+
+/// The condition keys of one request and their values. Keys compare
+/// case-insensitively, as AWS's do; values are case-sensitive.
+#[derive(Debug, Clone, Default)]
+pub struct RequestContext {
+    values: BTreeMap<String, Vec<String>>,
+}
+
+impl RequestContext {
+    /// Sets a single-valued key.
+    pub fn set(&mut self, key: &str, value: impl Into<String>) {
+        self.values.insert(key.to_lowercase(), vec![value.into()]);
+    }
+
+    /// Sets a multivalued key (e.g. `kms:EncryptionContextKeys`).
+    pub fn set_all(&mut self, key: &str, values: Vec<String>) {
+        self.values.insert(key.to_lowercase(), values);
+    }
+
+    fn get(&self, key: &str) -> Option<&[String]> {
+        self.values.get(key).map(Vec::as_slice)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Operator {
+    StringEquals,
+    StringEqualsIgnoreCase,
+    StringLike,
+    ArnLike,
+    Bool,
+    Null,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Qualifier {
+    Single,
+    AnyValue,
+    AllValues,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Condition {
+    operator: Operator,
+    negated: bool,
+    qualifier: Qualifier,
+    if_exists: bool,
+    /// Lower case.
+    key: String,
+    values: Vec<String>,
+}
+
+fn operator(name: &str) -> Option<(Operator, bool)> {
+    Some(match name {
+        "StringEquals" => (Operator::StringEquals, false),
+        "StringNotEquals" => (Operator::StringEquals, true),
+        "StringEqualsIgnoreCase" => (Operator::StringEqualsIgnoreCase, false),
+        "StringNotEqualsIgnoreCase" => (Operator::StringEqualsIgnoreCase, true),
+        "StringLike" => (Operator::StringLike, false),
+        "StringNotLike" => (Operator::StringLike, true),
+        "ArnEquals" | "ArnLike" => (Operator::ArnLike, false),
+        "ArnNotEquals" | "ArnNotLike" => (Operator::ArnLike, true),
+        "Bool" => (Operator::Bool, false),
+        "Null" => (Operator::Null, false),
+        _ => return None,
+    })
+}
+
+/// Policy values are strings, booleans or numbers, alone or in a list.
+fn values(value: &serde_json::Value) -> Result<Vec<String>, PolicyError> {
+    let one = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => Ok(s.clone()),
+        serde_json::Value::Bool(b) => Ok(b.to_string()),
+        serde_json::Value::Number(n) => Ok(n.to_string()),
+        _ => Err(PolicyError::new("Condition values must be strings, booleans or numbers.")),
+    };
+    match value {
+        serde_json::Value::Array(list) => list.iter().map(one).collect(),
+        other => Ok(vec![one(other)?]),
+    }
+}
+
+/// Parses a `Condition` block: `{operator: {key: value(s)}}`.
+pub(crate) fn parse_block(block: &serde_json::Value) -> Result<Vec<Condition>, PolicyError> {
+    let serde_json::Value::Object(operators) = block else {
+        return Err(PolicyError::new("Condition must be an object."));
+    };
+    let mut out = Vec::new();
+    for (name, keys) in operators {
+        let (qualifier, rest) = match name.split_once(':') {
+            Some(("ForAnyValue", rest)) => (Qualifier::AnyValue, rest),
+            Some(("ForAllValues", rest)) => (Qualifier::AllValues, rest),
+            Some(_) => return Err(PolicyError::new(format!("Invalid Condition type : {name}."))),
+            None => (Qualifier::Single, name.as_str()),
+        };
+        let (base, if_exists) = rest.strip_suffix("IfExists").map_or((rest, false), |b| (b, true));
+        let (operator, negated) =
+            operator(base).ok_or_else(|| PolicyError::new(format!("Invalid Condition type : {name}.")))?;
+        let serde_json::Value::Object(keys) = keys else {
+            return Err(PolicyError::new(format!("Condition {name} must map keys to values.")));
+        };
+        for (key, value) in keys {
+            out.push(Condition {
+                operator,
+                negated,
+                qualifier,
+                if_exists,
+                key: key.to_lowercase(),
+                values: values(value)?,
+            });
+        }
+    }
+    Ok(out)
+}
+
+impl Condition {
+    fn matches(&self, actual: &str, wanted: &str) -> bool {
+        match self.operator {
+            Operator::StringEquals => actual == wanted,
+            Operator::StringEqualsIgnoreCase => actual.to_lowercase() == wanted.to_lowercase(),
+            Operator::StringLike | Operator::ArnLike => glob(wanted, actual, false),
+            Operator::Bool => actual.eq_ignore_ascii_case(wanted),
+            Operator::Null => false,
+        }
+    }
+
+    /// Whether one request value satisfies the condition's values.
+    fn holds_for(&self, actual: &str) -> bool {
+        let any = self.values.iter().any(|wanted| self.matches(actual, wanted));
+        any != self.negated
+    }
+
+    pub(crate) fn holds(&self, context: &RequestContext) -> bool {
+        let present = context.get(&self.key).filter(|v| !v.is_empty());
+        if self.operator == Operator::Null {
+            let wants_absent = self.values.iter().any(|v| v.eq_ignore_ascii_case("true"));
+            return present.is_none() == wants_absent;
+        }
+        match (self.qualifier, present) {
+            (Qualifier::AllValues, None) => true,
+            (Qualifier::AllValues, Some(actual)) => actual.iter().all(|a| self.holds_for(a)),
+            (Qualifier::AnyValue, None) => false,
+            (Qualifier::AnyValue, Some(actual)) => actual.iter().any(|a| self.holds_for(a)),
+            (Qualifier::Single, None) => self.if_exists || self.negated,
+            (Qualifier::Single, Some(actual)) => actual.iter().any(|a| self.holds_for(a)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn holds(block: serde_json::Value, context: &RequestContext) -> bool {
+        parse_block(&block).unwrap().iter().all(|c| c.holds(context))
+    }
+
+    #[test]
+    fn operators_and_missing_keys_behave_as_aws_documents() {
+        let mut cx = RequestContext::default();
+        cx.set("kms:ViaService", "s3.us-east-1.amazonaws.com");
+        cx.set("kms:EncryptionContext:aws:s3:arn", "arn:aws:s3:::bucket/reports/q1");
+        cx.set("aws:SecureTransport", "false");
+        assert!(holds(json!({"StringEquals": {"KMS:VIASERVICE": "s3.us-east-1.amazonaws.com"}}), &cx));
+        assert!(!holds(json!({"StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}}), &cx));
+        assert!(holds(json!({"StringEquals": {"kms:ViaService": ["x", "s3.us-east-1.amazonaws.com"]}}), &cx));
+        assert!(holds(
+            json!({"StringLike": {"kms:EncryptionContext:aws:s3:arn": "arn:aws:s3:::bucket/reports/*"}}),
+            &cx
+        ));
+        assert!(holds(json!({"StringNotEquals": {"kms:CallerAccount": "1"}}), &cx), "absent key: negation holds");
+        assert!(!holds(json!({"StringEquals": {"kms:CallerAccount": "1"}}), &cx), "absent key: no match");
+        assert!(holds(json!({"StringEqualsIfExists": {"kms:CallerAccount": "1"}}), &cx));
+        assert!(holds(json!({"Bool": {"aws:SecureTransport": "false"}}), &cx));
+        assert!(holds(json!({"Bool": {"aws:SecureTransport": false}}), &cx));
+        assert!(holds(json!({"Null": {"kms:CallerAccount": "true", "kms:ViaService": "false"}}), &cx));
+        assert!(!holds(json!({"ArnLike": {"aws:SourceArn": "*"}}), &cx), "absent key never matches");
+    }
+
+    #[test]
+    fn set_qualifiers_compare_every_request_value() {
+        let mut cx = RequestContext::default();
+        cx.set_all("kms:EncryptionContextKeys", vec!["aws:s3:arn".into(), "tenant".into()]);
+        assert!(holds(json!({"ForAnyValue:StringEquals": {"kms:EncryptionContextKeys": "tenant"}}), &cx));
+        assert!(!holds(json!({"ForAllValues:StringEquals": {"kms:EncryptionContextKeys": "tenant"}}), &cx));
+        assert!(holds(json!({"ForAllValues:StringLike": {"kms:EncryptionContextKeys": ["aws:*", "tenant"]}}), &cx));
+        assert!(holds(json!({"ForAllValues:StringEquals": {"absent": "x"}}), &cx), "an empty set satisfies ForAll");
+        assert!(!holds(json!({"ForAnyValue:StringEquals": {"absent": "x"}}), &cx));
+    }
+
+    #[test]
+    fn unknown_operators_are_malformed() {
+        assert!(parse_block(&json!({"StringSortOf": {"a": "b"}})).is_err());
+        assert!(parse_block(&json!({"Maybe:StringEquals": {"a": "b"}})).is_err());
+        assert!(parse_block(&json!({"StringEquals": {"a": {"nested": 1}}})).is_err());
+    }
+}

@@ -1,0 +1,87 @@
+//! The IAM policy language: documents parsed into statements once, checked
+//! as AWS checks them, and evaluated against a request.
+//!
+//! Supported: Effect; Action/NotAction and Resource/NotResource with `*`
+//! and `?` wildcards; Principal/NotPrincipal (`*`, account ids, account
+//! roots, user and role ARNs, services); Condition with the String*, Arn*,
+//! Bool and Null operators, `IfExists`, and the `ForAnyValue:` /
+//! `ForAllValues:` set qualifiers. Written by hand: no maintained Rust crate
+//! evaluates AWS policies.
+
+mod condition;
+mod document;
+mod matching;
+
+pub use condition::RequestContext;
+pub use document::{Policy, PolicyError};
+
+/// Who a request is from, as policies see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The ARN policies match: `arn:aws:iam::<acct>:root`, a user ARN, or,
+    /// for an assumed-role session, the role's ARN.
+    pub arn: String,
+    pub account: String,
+    /// The session ARN of an assumed role
+    /// (`arn:aws:sts::<acct>:assumed-role/<role>/<session>`).
+    pub session_arn: Option<String>,
+    /// A service principal such as `s3.amazonaws.com`.
+    pub service: Option<String>,
+}
+
+impl Principal {
+    #[must_use]
+    pub fn root(account: &str) -> Self {
+        Self {
+            arn: format!("arn:aws:iam::{account}:root"),
+            account: account.to_owned(),
+            session_arn: None,
+            service: None,
+        }
+    }
+
+    #[must_use]
+    pub fn is_root(&self) -> bool {
+        self.service.is_none() && self.arn == format!("arn:aws:iam::{}:root", self.account)
+    }
+
+    /// The ARN AWS names in denials: the session's for an assumed role.
+    #[must_use]
+    pub fn caller_arn(&self) -> &str {
+        self.session_arn.as_deref().unwrap_or(&self.arn)
+    }
+}
+
+/// One request as policies evaluate it.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    pub principal: &'a Principal,
+    /// `service:Action`, e.g. `kms:Decrypt`.
+    pub action: &'a str,
+    pub resource: &'a str,
+    pub context: &'a RequestContext,
+}
+
+/// What the statements of one policy say about a request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Verdict {
+    /// A matching Deny statement: nothing else can allow the request.
+    pub denied: bool,
+    /// A matching Allow statement that names the principal (or any principal).
+    pub allowed: bool,
+    /// A matching Allow statement that names only the principal's account
+    /// (`arn:aws:iam::<acct>:root` or `<acct>`): it delegates to IAM.
+    pub allowed_for_account: bool,
+}
+
+impl Verdict {
+    /// Folds the verdicts of several policies.
+    #[must_use]
+    pub fn and(self, other: Self) -> Self {
+        Self {
+            denied: self.denied || other.denied,
+            allowed: self.allowed || other.allowed,
+            allowed_for_account: self.allowed_for_account || other.allowed_for_account,
+        }
+    }
+}
