@@ -19,6 +19,13 @@ pub mod wrap;
 
 pub use key::Key256;
 
+/// SHA-256 of `bytes`.
+#[must_use]
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
+    digest.as_ref().try_into().expect("SHA-256 is 32 bytes")
+}
+
 /// Fills `buf` from the system CSPRNG.
 pub fn fill_random(buf: &mut [u8]) -> Result<(), CryptoError> {
     aws_lc_rs::rand::fill(buf).map_err(|_| CryptoError::Random)

@@ -160,8 +160,8 @@ mod tests {
 
     use super::*;
 
-    fn holds(block: serde_json::Value, context: &RequestContext) -> bool {
-        parse_block(&block).unwrap().iter().all(|c| c.holds(context))
+    fn holds(block: &serde_json::Value, context: &RequestContext) -> bool {
+        parse_block(block).unwrap().iter().all(|c| c.holds(context))
     }
 
     #[test]
@@ -170,31 +170,31 @@ mod tests {
         cx.set("kms:ViaService", "s3.us-east-1.amazonaws.com");
         cx.set("kms:EncryptionContext:aws:s3:arn", "arn:aws:s3:::bucket/reports/q1");
         cx.set("aws:SecureTransport", "false");
-        assert!(holds(json!({"StringEquals": {"KMS:VIASERVICE": "s3.us-east-1.amazonaws.com"}}), &cx));
-        assert!(!holds(json!({"StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}}), &cx));
-        assert!(holds(json!({"StringEquals": {"kms:ViaService": ["x", "s3.us-east-1.amazonaws.com"]}}), &cx));
+        assert!(holds(&json!({"StringEquals": {"KMS:VIASERVICE": "s3.us-east-1.amazonaws.com"}}), &cx));
+        assert!(!holds(&json!({"StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}}), &cx));
+        assert!(holds(&json!({"StringEquals": {"kms:ViaService": ["x", "s3.us-east-1.amazonaws.com"]}}), &cx));
         assert!(holds(
-            json!({"StringLike": {"kms:EncryptionContext:aws:s3:arn": "arn:aws:s3:::bucket/reports/*"}}),
+            &json!({"StringLike": {"kms:EncryptionContext:aws:s3:arn": "arn:aws:s3:::bucket/reports/*"}}),
             &cx
         ));
-        assert!(holds(json!({"StringNotEquals": {"kms:CallerAccount": "1"}}), &cx), "absent key: negation holds");
-        assert!(!holds(json!({"StringEquals": {"kms:CallerAccount": "1"}}), &cx), "absent key: no match");
-        assert!(holds(json!({"StringEqualsIfExists": {"kms:CallerAccount": "1"}}), &cx));
-        assert!(holds(json!({"Bool": {"aws:SecureTransport": "false"}}), &cx));
-        assert!(holds(json!({"Bool": {"aws:SecureTransport": false}}), &cx));
-        assert!(holds(json!({"Null": {"kms:CallerAccount": "true", "kms:ViaService": "false"}}), &cx));
-        assert!(!holds(json!({"ArnLike": {"aws:SourceArn": "*"}}), &cx), "absent key never matches");
+        assert!(holds(&json!({"StringNotEquals": {"kms:CallerAccount": "1"}}), &cx), "absent key: negation holds");
+        assert!(!holds(&json!({"StringEquals": {"kms:CallerAccount": "1"}}), &cx), "absent key: no match");
+        assert!(holds(&json!({"StringEqualsIfExists": {"kms:CallerAccount": "1"}}), &cx));
+        assert!(holds(&json!({"Bool": {"aws:SecureTransport": "false"}}), &cx));
+        assert!(holds(&json!({"Bool": {"aws:SecureTransport": false}}), &cx));
+        assert!(holds(&json!({"Null": {"kms:CallerAccount": "true", "kms:ViaService": "false"}}), &cx));
+        assert!(!holds(&json!({"ArnLike": {"aws:SourceArn": "*"}}), &cx), "absent key never matches");
     }
 
     #[test]
     fn set_qualifiers_compare_every_request_value() {
         let mut cx = RequestContext::default();
         cx.set_all("kms:EncryptionContextKeys", vec!["aws:s3:arn".into(), "tenant".into()]);
-        assert!(holds(json!({"ForAnyValue:StringEquals": {"kms:EncryptionContextKeys": "tenant"}}), &cx));
-        assert!(!holds(json!({"ForAllValues:StringEquals": {"kms:EncryptionContextKeys": "tenant"}}), &cx));
-        assert!(holds(json!({"ForAllValues:StringLike": {"kms:EncryptionContextKeys": ["aws:*", "tenant"]}}), &cx));
-        assert!(holds(json!({"ForAllValues:StringEquals": {"absent": "x"}}), &cx), "an empty set satisfies ForAll");
-        assert!(!holds(json!({"ForAnyValue:StringEquals": {"absent": "x"}}), &cx));
+        assert!(holds(&json!({"ForAnyValue:StringEquals": {"kms:EncryptionContextKeys": "tenant"}}), &cx));
+        assert!(!holds(&json!({"ForAllValues:StringEquals": {"kms:EncryptionContextKeys": "tenant"}}), &cx));
+        assert!(holds(&json!({"ForAllValues:StringLike": {"kms:EncryptionContextKeys": ["aws:*", "tenant"]}}), &cx));
+        assert!(holds(&json!({"ForAllValues:StringEquals": {"absent": "x"}}), &cx), "an empty set satisfies ForAll");
+        assert!(!holds(&json!({"ForAnyValue:StringEquals": {"absent": "x"}}), &cx));
     }
 
     #[test]

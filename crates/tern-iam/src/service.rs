@@ -1,0 +1,267 @@
+//! The IAM of one region. IAM is global: one region of the deployment (the
+//! authority, the registry region) keeps the directory in its document
+//! store; every other region forwards IAM calls to it over HTTP and follows
+//! its snapshots, so a change made through any endpoint holds everywhere
+//! within a [`FOLLOW_PERIOD`]. Snapshots travel sealed to the follower's
+//! transport key, since they carry secret access keys.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use subtle::ConstantTimeEq as _;
+use tern_crypto::transport::{self, PUBLIC_KEY_LEN, TransportKey};
+use tern_crypto::{Key256, wrap};
+use tern_store::{DocStore, DocWrite};
+
+use crate::error::{IamError, IamResult};
+use crate::model::{Directory, Owner};
+use crate::policy::{Principal, Request, Verdict};
+use crate::sessions::SessionKeys;
+
+/// How often a follower asks the authority for a newer directory.
+pub const FOLLOW_PERIOD: Duration = Duration::from_millis(250);
+const DOCS: &str = "iam";
+const DIRECTORY: &str = "directory";
+const SECRET_PURPOSE: &str = "iam secret";
+const SNAPSHOT_CONTEXT: &[u8] = b"tern iam snapshot v1";
+const TRANSPORT_PURPOSE: &[u8] = b"tern iam transport v1";
+const STORE_PURPOSE: &[u8] = b"tern iam store v1";
+
+/// How a follower reaches the authority.
+#[async_trait]
+pub trait IamAuthority: Send + Sync {
+    /// Runs an IAM query-API call at the authority as `caller`; returns
+    /// the HTTP status and body to answer with.
+    async fn forward(&self, caller: &Principal, params: &[(String, String)]) -> Result<(u16, String), String>;
+    /// The authority's directory if its generation is newer than `since`,
+    /// sealed to `recipient`.
+    async fn snapshot(&self, since: u64, recipient: &[u8; PUBLIC_KEY_LEN]) -> Result<Option<Vec<u8>>, String>;
+}
+
+enum Home {
+    Authority { docs: Arc<dyn DocStore>, kek: Key256, writing: tokio::sync::Mutex<()> },
+    Follower(Arc<dyn IamAuthority>),
+}
+
+/// The deployment's root credentials.
+pub struct RootIdentity {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+/// A caller authenticated by access key: who it is and the secret that
+/// signed its request.
+pub struct Identity {
+    pub principal: Principal,
+    pub secret: zeroize::Zeroizing<String>,
+}
+
+pub struct Iam {
+    pub(crate) account: String,
+    root: RootIdentity,
+    directory: RwLock<Arc<Directory>>,
+    home: Home,
+    pub(crate) sessions: SessionKeys,
+    transport: TransportKey,
+}
+
+fn seal_secrets(directory: &Directory, kek: &Key256) -> IamResult<Directory> {
+    let mut sealed = directory.clone();
+    for key in sealed.users.values_mut().flat_map(|u| u.access_keys.iter_mut()) {
+        let purpose = format!("{SECRET_PURPOSE}|{}", key.id);
+        let bytes = wrap::seal(kek, purpose.as_bytes(), key.secret.as_bytes())
+            .map_err(|e| IamError::service_failure(e.to_string()))?;
+        key.secret = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes);
+    }
+    Ok(sealed)
+}
+
+fn open_secrets(mut directory: Directory, kek: &Key256) -> Result<Directory, String> {
+    for key in directory.users.values_mut().flat_map(|u| u.access_keys.iter_mut()) {
+        let purpose = format!("{SECRET_PURPOSE}|{}", key.id);
+        let sealed = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &key.secret)
+            .map_err(|e| e.to_string())?;
+        let plain = wrap::open(kek, purpose.as_bytes(), &sealed).map_err(|e| e.to_string())?;
+        key.secret = String::from_utf8(plain).map_err(|e| e.to_string())?;
+    }
+    Ok(directory)
+}
+
+impl Iam {
+    /// The authority: loads the directory from `docs`, secrets sealed under
+    /// a key derived from `root_key`.
+    pub async fn authority(
+        account: &str,
+        root: RootIdentity,
+        docs: Arc<dyn DocStore>,
+        root_key: &Key256,
+    ) -> IamResult<Self> {
+        let kek = wrap::derive(root_key, STORE_PURPOSE);
+        let stored = docs.load_docs(DOCS).await?.into_iter().find(|(id, _)| id == DIRECTORY);
+        let directory = match stored {
+            Some((_, body)) => {
+                let sealed: Directory =
+                    serde_json::from_slice(&body).map_err(|e| IamError::service_failure(e.to_string()))?;
+                open_secrets(sealed, &kek).map_err(|e| IamError::service_failure(format!("IAM store: {e}")))?
+            }
+            None => Directory::default(),
+        };
+        let home = Home::Authority { docs, kek, writing: tokio::sync::Mutex::new(()) };
+        Ok(Self::new(account, root, directory, home, root_key))
+    }
+
+    /// A follower of `authority`; call [`Iam::follow`] to keep it current.
+    #[must_use]
+    pub fn follower(account: &str, root: RootIdentity, authority: Arc<dyn IamAuthority>, root_key: &Key256) -> Self {
+        Self::new(account, root, Directory::default(), Home::Follower(authority), root_key)
+    }
+
+    fn new(account: &str, root: RootIdentity, directory: Directory, home: Home, root_key: &Key256) -> Self {
+        let sessions = SessionKeys::new(&root.secret_access_key);
+        Self {
+            account: account.to_owned(),
+            root,
+            directory: RwLock::new(Arc::new(directory)),
+            home,
+            sessions,
+            transport: TransportKey::from_seed(&wrap::derive(root_key, TRANSPORT_PURPOSE)),
+        }
+    }
+
+    #[must_use]
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+
+    #[must_use]
+    pub fn directory(&self) -> Arc<Directory> {
+        Arc::clone(&self.directory.read().expect("directory lock"))
+    }
+
+    pub(crate) fn authority_peer(&self) -> Option<&Arc<dyn IamAuthority>> {
+        match &self.home {
+            Home::Follower(peer) => Some(peer),
+            Home::Authority { .. } => None,
+        }
+    }
+
+    /// Applies `change` to a copy of the directory and stores it (authority only).
+    pub(crate) async fn update<T>(&self, change: impl FnOnce(&mut Directory) -> IamResult<T>) -> IamResult<T> {
+        let Home::Authority { docs, kek, writing } = &self.home else {
+            return Err(IamError::service_failure("IAM changes are made by the authority region."));
+        };
+        let _guard = writing.lock().await;
+        let mut directory = Directory::clone(&self.directory());
+        let out = change(&mut directory)?;
+        directory.generation += 1;
+        let body = serde_json::to_vec(&seal_secrets(&directory, kek)?)
+            .map_err(|e| IamError::service_failure(e.to_string()))?;
+        docs.write_docs(vec![DocWrite::put(DOCS, DIRECTORY, body)]).await?;
+        *self.directory.write().expect("directory lock") = Arc::new(directory);
+        Ok(out)
+    }
+
+    /// The directory sealed to `recipient`, if newer than `since` (authority side).
+    pub fn snapshot_for(&self, since: u64, recipient: &[u8; PUBLIC_KEY_LEN]) -> IamResult<Option<Vec<u8>>> {
+        let directory = self.directory();
+        if directory.generation <= since {
+            return Ok(None);
+        }
+        let json = zeroize::Zeroizing::new(serde_json::to_vec(&*directory).expect("a directory serializes"));
+        transport::seal_to(recipient, SNAPSHOT_CONTEXT, &json)
+            .map(Some)
+            .map_err(|e| IamError::service_failure(e.to_string()))
+    }
+
+    /// Fetches a newer directory from the authority, if there is one (follower side).
+    pub async fn refresh(&self) -> Result<(), String> {
+        let Some(peer) = self.authority_peer() else { return Ok(()) };
+        let since = self.directory().generation;
+        let Some(sealed) = peer.snapshot(since, &self.transport.public()).await? else { return Ok(()) };
+        let json = zeroize::Zeroizing::new(self.transport.open(SNAPSHOT_CONTEXT, &sealed).map_err(|e| e.to_string())?);
+        let directory: Directory = serde_json::from_slice(&json).map_err(|e| e.to_string())?;
+        let mut current = self.directory.write().expect("directory lock");
+        if directory.generation > current.generation {
+            *current = Arc::new(directory);
+        }
+        Ok(())
+    }
+
+    /// Keeps a follower current until the region stops.
+    pub fn follow(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let iam = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(FOLLOW_PERIOD);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let Some(iam) = iam.upgrade() else { return };
+                if let Err(e) = iam.refresh().await {
+                    tracing::debug!(error = %e, "IAM directory not refreshed");
+                }
+            }
+        })
+    }
+
+    /// The caller behind `access_key_id` (root, an IAM user, or an STS
+    /// session when `session_token` is given), with its secret.
+    #[must_use]
+    pub fn identity(&self, access_key_id: &str, session_token: Option<&str>) -> Option<Identity> {
+        if let Some(token) = session_token {
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            let session = self.sessions.open(token, access_key_id, now)?;
+            let principal = session.principal();
+            return Some(Identity { principal, secret: zeroize::Zeroizing::new(session.secret) });
+        }
+        // Constant time even for the public half, so timing reveals nothing about near misses.
+        if bool::from(access_key_id.as_bytes().ct_eq(self.root.access_key_id.as_bytes())) {
+            return Some(Identity {
+                principal: Principal::root(&self.account),
+                secret: zeroize::Zeroizing::new(self.root.secret_access_key.clone()),
+            });
+        }
+        let directory = self.directory();
+        let (key, Owner::User(user)) = directory.access_key(access_key_id)?;
+        let principal = Principal {
+            arn: format!("arn:aws:iam::{}:user/{}", self.account, user.name),
+            account: self.account.clone(),
+            session_arn: None,
+            service: None,
+        };
+        Some(Identity { principal, secret: zeroize::Zeroizing::new(key.secret.clone()) })
+    }
+
+    /// What the principal's identity policies say about `request`; the
+    /// account root is allowed everything its own account holds.
+    #[must_use]
+    pub fn identity_verdict(&self, request: &Request<'_>) -> Verdict {
+        if request.principal.is_root() && request.principal.account == self.account {
+            return Verdict { allowed: true, ..Verdict::default() };
+        }
+        let directory = self.directory();
+        directory
+            .identity_policies(request.principal)
+            .iter()
+            .fold(Verdict::default(), |v, p| v.and(p.evaluate(request)))
+    }
+
+    /// Authorizes a request that only identity policies govern (S3, IAM).
+    pub fn authorize(&self, request: &Request<'_>) -> Result<(), String> {
+        let verdict = self.identity_verdict(request);
+        if verdict.allowed && !verdict.denied {
+            return Ok(());
+        }
+        let why = if verdict.denied {
+            "with an explicit deny in an identity-based policy"
+        } else {
+            "because no identity-based policy allows the action"
+        };
+        Err(format!(
+            "User: {} is not authorized to perform: {} on resource: {} {why}",
+            request.principal.caller_arn(),
+            request.action,
+            request.resource
+        ))
+    }
+}

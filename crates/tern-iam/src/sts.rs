@@ -1,0 +1,113 @@
+//! STS: `GetCallerIdentity` and `AssumeRole`. Sessions are self-contained
+//! sealed tokens (see [`crate::sessions`]), so every region verifies them.
+
+use crate::api::{Params, now, param, random_id, random_secret, required};
+use crate::error::{IamError, IamResult};
+use crate::policy::{Policy, Principal, Request, RequestContext};
+use crate::service::Iam;
+use crate::sessions::Session;
+use crate::xml::{element, iso8601, leaf, response};
+
+pub const NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
+
+impl Iam {
+    /// Answers one STS request from `caller` with (HTTP status, XML body).
+    #[must_use]
+    pub fn handle_sts(&self, caller: &Principal, params: &Params) -> (u16, String) {
+        let result = match param(params, "Action") {
+            Some("GetCallerIdentity") => Ok(self.caller_identity(caller)),
+            Some("AssumeRole") => self.assume_role(caller, params),
+            Some(other) => Err(IamError::invalid_action(other)),
+            None => Err(IamError::missing("action")),
+        };
+        match result {
+            Ok((action, body)) => (200, response(action, NAMESPACE, Some(&body))),
+            Err(e) => (e.status, crate::xml::error(NAMESPACE, e.code, &e.message, e.status < 500)),
+        }
+    }
+
+    fn caller_identity(&self, caller: &Principal) -> (&'static str, String) {
+        let user_id = match (&caller.session_arn, caller.arn.split_once(":user/")) {
+            (Some(session), _) => {
+                let role = caller.arn.rsplit('/').next().unwrap_or_default();
+                let session_name = session.rsplit('/').next().unwrap_or_default();
+                let role_id = self.directory().roles.get(role).map(|r| r.id.clone()).unwrap_or_default();
+                format!("{role_id}:{session_name}")
+            }
+            (None, Some((_, name))) => self.directory().users.get(name).map(|u| u.id.clone()).unwrap_or_default(),
+            (None, None) => self.account.clone(),
+        };
+        let mut out = String::new();
+        leaf(&mut out, "Arn", caller.caller_arn());
+        leaf(&mut out, "UserId", &user_id);
+        leaf(&mut out, "Account", &caller.account);
+        ("GetCallerIdentity", out)
+    }
+
+    fn assume_role(&self, caller: &Principal, params: &Params) -> IamResult<(&'static str, String)> {
+        let role_arn = required(params, "RoleArn")?;
+        let session_name = required(params, "RoleSessionName")?;
+        let valid_session = (2..=64).contains(&session_name.len())
+            && session_name.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+        if !valid_session {
+            return Err(IamError::validation("RoleSessionName must be 2-64 characters of [\\w+=,.@-]."));
+        }
+        if caller.is_root() {
+            return Err(IamError::access_denied("Roles may not be assumed by root accounts."));
+        }
+        let directory = self.directory();
+        let role = role_arn
+            .strip_prefix(&format!("arn:aws:iam::{}:role/", self.account))
+            .and_then(|name| directory.roles.get(name))
+            .ok_or_else(|| Self::not_authorized_to_assume(caller, role_arn))?;
+        let duration = match param(params, "DurationSeconds") {
+            Some(v) => {
+                v.parse::<i64>().ok().filter(|d| (900..=role.max_session_seconds).contains(d)).ok_or_else(|| {
+                    IamError::validation(format!(
+                        "The requested DurationSeconds exceeds the MaxSessionDuration set for this role ({}).",
+                        role.max_session_seconds
+                    ))
+                })?
+            }
+            None => 3600,
+        };
+        let context = RequestContext::default();
+        let request = Request { principal: caller, action: "sts:AssumeRole", resource: role_arn, context: &context };
+        let trust = Policy::trust(&role.trust_policy).map(|p| p.evaluate(&request)).unwrap_or_default();
+        let identity = self.identity_verdict(&request);
+        let allowed =
+            !trust.denied && !identity.denied && (trust.allowed || (trust.allowed_for_account && identity.allowed));
+        if !allowed {
+            return Err(Self::not_authorized_to_assume(caller, role_arn));
+        }
+        let session = Session {
+            access_key_id: random_id("ASIA", 16),
+            secret: random_secret(),
+            role_arn: role_arn.to_owned(),
+            role_id: role.id.clone(),
+            session_name: session_name.to_owned(),
+            account: self.account.clone(),
+            expires: now() + duration,
+        };
+        let token = self.sessions.seal(&session).map_err(|e| IamError::service_failure(e.to_string()))?;
+        let mut out = String::new();
+        element(&mut out, "Credentials", |out| {
+            leaf(out, "AccessKeyId", &session.access_key_id);
+            leaf(out, "SecretAccessKey", &session.secret);
+            leaf(out, "SessionToken", &token);
+            leaf(out, "Expiration", &iso8601(session.expires));
+        });
+        element(&mut out, "AssumedRoleUser", |out| {
+            leaf(out, "AssumedRoleId", &format!("{}:{session_name}", role.id));
+            leaf(out, "Arn", session.principal().caller_arn());
+        });
+        Ok(("AssumeRole", out))
+    }
+
+    fn not_authorized_to_assume(caller: &Principal, role_arn: &str) -> IamError {
+        IamError::access_denied(format!(
+            "User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
+            caller.caller_arn()
+        ))
+    }
+}
