@@ -202,13 +202,16 @@ def test_bad_input_gets_aws_errors_and_changes_nothing(tern, east):
     assert east.list_keys(Limit=1000)["Keys"] == before, "refused requests create nothing"
 
 
-def test_no_plaintext_or_data_key_rests_on_disk_or_in_logs(tern, east):
+def test_no_plaintext_data_key_or_secret_rests_on_disk_or_in_logs(tern, east):
     key = replicated_mrk(east)
     marker = os.urandom(24)
     east.encrypt(KeyId=key, Plaintext=marker)
     data_key = east.generate_data_key(KeyId=key, NumberOfBytes=64)["Plaintext"]
+    iam = tern.client("iam")
+    iam.create_user(UserName="scanned")
+    secret = iam.create_access_key(UserName="scanned")["AccessKey"]["SecretAccessKey"].encode()
     tern.log.flush()
-    needles = [marker, data_key, base64.b64encode(marker), base64.b64encode(data_key)]
+    needles = [marker, data_key, base64.b64encode(marker), base64.b64encode(data_key), secret]
     for path in [*tern.workdir.rglob("*")]:
         if path.is_file():
             content = path.read_bytes()

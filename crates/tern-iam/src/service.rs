@@ -55,6 +55,8 @@ pub struct RootIdentity {
 pub struct Identity {
     pub principal: Principal,
     pub secret: zeroize::Zeroizing<String>,
+    /// When an STS session's credentials expire (Unix seconds).
+    pub expires: Option<i64>,
 }
 
 pub struct Iam {
@@ -212,13 +214,15 @@ impl Iam {
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
             let session = self.sessions.open(token, access_key_id, now)?;
             let principal = session.principal();
-            return Some(Identity { principal, secret: zeroize::Zeroizing::new(session.secret) });
+            let expires = Some(session.expires);
+            return Some(Identity { principal, secret: zeroize::Zeroizing::new(session.secret), expires });
         }
         // Constant time even for the public half, so timing reveals nothing about near misses.
         if bool::from(access_key_id.as_bytes().ct_eq(self.root.access_key_id.as_bytes())) {
             return Some(Identity {
                 principal: Principal::root(&self.account),
                 secret: zeroize::Zeroizing::new(self.root.secret_access_key.clone()),
+                expires: None,
             });
         }
         let directory = self.directory();
@@ -229,7 +233,7 @@ impl Iam {
             session_arn: None,
             service: None,
         };
-        Some(Identity { principal, secret: zeroize::Zeroizing::new(key.secret.clone()) })
+        Some(Identity { principal, secret: zeroize::Zeroizing::new(key.secret.clone()), expires: None })
     }
 
     /// What the principal's identity policies say about `request`; the

@@ -11,6 +11,7 @@
 // AWS operation and member names (GenerateDataKey, KeyId) fill the docs here.
 #![allow(clippy::doc_markdown)]
 
+mod access;
 pub mod error;
 pub mod ids;
 mod maintenance;
@@ -25,6 +26,8 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 use tern_crypto::Key256;
 use tern_crypto::transport::TransportKey;
+use tern_iam::Iam;
+use tern_iam::policy::Principal;
 use tern_store::DocStore;
 
 pub use error::{KmsError, KmsResult};
@@ -35,19 +38,24 @@ use store::{KeyStore, LiveKey};
 /// Who is calling, as authenticated by the region's front door.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    /// The principal ARN, e.g. `arn:aws:iam::<account>:root`.
-    pub arn: String,
-    pub account: String,
+    pub principal: Principal,
     /// Set when a service (S3) calls on the principal's behalf:
     /// `s3.<region>.amazonaws.com`, for `kms:ViaService`.
     pub via_service: Option<String>,
+    /// The resource a service acts for, for `aws:SourceArn`.
+    pub source_arn: Option<String>,
 }
 
 impl Caller {
+    #[must_use]
+    pub fn new(principal: Principal) -> Self {
+        Self { principal, via_service: None, source_arn: None }
+    }
+
     /// The deployment's root identity of `account`.
     #[must_use]
     pub fn root(account: &str) -> Self {
-        Self { arn: format!("arn:aws:iam::{account}:root"), account: account.to_owned(), via_service: None }
+        Self::new(Principal::root(account))
     }
 
     /// The same principal, calling through `service` (e.g. `s3.us-east-1.amazonaws.com`).
@@ -59,7 +67,7 @@ impl Caller {
 
     #[must_use]
     pub fn is_root(&self) -> bool {
-        self.arn == format!("arn:aws:iam::{}:root", self.account)
+        self.principal.is_root()
     }
 }
 
@@ -81,12 +89,21 @@ pub trait KmsObserver: Send + Sync {
 /// The purpose from which a region's transport key pair is derived.
 const TRANSPORT_PURPOSE: &[u8] = b"tern kms transport v1";
 
+/// What a region's KMS works with: the deployment's IAM (identities and
+/// their policies), the other regions, and the region's metrics.
+pub struct KmsLinks {
+    pub iam: Arc<Iam>,
+    pub peers: Arc<dyn KmsPeers>,
+    pub observer: Arc<dyn KmsObserver>,
+}
+
 pub struct Kms {
     region: String,
     account: String,
     store: KeyStore,
     peers: Arc<dyn KmsPeers>,
     observer: Arc<dyn KmsObserver>,
+    iam: Arc<Iam>,
     transport: TransportKey,
     /// Serializes the first-use creation of AWS managed keys.
     managed: tokio::sync::Mutex<()>,
@@ -96,22 +113,18 @@ pub struct Kms {
 
 impl Kms {
     /// Opens the region's key store, sealed under keys derived from `root_key`.
-    pub async fn open(
-        region: &str,
-        account: &str,
-        docs: Arc<dyn DocStore>,
-        root_key: &Key256,
-        peers: Arc<dyn KmsPeers>,
-        observer: Arc<dyn KmsObserver>,
-    ) -> KmsResult<Self> {
+    pub async fn open(region: &str, docs: Arc<dyn DocStore>, root_key: &Key256, links: KmsLinks) -> KmsResult<Self> {
+        let KmsLinks { iam, peers, observer } = links;
+        let account = iam.account().to_owned();
         let kek = tern_crypto::wrap::derive(root_key, store::KEY_STORE_PURPOSE);
         let transport = TransportKey::from_seed(&tern_crypto::wrap::derive(root_key, TRANSPORT_PURPOSE));
         Ok(Self {
             region: region.to_owned(),
-            account: account.to_owned(),
+            account,
             store: KeyStore::open(docs, kek).await?,
             peers,
             observer,
+            iam,
             transport,
             managed: tokio::sync::Mutex::default(),
             stale: std::sync::Mutex::default(),
@@ -157,23 +170,6 @@ impl Kms {
     /// Resolves a `KeyId` of a management call (key id or key ARN only).
     fn resolve_key_only(&self, key_id: &str) -> KmsResult<Arc<LiveKey>> {
         self.key_or_not_found(&parse_key_only(key_id, &self.region, &self.account)?)
-    }
-
-    /// Whether `caller` may perform `kms:<action>` on `key`.
-    ///
-    /// Every principal Tern authenticates today is its account's root, which
-    /// the default key policy's account statement allows; key-policy and
-    /// grant evaluation for IAM principals plugs in here.
-    fn authorize(&self, caller: &Caller, action: &str, key: &KeyRecord) -> KmsResult<()> {
-        if caller.account == self.account && caller.is_root() {
-            return Ok(());
-        }
-        Err(KmsError::access_denied(format!(
-            "User: {} is not authorized to perform: kms:{action} on resource: {} because no resource-based policy \
-             allows the kms:{action} action",
-            caller.arn,
-            self.arn(&key.id)
-        )))
     }
 
     /// KeyMetadata as DescribeKey, CreateKey and ReplicateKey return it.

@@ -64,7 +64,9 @@ mod tests {
     use tern_store::SqliteMeta;
 
     use crate::wire::{DAY, now};
-    use crate::{Caller, Kms, KmsError, KmsObserver, KmsPeers, KmsResult};
+    use tern_iam::{Iam, RootIdentity};
+
+    use crate::{Caller, Kms, KmsError, KmsLinks, KmsObserver, KmsPeers, KmsResult};
 
     /// A deployment of one region: there is nobody to call.
     struct Alone;
@@ -84,9 +86,16 @@ mod tests {
         fn cryptographic_call(&self, _: &str, _: bool) {}
     }
 
+    async fn links(docs: Arc<SqliteMeta>, root: &Key256) -> KmsLinks {
+        let identity = RootIdentity { access_key_id: "AKIAROOT".into(), secret_access_key: "secret".into() };
+        let iam = Iam::authority("000000000000", identity, docs, root).await.unwrap();
+        KmsLinks { iam: Arc::new(iam), peers: Arc::new(Alone), observer: Arc::new(Alone) }
+    }
+
     async fn open(dir: &std::path::Path, root: &Key256) -> Kms {
         let docs = Arc::new(SqliteMeta::open(&dir.join("meta.db")).await.unwrap());
-        Kms::open("us-east-1", "000000000000", docs, root, Arc::new(Alone), Arc::new(Alone)).await.unwrap()
+        let links = links(Arc::clone(&docs), root).await;
+        Kms::open("us-east-1", docs, root, links).await.unwrap()
     }
 
     async fn call(kms: &Kms, operation: &str, body: Value) -> KmsResult<Value> {
@@ -120,9 +129,9 @@ mod tests {
         let reopened = open(dir.path(), &root).await;
         assert_eq!(reopened.store.key(&id).unwrap().materials.len(), 2);
         let docs = Arc::new(SqliteMeta::open(&dir.path().join("meta.db")).await.unwrap());
-        let wrong =
-            Kms::open("us-east-1", "000000000000", docs, &Key256::random().unwrap(), Arc::new(Alone), Arc::new(Alone))
-                .await;
+        let other_root = Key256::random().unwrap();
+        let links = links(Arc::clone(&docs), &other_root).await;
+        let wrong = Kms::open("us-east-1", docs, &other_root, links).await;
         assert!(wrong.is_err(), "a wrong root key stops the region instead of losing keys");
     }
 

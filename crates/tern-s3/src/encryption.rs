@@ -20,6 +20,7 @@ use s3s::dto::{ServerSideEncryption, ServerSideEncryptionRule};
 use s3s::{S3Error, S3ErrorCode, S3Result, s3_error};
 use serde::{Deserialize, Serialize};
 use tern_crypto::{Key256, wrap};
+use tern_iam::policy::Principal;
 use tern_kms::{Caller, Kms, KmsError};
 use tern_store::ObjectAttrs;
 
@@ -266,9 +267,9 @@ fn decode_context(attrs: &ObjectAttrs) -> S3Result<BTreeMap<String, String>> {
 }
 
 impl Region {
-    /// Who KMS sees when S3 calls it for this request.
-    fn kms_caller(&self) -> Caller {
-        Caller::root(&self.account_id).via(format!("s3.{}.amazonaws.com", self.name))
+    /// Who KMS sees when S3 calls it for `who`'s request.
+    fn kms_caller(&self, who: &Principal) -> Caller {
+        Caller::new(who.clone()).via(format!("s3.{}.amazonaws.com", self.name))
     }
 
     async fn bucket_encryption(&self, bucket: &str) -> S3Result<Option<BucketEncryption>> {
@@ -290,6 +291,7 @@ impl Region {
         bucket: &str,
         key: &str,
         attrs: &mut ObjectAttrs,
+        who: &Principal,
     ) -> S3Result<DataKey> {
         clear_encryption(attrs);
         match plan {
@@ -311,9 +313,9 @@ impl Region {
                     if *bucket_key { format!("arn:aws:s3:::{bucket}") } else { format!("arn:aws:s3:::{bucket}/{key}") };
                 let context = context(requested.as_deref(), arn)?;
                 let (data_key, key_arn) = if *bucket_key {
-                    self.bucket_key_data_key(&key_id, &context)?
+                    self.bucket_key_data_key(&key_id, &context, who)?
                 } else {
-                    self.kms_data_key(&key_id, &context)?
+                    self.kms_data_key(&key_id, &context, who)?
                 };
                 attrs.encryption = Some("aws:kms".to_owned());
                 attrs.kms_key_arn = Some(key_arn);
@@ -325,18 +327,28 @@ impl Region {
         }
     }
 
-    fn kms_data_key(&self, key_id: &str, context: &BTreeMap<String, String>) -> S3Result<(DataKey, String)> {
+    fn kms_data_key(
+        &self,
+        key_id: &str,
+        context: &BTreeMap<String, String>,
+        who: &Principal,
+    ) -> S3Result<(DataKey, String)> {
         let key = Key256::random().map_err(internal)?;
         let (blob, arn) = self
             .sse
             .kms
-            .seal_for(&self.kms_caller(), "GenerateDataKey", key_id, context, key.expose())
+            .seal_for(&self.kms_caller(who), "GenerateDataKey", key_id, context, key.expose())
             .map_err(kms_error)?;
         Ok((DataKey { key, wrapped: blob }, arn))
     }
 
-    fn bucket_key_data_key(&self, key_id: &str, context: &BTreeMap<String, String>) -> S3Result<(DataKey, String)> {
-        let caller = self.kms_caller();
+    fn bucket_key_data_key(
+        &self,
+        key_id: &str,
+        context: &BTreeMap<String, String>,
+        who: &Principal,
+    ) -> S3Result<(DataKey, String)> {
+        let caller = self.kms_caller(who);
         let (bucket_key, blob, arn) = self.sse.bucket_keys.for_write(&self.sse.kms, &caller, key_id, context)?;
         let mut salt = [0u8; SALT_LEN];
         tern_crypto::fill_random(&mut salt).map_err(internal)?;
@@ -350,9 +362,9 @@ impl Region {
     }
 
     /// The data key of a stored SSE-KMS object or upload, through KMS.
-    fn stored_kms_key(&self, attrs: &ObjectAttrs, wrapped: Vec<u8>) -> S3Result<DataKey> {
+    fn stored_kms_key(&self, attrs: &ObjectAttrs, wrapped: Vec<u8>, who: &Principal) -> S3Result<DataKey> {
         let context = decode_context(attrs)?;
-        let caller = self.kms_caller();
+        let caller = self.kms_caller(who);
         if !attrs.bucket_key {
             let (plain, _) = self.sse.kms.open_for(&caller, "Decrypt", &wrapped, &context, None).map_err(kms_error)?;
             let key = Key256::from_slice(&plain).ok_or_else(|| internal("data key length"))?;
@@ -369,6 +381,7 @@ impl Region {
         &self,
         attrs: &ObjectAttrs,
         customer: Option<&CustomerKey>,
+        who: &Principal,
     ) -> S3Result<Arc<dyn KeyOpener>> {
         if let Some(customer) = check_customer(attrs, customer)? {
             return Ok(Arc::new(WrappedKeys::customer(customer.key.clone())));
@@ -376,7 +389,7 @@ impl Region {
         match attrs.kms_data_key.as_deref() {
             Some(text) => {
                 let wrapped = base64_decode(text).ok_or_else(|| internal("stored data key"))?;
-                Ok(Arc::new(KnownKey(self.stored_kms_key(attrs, wrapped)?)))
+                Ok(Arc::new(KnownKey(self.stored_kms_key(attrs, wrapped, who)?)))
             }
             None => Ok(Arc::clone(&self.sse.region_keys) as Arc<dyn KeyOpener>),
         }
@@ -384,12 +397,19 @@ impl Region {
 
     /// The data key a part of an upload is sealed with: the upload's KMS
     /// data key, or a fresh one under the region or customer key.
-    pub(crate) fn part_key(&self, upload: &ObjectAttrs, customer: Option<&CustomerKey>) -> S3Result<DataKey> {
+    pub(crate) fn part_key(
+        &self,
+        upload: &ObjectAttrs,
+        customer: Option<&CustomerKey>,
+        who: &Principal,
+    ) -> S3Result<DataKey> {
         if let Some(customer) = check_customer(upload, customer)? {
             return WrappedKeys::customer(customer.key.clone()).new_data_key().map_err(internal);
         }
         match upload.kms_data_key.as_deref() {
-            Some(text) => self.stored_kms_key(upload, base64_decode(text).ok_or_else(|| internal("stored data key"))?),
+            Some(text) => {
+                self.stored_kms_key(upload, base64_decode(text).ok_or_else(|| internal("stored data key"))?, who)
+            }
             None => self.sse.region_keys.new_data_key().map_err(internal),
         }
     }
@@ -523,7 +543,7 @@ impl BucketKeys {
         key_id: &str,
         context: &BTreeMap<String, String>,
     ) -> S3Result<(Key256, Vec<u8>, String)> {
-        let slot = (caller.arn.clone(), key_id.to_owned(), encode_context(context));
+        let slot = (caller.principal.caller_arn().to_owned(), key_id.to_owned(), encode_context(context));
         let now = Instant::now();
         let mut writing = self.writing.lock().expect("bucket key cache lock");
         if let Some(entry) = writing.get(&slot).filter(|e| now.duration_since(e.at) < BUCKET_KEY_PERIOD) {
@@ -543,7 +563,7 @@ impl BucketKeys {
         blob: &[u8],
         context: &BTreeMap<String, String>,
     ) -> S3Result<Key256> {
-        let slot = (caller.arn.clone(), blob.to_vec());
+        let slot = (caller.principal.caller_arn().to_owned(), blob.to_vec());
         let now = Instant::now();
         let mut reading = self.reading.lock().expect("bucket key cache lock");
         if let Some(entry) = reading.get(&slot).filter(|e| now.duration_since(e.at) < BUCKET_KEY_PERIOD) {

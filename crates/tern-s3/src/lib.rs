@@ -5,6 +5,7 @@
 //! `tagging`). Storage is reached only through the `tern-store` traits, and the
 //! global bucket namespace only through [`BucketRegistry`].
 
+pub mod access;
 mod body;
 mod bucket;
 mod context;

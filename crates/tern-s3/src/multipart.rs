@@ -12,6 +12,8 @@ use s3s::{S3Request, S3Result, s3_error};
 use tern_store::{BlobPart, NewVersion, ObjectData, PartRecord, StoredChecksum, UploadRecord};
 
 use crate::body::{Declared, Ingested, base64_decode, base64_encode, checksum_hasher, checksum_value, ingest};
+use tern_iam::policy::Principal;
+
 use crate::context::Region;
 use crate::encryption::{copy_source_customer_key, customer_key, fill_sse, requested_encryption};
 use crate::error::store_error;
@@ -42,6 +44,7 @@ impl Region {
     pub(crate) async fn create_multipart_upload(
         &self,
         input: CreateMultipartUploadInput,
+        who: &Principal,
     ) -> S3Result<CreateMultipartUploadOutput> {
         check_key(&input.key)?;
         let bucket = self.bucket(&input.bucket).await?;
@@ -53,7 +56,7 @@ impl Region {
         });
         let plan = self.plan_encryption(&bucket.name, requested_encryption!(input)).await?;
         // SSE-KMS keeps this key for every part; the other kinds seal each part under a fresh one.
-        self.data_key_for(&plan, &bucket.name, &input.key, &mut attrs).await?;
+        self.data_key_for(&plan, &bucket.name, &input.key, &mut attrs, who).await?;
         let upload = UploadRecord {
             upload_id: new_upload_id(),
             bucket: bucket.name.clone(),
@@ -105,11 +108,15 @@ impl Region {
         }
     }
 
-    pub(crate) async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<UploadPartOutput> {
+    pub(crate) async fn upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+        who: &Principal,
+    ) -> S3Result<UploadPartOutput> {
         let input = req.input;
         let number = part_number(input.part_number)?;
         let upload = self.upload(&input.bucket, &input.key, &input.upload_id).await?;
-        let key = self.part_key(&upload.attrs, customer_key!(input)?.as_ref())?;
+        let key = self.part_key(&upload.attrs, customer_key!(input)?.as_ref(), who)?;
         let declared = Declared::from_headers(&req.headers, input.content_length, input.content_md5.clone());
         let ingested = ingest(self, input.body, &declared, req.trailing_headers.as_ref(), false, &key).await?;
         self.record_part(&input.upload_id, number, &ingested).await?;
@@ -119,12 +126,16 @@ impl Region {
         Ok(out)
     }
 
-    pub(crate) async fn upload_part_copy(&self, input: UploadPartCopyInput) -> S3Result<UploadPartCopyOutput> {
+    pub(crate) async fn upload_part_copy(
+        &self,
+        input: UploadPartCopyInput,
+        who: &Principal,
+    ) -> S3Result<UploadPartCopyOutput> {
         let number = part_number(input.part_number)?;
         let upload = self.upload(&input.bucket, &input.key, &input.upload_id).await?;
-        let key = self.part_key(&upload.attrs, customer_key!(input)?.as_ref())?;
+        let key = self.part_key(&upload.attrs, customer_key!(input)?.as_ref(), who)?;
         let source = self.copy_source(&input.copy_source, copy_source_conditions!(input)).await?;
-        let source_keys = self.read_keys(&source.attrs, copy_source_customer_key!(input)?.as_ref())?;
+        let source_keys = self.read_keys(&source.attrs, copy_source_customer_key!(input)?.as_ref(), who)?;
         let range = match input.copy_source_range.as_deref() {
             None => 0..source.size,
             Some(text) => copy_range(text, source.size)?,

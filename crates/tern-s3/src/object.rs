@@ -10,6 +10,8 @@ use tern_core::names::is_valid_object_key;
 use tern_store::{BucketRecord, NULL_VERSION, NewVersion, ObjectAttrs, Precondition, VersionRecord, Versioning};
 
 use crate::body::{Declared, Ingested, ingest};
+use tern_iam::policy::Principal;
+
 use crate::context::Region;
 use crate::encryption::{copy_source_customer_key, customer_key, fill_sse, requested_encryption};
 use crate::error::{store_error, with_headers, with_status};
@@ -79,7 +81,11 @@ fn new_object_version(
 }
 
 impl Region {
-    pub(crate) async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<PutObjectOutput> {
+    pub(crate) async fn put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+        who: &Principal,
+    ) -> S3Result<PutObjectOutput> {
         let input = req.input;
         check_key(&input.key)?;
         let bucket = self.bucket(&input.bucket).await?;
@@ -87,7 +93,7 @@ impl Region {
         let tags = input.tagging.as_deref().map(parse_tagging_header).transpose()?.unwrap_or_default();
         let precondition = write_precondition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
         let plan = self.plan_encryption(&bucket.name, requested_encryption!(input)).await?;
-        let key = self.data_key_for(&plan, &bucket.name, &input.key, &mut attrs).await?;
+        let key = self.data_key_for(&plan, &bucket.name, &input.key, &mut attrs, who).await?;
         let declared = Declared::from_headers(&req.headers, input.content_length, input.content_md5.clone());
         let ingested = ingest(self, input.body, &declared, req.trailing_headers.as_ref(), true, &key).await?;
         attrs.checksum.clone_from(&ingested.checksum);
@@ -166,12 +172,12 @@ impl Region {
         Ok((record, range, content_range))
     }
 
-    pub(crate) async fn get_object(&self, input: GetObjectInput) -> S3Result<GetObjectOutput> {
+    pub(crate) async fn get_object(&self, input: GetObjectInput, who: &Principal) -> S3Result<GetObjectOutput> {
         let customer = customer_key!(input)?;
         let target = (input.bucket.as_str(), input.key.as_str(), input.version_id.as_deref());
         let (record, range, content_range) =
             self.prepare_read(target, read_conditions!(input), input.range.as_ref(), input.part_number).await?;
-        let keys = self.read_keys(&record.attrs, customer.as_ref())?;
+        let keys = self.read_keys(&record.attrs, customer.as_ref(), who)?;
         let mut out = GetObjectOutput {
             content_length: Some(i64::try_from(range.end - range.start).unwrap_or(i64::MAX)),
             content_range,
@@ -289,11 +295,15 @@ impl Region {
         Ok(DeleteObjectsOutput { deleted: Some(deleted), errors: Some(errors), ..Default::default() })
     }
 
-    pub(crate) async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<CopyObjectOutput> {
+    pub(crate) async fn copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+        who: &Principal,
+    ) -> S3Result<CopyObjectOutput> {
         let input = req.input;
         check_key(&input.key)?;
         let source = self.copy_source(&input.copy_source, copy_source_conditions!(input)).await?;
-        let source_keys = self.read_keys(&source.attrs, copy_source_customer_key!(input)?.as_ref())?;
+        let source_keys = self.read_keys(&source.attrs, copy_source_customer_key!(input)?.as_ref(), who)?;
         let target = self.bucket(&input.bucket).await?;
         let requested = requested_encryption!(input);
 
@@ -319,7 +329,7 @@ impl Region {
         };
 
         let plan = self.plan_encryption(&target.name, requested).await?;
-        let key = self.data_key_for(&plan, &target.name, &input.key, &mut attrs).await?;
+        let key = self.data_key_for(&plan, &target.name, &input.key, &mut attrs, who).await?;
         let body = stream_range(self, source_keys, &source.data, source.size, 0..source.size);
         let declared = Declared { content_length: Some(source.size), ..Declared::default() };
         let ingested = ingest(self, Some(body), &declared, None, true, &key).await?;

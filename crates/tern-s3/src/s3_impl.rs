@@ -19,6 +19,8 @@ use s3s::dto::{
 };
 use s3s::{S3, S3Request, S3Response, S3Result};
 
+use tern_iam::policy::Principal;
+
 use crate::context::Region;
 
 /// One region's S3 service.
@@ -32,6 +34,11 @@ impl TernS3 {
     pub fn new(region: Arc<Region>) -> Self {
         Self { region }
     }
+}
+
+/// The authenticated principal the access check attached to the request.
+fn caller<T>(req: &S3Request<T>) -> S3Result<Principal> {
+    req.extensions.get::<Principal>().cloned().ok_or_else(|| s3s::s3_error!(AccessDenied, "Access Denied"))
 }
 
 #[allow(clippy::unnecessary_wraps)] // keeps every trait method a one-liner
@@ -108,11 +115,13 @@ impl S3 for TernS3 {
     }
 
     async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
-        ok(self.region.put_object(req).await?)
+        let who = caller(&req)?;
+        ok(self.region.put_object(req, &who).await?)
     }
 
     async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
-        ok(self.region.get_object(req.input).await?)
+        let who = caller(&req)?;
+        ok(self.region.get_object(req.input, &who).await?)
     }
 
     async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
@@ -128,7 +137,8 @@ impl S3 for TernS3 {
     }
 
     async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
-        ok(self.region.copy_object(req).await?)
+        let who = caller(&req)?;
+        ok(self.region.copy_object(req, &who).await?)
     }
 
     async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
@@ -178,18 +188,21 @@ impl S3 for TernS3 {
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
-        ok(self.region.create_multipart_upload(req.input).await?)
+        let who = caller(&req)?;
+        ok(self.region.create_multipart_upload(req.input, &who).await?)
     }
 
     async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
-        ok(self.region.upload_part(req).await?)
+        let who = caller(&req)?;
+        ok(self.region.upload_part(req, &who).await?)
     }
 
     async fn upload_part_copy(
         &self,
         req: S3Request<UploadPartCopyInput>,
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
-        ok(self.region.upload_part_copy(req.input).await?)
+        let who = caller(&req)?;
+        ok(self.region.upload_part_copy(req.input, &who).await?)
     }
 
     async fn complete_multipart_upload(

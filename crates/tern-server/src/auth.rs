@@ -1,42 +1,101 @@
-//! Who may call the S3 API: `SigV4` identities (only the root identity until
-//! IAM arrives) and no anonymous access, since no policy can grant it yet.
+//! Who may call the S3 API: every request is `SigV4`-signed by the root, an
+//! IAM user, or an STS session (no anonymous access: no policy can grant
+//! it yet), and authorized by the caller's identity policies.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{S3Auth, SecretKey};
+use s3s::path::S3Path;
 use s3s::validation::NameValidation;
 use s3s::{S3Result, s3_error};
-use subtle::ConstantTimeEq as _;
+use tern_iam::Iam;
+use tern_iam::policy::{Principal, Request, RequestContext};
 
-use crate::credentials::RootCredentials;
-
-/// Resolves an access key to its secret for s3s's signature check.
-pub struct RootAuth {
-    pub root: RootCredentials,
+/// STS sessions seen on this region's S3 requests. s3s asks for a secret by
+/// access key alone, so the outer layer opens each request's session token
+/// first ([`Sessions::admit`]) and the signature check then finds it here.
+#[derive(Default)]
+pub struct Sessions {
+    open: Mutex<HashMap<String, (String, i64)>>,
 }
 
-#[async_trait::async_trait]
-impl S3Auth for RootAuth {
-    async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
-        // Constant-time even for the public half, so timing reveals nothing about near misses.
-        let known = access_key.as_bytes().ct_eq(self.root.access_key_id.as_bytes());
-        if bool::from(known) {
-            Ok(SecretKey::from(self.root.secret_access_key.clone()))
-        } else {
-            Err(s3_error!(InvalidAccessKeyId, "The AWS Access Key Id you provided does not exist in our records."))
-        }
+impl Sessions {
+    /// Remembers the session of `access_key` if `token` is an authentic, live session of it.
+    pub fn admit(&self, iam: &Iam, access_key: &str, token: &str) {
+        let Some(identity) = iam.identity(access_key, Some(token)) else { return };
+        let Some(expires) = identity.expires else { return };
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let mut open = self.open.lock().expect("session cache lock");
+        open.retain(|_, (_, until)| *until > now);
+        open.insert(access_key.to_owned(), (identity.secret.to_string(), expires));
+    }
+
+    fn secret(&self, access_key: &str) -> Option<String> {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let open = self.open.lock().expect("session cache lock");
+        open.get(access_key).filter(|(_, until)| *until > now).map(|(secret, _)| secret.clone())
     }
 }
 
-/// Every S3 request must be signed by a known identity.
-pub struct SignedOnly;
+/// Resolves access keys to secrets for s3s's signature check.
+pub struct IamAuth {
+    pub iam: Arc<Iam>,
+    pub sessions: Arc<Sessions>,
+}
 
 #[async_trait::async_trait]
-impl S3Access for SignedOnly {
+impl S3Auth for IamAuth {
+    async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
+        let secret = match self.iam.identity(access_key, None) {
+            Some(identity) => Some(identity.secret.to_string()),
+            None => self.sessions.secret(access_key),
+        };
+        secret.map(SecretKey::from).ok_or_else(|| {
+            s3_error!(InvalidAccessKeyId, "The AWS Access Key Id you provided does not exist in our records.")
+        })
+    }
+}
+
+/// Authorizes each signed S3 request by its caller's identity policies, and
+/// hands the caller to the operation (S3 calls KMS on its behalf).
+pub struct IamAccess {
+    pub iam: Arc<Iam>,
+}
+
+fn session_token(cx: &S3AccessContext<'_>) -> Option<String> {
+    if let Some(token) = cx.headers().get("x-amz-security-token").and_then(|v| v.to_str().ok()) {
+        return Some(token.to_owned());
+    }
+    let query = cx.uri().query()?;
+    let value = query.split('&').find_map(|p| p.strip_prefix("X-Amz-Security-Token="))?;
+    urlencoding::decode(value).ok().map(std::borrow::Cow::into_owned)
+}
+
+#[async_trait::async_trait]
+impl S3Access for IamAccess {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
-        match cx.credentials() {
-            Some(_) => Ok(()),
-            None => Err(s3_error!(AccessDenied, "Access Denied")),
-        }
+        let access_key = cx.credentials().ok_or_else(|| s3_error!(AccessDenied, "Access Denied"))?.access_key.clone();
+        let identity = self
+            .iam
+            .identity(&access_key, session_token(cx).as_deref())
+            .ok_or_else(|| s3_error!(InvalidToken, "The provided token is malformed or otherwise invalid."))?;
+        let principal: Principal = identity.principal;
+        let (bucket, key) = match cx.s3_path() {
+            S3Path::Root => (None, None),
+            S3Path::Bucket { bucket } => (Some(bucket.to_string()), None),
+            S3Path::Object { bucket, key } => (Some(bucket.to_string()), Some(key.to_string())),
+        };
+        let versioned = cx.uri().query().is_some_and(|q| q.split('&').any(|p| p.starts_with("versionId=")));
+        let action = tern_s3::access::iam_action(cx.s3_op().name(), versioned);
+        let resource = tern_s3::access::resource_arn(bucket.as_deref(), key.as_deref());
+        let mut context = RequestContext::default();
+        context.set("aws:PrincipalArn", principal.arn.clone());
+        let request = Request { principal: &principal, action: &action, resource: &resource, context: &context };
+        self.iam.authorize(&request).map_err(|message| s3_error!(AccessDenied, "{message}"))?;
+        cx.extensions_mut().insert(principal);
+        Ok(())
     }
 }
 

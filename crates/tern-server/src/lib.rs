@@ -7,6 +7,7 @@
 mod auth;
 mod chunk_guard;
 pub mod credentials;
+mod iam_peer;
 mod kms_peers;
 mod metrics;
 mod other_services;

@@ -1,8 +1,7 @@
 //! Requests for the services s3s does not serve (KMS, IAM, STS): they are
-//! authenticated here with `tern_sigv4::verify`, and answer in their own
-//! protocol's shape (JSON 1.1 for KMS, query XML for IAM and STS). KMS is
-//! served by `tern_kms`; IAM and STS tell an authentic caller that they are
-//! not available yet.
+//! authenticated here with `tern_sigv4::verify` against the deployment's
+//! identities, then answered in their own protocol (JSON 1.1 for KMS, the
+//! query protocol's XML for IAM and STS).
 
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt as _, Limited};
@@ -10,14 +9,15 @@ use hyper::body::Incoming;
 use s3s::Body;
 use tern_sigv4::verify::{SignedRequest, VerifyError, verify};
 
+use tern_iam::Iam;
+use tern_iam::policy::Principal;
 use tern_kms::{Caller, Kms, KmsError};
 
-use crate::credentials::RootCredentials;
+use crate::iam_peer::{CALLER_PARAM, SESSION_PARAM, SNAPSHOT_ACTION};
 
 /// What the non-S3 services of a region need.
 pub struct OtherServices {
-    pub root: RootCredentials,
-    pub account: String,
+    pub iam: std::sync::Arc<Iam>,
     pub kms: std::sync::Arc<Kms>,
 }
 
@@ -81,9 +81,79 @@ async fn answer_kms(kms: &Kms, caller: &Caller, headers: &http::HeaderMap, body:
     }
 }
 
+/// The parameters of a query-protocol request: its form body, or its query
+/// string. Written by hand: ten lines, against a crate for one call.
+fn form_params(body: &[u8], query: Option<&str>) -> Vec<(String, String)> {
+    let text =
+        if body.is_empty() { query.unwrap_or_default().to_owned() } else { String::from_utf8_lossy(body).into_owned() };
+    let decode =
+        |s: &str| urlencoding::decode(&s.replace('+', " ")).map(std::borrow::Cow::into_owned).unwrap_or_default();
+    text.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_once('=').map_or_else(|| (decode(p), String::new()), |(k, v)| (decode(k), decode(v))))
+        .collect()
+}
+
+fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+fn xml(status: u16, body: String) -> Response<Body> {
+    response(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), "text/xml", body)
+}
+
+/// Answers an authenticated IAM request. The root may act for a caller
+/// another region authenticated (a forwarded call), or fetch a snapshot.
+async fn answer_iam(iam: &Iam, principal: Principal, params: &[(String, String)]) -> Response<Body> {
+    if !principal.is_root() {
+        let params: Vec<_> = params.iter().filter(|(k, _)| !k.starts_with("Tern")).cloned().collect();
+        let (status, body) = iam.handle_iam(&principal, &params).await;
+        return xml(status, body);
+    }
+    if param(params, "Action") == Some(SNAPSHOT_ACTION) {
+        return snapshot(iam, params);
+    }
+    let caller = match param(params, CALLER_PARAM) {
+        Some(arn) => Principal {
+            arn: arn.to_owned(),
+            account: iam.account().to_owned(),
+            session_arn: param(params, SESSION_PARAM).map(str::to_owned),
+            service: None,
+        },
+        None => principal,
+    };
+    let params: Vec<_> = params.iter().filter(|(k, _)| !k.starts_with("Tern")).cloned().collect();
+    let (status, body) = iam.handle_iam(&caller, &params).await;
+    xml(status, body)
+}
+
+fn snapshot(iam: &Iam, params: &[(String, String)]) -> Response<Body> {
+    let since = param(params, "Since").and_then(|s| s.parse().ok()).unwrap_or(0);
+    let key = param(params, "PublicKey")
+        .and_then(|k| base64::Engine::decode(&base64::engine::general_purpose::STANDARD, k).ok())
+        .and_then(|k| <[u8; 32]>::try_from(k).ok());
+    let Some(key) = key else {
+        return error("iam", StatusCode::BAD_REQUEST, "ValidationError", "PublicKey is missing or malformed.");
+    };
+    match iam.snapshot_for(since, &key) {
+        Ok(Some(sealed)) => {
+            let mut response = Response::new(Body::from(bytes::Bytes::from(sealed)));
+            response
+                .headers_mut()
+                .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/octet-stream"));
+            response
+        }
+        Ok(None) => {
+            let mut response = Response::new(Body::empty());
+            *response.status_mut() = StatusCode::NO_CONTENT;
+            response
+        }
+        Err(e) => error("iam", StatusCode::INTERNAL_SERVER_ERROR, e.code, &e.message),
+    }
+}
+
 /// Authenticates and answers a request for `service`.
 pub async fn answer(service: &str, req: Request<Incoming>, services: &OtherServices) -> Response<Body> {
-    let root = &services.root;
     let (parts, body) = req.into_parts();
     let Ok(collected) = Limited::new(body, MAX_BODY).collect().await else {
         return error(
@@ -103,15 +173,27 @@ pub async fn answer(service: &str, req: Request<Incoming>, services: &OtherServi
         headers: &headers,
         body: &body,
     };
-    let secret_for = |key: &str| (key == root.access_key_id).then(|| root.secret_access_key.clone());
+    let token = parts.headers.get("x-amz-security-token").and_then(|v| v.to_str().ok());
+    let mut principal = None;
+    let secret_for = |key: &str| {
+        let identity = services.iam.identity(key, token)?;
+        principal = Some(identity.principal);
+        Some(identity.secret.to_string())
+    };
     if let Err(e) = verify(&request, secret_for, time::OffsetDateTime::now_utc()) {
         return auth_error(service, &e);
     }
-    if service == "kms" {
-        let caller = Caller::root(&services.account);
-        return answer_kms(&services.kms, &caller, &parts.headers, &body).await;
+    let principal = principal.expect("a verified request has an identity");
+    match service {
+        "kms" => answer_kms(&services.kms, &Caller::new(principal), &parts.headers, &body).await,
+        "iam" => answer_iam(&services.iam, principal, &form_params(&body, parts.uri.query())).await,
+        "sts" => {
+            let (status, body) = services.iam.handle_sts(&principal, &form_params(&body, parts.uri.query()));
+            xml(status, body)
+        }
+        other => {
+            let message = format!("The {other} service is not available in Tern.");
+            error(other, StatusCode::NOT_IMPLEMENTED, "NotImplemented", &message)
+        }
     }
-    let message = format!("The {service} service is not available in this Tern build yet.");
-    let code = if service == "kms" { "UnsupportedOperationException" } else { "NotImplemented" };
-    error(service, StatusCode::NOT_IMPLEMENTED, code, &message)
 }

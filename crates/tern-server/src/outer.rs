@@ -23,6 +23,8 @@ pub struct OuterLayer {
     pub metrics: std::sync::Arc<RegionMetrics>,
     /// The services s3s does not serve (KMS, IAM, STS).
     pub others: OtherServices,
+    /// STS sessions of S3 requests, opened before s3s checks signatures.
+    pub sessions: std::sync::Arc<crate::auth::Sessions>,
 }
 
 fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
@@ -88,6 +90,7 @@ impl OuterLayer {
         if let Some(scope) = scope.filter(|s| s.service != "s3") {
             return other_services::answer(&scope.service, req, &self.others).await;
         }
+        self.admit_session(&req);
         let req = guard_chunked_body(req);
         match self.s3.call(req).await {
             Ok(response) => response,
@@ -98,10 +101,27 @@ impl OuterLayer {
         }
     }
 
+    /// Opens the STS session of an S3 request that carries a session token.
+    fn admit_session(&self, req: &Request<Incoming>) {
+        let header = |name| req.headers().get(name).and_then(|v: &http::HeaderValue| v.to_str().ok());
+        let query = req.uri().query();
+        let token = header("x-amz-security-token").map(str::to_owned).or_else(|| {
+            let value = query?.split('&').find_map(|p| p.strip_prefix("X-Amz-Security-Token="))?;
+            urlencoding::decode(value).ok().map(std::borrow::Cow::into_owned)
+        });
+        if let (Some(token), Some(access_key)) =
+            (token, tern_sigv4::scope::access_key_of(header("authorization"), query))
+        {
+            self.sessions.admit(&self.others.iam, &access_key, &token);
+        }
+    }
+
     /// A response for requests that must not reach a service handler.
     fn refuse(&self, req: &Request<Incoming>, scope: Option<&CredentialScope>) -> Option<Response<Body>> {
+        // IAM is global: any region's endpoint answers it, whatever region signed.
         if let Some(scope) = scope
             && scope.region != self.region
+            && scope.service != "iam"
         {
             return Some(s3_error(S3Error::with_message(
                 S3ErrorCode::AuthorizationHeaderMalformed,

@@ -9,14 +9,16 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use s3s::service::S3ServiceBuilder;
 use tern_core::DeploymentConfig;
-use tern_kms::Kms;
+use tern_iam::{Iam, RootIdentity};
+use tern_kms::{Kms, KmsLinks};
 use tern_s3::{BucketRegistry, KEK_PURPOSE, Region, Sse, TernS3};
 use tern_store::{DocStore, LocalBlobs, MetaStore, SqliteMeta, sweep_orphans};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::auth::{RootAuth, SignedOnly, TernNames};
+use crate::auth::{IamAccess, IamAuth, Sessions, TernNames};
 use crate::credentials::RootCredentials;
+use crate::iam_peer::HttpIamAuthority;
 use crate::kms_peers::HttpKmsPeers;
 use crate::metrics::RegionMetrics;
 use crate::other_services::OtherServices;
@@ -71,13 +73,17 @@ pub async fn start_region(
         }),
     };
     let root_key = crate::root_key::load_or_create(&dir, name)?;
-    let kms_peers = Arc::new(HttpKmsPeers::new(deployment, name, root)?);
-    let metrics = Arc::new(RegionMetrics::new(name));
     let docs = Arc::clone(&meta) as Arc<dyn DocStore>;
-    let observer = Arc::clone(&metrics) as Arc<dyn tern_kms::KmsObserver>;
-    let kms = Kms::open(name, &deployment.account_id, docs, &root_key, kms_peers, observer)
-        .await
-        .map_err(|e| anyhow::anyhow!("opening the key store: {e}"))?;
+    let iam = Arc::new(open_iam(deployment, name, root, Arc::clone(&docs), &root_key).await?);
+    iam.follow();
+    let metrics = Arc::new(RegionMetrics::new(name));
+    let links = KmsLinks {
+        iam: Arc::clone(&iam),
+        peers: Arc::new(HttpKmsPeers::new(deployment, name, root)?),
+        observer: Arc::clone(&metrics) as Arc<dyn tern_kms::KmsObserver>,
+    };
+    let kms =
+        Kms::open(name, docs, &root_key, links).await.map_err(|e| anyhow::anyhow!("opening the key store: {e}"))?;
     let kms = Arc::new(kms);
     kms.spawn_maintenance();
     let region = Arc::new(Region {
@@ -90,20 +96,42 @@ pub async fn start_region(
     });
 
     let mut builder = S3ServiceBuilder::new(TernS3::new(region));
-    builder.set_auth(RootAuth { root: root.clone() });
-    builder.set_access(SignedOnly);
+    let sessions = Arc::new(Sessions::default());
+    builder.set_auth(IamAuth { iam: Arc::clone(&iam), sessions: Arc::clone(&sessions) });
+    builder.set_access(IamAccess { iam: Arc::clone(&iam) });
     builder.set_validation(TernNames);
     if let Some(registry) = local_registry {
         builder.set_route(RegistryRoute { registry, root_access_key: root.access_key_id.clone() });
     }
-    let others = OtherServices { root: root.clone(), account: deployment.account_id.clone(), kms };
-    let outer = Arc::new(OuterLayer { region: name.to_owned(), s3: builder.build(), metrics, others });
+    let others = OtherServices { iam, kms };
+    let outer = Arc::new(OuterLayer { region: name.to_owned(), s3: builder.build(), metrics, others, sessions });
 
     let listener =
         TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
     let local_addr = listener.local_addr()?;
     let task = tokio::spawn(serve(listener, outer, stop, meta));
     Ok(RunningRegion { name: name.to_owned(), local_addr, endpoint: config.endpoint_url(), task })
+}
+
+/// The region's IAM: the authority (the registry region) keeps the
+/// directory; every other region follows it over HTTP.
+async fn open_iam(
+    deployment: &DeploymentConfig,
+    name: &str,
+    root: &RootCredentials,
+    docs: Arc<dyn DocStore>,
+    root_key: &tern_crypto::Key256,
+) -> anyhow::Result<Iam> {
+    let identity =
+        RootIdentity { access_key_id: root.access_key_id.clone(), secret_access_key: root.secret_access_key.clone() };
+    let authority = deployment.registry_region();
+    if authority.name == name {
+        return Iam::authority(&deployment.account_id, identity, docs, root_key)
+            .await
+            .map_err(|e| anyhow::anyhow!("opening IAM: {e}"));
+    }
+    let peer = PeerClient::new(&authority.endpoint_url(), &authority.name, root)?;
+    Ok(Iam::follower(&deployment.account_id, identity, Arc::new(HttpIamAuthority { peer }), root_key))
 }
 
 async fn serve(

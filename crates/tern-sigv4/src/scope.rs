@@ -35,8 +35,13 @@ pub fn from_authorization(header: &str) -> Option<CredentialScope> {
 /// The scope from a presigned URL's `X-Amz-Credential` query parameter.
 #[must_use]
 pub fn from_query(query: &str) -> Option<CredentialScope> {
+    parse_credential(&query_credential(query)?).map(|c| c.scope)
+}
+
+/// The decoded `X-Amz-Credential` of a presigned URL's query.
+fn query_credential(query: &str) -> Option<String> {
     let value = query.split('&').find_map(|pair| pair.strip_prefix("X-Amz-Credential="))?;
-    parse_credential(&urlencoding::decode(value).ok()?).map(|c| c.scope)
+    urlencoding::decode(value).ok().map(std::borrow::Cow::into_owned)
 }
 
 /// Parses a credential from the right, so an access key can never shift its fields.
@@ -66,6 +71,15 @@ pub fn of_request(authorization: Option<&str>, query: Option<&str>) -> Option<Cr
     }
 }
 
+/// The access key id a request is signed with (header or presigned query).
+#[must_use]
+pub fn access_key_of(authorization: Option<&str>, query: Option<&str>) -> Option<String> {
+    match authorization {
+        Some(auth) => parse_credential(authorization_field(auth, "Credential")?).map(|c| c.access_key.to_owned()),
+        None => parse_credential(&query_credential(query?)?).map(|c| c.access_key.to_owned()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,6 +93,15 @@ mod tests {
             from_authorization("AWS4-HMAC-SHA256 Credential=a/b/20261127/us-east-1/kms/aws4_request").unwrap().service,
             "kms"
         );
+    }
+
+    #[test]
+    fn access_keys_of_signed_requests() {
+        let h = "AWS4-HMAC-SHA256 Credential=ASIAEXAMPLE/20261127/eu-west-1/s3/aws4_request, Signature=abc";
+        assert_eq!(access_key_of(Some(h), None).as_deref(), Some("ASIAEXAMPLE"));
+        let q = "X-Amz-Credential=AKID%2F20261127%2Fus-east-1%2Fs3%2Faws4_request";
+        assert_eq!(access_key_of(None, Some(q)).as_deref(), Some("AKID"));
+        assert_eq!(access_key_of(None, None), None);
     }
 
     #[test]

@@ -69,7 +69,8 @@ pub(crate) async fn delete_alias(kms: &Kms, caller: &Caller, req: AliasRequest) 
     Ok(json!({}))
 }
 
-pub(crate) fn list_aliases(kms: &Kms, req: &ListRequest) -> KmsResult<Value> {
+pub(crate) fn list_aliases(kms: &Kms, caller: &Caller, req: &ListRequest) -> KmsResult<Value> {
+    kms.authorize_account(caller, "ListAliases")?;
     let filter = match req.key_id.as_deref() {
         Some(key_id) => Some(kms.resolve_key_only(key_id)?.record.id.clone()),
         None => None,

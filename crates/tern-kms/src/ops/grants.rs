@@ -85,7 +85,7 @@ pub(crate) async fn create_grant(kms: &Kms, caller: &Caller, req: GrantRequest) 
         created: now(),
         grantee,
         retiring: req.retiring_principal,
-        issuing_account: caller.account.clone(),
+        issuing_account: caller.principal.account.clone(),
         operations,
         constraints: req.constraints,
     };
@@ -178,7 +178,7 @@ pub(crate) async fn retire_grant(kms: &Kms, caller: &Caller, req: GrantRequest) 
     let key = kms.resolve_key_only(&required(req.key_id, "keyId")?)?;
     let grant_id = required(req.grant_id, "grantId")?;
     let grant = key.record.grants.iter().find(|g| g.id == grant_id).ok_or_else(KmsError::invalid_grant_id)?;
-    let may_retire = caller.is_root() || grant.retiring.as_deref() == Some(&caller.arn);
+    let may_retire = caller.is_root() || grant.retiring.as_deref() == Some(caller.principal.arn.as_str());
     if !may_retire {
         kms.authorize(caller, "RetireGrant", &key.record)?;
     }

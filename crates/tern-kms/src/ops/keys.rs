@@ -17,6 +17,7 @@ use crate::{Caller, Kms};
 #[serde(rename_all = "PascalCase", default)]
 pub struct CreateKeyRequest {
     policy: Option<String>,
+    bypass_policy_lockout_safety_check: Option<bool>,
     description: Option<String>,
     key_usage: Option<String>,
     key_spec: Option<String>,
@@ -90,7 +91,8 @@ pub(crate) fn new_key(
     Ok(key)
 }
 
-pub(crate) async fn create_key(kms: &Kms, req: CreateKeyRequest) -> KmsResult<Value> {
+pub(crate) async fn create_key(kms: &Kms, caller: &Caller, req: CreateKeyRequest) -> KmsResult<Value> {
+    kms.authorize_account(caller, "CreateKey")?;
     only("KeyUsage", req.key_usage.as_deref(), "ENCRYPT_DECRYPT")?;
     only("KeySpec", req.key_spec.as_deref().or(req.customer_master_key_spec.as_deref()), "SYMMETRIC_DEFAULT")?;
     only("Origin", req.origin.as_deref(), "AWS_KMS")?;
@@ -98,15 +100,16 @@ pub(crate) async fn create_key(kms: &Kms, req: CreateKeyRequest) -> KmsResult<Va
     validate_description(&description)?;
     let tags = req.tags.unwrap_or_default();
     validate_tags(&tags)?;
-    let policy = policy::checked_or_default(kms, req.policy)?;
     let multi_region = req.multi_region.unwrap_or(false);
+    let id = new_key_id(multi_region);
+    let policy = policy::checked_or_default(kms, caller, req.policy, req.bypass_policy_lockout_safety_check, &id)?;
     let shared = Shared {
         generation: 1,
         multi_region: multi_region
             .then(|| MultiRegion { primary_region: kms.region.clone(), replica_regions: Vec::new() }),
         ..Shared::default()
     };
-    let mut key = new_key(kms, new_key_id(multi_region), policy, description, shared)?;
+    let mut key = new_key(kms, id, policy, description, shared)?;
     key.record.tags = tags;
     let key = kms.store.insert(key).await?;
     Ok(json!({ "KeyMetadata": kms.metadata(&key.record) }))
@@ -126,7 +129,8 @@ pub struct ListRequest {
     pub marker: Option<String>,
 }
 
-pub(crate) fn list_keys(kms: &Kms, req: &ListRequest) -> KmsResult<Value> {
+pub(crate) fn list_keys(kms: &Kms, caller: &Caller, req: &ListRequest) -> KmsResult<Value> {
+    kms.authorize_account(caller, "ListKeys")?;
     let mut out = serde_json::Map::new();
     let keys = page(kms.store.keys(), |k| &k.record.id, req.marker.as_deref(), req.limit, &mut out)?;
     let keys: Vec<Value> =

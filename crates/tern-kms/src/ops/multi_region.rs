@@ -179,7 +179,7 @@ pub(crate) async fn replicate_key(kms: &Kms, caller: &Caller, req: ReplicateKeyR
     }
     let start = ReplicaStart {
         description: req.description.unwrap_or_default(),
-        policy: req.policy.map(|p| policy::validate(&p).map(|()| p)).transpose()?,
+        policy: req.policy.map(|p| policy::validate(kms, &p).map(|_| p)).transpose()?,
         tags: req.tags.unwrap_or_default(),
     };
     validate_description(&start.description)?;
