@@ -92,6 +92,10 @@ def test_identity_policies_govern_s3(tern, s3, bucket):
     with pytest.raises(ClientError) as e:
         user_s3.put_object(Bucket=bucket, Key="locked/k", Body=b"x")
     assert code(e.value) == "AccessDenied", "explicit deny wins"
+    s3.put_object(Bucket=bucket, Key="secret", Body=b"s")
+    with pytest.raises(ClientError) as e:
+        user_s3.copy_object(Bucket=bucket, Key="copied", CopySource={"Bucket": bucket, "Key": "secret"})
+    assert code(e.value) == "AccessDenied", "a copy needs s3:GetObject on its source"
     stored = iam.get_user_policy(UserName=name, PolicyName="write")["PolicyDocument"]
     assert stored["Statement"][1]["Effect"] == "Deny"
     with pytest.raises(ClientError) as e:

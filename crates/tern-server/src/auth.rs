@@ -94,9 +94,23 @@ impl S3Access for IamAccess {
         context.set("aws:PrincipalArn", principal.arn.clone());
         let request = Request { principal: &principal, action: &action, resource: &resource, context: &context };
         self.iam.authorize(&request).map_err(|message| s3_error!(AccessDenied, "{message}"))?;
+        if let Some((source, versioned)) = copy_source(cx) {
+            let action = if versioned { "s3:GetObjectVersion" } else { "s3:GetObject" };
+            let read = Request { principal: &principal, action, resource: &source, context: &context };
+            self.iam.authorize(&read).map_err(|message| s3_error!(AccessDenied, "{message}"))?;
+        }
         cx.extensions_mut().insert(principal);
         Ok(())
     }
+}
+
+/// The object a copy reads (`x-amz-copy-source`), as an ARN, and whether
+/// it names a version: reading it needs its own permission.
+fn copy_source(cx: &S3AccessContext<'_>) -> Option<(String, bool)> {
+    let header = cx.headers().get("x-amz-copy-source")?.to_str().ok()?;
+    let (path, query) = header.split_once('?').unwrap_or((header, ""));
+    let path = urlencoding::decode(path.trim_start_matches('/')).ok()?;
+    Some((format!("arn:aws:s3:::{path}"), query.starts_with("versionId=")))
 }
 
 /// AWS bucket naming, plus the reserved `_tern` path that carries Tern's own
