@@ -7,7 +7,7 @@ use crate::error::{IamError, IamResult};
 use crate::model::{AccessKey, Directory, Role, User};
 use crate::policy::{Policy, Principal, Request, RequestContext};
 use crate::service::Iam;
-use crate::xml::{element, iso8601, leaf, response};
+use crate::xml::{element, iso8601, leaf, members, response};
 
 pub const NAMESPACE: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
 /// AWS's limit of access keys per user.
@@ -198,12 +198,7 @@ impl Iam {
 
     fn list_users(&self) -> String {
         let mut out = String::new();
-        element(&mut out, "Users", |out| {
-            for user in self.directory().users.values() {
-                element(out, "member", |out| self.user_fields(out, user));
-            }
-        });
-        leaf(&mut out, "IsTruncated", "false");
+        members(&mut out, "Users", self.directory().users.values(), |out, user| self.user_fields(out, user));
         out
     }
 
@@ -253,17 +248,12 @@ impl Iam {
         let directory = self.directory();
         let user = directory.users.get(&name).ok_or_else(|| no_user(&name))?;
         let mut out = String::new();
-        element(&mut out, "AccessKeyMetadata", |out| {
-            for key in &user.access_keys {
-                element(out, "member", |out| {
-                    leaf(out, "UserName", &name);
-                    leaf(out, "AccessKeyId", &key.id);
-                    leaf(out, "Status", if key.active { "Active" } else { "Inactive" });
-                    leaf(out, "CreateDate", &iso8601(key.created));
-                });
-            }
+        members(&mut out, "AccessKeyMetadata", &user.access_keys, |out, key| {
+            leaf(out, "UserName", &name);
+            leaf(out, "AccessKeyId", &key.id);
+            leaf(out, "Status", if key.active { "Active" } else { "Inactive" });
+            leaf(out, "CreateDate", &iso8601(key.created));
         });
-        leaf(&mut out, "IsTruncated", "false");
         Ok(out)
     }
 
@@ -355,12 +345,7 @@ impl Iam {
 
     fn list_roles(&self) -> String {
         let mut out = String::new();
-        element(&mut out, "Roles", |out| {
-            for role in self.directory().roles.values() {
-                element(out, "member", |out| self.role_xml(out, role));
-            }
-        });
-        leaf(&mut out, "IsTruncated", "false");
+        members(&mut out, "Roles", self.directory().roles.values(), |out, role| self.role_xml(out, role));
         out
     }
 

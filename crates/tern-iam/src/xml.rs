@@ -31,6 +31,21 @@ pub fn element(out: &mut String, name: &str, inner: impl FnOnce(&mut String)) {
     let _ = write!(out, "</{name}>");
 }
 
+/// Appends an untruncated list: `<name><member>…</member>…</name><IsTruncated>false</IsTruncated>`.
+pub fn members<'a, T: 'a>(
+    out: &mut String,
+    name: &str,
+    items: impl IntoIterator<Item = &'a T>,
+    write: impl Fn(&mut String, &T),
+) {
+    element(out, name, |out| {
+        for item in items {
+            element(out, "member", |out| write(out, item));
+        }
+    });
+    leaf(out, "IsTruncated", "false");
+}
+
 /// A whole response: `<{action}Response>` with an optional result body.
 #[must_use]
 pub fn response(action: &str, namespace: &str, result: Option<&str>) -> String {

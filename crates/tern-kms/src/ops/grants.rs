@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::error::{KmsError, KmsResult};
 use crate::model::{Grant, GrantConstraints};
-use crate::ops::keys::refuse_if_pending_deletion;
+use crate::ops::keys::{managed, refuse_if_pending_deletion};
 use crate::ops::page;
 use crate::wire::{now, required};
 use crate::{Caller, Kms};
@@ -133,8 +133,7 @@ fn grant_json(kms: &Kms, key_id: &str, g: &Grant) -> Value {
 }
 
 pub(crate) fn list_grants(kms: &Kms, caller: &Caller, req: GrantRequest) -> KmsResult<Value> {
-    let key = kms.resolve_key_only(&required(req.key_id, "keyId")?)?;
-    kms.authorize(caller, "ListGrants", &key.record)?;
+    let key = managed(kms, caller, req.key_id, "ListGrants")?;
     let grants: Vec<&Grant> = key
         .record
         .grants

@@ -1,6 +1,8 @@
 //! Key lifecycle: CreateKey, DescribeKey, ListKeys, Enable/DisableKey,
 //! deletion scheduling, descriptions and tags.
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tern_crypto::Key256;
@@ -147,17 +149,36 @@ pub(crate) fn refuse_if_pending_deletion(kms: &Kms, key: &KeyRecord) -> KmsResul
     Ok(())
 }
 
-pub(crate) async fn set_enabled(kms: &Kms, caller: &Caller, req: KeyRequest, enabled: bool) -> KmsResult<Value> {
-    let key = kms.resolve_key_only(&required(req.key_id, "keyId")?)?;
-    kms.authorize(caller, if enabled { "EnableKey" } else { "DisableKey" }, &key.record)?;
+/// The key of a management call (key id or ARN), once `caller` may perform
+/// `kms:<action>` on it.
+pub(crate) fn managed(kms: &Kms, caller: &Caller, key_id: Option<String>, action: &str) -> KmsResult<Arc<LiveKey>> {
+    let key = kms.resolve_key_only(&required(key_id, "keyId")?)?;
+    kms.authorize(caller, action, &key.record)?;
+    Ok(key)
+}
+
+/// Applies `change` to key `id` unless it is pending deletion; answers `{}`.
+pub(crate) async fn change_record(
+    kms: &Kms,
+    id: &str,
+    change: impl FnOnce(&mut KeyRecord) -> KmsResult<()>,
+) -> KmsResult<Value> {
     kms.store
-        .update(&key.record.id, |key| {
+        .update(id, |key| {
             refuse_if_pending_deletion(kms, &key.record)?;
-            key.record.state = if enabled { KeyState::Enabled } else { KeyState::Disabled };
-            Ok(())
+            change(&mut key.record)
         })
         .await?;
     Ok(json!({}))
+}
+
+pub(crate) async fn set_enabled(kms: &Kms, caller: &Caller, req: KeyRequest, enabled: bool) -> KmsResult<Value> {
+    let key = managed(kms, caller, req.key_id, if enabled { "EnableKey" } else { "DisableKey" })?;
+    change_record(kms, &key.record.id, |record| {
+        record.state = if enabled { KeyState::Enabled } else { KeyState::Disabled };
+        Ok(())
+    })
+    .await
 }
 
 #[derive(Deserialize, Default)]
@@ -168,8 +189,7 @@ pub struct ScheduleDeletionRequest {
 }
 
 pub(crate) async fn schedule_deletion(kms: &Kms, caller: &Caller, req: ScheduleDeletionRequest) -> KmsResult<Value> {
-    let key = kms.resolve_key_only(&required(req.key_id, "keyId")?)?;
-    kms.authorize(caller, "ScheduleKeyDeletion", &key.record)?;
+    let key = managed(kms, caller, req.key_id, "ScheduleKeyDeletion")?;
     let days = req.pending_window_in_days.unwrap_or(30);
     if !(7..=30).contains(&days) {
         return Err(KmsError::constraint(
@@ -211,8 +231,7 @@ pub(crate) async fn schedule_deletion(kms: &Kms, caller: &Caller, req: ScheduleD
 }
 
 pub(crate) async fn cancel_deletion(kms: &Kms, caller: &Caller, req: KeyRequest) -> KmsResult<Value> {
-    let key = kms.resolve_key_only(&required(req.key_id, "keyId")?)?;
-    kms.authorize(caller, "CancelKeyDeletion", &key.record)?;
+    let key = managed(kms, caller, req.key_id, "CancelKeyDeletion")?;
     kms.store
         .update(&key.record.id, |key| {
             if !key.record.state.is_pending_deletion() {
@@ -235,18 +254,14 @@ pub struct DescriptionRequest {
 }
 
 pub(crate) async fn update_description(kms: &Kms, caller: &Caller, req: DescriptionRequest) -> KmsResult<Value> {
-    let key = kms.resolve_key_only(&required(req.key_id, "keyId")?)?;
     let description = required(req.description, "description")?;
     validate_description(&description)?;
-    kms.authorize(caller, "UpdateKeyDescription", &key.record)?;
-    kms.store
-        .update(&key.record.id, |key| {
-            refuse_if_pending_deletion(kms, &key.record)?;
-            key.record.description = description;
-            Ok(())
-        })
-        .await?;
-    Ok(json!({}))
+    let key = managed(kms, caller, req.key_id, "UpdateKeyDescription")?;
+    change_record(kms, &key.record.id, |record| {
+        record.description = description;
+        Ok(())
+    })
+    .await
 }
 
 #[derive(Deserialize, Default)]
@@ -258,43 +273,34 @@ pub struct TagRequest {
 }
 
 pub(crate) async fn tag_resource(kms: &Kms, caller: &Caller, req: TagRequest) -> KmsResult<Value> {
-    let key = kms.resolve_key_only(&required(req.key_id, "keyId")?)?;
     let tags = required(req.tags, "tags")?;
     validate_tags(&tags)?;
-    kms.authorize(caller, "TagResource", &key.record)?;
-    kms.store
-        .update(&key.record.id, |key| {
-            refuse_if_pending_deletion(kms, &key.record)?;
-            for tag in tags {
-                key.record.tags.retain(|t| t.tag_key != tag.tag_key);
-                key.record.tags.push(tag);
-            }
-            if key.record.tags.len() > 50 {
-                return Err(KmsError::tag("A key can have at most 50 tags."));
-            }
-            Ok(())
-        })
-        .await?;
-    Ok(json!({}))
+    let key = managed(kms, caller, req.key_id, "TagResource")?;
+    change_record(kms, &key.record.id, |record| {
+        for tag in tags {
+            record.tags.retain(|t| t.tag_key != tag.tag_key);
+            record.tags.push(tag);
+        }
+        if record.tags.len() > 50 {
+            return Err(KmsError::tag("A key can have at most 50 tags."));
+        }
+        Ok(())
+    })
+    .await
 }
 
 pub(crate) async fn untag_resource(kms: &Kms, caller: &Caller, req: TagRequest) -> KmsResult<Value> {
-    let key = kms.resolve_key_only(&required(req.key_id, "keyId")?)?;
     let keys = required(req.tag_keys, "tagKeys")?;
-    kms.authorize(caller, "UntagResource", &key.record)?;
-    kms.store
-        .update(&key.record.id, |key| {
-            refuse_if_pending_deletion(kms, &key.record)?;
-            key.record.tags.retain(|t| !keys.contains(&t.tag_key));
-            Ok(())
-        })
-        .await?;
-    Ok(json!({}))
+    let key = managed(kms, caller, req.key_id, "UntagResource")?;
+    change_record(kms, &key.record.id, |record| {
+        record.tags.retain(|t| !keys.contains(&t.tag_key));
+        Ok(())
+    })
+    .await
 }
 
 pub(crate) fn list_resource_tags(kms: &Kms, caller: &Caller, req: ListRequest) -> KmsResult<Value> {
-    let key = kms.resolve_key_only(&required(req.key_id, "keyId")?)?;
-    kms.authorize(caller, "ListResourceTags", &key.record)?;
+    let key = managed(kms, caller, req.key_id, "ListResourceTags")?;
     let mut out = serde_json::Map::new();
     let mut tags = key.record.tags.clone();
     tags.sort_by(|a, b| a.tag_key.cmp(&b.tag_key));

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use tern_iam::policy::Policy;
 
 use crate::error::{KmsError, KmsResult};
-use crate::ops::keys::refuse_if_pending_deletion;
+use crate::ops::keys::{change_record, managed};
 use crate::wire::required;
 use crate::{Caller, Kms};
 
@@ -104,31 +104,25 @@ fn check_name(name: Option<&str>) -> KmsResult<()> {
 }
 
 pub(crate) fn get_key_policy(kms: &Kms, caller: &Caller, req: PolicyRequest) -> KmsResult<Value> {
-    let key = kms.resolve_key_only(&required(req.key_id, "keyId")?)?;
     check_name(req.policy_name.as_deref())?;
-    kms.authorize(caller, "GetKeyPolicy", &key.record)?;
+    let key = managed(kms, caller, req.key_id, "GetKeyPolicy")?;
     Ok(json!({ "Policy": key.record.policy, "PolicyName": "default" }))
 }
 
 pub(crate) async fn put_key_policy(kms: &Kms, caller: &Caller, req: PolicyRequest) -> KmsResult<Value> {
-    let key = kms.resolve_key_only(&required(req.key_id, "keyId")?)?;
     check_name(req.policy_name.as_deref())?;
     let text = Some(required(req.policy, "policy")?);
+    let key = managed(kms, caller, req.key_id, "PutKeyPolicy")?;
     let policy = checked_or_default(kms, caller, text, req.bypass_policy_lockout_safety_check, &key.record.id)?;
-    kms.authorize(caller, "PutKeyPolicy", &key.record)?;
-    kms.store
-        .update(&key.record.id, |key| {
-            refuse_if_pending_deletion(kms, &key.record)?;
-            key.record.policy = policy;
-            Ok(())
-        })
-        .await?;
-    Ok(json!({}))
+    change_record(kms, &key.record.id, |record| {
+        record.policy = policy;
+        Ok(())
+    })
+    .await
 }
 
 pub(crate) fn list_key_policies(kms: &Kms, caller: &Caller, req: PolicyRequest) -> KmsResult<Value> {
-    let key = kms.resolve_key_only(&required(req.key_id, "keyId")?)?;
-    kms.authorize(caller, "ListKeyPolicies", &key.record)?;
+    managed(kms, caller, req.key_id, "ListKeyPolicies")?;
     Ok(json!({ "PolicyNames": ["default"], "Truncated": false }))
 }
 

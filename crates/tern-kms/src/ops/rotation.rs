@@ -8,6 +8,7 @@ use tern_crypto::Key256;
 
 use crate::error::{KmsError, KmsResult};
 use crate::model::{KeyRecord, KeyState};
+use crate::ops::keys::managed;
 use crate::store::LiveKey;
 use crate::wire::{DAY, now, required};
 use crate::{Caller, Kms};
@@ -71,8 +72,7 @@ pub(crate) async fn set_rotation(kms: &Kms, caller: &Caller, req: RotationReques
 }
 
 pub(crate) fn status(kms: &Kms, caller: &Caller, req: RotationRequest) -> KmsResult<Value> {
-    let key = kms.resolve_key_only(&required(req.key_id, "keyId")?)?;
-    kms.authorize(caller, "GetKeyRotationStatus", &key.record)?;
+    let key = managed(kms, caller, req.key_id, "GetKeyRotationStatus")?;
     let rotation = &key.record.shared.rotation;
     let enabled = rotation.enabled && !key.record.state.is_pending_deletion();
     let mut out = json!({"KeyRotationEnabled": enabled, "KeyId": kms.arn(&key.record.id)});
@@ -87,8 +87,7 @@ pub(crate) fn status(kms: &Kms, caller: &Caller, req: RotationRequest) -> KmsRes
 }
 
 pub(crate) async fn rotate_on_demand(kms: &Kms, caller: &Caller, req: RotationRequest) -> KmsResult<Value> {
-    let key = kms.resolve_key_only(&required(req.key_id, "keyId")?)?;
-    kms.authorize(caller, "RotateKeyOnDemand", &key.record)?;
+    let key = managed(kms, caller, req.key_id, "RotateKeyOnDemand")?;
     kms.check_owner(&key.record)?;
     kms.change_shared(&key.record.id, |key| {
         kms.rotate(key)?;
