@@ -30,7 +30,10 @@ pub async fn run(args: &Args, tern: &tern_testkit::Deployment) -> anyhow::Result
         let mut puts: Vec<(String, Vec<Measure>)> = targets.iter().map(|(l, _)| (l.clone(), vec![])).collect();
         let mut gets = puts.clone();
         for round in 0..args.rounds {
-            for (i, (label, s3)) in targets.iter().enumerate() {
+            // Each round starts with a different target: a big write leaves
+            // dirty pages that slow whoever comes next.
+            for i in (0..targets.len()).map(|i| (i + round) % targets.len()) {
+                let (label, s3) = &targets[i];
                 let bucket = format!("bench-{}-{round}", w.name);
                 s3.create_bucket().bucket(&bucket).send().await.with_context(|| format!("{label}: create bucket"))?;
                 let (put, get) = put_get(s3, &bucket, w, requests, &Encryption::Default).await?;

@@ -75,7 +75,10 @@ pub async fn run(args: &Args, tern: &tern_testkit::Deployment) -> anyhow::Result
         let mut puts: Vec<(String, Vec<Measure>)> = modes.iter().map(|m| (m.label.to_owned(), vec![])).collect();
         let mut gets = puts.clone();
         for round in 0..args.rounds {
-            for (i, mode) in modes.iter().enumerate() {
+            // Each round starts with a different mode: a big write leaves
+            // dirty pages that slow whoever comes next.
+            for i in (0..modes.len()).map(|i| (i + round) % modes.len()) {
+                let mode = &modes[i];
                 let bucket = format!("{}-{}-{round}", mode.label, w.name);
                 bucket_for(&s3, &bucket, mode).await?;
                 let (put, get) = put_get(&s3, &bucket, w, requests, &mode.encryption).await?;
