@@ -204,7 +204,7 @@ async fn bucket_default_encryption_with_bucket_keys_and_the_aws_managed_key() {
     let meta = tern.kms(EAST).describe_key().key_id("alias/aws/s3").send().await.unwrap().key_metadata.unwrap();
     assert_eq!(meta.key_manager().map(aws_sdk_kms::types::KeyManagerType::as_str), Some("AWS"));
     let e = tern.kms(EAST).schedule_key_deletion().key_id(&meta.key_id).send().await.unwrap_err();
-    assert_eq!(code(&e), "UnsupportedOperationException", "an AWS managed key is not the user's to delete");
+    assert_eq!(code(&e), "AccessDeniedException", "an AWS managed key's policy keeps its lifecycle from users");
 }
 
 #[tokio::test]
