@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tern_store::{BlobStore, MetaStore};
 
 use crate::encryption::Sse;
-use crate::registry::BucketRegistry;
+use crate::registry::{BucketRegistry, PeerBuckets};
 
 pub struct Region {
     /// This region's name, e.g. `us-east-1`.
@@ -16,6 +16,10 @@ pub struct Region {
     pub meta: Arc<dyn MetaStore>,
     pub blobs: Arc<dyn BlobStore>,
     pub registry: Arc<dyn BucketRegistry>,
+    /// Buckets of the other regions (replication destinations).
+    pub peers: Arc<dyn PeerBuckets>,
+    /// The deployment's identities, for roles named in configurations.
+    pub iam: Arc<tern_iam::Iam>,
     /// Data keys for every stored byte: SSE-S3 (the default), SSE-KMS, SSE-C.
     pub sse: Arc<Sse>,
 }

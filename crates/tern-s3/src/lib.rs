@@ -16,6 +16,7 @@ mod multipart;
 mod object;
 mod read;
 mod registry;
+mod replication;
 mod s3_impl;
 mod sse;
 mod tagging;
@@ -23,6 +24,6 @@ mod wire;
 
 pub use context::Region;
 pub use encryption::{BUCKET_KEY_PERIOD, Sse};
-pub use registry::{BucketRegistry, RegistryEntry, RegistryError};
+pub use registry::{BucketRegistry, PeerBuckets, RegistryEntry, RegistryError};
 pub use s3_impl::TernS3;
 pub use sse::KEK_PURPOSE;

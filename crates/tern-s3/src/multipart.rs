@@ -171,7 +171,7 @@ impl Region {
         attrs.parts_count = Some(u32::try_from(chosen.len()).unwrap_or(u32::MAX));
         attrs.checksum = attrs.checksum.and_then(|c| composite_checksum(&c.algorithm, &chosen));
         let version_id = version_id_for(&bucket);
-        let version = NewVersion {
+        let mut version = NewVersion {
             bucket: bucket.name.clone(),
             key: upload.key.clone(),
             version_id: version_id.clone(),
@@ -182,7 +182,9 @@ impl Region {
             attrs,
             tags: upload.tags.clone(),
             data: ObjectData::Blobs(chosen.iter().map(|p| BlobPart { blob: p.blob.clone(), size: p.size }).collect()),
+            replication: Vec::new(),
         };
+        self.plan_replication(&mut version).await?;
         let precondition = write_precondition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
         let displaced =
             self.meta.complete_upload(&upload.upload_id, &version, precondition.as_ref()).await.map_err(store_error)?;

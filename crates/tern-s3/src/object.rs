@@ -77,6 +77,7 @@ fn new_object_version(
         attrs,
         tags,
         data: ingested.data,
+        replication: Vec::new(),
     }
 }
 
@@ -98,9 +99,9 @@ impl Region {
         let ingested = ingest(self, input.body, &declared, req.trailing_headers.as_ref(), true, &key).await?;
         attrs.checksum.clone_from(&ingested.checksum);
 
-        let version = new_object_version(&bucket, input.key, ingested, attrs, tags);
+        let mut version = new_object_version(&bucket, input.key, ingested, attrs, tags);
         let version_id = version.version_id.clone();
-        self.commit(&version, precondition.as_ref()).await?;
+        self.commit(&mut version, precondition.as_ref()).await?;
         let mut out = PutObjectOutput {
             e_tag: Some(etag(&version.etag)),
             ssekms_encryption_context: version.attrs.kms_context.clone(),
@@ -113,8 +114,13 @@ impl Region {
         Ok(out)
     }
 
-    /// Commits a new version; on failure its freshly written blobs are released.
-    pub(crate) async fn commit(&self, version: &NewVersion, precondition: Option<&Precondition>) -> S3Result<()> {
+    /// Commits a new version with its replication tasks (one transaction);
+    /// on failure its freshly written blobs are released.
+    pub(crate) async fn commit(&self, version: &mut NewVersion, precondition: Option<&Precondition>) -> S3Result<()> {
+        if let Err(e) = self.plan_replication(version).await {
+            self.release_blobs(&version.data.blob_ids().map(str::to_owned).collect::<Vec<_>>()).await;
+            return Err(e);
+        }
         match self.meta.put_version(version, precondition).await {
             Ok(displaced) => {
                 self.release_blobs(&displaced.blobs).await;
@@ -242,7 +248,7 @@ impl Region {
             return Ok(DeletedObject { key: Some(key.to_owned()), ..Default::default() });
         }
         let marker_id = version_id_for(bucket);
-        let marker = NewVersion {
+        let mut marker = NewVersion {
             bucket: bucket.name.clone(),
             key: key.to_owned(),
             version_id: marker_id.clone(),
@@ -253,8 +259,9 @@ impl Region {
             attrs: ObjectAttrs::default(),
             tags: vec![],
             data: tern_store::ObjectData::Inline(bytes::Bytes::new()),
+            replication: Vec::new(),
         };
-        self.commit(&marker, None).await?;
+        self.commit(&mut marker, None).await?;
         Ok(DeletedObject {
             key: Some(key.to_owned()),
             delete_marker: Some(true),
@@ -334,9 +341,9 @@ impl Region {
         let declared = Declared { content_length: Some(source.size), ..Declared::default() };
         let ingested = ingest(self, Some(body), &declared, None, true, &key).await?;
         attrs.checksum = source.attrs.checksum.clone().filter(|_| source.attrs.parts_count.is_none());
-        let version = new_object_version(&target, input.key, ingested, attrs, tags);
+        let mut version = new_object_version(&target, input.key, ingested, attrs, tags);
         let version_id = version.version_id.clone();
-        self.commit(&version, None).await?;
+        self.commit(&mut version, None).await?;
         let mut result = CopyObjectResult {
             e_tag: Some(etag(&version.etag)),
             last_modified: Some(timestamp(version.modified_ms)),

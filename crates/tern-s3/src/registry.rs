@@ -19,6 +19,14 @@ pub struct RegistryEntry {
     pub created_ms: i64,
 }
 
+/// Buckets of other regions, as replication needs to see them.
+#[async_trait]
+pub trait PeerBuckets: Send + Sync + 'static {
+    /// The versioning state of `bucket` in the other region `region`, or
+    /// `None` if the bucket is not there.
+    async fn versioning(&self, region: &str, bucket: &str) -> Result<Option<tern_store::Versioning>, RegistryError>;
+}
+
 #[async_trait]
 pub trait BucketRegistry: Send + Sync + 'static {
     /// Claims `name` for `region` if free; returns the region holding it now.

@@ -17,6 +17,10 @@ use s3s::dto::{
     PutObjectTaggingInput, PutObjectTaggingOutput, Tagging, UploadPartCopyInput, UploadPartCopyOutput, UploadPartInput,
     UploadPartOutput,
 };
+use s3s::dto::{
+    DeleteBucketReplicationInput, DeleteBucketReplicationOutput, GetBucketReplicationInput, GetBucketReplicationOutput,
+    PutBucketReplicationInput, PutBucketReplicationOutput,
+};
 use s3s::{S3, S3Request, S3Response, S3Result};
 
 use tern_iam::policy::Principal;
@@ -112,6 +116,32 @@ impl S3 for TernS3 {
     ) -> S3Result<S3Response<DeleteBucketEncryptionOutput>> {
         self.region.delete_bucket_encryption(&req.input.bucket).await?;
         ok(DeleteBucketEncryptionOutput {})
+    }
+
+    async fn put_bucket_replication(
+        &self,
+        req: S3Request<PutBucketReplicationInput>,
+    ) -> S3Result<S3Response<PutBucketReplicationOutput>> {
+        let who = caller(&req)?;
+        let input = &req.input;
+        self.region.put_bucket_replication(&input.bucket, &input.replication_configuration, &who).await?;
+        ok(PutBucketReplicationOutput {})
+    }
+
+    async fn get_bucket_replication(
+        &self,
+        req: S3Request<GetBucketReplicationInput>,
+    ) -> S3Result<S3Response<GetBucketReplicationOutput>> {
+        let config = self.region.get_bucket_replication(&req.input.bucket).await?;
+        ok(GetBucketReplicationOutput { replication_configuration: Some(config) })
+    }
+
+    async fn delete_bucket_replication(
+        &self,
+        req: S3Request<DeleteBucketReplicationInput>,
+    ) -> S3Result<S3Response<DeleteBucketReplicationOutput>> {
+        self.region.delete_bucket_replication(&req.input.bucket).await?;
+        ok(DeleteBucketReplicationOutput {})
     }
 
     async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {

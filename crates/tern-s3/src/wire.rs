@@ -140,6 +140,7 @@ macro_rules! fill_object_headers {
         $out.parts_count = attrs.parts_count.and_then(|n| i32::try_from(n).ok());
         $out.accept_ranges = Some("bytes".into());
         $crate::encryption::fill_sse!($out, attrs);
+        $out.replication_status = attrs.replication_status.clone().map(s3s::dto::ReplicationStatus::from);
         if record.version_id != tern_store::NULL_VERSION {
             $out.version_id = Some(record.version_id.clone());
         }

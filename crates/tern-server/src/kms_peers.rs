@@ -1,36 +1,23 @@
 //! How a region's KMS reaches the other regions: signed JSON 1.1 calls to
 //! their KMS endpoints, as the deployment's root identity.
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use serde_json::Value;
-use tern_core::DeploymentConfig;
 use tern_kms::{KmsError, KmsPeers, KmsResult};
 
-use crate::credentials::RootCredentials;
-use crate::peer::{PeerClient, PeerRequest};
+use crate::peer::{PeerRequest, Peers};
 
 pub struct HttpKmsPeers {
-    peers: BTreeMap<String, PeerClient>,
-}
-
-impl HttpKmsPeers {
-    /// Clients for every region of `deployment` but `this_region`.
-    pub fn new(deployment: &DeploymentConfig, this_region: &str, root: &RootCredentials) -> anyhow::Result<Self> {
-        let mut peers = BTreeMap::new();
-        for region in deployment.regions.iter().filter(|r| r.name != this_region) {
-            peers.insert(region.name.clone(), PeerClient::new(&region.endpoint_url(), &region.name, root)?);
-        }
-        Ok(Self { peers })
-    }
+    pub peers: Arc<Peers>,
 }
 
 #[async_trait]
 impl KmsPeers for HttpKmsPeers {
     fn knows(&self, region: &str) -> bool {
-        self.peers.contains_key(region)
+        self.peers.get(region).is_some()
     }
 
     async fn call(&self, region: &str, operation: &str, body: Value) -> KmsResult<Value> {

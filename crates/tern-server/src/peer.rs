@@ -98,3 +98,58 @@ impl PeerClient {
         Ok(())
     }
 }
+
+/// Signed clients for every other region of a deployment.
+pub struct Peers {
+    clients: std::collections::BTreeMap<String, PeerClient>,
+}
+
+impl Peers {
+    /// Clients for every region of `deployment` but `this_region`.
+    pub fn new(
+        deployment: &tern_core::DeploymentConfig,
+        this_region: &str,
+        root: &RootCredentials,
+    ) -> anyhow::Result<Self> {
+        let mut clients = std::collections::BTreeMap::new();
+        for region in deployment.regions.iter().filter(|r| r.name != this_region) {
+            clients.insert(region.name.clone(), PeerClient::new(&region.endpoint_url(), &region.name, root)?);
+        }
+        Ok(Self { clients })
+    }
+
+    #[must_use]
+    pub fn get(&self, region: &str) -> Option<&PeerClient> {
+        self.clients.get(region)
+    }
+}
+
+#[async_trait::async_trait]
+impl tern_s3::PeerBuckets for Peers {
+    async fn versioning(
+        &self,
+        region: &str,
+        bucket: &str,
+    ) -> Result<Option<tern_store::Versioning>, tern_s3::RegistryError> {
+        let unavailable = |e: String| tern_s3::RegistryError(e);
+        let peer = self.get(region).ok_or_else(|| unavailable(format!("region {region} is not in the deployment")))?;
+        let (status, body) = peer
+            .send(http::Method::GET, &format!("/{bucket}?versioning"), Bytes::new())
+            .await
+            .map_err(|e| unavailable(format!("{e:#}")))?;
+        if status == http::StatusCode::NOT_FOUND || status.is_redirection() {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            return Err(unavailable(format!("region {region} answered {status}")));
+        }
+        let text = String::from_utf8_lossy(&body);
+        Ok(Some(if text.contains("<Status>Enabled</Status>") {
+            tern_store::Versioning::Enabled
+        } else if text.contains("<Status>Suspended</Status>") {
+            tern_store::Versioning::Suspended
+        } else {
+            tern_store::Versioning::Unversioned
+        }))
+    }
+}

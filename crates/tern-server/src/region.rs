@@ -23,7 +23,7 @@ use crate::kms_peers::HttpKmsPeers;
 use crate::metrics::RegionMetrics;
 use crate::other_services::OtherServices;
 use crate::outer::OuterLayer;
-use crate::peer::PeerClient;
+use crate::peer::{PeerClient, Peers};
 use crate::registry::{LocalRegistry, RegistryRoute, RemoteRegistry};
 
 /// How long in-flight requests get to finish after a stop signal.
@@ -77,9 +77,10 @@ pub async fn start_region(
     let iam = Arc::new(open_iam(deployment, name, root, Arc::clone(&docs), &root_key).await?);
     iam.follow();
     let metrics = Arc::new(RegionMetrics::new(name));
+    let peers = Arc::new(Peers::new(deployment, name, root)?);
     let links = KmsLinks {
         iam: Arc::clone(&iam),
-        peers: Arc::new(HttpKmsPeers::new(deployment, name, root)?),
+        peers: Arc::new(HttpKmsPeers { peers: Arc::clone(&peers) }),
         observer: Arc::clone(&metrics) as Arc<dyn tern_kms::KmsObserver>,
     };
     let kms =
@@ -92,6 +93,8 @@ pub async fn start_region(
         meta: Arc::clone(&meta) as Arc<dyn MetaStore>,
         blobs,
         registry,
+        peers,
+        iam: Arc::clone(&iam),
         sse: Arc::new(Sse::new(tern_crypto::wrap::derive(&root_key, KEK_PURPOSE), Arc::clone(&kms))),
     });
 

@@ -22,6 +22,7 @@ fn version(bucket: &str, key: &str, version_id: &str, etag: &str, data: ObjectDa
         attrs: ObjectAttrs::default(),
         tags: vec![],
         data,
+        replication: vec![],
     }
 }
 
@@ -41,6 +42,7 @@ async fn new_bucket(store: &dyn MetaStore, name: &str, versioning: Versioning) {
 /// Runs every metadata check against `store`, which must be empty.
 pub async fn meta_suite(store: &dyn MetaStore) {
     bucket_configs(store).await;
+    replication_outbox(store).await;
     buckets(store).await;
     versions(store).await;
     preconditions(store).await;
@@ -262,6 +264,51 @@ async fn bucket_configs(store: &dyn MetaStore) {
     new_bucket(store, "cfg", Versioning::Unversioned).await;
     assert_eq!(store.get_bucket_config("cfg", "replication").await.unwrap(), None, "configs go with their bucket");
     store.delete_bucket("cfg").await.unwrap();
+}
+
+async fn replication_outbox(store: &dyn MetaStore) {
+    new_bucket(store, "outbox", Versioning::Enabled).await;
+    let mut v = version("outbox", "k", "v1", "e", inline("x"));
+    v.attrs.replication_status = Some("PENDING".into());
+    v.replication = ["east-copy", "west-copy"]
+        .iter()
+        .map(|d| crate::NewTask { rule_id: "r".into(), destination: (*d).into() })
+        .collect();
+    store.put_version(&v, None).await.unwrap();
+    let now = 1_800_000_000_000;
+    let leased = store.lease_tasks(now, 1000, 10).await.unwrap();
+    assert_eq!(leased.len(), 2, "both tasks committed with the version");
+    assert!(store.lease_tasks(now, 1000, 10).await.unwrap().is_empty(), "leased tasks are not handed out twice");
+    assert_eq!(store.lease_tasks(now + 1001, 1000, 10).await.unwrap().len(), 2, "an expired lease is taken over");
+
+    store.finish_task(leased[0].id, &crate::TaskOutcome::Completed, now).await.unwrap();
+    assert_eq!(
+        replication_status(store).await.as_deref(),
+        Some("PENDING"),
+        "COMPLETED only when every destination is done"
+    );
+    let retry = crate::TaskOutcome::Retry { not_before_ms: now + 5000, reason: "destination down".into() };
+    store.finish_task(leased[1].id, &retry, now).await.unwrap();
+    assert!(store.lease_tasks(now + 2000, 1000, 10).await.unwrap().is_empty(), "backing off");
+    let again = store.lease_tasks(now + 5000, 1000, 10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    store.finish_task(again[0].id, &crate::TaskOutcome::Failed("DstBucketUnversioned".into()), now).await.unwrap();
+    assert_eq!(replication_status(store).await.as_deref(), Some("FAILED"));
+
+    let report = store.replication_report("outbox").await.unwrap();
+    assert_eq!((report.pending, report.completed, report.failed), (0, 1, 1));
+    assert_eq!(report.failures[0].reason.as_deref(), Some("DstBucketUnversioned"));
+    assert_eq!(store.retry_failed("outbox", now).await.unwrap(), 1);
+    assert_eq!(replication_status(store).await.as_deref(), Some("PENDING"));
+    let report = store.replication_report("outbox").await.unwrap();
+    assert_eq!((report.pending, report.backlog_bytes, report.oldest_pending_ms), (1, 1, Some(1_700_000_000_000)));
+    let last = store.lease_tasks(now, 1000, 10).await.unwrap();
+    store.finish_task(last[0].id, &crate::TaskOutcome::Completed, now).await.unwrap();
+    assert_eq!(replication_status(store).await.as_deref(), Some("COMPLETED"));
+}
+
+async fn replication_status(store: &dyn MetaStore) -> Option<String> {
+    store.get_version("outbox", "k", Some("v1")).await.unwrap().unwrap().attrs.replication_status
 }
 
 /// Runs every document check against `store`, which must be empty.

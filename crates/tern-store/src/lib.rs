@@ -19,6 +19,7 @@ mod error;
 mod group_commit;
 mod meta;
 mod model;
+mod replication;
 mod sqlite;
 mod sweep;
 
@@ -27,6 +28,7 @@ pub use docs::{DocStore, DocWrite};
 pub use error::StoreError;
 pub use meta::MetaStore;
 pub use model::*;
+pub use replication::{NewTask, ReplicationReport, TaskOutcome, TaskRecord, TaskState};
 pub use sqlite::SqliteMeta;
 pub use sweep::sweep_orphans;
 

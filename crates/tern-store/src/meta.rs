@@ -9,6 +9,7 @@ use crate::model::{
     BucketRecord, Displaced, KeyStart, NewVersion, PartRecord, Precondition, RegisteredBucket, UploadRecord,
     VersionRecord, VersionSummary, Versioning,
 };
+use crate::replication::{ReplicationReport, TaskOutcome, TaskRecord};
 
 /// Metadata of one region. Every method is one atomic transaction; a write
 /// that returns `Ok` is durable.
@@ -124,4 +125,18 @@ pub trait MetaStore: Send + Sync + 'static {
 
     /// Every blob id any version or part references.
     async fn referenced_blobs(&self) -> StoreResult<HashSet<String>>;
+
+    // ---- replication outbox ---------------------------------------------
+
+    /// Leases up to `limit` due PENDING tasks until `now_ms + lease_ms`. A
+    /// task whose lease ran out (its worker died) is due again.
+    async fn lease_tasks(&self, now_ms: i64, lease_ms: i64, limit: usize) -> StoreResult<Vec<TaskRecord>>;
+    /// Records how a leased task ended, and sets its version's replication
+    /// status: FAILED if any task failed, else PENDING while any is pending,
+    /// else COMPLETED.
+    async fn finish_task(&self, id: i64, outcome: &TaskOutcome, now_ms: i64) -> StoreResult<()>;
+    /// Counts, backlog and failures of `bucket`'s replication.
+    async fn replication_report(&self, bucket: &str) -> StoreResult<ReplicationReport>;
+    /// Makes every FAILED task of `bucket` PENDING again; returns how many.
+    async fn retry_failed(&self, bucket: &str, now_ms: i64) -> StoreResult<u64>;
 }

@@ -91,6 +91,10 @@ pub struct ObjectAttrs {
     /// SSE-C: base64 MD5 of the customer's key.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub customer_key_md5: Option<String>,
+    /// `x-amz-replication-status`: PENDING/COMPLETED/FAILED on a source
+    /// version with replication tasks, REPLICA on a replica.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replication_status: Option<String>,
 }
 
 /// One blob holding a contiguous run of a version's bytes.
@@ -135,6 +139,8 @@ pub struct NewVersion {
     pub attrs: ObjectAttrs,
     pub tags: Vec<(String, String)>,
     pub data: ObjectData,
+    /// Replication tasks committed with the version (the outbox).
+    pub replication: Vec<crate::replication::NewTask>,
 }
 
 /// A committed version or delete marker.

@@ -115,6 +115,40 @@ impl Deployment {
         aws_sdk_kms::Client::from_conf(config)
     }
 
+    /// Calls the IAM query API of `region` as the root (aws-sdk-iam would be
+    /// one more large dependency for a handful of calls); returns the body.
+    pub async fn iam_call(&self, region: &str, params: &[(&str, &str)]) -> anyhow::Result<String> {
+        use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+        let body: String = params
+            .iter()
+            .map(|(k, v)| format!("{}={}", urlencoding::encode(k), urlencoding::encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let url = format!("{}/", self.endpoint(region));
+        let identity =
+            aws_credential_types::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "tern-testkit").into();
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region(region)
+            .name("iam")
+            .time(std::time::SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()?
+            .into();
+        let headers = [("content-type", "application/x-www-form-urlencoded")];
+        let signable = SignableRequest::new("POST", &url, headers.into_iter(), SignableBody::Bytes(body.as_bytes()))?;
+        let (instructions, _) = sign(signable, &params)?.into_parts();
+        let mut request = http::Request::builder().method("POST").uri(&url).body(body.clone())?;
+        request.headers_mut().insert("content-type", http::HeaderValue::from_static(headers[0].1));
+        instructions.apply_to_request_http1x(&mut request);
+        let (parts, body) = request.into_parts();
+        let response = reqwest::Client::new().post(&url).headers(parts.headers).body(body).send().await?;
+        let status = response.status();
+        let text = response.text().await?;
+        anyhow::ensure!(status.is_success(), "IAM answered {status}: {text}");
+        Ok(text)
+    }
+
     /// SIGKILL: no chance to flush or clean up.
     pub async fn kill9(&mut self) -> anyhow::Result<()> {
         if let Some(mut child) = self.child.take() {

@@ -23,6 +23,7 @@ use crate::model::{
     BlobPart, BucketRecord, Displaced, KeyStart, NewVersion, ObjectAttrs, ObjectData, PartRecord, Precondition,
     RegisteredBucket, UploadRecord, VersionRecord, VersionSummary, Versioning,
 };
+use crate::replication::{ReplicationReport, TaskOutcome, TaskRecord, TaskState};
 use crate::{StoreError, StoreResult};
 
 mod writes;
@@ -32,6 +33,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// Columns of `versions` every version query selects, in [`version_from_row`] order.
 const VERSION_COLUMNS: &str =
     "key, version_id, is_latest, is_delete_marker, modified_ms, size, etag, attrs, tags, inline_data, parts, bucket";
+/// Columns of `replication_tasks`, in [`task_from_row`] order.
+const TASK_COLUMNS: &str =
+    "id, bucket, key, version_id, rule_id, destination, size, state, attempts, reason, created_ms, finished_ms";
 const SUMMARY_COLUMNS: &str = "key, version_id, is_latest, is_delete_marker, modified_ms, size, etag, attrs";
 
 pub struct SqliteMeta {
@@ -459,6 +463,58 @@ impl MetaStore for SqliteMeta {
         referenced.extend(part_blobs);
         Ok(referenced)
     }
+
+    async fn lease_tasks(&self, now_ms: i64, lease_ms: i64, limit: usize) -> StoreResult<Vec<TaskRecord>> {
+        self.writer
+            .write(move |conn| Box::pin(async move { writes::lease_tasks(conn, now_ms, lease_ms, limit).await }))
+            .await
+    }
+
+    async fn finish_task(&self, id: i64, outcome: &TaskOutcome, now_ms: i64) -> StoreResult<()> {
+        let outcome = outcome.clone();
+        self.writer
+            .write(move |conn| Box::pin(async move { writes::finish_task(conn, id, &outcome, now_ms).await }))
+            .await
+    }
+
+    async fn replication_report(&self, bucket: &str) -> StoreResult<ReplicationReport> {
+        let rows = sqlx::query(
+            "SELECT state, count(*) AS n, total(size) AS bytes, min(created_ms) AS oldest FROM replication_tasks \
+             WHERE bucket = ? GROUP BY state",
+        )
+        .bind(bucket)
+        .fetch_all(&self.reader)
+        .await?;
+        let mut report = ReplicationReport::default();
+        for row in &rows {
+            let n = to_u64(row.try_get("n")?)?;
+            match TaskState::from_db(row.try_get("state")?) {
+                TaskState::Pending => {
+                    report.pending = n;
+                    // total() is a float; backlogs stay far below 2^53 bytes.
+                    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                    let bytes = row.try_get::<f64, _>("bytes")? as u64;
+                    report.backlog_bytes = bytes;
+                    report.oldest_pending_ms = row.try_get("oldest")?;
+                }
+                TaskState::Completed => report.completed = n,
+                TaskState::Failed => report.failed = n,
+            }
+        }
+        let failed = sqlx::query(audited(format!(
+            "SELECT {TASK_COLUMNS} FROM replication_tasks WHERE bucket = ? AND state = 'FAILED' ORDER BY id LIMIT 1000"
+        )))
+        .bind(bucket)
+        .fetch_all(&self.reader)
+        .await?;
+        report.failures = failed.iter().map(task_from_row).collect::<StoreResult<_>>()?;
+        Ok(report)
+    }
+
+    async fn retry_failed(&self, bucket: &str, now_ms: i64) -> StoreResult<u64> {
+        let bucket = bucket.to_owned();
+        self.writer.write(move |conn| Box::pin(async move { writes::retry_failed(conn, &bucket, now_ms).await })).await
+    }
 }
 
 #[async_trait]
@@ -474,6 +530,23 @@ impl DocStore for SqliteMeta {
     async fn write_docs(&self, writes: Vec<DocWrite>) -> StoreResult<()> {
         self.writer.write(move |conn| Box::pin(async move { writes::write_docs(conn, &writes).await })).await
     }
+}
+
+fn task_from_row(row: &SqliteRow) -> StoreResult<TaskRecord> {
+    Ok(TaskRecord {
+        id: row.try_get("id")?,
+        bucket: row.try_get("bucket")?,
+        key: row.try_get("key")?,
+        version_id: row.try_get("version_id")?,
+        rule_id: row.try_get("rule_id")?,
+        destination: row.try_get("destination")?,
+        size: to_u64(row.try_get("size")?)?,
+        state: TaskState::from_db(row.try_get("state")?),
+        attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
+        reason: row.try_get("reason")?,
+        created_ms: row.try_get("created_ms")?,
+        finished_ms: row.try_get("finished_ms")?,
+    })
 }
 
 fn registered_from_row(row: &SqliteRow) -> StoreResult<RegisteredBucket> {

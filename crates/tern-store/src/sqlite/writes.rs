@@ -7,12 +7,16 @@ use std::collections::HashSet;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 
-use super::{VERSION_COLUMNS, audited, json, parts_of, registered_from_row, to_i64, version_from_row};
+use super::{
+    TASK_COLUMNS, VERSION_COLUMNS, audited, json, parts_of, registered_from_row, task_from_row, to_i64,
+    version_from_row,
+};
 use crate::docs::DocWrite;
 use crate::model::{
     BlobPart, BucketRecord, Displaced, NULL_VERSION, NewVersion, ObjectData, PartRecord, Precondition,
     RegisteredBucket, UploadRecord, VersionRecord, Versioning,
 };
+use crate::replication::{TaskOutcome, TaskRecord};
 use crate::{StoreError, StoreResult};
 
 async fn require_bucket(conn: &mut SqliteConnection, bucket: &str) -> StoreResult<()> {
@@ -97,10 +101,126 @@ pub(super) async fn insert_version(
     .execute(&mut *conn)
     .await;
     match inserted {
-        Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => Err(StoreError::NoSuchBucket),
-        Err(e) => Err(e.into()),
-        Ok(_) => Ok(displaced),
+        Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => return Err(StoreError::NoSuchBucket),
+        Err(e) => return Err(e.into()),
+        Ok(_) => {}
     }
+    for task in &v.replication {
+        sqlx::query(
+            "INSERT INTO replication_tasks (bucket, key, version_id, rule_id, destination, size, state, \
+             not_before_ms, created_ms) VALUES (?, ?, ?, ?, ?, ?, 'PENDING', ?, ?)",
+        )
+        .bind(&v.bucket)
+        .bind(&v.key)
+        .bind(&v.version_id)
+        .bind(&task.rule_id)
+        .bind(&task.destination)
+        .bind(to_i64(v.size)?)
+        .bind(v.modified_ms)
+        .bind(v.modified_ms)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(displaced)
+}
+
+pub(super) async fn lease_tasks(
+    conn: &mut SqliteConnection,
+    now_ms: i64,
+    lease_ms: i64,
+    limit: usize,
+) -> StoreResult<Vec<TaskRecord>> {
+    let rows = sqlx::query(audited(format!(
+        "UPDATE replication_tasks SET lease_until_ms = ?1 + ?2 WHERE id IN (SELECT id FROM replication_tasks \
+         WHERE state = 'PENDING' AND not_before_ms <= ?1 AND lease_until_ms <= ?1 ORDER BY id LIMIT ?3) \
+         RETURNING {TASK_COLUMNS}"
+    )))
+    .bind(now_ms)
+    .bind(lease_ms)
+    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut tasks = rows.iter().map(task_from_row).collect::<StoreResult<Vec<_>>>()?;
+    tasks.sort_by_key(|t| t.id);
+    Ok(tasks)
+}
+
+pub(super) async fn finish_task(
+    conn: &mut SqliteConnection,
+    id: i64,
+    outcome: &TaskOutcome,
+    now_ms: i64,
+) -> StoreResult<()> {
+    let (state, reason, not_before, finished) = match outcome {
+        TaskOutcome::Completed => ("COMPLETED", None, now_ms, Some(now_ms)),
+        TaskOutcome::Failed(reason) => ("FAILED", Some(reason.as_str()), now_ms, Some(now_ms)),
+        TaskOutcome::Retry { not_before_ms, reason } => ("PENDING", Some(reason.as_str()), *not_before_ms, None),
+    };
+    let row = sqlx::query(
+        "UPDATE replication_tasks SET state = ?, reason = ?, not_before_ms = ?, finished_ms = ?, lease_until_ms = 0, \
+         attempts = attempts + 1 WHERE id = ? RETURNING bucket, key, version_id",
+    )
+    .bind(state)
+    .bind(reason)
+    .bind(not_before)
+    .bind(finished)
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else { return Ok(()) };
+    let (bucket, key, version_id): (String, String, String) =
+        (row.try_get("bucket")?, row.try_get("key")?, row.try_get("version_id")?);
+    update_version_status(conn, &bucket, &key, &version_id).await
+}
+
+/// Sets a version's `replication_status` from its tasks.
+async fn update_version_status(
+    conn: &mut SqliteConnection,
+    bucket: &str,
+    key: &str,
+    version_id: &str,
+) -> StoreResult<()> {
+    let task_states: Vec<String> =
+        sqlx::query_scalar("SELECT state FROM replication_tasks WHERE bucket = ? AND key = ? AND version_id = ?")
+            .bind(bucket)
+            .bind(key)
+            .bind(version_id)
+            .fetch_all(&mut *conn)
+            .await?;
+    let status = if task_states.iter().any(|s| s == "FAILED") {
+        "FAILED"
+    } else if task_states.iter().any(|s| s == "PENDING") {
+        "PENDING"
+    } else {
+        "COMPLETED"
+    };
+    sqlx::query(
+        "UPDATE versions SET attrs = json_set(attrs, '$.replication_status', ?) \
+         WHERE bucket = ? AND key = ? AND version_id = ?",
+    )
+    .bind(status)
+    .bind(bucket)
+    .bind(key)
+    .bind(version_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn retry_failed(conn: &mut SqliteConnection, bucket: &str, now_ms: i64) -> StoreResult<u64> {
+    let rows = sqlx::query(
+        "UPDATE replication_tasks SET state = 'PENDING', reason = NULL, not_before_ms = ?, finished_ms = NULL, \
+         lease_until_ms = 0, attempts = 0 WHERE bucket = ? AND state = 'FAILED' RETURNING key, version_id",
+    )
+    .bind(now_ms)
+    .bind(bucket)
+    .fetch_all(&mut *conn)
+    .await?;
+    for row in &rows {
+        let (key, version_id): (String, String) = (row.try_get("key")?, row.try_get("version_id")?);
+        update_version_status(conn, bucket, &key, &version_id).await?;
+    }
+    Ok(rows.len() as u64)
 }
 
 pub(super) async fn create_bucket(conn: &mut SqliteConnection, bucket: &BucketRecord) -> StoreResult<()> {

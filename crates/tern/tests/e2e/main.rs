@@ -6,6 +6,7 @@ mod encryption;
 mod kms;
 mod multipart;
 mod objects;
+mod replication;
 mod requests;
 mod versioning;
 

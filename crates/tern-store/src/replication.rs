@@ -1,0 +1,75 @@
+//! The replication outbox's records.
+
+/// A task to create with a new version: replicate it to `destination`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTask {
+    pub rule_id: String,
+    pub destination: String,
+}
+
+/// Where a replication task stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskState {
+    Pending,
+    Completed,
+    Failed,
+}
+
+impl TaskState {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Completed => "COMPLETED",
+            Self::Failed => "FAILED",
+        }
+    }
+
+    pub(crate) fn from_db(text: &str) -> Self {
+        match text {
+            "COMPLETED" => Self::Completed,
+            "FAILED" => Self::Failed,
+            _ => Self::Pending,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskRecord {
+    pub id: i64,
+    pub bucket: String,
+    pub key: String,
+    pub version_id: String,
+    pub rule_id: String,
+    pub destination: String,
+    pub size: u64,
+    pub state: TaskState,
+    pub attempts: u32,
+    pub reason: Option<String>,
+    pub created_ms: i64,
+    pub finished_ms: Option<i64>,
+}
+
+/// How a leased task ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskOutcome {
+    Completed,
+    /// A permanent failure, with its AWS failure reason; never retried by itself.
+    Failed(String),
+    /// A transient failure: try again from `not_before_ms`.
+    Retry {
+        not_before_ms: i64,
+        reason: String,
+    },
+}
+
+/// A bucket's replication backlog and failures.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplicationReport {
+    pub pending: u64,
+    pub completed: u64,
+    pub failed: u64,
+    pub backlog_bytes: u64,
+    pub oldest_pending_ms: Option<i64>,
+    pub failures: Vec<TaskRecord>,
+}
