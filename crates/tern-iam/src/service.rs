@@ -250,6 +250,20 @@ impl Iam {
             .fold(Verdict::default(), |v, p| v.and(p.evaluate(request)))
     }
 
+    /// As [`Iam::authorize`], but a follower first catches up with the
+    /// authority before it refuses: a principal or policy created a moment
+    /// ago elsewhere must not be denied for this region's lag.
+    pub async fn authorize_current(&self, request: &Request<'_>) -> Result<(), String> {
+        let first = self.authorize(request);
+        if first.is_err() && self.authority_peer().is_some() {
+            if let Err(e) = self.refresh().await {
+                tracing::debug!(error = %e, "IAM directory not refreshed before a denial");
+            }
+            return self.authorize(request);
+        }
+        first
+    }
+
     /// Authorizes a request that only identity policies govern (S3, IAM).
     pub fn authorize(&self, request: &Request<'_>) -> Result<(), String> {
         let verdict = self.identity_verdict(request);

@@ -104,6 +104,42 @@ impl Iam {
         Ok(("AssumeRole", out))
     }
 
+    /// Credentials of `role_arn` for the AWS service `service` (such as
+    /// `s3.amazonaws.com` assuming a replication role): the role must exist
+    /// and its trust policy must let the service assume it. Returns the
+    /// session and its token.
+    pub fn service_session(
+        &self,
+        role_arn: &str,
+        service: &str,
+        session_name: &str,
+    ) -> Result<(Session, String), String> {
+        let directory = self.directory();
+        let role = role_arn
+            .strip_prefix(&format!("arn:aws:iam::{}:role/", self.account))
+            .and_then(|name| directory.roles.get(name))
+            .ok_or_else(|| format!("The role {role_arn} does not exist."))?;
+        let principal = Principal { service: Some(service.to_owned()), ..Principal::root(&self.account) };
+        let context = RequestContext::default();
+        let request =
+            Request { principal: &principal, action: "sts:AssumeRole", resource: role_arn, context: &context };
+        let trust = Policy::trust(&role.trust_policy).map(|p| p.evaluate(&request)).unwrap_or_default();
+        if trust.denied || !trust.allowed {
+            return Err(format!("The trust policy of {role_arn} does not let {service} assume it."));
+        }
+        let session = Session {
+            access_key_id: random_id("ASIA", 16),
+            secret: random_secret(),
+            role_arn: role_arn.to_owned(),
+            role_id: role.id.clone(),
+            session_name: session_name.to_owned(),
+            account: self.account.clone(),
+            expires: now() + 3600,
+        };
+        let token = self.sessions.seal(&session).map_err(|e| e.to_string())?;
+        Ok((session, token))
+    }
+
     fn not_authorized_to_assume(caller: &Principal, role_arn: &str) -> IamError {
         IamError::access_denied(format!(
             "User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}",

@@ -20,6 +20,8 @@ pub struct Region {
     pub peers: Arc<dyn PeerBuckets>,
     /// The deployment's identities, for roles named in configurations.
     pub iam: Arc<tern_iam::Iam>,
+    /// Woken when a commit adds replication tasks to the outbox.
+    pub replication_wake: Arc<tokio::sync::Notify>,
     /// Data keys for every stored byte: SSE-S3 (the default), SSE-KMS, SSE-C.
     pub sse: Arc<Sse>,
 }

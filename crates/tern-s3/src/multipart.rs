@@ -188,6 +188,9 @@ impl Region {
         let precondition = write_precondition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
         let displaced =
             self.meta.complete_upload(&upload.upload_id, &version, precondition.as_ref()).await.map_err(store_error)?;
+        if !version.replication.is_empty() {
+            self.replication_wake.notify_one();
+        }
         self.release_blobs(&displaced.blobs).await;
         let mut out = CompleteMultipartUploadOutput {
             server_side_encryption: version.attrs.encryption.clone().map(s3s::dto::ServerSideEncryption::from),

@@ -123,6 +123,9 @@ impl Region {
         }
         match self.meta.put_version(version, precondition).await {
             Ok(displaced) => {
+                if !version.replication.is_empty() {
+                    self.replication_wake.notify_one();
+                }
                 self.release_blobs(&displaced.blobs).await;
                 Ok(())
             }

@@ -6,7 +6,7 @@ use s3s::dto::{self, ReplicationConfiguration, ReplicationRule};
 use s3s::{S3Result, s3_error};
 use serde::{Deserialize, Serialize};
 use tern_iam::policy::{Principal, Request, RequestContext};
-use tern_store::{NewTask, NewVersion, Versioning};
+use tern_store::{NewTask, NewVersion, ReplicaManifest, Versioning};
 
 use crate::context::Region;
 use crate::error::{internal, registry_error, store_error};
@@ -381,7 +381,15 @@ fn tasks_for(config: &ReplicationConfig, v: &NewVersion) -> Vec<NewTask> {
             None => chosen.push(rule),
         }
     }
-    chosen.iter().map(|r| NewTask { rule_id: r.id.clone(), destination: r.destination.bucket.clone() }).collect()
+    chosen
+        .iter()
+        .map(|r| NewTask {
+            rule_id: r.id.clone(),
+            destination: r.destination.bucket.clone(),
+            role: config.role.clone(),
+            replica_kms_key_id: r.destination.replica_kms_key_id.clone(),
+        })
+        .collect()
 }
 
 impl Region {
@@ -469,6 +477,104 @@ impl Region {
     pub(crate) async fn delete_bucket_replication(&self, bucket: &str) -> S3Result<()> {
         self.bucket(bucket).await?;
         self.meta.put_bucket_config(bucket, REPLICATION_CONFIG, None).await.map_err(store_error)
+    }
+}
+
+/// The code a replica gets when its destination bucket is not versioned,
+/// which the source maps to the failure reason of the same name.
+pub const DST_BUCKET_UNVERSIONED: &str = "DstBucketUnversioned";
+
+impl Region {
+    /// Writes a replica that replication brings from another region, as
+    /// `who` (the rule's role): `s3:ReplicateObject` (or `ReplicateDelete`
+    /// for a delete marker) on the object is required, and the replica is
+    /// encrypted here — under the rule's `ReplicaKmsKeyID` for an SSE-KMS
+    /// source, else under the bucket's default.
+    pub async fn apply_replica(
+        &self,
+        bucket: &str,
+        key: &str,
+        manifest: ReplicaManifest,
+        body: Option<s3s::dto::StreamingBlob>,
+        who: &Principal,
+    ) -> S3Result<()> {
+        let target = self.bucket(bucket).await?;
+        if target.versioning != Versioning::Enabled {
+            return Err(crate::error::with_status(
+                s3s::S3Error::with_message(
+                    s3s::S3ErrorCode::Custom(DST_BUCKET_UNVERSIONED.into()),
+                    "Destination bucket must have versioning enabled.",
+                ),
+                http::StatusCode::BAD_REQUEST,
+            ));
+        }
+        let action = if manifest.is_delete_marker { "s3:ReplicateDelete" } else { "s3:ReplicateObject" };
+        let resource = crate::access::resource_arn(Some(bucket), Some(key));
+        let context = RequestContext::default();
+        let request = Request { principal: who, action, resource: &resource, context: &context };
+        self.iam.authorize_current(&request).await.map_err(|message| s3_error!(AccessDenied, "{message}"))?;
+        let mut version = if manifest.is_delete_marker {
+            replica_marker(bucket, key, &manifest)
+        } else {
+            self.replica_object(bucket, key, &manifest, body, who).await?
+        };
+        version.attrs.replication_status = Some("REPLICA".to_owned());
+        let inserted = self.meta.put_replica(&version).await;
+        if !matches!(inserted, Ok(true)) {
+            self.release_blobs(&version.data.blob_ids().map(str::to_owned).collect::<Vec<_>>()).await;
+        }
+        inserted.map(|_| ()).map_err(store_error)
+    }
+
+    async fn replica_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        manifest: &ReplicaManifest,
+        body: Option<s3s::dto::StreamingBlob>,
+        who: &Principal,
+    ) -> S3Result<NewVersion> {
+        let requested = crate::encryption::Requested {
+            sse: manifest.replica_kms_key_id.as_ref().map(|_| "aws:kms".to_owned()),
+            kms_key_id: manifest.replica_kms_key_id.clone(),
+            context: None,
+            bucket_key: None,
+            customer: None,
+        };
+        let plan = self.plan_encryption(bucket, requested).await?;
+        let mut attrs = manifest.attrs.clone();
+        let data_key = self.data_key_for(&plan, bucket, key, &mut attrs, who).await?;
+        let declared = crate::body::Declared { content_length: Some(manifest.size), ..Default::default() };
+        let ingested = crate::body::ingest(self, body, &declared, None, true, &data_key).await?;
+        Ok(NewVersion {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            version_id: manifest.version_id.clone(),
+            is_delete_marker: false,
+            modified_ms: manifest.modified_ms,
+            size: ingested.size,
+            etag: manifest.etag.clone(),
+            attrs,
+            tags: manifest.tags.clone(),
+            data: ingested.data,
+            replication: Vec::new(),
+        })
+    }
+}
+
+fn replica_marker(bucket: &str, key: &str, manifest: &ReplicaManifest) -> NewVersion {
+    NewVersion {
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        version_id: manifest.version_id.clone(),
+        is_delete_marker: true,
+        modified_ms: manifest.modified_ms,
+        size: 0,
+        etag: String::new(),
+        attrs: tern_store::ObjectAttrs::default(),
+        tags: Vec::new(),
+        data: tern_store::ObjectData::Inline(bytes::Bytes::new()),
+        replication: Vec::new(),
     }
 }
 

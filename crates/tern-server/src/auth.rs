@@ -88,16 +88,23 @@ impl S3Access for IamAccess {
             S3Path::Object { bucket, key } => (Some(bucket.to_string()), Some(key.to_string())),
         };
         let versioned = cx.uri().query().is_some_and(|q| q.split('&').any(|p| p.starts_with("versionId=")));
-        let action = tern_s3::access::iam_action(cx.s3_op().name(), versioned);
+        let replication_read = principal.session_arn.is_some()
+            && cx.headers().contains_key(tern_replication::REPLICATION_READ_HEADER)
+            && cx.s3_op().name() == "GetObject";
+        let action = if replication_read {
+            "s3:GetObjectVersionForReplication".to_owned()
+        } else {
+            tern_s3::access::iam_action(cx.s3_op().name(), versioned)
+        };
         let resource = tern_s3::access::resource_arn(bucket.as_deref(), key.as_deref());
         let mut context = RequestContext::default();
         context.set("aws:PrincipalArn", principal.arn.clone());
         let request = Request { principal: &principal, action: &action, resource: &resource, context: &context };
-        self.iam.authorize(&request).map_err(|message| s3_error!(AccessDenied, "{message}"))?;
+        self.iam.authorize_current(&request).await.map_err(|message| s3_error!(AccessDenied, "{message}"))?;
         if let Some((source, versioned)) = copy_source(cx) {
             let action = if versioned { "s3:GetObjectVersion" } else { "s3:GetObject" };
             let read = Request { principal: &principal, action, resource: &source, context: &context };
-            self.iam.authorize(&read).map_err(|message| s3_error!(AccessDenied, "{message}"))?;
+            self.iam.authorize_current(&read).await.map_err(|message| s3_error!(AccessDenied, "{message}"))?;
         }
         cx.extensions_mut().insert(principal);
         Ok(())

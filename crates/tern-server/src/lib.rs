@@ -16,7 +16,9 @@ pub mod peer;
 mod private_file;
 mod region;
 mod registry;
+mod replicate_route;
 mod root_key;
+mod topology;
 
 pub use credentials::{Origin, RootCredentials};
 pub use region::{RunningRegion, start_region};

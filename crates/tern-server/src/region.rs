@@ -11,6 +11,7 @@ use s3s::service::S3ServiceBuilder;
 use tern_core::DeploymentConfig;
 use tern_iam::{Iam, RootIdentity};
 use tern_kms::{Kms, KmsLinks};
+use tern_replication::Replicator;
 use tern_s3::{BucketRegistry, KEK_PURPOSE, Region, Sse, TernS3};
 use tern_store::{DocStore, LocalBlobs, MetaStore, SqliteMeta, sweep_orphans};
 use tokio::net::TcpListener;
@@ -25,6 +26,8 @@ use crate::other_services::OtherServices;
 use crate::outer::OuterLayer;
 use crate::peer::{PeerClient, Peers};
 use crate::registry::{LocalRegistry, RegistryRoute, RemoteRegistry};
+use crate::replicate_route::{AdminRoutes, ReplicateRoute};
+use crate::topology::Topology;
 
 /// How long in-flight requests get to finish after a stop signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -73,6 +76,7 @@ pub async fn start_region(
         }),
     };
     let root_key = crate::root_key::load_or_create(&dir, name)?;
+    let replication_wake = Arc::new(tokio::sync::Notify::new());
     let docs = Arc::clone(&meta) as Arc<dyn DocStore>;
     let iam = Arc::new(open_iam(deployment, name, root, Arc::clone(&docs), &root_key).await?);
     iam.follow();
@@ -95,24 +99,30 @@ pub async fn start_region(
         registry,
         peers,
         iam: Arc::clone(&iam),
+        replication_wake: Arc::clone(&replication_wake),
         sse: Arc::new(Sse::new(tern_crypto::wrap::derive(&root_key, KEK_PURPOSE), Arc::clone(&kms))),
     });
 
-    let mut builder = S3ServiceBuilder::new(TernS3::new(region));
+    let mut builder = S3ServiceBuilder::new(TernS3::new(Arc::clone(&region)));
     let sessions = Arc::new(Sessions::default());
     builder.set_auth(IamAuth { iam: Arc::clone(&iam), sessions: Arc::clone(&sessions) });
     builder.set_access(IamAccess { iam: Arc::clone(&iam) });
     builder.set_validation(TernNames);
-    if let Some(registry) = local_registry {
-        builder.set_route(RegistryRoute { registry, root_access_key: root.access_key_id.clone() });
-    }
+    let registry_route =
+        local_registry.map(|registry| RegistryRoute { registry, root_access_key: root.access_key_id.clone() });
+    let replicate = ReplicateRoute { region: Arc::clone(&region), iam: Arc::clone(&iam) };
+    builder.set_route(AdminRoutes { registry: registry_route, replicate });
+    let topology = Arc::new(Topology::new(Arc::clone(&region.registry), deployment));
+    let replicator = Replicator::new(name, Arc::clone(&region.meta), Arc::clone(&iam), topology, replication_wake)
+        .map_err(|e| anyhow::anyhow!("replication: {e}"))?;
+    let replicating = Arc::new(replicator).spawn();
     let others = OtherServices { iam, kms };
     let outer = Arc::new(OuterLayer { region: name.to_owned(), s3: builder.build(), metrics, others, sessions });
 
     let listener =
         TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
     let local_addr = listener.local_addr()?;
-    let task = tokio::spawn(serve(listener, outer, stop, meta));
+    let task = tokio::spawn(serve(listener, outer, stop, (meta, replicating)));
     Ok(RunningRegion { name: name.to_owned(), local_addr, endpoint: config.endpoint_url(), task })
 }
 
@@ -137,11 +147,13 @@ async fn open_iam(
     Ok(Iam::follower(&deployment.account_id, identity, Arc::new(HttpIamAuthority { peer }), root_key))
 }
 
+/// Serves until `stop` changes, then drains, stops replication (its leases
+/// run out and are taken over at the next start) and closes the store.
 async fn serve(
     listener: TcpListener,
     outer: Arc<OuterLayer>,
     mut stop: watch::Receiver<bool>,
-    meta: Arc<SqliteMeta>,
+    (meta, replicating): (Arc<SqliteMeta>, tokio::task::JoinHandle<()>),
 ) -> anyhow::Result<()> {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let conn_builder = ConnBuilder::new(TokioExecutor::new());
@@ -171,6 +183,7 @@ async fn serve(
     if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
         tracing::warn!("some connections did not finish within {DRAIN_TIMEOUT:?}");
     }
+    replicating.abort();
     meta.close().await;
     Ok(())
 }

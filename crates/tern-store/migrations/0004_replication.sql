@@ -8,6 +8,9 @@ CREATE TABLE replication_tasks (
     rule_id        TEXT NOT NULL,
     -- The destination bucket's name.
     destination    TEXT NOT NULL,
+    -- The rule's role and ReplicaKmsKeyID when the task was made.
+    role           TEXT NOT NULL,
+    replica_kms_key_id TEXT,
     size           INTEGER NOT NULL,
     -- PENDING | COMPLETED | FAILED
     state          TEXT NOT NULL,

@@ -43,6 +43,7 @@ async fn new_bucket(store: &dyn MetaStore, name: &str, versioning: Versioning) {
 pub async fn meta_suite(store: &dyn MetaStore) {
     bucket_configs(store).await;
     replication_outbox(store).await;
+    replicas(store).await;
     buckets(store).await;
     versions(store).await;
     preconditions(store).await;
@@ -272,7 +273,12 @@ async fn replication_outbox(store: &dyn MetaStore) {
     v.attrs.replication_status = Some("PENDING".into());
     v.replication = ["east-copy", "west-copy"]
         .iter()
-        .map(|d| crate::NewTask { rule_id: "r".into(), destination: (*d).into() })
+        .map(|d| crate::NewTask {
+            rule_id: "r".into(),
+            destination: (*d).into(),
+            role: "arn:aws:iam::000000000000:role/r".into(),
+            replica_kms_key_id: None,
+        })
         .collect();
     store.put_version(&v, None).await.unwrap();
     let now = 1_800_000_000_000;
@@ -305,6 +311,23 @@ async fn replication_outbox(store: &dyn MetaStore) {
     let last = store.lease_tasks(now, 1000, 10).await.unwrap();
     store.finish_task(last[0].id, &crate::TaskOutcome::Completed, now).await.unwrap();
     assert_eq!(replication_status(store).await.as_deref(), Some("COMPLETED"));
+}
+
+async fn replicas(store: &dyn MetaStore) {
+    new_bucket(store, "replicas", Versioning::Enabled).await;
+    let mut newer = version("replicas", "k", "v2", "e2", inline("new"));
+    newer.modified_ms += 10;
+    assert!(store.put_replica(&newer).await.unwrap());
+    assert!(!store.put_replica(&newer).await.unwrap(), "applying a replica twice changes nothing");
+    let older = version("replicas", "k", "v1", "e1", inline("old"));
+    assert!(store.put_replica(&older).await.unwrap());
+    let latest = store.get_version("replicas", "k", None).await.unwrap().unwrap();
+    assert_eq!(latest.version_id, "v2", "an older version arriving later never becomes current");
+    assert!(store.get_version("replicas", "k", Some("v1")).await.unwrap().is_some());
+    let mut newest = version("replicas", "k", "v3", "e3", inline("newest"));
+    newest.modified_ms += 20;
+    store.put_replica(&newest).await.unwrap();
+    assert_eq!(store.get_version("replicas", "k", None).await.unwrap().unwrap().version_id, "v3");
 }
 
 async fn replication_status(store: &dyn MetaStore) -> Option<String> {

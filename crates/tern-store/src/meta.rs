@@ -128,6 +128,12 @@ pub trait MetaStore: Send + Sync + 'static {
 
     // ---- replication outbox ---------------------------------------------
 
+    /// Commits a replica from another region under its own version id.
+    /// Applying it again changes nothing (returns `false`: its blobs are not
+    /// needed); a version older than the key's current one is kept but never
+    /// becomes current.
+    async fn put_replica(&self, version: &NewVersion) -> StoreResult<bool>;
+
     /// Leases up to `limit` due PENDING tasks until `now_ms + lease_ms`. A
     /// task whose lease ran out (its worker died) is due again.
     async fn lease_tasks(&self, now_ms: i64, lease_ms: i64, limit: usize) -> StoreResult<Vec<TaskRecord>>;

@@ -1,10 +1,17 @@
-//! The replication outbox's records.
+//! The replication outbox's records, and the manifest a replica travels with.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::ObjectAttrs;
 
 /// A task to create with a new version: replicate it to `destination`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewTask {
     pub rule_id: String,
     pub destination: String,
+    /// The rule's role, which replication acts as.
+    pub role: String,
+    pub replica_kms_key_id: Option<String>,
 }
 
 /// Where a replication task stands.
@@ -42,6 +49,8 @@ pub struct TaskRecord {
     pub version_id: String,
     pub rule_id: String,
     pub destination: String,
+    pub role: String,
+    pub replica_kms_key_id: Option<String>,
     pub size: u64,
     pub state: TaskState,
     pub attempts: u32,
@@ -72,4 +81,19 @@ pub struct ReplicationReport {
     pub backlog_bytes: u64,
     pub oldest_pending_ms: Option<i64>,
     pub failures: Vec<TaskRecord>,
+}
+
+/// What a destination needs to write a replica, besides its bytes: the
+/// source version's identity and metadata, and the rule's destination key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaManifest {
+    pub version_id: String,
+    pub modified_ms: i64,
+    pub etag: String,
+    pub is_delete_marker: bool,
+    pub size: u64,
+    pub attrs: ObjectAttrs,
+    pub tags: Vec<(String, String)>,
+    /// The rule's `ReplicaKmsKeyID`, for SSE-KMS sources.
+    pub replica_kms_key_id: Option<String>,
 }

@@ -34,8 +34,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 const VERSION_COLUMNS: &str =
     "key, version_id, is_latest, is_delete_marker, modified_ms, size, etag, attrs, tags, inline_data, parts, bucket";
 /// Columns of `replication_tasks`, in [`task_from_row`] order.
-const TASK_COLUMNS: &str =
-    "id, bucket, key, version_id, rule_id, destination, size, state, attempts, reason, created_ms, finished_ms";
+const TASK_COLUMNS: &str = "id, bucket, key, version_id, rule_id, destination, role, replica_kms_key_id, size, state, attempts, reason, \
+     created_ms, finished_ms";
 const SUMMARY_COLUMNS: &str = "key, version_id, is_latest, is_delete_marker, modified_ms, size, etag, attrs";
 
 pub struct SqliteMeta {
@@ -464,6 +464,11 @@ impl MetaStore for SqliteMeta {
         Ok(referenced)
     }
 
+    async fn put_replica(&self, version: &NewVersion) -> StoreResult<bool> {
+        let version = version.clone();
+        self.writer.write(move |conn| Box::pin(async move { writes::insert_replica(conn, &version).await })).await
+    }
+
     async fn lease_tasks(&self, now_ms: i64, lease_ms: i64, limit: usize) -> StoreResult<Vec<TaskRecord>> {
         self.writer
             .write(move |conn| Box::pin(async move { writes::lease_tasks(conn, now_ms, lease_ms, limit).await }))
@@ -540,6 +545,8 @@ fn task_from_row(row: &SqliteRow) -> StoreResult<TaskRecord> {
         version_id: row.try_get("version_id")?,
         rule_id: row.try_get("rule_id")?,
         destination: row.try_get("destination")?,
+        role: row.try_get("role")?,
+        replica_kms_key_id: row.try_get("replica_kms_key_id")?,
         size: to_u64(row.try_get("size")?)?,
         state: TaskState::from_db(row.try_get("state")?),
         attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),

@@ -79,17 +79,24 @@ pub(super) async fn insert_version(
             .execute(&mut *conn)
             .await?;
     }
+    insert_row(conn, v, true).await?;
+    Ok(displaced)
+}
+
+/// Inserts the version row (latest or not) and its replication tasks.
+async fn insert_row(conn: &mut SqliteConnection, v: &NewVersion, latest: bool) -> StoreResult<()> {
     let inline = match &v.data {
         ObjectData::Inline(bytes) => Some(bytes.as_ref()),
         ObjectData::Blobs(_) => None,
     };
     let inserted = sqlx::query(
         "INSERT INTO versions (bucket, key, version_id, is_latest, is_delete_marker, modified_ms, size, etag, \
-         attrs, tags, inline_data, parts) VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)",
+         attrs, tags, inline_data, parts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&v.bucket)
     .bind(&v.key)
     .bind(&v.version_id)
+    .bind(latest)
     .bind(v.is_delete_marker)
     .bind(v.modified_ms)
     .bind(to_i64(v.size)?)
@@ -107,21 +114,51 @@ pub(super) async fn insert_version(
     }
     for task in &v.replication {
         sqlx::query(
-            "INSERT INTO replication_tasks (bucket, key, version_id, rule_id, destination, size, state, \
-             not_before_ms, created_ms) VALUES (?, ?, ?, ?, ?, ?, 'PENDING', ?, ?)",
+            "INSERT INTO replication_tasks (bucket, key, version_id, rule_id, destination, role, replica_kms_key_id, \
+             size, state, not_before_ms, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'PENDING', ?, ?)",
         )
         .bind(&v.bucket)
         .bind(&v.key)
         .bind(&v.version_id)
         .bind(&task.rule_id)
         .bind(&task.destination)
+        .bind(&task.role)
+        .bind(&task.replica_kms_key_id)
         .bind(to_i64(v.size)?)
         .bind(v.modified_ms)
         .bind(v.modified_ms)
         .execute(&mut *conn)
         .await?;
     }
-    Ok(displaced)
+    Ok(())
+}
+
+/// A replica from another region. Applying it twice changes nothing, and
+/// a version older than the key's current one never becomes current.
+/// Returns whether it was inserted (if not, its blobs are unused).
+pub(super) async fn insert_replica(conn: &mut SqliteConnection, v: &NewVersion) -> StoreResult<bool> {
+    let exists = sqlx::query("SELECT 1 FROM versions WHERE bucket = ? AND key = ? AND version_id = ?")
+        .bind(&v.bucket)
+        .bind(&v.key)
+        .bind(&v.version_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if exists.is_some() {
+        return Ok(false);
+    }
+    let newer =
+        sqlx::query("SELECT 1 FROM versions WHERE bucket = ? AND key = ? AND is_latest = 1 AND modified_ms > ?")
+            .bind(&v.bucket)
+            .bind(&v.key)
+            .bind(v.modified_ms)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if newer.is_some() {
+        insert_row(conn, v, false).await?;
+    } else {
+        insert_version(conn, v, None).await?;
+    }
+    Ok(true)
 }
 
 pub(super) async fn lease_tasks(

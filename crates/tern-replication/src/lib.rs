@@ -1,0 +1,129 @@
+//! Cross-region replication: the outbox consumer of one region.
+//!
+//! A [`Replicator`] leases due tasks from the region's outbox (written in
+//! the same transaction as the versions they replicate), replicates each as
+//! the rule's role — reading the source version through this region's own
+//! S3 API and delivering it to the destination region's replica endpoint,
+//! both over signed HTTP, so every permission check of both regions applies
+//! — and records the outcome: COMPLETED, FAILED with the AWS failure reason,
+//! or a retry with capped exponential backoff for transient trouble. A
+//! lease that runs out (a crash) hands the task to the next round.
+
+mod reasons;
+mod transfer;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::StreamExt as _;
+use tern_iam::Iam;
+use tern_store::{MetaStore, TaskOutcome, TaskRecord};
+use tokio::sync::Notify;
+
+pub use reasons::hint;
+pub use transfer::REPLICATION_READ_HEADER;
+
+/// How long a leased task is ours before another round may take it over.
+const LEASE: Duration = Duration::from_mins(2);
+/// How often the outbox is polled when nothing wakes the replicator.
+const POLL: Duration = Duration::from_millis(250);
+/// Tasks replicated at once.
+const CONCURRENCY: usize = 8;
+/// Tasks leased per round.
+const BATCH: usize = 64;
+
+/// Where buckets and regions are, as replication needs to know.
+#[async_trait]
+pub trait Topology: Send + Sync {
+    /// The region holding `bucket`, if any.
+    async fn region_of(&self, bucket: &str) -> Result<Option<String>, String>;
+    /// The S3 endpoint URL of `region`.
+    fn endpoint(&self, region: &str) -> Option<String>;
+}
+
+/// The replication worker of one region.
+pub struct Replicator {
+    pub region: String,
+    pub meta: Arc<dyn MetaStore>,
+    pub iam: Arc<Iam>,
+    pub topology: Arc<dyn Topology>,
+    /// Woken when a commit adds tasks, so replication starts at once.
+    pub wake: Arc<Notify>,
+    http: reqwest::Client,
+    sessions: Mutex<HashMap<String, transfer::RoleSession>>,
+}
+
+fn now_ms() -> i64 {
+    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+impl Replicator {
+    pub fn new(
+        region: &str,
+        meta: Arc<dyn MetaStore>,
+        iam: Arc<Iam>,
+        topology: Arc<dyn Topology>,
+        wake: Arc<Notify>,
+    ) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .timeout(Duration::from_mins(10))
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Self { region: region.to_owned(), meta, iam, topology, wake, http, sessions: Mutex::default() })
+    }
+
+    /// Replicates until the region stops (the returned task is aborted then).
+    pub fn spawn(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                let busy = self.round().await;
+                if !busy {
+                    tokio::select! {
+                        () = self.wake.notified() => {}
+                        () = tokio::time::sleep(POLL) => {}
+                    }
+                }
+            }
+        })
+    }
+
+    /// One round: lease due tasks and replicate them. Whether there were any.
+    async fn round(&self) -> bool {
+        let lease_ms = i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX);
+        let tasks = match self.meta.lease_tasks(now_ms(), lease_ms, BATCH).await {
+            Ok(tasks) => tasks,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot lease replication tasks");
+                return false;
+            }
+        };
+        let busy = !tasks.is_empty();
+        futures::stream::iter(tasks)
+            .for_each_concurrent(CONCURRENCY, |task| async move {
+                let outcome = self.replicate(&task).await;
+                if let TaskOutcome::Failed(reason) = &outcome {
+                    tracing::warn!(bucket = %task.bucket, key = %task.key, version = %task.version_id, %reason, "replication failed");
+                }
+                if let Err(e) = self.meta.finish_task(task.id, &outcome, now_ms()).await {
+                    tracing::warn!(error = %e, "replication outcome not recorded; the lease will run out and retry");
+                }
+            })
+            .await;
+        busy
+    }
+
+    async fn replicate(&self, task: &TaskRecord) -> TaskOutcome {
+        match self.transfer(task).await {
+            Ok(()) => TaskOutcome::Completed,
+            Err(reasons::Trouble::Permanent(reason)) => TaskOutcome::Failed(reason),
+            Err(reasons::Trouble::Transient(why)) => {
+                let backoff = reasons::backoff(task.attempts);
+                TaskOutcome::Retry { not_before_ms: now_ms() + backoff, reason: why }
+            }
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! One replication: read the source version through this region's S3 API
+//! and deliver it to the destination region, both as the rule's role.
+
+use std::time::SystemTime;
+
+use aws_sigv4::http_request::{
+    PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings, UriPathNormalizationMode,
+    sign,
+};
+use tern_store::{ReplicaManifest, TaskRecord, VersionRecord};
+
+use crate::Replicator;
+use crate::reasons::{Trouble, destination_failure, permanent, source_failure};
+
+/// The session S3 holds for a replication role.
+#[derive(Clone)]
+pub(crate) struct RoleSession {
+    access_key_id: String,
+    secret: String,
+    token: String,
+    expires: i64,
+}
+
+/// The header that marks a read as replication's (`s3:GetObjectVersionForReplication`).
+pub const REPLICATION_READ_HEADER: &str = "x-tern-replication";
+/// The header carrying a replica's manifest to the destination.
+const MANIFEST_HEADER: &str = "x-tern-replica";
+const SESSION_NAME: &str = "s3-replication";
+
+fn object_path(bucket: &str, key: &str) -> String {
+    let key: Vec<String> = key.split('/').map(|s| urlencoding::encode(s).into_owned()).collect();
+    format!("{bucket}/{}", key.join("/"))
+}
+
+fn transient(e: impl std::fmt::Display) -> Trouble {
+    Trouble::Transient(e.to_string())
+}
+
+impl Replicator {
+    /// The role's session, minted as S3 assumes a replication role (the
+    /// role's trust policy must let `s3.amazonaws.com` assume it).
+    fn session(&self, role: &str) -> Result<RoleSession, Trouble> {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let mut sessions = self.sessions.lock().expect("session cache lock");
+        if let Some(session) = sessions.get(role).filter(|s| s.expires - now > 300) {
+            return Ok(session.clone());
+        }
+        let (session, token) = self.iam.service_session(role, "s3.amazonaws.com", SESSION_NAME).map_err(|why| {
+            tracing::warn!(%role, %why, "replication role cannot be assumed");
+            permanent("AssumeRoleNotPermitted")
+        })?;
+        let session = RoleSession {
+            access_key_id: session.access_key_id,
+            secret: session.secret,
+            token,
+            expires: session.expires,
+        };
+        sessions.insert(role.to_owned(), session.clone());
+        Ok(session)
+    }
+
+    /// A request to `url` signed for `region` as `session`, payload unsigned.
+    fn signed(
+        &self,
+        method: &http::Method,
+        url: &str,
+        region: &str,
+        session: &RoleSession,
+        headers: &[(&'static str, String)],
+    ) -> Result<reqwest::RequestBuilder, Trouble> {
+        let identity = aws_credential_types::Credentials::new(
+            &session.access_key_id,
+            &session.secret,
+            Some(session.token.clone()),
+            None,
+            "tern-replication",
+        )
+        .into();
+        let mut settings = SigningSettings::default();
+        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        settings.percent_encoding_mode = PercentEncodingMode::Single;
+        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region(region)
+            .name("s3")
+            .time(SystemTime::now())
+            .settings(settings)
+            .build()
+            .map_err(transient)?
+            .into();
+        let mut request = http::Request::builder().method(method.clone()).uri(url);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        let mut request = request.body(()).map_err(transient)?;
+        let signable_headers = request.headers().iter().filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)));
+        let signable = SignableRequest::new(method.as_str(), url, signable_headers, SignableBody::UnsignedPayload)
+            .map_err(transient)?;
+        let (instructions, _) = sign(signable, &params).map_err(transient)?.into_parts();
+        instructions.apply_to_request_http1x(&mut request);
+        Ok(self.http.request(method.clone(), url).headers(request.headers().clone()))
+    }
+
+    pub(crate) async fn transfer(&self, task: &TaskRecord) -> Result<(), Trouble> {
+        let version = self
+            .meta
+            .get_version(&task.bucket, &task.key, Some(&task.version_id))
+            .await
+            .map_err(transient)?
+            .ok_or_else(|| permanent("SrcVersionNotFound"))?;
+        if version.attrs.customer_key_md5.is_some() {
+            // SSE-C objects need their sealed bytes copied verbatim; that transfer is not built yet.
+            return Err(permanent("SrcObjectNotEligible"));
+        }
+        let session = self.session(&task.role)?;
+        let destination_region = self
+            .topology
+            .region_of(&task.destination)
+            .await
+            .map_err(Trouble::Transient)?
+            .ok_or_else(|| permanent("DstBucketNotFound"))?;
+        let destination = self.topology.endpoint(&destination_region).ok_or_else(|| permanent("DstBucketNotFound"))?;
+        let body = if version.is_delete_marker { None } else { Some(self.read_source(task, &session).await?) };
+        let manifest = manifest(&version, task);
+        self.deliver(&destination, &destination_region, task, &manifest, body, &session).await
+    }
+
+    /// Streams the source version's plaintext, read as the role.
+    async fn read_source(&self, task: &TaskRecord, session: &RoleSession) -> Result<reqwest::Response, Trouble> {
+        let endpoint = self.topology.endpoint(&self.region).ok_or_else(|| transient("no endpoint for this region"))?;
+        let url = format!(
+            "{endpoint}/{}?versionId={}",
+            object_path(&task.bucket, &task.key),
+            urlencoding::encode(&task.version_id)
+        );
+        let headers = [(REPLICATION_READ_HEADER, "true".to_owned())];
+        let response =
+            self.signed(&http::Method::GET, &url, &self.region, session, &headers)?.send().await.map_err(transient)?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap_or_default();
+        Err(source_failure(status, &body))
+    }
+
+    async fn deliver(
+        &self,
+        endpoint: &str,
+        region: &str,
+        task: &TaskRecord,
+        manifest: &ReplicaManifest,
+        body: Option<reqwest::Response>,
+        session: &RoleSession,
+    ) -> Result<(), Trouble> {
+        let url = format!("{endpoint}/_tern/replicate/{}", object_path(&task.destination, &task.key));
+        let json = serde_json::to_vec(manifest).map_err(transient)?;
+        let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, json);
+        let headers = [(MANIFEST_HEADER, encoded), ("content-length", manifest.size.to_string())];
+        let request = self.signed(&http::Method::PUT, &url, region, session, &headers)?;
+        let request = match body {
+            Some(source) => request.body(reqwest::Body::wrap_stream(source.bytes_stream())),
+            None => request,
+        };
+        let response = request.send().await.map_err(transient)?;
+        if response.status().is_success() {
+            return Ok(());
+        }
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        Err(destination_failure(status, &text, manifest.is_delete_marker))
+    }
+}
+
+fn manifest(version: &VersionRecord, task: &TaskRecord) -> ReplicaManifest {
+    ReplicaManifest {
+        version_id: version.version_id.clone(),
+        modified_ms: version.modified_ms,
+        etag: version.etag.clone(),
+        is_delete_marker: version.is_delete_marker,
+        size: if version.is_delete_marker { 0 } else { version.size },
+        attrs: version.attrs.clone(),
+        tags: version.tags.clone(),
+        // Only SSE-KMS sources are re-encrypted under the rule's key; the
+        // others take the destination bucket's default encryption.
+        replica_kms_key_id: task
+            .replica_kms_key_id
+            .clone()
+            .filter(|_| version.attrs.encryption.as_deref() == Some("aws:kms")),
+    }
+}

@@ -1,0 +1,102 @@
+//! `PUT /_tern/replicate/{bucket}/{key}`: where another region's
+//! replication worker delivers a replica, signed as the rule's role (an STS
+//! session). The manifest travels base64-JSON in `x-tern-replica`; the body
+//! is the object's plaintext, which this region encrypts itself.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use http::{Method, StatusCode};
+use s3s::route::S3Route;
+use s3s::{Body, S3Request, S3Response, S3Result, s3_error};
+use tern_iam::Iam;
+use tern_store::ReplicaManifest;
+
+pub const PREFIX: &str = "/_tern/replicate/";
+pub const MANIFEST_HEADER: &str = "x-tern-replica";
+
+pub struct ReplicateRoute {
+    pub region: Arc<tern_s3::Region>,
+    pub iam: Arc<Iam>,
+}
+
+fn target(path: &str) -> Option<(String, String)> {
+    let rest = path.strip_prefix(PREFIX)?;
+    let (bucket, key) = rest.split_once('/')?;
+    let key = urlencoding::decode(key).ok()?.into_owned();
+    (!bucket.is_empty() && !key.is_empty()).then(|| (bucket.to_owned(), key))
+}
+
+fn manifest(headers: &http::HeaderMap) -> Option<ReplicaManifest> {
+    let text = headers.get(MANIFEST_HEADER)?.to_str().ok()?;
+    let json = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, text).ok()?;
+    serde_json::from_slice(&json).ok()
+}
+
+#[async_trait]
+impl S3Route for ReplicateRoute {
+    fn is_match(&self, method: &Method, uri: &http::Uri, _: &http::HeaderMap, _: &mut http::Extensions) -> bool {
+        method == Method::PUT && uri.path().starts_with(PREFIX)
+    }
+
+    async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
+        match &req.credentials {
+            Some(_) => Ok(()),
+            None => Err(s3_error!(AccessDenied, "Access Denied")),
+        }
+    }
+
+    async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
+        let access_key = req.credentials.as_ref().map(|c| c.access_key.clone()).unwrap_or_default();
+        let token = req.headers.get("x-amz-security-token").and_then(|v| v.to_str().ok());
+        let identity = self
+            .iam
+            .identity(&access_key, token)
+            .ok_or_else(|| s3_error!(InvalidToken, "The provided token is malformed or otherwise invalid."))?;
+        let (bucket, key) = target(req.uri.path()).ok_or_else(|| s3_error!(InvalidURI, "No bucket and key"))?;
+        let manifest =
+            manifest(&req.headers).ok_or_else(|| s3_error!(InvalidArgument, "A replica needs its manifest"))?;
+        let body = (!manifest.is_delete_marker).then(|| s3s::dto::StreamingBlob::from(req.input));
+        self.region.apply_replica(&bucket, &key, manifest, body, &identity.principal).await?;
+        let mut response = S3Response::new(Body::empty());
+        response.status = Some(StatusCode::OK);
+        Ok(response)
+    }
+}
+
+/// Tern's signed admin routes: the bucket registry (registry region only)
+/// and replica delivery.
+pub struct AdminRoutes {
+    pub registry: Option<crate::registry::RegistryRoute>,
+    pub replicate: ReplicateRoute,
+}
+
+#[async_trait]
+impl S3Route for AdminRoutes {
+    fn is_match(
+        &self,
+        method: &Method,
+        uri: &http::Uri,
+        headers: &http::HeaderMap,
+        ext: &mut http::Extensions,
+    ) -> bool {
+        self.replicate.is_match(method, uri, headers, ext)
+            || self.registry.as_ref().is_some_and(|r| r.is_match(method, uri, headers, ext))
+    }
+
+    async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
+        if req.uri.path().starts_with(PREFIX) {
+            self.replicate.check_access(req).await
+        } else {
+            self.registry.as_ref().ok_or_else(|| s3_error!(AccessDenied, "Access Denied"))?.check_access(req).await
+        }
+    }
+
+    async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
+        if req.uri.path().starts_with(PREFIX) {
+            self.replicate.call(req).await
+        } else {
+            self.registry.as_ref().ok_or_else(|| s3_error!(NoSuchKey))?.call(req).await
+        }
+    }
+}
