@@ -17,6 +17,7 @@ mod private_file;
 mod region;
 mod registry;
 mod replicate_route;
+mod replication_admin;
 mod root_key;
 mod topology;
 

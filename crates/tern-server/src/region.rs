@@ -27,6 +27,7 @@ use crate::outer::OuterLayer;
 use crate::peer::{PeerClient, Peers};
 use crate::registry::{LocalRegistry, RegistryRoute, RemoteRegistry};
 use crate::replicate_route::{AdminRoutes, ReplicateRoute};
+use crate::replication_admin::ReplicationAdmin;
 use crate::topology::Topology;
 
 /// How long in-flight requests get to finish after a stop signal.
@@ -111,7 +112,8 @@ pub async fn start_region(
     let registry_route =
         local_registry.map(|registry| RegistryRoute { registry, root_access_key: root.access_key_id.clone() });
     let replicate = ReplicateRoute { region: Arc::clone(&region), iam: Arc::clone(&iam) };
-    builder.set_route(AdminRoutes { registry: registry_route, replicate });
+    let replication = ReplicationAdmin { meta: Arc::clone(&region.meta), root_access_key: root.access_key_id.clone() };
+    builder.set_route(AdminRoutes { registry: registry_route, replicate, replication });
     let topology = Arc::new(Topology::new(Arc::clone(&region.registry), deployment));
     let replicator = Replicator::new(name, Arc::clone(&region.meta), Arc::clone(&iam), topology, replication_wake)
         .map_err(|e| anyhow::anyhow!("replication: {e}"))?;

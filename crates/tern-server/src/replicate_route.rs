@@ -64,11 +64,24 @@ impl S3Route for ReplicateRoute {
     }
 }
 
-/// Tern's signed admin routes: the bucket registry (registry region only)
-/// and replica delivery.
+/// Tern's signed admin routes: the bucket registry (registry region only),
+/// replica delivery, and the replication admin API.
 pub struct AdminRoutes {
     pub registry: Option<crate::registry::RegistryRoute>,
     pub replicate: ReplicateRoute,
+    pub replication: crate::replication_admin::ReplicationAdmin,
+}
+
+impl AdminRoutes {
+    fn route_for(&self, path: &str) -> Option<&dyn S3Route> {
+        if path.starts_with(PREFIX) {
+            Some(&self.replicate)
+        } else if path.starts_with(crate::replication_admin::PREFIX) {
+            Some(&self.replication)
+        } else {
+            self.registry.as_ref().map(|r| r as &dyn S3Route)
+        }
+    }
 }
 
 #[async_trait]
@@ -80,23 +93,16 @@ impl S3Route for AdminRoutes {
         headers: &http::HeaderMap,
         ext: &mut http::Extensions,
     ) -> bool {
-        self.replicate.is_match(method, uri, headers, ext)
-            || self.registry.as_ref().is_some_and(|r| r.is_match(method, uri, headers, ext))
+        self.route_for(uri.path()).is_some_and(|r| r.is_match(method, uri, headers, ext))
     }
 
     async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
-        if req.uri.path().starts_with(PREFIX) {
-            self.replicate.check_access(req).await
-        } else {
-            self.registry.as_ref().ok_or_else(|| s3_error!(AccessDenied, "Access Denied"))?.check_access(req).await
-        }
+        let route = self.route_for(req.uri.path()).ok_or_else(|| s3_error!(AccessDenied, "Access Denied"))?;
+        route.check_access(req).await
     }
 
     async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
-        if req.uri.path().starts_with(PREFIX) {
-            self.replicate.call(req).await
-        } else {
-            self.registry.as_ref().ok_or_else(|| s3_error!(NoSuchKey))?.call(req).await
-        }
+        let route = self.route_for(req.uri.path()).ok_or_else(|| s3_error!(NoSuchKey))?;
+        route.call(req).await
     }
 }

@@ -1,5 +1,7 @@
 //! `tern`: run a deployment of regions, or one region of it.
 
+mod replication_cli;
+
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -35,6 +37,11 @@ enum Command {
         #[arg(long)]
         region: String,
     },
+    /// See and re-drive a bucket's cross-region replication.
+    Replication {
+        #[command(subcommand)]
+        command: replication_cli::ReplicationCommand,
+    },
 }
 
 fn init_logging() {
@@ -62,6 +69,7 @@ fn main() -> anyhow::Result<()> {
                 let deployment = DeploymentConfig::load(&config)?;
                 run(&deployment, &[region], stdin_watch).await
             }
+            Command::Replication { command } => replication_cli::run(command).await,
         }
     });
     // Regions have drained by now; don't wait on the blocking stdin reader.

@@ -120,6 +120,12 @@ async fn role_with(tern: &tern_testkit::Deployment, name: &str, actions: &str) -
     let create =
         [("Action", "CreateRole"), ("Version", "2010-05-08"), ("RoleName", name), ("AssumeRolePolicyDocument", trust)];
     tern.iam_call(EAST, &create).await.expect("role created");
+    role_policy(tern, name, actions).await;
+    format!("arn:aws:iam::000000000000:role/{name}")
+}
+
+/// Sets the role's one inline policy: `actions` allowed on every resource.
+async fn role_policy(tern: &tern_testkit::Deployment, name: &str, actions: &str) {
     let policy =
         format!(r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":{actions},"Resource":"*"}}]}}"#);
     let put = [
@@ -130,7 +136,6 @@ async fn role_with(tern: &tern_testkit::Deployment, name: &str, actions: &str) -
         ("PolicyDocument", &policy),
     ];
     tern.iam_call(EAST, &put).await.expect("role policy set");
-    format!("arn:aws:iam::000000000000:role/{name}")
 }
 
 /// Polls the source's `x-amz-replication-status` until it leaves PENDING.
@@ -204,4 +209,89 @@ async fn a_role_the_destination_refuses_fails_with_the_aws_reason() {
     assert_eq!(settled(&east, "deny-src", "k").await, Some(ReplicationStatus::Failed));
     let e = west.head_object().bucket("deny-dst").key("k").send().await.unwrap_err();
     assert_eq!(crate::status(&e), 404, "nothing was written at the destination");
+
+    let report: serde_json::Value =
+        serde_json::from_str(&cli(&tern, &["status", "--bucket", "deny-src", "--json"])).unwrap();
+    assert_eq!(report["counts"]["FAILED"], 1);
+    let failed = &report["failed"][0];
+    assert_eq!((failed["key"].as_str(), failed["reason"].as_str()), (Some("k"), Some("DstPutObjectNotPermitted")));
+    assert!(failed["hint"].as_str().unwrap().contains("s3:ReplicateObject"), "{failed}");
+    assert!(cli(&tern, &["status", "--bucket", "deny-src"]).contains("fix: allow"));
+
+    role_policy(&tern, "readonly", r#"["s3:GetObjectVersionForReplication","s3:ReplicateObject"]"#).await;
+    assert!(cli(&tern, &["retry", "--bucket", "deny-src"]).contains("re-queued 1"));
+    let again = settled(&east, "deny-src", "k").await;
+    assert_eq!(again, Some(ReplicationStatus::Completed), "AWS never retries FAILED; Tern does when asked");
+    assert!(west.head_object().bucket("deny-dst").key("k").send().await.is_ok());
+}
+
+/// Runs `tern replication <args>` against us-east-1 as an operator would.
+fn cli(tern: &tern_testkit::Deployment, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tern"))
+        .arg("replication")
+        .args(args)
+        .args(["--endpoint", &tern.endpoint(EAST)])
+        .env("AWS_ACCESS_KEY_ID", tern_testkit::ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", tern_testkit::SECRET_KEY)
+        .env("AWS_REGION", EAST)
+        .output()
+        .expect("tern runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+async fn key_arn(tern: &tern_testkit::Deployment, region: &str) -> String {
+    tern.kms(region).create_key().send().await.unwrap().key_metadata.unwrap().arn.unwrap()
+}
+
+fn kms_rule(destination: &str, replica_key: &str) -> ReplicationRule {
+    use aws_sdk_s3::types::{
+        EncryptionConfiguration, SourceSelectionCriteria, SseKmsEncryptedObjects, SseKmsEncryptedObjectsStatus,
+    };
+    let sse = SseKmsEncryptedObjects::builder().status(SseKmsEncryptedObjectsStatus::Enabled).build().unwrap();
+    let destination = Destination::builder()
+        .bucket(format!("arn:aws:s3:::{destination}"))
+        .encryption_configuration(EncryptionConfiguration::builder().replica_kms_key_id(replica_key).build())
+        .build()
+        .unwrap();
+    let mut rule = rule("kms", 1, "", "unused");
+    rule.destination = Some(destination);
+    rule.source_selection_criteria = Some(SourceSelectionCriteria::builder().sse_kms_encrypted_objects(sse).build());
+    rule
+}
+
+#[tokio::test]
+async fn sse_kms_objects_are_re_encrypted_under_the_replica_key_with_the_roles_permissions() {
+    use aws_sdk_s3::types::ServerSideEncryption;
+    let tern = two_regions().await;
+    let (east, west) = (tern.s3(EAST), tern.s3(WEST));
+    versioned(&east, "kms-src", EAST).await;
+    versioned(&west, "kms-dst", WEST).await;
+    let (source_key, replica_key) = (key_arn(&tern, EAST).await, key_arn(&tern, WEST).await);
+    let actions = r#"["s3:GetObjectVersionForReplication","s3:ReplicateObject","kms:Decrypt","kms:GenerateDataKey"]"#;
+    let role = role_with(&tern, "kms-crr", actions).await;
+    let c = ReplicationConfiguration::builder()
+        .role(&role)
+        .set_rules(Some(vec![kms_rule("kms-dst", &replica_key)]))
+        .build()
+        .unwrap();
+    east.put_bucket_replication().bucket("kms-src").replication_configuration(c).send().await.unwrap();
+    let put = |key: &'static str| {
+        east.put_object()
+            .bucket("kms-src")
+            .key(key)
+            .server_side_encryption(ServerSideEncryption::AwsKms)
+            .ssekms_key_id(&source_key)
+            .body(ByteStream::from(crate::pattern(200_000, 3)))
+            .send()
+    };
+    put("a").await.unwrap();
+    assert_eq!(settled(&east, "kms-src", "a").await, Some(ReplicationStatus::Completed), "{}", tern.log());
+    let replica = west.get_object().bucket("kms-dst").key("a").send().await.unwrap();
+    assert_eq!(replica.ssekms_key_id(), Some(replica_key.as_str()), "the replica is under the destination's key");
+    assert_eq!(replica.body.collect().await.unwrap().into_bytes().to_vec(), crate::pattern(200_000, 3));
+
+    tern.kms(WEST).schedule_key_deletion().key_id(&replica_key).pending_window_in_days(7).send().await.unwrap();
+    put("b").await.unwrap();
+    assert_eq!(settled(&east, "kms-src", "b").await, Some(ReplicationStatus::Failed), "DstKmsKeyInvalidState");
 }

@@ -1,0 +1,91 @@
+//! `/_tern/replication/{bucket}`: the replication state of a bucket for
+//! operators (`GET`: counts, backlog, failures with the AWS reason and a
+//! hint of what to fix) and `POST …/retry` to re-queue FAILED versions.
+//! Root credentials only.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use http::{Method, StatusCode};
+use s3s::route::S3Route;
+use s3s::{Body, S3Request, S3Response, S3Result, s3_error};
+use serde_json::json;
+use tern_store::{MetaStore, ReplicationReport};
+
+pub const PREFIX: &str = "/_tern/replication/";
+
+pub struct ReplicationAdmin {
+    pub meta: Arc<dyn MetaStore>,
+    pub root_access_key: String,
+}
+
+fn now_ms() -> i64 {
+    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// The report as `tern replication status --json` prints it.
+#[must_use]
+pub fn report_json(report: &ReplicationReport, now_ms: i64) -> serde_json::Value {
+    let failed: Vec<_> = report
+        .failures
+        .iter()
+        .map(|t| {
+            let reason = t.reason.clone().unwrap_or_default();
+            json!({
+                "key": t.key,
+                "version_id": t.version_id,
+                "destination": t.destination,
+                "rule": t.rule_id,
+                "reason": reason,
+                "hint": tern_replication::hint(&reason, &t.role, &t.destination),
+            })
+        })
+        .collect();
+    json!({
+        "counts": {"PENDING": report.pending, "COMPLETED": report.completed, "FAILED": report.failed},
+        "backlog_bytes": report.backlog_bytes,
+        "oldest_pending_seconds": report.oldest_pending_ms.map_or(0, |t| (now_ms - t).max(0) / 1000),
+        "failed": failed,
+    })
+}
+
+fn respond(value: &serde_json::Value) -> S3Response<Body> {
+    let mut response = S3Response::new(Body::from(value.to_string()));
+    response.status = Some(StatusCode::OK);
+    response.headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    response
+}
+
+#[async_trait]
+impl S3Route for ReplicationAdmin {
+    fn is_match(&self, _: &Method, uri: &http::Uri, _: &http::HeaderMap, _: &mut http::Extensions) -> bool {
+        uri.path().starts_with(PREFIX)
+    }
+
+    async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
+        match &req.credentials {
+            Some(c) if c.access_key == self.root_access_key => Ok(()),
+            _ => Err(s3_error!(AccessDenied, "Tern's admin API needs the root credentials.")),
+        }
+    }
+
+    async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
+        let rest = req.uri.path().strip_prefix(PREFIX).unwrap_or_default();
+        let (bucket, action) = rest.split_once('/').unwrap_or((rest, ""));
+        if self.meta.get_bucket(bucket).await.map_err(|e| s3_error!(InternalError, "{e}"))?.is_none() {
+            return Err(s3_error!(NoSuchBucket, "The specified bucket does not exist in this region"));
+        }
+        let internal = |e: tern_store::StoreError| s3_error!(InternalError, "{e}");
+        match (req.method.clone(), action) {
+            (Method::GET, "") => {
+                let report = self.meta.replication_report(bucket).await.map_err(internal)?;
+                Ok(respond(&report_json(&report, now_ms())))
+            }
+            (Method::POST, "retry") => {
+                let requeued = self.meta.retry_failed(bucket, now_ms()).await.map_err(internal)?;
+                Ok(respond(&json!({ "requeued": requeued })))
+            }
+            _ => Err(s3_error!(MethodNotAllowed)),
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! `tern replication status|retry`: a bucket's replication state through
+//! the region's admin API (`/_tern/replication/…`), signed with the root
+//! credentials from the usual AWS environment variables.
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Subcommand};
+use tern_server::RootCredentials;
+use tern_server::peer::PeerClient;
+
+#[derive(Args)]
+pub struct Target {
+    /// The S3 endpoint of the bucket's region, e.g. `http://127.0.0.1:9100`.
+    #[arg(long)]
+    endpoint: String,
+    #[arg(long)]
+    bucket: String,
+    /// The endpoint's region [default: `AWS_REGION`, `AWS_DEFAULT_REGION`, us-east-1].
+    #[arg(long)]
+    region: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum ReplicationCommand {
+    /// Counts per status, backlog, and every FAILED version with its reason and what to fix.
+    Status {
+        #[command(flatten)]
+        target: Target,
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-queue every FAILED version of the bucket (PENDING, then COMPLETED or FAILED again).
+    Retry {
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+fn client(target: &Target) -> anyhow::Result<PeerClient> {
+    let access_key_id = std::env::var("AWS_ACCESS_KEY_ID").context("AWS_ACCESS_KEY_ID is not set")?;
+    let secret_access_key = std::env::var("AWS_SECRET_ACCESS_KEY").context("AWS_SECRET_ACCESS_KEY is not set")?;
+    let region = target
+        .region
+        .clone()
+        .or_else(|| std::env::var("AWS_REGION").ok())
+        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+        .unwrap_or_else(|| "us-east-1".to_owned());
+    PeerClient::new(&target.endpoint, &region, &RootCredentials { access_key_id, secret_access_key })
+}
+
+async fn call(target: &Target, method: http::Method, suffix: &str) -> anyhow::Result<serde_json::Value> {
+    let path = format!("/_tern/replication/{}{suffix}", target.bucket);
+    let (status, body) = client(target)?.send(method, &path, bytes::Bytes::new()).await?;
+    if !status.is_success() {
+        bail!("{} answered {status}: {}", target.endpoint, String::from_utf8_lossy(&body));
+    }
+    Ok(serde_json::from_slice(&body)?)
+}
+
+pub async fn run(command: ReplicationCommand) -> anyhow::Result<()> {
+    match command {
+        ReplicationCommand::Status { target, json } => {
+            let report = call(&target, http::Method::GET, "").await?;
+            if json {
+                println!("{report}");
+            } else {
+                print!("{}", render(&target.bucket, &report));
+            }
+        }
+        ReplicationCommand::Retry { target } => {
+            let answer = call(&target, http::Method::POST, "/retry").await?;
+            println!("re-queued {} failed version(s) of s3://{}", answer["requeued"], target.bucket);
+        }
+    }
+    Ok(())
+}
+
+fn render(bucket: &str, report: &serde_json::Value) -> String {
+    use std::fmt::Write as _;
+    let count = |state: &str| report["counts"][state].as_u64().unwrap_or(0);
+    let mut out = format!("replication of s3://{bucket}\n");
+    let _ = writeln!(
+        out,
+        "  PENDING    {:>8}   backlog {} bytes, oldest {} s",
+        count("PENDING"),
+        report["backlog_bytes"],
+        report["oldest_pending_seconds"]
+    );
+    let _ = writeln!(out, "  COMPLETED  {:>8}\n  FAILED     {:>8}", count("COMPLETED"), count("FAILED"));
+    let failed = report["failed"].as_array().cloned().unwrap_or_default();
+    if !failed.is_empty() {
+        out += "failed versions:\n";
+    }
+    for f in failed {
+        let text = |k: &str| f[k].as_str().unwrap_or_default().to_owned();
+        let _ = writeln!(
+            out,
+            "  {} (version {}) -> {}: {}\n    fix: {}",
+            text("key"),
+            text("version_id"),
+            text("destination"),
+            text("reason"),
+            text("hint")
+        );
+    }
+    out
+}
