@@ -77,8 +77,14 @@ impl Replicator {
     }
 
     /// Replicates until the region stops (the returned task is aborted then).
+    /// Leases left by a previous process of this region are released first.
     pub fn spawn(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
+            match self.meta.release_leases().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(tasks = n, "resuming replication left by an interrupted run"),
+                Err(e) => tracing::warn!(error = %e, "cannot release old leases; they will expire"),
+            }
             loop {
                 let busy = self.round().await;
                 if !busy {

@@ -134,6 +134,9 @@ pub trait MetaStore: Send + Sync + 'static {
     /// becomes current.
     async fn put_replica(&self, version: &NewVersion) -> StoreResult<bool>;
 
+    /// Ends every lease at start: in a region process that owns its store,
+    /// a lease that exists then belonged to a process that died.
+    async fn release_leases(&self) -> StoreResult<u64>;
     /// Leases up to `limit` due PENDING tasks until `now_ms + lease_ms`. A
     /// task whose lease ran out (its worker died) is due again.
     async fn lease_tasks(&self, now_ms: i64, lease_ms: i64, limit: usize) -> StoreResult<Vec<TaskRecord>>;

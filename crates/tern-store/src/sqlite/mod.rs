@@ -469,6 +469,19 @@ impl MetaStore for SqliteMeta {
         self.writer.write(move |conn| Box::pin(async move { writes::insert_replica(conn, &version).await })).await
     }
 
+    async fn release_leases(&self) -> StoreResult<u64> {
+        self.writer
+            .write(|conn| {
+                Box::pin(async move {
+                    let done = sqlx::query("UPDATE replication_tasks SET lease_until_ms = 0 WHERE lease_until_ms > 0")
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(done.rows_affected())
+                })
+            })
+            .await
+    }
+
     async fn lease_tasks(&self, now_ms: i64, lease_ms: i64, limit: usize) -> StoreResult<Vec<TaskRecord>> {
         self.writer
             .write(move |conn| Box::pin(async move { writes::lease_tasks(conn, now_ms, lease_ms, limit).await }))

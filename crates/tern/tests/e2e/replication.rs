@@ -295,3 +295,100 @@ async fn sse_kms_objects_are_re_encrypted_under_the_replica_key_with_the_roles_p
     put("b").await.unwrap();
     assert_eq!(settled(&east, "kms-src", "b").await, Some(ReplicationStatus::Failed), "DstKmsKeyInvalidState");
 }
+
+#[tokio::test]
+async fn delete_markers_replicate_when_the_rule_says_so_and_version_deletes_never() {
+    let tern = two_regions().await;
+    let (east, west) = (tern.s3(EAST), tern.s3(WEST));
+    versioned(&east, "dm-src", EAST).await;
+    versioned(&west, "dm-dst", WEST).await;
+    let role =
+        role_with(&tern, "dm", r#"["s3:GetObjectVersionForReplication","s3:ReplicateObject","s3:ReplicateDelete"]"#)
+            .await;
+    let mut rule = rule("all", 1, "", "dm-dst");
+    rule.delete_marker_replication =
+        Some(DeleteMarkerReplication::builder().status(DeleteMarkerReplicationStatus::Enabled).build());
+    let c = ReplicationConfiguration::builder().role(&role).set_rules(Some(vec![rule])).build().unwrap();
+    east.put_bucket_replication().bucket("dm-src").replication_configuration(c).send().await.unwrap();
+    let put = east.put_object().bucket("dm-src").key("k").body(ByteStream::from_static(b"v1")).send().await.unwrap();
+    assert_eq!(settled(&east, "dm-src", "k").await, Some(ReplicationStatus::Completed));
+    let marker = east.delete_object().bucket("dm-src").key("k").send().await.unwrap();
+    let marker_id = marker.version_id().unwrap().to_owned();
+    let mut seen = None;
+    for _ in 0..100 {
+        let versions = west.list_object_versions().bucket("dm-dst").send().await.unwrap();
+        if let Some(m) = versions.delete_markers().first() {
+            seen = m.version_id().map(str::to_owned);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(seen.as_deref(), Some(marker_id.as_str()), "the marker replicated with its version id");
+    east.delete_object().bucket("dm-src").key("k").version_id(put.version_id().unwrap()).send().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let kept = west.get_object().bucket("dm-dst").key("k").version_id(put.version_id().unwrap()).send().await;
+    assert!(kept.is_ok(), "a version-specific delete is never replicated");
+}
+
+#[tokio::test]
+async fn a_source_killed_mid_replication_resumes_and_loses_nothing() {
+    let mut tern = two_regions().await;
+    let (east, west) = (tern.s3(EAST), tern.s3(WEST));
+    versioned(&east, "crash-src", EAST).await;
+    versioned(&west, "crash-dst", WEST).await;
+    let role = role_with(&tern, "crash", r#"["s3:GetObjectVersionForReplication","s3:ReplicateObject"]"#).await;
+    let c = ReplicationConfiguration::builder()
+        .role(&role)
+        .set_rules(Some(vec![rule("all", 1, "", "crash-dst")]))
+        .build()
+        .unwrap();
+    east.put_bucket_replication().bucket("crash-src").replication_configuration(c).send().await.unwrap();
+    let objects = 1000;
+    futures::future::join_all((0..objects).map(|i| {
+        let east = east.clone();
+        async move {
+            let body = format!("object {i}").into_bytes();
+            east.put_object()
+                .bucket("crash-src")
+                .key(format!("o{i:04}"))
+                .body(ByteStream::from(body))
+                .send()
+                .await
+                .unwrap();
+        }
+    }))
+    .await;
+    tern.restart().await.expect("restarted after kill -9 in the middle of replicating");
+    let (east, west) = (tern.s3(EAST), tern.s3(WEST));
+    let mut completed = 0;
+    for _ in 0..400 {
+        let report: serde_json::Value =
+            serde_json::from_str(&cli(&tern, &["status", "--bucket", "crash-src", "--json"])).unwrap();
+        completed = report["counts"]["COMPLETED"].as_u64().unwrap();
+        if completed == objects {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(completed, objects, "every acknowledged object replicates after the crash");
+    let mut versions = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = west.list_object_versions().bucket("crash-dst").set_key_marker(marker.clone()).send().await.unwrap();
+        versions.extend(page.versions().iter().map(|v| v.key().unwrap().to_owned()));
+        if page.is_truncated() != Some(true) {
+            break;
+        }
+        marker = page.next_key_marker().map(str::to_owned);
+    }
+    assert_eq!(versions.len(), 1000, "none duplicated");
+    versions.dedup();
+    assert_eq!(versions.len(), 1000, "one version per key");
+    for i in [0, 499, 999] {
+        let key = format!("o{i:04}");
+        let got = crate::body_of(&west, "crash-dst", &key).await;
+        assert_eq!(got, format!("object {i}").into_bytes());
+    }
+    let head = east.head_object().bucket("crash-src").key("o0500").send().await.unwrap();
+    assert_eq!(head.replication_status(), Some(&ReplicationStatus::Completed));
+}
