@@ -305,10 +305,10 @@ async fn delete_markers_replicate_when_the_rule_says_so_and_version_deletes_neve
     let role =
         role_with(&tern, "dm", r#"["s3:GetObjectVersionForReplication","s3:ReplicateObject","s3:ReplicateDelete"]"#)
             .await;
-    let mut rule = rule("all", 1, "", "dm-dst");
-    rule.delete_marker_replication =
+    let mut with_markers = rule("all", 1, "", "dm-dst");
+    with_markers.delete_marker_replication =
         Some(DeleteMarkerReplication::builder().status(DeleteMarkerReplicationStatus::Enabled).build());
-    let c = ReplicationConfiguration::builder().role(&role).set_rules(Some(vec![rule])).build().unwrap();
+    let c = ReplicationConfiguration::builder().role(&role).set_rules(Some(vec![with_markers])).build().unwrap();
     east.put_bucket_replication().bucket("dm-src").replication_configuration(c).send().await.unwrap();
     let put = east.put_object().bucket("dm-src").key("k").body(ByteStream::from_static(b"v1")).send().await.unwrap();
     assert_eq!(settled(&east, "dm-src", "k").await, Some(ReplicationStatus::Completed));
