@@ -43,6 +43,15 @@ pub trait Topology: Send + Sync {
     fn endpoint(&self, region: &str) -> Option<String>;
 }
 
+/// Told what replication does, so the region can export it as metrics.
+pub trait ReplicationObserver: Send + Sync {
+    /// A task completed, `latency` after its version was committed.
+    fn completed(&self, task: &TaskRecord, latency: Duration);
+    fn failed(&self, task: &TaskRecord, reason: &str);
+    /// The whole current backlog (series absent from it have none).
+    fn backlog(&self, backlog: &[tern_store::Backlog]);
+}
+
 /// The replication worker of one region.
 pub struct Replicator {
     pub region: String,
@@ -51,6 +60,7 @@ pub struct Replicator {
     pub topology: Arc<dyn Topology>,
     /// Woken when a commit adds tasks, so replication starts at once.
     pub wake: Arc<Notify>,
+    observer: Arc<dyn ReplicationObserver>,
     http: reqwest::Client,
     sessions: Mutex<HashMap<String, transfer::RoleSession>>,
 }
@@ -66,6 +76,7 @@ impl Replicator {
         iam: Arc<Iam>,
         topology: Arc<dyn Topology>,
         wake: Arc<Notify>,
+        observer: Arc<dyn ReplicationObserver>,
     ) -> Result<Self, String> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(3))
@@ -73,7 +84,7 @@ impl Replicator {
             .tcp_nodelay(true)
             .build()
             .map_err(|e| e.to_string())?;
-        Ok(Self { region: region.to_owned(), meta, iam, topology, wake, http, sessions: Mutex::default() })
+        Ok(Self { region: region.to_owned(), meta, iam, topology, wake, observer, http, sessions: Mutex::default() })
     }
 
     /// Replicates until the region stops (the returned task is aborted then).
@@ -87,6 +98,10 @@ impl Replicator {
             }
             loop {
                 let busy = self.round().await;
+                match self.meta.replication_backlog().await {
+                    Ok(backlog) => self.observer.backlog(&backlog),
+                    Err(e) => tracing::debug!(error = %e, "replication backlog unknown"),
+                }
                 if !busy {
                     tokio::select! {
                         () = self.wake.notified() => {}
@@ -109,17 +124,28 @@ impl Replicator {
         };
         let busy = !tasks.is_empty();
         futures::stream::iter(tasks)
-            .for_each_concurrent(CONCURRENCY, |task| async move {
-                let outcome = self.replicate(&task).await;
-                if let TaskOutcome::Failed(reason) = &outcome {
-                    tracing::warn!(bucket = %task.bucket, key = %task.key, version = %task.version_id, %reason, "replication failed");
-                }
-                if let Err(e) = self.meta.finish_task(task.id, &outcome, now_ms()).await {
-                    tracing::warn!(error = %e, "replication outcome not recorded; the lease will run out and retry");
-                }
-            })
+            .for_each_concurrent(CONCURRENCY, |task| async move { self.settle(&task).await })
             .await;
         busy
+    }
+
+    /// Replicates one task and records how it went.
+    async fn settle(&self, task: &TaskRecord) {
+        let outcome = self.replicate(task).await;
+        match &outcome {
+            TaskOutcome::Failed(reason) => {
+                tracing::warn!(bucket = %task.bucket, key = %task.key, version = %task.version_id, %reason, "replication failed");
+                self.observer.failed(task, reason);
+            }
+            TaskOutcome::Completed => {
+                let latency = u64::try_from(now_ms() - task.created_ms).unwrap_or(0);
+                self.observer.completed(task, Duration::from_millis(latency));
+            }
+            TaskOutcome::Retry { .. } => {}
+        }
+        if let Err(e) = self.meta.finish_task(task.id, &outcome, now_ms()).await {
+            tracing::warn!(error = %e, "replication outcome not recorded; the lease will run out and retry");
+        }
     }
 
     async fn replicate(&self, task: &TaskRecord) -> TaskOutcome {

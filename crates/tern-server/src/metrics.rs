@@ -8,6 +8,7 @@ use std::time::Duration;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -31,11 +32,37 @@ struct KmsLabels {
     caller: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RuleLabels {
+    bucket: String,
+    rule: String,
+    destination: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FailureLabels {
+    bucket: String,
+    rule: String,
+    destination: String,
+    reason: String,
+}
+
+/// Replication series of one region, per (bucket, rule, destination).
+struct ReplicationMetrics {
+    pending_operations: Family<RuleLabels, Gauge>,
+    pending_bytes: Family<RuleLabels, Gauge>,
+    failed: Family<FailureLabels, Counter>,
+    latency: Family<RuleLabels, Histogram>,
+    /// Series the last backlog set, so those that emptied drop to zero.
+    backlog_series: std::sync::Mutex<std::collections::HashSet<RuleLabels>>,
+}
+
 pub struct RegionMetrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: Family<LatencyLabels, Histogram>,
     kms_calls: Family<KmsLabels, Counter>,
+    replication: ReplicationMetrics,
 }
 
 impl RegionMetrics {
@@ -55,7 +82,8 @@ impl RegionMetrics {
             "KMS Encrypt/Decrypt/GenerateDataKey calls, by action and by whether S3 made them",
             kms_calls.clone(),
         );
-        Self { registry, requests, latency, kms_calls }
+        let replication = ReplicationMetrics::register(&mut registry);
+        Self { registry, requests, latency, kms_calls, replication }
     }
 
     pub fn observe(&self, service: &str, method: &http::Method, status: http::StatusCode, elapsed: Duration) {
@@ -81,6 +109,83 @@ impl tern_kms::KmsObserver for RegionMetrics {
     fn cryptographic_call(&self, action: &str, via_service: bool) {
         let caller = if via_service { "s3" } else { "direct" };
         self.kms_calls.get_or_create(&KmsLabels { action: action.to_owned(), caller }).inc();
+    }
+}
+
+impl ReplicationMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let metrics = Self {
+            pending_operations: Family::default(),
+            pending_bytes: Family::default(),
+            failed: Family::default(),
+            // 10 ms … ~5 min in ×2 steps.
+            latency: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.01, 2.0, 15))),
+            backlog_series: std::sync::Mutex::default(),
+        };
+        registry.register(
+            "tern_replication_pending_operations",
+            "Versions waiting to replicate",
+            metrics.pending_operations.clone(),
+        );
+        registry.register(
+            "tern_replication_pending_bytes",
+            "Bytes waiting to replicate",
+            metrics.pending_bytes.clone(),
+        );
+        registry.register(
+            "tern_replication_failed_operations",
+            "Replications that FAILED, by reason",
+            metrics.failed.clone(),
+        );
+        registry.register(
+            "tern_replication_latency_seconds",
+            "From the source version's commit to the replica's",
+            metrics.latency.clone(),
+        );
+        metrics
+    }
+}
+
+fn rule_labels(task: &tern_store::TaskRecord) -> RuleLabels {
+    RuleLabels { bucket: task.bucket.clone(), rule: task.rule_id.clone(), destination: task.destination.clone() }
+}
+
+impl tern_replication::ReplicationObserver for RegionMetrics {
+    fn completed(&self, task: &tern_store::TaskRecord, latency: Duration) {
+        self.replication.latency.get_or_create(&rule_labels(task)).observe(latency.as_secs_f64());
+    }
+
+    fn failed(&self, task: &tern_store::TaskRecord, reason: &str) {
+        let labels = FailureLabels {
+            bucket: task.bucket.clone(),
+            rule: task.rule_id.clone(),
+            destination: task.destination.clone(),
+            reason: reason.split(' ').next().unwrap_or(reason).to_owned(),
+        };
+        self.replication.failed.get_or_create(&labels).inc();
+    }
+
+    fn backlog(&self, backlog: &[tern_store::Backlog]) {
+        let metrics = &self.replication;
+        let mut previous = metrics.backlog_series.lock().expect("backlog series lock");
+        let current: std::collections::HashSet<RuleLabels> = backlog
+            .iter()
+            .map(|b| {
+                let labels = RuleLabels {
+                    bucket: b.bucket.clone(),
+                    rule: b.rule_id.clone(),
+                    destination: b.destination.clone(),
+                };
+                metrics.pending_operations.get_or_create(&labels).set(i64::try_from(b.operations).unwrap_or(i64::MAX));
+                metrics.pending_bytes.get_or_create(&labels).set(i64::try_from(b.bytes).unwrap_or(i64::MAX));
+                labels
+            })
+            .collect();
+        for emptied in previous.difference(&current) {
+            metrics.pending_operations.get_or_create(emptied).set(0);
+            metrics.pending_bytes.get_or_create(emptied).set(0);
+        }
+        *previous = current;
     }
 }
 

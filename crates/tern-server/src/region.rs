@@ -115,8 +115,10 @@ pub async fn start_region(
     let replication = ReplicationAdmin { meta: Arc::clone(&region.meta), root_access_key: root.access_key_id.clone() };
     builder.set_route(AdminRoutes { registry: registry_route, replicate, replication });
     let topology = Arc::new(Topology::new(Arc::clone(&region.registry), deployment));
-    let replicator = Replicator::new(name, Arc::clone(&region.meta), Arc::clone(&iam), topology, replication_wake)
-        .map_err(|e| anyhow::anyhow!("replication: {e}"))?;
+    let observer = Arc::clone(&metrics) as Arc<dyn tern_replication::ReplicationObserver>;
+    let replicator =
+        Replicator::new(name, Arc::clone(&region.meta), Arc::clone(&iam), topology, replication_wake, observer)
+            .map_err(|e| anyhow::anyhow!("replication: {e}"))?;
     let replicating = Arc::new(replicator).spawn();
     let others = OtherServices { iam, kms };
     let outer = Arc::new(OuterLayer { region: name.to_owned(), s3: builder.build(), metrics, others, sessions });

@@ -305,6 +305,7 @@ async fn replication_outbox(store: &dyn MetaStore) {
 
     let report = store.replication_report("outbox").await.unwrap();
     assert_eq!((report.pending, report.completed, report.failed), (0, 1, 1));
+    assert!(store.replication_backlog().await.unwrap().iter().all(|b| b.bucket != "outbox"), "nothing pending");
     assert_eq!(report.failures[0].reason.as_deref(), Some("DstBucketUnversioned"));
     assert_eq!(store.retry_failed("outbox", now).await.unwrap(), 1);
     assert_eq!(replication_status(store).await.as_deref(), Some("PENDING"));

@@ -9,7 +9,7 @@ use crate::model::{
     BucketRecord, Displaced, KeyStart, NewVersion, PartRecord, Precondition, RegisteredBucket, UploadRecord,
     VersionRecord, VersionSummary, Versioning,
 };
-use crate::replication::{ReplicationReport, TaskOutcome, TaskRecord};
+use crate::replication::{Backlog, ReplicationReport, TaskOutcome, TaskRecord};
 
 /// Metadata of one region. Every method is one atomic transaction; a write
 /// that returns `Ok` is durable.
@@ -144,6 +144,8 @@ pub trait MetaStore: Send + Sync + 'static {
     /// status: FAILED if any task failed, else PENDING while any is pending,
     /// else COMPLETED.
     async fn finish_task(&self, id: i64, outcome: &TaskOutcome, now_ms: i64) -> StoreResult<()>;
+    /// Pending operations and bytes of every (bucket, rule, destination).
+    async fn replication_backlog(&self) -> StoreResult<Vec<Backlog>>;
     /// Counts, backlog and failures of `bucket`'s replication.
     async fn replication_report(&self, bucket: &str) -> StoreResult<ReplicationReport>;
     /// Makes every FAILED task of `bucket` PENDING again; returns how many.

@@ -72,6 +72,16 @@ pub enum TaskOutcome {
     },
 }
 
+/// Pending work of one (bucket, rule, destination), for metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backlog {
+    pub bucket: String,
+    pub rule_id: String,
+    pub destination: String,
+    pub operations: u64,
+    pub bytes: u64,
+}
+
 /// A bucket's replication backlog and failures.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReplicationReport {

@@ -23,7 +23,7 @@ use crate::model::{
     BlobPart, BucketRecord, Displaced, KeyStart, NewVersion, ObjectAttrs, ObjectData, PartRecord, Precondition,
     RegisteredBucket, UploadRecord, VersionRecord, VersionSummary, Versioning,
 };
-use crate::replication::{ReplicationReport, TaskOutcome, TaskRecord, TaskState};
+use crate::replication::{Backlog, ReplicationReport, TaskOutcome, TaskRecord, TaskState};
 use crate::{StoreError, StoreResult};
 
 mod writes;
@@ -493,6 +493,29 @@ impl MetaStore for SqliteMeta {
         self.writer
             .write(move |conn| Box::pin(async move { writes::finish_task(conn, id, &outcome, now_ms).await }))
             .await
+    }
+
+    async fn replication_backlog(&self) -> StoreResult<Vec<Backlog>> {
+        let rows = sqlx::query(
+            "SELECT bucket, rule_id, destination, count(*) AS n, total(size) AS bytes FROM replication_tasks \
+             WHERE state = 'PENDING' GROUP BY bucket, rule_id, destination",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                // total() is a float; backlogs stay far below 2^53 bytes.
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                let bytes = row.try_get::<f64, _>("bytes")? as u64;
+                Ok(Backlog {
+                    bucket: row.try_get("bucket")?,
+                    rule_id: row.try_get("rule_id")?,
+                    destination: row.try_get("destination")?,
+                    operations: to_u64(row.try_get("n")?)?,
+                    bytes,
+                })
+            })
+            .collect()
     }
 
     async fn replication_report(&self, bucket: &str) -> StoreResult<ReplicationReport> {

@@ -184,6 +184,13 @@ async fn objects_replicate_as_the_role_with_their_identity() {
         assert_eq!(replica.content_type(), Some("text/plain"));
         assert_eq!(replica.body.collect().await.unwrap().into_bytes().to_vec(), body);
     }
+    let metrics = reqwest::get(format!("{}/_tern/metrics", tern.endpoint(EAST))).await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.lines().any(|l| l.starts_with("tern_replication_latency_seconds_count{")
+            && l.contains(r#"destination="crr-dst""#)
+            && l.ends_with(" 2")),
+        "{metrics}"
+    );
     east.delete_object().bucket("crr-src").key("small").send().await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert!(
@@ -217,6 +224,12 @@ async fn a_role_the_destination_refuses_fails_with_the_aws_reason() {
     assert_eq!((failed["key"].as_str(), failed["reason"].as_str()), (Some("k"), Some("DstPutObjectNotPermitted")));
     assert!(failed["hint"].as_str().unwrap().contains("s3:ReplicateObject"), "{failed}");
     assert!(cli(&tern, &["status", "--bucket", "deny-src"]).contains("fix: allow"));
+    let metrics = reqwest::get(format!("{}/_tern/metrics", tern.endpoint(EAST))).await.unwrap().text().await.unwrap();
+    let failed_series = metrics
+        .lines()
+        .find(|l| l.starts_with("tern_replication_failed_operations_total{") && l.contains("DstPutObjectNotPermitted"))
+        .unwrap_or_default();
+    assert!(failed_series.contains(r#"bucket="deny-src""#) && failed_series.ends_with(" 1"), "{metrics}");
 
     role_policy(&tern, "readonly", r#"["s3:GetObjectVersionForReplication","s3:ReplicateObject"]"#).await;
     assert!(cli(&tern, &["retry", "--bucket", "deny-src"]).contains("re-queued 1"));
