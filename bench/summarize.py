@@ -8,7 +8,8 @@ for line in sys.stdin:
         continue
     d = json.loads(line)
     if "metric" in d:
-        print(f"{d['metric']}: {d['target']} {d['calls']:g}")
+        rest = {k: v for k, v in d.items() if k != "metric"}
+        print(f"{d['metric']}: " + ", ".join(f"{k}={v}" for k, v in rest.items()))
         continue
     ratio_key = next(k for k in d if k.startswith("ratio_to_"))
     if header != ratio_key:

@@ -8,6 +8,9 @@
 //!   ratio to SSE-S3; plus KMS calls per 1,000 PUTs with and without bucket keys.
 //! - `kms`: `GenerateDataKey` and `Decrypt` operations per second of Tern's KMS,
 //!   and of moto's (`--moto URL`) as the baseline the target names.
+//! - `replication`: lag from PUT acknowledged to replica readable at a steady
+//!   50 PUT/s of 1 MiB, and replicated throughput of 64 MiB objects against
+//!   plain PUT throughput, on a two-region Tern.
 
 // Statistics over request counts and byte totals far below 2^52.
 #![allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
@@ -16,6 +19,7 @@ mod kms;
 mod measure;
 mod objects;
 mod peers;
+mod replication;
 mod sse;
 
 use std::path::PathBuf;
@@ -27,6 +31,7 @@ enum Suite {
     Peers,
     Sse,
     Kms,
+    Replication,
 }
 
 #[derive(Parser)]
@@ -57,11 +62,16 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let regions: &[&str] = match args.suite {
+        Suite::Replication => &["us-east-1", "eu-west-1"],
+        _ => &["us-east-1"],
+    };
     // Kept alive for the whole run; dropping it stops the server.
-    let tern = tern_testkit::Deployment::start(&args.tern_bin, &["us-east-1"]).await?;
+    let tern = tern_testkit::Deployment::start(&args.tern_bin, regions).await?;
     match args.suite {
         Suite::Peers => peers::run(&args, &tern).await,
         Suite::Sse => sse::run(&args, &tern).await,
         Suite::Kms => kms::run(&args, &tern).await,
+        Suite::Replication => replication::run(&args, &tern).await,
     }
 }

@@ -38,12 +38,17 @@ impl Workload {
     }
 }
 
-/// An S3 client as a user would configure it against `url`.
+/// An S3 client as a user would configure it against `url` (us-east-1).
 pub fn s3_client(url: &str, access_key: &str, secret_key: &str) -> Client {
+    s3_client_in("us-east-1", url, access_key, secret_key)
+}
+
+/// An S3 client for the endpoint of `region`.
+pub fn s3_client_in(region: &str, url: &str, access_key: &str, secret_key: &str) -> Client {
     let credentials = aws_sdk_s3::config::Credentials::new(access_key, secret_key, None, None, "bench");
     let config = aws_sdk_s3::Config::builder()
         .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .region(aws_sdk_s3::config::Region::new(region.to_owned()))
         .endpoint_url(url)
         .credentials_provider(credentials)
         .force_path_style(true)

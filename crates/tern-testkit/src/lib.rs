@@ -118,34 +118,60 @@ impl Deployment {
     /// Calls the IAM query API of `region` as the root (aws-sdk-iam would be
     /// one more large dependency for a handful of calls); returns the body.
     pub async fn iam_call(&self, region: &str, params: &[(&str, &str)]) -> anyhow::Result<String> {
-        use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
         let body: String = params
             .iter()
             .map(|(k, v)| format!("{}={}", urlencoding::encode(k), urlencoding::encode(v)))
             .collect::<Vec<_>>()
             .join("&");
-        let url = format!("{}/", self.endpoint(region));
+        let headers = [("content-type", "application/x-www-form-urlencoded")];
+        self.signed(region, "iam", "POST", "/", &headers, body).await
+    }
+
+    /// Calls Tern's admin API (`/_tern/…`) of `region` as the root.
+    pub async fn admin_call(&self, region: &str, method: &str, path: &str) -> anyhow::Result<String> {
+        self.signed(region, "s3", method, path, &[], String::new()).await
+    }
+
+    /// A root-signed request to `region`; the body of a 2xx answer.
+    async fn signed(
+        &self,
+        region: &str,
+        service: &str,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: String,
+    ) -> anyhow::Result<String> {
+        use aws_sigv4::http_request::{PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings, sign};
+        let url = format!("{}{path}", self.endpoint(region));
         let identity =
             aws_credential_types::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "tern-testkit").into();
+        let mut settings = SigningSettings::default();
+        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
         let params = aws_sigv4::sign::v4::SigningParams::builder()
             .identity(&identity)
             .region(region)
-            .name("iam")
+            .name(service)
             .time(std::time::SystemTime::now())
-            .settings(SigningSettings::default())
+            .settings(settings)
             .build()?
             .into();
-        let headers = [("content-type", "application/x-www-form-urlencoded")];
-        let signable = SignableRequest::new("POST", &url, headers.into_iter(), SignableBody::Bytes(body.as_bytes()))?;
+        let signable =
+            SignableRequest::new(method, &url, headers.iter().copied(), SignableBody::Bytes(body.as_bytes()))?;
         let (instructions, _) = sign(signable, &params)?.into_parts();
-        let mut request = http::Request::builder().method("POST").uri(&url).body(body.clone())?;
-        request.headers_mut().insert("content-type", http::HeaderValue::from_static(headers[0].1));
+        let mut request = http::Request::builder().method(method).uri(&url).body(body)?;
+        for (name, value) in headers {
+            request
+                .headers_mut()
+                .insert(http::HeaderName::from_bytes(name.as_bytes())?, http::HeaderValue::from_str(value)?);
+        }
         instructions.apply_to_request_http1x(&mut request);
         let (parts, body) = request.into_parts();
-        let response = reqwest::Client::new().post(&url).headers(parts.headers).body(body).send().await?;
+        let response =
+            reqwest::Client::new().request(parts.method, &url).headers(parts.headers).body(body).send().await?;
         let status = response.status();
         let text = response.text().await?;
-        anyhow::ensure!(status.is_success(), "IAM answered {status}: {text}");
+        anyhow::ensure!(status.is_success(), "{service} answered {status}: {text}");
         Ok(text)
     }
 

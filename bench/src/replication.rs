@@ -1,0 +1,219 @@
+//! Replication on a two-region Tern (us-east-1 → eu-west-1):
+//!
+//! - lag: 1 MiB objects PUT at a steady 50 per second; for each, the time
+//!   from the PUT's acknowledgement to its replica being readable in the
+//!   destination (HEAD of the same version id), p50 and p99;
+//! - throughput: 64 MiB objects; plain PUT throughput (two in flight) into
+//!   an unreplicated bucket, against the rate at which replication drains a
+//!   backlog of the same objects (the backlog is built with a role that may
+//!   not replicate yet, then granted and re-driven with the admin API's
+//!   retry), same server, same run.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{
+    BucketVersioningStatus, DeleteMarkerReplication, DeleteMarkerReplicationStatus, Destination,
+    ReplicationConfiguration, ReplicationRule, ReplicationRuleFilter, ReplicationRuleStatus, VersioningConfiguration,
+};
+use futures::StreamExt as _;
+use serde_json::json;
+
+use crate::Args;
+use crate::measure::{Workload, s3_client_in};
+
+const SOURCE: &str = "us-east-1";
+const DESTINATION: &str = "eu-west-1";
+
+async fn versioned_bucket(s3: &Client, name: &str, region: &str) -> anyhow::Result<()> {
+    let mut create = s3.create_bucket().bucket(name);
+    if region != "us-east-1" {
+        let location = aws_sdk_s3::types::BucketLocationConstraint::from(region);
+        create = create.create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder().location_constraint(location).build(),
+        );
+    }
+    create.send().await?;
+    let enabled = VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build();
+    s3.put_bucket_versioning().bucket(name).versioning_configuration(enabled).send().await?;
+    Ok(())
+}
+
+/// A role S3 may assume, allowed `actions` (a JSON list) on everything.
+async fn replication_role(tern: &tern_testkit::Deployment, name: &str, actions: &str) -> anyhow::Result<String> {
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"s3.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    let create =
+        [("Action", "CreateRole"), ("Version", "2010-05-08"), ("RoleName", name), ("AssumeRolePolicyDocument", trust)];
+    tern.iam_call(SOURCE, &create).await?;
+    allow(tern, name, actions).await?;
+    Ok(format!("arn:aws:iam::000000000000:role/{name}"))
+}
+
+/// Sets the role's one inline policy: `actions` allowed on everything.
+async fn allow(tern: &tern_testkit::Deployment, role: &str, actions: &str) -> anyhow::Result<()> {
+    let policy =
+        format!(r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":{actions},"Resource":"*"}}]}}"#);
+    let params = [
+        ("Action", "PutRolePolicy"),
+        ("Version", "2010-05-08"),
+        ("RoleName", role),
+        ("PolicyName", "replicate"),
+        ("PolicyDocument", &policy),
+    ];
+    tern.iam_call(SOURCE, &params).await?;
+    Ok(())
+}
+
+const READ_AND_REPLICATE: &str = r#"["s3:GetObjectVersionForReplication","s3:ReplicateObject"]"#;
+
+/// A source bucket replicating everything to a fresh destination bucket.
+async fn replicated_pair(source: &Client, destination: &Client, name: &str, role: &str) -> anyhow::Result<()> {
+    versioned_bucket(source, &format!("{name}-src"), SOURCE).await?;
+    versioned_bucket(destination, &format!("{name}-dst"), DESTINATION).await?;
+    let everything = ReplicationRule::builder()
+        .id("all")
+        .priority(1)
+        .status(ReplicationRuleStatus::Enabled)
+        .filter(ReplicationRuleFilter::builder().prefix("").build())
+        .delete_marker_replication(
+            DeleteMarkerReplication::builder().status(DeleteMarkerReplicationStatus::Disabled).build(),
+        )
+        .destination(Destination::builder().bucket(format!("arn:aws:s3:::{name}-dst")).build()?)
+        .build()?;
+    let config = ReplicationConfiguration::builder().role(role).rules(everything).build()?;
+    source.put_bucket_replication().bucket(format!("{name}-src")).replication_configuration(config).send().await?;
+    Ok(())
+}
+
+/// Waits until `version` of `key` is readable in `bucket`.
+async fn replica_ready(s3: &Client, bucket: &str, key: &str, version: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_mins(2);
+    while Instant::now() < deadline {
+        if s3.head_object().bucket(bucket).key(key).version_id(version).send().await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    anyhow::bail!("{key} never replicated")
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(index).map_or(0.0, |d| (d.as_secs_f64() * 100_000.0).round() / 100.0)
+}
+
+async fn lag(source: &Client, destination: &Client, objects: usize) -> anyhow::Result<Vec<Duration>> {
+    let body = Workload { name: "1m", size: 1 << 20, concurrency: 1, requests: 1 }.body();
+    let mut ticks = tokio::time::interval(Duration::from_millis(20));
+    let mut waits = Vec::new();
+    for i in 0..objects {
+        ticks.tick().await;
+        let (source, destination, body) = (source.clone(), destination.clone(), body.clone());
+        waits.push(tokio::spawn(async move {
+            let key = format!("lag-{i}");
+            let put = source.put_object().bucket("lag-src").key(&key).body(ByteStream::from(body)).send().await?;
+            let acked = Instant::now();
+            replica_ready(&destination, "lag-dst", &key, put.version_id().unwrap_or_default()).await?;
+            Ok::<_, anyhow::Error>(acked.elapsed())
+        }));
+    }
+    let mut lags = Vec::new();
+    for wait in waits {
+        lags.push(wait.await??);
+    }
+    lags.sort();
+    Ok(lags)
+}
+
+/// PUTs `objects` 64 MiB objects (two in flight) into `bucket`; returns
+/// the seconds it took and each object's (key, version id).
+async fn put_64m(source: &Client, bucket: &str, objects: usize) -> anyhow::Result<(f64, Vec<(String, String)>)> {
+    let w = Workload { name: "64m", size: 64 << 20, concurrency: 2, requests: objects };
+    let body = w.body();
+    let started = Instant::now();
+    let versions = futures::stream::iter(0..objects)
+        .map(|i| {
+            let (source, body) = (source.clone(), body.clone());
+            let bucket = bucket.to_owned();
+            async move {
+                let key = format!("big-{i}");
+                let put = source.put_object().bucket(bucket).key(&key).body(ByteStream::from(body)).send().await?;
+                Ok::<_, anyhow::Error>((key, put.version_id().unwrap_or_default().to_owned()))
+            }
+        })
+        .buffer_unordered(w.concurrency)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<_>>()?;
+    Ok((started.elapsed().as_secs_f64(), versions))
+}
+
+/// Seconds replication takes to drain a backlog of `objects` 64 MiB
+/// objects in bucket pair `name` (its role `name` may not replicate until
+/// granted here).
+async fn drain(
+    tern: &tern_testkit::Deployment,
+    source: &Client,
+    destination: &Client,
+    name: &str,
+    objects: usize,
+) -> anyhow::Result<f64> {
+    let (_, versions) = put_64m(source, &format!("{name}-src"), objects).await?;
+    let report_path = format!("/_tern/replication/{name}-src");
+    loop {
+        let report: serde_json::Value = serde_json::from_str(&tern.admin_call(SOURCE, "GET", &report_path).await?)?;
+        if report["counts"]["FAILED"].as_u64() == Some(objects as u64) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    allow(tern, name, READ_AND_REPLICATE).await?;
+    let started = Instant::now();
+    tern.admin_call(SOURCE, "POST", &format!("/_tern/replication/{name}-src/retry")).await?;
+    for (key, version) in &versions {
+        replica_ready(destination, &format!("{name}-dst"), key, version).await?;
+    }
+    Ok(started.elapsed().as_secs_f64())
+}
+
+pub async fn run(args: &Args, tern: &tern_testkit::Deployment) -> anyhow::Result<()> {
+    let client =
+        |region: &str| s3_client_in(region, &tern.endpoint(region), tern_testkit::ACCESS_KEY, tern_testkit::SECRET_KEY);
+    let (source, destination) = (client(SOURCE), client(DESTINATION));
+    let role = replication_role(tern, "lag", READ_AND_REPLICATE).await.context("creating the replication role")?;
+    replicated_pair(&source, &destination, "lag", &role).await.context("replicated buckets for lag")?;
+    versioned_bucket(&source, "plain", SOURCE).await?;
+
+    let objects = ((300.0 * args.scale) as usize).max(20);
+    let lags = lag(&source, &destination, objects).await?;
+    println!(
+        "{}",
+        json!({"metric": "replication_lag_ms", "rate_per_sec": 50, "size": 1 << 20, "objects": objects,
+               "p50_ms": percentile(&lags, 0.5), "p99_ms": percentile(&lags, 0.99), "max_ms": percentile(&lags, 1.0)})
+    );
+
+    let objects = ((16.0 * args.scale) as usize).max(4);
+    let bytes = (objects * (64 << 20)) as f64 / 1e6;
+    let (mut plain, mut drained) = (Vec::new(), Vec::new());
+    for round in 0..args.rounds {
+        let name = format!("drain{round}");
+        let role = replication_role(tern, &name, r#"["s3:GetObjectVersionForReplication"]"#).await?;
+        replicated_pair(&source, &destination, &name, &role).await?;
+        plain.push(bytes / put_64m(&source, "plain", objects).await?.0);
+        drained.push(bytes / drain(tern, &source, &destination, &name, objects).await?);
+    }
+    plain.sort_by(f64::total_cmp);
+    drained.sort_by(f64::total_cmp);
+    let (p, r) = (plain[plain.len() / 2], drained[drained.len() / 2]);
+    println!(
+        "{}",
+        json!({"metric": "replication_throughput_64m", "objects": objects, "rounds": args.rounds,
+               "plain_put_mb_per_sec": (p * 10.0).round() / 10.0, "replication_mb_per_sec": (r * 10.0).round() / 10.0,
+               "ratio_to_plain_put": (r / p * 100.0).round() / 100.0})
+    );
+    Ok(())
+}
