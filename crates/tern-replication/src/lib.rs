@@ -11,6 +11,7 @@
 
 mod reasons;
 mod transfer;
+mod verbatim;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,7 +20,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::StreamExt as _;
 use tern_iam::Iam;
-use tern_store::{MetaStore, TaskOutcome, TaskRecord};
+use tern_store::{BlobStore, MetaStore, TaskOutcome, TaskRecord};
 use tokio::sync::Notify;
 
 pub use reasons::hint;
@@ -52,14 +53,26 @@ pub trait ReplicationObserver: Send + Sync {
     fn backlog(&self, backlog: &[tern_store::Backlog]);
 }
 
-/// The replication worker of one region.
-pub struct Replicator {
-    pub region: String,
+/// What a region's replicator works with.
+pub struct Links {
     pub meta: Arc<dyn MetaStore>,
+    /// The region's blobs: sealed replicas are sent as stored.
+    pub blobs: Arc<dyn BlobStore>,
     pub iam: Arc<Iam>,
     pub topology: Arc<dyn Topology>,
     /// Woken when a commit adds tasks, so replication starts at once.
     pub wake: Arc<Notify>,
+    pub observer: Arc<dyn ReplicationObserver>,
+}
+
+/// The replication worker of one region.
+pub struct Replicator {
+    region: String,
+    meta: Arc<dyn MetaStore>,
+    blobs: Arc<dyn BlobStore>,
+    iam: Arc<Iam>,
+    topology: Arc<dyn Topology>,
+    wake: Arc<Notify>,
     observer: Arc<dyn ReplicationObserver>,
     http: reqwest::Client,
     sessions: Mutex<HashMap<String, transfer::RoleSession>>,
@@ -70,21 +83,25 @@ fn now_ms() -> i64 {
 }
 
 impl Replicator {
-    pub fn new(
-        region: &str,
-        meta: Arc<dyn MetaStore>,
-        iam: Arc<Iam>,
-        topology: Arc<dyn Topology>,
-        wake: Arc<Notify>,
-        observer: Arc<dyn ReplicationObserver>,
-    ) -> Result<Self, String> {
+    pub fn new(region: &str, links: Links) -> Result<Self, String> {
+        let Links { meta, blobs, iam, topology, wake, observer } = links;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(3))
             .timeout(Duration::from_mins(10))
             .tcp_nodelay(true)
             .build()
             .map_err(|e| e.to_string())?;
-        Ok(Self { region: region.to_owned(), meta, iam, topology, wake, observer, http, sessions: Mutex::default() })
+        Ok(Self {
+            region: region.to_owned(),
+            meta,
+            blobs,
+            iam,
+            topology,
+            wake,
+            observer,
+            http,
+            sessions: Mutex::default(),
+        })
     }
 
     /// Replicates until the region stops (the returned task is aborted then).

@@ -19,6 +19,7 @@ pub(crate) struct RoleSession {
     secret: String,
     token: String,
     expires: i64,
+    pub(crate) principal: tern_iam::policy::Principal,
 }
 
 /// The header that marks a read as replication's (`s3:GetObjectVersionForReplication`).
@@ -27,12 +28,12 @@ pub const REPLICATION_READ_HEADER: &str = "x-tern-replication";
 const MANIFEST_HEADER: &str = "x-tern-replica";
 const SESSION_NAME: &str = "s3-replication";
 
-fn object_path(bucket: &str, key: &str) -> String {
+pub(crate) fn object_path(bucket: &str, key: &str) -> String {
     let key: Vec<String> = key.split('/').map(|s| urlencoding::encode(s).into_owned()).collect();
     format!("{bucket}/{}", key.join("/"))
 }
 
-fn transient(e: impl std::fmt::Display) -> Trouble {
+pub(crate) fn transient(e: impl std::fmt::Display) -> Trouble {
     Trouble::Transient(e.to_string())
 }
 
@@ -49,18 +50,20 @@ impl Replicator {
             tracing::warn!(%role, %why, "replication role cannot be assumed");
             permanent("AssumeRoleNotPermitted")
         })?;
+        let principal = session.principal();
         let session = RoleSession {
             access_key_id: session.access_key_id,
             secret: session.secret,
             token,
             expires: session.expires,
+            principal,
         };
         sessions.insert(role.to_owned(), session.clone());
         Ok(session)
     }
 
     /// A request to `url` signed for `region` as `session`, payload unsigned.
-    fn signed(
+    pub(crate) fn signed(
         &self,
         method: &http::Method,
         url: &str,
@@ -109,10 +112,6 @@ impl Replicator {
             .await
             .map_err(transient)?
             .ok_or_else(|| permanent("SrcVersionNotFound"))?;
-        if version.attrs.customer_key_md5.is_some() {
-            // SSE-C objects need their sealed bytes copied verbatim; that transfer is not built yet.
-            return Err(permanent("SrcObjectNotEligible"));
-        }
         let session = self.session(&task.role)?;
         let destination_region = self
             .topology
@@ -121,20 +120,39 @@ impl Replicator {
             .map_err(Trouble::Transient)?
             .ok_or_else(|| permanent("DstBucketNotFound"))?;
         let destination = self.topology.endpoint(&destination_region).ok_or_else(|| permanent("DstBucketNotFound"))?;
-        let body = if version.is_delete_marker { None } else { Some(self.read_source(task, &session).await?) };
-        let manifest = manifest(&version, task);
+        let mut manifest = manifest(&version, task);
+        let body = if version.is_delete_marker {
+            None
+        } else if crate::verbatim::travels_sealed(&version, task) {
+            self.check_source(&version, task, &session).await?;
+            let (layout, inline) =
+                self.stage_sealed(&version, (&destination, &destination_region), task, &session).await?;
+            manifest.sealed = Some(layout);
+            inline.map(|bytes| (bytes.len() as u64, reqwest::Body::from(bytes)))
+        } else {
+            let source = self.read_source(task, &session, None).await?;
+            Some((manifest.size, reqwest::Body::wrap_stream(source.bytes_stream())))
+        };
         self.deliver(&destination, &destination_region, task, &manifest, body, &session).await
     }
 
     /// Streams the source version's plaintext, read as the role.
-    async fn read_source(&self, task: &TaskRecord, session: &RoleSession) -> Result<reqwest::Response, Trouble> {
+    pub(crate) async fn read_source(
+        &self,
+        task: &TaskRecord,
+        session: &RoleSession,
+        range: Option<&str>,
+    ) -> Result<reqwest::Response, Trouble> {
         let endpoint = self.topology.endpoint(&self.region).ok_or_else(|| transient("no endpoint for this region"))?;
         let url = format!(
             "{endpoint}/{}?versionId={}",
             object_path(&task.bucket, &task.key),
             urlencoding::encode(&task.version_id)
         );
-        let headers = [(REPLICATION_READ_HEADER, "true".to_owned())];
+        let mut headers = vec![(REPLICATION_READ_HEADER, "true".to_owned())];
+        if let Some(range) = range {
+            headers.push(("range", range.to_owned()));
+        }
         let response =
             self.signed(&http::Method::GET, &url, &self.region, session, &headers)?.send().await.map_err(transient)?;
         if response.status().is_success() {
@@ -151,16 +169,17 @@ impl Replicator {
         region: &str,
         task: &TaskRecord,
         manifest: &ReplicaManifest,
-        body: Option<reqwest::Response>,
+        body: Option<(u64, reqwest::Body)>,
         session: &RoleSession,
     ) -> Result<(), Trouble> {
         let url = format!("{endpoint}/_tern/replicate/{}", object_path(&task.destination, &task.key));
         let json = serde_json::to_vec(manifest).map_err(transient)?;
         let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, json);
-        let headers = [(MANIFEST_HEADER, encoded), ("content-length", manifest.size.to_string())];
+        let length = body.as_ref().map_or(0, |(n, _)| *n);
+        let headers = [(MANIFEST_HEADER, encoded), ("content-length", length.to_string())];
         let request = self.signed(&http::Method::PUT, &url, region, session, &headers)?;
         let request = match body {
-            Some(source) => request.body(reqwest::Body::wrap_stream(source.bytes_stream())),
+            Some((_, body)) => request.body(body),
             None => request,
         };
         let response = request.send().await.map_err(transient)?;
@@ -188,5 +207,6 @@ fn manifest(version: &VersionRecord, task: &TaskRecord) -> ReplicaManifest {
             .replica_kms_key_id
             .clone()
             .filter(|_| version.attrs.encryption.as_deref() == Some("aws:kms")),
+        sealed: None,
     }
 }

@@ -267,6 +267,22 @@ fn decode_context(attrs: &ObjectAttrs) -> S3Result<BTreeMap<String, String>> {
 }
 
 impl Region {
+    /// Runs `call` (which asks KMS as a caller); if it is refused here, in a
+    /// region that follows IAM, retries once after catching up with the
+    /// authority: a permission granted a moment ago must not be denied for
+    /// this region's lag.
+    pub(crate) async fn fresh_if_denied<T>(&self, call: impl Fn() -> S3Result<T>) -> S3Result<T> {
+        match call() {
+            Err(e) if *e.code() == S3ErrorCode::AccessDenied => {
+                if let Err(why) = self.iam.refresh().await {
+                    tracing::debug!(error = %why, "IAM directory not refreshed before a KMS denial");
+                }
+                call()
+            }
+            other => other,
+        }
+    }
+
     /// Who KMS sees when S3 calls it for `who`'s request.
     fn kms_caller(&self, who: &Principal) -> Caller {
         Caller::new(who.clone()).via(format!("s3.{}.amazonaws.com", self.name))
@@ -312,11 +328,15 @@ impl Region {
                 let arn =
                     if *bucket_key { format!("arn:aws:s3:::{bucket}") } else { format!("arn:aws:s3:::{bucket}/{key}") };
                 let context = context(requested.as_deref(), arn)?;
-                let (data_key, key_arn) = if *bucket_key {
-                    self.bucket_key_data_key(&key_id, &context, who)?
-                } else {
-                    self.kms_data_key(&key_id, &context, who)?
-                };
+                let (data_key, key_arn) = self
+                    .fresh_if_denied(|| {
+                        if *bucket_key {
+                            self.bucket_key_data_key(&key_id, &context, who)
+                        } else {
+                            self.kms_data_key(&key_id, &context, who)
+                        }
+                    })
+                    .await?;
                 attrs.encryption = Some("aws:kms".to_owned());
                 attrs.kms_key_arn = Some(key_arn);
                 attrs.kms_context = Some(encode_context(&context));
@@ -412,6 +432,34 @@ impl Region {
             }
             None => self.sse.region_keys.new_data_key().map_err(internal),
         }
+    }
+
+    /// For a replica that arrives sealed under a multi-region key: checks
+    /// that `who` may use the rule's `ReplicaKmsKeyID` here exactly as the
+    /// re-encrypting path would (`kms:GenerateDataKey`), and that it is the
+    /// same key the data key was wrapped with; returns its ARN here, which the
+    /// replica reports.
+    pub(crate) fn adopt_kms_data_key(
+        &self,
+        attrs: &ObjectAttrs,
+        replica_key: &str,
+        who: &Principal,
+    ) -> S3Result<String> {
+        let context = decode_context(attrs)?;
+        let wrapped =
+            attrs.kms_data_key.as_deref().and_then(base64_decode).ok_or_else(|| internal("stored data key"))?;
+        let blob = if attrs.bucket_key { split_bucket_key(&wrapped).map(|(b, _)| b.to_vec()) } else { Some(wrapped) };
+        let header =
+            blob.and_then(|b| tern_crypto::kms_blob::header(&b).ok()).ok_or_else(|| internal("data key blob"))?;
+        let (key_id, arn) =
+            self.sse.kms.check(&self.kms_caller(who), "GenerateDataKey", replica_key, &context).map_err(kms_error)?;
+        if key_id != header.key_id {
+            return Err(kms_error(KmsError::not_found(format!(
+                "{replica_key} is not the multi-Region key {} the object is encrypted under",
+                header.key_id
+            ))));
+        }
+        Ok(arn)
     }
 
     pub(crate) async fn put_bucket_encryption(

@@ -515,6 +515,8 @@ impl Region {
         self.iam.authorize_current(&request).await.map_err(|message| s3_error!(AccessDenied, "{message}"))?;
         let mut version = if manifest.is_delete_marker {
             replica_marker(bucket, key, &manifest)
+        } else if let Some(layout) = manifest.sealed.clone() {
+            self.sealed_replica(bucket, key, &manifest, layout, body, who).await?
         } else {
             self.replica_object(bucket, key, &manifest, body, who).await?
         };
@@ -559,6 +561,76 @@ impl Region {
             data: ingested.data,
             replication: Vec::new(),
         })
+    }
+}
+
+impl Region {
+    /// A replica whose bytes arrive sealed as the source stored them: SSE-C
+    /// (its customer key never leaves the customer), or SSE-KMS under a
+    /// multi-region key whose replica here unwraps the same data key, so no
+    /// byte is decrypted or re-encrypted on the way.
+    async fn sealed_replica(
+        &self,
+        bucket: &str,
+        key: &str,
+        manifest: &ReplicaManifest,
+        layout: tern_store::SealedLayout,
+        body: Option<s3s::dto::StreamingBlob>,
+        who: &Principal,
+    ) -> S3Result<NewVersion> {
+        let mut attrs = manifest.attrs.clone();
+        if attrs.encryption.as_deref() == Some("aws:kms") {
+            let replica_key = manifest
+                .replica_kms_key_id
+                .as_deref()
+                .ok_or_else(|| s3_error!(InvalidRequest, "An SSE-KMS replica needs the rule's ReplicaKmsKeyID"))?;
+            attrs.kms_key_arn = Some(self.fresh_if_denied(|| self.adopt_kms_data_key(&attrs, replica_key, who)).await?);
+        } else if attrs.customer_key_md5.is_none() {
+            return Err(s3_error!(InvalidRequest, "Only SSE-C and multi-Region SSE-KMS replicas travel sealed"));
+        }
+        let data = match layout {
+            tern_store::SealedLayout::Inline => {
+                let body = body.ok_or_else(|| s3_error!(IncompleteBody, "The sealed bytes are missing"))?;
+                let chunks: Vec<bytes::Bytes> = futures::TryStreamExt::try_collect(body)
+                    .await
+                    .map_err(|e| crate::error::body_error(&std::io::Error::other(e)))?;
+                tern_store::ObjectData::Inline(bytes::Bytes::from(chunks.concat()))
+            }
+            tern_store::SealedLayout::Blobs(parts) => tern_store::ObjectData::Blobs(parts),
+        };
+        Ok(NewVersion {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            version_id: manifest.version_id.clone(),
+            is_delete_marker: false,
+            modified_ms: manifest.modified_ms,
+            size: manifest.size,
+            etag: manifest.etag.clone(),
+            attrs,
+            tags: manifest.tags.clone(),
+            data,
+            replication: Vec::new(),
+        })
+    }
+
+    /// Stores one sealed blob of a replica before its manifest arrives, as
+    /// `who`, who must be allowed to replicate the object; returns its id.
+    /// A blob whose manifest never comes is swept at the next start.
+    pub async fn stage_replica_blob(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: s3s::dto::StreamingBlob,
+        who: &Principal,
+    ) -> S3Result<String> {
+        self.bucket(bucket).await?;
+        let resource = crate::access::resource_arn(Some(bucket), Some(key));
+        let context = RequestContext::default();
+        let request = Request { principal: who, action: "s3:ReplicateObject", resource: &resource, context: &context };
+        self.iam.authorize_current(&request).await.map_err(|message| s3_error!(AccessDenied, "{message}"))?;
+        let stream: tern_store::ByteStream = Box::pin(futures::TryStreamExt::map_err(body, std::io::Error::other));
+        let (blob, _) = self.blobs.put(stream).await.map_err(store_error)?;
+        Ok(blob)
     }
 }
 

@@ -116,9 +116,15 @@ pub async fn start_region(
     builder.set_route(AdminRoutes { registry: registry_route, replicate, replication });
     let topology = Arc::new(Topology::new(Arc::clone(&region.registry), deployment));
     let observer = Arc::clone(&metrics) as Arc<dyn tern_replication::ReplicationObserver>;
-    let replicator =
-        Replicator::new(name, Arc::clone(&region.meta), Arc::clone(&iam), topology, replication_wake, observer)
-            .map_err(|e| anyhow::anyhow!("replication: {e}"))?;
+    let links = tern_replication::Links {
+        meta: Arc::clone(&region.meta),
+        blobs: Arc::clone(&region.blobs),
+        iam: Arc::clone(&iam),
+        topology,
+        wake: replication_wake,
+        observer,
+    };
+    let replicator = Replicator::new(name, links).map_err(|e| anyhow::anyhow!("replication: {e}"))?;
     let replicating = Arc::new(replicator).spawn();
     let others = OtherServices { iam, kms };
     let outer = Arc::new(OuterLayer { region: name.to_owned(), s3: builder.build(), metrics, others, sessions });

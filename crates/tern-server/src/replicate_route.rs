@@ -13,6 +13,8 @@ use tern_iam::Iam;
 use tern_store::ReplicaManifest;
 
 pub const PREFIX: &str = "/_tern/replicate/";
+/// Where a sealed replica's blobs are staged before its manifest.
+pub const BLOB_PREFIX: &str = "/_tern/replicate-blob/";
 pub const MANIFEST_HEADER: &str = "x-tern-replica";
 
 pub struct ReplicateRoute {
@@ -21,7 +23,7 @@ pub struct ReplicateRoute {
 }
 
 fn target(path: &str) -> Option<(String, String)> {
-    let rest = path.strip_prefix(PREFIX)?;
+    let rest = path.strip_prefix(PREFIX).or_else(|| path.strip_prefix(BLOB_PREFIX))?;
     let (bucket, key) = rest.split_once('/')?;
     let key = urlencoding::decode(key).ok()?.into_owned();
     (!bucket.is_empty() && !key.is_empty()).then(|| (bucket.to_owned(), key))
@@ -36,7 +38,7 @@ fn manifest(headers: &http::HeaderMap) -> Option<ReplicaManifest> {
 #[async_trait]
 impl S3Route for ReplicateRoute {
     fn is_match(&self, method: &Method, uri: &http::Uri, _: &http::HeaderMap, _: &mut http::Extensions) -> bool {
-        method == Method::PUT && uri.path().starts_with(PREFIX)
+        method == Method::PUT && (uri.path().starts_with(PREFIX) || uri.path().starts_with(BLOB_PREFIX))
     }
 
     async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
@@ -54,9 +56,18 @@ impl S3Route for ReplicateRoute {
             .identity(&access_key, token)
             .ok_or_else(|| s3_error!(InvalidToken, "The provided token is malformed or otherwise invalid."))?;
         let (bucket, key) = target(req.uri.path()).ok_or_else(|| s3_error!(InvalidURI, "No bucket and key"))?;
+        if req.uri.path().starts_with(BLOB_PREFIX) {
+            let body = s3s::dto::StreamingBlob::from(req.input);
+            let blob = self.region.stage_replica_blob(&bucket, &key, body, &identity.principal).await?;
+            let mut response = S3Response::new(Body::from(serde_json::json!({ "blob": blob }).to_string()));
+            response.status = Some(StatusCode::OK);
+            return Ok(response);
+        }
         let manifest =
             manifest(&req.headers).ok_or_else(|| s3_error!(InvalidArgument, "A replica needs its manifest"))?;
-        let body = (!manifest.is_delete_marker).then(|| s3s::dto::StreamingBlob::from(req.input));
+        let carries_body =
+            !manifest.is_delete_marker && !matches!(manifest.sealed, Some(tern_store::SealedLayout::Blobs(_)));
+        let body = carries_body.then(|| s3s::dto::StreamingBlob::from(req.input));
         self.region.apply_replica(&bucket, &key, manifest, body, &identity.principal).await?;
         let mut response = S3Response::new(Body::empty());
         response.status = Some(StatusCode::OK);
@@ -74,7 +85,7 @@ pub struct AdminRoutes {
 
 impl AdminRoutes {
     fn route_for(&self, path: &str) -> Option<&dyn S3Route> {
-        if path.starts_with(PREFIX) {
+        if path.starts_with(PREFIX) || path.starts_with(BLOB_PREFIX) {
             Some(&self.replicate)
         } else if path.starts_with(crate::replication_admin::PREFIX) {
             Some(&self.replication)

@@ -28,7 +28,9 @@ pub use docs::{DocStore, DocWrite};
 pub use error::StoreError;
 pub use meta::MetaStore;
 pub use model::*;
-pub use replication::{Backlog, NewTask, ReplicaManifest, ReplicationReport, TaskOutcome, TaskRecord, TaskState};
+pub use replication::{
+    Backlog, NewTask, ReplicaManifest, ReplicationReport, SealedLayout, TaskOutcome, TaskRecord, TaskState,
+};
 pub use sqlite::SqliteMeta;
 pub use sweep::sweep_orphans;
 

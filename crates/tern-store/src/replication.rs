@@ -106,4 +106,18 @@ pub struct ReplicaManifest {
     pub tags: Vec<(String, String)>,
     /// The rule's `ReplicaKmsKeyID`, for SSE-KMS sources.
     pub replica_kms_key_id: Option<String>,
+    /// Set when the replica arrives sealed, as the source stored it (SSE-C,
+    /// and SSE-KMS under a multi-region key the destination holds): where
+    /// its sealed bytes are. Otherwise the body is plaintext.
+    #[serde(default)]
+    pub sealed: Option<SealedLayout>,
+}
+
+/// Where a sealed replica's bytes are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SealedLayout {
+    /// The request body: one small object's sealed bytes.
+    Inline,
+    /// Blobs staged at the destination beforehand, in order.
+    Blobs(Vec<crate::model::BlobPart>),
 }

@@ -53,6 +53,17 @@ impl Kms {
         Ok((blob, self.arn(&key.record.id)))
     }
 
+    /// Checks, without any cryptography, that `caller` may perform
+    /// `kms:<action>` with `key_id` and that the key is usable; returns the
+    /// key's id and its ARN here.
+    pub fn check(&self, caller: &Caller, action: &str, key_id: &str, context: &Context) -> KmsResult<(String, String)> {
+        self.observer.cryptographic_call(action, caller.via_service.is_some());
+        let key = self.resolve(key_id)?;
+        self.authorize_with_context(caller, action, &key.record, Some(context))?;
+        self.usable(&key.record)?;
+        Ok((key.record.id.clone(), self.arn(&key.record.id)))
+    }
+
     /// Decrypts `blob` as `caller` performing `kms:<action>`; returns the
     /// plaintext and the ARN, in this region, of the key that decrypted.
     pub fn open_for(

@@ -405,3 +405,133 @@ async fn a_source_killed_mid_replication_resumes_and_loses_nothing() {
     let head = east.head_object().bucket("crash-src").key("o0500").send().await.unwrap();
     assert_eq!(head.replication_status(), Some(&ReplicationStatus::Completed));
 }
+
+fn blob_contents(tern: &tern_testkit::Deployment, region: &str) -> Vec<Vec<u8>> {
+    let mut all: Vec<Vec<u8>> = crate::files_under(&tern.data_dir().join(region).join("blobs").join("blobs"))
+        .iter()
+        .map(|f| std::fs::read(f).unwrap())
+        .collect();
+    all.sort();
+    all
+}
+
+#[tokio::test]
+async fn mrk_objects_replicate_sealed_under_the_destinations_replica_key() {
+    use aws_sdk_s3::types::ServerSideEncryption;
+    let tern = two_regions().await;
+    let (east, west) = (tern.s3(EAST), tern.s3(WEST));
+    versioned(&east, "mrk-src", EAST).await;
+    versioned(&west, "mrk-dst", WEST).await;
+    let mrk = tern.kms(EAST).create_key().multi_region(true).send().await.unwrap().key_metadata.unwrap().key_id;
+    tern.kms(EAST).replicate_key().key_id(&mrk).replica_region(WEST).send().await.unwrap();
+    let (east_arn, west_arn) =
+        (format!("arn:aws:kms:{EAST}:000000000000:key/{mrk}"), format!("arn:aws:kms:{WEST}:000000000000:key/{mrk}"));
+    let role =
+        role_with(&tern, "mrk-crr", r#"["s3:GetObjectVersionForReplication","s3:ReplicateObject","kms:Decrypt"]"#)
+            .await;
+    let c = ReplicationConfiguration::builder()
+        .role(&role)
+        .set_rules(Some(vec![kms_rule("mrk-dst", &west_arn)]))
+        .build()
+        .unwrap();
+    east.put_bucket_replication().bucket("mrk-src").replication_configuration(c).send().await.unwrap();
+    let put = |key: &'static str, len: usize| {
+        east.put_object()
+            .bucket("mrk-src")
+            .key(key)
+            .server_side_encryption(ServerSideEncryption::AwsKms)
+            .ssekms_key_id(&east_arn)
+            .body(ByteStream::from(crate::pattern(len, 9)))
+            .send()
+    };
+    put("refused", 1000).await.unwrap();
+    assert_eq!(
+        settled(&east, "mrk-src", "refused").await,
+        Some(ReplicationStatus::Failed),
+        "no kms:GenerateDataKey on the replica key"
+    );
+
+    role_policy(
+        &tern,
+        "mrk-crr",
+        r#"["s3:GetObjectVersionForReplication","s3:ReplicateObject","kms:Decrypt","kms:GenerateDataKey"]"#,
+    )
+    .await;
+    for (key, len) in [("small", 1000), ("big", 300_000)] {
+        put(key, len).await.unwrap();
+        assert_eq!(settled(&east, "mrk-src", key).await, Some(ReplicationStatus::Completed), "{}", tern.log());
+        let replica = west.get_object().bucket("mrk-dst").key(key).send().await.unwrap();
+        assert_eq!(
+            replica.ssekms_key_id(),
+            Some(west_arn.as_str()),
+            "the replica reports the destination's MRK replica"
+        );
+        assert_eq!(replica.body.collect().await.unwrap().into_bytes().to_vec(), crate::pattern(len, 9));
+    }
+    assert_eq!(
+        blob_contents(&tern, EAST),
+        blob_contents(&tern, WEST),
+        "the sealed bytes crossed as they were: nothing re-encrypted"
+    );
+}
+
+#[tokio::test]
+async fn sse_c_objects_replicate_sealed_and_need_the_customer_key_to_read() {
+    use base64::Engine as _;
+    use md5::Digest as _;
+    let tern = two_regions().await;
+    let (east, west) = (tern.s3(EAST), tern.s3(WEST));
+    versioned(&east, "ssec-src", EAST).await;
+    versioned(&west, "ssec-dst", WEST).await;
+    let role = role_with(&tern, "ssec-crr", r#"["s3:GetObjectVersionForReplication","s3:ReplicateObject"]"#).await;
+    let c = ReplicationConfiguration::builder()
+        .role(&role)
+        .set_rules(Some(vec![rule("all", 1, "", "ssec-dst")]))
+        .build()
+        .unwrap();
+    east.put_bucket_replication().bucket("ssec-src").replication_configuration(c).send().await.unwrap();
+    let key = [0x42u8; 32];
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let (key_b64, md5_b64) = (b64(&key), b64(md5::Md5::digest(key).as_slice()));
+    east.put_object()
+        .bucket("ssec-src")
+        .key("k")
+        .sse_customer_algorithm("AES256")
+        .sse_customer_key(&key_b64)
+        .sse_customer_key_md5(&md5_b64)
+        .body(ByteStream::from(crate::pattern(200_000, 4)))
+        .send()
+        .await
+        .unwrap();
+    let head = east
+        .head_object()
+        .bucket("ssec-src")
+        .key("k")
+        .sse_customer_algorithm("AES256")
+        .sse_customer_key(&key_b64)
+        .sse_customer_key_md5(&md5_b64);
+    let mut status = None;
+    for _ in 0..200 {
+        status = head.clone().send().await.unwrap().replication_status().cloned();
+        if status != Some(ReplicationStatus::Pending) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(status, Some(ReplicationStatus::Completed));
+    assert!(
+        west.get_object().bucket("ssec-dst").key("k").send().await.is_err(),
+        "the replica needs the customer key too"
+    );
+    let replica = west
+        .get_object()
+        .bucket("ssec-dst")
+        .key("k")
+        .sse_customer_algorithm("AES256")
+        .sse_customer_key(&key_b64)
+        .sse_customer_key_md5(&md5_b64)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replica.body.collect().await.unwrap().into_bytes().to_vec(), crate::pattern(200_000, 4));
+}

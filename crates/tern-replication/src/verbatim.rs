@@ -1,0 +1,105 @@
+//! Replicas that travel sealed, as the source stored them: SSE-C objects
+//! (S3 never holds their key) and SSE-KMS objects under a multi-region key
+//! whose replica in the destination unwraps the same data key. No byte is
+//! decrypted or re-encrypted; every permission is still checked as on the
+//! re-encrypting path — the role reads through the source's S3 API (which
+//! checks `kms:Decrypt` on the source key), and the destination checks
+//! `s3:ReplicateObject` and `kms:GenerateDataKey` on `ReplicaKmsKeyID`.
+
+use bytes::Bytes;
+use futures::TryStreamExt as _;
+use tern_crypto::segments::{Header, ciphertext_len};
+use tern_iam::policy::{Request, RequestContext};
+use tern_store::{BlobPart, ObjectData, SealedLayout, TaskRecord, VersionRecord};
+
+use crate::Replicator;
+use crate::reasons::{Trouble, destination_failure, permanent};
+use crate::transfer::{RoleSession, object_path, transient};
+
+/// Whether `version` replicates sealed under `task`'s rule.
+pub(crate) fn travels_sealed(version: &VersionRecord, task: &TaskRecord) -> bool {
+    if version.attrs.customer_key_md5.is_some() {
+        return true;
+    }
+    let key_id = |arn: &str| arn.rsplit('/').next().unwrap_or(arn).to_owned();
+    let source_key = version.attrs.kms_key_arn.as_deref().map(key_id);
+    let replica_key = task.replica_kms_key_id.as_deref().map(key_id);
+    version.attrs.encryption.as_deref() == Some("aws:kms")
+        && source_key.as_deref().is_some_and(|k| k.starts_with("mrk-"))
+        && source_key == replica_key
+}
+
+impl Replicator {
+    /// The role's read permission at the source, checked as a real read
+    /// would be: an SSE-KMS object is read (one byte) through S3, which
+    /// asks KMS to decrypt as the role; an SSE-C object, whose key S3 never
+    /// holds, by the role's policies.
+    pub(crate) async fn check_source(
+        &self,
+        version: &VersionRecord,
+        task: &TaskRecord,
+        session: &RoleSession,
+    ) -> Result<(), Trouble> {
+        if version.attrs.customer_key_md5.is_some() {
+            let principal = session.principal.clone();
+            let resource = format!("arn:aws:s3:::{}/{}", task.bucket, task.key);
+            let context = RequestContext::default();
+            let action = "s3:GetObjectVersionForReplication";
+            let request = Request { principal: &principal, action, resource: &resource, context: &context };
+            return self.iam.authorize(&request).map_err(|_| permanent("SrcGetObjectNotPermitted"));
+        }
+        let range = (version.size > 0).then_some("bytes=0-0");
+        self.read_source(task, session, range).await.map(drop)
+    }
+
+    /// Stages each sealed blob at the destination; the layout the manifest
+    /// names, and for an inline object its sealed bytes.
+    pub(crate) async fn stage_sealed(
+        &self,
+        version: &VersionRecord,
+        destination: (&str, &str),
+        task: &TaskRecord,
+        session: &RoleSession,
+    ) -> Result<(SealedLayout, Option<Bytes>), Trouble> {
+        let parts = match &version.data {
+            ObjectData::Inline(bytes) => return Ok((SealedLayout::Inline, Some(bytes.clone()))),
+            ObjectData::Blobs(parts) => parts,
+        };
+        let mut staged = Vec::with_capacity(parts.len());
+        for part in parts {
+            let blob = self.stage_blob(part, destination, task, session).await?;
+            staged.push(BlobPart { blob, size: part.size });
+        }
+        Ok((SealedLayout::Blobs(staged), None))
+    }
+
+    async fn stage_blob(
+        &self,
+        part: &BlobPart,
+        (endpoint, region): (&str, &str),
+        task: &TaskRecord,
+        session: &RoleSession,
+    ) -> Result<String, Trouble> {
+        let first: Vec<Bytes> =
+            self.blobs.get(&part.blob, 0..6).await.map_err(transient)?.try_collect().await.map_err(transient)?;
+        let first = first.concat();
+        let header_len = Header::encoded_len(&first).map_err(|_| permanent("SrcObjectNotEligible"))? as u64;
+        let sealed_len = header_len + ciphertext_len(part.size);
+        let stream = self.blobs.get(&part.blob, 0..sealed_len).await.map_err(transient)?;
+        let url = format!("{endpoint}/_tern/replicate-blob/{}", object_path(&task.destination, &task.key));
+        let headers = [("content-length", sealed_len.to_string())];
+        let response = self
+            .signed(&http::Method::PUT, &url, region, session, &headers)?
+            .body(reqwest::Body::wrap_stream(stream))
+            .send()
+            .await
+            .map_err(transient)?;
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        if !(200..300).contains(&status) {
+            return Err(destination_failure(status, &text, false));
+        }
+        let answer: serde_json::Value = serde_json::from_str(&text).map_err(transient)?;
+        answer["blob"].as_str().map(str::to_owned).ok_or_else(|| transient("the destination named no blob"))
+    }
+}
