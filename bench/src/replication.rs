@@ -7,7 +7,9 @@
 //!   an unreplicated bucket, against the rate at which replication drains a
 //!   backlog of the same objects (the backlog is built with a role that may
 //!   not replicate yet, then granted and re-driven with the admin API's
-//!   retry), same server, same run.
+//!   retry), same server, same run; for SSE-S3 objects, SSE-KMS objects
+//!   re-encrypted under a regional destination key (model 2), and SSE-KMS
+//!   objects under a multi-region key, which travel sealed (model 3).
 
 use std::time::{Duration, Instant};
 
@@ -17,7 +19,9 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     BucketVersioningStatus, DeleteMarkerReplication, DeleteMarkerReplicationStatus, Destination,
-    ReplicationConfiguration, ReplicationRule, ReplicationRuleFilter, ReplicationRuleStatus, VersioningConfiguration,
+    EncryptionConfiguration, ReplicationConfiguration, ReplicationRule, ReplicationRuleFilter, ReplicationRuleStatus,
+    ServerSideEncryption, SourceSelectionCriteria, SseKmsEncryptedObjects, SseKmsEncryptedObjectsStatus,
+    VersioningConfiguration,
 };
 use futures::StreamExt as _;
 use serde_json::json;
@@ -67,22 +71,58 @@ async fn allow(tern: &tern_testkit::Deployment, role: &str, actions: &str) -> an
     Ok(())
 }
 
-const READ_AND_REPLICATE: &str = r#"["s3:GetObjectVersionForReplication","s3:ReplicateObject"]"#;
+const READ_AND_REPLICATE: &str =
+    r#"["s3:GetObjectVersionForReplication","s3:ReplicateObject","kms:Decrypt","kms:GenerateDataKey"]"#;
 
-/// A source bucket replicating everything to a fresh destination bucket.
-async fn replicated_pair(source: &Client, destination: &Client, name: &str, role: &str) -> anyhow::Result<()> {
+/// How the drained objects are encrypted: the source key (none: SSE-S3)
+/// and the rule's `ReplicaKmsKeyID`.
+struct Mode {
+    label: &'static str,
+    source_key: Option<String>,
+    replica_key: Option<String>,
+}
+
+async fn modes(tern: &tern_testkit::Deployment) -> anyhow::Result<Vec<Mode>> {
+    let arn = |m: Option<aws_sdk_kms::types::KeyMetadata>| m.and_then(|m| m.arn).unwrap_or_default();
+    let regional = arn(tern.kms(SOURCE).create_key().send().await?.key_metadata);
+    let replica = arn(tern.kms(DESTINATION).create_key().send().await?.key_metadata);
+    let mrk = arn(tern.kms(SOURCE).create_key().multi_region(true).send().await?.key_metadata);
+    tern.kms(SOURCE).replicate_key().key_id(&mrk).replica_region(DESTINATION).send().await?;
+    let mrk_replica = mrk.replace(SOURCE, DESTINATION);
+    Ok(vec![
+        Mode { label: "sse-s3", source_key: None, replica_key: None },
+        Mode { label: "sse-kms-regional", source_key: Some(regional), replica_key: Some(replica) },
+        Mode { label: "sse-kms-mrk", source_key: Some(mrk), replica_key: Some(mrk_replica) },
+    ])
+}
+
+/// A source bucket replicating everything to a fresh destination bucket
+/// (SSE-KMS objects too, under `replica_key`, if given).
+async fn replicated_pair(
+    source: &Client,
+    destination: &Client,
+    name: &str,
+    role: &str,
+    replica_key: Option<&str>,
+) -> anyhow::Result<()> {
     versioned_bucket(source, &format!("{name}-src"), SOURCE).await?;
     versioned_bucket(destination, &format!("{name}-dst"), DESTINATION).await?;
-    let everything = ReplicationRule::builder()
+    let mut target = Destination::builder().bucket(format!("arn:aws:s3:::{name}-dst"));
+    let mut builder = ReplicationRule::builder()
         .id("all")
         .priority(1)
         .status(ReplicationRuleStatus::Enabled)
         .filter(ReplicationRuleFilter::builder().prefix("").build())
         .delete_marker_replication(
             DeleteMarkerReplication::builder().status(DeleteMarkerReplicationStatus::Disabled).build(),
-        )
-        .destination(Destination::builder().bucket(format!("arn:aws:s3:::{name}-dst")).build()?)
-        .build()?;
+        );
+    if let Some(key) = replica_key {
+        target = target.encryption_configuration(EncryptionConfiguration::builder().replica_kms_key_id(key).build());
+        let sse = SseKmsEncryptedObjects::builder().status(SseKmsEncryptedObjectsStatus::Enabled).build()?;
+        builder = builder
+            .source_selection_criteria(SourceSelectionCriteria::builder().sse_kms_encrypted_objects(sse).build());
+    }
+    let everything = builder.destination(target.build()?).build()?;
     let config = ReplicationConfiguration::builder().role(role).rules(everything).build()?;
     source.put_bucket_replication().bucket(format!("{name}-src")).replication_configuration(config).send().await?;
     Ok(())
@@ -128,20 +168,30 @@ async fn lag(source: &Client, destination: &Client, objects: usize) -> anyhow::R
     Ok(lags)
 }
 
-/// PUTs `objects` 64 MiB objects (two in flight) into `bucket`; returns
-/// the seconds it took and each object's (key, version id).
-async fn put_64m(source: &Client, bucket: &str, objects: usize) -> anyhow::Result<(f64, Vec<(String, String)>)> {
+/// PUTs `objects` 64 MiB objects (two in flight) into `bucket`, under
+/// `key` with SSE-KMS if given; returns the seconds it took and each
+/// object's (key, version id).
+async fn put_64m(
+    source: &Client,
+    bucket: &str,
+    objects: usize,
+    key: Option<&str>,
+) -> anyhow::Result<(f64, Vec<(String, String)>)> {
     let w = Workload { name: "64m", size: 64 << 20, concurrency: 2, requests: objects };
     let body = w.body();
     let started = Instant::now();
     let versions = futures::stream::iter(0..objects)
         .map(|i| {
             let (source, body) = (source.clone(), body.clone());
-            let bucket = bucket.to_owned();
+            let (bucket, sse_key) = (bucket.to_owned(), key.map(str::to_owned));
             async move {
-                let key = format!("big-{i}");
-                let put = source.put_object().bucket(bucket).key(&key).body(ByteStream::from(body)).send().await?;
-                Ok::<_, anyhow::Error>((key, put.version_id().unwrap_or_default().to_owned()))
+                let name = format!("big-{i}");
+                let mut put = source.put_object().bucket(bucket).key(&name).body(ByteStream::from(body));
+                if let Some(sse_key) = sse_key {
+                    put = put.server_side_encryption(ServerSideEncryption::AwsKms).ssekms_key_id(sse_key);
+                }
+                let put = put.send().await?;
+                Ok::<_, anyhow::Error>((name, put.version_id().unwrap_or_default().to_owned()))
             }
         })
         .buffer_unordered(w.concurrency)
@@ -157,12 +207,14 @@ async fn put_64m(source: &Client, bucket: &str, objects: usize) -> anyhow::Resul
 /// granted here).
 async fn drain(
     tern: &tern_testkit::Deployment,
-    source: &Client,
-    destination: &Client,
+    (source, destination): (&Client, &Client),
     name: &str,
     objects: usize,
+    mode: &Mode,
 ) -> anyhow::Result<f64> {
-    let (_, versions) = put_64m(source, &format!("{name}-src"), objects).await?;
+    let role = replication_role(tern, name, r#"["s3:GetObjectVersionForReplication"]"#).await?;
+    replicated_pair(source, destination, name, &role, mode.replica_key.as_deref()).await?;
+    let (_, versions) = put_64m(source, &format!("{name}-src"), objects, mode.source_key.as_deref()).await?;
     let report_path = format!("/_tern/replication/{name}-src");
     loop {
         let report: serde_json::Value = serde_json::from_str(&tern.admin_call(SOURCE, "GET", &report_path).await?)?;
@@ -185,7 +237,7 @@ pub async fn run(args: &Args, tern: &tern_testkit::Deployment) -> anyhow::Result
         |region: &str| s3_client_in(region, &tern.endpoint(region), tern_testkit::ACCESS_KEY, tern_testkit::SECRET_KEY);
     let (source, destination) = (client(SOURCE), client(DESTINATION));
     let role = replication_role(tern, "lag", READ_AND_REPLICATE).await.context("creating the replication role")?;
-    replicated_pair(&source, &destination, "lag", &role).await.context("replicated buckets for lag")?;
+    replicated_pair(&source, &destination, "lag", &role, None).await.context("replicated buckets for lag")?;
     versioned_bucket(&source, "plain", SOURCE).await?;
 
     let objects = ((300.0 * args.scale) as usize).max(20);
@@ -198,22 +250,32 @@ pub async fn run(args: &Args, tern: &tern_testkit::Deployment) -> anyhow::Result
 
     let objects = ((16.0 * args.scale) as usize).max(4);
     let bytes = (objects * (64 << 20)) as f64 / 1e6;
-    let (mut plain, mut drained) = (Vec::new(), Vec::new());
+    let modes = modes(tern).await?;
+    let mut plain = Vec::new();
+    let mut drained: Vec<Vec<f64>> = vec![Vec::new(); modes.len()];
     for round in 0..args.rounds {
-        let name = format!("drain{round}");
-        let role = replication_role(tern, &name, r#"["s3:GetObjectVersionForReplication"]"#).await?;
-        replicated_pair(&source, &destination, &name, &role).await?;
-        plain.push(bytes / put_64m(&source, "plain", objects).await?.0);
-        drained.push(bytes / drain(tern, &source, &destination, &name, objects).await?);
+        plain.push(bytes / put_64m(&source, "plain", objects, None).await?.0);
+        for (mode, rates) in modes.iter().zip(drained.iter_mut()) {
+            let name = format!("{}-{round}", mode.label);
+            rates.push(bytes / drain(tern, (&source, &destination), &name, objects, mode).await?);
+        }
     }
-    plain.sort_by(f64::total_cmp);
-    drained.sort_by(f64::total_cmp);
-    let (p, r) = (plain[plain.len() / 2], drained[drained.len() / 2]);
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let p = median(plain);
     println!(
         "{}",
-        json!({"metric": "replication_throughput_64m", "objects": objects, "rounds": args.rounds,
-               "plain_put_mb_per_sec": (p * 10.0).round() / 10.0, "replication_mb_per_sec": (r * 10.0).round() / 10.0,
-               "ratio_to_plain_put": (r / p * 100.0).round() / 100.0})
+        json!({"metric": "plain_put_64m", "objects": objects, "rounds": args.rounds, "mb_per_sec": (p * 10.0).round() / 10.0})
     );
+    for (mode, rates) in modes.iter().zip(drained) {
+        let r = median(rates);
+        println!(
+            "{}",
+            json!({"metric": "replication_drain_64m", "mode": mode.label, "objects": objects, "rounds": args.rounds,
+                   "mb_per_sec": (r * 10.0).round() / 10.0, "ratio_to_plain_put": (r / p * 100.0).round() / 100.0})
+        );
+    }
     Ok(())
 }
