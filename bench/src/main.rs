@@ -68,10 +68,16 @@ async fn main() -> anyhow::Result<()> {
     };
     // Kept alive for the whole run; dropping it stops the server.
     let tern = tern_testkit::Deployment::start(&args.tern_bin, regions).await?;
-    match args.suite {
+    let result = match args.suite {
         Suite::Peers => peers::run(&args, &tern).await,
         Suite::Sse => sse::run(&args, &tern).await,
         Suite::Kms => kms::run(&args, &tern).await,
         Suite::Replication => replication::run(&args, &tern).await,
+    };
+    if result.is_err() {
+        let log = tern.log();
+        let tail: Vec<&str> = log.lines().rev().take(40).collect();
+        eprintln!("tern's log ends:\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
     }
+    result
 }

@@ -128,6 +128,21 @@ async fn replicated_pair(
     Ok(())
 }
 
+/// Deletes every version in `bucket` (version deletes never replicate), so
+/// rounds do not fill the disk.
+async fn empty(s3: &Client, bucket: &str) -> anyhow::Result<()> {
+    let versions = s3.list_object_versions().bucket(bucket).send().await?;
+    for v in versions.versions() {
+        s3.delete_object()
+            .bucket(bucket)
+            .key(v.key().unwrap_or_default())
+            .set_version_id(v.version_id().map(str::to_owned))
+            .send()
+            .await?;
+    }
+    Ok(())
+}
+
 /// Waits until `version` of `key` is readable in `bucket`.
 async fn replica_ready(s3: &Client, bucket: &str, key: &str, version: &str) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_mins(2);
@@ -212,9 +227,10 @@ async fn drain(
     objects: usize,
     mode: &Mode,
 ) -> anyhow::Result<f64> {
-    let role = replication_role(tern, name, r#"["s3:GetObjectVersionForReplication"]"#).await?;
-    replicated_pair(source, destination, name, &role, mode.replica_key.as_deref()).await?;
-    let (_, versions) = put_64m(source, &format!("{name}-src"), objects, mode.source_key.as_deref()).await?;
+    let role = replication_role(tern, name, r#"["s3:GetObjectVersionForReplication"]"#).await.context("role")?;
+    replicated_pair(source, destination, name, &role, mode.replica_key.as_deref()).await.context("buckets")?;
+    let source_bucket = format!("{name}-src");
+    let (_, versions) = put_64m(source, &source_bucket, objects, mode.source_key.as_deref()).await.context("PUTs")?;
     let report_path = format!("/_tern/replication/{name}-src");
     loop {
         let report: serde_json::Value = serde_json::from_str(&tern.admin_call(SOURCE, "GET", &report_path).await?)?;
@@ -229,7 +245,10 @@ async fn drain(
     for (key, version) in &versions {
         replica_ready(destination, &format!("{name}-dst"), key, version).await?;
     }
-    Ok(started.elapsed().as_secs_f64())
+    let seconds = started.elapsed().as_secs_f64();
+    empty(source, &source_bucket).await?;
+    empty(destination, &format!("{name}-dst")).await?;
+    Ok(seconds)
 }
 
 pub async fn run(args: &Args, tern: &tern_testkit::Deployment) -> anyhow::Result<()> {
@@ -254,10 +273,12 @@ pub async fn run(args: &Args, tern: &tern_testkit::Deployment) -> anyhow::Result
     let mut plain = Vec::new();
     let mut drained: Vec<Vec<f64>> = vec![Vec::new(); modes.len()];
     for round in 0..args.rounds {
-        plain.push(bytes / put_64m(&source, "plain", objects, None).await?.0);
+        plain.push(bytes / put_64m(&source, "plain", objects, None).await.context("plain PUTs")?.0);
+        empty(&source, "plain").await?;
         for (mode, rates) in modes.iter().zip(drained.iter_mut()) {
             let name = format!("{}-{round}", mode.label);
-            rates.push(bytes / drain(tern, (&source, &destination), &name, objects, mode).await?);
+            let seconds = drain(tern, (&source, &destination), &name, objects, mode).await;
+            rates.push(bytes / seconds.with_context(|| format!("draining {name}"))?);
         }
     }
     let median = |mut v: Vec<f64>| {
