@@ -80,16 +80,9 @@ impl Iam {
         if !allowed {
             return Err(Self::not_authorized_to_assume(caller, role_arn));
         }
-        let session = Session {
-            access_key_id: random_id("ASIA", 16),
-            secret: random_secret(),
-            role_arn: role_arn.to_owned(),
-            role_id: role.id.clone(),
-            session_name: session_name.to_owned(),
-            account: self.account.clone(),
-            expires: now() + duration,
-        };
-        let token = self.sessions.seal(&session).map_err(|e| IamError::service_failure(e.to_string()))?;
+        let (session, token) = self
+            .new_session(role, role_arn, session_name, duration)
+            .map_err(|e| IamError::service_failure(e.to_string()))?;
         let mut out = String::new();
         element(&mut out, "Credentials", |out| {
             leaf(out, "AccessKeyId", &session.access_key_id);
@@ -127,6 +120,17 @@ impl Iam {
         if trust.denied || !trust.allowed {
             return Err(format!("The trust policy of {role_arn} does not let {service} assume it."));
         }
+        self.new_session(role, role_arn, session_name, 3600).map_err(|e| e.to_string())
+    }
+
+    /// Fresh credentials of `role` for `seconds`, and their sealed token.
+    fn new_session(
+        &self,
+        role: &crate::model::Role,
+        role_arn: &str,
+        session_name: &str,
+        seconds: i64,
+    ) -> Result<(Session, String), tern_crypto::CryptoError> {
         let session = Session {
             access_key_id: random_id("ASIA", 16),
             secret: random_secret(),
@@ -134,9 +138,9 @@ impl Iam {
             role_id: role.id.clone(),
             session_name: session_name.to_owned(),
             account: self.account.clone(),
-            expires: now() + 3600,
+            expires: now() + seconds,
         };
-        let token = self.sessions.seal(&session).map_err(|e| e.to_string())?;
+        let token = self.sessions.seal(&session)?;
         Ok((session, token))
     }
 

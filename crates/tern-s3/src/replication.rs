@@ -548,19 +548,7 @@ impl Region {
         let data_key = self.data_key_for(&plan, bucket, key, &mut attrs, who).await?;
         let declared = crate::body::Declared { content_length: Some(manifest.size), ..Default::default() };
         let ingested = crate::body::ingest(self, body, &declared, None, true, &data_key).await?;
-        Ok(NewVersion {
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-            version_id: manifest.version_id.clone(),
-            is_delete_marker: false,
-            modified_ms: manifest.modified_ms,
-            size: ingested.size,
-            etag: manifest.etag.clone(),
-            attrs,
-            tags: manifest.tags.clone(),
-            data: ingested.data,
-            replication: Vec::new(),
-        })
+        Ok(replica_version((bucket, key), manifest, attrs, ingested.data))
     }
 }
 
@@ -598,19 +586,7 @@ impl Region {
             }
             tern_store::SealedLayout::Blobs(parts) => tern_store::ObjectData::Blobs(parts),
         };
-        Ok(NewVersion {
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-            version_id: manifest.version_id.clone(),
-            is_delete_marker: false,
-            modified_ms: manifest.modified_ms,
-            size: manifest.size,
-            etag: manifest.etag.clone(),
-            attrs,
-            tags: manifest.tags.clone(),
-            data,
-            replication: Vec::new(),
-        })
+        Ok(replica_version((bucket, key), manifest, attrs, data))
     }
 
     /// Stores one sealed blob of a replica before its manifest arrives, as
@@ -634,20 +610,32 @@ impl Region {
     }
 }
 
-fn replica_marker(bucket: &str, key: &str, manifest: &ReplicaManifest) -> NewVersion {
+/// The version a replica becomes: the source's identity and metadata, with
+/// `attrs` as protected here and `data` as stored here.
+fn replica_version(
+    (bucket, key): (&str, &str),
+    manifest: &ReplicaManifest,
+    attrs: tern_store::ObjectAttrs,
+    data: tern_store::ObjectData,
+) -> NewVersion {
     NewVersion {
         bucket: bucket.to_owned(),
         key: key.to_owned(),
         version_id: manifest.version_id.clone(),
-        is_delete_marker: true,
+        is_delete_marker: manifest.is_delete_marker,
         modified_ms: manifest.modified_ms,
-        size: 0,
-        etag: String::new(),
-        attrs: tern_store::ObjectAttrs::default(),
-        tags: Vec::new(),
-        data: tern_store::ObjectData::Inline(bytes::Bytes::new()),
+        size: manifest.size,
+        etag: manifest.etag.clone(),
+        attrs,
+        tags: manifest.tags.clone(),
+        data,
         replication: Vec::new(),
     }
+}
+
+fn replica_marker(bucket: &str, key: &str, manifest: &ReplicaManifest) -> NewVersion {
+    let empty = tern_store::ObjectData::Inline(bytes::Bytes::new());
+    replica_version((bucket, key), manifest, tern_store::ObjectAttrs::default(), empty)
 }
 
 #[cfg(test)]
