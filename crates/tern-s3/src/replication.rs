@@ -360,21 +360,41 @@ impl Destination {
     }
 }
 
+/// What rules look at in a version.
+struct Candidate<'a> {
+    key: &'a str,
+    tags: &'a [(String, String)],
+    attrs: &'a tern_store::ObjectAttrs,
+    is_delete_marker: bool,
+}
+
+impl<'a> From<&'a NewVersion> for Candidate<'a> {
+    fn from(v: &'a NewVersion) -> Self {
+        Self { key: &v.key, tags: &v.tags, attrs: &v.attrs, is_delete_marker: v.is_delete_marker }
+    }
+}
+
+impl<'a> From<&'a tern_store::VersionRecord> for Candidate<'a> {
+    fn from(v: &'a tern_store::VersionRecord) -> Self {
+        Self { key: &v.key, tags: &v.tags, attrs: &v.attrs, is_delete_marker: v.is_delete_marker }
+    }
+}
+
 /// Whether `rule` covers version `v` (filters, delete markers, SSE-KMS opt-in).
-fn covers(rule: &Rule, v: &NewVersion) -> bool {
+fn covers(rule: &Rule, v: &Candidate<'_>) -> bool {
     let kind_ok = if v.is_delete_marker {
         rule.delete_markers.unwrap_or(true) && rule.filter.tags().is_empty()
     } else {
         v.attrs.encryption.as_deref() != Some("aws:kms") || rule.sse_kms_objects == Some(true)
     };
-    rule.enabled && kind_ok && rule.filter.matches(&v.key, &v.tags)
+    rule.enabled && kind_ok && rule.filter.matches(v.key, v.tags)
 }
 
-/// One task per destination, from the highest-priority rule that covers the
-/// version there.
-fn tasks_for(config: &ReplicationConfig, v: &NewVersion) -> Vec<NewTask> {
+/// One task per destination, from the highest-priority rule of `rules` that
+/// covers the version there.
+fn tasks_for<'r>(role: &str, rules: impl Iterator<Item = &'r Rule>, v: &Candidate<'_>) -> Vec<NewTask> {
     let mut chosen: Vec<&Rule> = Vec::new();
-    for rule in config.rules.iter().filter(|r| covers(r, v)) {
+    for rule in rules.filter(|r| covers(r, v)) {
         match chosen.iter_mut().find(|c| c.destination.bucket == rule.destination.bucket) {
             Some(current) if rule.priority > current.priority => *current = rule,
             Some(_) => {}
@@ -386,7 +406,7 @@ fn tasks_for(config: &ReplicationConfig, v: &NewVersion) -> Vec<NewTask> {
         .map(|r| NewTask {
             rule_id: r.id.clone(),
             destination: r.destination.bucket.clone(),
-            role: config.role.clone(),
+            role: role.to_owned(),
             replica_kms_key_id: r.destination.replica_kms_key_id.clone(),
         })
         .collect()
@@ -401,7 +421,7 @@ impl Region {
         version.replication.clear();
         version.attrs.replication_status = None;
         let Some(config) = self.replication_config(&version.bucket).await? else { return Ok(()) };
-        version.replication = tasks_for(&config, version);
+        version.replication = tasks_for(&config.role, config.rules.iter(), &Candidate::from(&*version));
         if !version.replication.is_empty() {
             version.attrs.replication_status = Some("PENDING".to_owned());
         }
@@ -430,7 +450,36 @@ impl Region {
             self.check_destination(&rule.destination.bucket).await?;
         }
         let text = serde_json::to_string(&config).map_err(internal)?;
-        self.meta.put_bucket_config(bucket, REPLICATION_CONFIG, Some(&text)).await.map_err(store_error)
+        self.meta.put_bucket_config(bucket, REPLICATION_CONFIG, Some(&text)).await.map_err(store_error)?;
+        self.backfill(bucket, &config).await
+    }
+
+    /// `ExistingObjectReplication`: gives the objects already in the bucket
+    /// the tasks their rules would have given them (destinations a version
+    /// already has a task for are skipped, so putting a configuration again
+    /// replicates nothing twice). Replicas and delete markers are left alone.
+    async fn backfill(&self, bucket: &str, config: &ReplicationConfig) -> S3Result<()> {
+        let rules: Vec<&Rule> = config.rules.iter().filter(|r| r.existing_objects == Some(true)).collect();
+        if rules.is_empty() {
+            return Ok(());
+        }
+        let mut start = tern_store::KeyStart::Beginning;
+        loop {
+            let page = self.meta.list_versions(bucket, "", &start, 1000).await.map_err(store_error)?;
+            for summary in page.iter().filter(|s| !s.is_delete_marker) {
+                let found = self.meta.get_version(bucket, &summary.key, Some(&summary.version_id)).await;
+                let Some(version) = found.map_err(store_error)? else { continue };
+                if version.attrs.replication_status.as_deref() == Some("REPLICA") {
+                    continue;
+                }
+                let tasks = tasks_for(&config.role, rules.iter().copied(), &Candidate::from(&version));
+                self.meta.add_tasks(bucket, &version.key, &version.version_id, &tasks).await.map_err(store_error)?;
+            }
+            let Some(last) = page.last() else { break };
+            start = tern_store::KeyStart::AfterVersion { key: last.key.clone(), version_id: last.version_id.clone() };
+            self.replication_wake.notify_one();
+        }
+        Ok(())
     }
 
     /// The role must parse, exist, and be passable by the caller (`iam:PassRole`).

@@ -306,13 +306,23 @@ async fn replication_outbox(store: &dyn MetaStore) {
     let report = store.replication_report("outbox").await.unwrap();
     assert_eq!((report.pending, report.completed, report.failed), (0, 1, 1));
     assert!(store.replication_backlog().await.unwrap().iter().all(|b| b.bucket != "outbox"), "nothing pending");
+    let backfill = crate::NewTask {
+        rule_id: "r2".into(),
+        destination: "third".into(),
+        role: "arn:aws:iam::000000000000:role/r".into(),
+        replica_kms_key_id: None,
+    };
+    let both = [backfill.clone(), crate::NewTask { destination: "east-copy".into(), ..backfill }];
+    assert_eq!(store.add_tasks("outbox", "k", "v1", &both).await.unwrap(), 1, "only destinations without a task");
+    assert_eq!(store.add_tasks("outbox", "k", "missing", &both).await.unwrap(), 0);
     assert_eq!(report.failures[0].reason.as_deref(), Some("DstBucketUnversioned"));
     assert_eq!(store.retry_failed("outbox", now).await.unwrap(), 1);
     assert_eq!(replication_status(store).await.as_deref(), Some("PENDING"));
     let report = store.replication_report("outbox").await.unwrap();
-    assert_eq!((report.pending, report.backlog_bytes, report.oldest_pending_ms), (1, 1, Some(1_700_000_000_000)));
-    let last = store.lease_tasks(now, 1000, 10).await.unwrap();
-    store.finish_task(last[0].id, &crate::TaskOutcome::Completed, now).await.unwrap();
+    assert_eq!((report.pending, report.backlog_bytes, report.oldest_pending_ms), (2, 2, Some(1_700_000_000_000)));
+    for task in store.lease_tasks(now, 1000, 10).await.unwrap() {
+        store.finish_task(task.id, &crate::TaskOutcome::Completed, now).await.unwrap();
+    }
     assert_eq!(replication_status(store).await.as_deref(), Some("COMPLETED"));
 }
 

@@ -9,7 +9,7 @@ use crate::model::{
     BucketRecord, Displaced, KeyStart, NewVersion, PartRecord, Precondition, RegisteredBucket, UploadRecord,
     VersionRecord, VersionSummary, Versioning,
 };
-use crate::replication::{Backlog, ReplicationReport, TaskOutcome, TaskRecord};
+use crate::replication::{Backlog, NewTask, ReplicationReport, TaskOutcome, TaskRecord};
 
 /// Metadata of one region. Every method is one atomic transaction; a write
 /// that returns `Ok` is durable.
@@ -134,6 +134,10 @@ pub trait MetaStore: Send + Sync + 'static {
     /// becomes current.
     async fn put_replica(&self, version: &NewVersion) -> StoreResult<bool>;
 
+    /// Adds replication tasks to an existing version (backfill), except for
+    /// destinations it already has a task for, and marks it PENDING if any
+    /// was added; returns how many.
+    async fn add_tasks(&self, bucket: &str, key: &str, version_id: &str, tasks: &[NewTask]) -> StoreResult<u64>;
     /// Ends every lease at start: in a region process that owns its store,
     /// a lease that exists then belonged to a process that died.
     async fn release_leases(&self) -> StoreResult<u64>;

@@ -23,7 +23,7 @@ use crate::model::{
     BlobPart, BucketRecord, Displaced, KeyStart, NewVersion, ObjectAttrs, ObjectData, PartRecord, Precondition,
     RegisteredBucket, UploadRecord, VersionRecord, VersionSummary, Versioning,
 };
-use crate::replication::{Backlog, ReplicationReport, TaskOutcome, TaskRecord, TaskState};
+use crate::replication::{Backlog, NewTask, ReplicationReport, TaskOutcome, TaskRecord, TaskState};
 use crate::{StoreError, StoreResult};
 
 mod writes;
@@ -467,6 +467,16 @@ impl MetaStore for SqliteMeta {
     async fn put_replica(&self, version: &NewVersion) -> StoreResult<bool> {
         let version = version.clone();
         self.writer.write(move |conn| Box::pin(async move { writes::insert_replica(conn, &version).await })).await
+    }
+
+    async fn add_tasks(&self, bucket: &str, key: &str, version_id: &str, tasks: &[NewTask]) -> StoreResult<u64> {
+        let (bucket, key, version_id, tasks) =
+            (bucket.to_owned(), key.to_owned(), version_id.to_owned(), tasks.to_vec());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move { writes::add_tasks(conn, (&bucket, &key, &version_id), &tasks).await })
+            })
+            .await
     }
 
     async fn release_leases(&self) -> StoreResult<u64> {

@@ -16,7 +16,7 @@ use crate::model::{
     BlobPart, BucketRecord, Displaced, NULL_VERSION, NewVersion, ObjectData, PartRecord, Precondition,
     RegisteredBucket, UploadRecord, VersionRecord, Versioning,
 };
-use crate::replication::{TaskOutcome, TaskRecord};
+use crate::replication::{NewTask, TaskOutcome, TaskRecord};
 use crate::{StoreError, StoreResult};
 
 async fn require_bucket(conn: &mut SqliteConnection, bucket: &str) -> StoreResult<()> {
@@ -242,6 +242,38 @@ async fn update_version_status(
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+pub(super) async fn add_tasks(
+    conn: &mut SqliteConnection,
+    (bucket, key, version_id): (&str, &str, &str),
+    tasks: &[NewTask],
+) -> StoreResult<u64> {
+    let mut added = 0;
+    for task in tasks {
+        let inserted = sqlx::query(
+            "INSERT INTO replication_tasks (bucket, key, version_id, rule_id, destination, role, replica_kms_key_id, \
+             size, state, not_before_ms, created_ms) SELECT bucket, key, version_id, ?, ?, ?, ?, size, 'PENDING', \
+             modified_ms, modified_ms FROM versions v WHERE bucket = ? AND key = ? AND version_id = ? AND NOT EXISTS \
+             (SELECT 1 FROM replication_tasks t WHERE t.bucket = v.bucket AND t.key = v.key \
+             AND t.version_id = v.version_id AND t.destination = ?)",
+        )
+        .bind(&task.rule_id)
+        .bind(&task.destination)
+        .bind(&task.role)
+        .bind(&task.replica_kms_key_id)
+        .bind(bucket)
+        .bind(key)
+        .bind(version_id)
+        .bind(&task.destination)
+        .execute(&mut *conn)
+        .await?;
+        added += inserted.rows_affected();
+    }
+    if added > 0 {
+        update_version_status(conn, bucket, key, version_id).await?;
+    }
+    Ok(added)
 }
 
 pub(super) async fn retry_failed(conn: &mut SqliteConnection, bucket: &str, now_ms: i64) -> StoreResult<u64> {

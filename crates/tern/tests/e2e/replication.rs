@@ -535,3 +535,30 @@ async fn sse_c_objects_replicate_sealed_and_need_the_customer_key_to_read() {
         .unwrap();
     assert_eq!(replica.body.collect().await.unwrap().into_bytes().to_vec(), crate::pattern(200_000, 4));
 }
+
+#[tokio::test]
+async fn existing_objects_are_backfilled_when_the_rule_asks() {
+    use aws_sdk_s3::types::{ExistingObjectReplication, ExistingObjectReplicationStatus};
+    let tern = two_regions().await;
+    let (east, west) = (tern.s3(EAST), tern.s3(WEST));
+    versioned(&east, "old-src", EAST).await;
+    versioned(&west, "old-dst", WEST).await;
+    for key in ["before-1", "before-2"] {
+        east.put_object().bucket("old-src").key(key).body(ByteStream::from_static(b"old")).send().await.unwrap();
+    }
+    let role = role_with(&tern, "old", r#"["s3:GetObjectVersionForReplication","s3:ReplicateObject"]"#).await;
+    let mut backfilling = rule("all", 1, "", "old-dst");
+    backfilling.existing_object_replication =
+        Some(ExistingObjectReplication::builder().status(ExistingObjectReplicationStatus::Enabled).build().unwrap());
+    let c = ReplicationConfiguration::builder().role(&role).set_rules(Some(vec![backfilling])).build().unwrap();
+    for _ in 0..2 {
+        east.put_bucket_replication().bucket("old-src").replication_configuration(c.clone()).send().await.unwrap();
+    }
+    for key in ["before-1", "before-2"] {
+        assert_eq!(settled(&east, "old-src", key).await, Some(ReplicationStatus::Completed), "{key}");
+        assert_eq!(crate::body_of(&west, "old-dst", key).await, b"old");
+    }
+    let report: serde_json::Value =
+        serde_json::from_str(&cli(&tern, &["status", "--bucket", "old-src", "--json"])).unwrap();
+    assert_eq!(report["counts"]["COMPLETED"], 2, "putting the configuration again replicates nothing twice");
+}
