@@ -26,6 +26,7 @@ def free_port() -> int:
 
 class Tern:
     def __init__(self, binary: Path, workdir: Path):
+        self.binary = binary
         self.workdir = workdir
         self.ports = {region: free_port() for region in REGIONS}
         config = f'data_dir = "{workdir / "data"}"\n'
@@ -82,6 +83,15 @@ class Tern:
             [str(aws), "--endpoint-url", self.endpoint(region), *args],
             env=env, capture_output=True, text=True, check=check, timeout=300,
         )
+
+    def cli_replication(self, *args: str, region: str = "us-east-1") -> str:
+        """Runs `tern replication …` against one region, as an operator would."""
+        env = dict(os.environ, AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY, AWS_REGION=region)
+        out = subprocess.run(
+            [str(self.binary), "replication", *args, "--endpoint", self.endpoint(region)],
+            env=env, capture_output=True, text=True, check=True, timeout=60,
+        )
+        return out.stdout
 
     def stop(self) -> None:
         self.process.terminate()
