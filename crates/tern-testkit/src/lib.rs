@@ -13,11 +13,15 @@ use tokio::process::{Child, Command};
 pub const ACCESS_KEY: &str = "AKIATESTKIT000000000";
 pub const SECRET_KEY: &str = "testkit-secret-key-0000000000000000000000";
 
-/// A `tern up` process running a deployment of regions in its own data dir.
+/// A deployment of regions in its own data dir: one `tern up` process, or
+/// (with [`Deployment::start_split`]) one `tern server` process per region,
+/// so a region can go down while the others serve.
 pub struct Deployment {
     binary: PathBuf,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// Per-region processes of a split deployment.
+    split: std::collections::BTreeMap<String, Child>,
     regions: Vec<(String, SocketAddr)>,
 }
 
@@ -28,6 +32,36 @@ fn free_port() -> anyhow::Result<SocketAddr> {
 impl Deployment {
     /// Starts `binary up` with one region per name, each on a free port.
     pub async fn start(binary: &Path, region_names: &[&str]) -> anyhow::Result<Self> {
+        let mut deployment = Self::configure(binary, region_names)?;
+        deployment.spawn().await?;
+        Ok(deployment)
+    }
+
+    /// Starts one `binary server` process per region.
+    pub async fn start_split(binary: &Path, region_names: &[&str]) -> anyhow::Result<Self> {
+        let mut deployment = Self::configure(binary, region_names)?;
+        for name in region_names {
+            deployment.start_region(name).await?;
+        }
+        Ok(deployment)
+    }
+
+    /// Stops one region of a split deployment (SIGKILL); the others keep serving.
+    pub async fn stop_region(&mut self, name: &str) -> anyhow::Result<()> {
+        let mut child = self.split.remove(name).context("the region is not running on its own")?;
+        child.start_kill()?;
+        child.wait().await?;
+        Ok(())
+    }
+
+    /// Starts one region of a split deployment (again).
+    pub async fn start_region(&mut self, name: &str) -> anyhow::Result<()> {
+        let child = self.command(&["server", "--region", name])?;
+        self.split.insert(name.to_owned(), child);
+        self.wait_healthy(name).await
+    }
+
+    fn configure(binary: &Path, region_names: &[&str]) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let regions = region_names
             .iter()
@@ -38,15 +72,24 @@ impl Deployment {
             writeln!(config, "[[region]]\nname = \"{name}\"\nlisten = \"{addr}\"")?;
         }
         std::fs::write(dir.path().join("tern.toml"), config)?;
-        let mut deployment = Self { binary: binary.to_owned(), dir, child: None, regions };
-        deployment.spawn().await?;
-        Ok(deployment)
+        Ok(Self { binary: binary.to_owned(), dir, child: None, split: std::collections::BTreeMap::new(), regions })
     }
 
     async fn spawn(&mut self) -> anyhow::Result<()> {
+        self.child = Some(self.command(&["up"])?);
+        for (name, _) in self.regions.clone() {
+            self.wait_healthy(&name).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs `tern <args> --config <this deployment's file>`, logging to its log.
+    fn command(&self, args: &[&str]) -> anyhow::Result<Child> {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("tern.log"))?;
-        let child = Command::new(&self.binary)
-            .args(["--exit-on-stdin-close", "up", "--config"])
+        Command::new(&self.binary)
+            .arg("--exit-on-stdin-close")
+            .args(args)
+            .arg("--config")
             .arg(self.dir.path().join("tern.toml"))
             .env("TERN_ROOT_ACCESS_KEY_ID", ACCESS_KEY)
             .env("TERN_ROOT_SECRET_ACCESS_KEY", SECRET_KEY)
@@ -55,12 +98,7 @@ impl Deployment {
             .stderr(log)
             .kill_on_drop(true)
             .spawn()
-            .with_context(|| format!("cannot start {}", self.binary.display()))?;
-        self.child = Some(child);
-        for (name, _) in self.regions.clone() {
-            self.wait_healthy(&name).await?;
-        }
-        Ok(())
+            .with_context(|| format!("cannot start {}", self.binary.display()))
     }
 
     async fn wait_healthy(&mut self, region: &str) -> anyhow::Result<()> {

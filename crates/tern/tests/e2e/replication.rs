@@ -562,3 +562,48 @@ async fn existing_objects_are_backfilled_when_the_rule_asks() {
         serde_json::from_str(&cli(&tern, &["status", "--bucket", "old-src", "--json"])).unwrap();
     assert_eq!(report["counts"]["COMPLETED"], 2, "putting the configuration again replicates nothing twice");
 }
+
+#[tokio::test]
+async fn a_destination_outage_leaves_versions_pending_and_the_backlog_drains_by_itself() {
+    let mut tern = tern_testkit::Deployment::start_split(env!("CARGO_BIN_EXE_tern").as_ref(), &[EAST, WEST])
+        .await
+        .expect("one process per region");
+    let (east, west) = (tern.s3(EAST), tern.s3(WEST));
+    versioned(&east, "outage-src", EAST).await;
+    versioned(&west, "outage-dst", WEST).await;
+    let role = role_with(&tern, "outage", r#"["s3:GetObjectVersionForReplication","s3:ReplicateObject"]"#).await;
+    let c = ReplicationConfiguration::builder()
+        .role(&role)
+        .set_rules(Some(vec![rule("all", 1, "", "outage-dst")]))
+        .build()
+        .unwrap();
+    east.put_bucket_replication().bucket("outage-src").replication_configuration(c).send().await.unwrap();
+
+    tern.stop_region(WEST).await.unwrap();
+    for i in 0..20 {
+        let body = ByteStream::from(format!("during the outage {i}").into_bytes());
+        east.put_object().bucket("outage-src").key(format!("k{i}")).body(body).send().await.unwrap();
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let report: serde_json::Value =
+        serde_json::from_str(&cli(&tern, &["status", "--bucket", "outage-src", "--json"])).unwrap();
+    assert_eq!(
+        (report["counts"]["PENDING"].as_u64(), report["counts"]["FAILED"].as_u64()),
+        (Some(20), Some(0)),
+        "an outage is not a failure"
+    );
+
+    tern.start_region(WEST).await.unwrap();
+    let mut completed = 0;
+    for _ in 0..600 {
+        let report: serde_json::Value =
+            serde_json::from_str(&cli(&tern, &["status", "--bucket", "outage-src", "--json"])).unwrap();
+        completed = report["counts"]["COMPLETED"].as_u64().unwrap();
+        if completed == 20 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(completed, 20, "the backlog drains without anyone asking");
+    assert_eq!(crate::body_of(&west, "outage-dst", "k7").await, b"during the outage 7");
+}
