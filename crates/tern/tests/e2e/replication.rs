@@ -140,7 +140,7 @@ async fn role_policy(tern: &tern_testkit::Deployment, name: &str, actions: &str)
 
 /// Polls the source's `x-amz-replication-status` until it leaves PENDING.
 async fn settled(s3: &Client, bucket: &str, key: &str) -> Option<ReplicationStatus> {
-    for _ in 0..200 {
+    for _ in 0..800 {
         let head = s3.head_object().bucket(bucket).key(key).send().await.unwrap();
         if head.replication_status() != Some(&ReplicationStatus::Pending) {
             return head.replication_status().cloned();
@@ -328,7 +328,7 @@ async fn delete_markers_replicate_when_the_rule_says_so_and_version_deletes_neve
     let marker = east.delete_object().bucket("dm-src").key("k").send().await.unwrap();
     let marker_id = marker.version_id().unwrap().to_owned();
     let mut seen = None;
-    for _ in 0..100 {
+    for _ in 0..800 {
         let versions = west.list_object_versions().bucket("dm-dst").send().await.unwrap();
         if let Some(m) = versions.delete_markers().first() {
             seen = m.version_id().map(str::to_owned);
@@ -511,7 +511,7 @@ async fn sse_c_objects_replicate_sealed_and_need_the_customer_key_to_read() {
         .sse_customer_key(&key_b64)
         .sse_customer_key_md5(&md5_b64);
     let mut status = None;
-    for _ in 0..200 {
+    for _ in 0..800 {
         status = head.clone().send().await.unwrap().replication_status().cloned();
         if status != Some(ReplicationStatus::Pending) {
             break;
