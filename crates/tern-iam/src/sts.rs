@@ -107,6 +107,16 @@ impl Iam {
         service: &str,
         session_name: &str,
     ) -> Result<(Session, String), String> {
+        let role = self.trusted_role(role_arn, service)?;
+        self.new_session(&role, role_arn, session_name, 3600).map_err(|e| e.to_string())
+    }
+
+    /// Whether `role_arn` exists and its trust policy lets `service` assume it.
+    pub fn trusts_service(&self, role_arn: &str, service: &str) -> Result<(), String> {
+        self.trusted_role(role_arn, service).map(drop)
+    }
+
+    fn trusted_role(&self, role_arn: &str, service: &str) -> Result<crate::model::Role, String> {
         let directory = self.directory();
         let role = role_arn
             .strip_prefix(&format!("arn:aws:iam::{}:role/", self.account))
@@ -120,7 +130,7 @@ impl Iam {
         if trust.denied || !trust.allowed {
             return Err(format!("The trust policy of {role_arn} does not let {service} assume it."));
         }
-        self.new_session(role, role_arn, session_name, 3600).map_err(|e| e.to_string())
+        Ok(role.clone())
     }
 
     /// Fresh credentials of `role` for `seconds`, and their sealed token.

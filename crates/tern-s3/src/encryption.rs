@@ -37,7 +37,7 @@ const SALT_LEN: usize = 32;
 /// The encryption services of one region.
 pub struct Sse {
     region_keys: Arc<WrappedKeys>,
-    kms: Arc<Kms>,
+    pub(crate) kms: Arc<Kms>,
     bucket_keys: BucketKeys,
 }
 
@@ -288,7 +288,7 @@ impl Region {
         Caller::new(who.clone()).via(format!("s3.{}.amazonaws.com", self.name))
     }
 
-    async fn bucket_encryption(&self, bucket: &str) -> S3Result<Option<BucketEncryption>> {
+    pub(crate) async fn bucket_encryption(&self, bucket: &str) -> S3Result<Option<BucketEncryption>> {
         let stored = self.meta.get_bucket_config(bucket, ENCRYPTION_CONFIG).await.map_err(store_error)?;
         stored.map(|text| serde_json::from_str(&text).map_err(internal)).transpose()
     }

@@ -25,6 +25,6 @@ mod wire;
 pub use context::Region;
 pub use encryption::{BUCKET_KEY_PERIOD, Sse};
 pub use registry::{BucketRegistry, PeerBuckets, RegistryEntry, RegistryError};
-pub use replication::DST_BUCKET_UNVERSIONED;
+pub use replication::{DST_BUCKET_UNVERSIONED, RuleCheck};
 pub use s3_impl::TernS3;
 pub use sse::KEK_PURPOSE;

@@ -25,6 +25,16 @@ pub trait PeerBuckets: Send + Sync + 'static {
     /// The versioning state of `bucket` in the other region `region`, or
     /// `None` if the bucket is not there.
     async fn versioning(&self, region: &str, bucket: &str) -> Result<Option<tern_store::Versioning>, RegistryError>;
+    /// Whether `principal` may perform `kms:<action>` on `key_id` in the
+    /// other region `region`, through `via_service`; the refusal if not.
+    async fn kms_check(
+        &self,
+        region: &str,
+        principal: &tern_iam::policy::Principal,
+        action: &str,
+        key_id: &str,
+        via_service: &str,
+    ) -> Result<(), String>;
 }
 
 #[async_trait]

@@ -112,7 +112,7 @@ pub async fn start_region(
     let registry_route =
         local_registry.map(|registry| RegistryRoute { registry, root_access_key: root.access_key_id.clone() });
     let replicate = ReplicateRoute { region: Arc::clone(&region), iam: Arc::clone(&iam) };
-    let replication = ReplicationAdmin { meta: Arc::clone(&region.meta), root_access_key: root.access_key_id.clone() };
+    let replication = ReplicationAdmin { region: Arc::clone(&region), root_access_key: root.access_key_id.clone() };
     builder.set_route(AdminRoutes { registry: registry_route, replicate, replication });
     let topology = Arc::new(Topology::new(Arc::clone(&region.registry), deployment));
     let observer = Arc::clone(&metrics) as Arc<dyn tern_replication::ReplicationObserver>;

@@ -10,12 +10,12 @@ use http::{Method, StatusCode};
 use s3s::route::S3Route;
 use s3s::{Body, S3Request, S3Response, S3Result, s3_error};
 use serde_json::json;
-use tern_store::{MetaStore, ReplicationReport};
+use tern_store::ReplicationReport;
 
 pub const PREFIX: &str = "/_tern/replication/";
 
 pub struct ReplicationAdmin {
-    pub meta: Arc<dyn MetaStore>,
+    pub region: Arc<tern_s3::Region>,
     pub root_access_key: String,
 }
 
@@ -72,18 +72,27 @@ impl S3Route for ReplicationAdmin {
     async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
         let rest = req.uri.path().strip_prefix(PREFIX).unwrap_or_default();
         let (bucket, action) = rest.split_once('/').unwrap_or((rest, ""));
-        if self.meta.get_bucket(bucket).await.map_err(|e| s3_error!(InternalError, "{e}"))?.is_none() {
+        let meta = &self.region.meta;
+        if meta.get_bucket(bucket).await.map_err(|e| s3_error!(InternalError, "{e}"))?.is_none() {
             return Err(s3_error!(NoSuchBucket, "The specified bucket does not exist in this region"));
         }
         let internal = |e: tern_store::StoreError| s3_error!(InternalError, "{e}");
         match (req.method.clone(), action) {
             (Method::GET, "") => {
-                let report = self.meta.replication_report(bucket).await.map_err(internal)?;
+                let report = meta.replication_report(bucket).await.map_err(internal)?;
                 Ok(respond(&report_json(&report, now_ms())))
             }
             (Method::POST, "retry") => {
-                let requeued = self.meta.retry_failed(bucket, now_ms()).await.map_err(internal)?;
+                let requeued = meta.retry_failed(bucket, now_ms()).await.map_err(internal)?;
                 Ok(respond(&json!({ "requeued": requeued })))
+            }
+            (Method::GET, "check") => {
+                let checks = self.region.check_replication(bucket).await?;
+                let rules: Vec<_> = checks
+                    .iter()
+                    .map(|c| json!({"rule": c.rule, "destination": c.destination, "ok": c.problems.is_empty(), "problems": c.problems}))
+                    .collect();
+                Ok(respond(&json!({ "rules": rules })))
             }
             _ => Err(s3_error!(MethodNotAllowed)),
         }

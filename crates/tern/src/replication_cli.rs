@@ -34,6 +34,15 @@ pub enum ReplicationCommand {
         #[command(flatten)]
         target: Target,
     },
+    /// Without moving data: can every rule work? Prints what is missing and
+    /// where (trust policy, S3 and KMS permissions in both regions, keys,
+    /// destination bucket); exits 1 if anything is.
+    Check {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn client(target: &Target) -> anyhow::Result<PeerClient> {
@@ -65,6 +74,29 @@ pub async fn run(command: ReplicationCommand) -> anyhow::Result<()> {
                 println!("{report}");
             } else {
                 print!("{}", render(&target.bucket, &report));
+            }
+        }
+        ReplicationCommand::Check { target, json } => {
+            let report = call(&target, http::Method::GET, "/check").await?;
+            let rules = report["rules"].as_array().cloned().unwrap_or_default();
+            if json {
+                println!("{report}");
+            } else {
+                for rule in &rules {
+                    let problems = rule["problems"].as_array().cloned().unwrap_or_default();
+                    let verdict = if problems.is_empty() { "ok" } else { "cannot work" };
+                    println!(
+                        "rule {} -> {}: {verdict}",
+                        rule["rule"].as_str().unwrap_or_default(),
+                        rule["destination"].as_str().unwrap_or_default()
+                    );
+                    for problem in problems {
+                        println!("  - {}", problem.as_str().unwrap_or_default());
+                    }
+                }
+            }
+            if rules.iter().any(|r| r["ok"] != true) {
+                std::process::exit(1);
             }
         }
         ReplicationCommand::Retry { target } => {

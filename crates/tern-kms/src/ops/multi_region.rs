@@ -245,6 +245,7 @@ pub(crate) async fn internal(kms: &Kms, operation: &str, body: &[u8]) -> KmsResu
         "GetTransportKey" => Ok(json!({ "PublicKey": b64(&kms.transport.public()) })),
         "SyncKey" => apply_sync(kms, parse(body)?).await,
         "ReplicaDeleted" => replica_deleted(kms, parse(body)?).await,
+        "CheckAccess" => check_access(kms, parse(body)?),
         _ => Err(KmsError::unknown_operation(operation)),
     }
 }
@@ -309,6 +310,31 @@ async fn apply_sync(kms: &Kms, message: SyncKey) -> KmsResult<Value> {
         "Policy": key.record.policy,
         "Tags": key.record.tags,
     }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CheckAccess {
+    principal_arn: String,
+    session_arn: Option<String>,
+    action: String,
+    key_id: String,
+    via_service: String,
+}
+
+/// Whether a principal of this account may perform a KMS action on a key
+/// here, through a service (`tern replication check` asks it of the
+/// destination region); nothing cryptographic happens.
+fn check_access(kms: &Kms, request: CheckAccess) -> KmsResult<Value> {
+    let principal = tern_iam::policy::Principal {
+        arn: request.principal_arn,
+        account: kms.account.clone(),
+        session_arn: request.session_arn,
+        service: None,
+    };
+    let caller = Caller::new(principal).via(request.via_service);
+    let (_, arn) = kms.check(&caller, &request.action, &request.key_id, &std::collections::BTreeMap::new())?;
+    Ok(json!({ "KeyArn": arn }))
 }
 
 #[derive(Deserialize)]

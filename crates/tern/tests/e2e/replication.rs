@@ -607,3 +607,55 @@ async fn a_destination_outage_leaves_versions_pending_and_the_backlog_drains_by_
     assert_eq!(completed, 20, "the backlog drains without anyone asking");
     assert_eq!(crate::body_of(&west, "outage-dst", "k7").await, b"during the outage 7");
 }
+
+#[tokio::test]
+async fn check_names_what_a_rule_lacks_before_any_object_fails() {
+    let tern = two_regions().await;
+    let (east, west) = (tern.s3(EAST), tern.s3(WEST));
+    versioned(&east, "chk-src", EAST).await;
+    versioned(&west, "chk-dst", WEST).await;
+    let replica_key = key_arn(&tern, WEST).await;
+    let role = role_with(&tern, "chk", r#"["s3:GetObjectVersionForReplication"]"#).await;
+    let c = ReplicationConfiguration::builder()
+        .role(&role)
+        .set_rules(Some(vec![kms_rule("chk-dst", &replica_key)]))
+        .build()
+        .unwrap();
+    east.put_bucket_replication().bucket("chk-src").replication_configuration(c).send().await.unwrap();
+
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tern"))
+            .arg("replication")
+            .args(args)
+            .args(["--endpoint", &tern.endpoint(EAST), "--bucket", "chk-src"])
+            .env("AWS_ACCESS_KEY_ID", tern_testkit::ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", tern_testkit::SECRET_KEY)
+            .env("AWS_REGION", EAST)
+            .output()
+            .expect("tern runs")
+    };
+    let out = run(&["check"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("s3:ReplicateObject on arn:aws:s3:::chk-dst/*"), "{text}");
+    assert!(text.contains(&format!("ReplicaKmsKeyID {replica_key} in {WEST}: AccessDeniedException")), "{text}");
+    assert!(text.contains("kms:GenerateDataKey"), "the destination's KMS names the action: {text}");
+
+    role_policy(
+        &tern,
+        "chk",
+        r#"["s3:GetObjectVersionForReplication","s3:ReplicateObject","kms:Decrypt","kms:GenerateDataKey"]"#,
+    )
+    .await;
+    let mut ok = false;
+    for _ in 0..40 {
+        if run(&["check"]).status.success() {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(ok, "{}", String::from_utf8_lossy(&run(&["check"]).stdout));
+    let json: serde_json::Value = serde_json::from_slice(&run(&["check", "--json"]).stdout).unwrap();
+    assert_eq!(json["rules"][0]["ok"], true);
+}
