@@ -659,3 +659,36 @@ async fn check_names_what_a_rule_lacks_before_any_object_fails() {
     let json: serde_json::Value = serde_json::from_slice(&run(&["check", "--json"]).stdout).unwrap();
     assert_eq!(json["rules"][0]["ok"], true);
 }
+
+#[tokio::test]
+async fn one_source_replicates_to_two_regions_and_completes_when_both_have_it() {
+    const THIRD: &str = "ap-south-1";
+    let tern = tern_testkit::Deployment::start(env!("CARGO_BIN_EXE_tern").as_ref(), &[EAST, WEST, THIRD])
+        .await
+        .expect("three regions");
+    let (east, west, south) = (tern.s3(EAST), tern.s3(WEST), tern.s3(THIRD));
+    versioned(&east, "fan-src", EAST).await;
+    versioned(&west, "fan-west", WEST).await;
+    versioned(&south, "fan-south", THIRD).await;
+    let role = role_with(&tern, "fan", r#"["s3:GetObjectVersionForReplication","s3:ReplicateObject"]"#).await;
+    let rules = vec![rule("to-west", 1, "", "fan-west"), rule("to-south", 2, "docs/", "fan-south")];
+    let c = ReplicationConfiguration::builder().role(&role).set_rules(Some(rules)).build().unwrap();
+    east.put_bucket_replication().bucket("fan-src").replication_configuration(c).send().await.unwrap();
+    for key in ["docs/a", "img/b"] {
+        east.put_object()
+            .bucket("fan-src")
+            .key(key)
+            .body(ByteStream::from(key.as_bytes().to_vec()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(settled(&east, "fan-src", key).await, Some(ReplicationStatus::Completed), "{key}");
+        assert_eq!(crate::body_of(&west, "fan-west", key).await, key.as_bytes());
+    }
+    assert_eq!(
+        crate::body_of(&south, "fan-south", "docs/a").await,
+        b"docs/a",
+        "the docs/ rule reaches the third region"
+    );
+    assert!(south.head_object().bucket("fan-south").key("img/b").send().await.is_err(), "outside that rule's filter");
+}
