@@ -11,6 +11,8 @@
 //! - `replication`: lag from PUT acknowledged to replica readable at a steady
 //!   50 PUT/s of 1 MiB, and replicated throughput of 64 MiB objects against
 //!   plain PUT throughput, on a two-region Tern.
+//! - `backlog`: memory while replication drains a backlog of 100,000 small
+//!   objects (RSS growth of the process from the start of the drain).
 
 // Statistics over request counts and byte totals far below 2^52.
 #![allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
@@ -32,6 +34,7 @@ enum Suite {
     Sse,
     Kms,
     Replication,
+    Backlog,
 }
 
 #[derive(Parser)]
@@ -63,7 +66,7 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let regions: &[&str] = match args.suite {
-        Suite::Replication => &["us-east-1", "eu-west-1"],
+        Suite::Replication | Suite::Backlog => &["us-east-1", "eu-west-1"],
         _ => &["us-east-1"],
     };
     // Kept alive for the whole run; dropping it stops the server.
@@ -73,6 +76,7 @@ async fn main() -> anyhow::Result<()> {
         Suite::Sse => sse::run(&args, &tern).await,
         Suite::Kms => kms::run(&args, &tern).await,
         Suite::Replication => replication::run(&args, &tern).await,
+        Suite::Backlog => replication::backlog(&args, &tern).await,
     };
     if result.is_err() {
         let log = tern.log();

@@ -213,6 +213,12 @@ impl Deployment {
         Ok(text)
     }
 
+    /// The process id of a `tern up` deployment, for measuring it.
+    #[must_use]
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
+    }
+
     /// SIGKILL: no chance to flush or clean up.
     pub async fn kill9(&mut self) -> anyhow::Result<()> {
         if let Some(mut child) = self.child.take() {
