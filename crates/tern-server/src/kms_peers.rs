@@ -21,8 +21,14 @@ impl KmsPeers for HttpKmsPeers {
     }
 
     async fn call(&self, region: &str, operation: &str, body: Value) -> KmsResult<Value> {
+        self.peers.kms_call(region, operation, body).await
+    }
+}
+
+impl Peers {
+    /// Calls `operation` of `region`'s KMS as the root; its error, relayed.
+    pub async fn kms_call(&self, region: &str, operation: &str, body: Value) -> KmsResult<Value> {
         let peer = self
-            .peers
             .get(region)
             .ok_or_else(|| KmsError::unsupported(format!("Region {region} is not part of this Tern deployment.")))?;
         let target = format!("TrentService.{operation}");

@@ -161,7 +161,6 @@ impl tern_s3::PeerBuckets for Peers {
         key_id: &str,
         via_service: &str,
     ) -> Result<(), String> {
-        let peer = self.get(region).ok_or_else(|| format!("region {region} is not in the deployment"))?;
         let body = serde_json::json!({
             "PrincipalArn": principal.arn,
             "SessionArn": principal.session_arn,
@@ -169,24 +168,9 @@ impl tern_s3::PeerBuckets for Peers {
             "KeyId": key_id,
             "ViaService": via_service,
         });
-        let headers =
-            [("content-type", "application/x-amz-json-1.1"), ("x-amz-target", "TrentService.TernInternal.CheckAccess")];
-        let request = PeerRequest {
-            service: "kms",
-            method: http::Method::POST,
-            path_and_query: "/",
-            headers: &headers,
-            body: Bytes::from(body.to_string()),
-        };
-        let (status, answer) = peer.request(request).await.map_err(|e| format!("{e:#}"))?;
-        if status.is_success() {
-            return Ok(());
-        }
-        let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap_or_default();
-        Err(format!(
-            "{}: {}",
-            answer["__type"].as_str().unwrap_or("error"),
-            answer["message"].as_str().unwrap_or_default()
-        ))
+        self.kms_call(region, "TernInternal.CheckAccess", body)
+            .await
+            .map(drop)
+            .map_err(|e| format!("{}: {}", e.code, e.message))
     }
 }
