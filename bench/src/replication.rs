@@ -46,31 +46,6 @@ async fn versioned_bucket(s3: &Client, name: &str, region: &str) -> anyhow::Resu
     Ok(())
 }
 
-/// A role S3 may assume, allowed `actions` (a JSON list) on everything.
-async fn replication_role(tern: &tern_testkit::Deployment, name: &str, actions: &str) -> anyhow::Result<String> {
-    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"s3.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-    let create =
-        [("Action", "CreateRole"), ("Version", "2010-05-08"), ("RoleName", name), ("AssumeRolePolicyDocument", trust)];
-    tern.iam_call(SOURCE, &create).await?;
-    allow(tern, name, actions).await?;
-    Ok(format!("arn:aws:iam::000000000000:role/{name}"))
-}
-
-/// Sets the role's one inline policy: `actions` allowed on everything.
-async fn allow(tern: &tern_testkit::Deployment, role: &str, actions: &str) -> anyhow::Result<()> {
-    let policy =
-        format!(r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":{actions},"Resource":"*"}}]}}"#);
-    let params = [
-        ("Action", "PutRolePolicy"),
-        ("Version", "2010-05-08"),
-        ("RoleName", role),
-        ("PolicyName", "replicate"),
-        ("PolicyDocument", &policy),
-    ];
-    tern.iam_call(SOURCE, &params).await?;
-    Ok(())
-}
-
 const READ_AND_REPLICATE: &str =
     r#"["s3:GetObjectVersionForReplication","s3:ReplicateObject","kms:Decrypt","kms:GenerateDataKey"]"#;
 
@@ -227,7 +202,7 @@ async fn drain(
     objects: usize,
     mode: &Mode,
 ) -> anyhow::Result<f64> {
-    let role = replication_role(tern, name, r#"["s3:GetObjectVersionForReplication"]"#).await.context("role")?;
+    let role = tern.replication_role(SOURCE, name, r#"["s3:GetObjectVersionForReplication"]"#).await.context("role")?;
     replicated_pair(source, destination, name, &role, mode.replica_key.as_deref()).await.context("buckets")?;
     let source_bucket = format!("{name}-src");
     let (_, versions) = put_64m(source, &source_bucket, objects, mode.source_key.as_deref()).await.context("PUTs")?;
@@ -239,7 +214,7 @@ async fn drain(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    allow(tern, name, READ_AND_REPLICATE).await?;
+    tern.allow_role(SOURCE, name, READ_AND_REPLICATE).await?;
     let started = Instant::now();
     tern.admin_call(SOURCE, "POST", &format!("/_tern/replication/{name}-src/retry")).await?;
     for (key, version) in &versions {
@@ -255,7 +230,8 @@ pub async fn run(args: &Args, tern: &tern_testkit::Deployment) -> anyhow::Result
     let client =
         |region: &str| s3_client_in(region, &tern.endpoint(region), tern_testkit::ACCESS_KEY, tern_testkit::SECRET_KEY);
     let (source, destination) = (client(SOURCE), client(DESTINATION));
-    let role = replication_role(tern, "lag", READ_AND_REPLICATE).await.context("creating the replication role")?;
+    let role =
+        tern.replication_role(SOURCE, "lag", READ_AND_REPLICATE).await.context("creating the replication role")?;
     replicated_pair(&source, &destination, "lag", &role, None).await.context("replicated buckets for lag")?;
     versioned_bucket(&source, "plain", SOURCE).await?;
 
@@ -321,7 +297,7 @@ pub async fn backlog(args: &Args, tern: &tern_testkit::Deployment) -> anyhow::Re
     let pid = tern.pid().context("the deployment runs in one process")?;
     let objects = ((100_000.0 * args.scale) as usize).max(100);
     // Without any read permission each task fails at once, building the backlog quickly.
-    let role = replication_role(tern, "backlog", r#"["s3:ListBucket"]"#).await?;
+    let role = tern.replication_role(SOURCE, "backlog", r#"["s3:ListBucket"]"#).await?;
     replicated_pair(&source, &destination, "backlog", &role, None).await?;
     futures::stream::iter(0..objects)
         .map(|i| {
@@ -342,7 +318,7 @@ pub async fn backlog(args: &Args, tern: &tern_testkit::Deployment) -> anyhow::Re
     while counts().await?["FAILED"].as_u64() != Some(objects as u64) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    allow(tern, "backlog", READ_AND_REPLICATE).await?;
+    tern.allow_role(SOURCE, "backlog", READ_AND_REPLICATE).await?;
     let before = rss_kib(pid);
     let started = Instant::now();
     tern.admin_call(SOURCE, "POST", &format!("{report_path}/retry")).await?;

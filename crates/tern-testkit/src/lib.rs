@@ -165,6 +165,43 @@ impl Deployment {
         self.signed(region, "iam", "POST", "/", &headers, body).await
     }
 
+    /// Creates `name`, a role the S3 service may assume; its ARN.
+    pub async fn s3_service_role(&self, region: &str, name: &str) -> anyhow::Result<String> {
+        let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"s3.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+        let create = [
+            ("Action", "CreateRole"),
+            ("Version", "2010-05-08"),
+            ("RoleName", name),
+            ("AssumeRolePolicyDocument", trust),
+        ];
+        self.iam_call(region, &create).await?;
+        Ok(format!("arn:aws:iam::000000000000:role/{name}"))
+    }
+
+    /// Creates a role S3 may assume, allowed `actions` (a JSON list) on
+    /// every resource; its ARN.
+    pub async fn replication_role(&self, region: &str, name: &str, actions: &str) -> anyhow::Result<String> {
+        let arn = self.s3_service_role(region, name).await?;
+        self.allow_role(region, name, actions).await?;
+        Ok(arn)
+    }
+
+    /// Sets the role's one inline policy: `actions` allowed on every resource.
+    pub async fn allow_role(&self, region: &str, role: &str, actions: &str) -> anyhow::Result<()> {
+        let policy = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":{actions},"Resource":"*"}}]}}"#
+        );
+        let put = [
+            ("Action", "PutRolePolicy"),
+            ("Version", "2010-05-08"),
+            ("RoleName", role),
+            ("PolicyName", "replication"),
+            ("PolicyDocument", &policy),
+        ];
+        self.iam_call(region, &put).await?;
+        Ok(())
+    }
+
     /// Calls Tern's admin API (`/_tern/…`) of `region` as the root.
     pub async fn admin_call(&self, region: &str, method: &str, path: &str) -> anyhow::Result<String> {
         self.signed(region, "s3", method, path, &[], String::new()).await

@@ -11,6 +11,8 @@ use aws_sdk_s3::types::{
 use crate::{EAST, WEST, code, two_regions};
 
 const ROLE: &str = "arn:aws:iam::000000000000:role/replication";
+/// What a role needs to replicate unencrypted and SSE-S3 objects.
+const READ_AND_REPLICATE: &str = r#"["s3:GetObjectVersionForReplication","s3:ReplicateObject"]"#;
 
 async fn versioned(s3: &Client, name: &str, region: &str) {
     let mut create = s3.create_bucket().bucket(name);
@@ -42,17 +44,6 @@ fn config(rules: Vec<ReplicationRule>) -> ReplicationConfiguration {
     ReplicationConfiguration::builder().role(ROLE).set_rules(Some(rules)).build().unwrap()
 }
 
-async fn create_role(tern: &tern_testkit::Deployment) {
-    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"s3.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-    let form = [
-        ("Action", "CreateRole"),
-        ("Version", "2010-05-08"),
-        ("RoleName", "replication"),
-        ("AssumeRolePolicyDocument", trust),
-    ];
-    tern.iam_call(EAST, &form).await.expect("role created");
-}
-
 #[tokio::test]
 async fn configurations_are_validated_as_aws_does_and_round_trip() {
     let tern = two_regions().await;
@@ -75,7 +66,7 @@ async fn configurations_are_validated_as_aws_does_and_round_trip() {
     };
     let e = put("src", config(vec![rule("r", 1, "", "dst")])).await.unwrap_err();
     assert_eq!(code(&e), "InvalidArgument", "the role must exist");
-    create_role(&tern).await;
+    tern.s3_service_role(EAST, "replication").await.expect("role created");
     put("src", config(vec![rule("docs", 2, "docs/", "dst"), rule("all", 1, "", "dst")])).await.unwrap();
 
     for (bucket, c, expected) in [
@@ -103,7 +94,7 @@ async fn matching_versions_get_their_outbox_tasks_in_the_same_commit() {
     let (east, west) = (tern.s3(EAST), tern.s3(WEST));
     versioned(&east, "outbox-src", EAST).await;
     versioned(&west, "outbox-dst", WEST).await;
-    create_role(&tern).await;
+    tern.s3_service_role(EAST, "replication").await.expect("role created");
     let c = config(vec![rule("docs", 1, "docs/", "outbox-dst")]);
     east.put_bucket_replication().bucket("outbox-src").replication_configuration(c).send().await.unwrap();
     for key in ["docs/a", "images/b"] {
@@ -113,29 +104,6 @@ async fn matching_versions_get_their_outbox_tasks_in_the_same_commit() {
     assert!(head.replication_status().is_some(), "the version has replication tasks");
     let head = east.head_object().bucket("outbox-src").key("images/b").send().await.unwrap();
     assert_eq!(head.replication_status(), None, "outside every rule's filter");
-}
-
-async fn role_with(tern: &tern_testkit::Deployment, name: &str, actions: &str) -> String {
-    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"s3.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-    let create =
-        [("Action", "CreateRole"), ("Version", "2010-05-08"), ("RoleName", name), ("AssumeRolePolicyDocument", trust)];
-    tern.iam_call(EAST, &create).await.expect("role created");
-    role_policy(tern, name, actions).await;
-    format!("arn:aws:iam::000000000000:role/{name}")
-}
-
-/// Sets the role's one inline policy: `actions` allowed on every resource.
-async fn role_policy(tern: &tern_testkit::Deployment, name: &str, actions: &str) {
-    let policy =
-        format!(r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":{actions},"Resource":"*"}}]}}"#);
-    let put = [
-        ("Action", "PutRolePolicy"),
-        ("Version", "2010-05-08"),
-        ("RoleName", name),
-        ("PolicyName", "replication"),
-        ("PolicyDocument", &policy),
-    ];
-    tern.iam_call(EAST, &put).await.expect("role policy set");
 }
 
 /// Polls the source's `x-amz-replication-status` until it leaves PENDING.
@@ -156,9 +124,14 @@ async fn objects_replicate_as_the_role_with_their_identity() {
     let (east, west) = (tern.s3(EAST), tern.s3(WEST));
     versioned(&east, "crr-src", EAST).await;
     versioned(&west, "crr-dst", WEST).await;
-    let role =
-        role_with(&tern, "crr", r#"["s3:GetObjectVersionForReplication","s3:ReplicateObject","s3:ReplicateDelete"]"#)
-            .await;
+    let role = tern
+        .replication_role(
+            EAST,
+            "crr",
+            r#"["s3:GetObjectVersionForReplication","s3:ReplicateObject","s3:ReplicateDelete"]"#,
+        )
+        .await
+        .expect("role created");
     let rules = vec![rule("all", 1, "", "crr-dst")];
     let c = ReplicationConfiguration::builder().role(&role).set_rules(Some(rules)).build().unwrap();
     east.put_bucket_replication().bucket("crr-src").replication_configuration(c).send().await.unwrap();
@@ -205,7 +178,10 @@ async fn a_role_the_destination_refuses_fails_with_the_aws_reason() {
     let (east, west) = (tern.s3(EAST), tern.s3(WEST));
     versioned(&east, "deny-src", EAST).await;
     versioned(&west, "deny-dst", WEST).await;
-    let role = role_with(&tern, "readonly", r#"["s3:GetObjectVersionForReplication"]"#).await;
+    let role = tern
+        .replication_role(EAST, "readonly", r#"["s3:GetObjectVersionForReplication"]"#)
+        .await
+        .expect("role created");
     let c = ReplicationConfiguration::builder()
         .role(&role)
         .set_rules(Some(vec![rule("r", 1, "", "deny-dst")]))
@@ -231,7 +207,7 @@ async fn a_role_the_destination_refuses_fails_with_the_aws_reason() {
         .unwrap_or_default();
     assert!(failed_series.contains(r#"bucket="deny-src""#) && failed_series.ends_with(" 1"), "{metrics}");
 
-    role_policy(&tern, "readonly", r#"["s3:GetObjectVersionForReplication","s3:ReplicateObject"]"#).await;
+    tern.allow_role(EAST, "readonly", READ_AND_REPLICATE).await.expect("role policy set");
     assert!(cli(&tern, &["retry", "--bucket", "deny-src"]).contains("re-queued 1"));
     let again = settled(&east, "deny-src", "k").await;
     assert_eq!(again, Some(ReplicationStatus::Completed), "AWS never retries FAILED; Tern does when asked");
@@ -282,7 +258,7 @@ async fn sse_kms_objects_are_re_encrypted_under_the_replica_key_with_the_roles_p
     versioned(&west, "kms-dst", WEST).await;
     let (source_key, replica_key) = (key_arn(&tern, EAST).await, key_arn(&tern, WEST).await);
     let actions = r#"["s3:GetObjectVersionForReplication","s3:ReplicateObject","kms:Decrypt","kms:GenerateDataKey"]"#;
-    let role = role_with(&tern, "kms-crr", actions).await;
+    let role = tern.replication_role(EAST, "kms-crr", actions).await.expect("role created");
     let c = ReplicationConfiguration::builder()
         .role(&role)
         .set_rules(Some(vec![kms_rule("kms-dst", &replica_key)]))
@@ -315,9 +291,14 @@ async fn delete_markers_replicate_when_the_rule_says_so_and_version_deletes_neve
     let (east, west) = (tern.s3(EAST), tern.s3(WEST));
     versioned(&east, "dm-src", EAST).await;
     versioned(&west, "dm-dst", WEST).await;
-    let role =
-        role_with(&tern, "dm", r#"["s3:GetObjectVersionForReplication","s3:ReplicateObject","s3:ReplicateDelete"]"#)
-            .await;
+    let role = tern
+        .replication_role(
+            EAST,
+            "dm",
+            r#"["s3:GetObjectVersionForReplication","s3:ReplicateObject","s3:ReplicateDelete"]"#,
+        )
+        .await
+        .expect("role created");
     let mut with_markers = rule("all", 1, "", "dm-dst");
     with_markers.delete_marker_replication =
         Some(DeleteMarkerReplication::builder().status(DeleteMarkerReplicationStatus::Enabled).build());
@@ -349,7 +330,7 @@ async fn a_source_killed_mid_replication_resumes_and_loses_nothing() {
     let (east, west) = (tern.s3(EAST), tern.s3(WEST));
     versioned(&east, "crash-src", EAST).await;
     versioned(&west, "crash-dst", WEST).await;
-    let role = role_with(&tern, "crash", r#"["s3:GetObjectVersionForReplication","s3:ReplicateObject"]"#).await;
+    let role = tern.replication_role(EAST, "crash", READ_AND_REPLICATE).await.expect("role created");
     let c = ReplicationConfiguration::builder()
         .role(&role)
         .set_rules(Some(vec![rule("all", 1, "", "crash-dst")]))
@@ -426,9 +407,14 @@ async fn mrk_objects_replicate_sealed_under_the_destinations_replica_key() {
     tern.kms(EAST).replicate_key().key_id(&mrk).replica_region(WEST).send().await.unwrap();
     let (east_arn, west_arn) =
         (format!("arn:aws:kms:{EAST}:000000000000:key/{mrk}"), format!("arn:aws:kms:{WEST}:000000000000:key/{mrk}"));
-    let role =
-        role_with(&tern, "mrk-crr", r#"["s3:GetObjectVersionForReplication","s3:ReplicateObject","kms:Decrypt"]"#)
-            .await;
+    let role = tern
+        .replication_role(
+            EAST,
+            "mrk-crr",
+            r#"["s3:GetObjectVersionForReplication","s3:ReplicateObject","kms:Decrypt"]"#,
+        )
+        .await
+        .expect("role created");
     let c = ReplicationConfiguration::builder()
         .role(&role)
         .set_rules(Some(vec![kms_rule("mrk-dst", &west_arn)]))
@@ -451,12 +437,13 @@ async fn mrk_objects_replicate_sealed_under_the_destinations_replica_key() {
         "no kms:GenerateDataKey on the replica key"
     );
 
-    role_policy(
-        &tern,
+    tern.allow_role(
+        EAST,
         "mrk-crr",
         r#"["s3:GetObjectVersionForReplication","s3:ReplicateObject","kms:Decrypt","kms:GenerateDataKey"]"#,
     )
-    .await;
+    .await
+    .expect("role policy set");
     for (key, len) in [("small", 1000), ("big", 300_000)] {
         put(key, len).await.unwrap();
         assert_eq!(settled(&east, "mrk-src", key).await, Some(ReplicationStatus::Completed), "{}", tern.log());
@@ -483,7 +470,7 @@ async fn sse_c_objects_replicate_sealed_and_need_the_customer_key_to_read() {
     let (east, west) = (tern.s3(EAST), tern.s3(WEST));
     versioned(&east, "ssec-src", EAST).await;
     versioned(&west, "ssec-dst", WEST).await;
-    let role = role_with(&tern, "ssec-crr", r#"["s3:GetObjectVersionForReplication","s3:ReplicateObject"]"#).await;
+    let role = tern.replication_role(EAST, "ssec-crr", READ_AND_REPLICATE).await.expect("role created");
     let c = ReplicationConfiguration::builder()
         .role(&role)
         .set_rules(Some(vec![rule("all", 1, "", "ssec-dst")]))
@@ -546,7 +533,7 @@ async fn existing_objects_are_backfilled_when_the_rule_asks() {
     for key in ["before-1", "before-2"] {
         east.put_object().bucket("old-src").key(key).body(ByteStream::from_static(b"old")).send().await.unwrap();
     }
-    let role = role_with(&tern, "old", r#"["s3:GetObjectVersionForReplication","s3:ReplicateObject"]"#).await;
+    let role = tern.replication_role(EAST, "old", READ_AND_REPLICATE).await.expect("role created");
     let mut backfilling = rule("all", 1, "", "old-dst");
     backfilling.existing_object_replication =
         Some(ExistingObjectReplication::builder().status(ExistingObjectReplicationStatus::Enabled).build().unwrap());
@@ -571,7 +558,7 @@ async fn a_destination_outage_leaves_versions_pending_and_the_backlog_drains_by_
     let (east, west) = (tern.s3(EAST), tern.s3(WEST));
     versioned(&east, "outage-src", EAST).await;
     versioned(&west, "outage-dst", WEST).await;
-    let role = role_with(&tern, "outage", r#"["s3:GetObjectVersionForReplication","s3:ReplicateObject"]"#).await;
+    let role = tern.replication_role(EAST, "outage", READ_AND_REPLICATE).await.expect("role created");
     let c = ReplicationConfiguration::builder()
         .role(&role)
         .set_rules(Some(vec![rule("all", 1, "", "outage-dst")]))
@@ -615,7 +602,8 @@ async fn check_names_what_a_rule_lacks_before_any_object_fails() {
     versioned(&east, "chk-src", EAST).await;
     versioned(&west, "chk-dst", WEST).await;
     let replica_key = key_arn(&tern, WEST).await;
-    let role = role_with(&tern, "chk", r#"["s3:GetObjectVersionForReplication"]"#).await;
+    let role =
+        tern.replication_role(EAST, "chk", r#"["s3:GetObjectVersionForReplication"]"#).await.expect("role created");
     let c = ReplicationConfiguration::builder()
         .role(&role)
         .set_rules(Some(vec![kms_rule("chk-dst", &replica_key)]))
@@ -641,12 +629,13 @@ async fn check_names_what_a_rule_lacks_before_any_object_fails() {
     assert!(text.contains(&format!("ReplicaKmsKeyID {replica_key} in {WEST}: AccessDeniedException")), "{text}");
     assert!(text.contains("kms:GenerateDataKey"), "the destination's KMS names the action: {text}");
 
-    role_policy(
-        &tern,
+    tern.allow_role(
+        EAST,
         "chk",
         r#"["s3:GetObjectVersionForReplication","s3:ReplicateObject","kms:Decrypt","kms:GenerateDataKey"]"#,
     )
-    .await;
+    .await
+    .expect("role policy set");
     let mut ok = false;
     for _ in 0..40 {
         if run(&["check"]).status.success() {
@@ -670,7 +659,7 @@ async fn one_source_replicates_to_two_regions_and_completes_when_both_have_it() 
     versioned(&east, "fan-src", EAST).await;
     versioned(&west, "fan-west", WEST).await;
     versioned(&south, "fan-south", THIRD).await;
-    let role = role_with(&tern, "fan", r#"["s3:GetObjectVersionForReplication","s3:ReplicateObject"]"#).await;
+    let role = tern.replication_role(EAST, "fan", READ_AND_REPLICATE).await.expect("role created");
     let rules = vec![rule("to-west", 1, "", "fan-west"), rule("to-south", 2, "docs/", "fan-south")];
     let c = ReplicationConfiguration::builder().role(&role).set_rules(Some(rules)).build().unwrap();
     east.put_bucket_replication().bucket("fan-src").replication_configuration(c).send().await.unwrap();
