@@ -264,6 +264,18 @@ impl Iam {
         first
     }
 
+    /// Whether role `name` exists; a follower catches up with the authority
+    /// before it says no, as [`Self::authorize_current`] does.
+    pub async fn role_exists_current(&self, name: &str) -> bool {
+        if self.directory().roles.contains_key(name) {
+            return true;
+        }
+        if let Err(e) = self.refresh().await {
+            tracing::debug!(error = %e, "IAM directory not refreshed before a role lookup");
+        }
+        self.directory().roles.contains_key(name)
+    }
+
     /// Authorizes a request that only identity policies govern (S3, IAM).
     pub fn authorize(&self, request: &Request<'_>) -> Result<(), String> {
         let verdict = self.identity_verdict(request);

@@ -13,7 +13,7 @@ mod reasons;
 mod transfer;
 mod verbatim;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -76,6 +76,10 @@ pub struct Replicator {
     observer: Arc<dyn ReplicationObserver>,
     http: reqwest::Client,
     sessions: Mutex<HashMap<String, transfer::RoleSession>>,
+    /// Destinations that failed transiently since their last success: the
+    /// first success after an outage makes their backed-off tasks due at
+    /// once, so a backlog drains as soon as its destination is back.
+    troubled: Mutex<HashSet<String>>,
 }
 
 fn now_ms() -> i64 {
@@ -101,6 +105,7 @@ impl Replicator {
             observer,
             http,
             sessions: Mutex::default(),
+            troubled: Mutex::default(),
         })
     }
 
@@ -158,11 +163,29 @@ impl Replicator {
                 let latency = u64::try_from(now_ms() - task.created_ms).unwrap_or(0);
                 self.observer.completed(task, Duration::from_millis(latency));
             }
-            TaskOutcome::Retry { .. } => {}
+            TaskOutcome::Retry { .. } => {
+                self.troubled.lock().expect("troubled set lock").insert(task.destination.clone());
+            }
         }
         if let Err(e) = self.meta.finish_task(task.id, &outcome, now_ms()).await {
             tracing::warn!(error = %e, "replication outcome not recorded; the lease will run out and retry");
         }
+        if outcome == TaskOutcome::Completed {
+            self.reached(&task.destination).await;
+        }
+    }
+
+    /// `destination` took a replica: if it was in trouble, its waiting
+    /// tasks are due now rather than when their backoff ends.
+    async fn reached(&self, destination: &str) {
+        if !self.troubled.lock().expect("troubled set lock").remove(destination) {
+            return;
+        }
+        match self.meta.expedite(destination, now_ms()).await {
+            Ok(n) => tracing::info!(%destination, tasks = n, "destination reachable again; resuming its backlog"),
+            Err(e) => tracing::warn!(error = %e, "backed-off tasks stay scheduled"),
+        }
+        self.wake.notify_one();
     }
 
     async fn replicate(&self, task: &TaskRecord) -> TaskOutcome {

@@ -40,16 +40,17 @@ pub(crate) fn source_failure(status: u16, body: &str) -> Trouble {
     }
 }
 
-/// The failure reason of the destination's answer to a delivery.
-pub(crate) fn destination_failure(status: u16, body: &str, delete_marker: bool) -> Trouble {
+/// The failure reason of the destination's answer to a delivery; `denied`
+/// is the reason when the destination refuses it.
+pub(crate) fn destination_failure(status: u16, body: &str, denied: &str) -> Trouble {
     match (status, error_code(body)) {
-        (403, _) if delete_marker => permanent("DstDelObjNotPermitted"),
-        (403, _) => permanent("DstPutObjectNotPermitted"),
+        (403, _) => permanent(denied),
+        (404, Some("NoSuchVersion")) => permanent("DstVersionNotFound"),
         (_, Some("KMS.NotFoundException" | "KMS.InvalidArnException")) => permanent("DstKmsKeyNotFound"),
         (_, Some("KMS.DisabledException" | "KMS.KMSInvalidStateException")) => permanent("DstKmsKeyInvalidState"),
         (_, Some("NoSuchBucket" | "PermanentRedirect")) | (301, _) => permanent("DstBucketNotFound"),
         (_, Some("DstBucketUnversioned")) => permanent("DstBucketUnversioned"),
-        (400..=499, Some(code)) => Trouble::Permanent(format!("DstPutObjectNotPermitted ({code})")),
+        (400..=499, Some(code)) => Trouble::Permanent(format!("{denied} ({code})")),
         _ => Trouble::Transient(format!("destination answered {status}")),
     }
 }
@@ -73,6 +74,14 @@ pub fn hint(reason: &str, role: &str, destination: &str) -> String {
              on the ReplicaKmsKeyID (its key policy must allow the role) for SSE-KMS objects"
         ),
         "DstDelObjNotPermitted" => format!("allow {role} s3:ReplicateDelete on arn:aws:s3:::{destination}/*"),
+        "SrcGetTaggingNotPermitted" => {
+            format!("allow {role} s3:GetObjectVersionTagging on the source objects, so tag changes can replicate")
+        }
+        "DstPutTaggingNotPermitted" => format!("allow {role} s3:ReplicateTags on arn:aws:s3:::{destination}/*"),
+        "DstVersionNotFound" => format!(
+            "{destination} does not hold this version (its replication failed, or it was deleted there); retry it \
+             once the version is there"
+        ),
         "DstKmsKeyNotFound" => "ReplicaKmsKeyID must name a key that exists in the destination's region".to_owned(),
         "DstKmsKeyInvalidState" => {
             "enable the destination key named by ReplicaKmsKeyID (or cancel its deletion)".to_owned()
@@ -94,15 +103,16 @@ mod tests {
             Trouble::Permanent(r) => r,
             Trouble::Transient(r) => format!("transient: {r}"),
         };
-        assert_eq!(reason(destination_failure(403, &body("AccessDenied"), false)), "DstPutObjectNotPermitted");
-        assert_eq!(reason(destination_failure(403, &body("AccessDenied"), true)), "DstDelObjNotPermitted");
-        assert_eq!(reason(destination_failure(400, &body("KMS.NotFoundException"), false)), "DstKmsKeyNotFound");
-        assert_eq!(
-            reason(destination_failure(400, &body("KMS.KMSInvalidStateException"), false)),
-            "DstKmsKeyInvalidState"
-        );
-        assert_eq!(reason(destination_failure(400, &body("DstBucketUnversioned"), false)), "DstBucketUnversioned");
-        assert!(reason(destination_failure(503, "", false)).starts_with("transient"));
+        let put =
+            |status: u16, code: &str| reason(destination_failure(status, &body(code), "DstPutObjectNotPermitted"));
+        assert_eq!(put(403, "AccessDenied"), "DstPutObjectNotPermitted");
+        assert_eq!(reason(destination_failure(403, "", "DstPutTaggingNotPermitted")), "DstPutTaggingNotPermitted");
+        assert_eq!(put(404, "NoSuchVersion"), "DstVersionNotFound");
+        assert_eq!(put(400, "KMS.NotFoundException"), "DstKmsKeyNotFound");
+        assert_eq!(put(400, "KMS.KMSInvalidStateException"), "DstKmsKeyInvalidState");
+        assert_eq!(put(400, "DstBucketUnversioned"), "DstBucketUnversioned");
+        assert_eq!(put(400, "InvalidRequest"), "DstPutObjectNotPermitted (InvalidRequest)");
+        assert!(put(503, "SlowDown").starts_with("transient"));
         assert_eq!(reason(source_failure(400, &body("KMS.DisabledException"))), "SrcKmsKeyInvalidState");
         assert_eq!(reason(source_failure(403, &body("AccessDenied"))), "SrcGetObjectNotPermitted");
         assert!(reason(source_failure(500, "")).starts_with("transient"));

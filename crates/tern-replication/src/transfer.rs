@@ -7,7 +7,8 @@ use aws_sigv4::http_request::{
     PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings, UriPathNormalizationMode,
     sign,
 };
-use tern_store::{ReplicaManifest, TaskRecord, VersionRecord};
+use tern_iam::policy::{Request, RequestContext};
+use tern_store::{ReplicaManifest, TagManifest, TaskKind, TaskRecord, VersionRecord};
 
 use crate::Replicator;
 use crate::reasons::{Trouble, destination_failure, permanent, source_failure};
@@ -113,27 +114,78 @@ impl Replicator {
             .map_err(transient)?
             .ok_or_else(|| permanent("SrcVersionNotFound"))?;
         let session = self.session(&task.role)?;
-        let destination_region = self
+        let region = self
             .topology
             .region_of(&task.destination)
             .await
             .map_err(Trouble::Transient)?
             .ok_or_else(|| permanent("DstBucketNotFound"))?;
-        let destination = self.topology.endpoint(&destination_region).ok_or_else(|| permanent("DstBucketNotFound"))?;
-        let mut manifest = manifest(&version, task);
+        let endpoint = self.topology.endpoint(&region).ok_or_else(|| permanent("DstBucketNotFound"))?;
+        let destination = Destination { endpoint, region };
+        match task.kind {
+            TaskKind::Object => self.transfer_object(&version, task, &session, &destination).await,
+            TaskKind::Tags => self.transfer_tags(&version, task, &session, &destination).await,
+        }
+    }
+
+    async fn transfer_object(
+        &self,
+        version: &VersionRecord,
+        task: &TaskRecord,
+        session: &RoleSession,
+        destination: &Destination,
+    ) -> Result<(), Trouble> {
+        let mut manifest = manifest(version, task);
+        // As in S3: without the tagging read, objects replicate but tags do not.
+        if !self.role_may(session, "s3:GetObjectVersionTagging", task) {
+            manifest.tags.clear();
+        }
         let body = if version.is_delete_marker {
             None
-        } else if crate::verbatim::travels_sealed(&version, task) {
-            self.check_source(&version, task, &session).await?;
-            let (layout, inline) =
-                self.stage_sealed(&version, (&destination, &destination_region), task, &session).await?;
+        } else if crate::verbatim::travels_sealed(version, task) {
+            self.check_source(version, task, session).await?;
+            let (layout, inline) = self.stage_sealed(version, destination, task, session).await?;
             manifest.sealed = Some(layout);
             inline.map(|bytes| (bytes.len() as u64, reqwest::Body::from(bytes)))
         } else {
-            let source = self.read_source(task, &session, None).await?;
+            let source = self.read_source(task, session, None).await?;
             Some((manifest.size, reqwest::Body::wrap_stream(source.bytes_stream())))
         };
-        self.deliver(&destination, &destination_region, task, &manifest, body, &session).await
+        let delivery = Delivery {
+            route: "replicate",
+            denied: if version.is_delete_marker { "DstDelObjNotPermitted" } else { "DstPutObjectNotPermitted" },
+        };
+        self.deliver(destination, delivery, task, &manifest, body, session).await
+    }
+
+    /// Carries the version's current tag set (newer changes included) to a
+    /// destination that holds the version.
+    async fn transfer_tags(
+        &self,
+        version: &VersionRecord,
+        task: &TaskRecord,
+        session: &RoleSession,
+        destination: &Destination,
+    ) -> Result<(), Trouble> {
+        if !self.role_may(session, "s3:GetObjectVersionTagging", task) {
+            return Err(permanent("SrcGetTaggingNotPermitted"));
+        }
+        let manifest = TagManifest {
+            version_id: version.version_id.clone(),
+            tags: version.tags.clone(),
+            tags_stamp: version.tags_stamp,
+            origin: task.bucket.clone(),
+        };
+        let delivery = Delivery { route: "replicate-tags", denied: "DstPutTaggingNotPermitted" };
+        self.deliver(destination, delivery, task, &manifest, None, session).await
+    }
+
+    /// Whether the role's policies allow `action` on the source object.
+    pub(crate) fn role_may(&self, session: &RoleSession, action: &str, task: &TaskRecord) -> bool {
+        let resource = format!("arn:aws:s3:::{}/{}", task.bucket, task.key);
+        let context = RequestContext::default();
+        let request = Request { principal: &session.principal, action, resource: &resource, context: &context };
+        self.iam.authorize(&request).is_ok()
     }
 
     /// Streams the source version's plaintext, read as the role.
@@ -165,19 +217,20 @@ impl Replicator {
 
     async fn deliver(
         &self,
-        endpoint: &str,
-        region: &str,
+        destination: &Destination,
+        delivery: Delivery,
         task: &TaskRecord,
-        manifest: &ReplicaManifest,
+        manifest: &impl serde::Serialize,
         body: Option<(u64, reqwest::Body)>,
         session: &RoleSession,
     ) -> Result<(), Trouble> {
-        let url = format!("{endpoint}/_tern/replicate/{}", object_path(&task.destination, &task.key));
+        let path = object_path(&task.destination, &task.key);
+        let url = format!("{}/_tern/{}/{path}", destination.endpoint, delivery.route);
         let json = serde_json::to_vec(manifest).map_err(transient)?;
         let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, json);
         let length = body.as_ref().map_or(0, |(n, _)| *n);
         let headers = [(MANIFEST_HEADER, encoded), ("content-length", length.to_string())];
-        let request = self.signed(&http::Method::PUT, &url, region, session, &headers)?;
+        let request = self.signed(&http::Method::PUT, &url, &destination.region, session, &headers)?;
         let request = match body {
             Some((_, body)) => request.body(body),
             None => request,
@@ -188,8 +241,21 @@ impl Replicator {
         }
         let status = response.status().as_u16();
         let text = response.text().await.unwrap_or_default();
-        Err(destination_failure(status, &text, manifest.is_delete_marker))
+        Err(destination_failure(status, &text, delivery.denied))
     }
+}
+
+/// Where a task's destination bucket is served.
+pub(crate) struct Destination {
+    pub(crate) endpoint: String,
+    pub(crate) region: String,
+}
+
+/// What a delivery writes at the destination: its route under `/_tern/`,
+/// and the failure reason of a refusal.
+struct Delivery {
+    route: &'static str,
+    denied: &'static str,
 }
 
 fn manifest(version: &VersionRecord, task: &TaskRecord) -> ReplicaManifest {
@@ -201,6 +267,7 @@ fn manifest(version: &VersionRecord, task: &TaskRecord) -> ReplicaManifest {
         size: if version.is_delete_marker { 0 } else { version.size },
         attrs: version.attrs.clone(),
         tags: version.tags.clone(),
+        tags_stamp: version.tags_stamp,
         // Only SSE-KMS sources are re-encrypted under the rule's key; the
         // others take the destination bucket's default encryption.
         replica_kms_key_id: task

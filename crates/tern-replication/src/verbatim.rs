@@ -9,12 +9,11 @@
 use bytes::Bytes;
 use futures::TryStreamExt as _;
 use tern_crypto::segments::{Header, ciphertext_len};
-use tern_iam::policy::{Request, RequestContext};
 use tern_store::{BlobPart, ObjectData, SealedLayout, TaskRecord, VersionRecord};
 
 use crate::Replicator;
 use crate::reasons::{Trouble, destination_failure, permanent};
-use crate::transfer::{RoleSession, object_path, transient};
+use crate::transfer::{Destination, RoleSession, object_path, transient};
 
 /// Whether `version` replicates sealed under `task`'s rule.
 pub(crate) fn travels_sealed(version: &VersionRecord, task: &TaskRecord) -> bool {
@@ -41,12 +40,8 @@ impl Replicator {
         session: &RoleSession,
     ) -> Result<(), Trouble> {
         if version.attrs.customer_key_md5.is_some() {
-            let principal = session.principal.clone();
-            let resource = format!("arn:aws:s3:::{}/{}", task.bucket, task.key);
-            let context = RequestContext::default();
-            let action = "s3:GetObjectVersionForReplication";
-            let request = Request { principal: &principal, action, resource: &resource, context: &context };
-            return self.iam.authorize(&request).map_err(|_| permanent("SrcGetObjectNotPermitted"));
+            let allowed = self.role_may(session, "s3:GetObjectVersionForReplication", task);
+            return if allowed { Ok(()) } else { Err(permanent("SrcGetObjectNotPermitted")) };
         }
         let range = (version.size > 0).then_some("bytes=0-0");
         self.read_source(task, session, range).await.map(drop)
@@ -57,7 +52,7 @@ impl Replicator {
     pub(crate) async fn stage_sealed(
         &self,
         version: &VersionRecord,
-        destination: (&str, &str),
+        destination: &Destination,
         task: &TaskRecord,
         session: &RoleSession,
     ) -> Result<(SealedLayout, Option<Bytes>), Trouble> {
@@ -76,7 +71,7 @@ impl Replicator {
     async fn stage_blob(
         &self,
         part: &BlobPart,
-        (endpoint, region): (&str, &str),
+        Destination { endpoint, region }: &Destination,
         task: &TaskRecord,
         session: &RoleSession,
     ) -> Result<String, Trouble> {
@@ -97,7 +92,7 @@ impl Replicator {
         let status = response.status().as_u16();
         let text = response.text().await.unwrap_or_default();
         if !(200..300).contains(&status) {
-            return Err(destination_failure(status, &text, false));
+            return Err(destination_failure(status, &text, "DstPutObjectNotPermitted"));
         }
         let answer: serde_json::Value = serde_json::from_str(&text).map_err(transient)?;
         answer["blob"].as_str().map(str::to_owned).ok_or_else(|| transient("the destination named no blob"))

@@ -171,16 +171,18 @@ impl Region {
         attrs.parts_count = Some(u32::try_from(chosen.len()).unwrap_or(u32::MAX));
         attrs.checksum = attrs.checksum.and_then(|c| composite_checksum(&c.algorithm, &chosen));
         let version_id = version_id_for(&bucket);
+        let modified_ms = now_ms();
         let mut version = NewVersion {
             bucket: bucket.name.clone(),
             key: upload.key.clone(),
             version_id: version_id.clone(),
             is_delete_marker: false,
-            modified_ms: now_ms(),
+            modified_ms,
             size: chosen.iter().map(|p| p.size).sum(),
             etag: multipart_etag(&chosen),
             attrs,
             tags: upload.tags.clone(),
+            tags_stamp: modified_ms,
             data: ObjectData::Blobs(chosen.iter().map(|p| BlobPart { blob: p.blob.clone(), size: p.size }).collect()),
             replication: Vec::new(),
         };

@@ -66,16 +66,18 @@ fn new_object_version(
     attrs: ObjectAttrs,
     tags: Vec<(String, String)>,
 ) -> NewVersion {
+    let modified_ms = now_ms();
     NewVersion {
         bucket: bucket.name.clone(),
         key,
         version_id: version_id_for(bucket),
         is_delete_marker: false,
-        modified_ms: now_ms(),
+        modified_ms,
         size: ingested.size,
         etag: hex::encode(ingested.md5),
         attrs,
         tags,
+        tags_stamp: modified_ms,
         data: ingested.data,
         replication: Vec::new(),
     }
@@ -251,16 +253,18 @@ impl Region {
             return Ok(DeletedObject { key: Some(key.to_owned()), ..Default::default() });
         }
         let marker_id = version_id_for(bucket);
+        let modified_ms = now_ms();
         let mut marker = NewVersion {
             bucket: bucket.name.clone(),
             key: key.to_owned(),
             version_id: marker_id.clone(),
             is_delete_marker: true,
-            modified_ms: now_ms(),
+            modified_ms,
             size: 0,
             etag: String::new(),
             attrs: ObjectAttrs::default(),
             tags: vec![],
+            tags_stamp: modified_ms,
             data: tern_store::ObjectData::Inline(bytes::Bytes::new()),
             replication: Vec::new(),
         };

@@ -392,11 +392,10 @@ fn covers(rule: &Rule, v: &Candidate<'_>) -> bool {
     rule.enabled && kind_ok && rule.filter.matches(v.key, v.tags)
 }
 
-/// One task per destination, from the highest-priority rule of `rules` that
-/// covers the version there.
-fn tasks_for<'r>(role: &str, rules: impl Iterator<Item = &'r Rule>, v: &Candidate<'_>) -> Vec<NewTask> {
+/// One task per destination, from the highest-priority rule of `rules` there.
+fn tasks_for<'r>(role: &str, rules: impl Iterator<Item = &'r Rule>) -> Vec<NewTask> {
     let mut chosen: Vec<&Rule> = Vec::new();
-    for rule in rules.filter(|r| covers(r, v)) {
+    for rule in rules {
         match chosen.iter_mut().find(|c| c.destination.bucket == rule.destination.bucket) {
             Some(current) if rule.priority > current.priority => *current = rule,
             Some(_) => {}
@@ -422,12 +421,34 @@ impl Region {
     pub(crate) async fn plan_replication(&self, version: &mut NewVersion) -> S3Result<()> {
         version.replication.clear();
         version.attrs.replication_status = None;
+        version.attrs.replica = false;
         let Some(config) = self.replication_config(&version.bucket).await? else { return Ok(()) };
-        version.replication = tasks_for(&config.role, config.rules.iter(), &Candidate::from(&*version));
+        let candidate = Candidate::from(&*version);
+        version.replication = tasks_for(&config.role, config.rules.iter().filter(|r| covers(r, &candidate)));
         if !version.replication.is_empty() {
             version.attrs.replication_status = Some("PENDING".to_owned());
         }
         Ok(())
+    }
+
+    /// Where a new tag set of `version` replicates, except to `origin` (the
+    /// bucket a replicated change came from): from a source version, every
+    /// enabled rule's destination (the store keeps those the version goes
+    /// to); from a replica, the destinations of rules that cover it and
+    /// enable `ReplicaModifications`.
+    pub(crate) async fn plan_tag_replication(
+        &self,
+        version: &tern_store::VersionRecord,
+        tags: &[(String, String)],
+        origin: Option<&str>,
+    ) -> S3Result<Vec<NewTask>> {
+        let Some(config) = self.replication_config(&version.bucket).await? else { return Ok(Vec::new()) };
+        let candidate = Candidate { tags, ..Candidate::from(version) };
+        let applies = |r: &&Rule| {
+            let goes_back = !version.attrs.replica || r.replica_modifications == Some(true) && covers(r, &candidate);
+            r.enabled && goes_back && Some(r.destination.bucket.as_str()) != origin
+        };
+        Ok(tasks_for(&config.role, config.rules.iter().filter(applies)))
     }
 
     /// The bucket's replication configuration, if it has one.
@@ -447,7 +468,7 @@ impl Region {
             return Err(invalid("Versioning must be 'Enabled' on the bucket to apply a replication configuration"));
         }
         let config = parse(config)?;
-        self.check_role(&config.role, caller)?;
+        self.check_role(&config.role, caller).await?;
         for rule in &config.rules {
             self.check_destination(&rule.destination.bucket).await?;
         }
@@ -471,10 +492,11 @@ impl Region {
             for summary in page.iter().filter(|s| !s.is_delete_marker) {
                 let found = self.meta.get_version(bucket, &summary.key, Some(&summary.version_id)).await;
                 let Some(version) = found.map_err(store_error)? else { continue };
-                if version.attrs.replication_status.as_deref() == Some("REPLICA") {
+                if version.attrs.replica {
                     continue;
                 }
-                let tasks = tasks_for(&config.role, rules.iter().copied(), &Candidate::from(&version));
+                let candidate = Candidate::from(&version);
+                let tasks = tasks_for(&config.role, rules.iter().copied().filter(|r| covers(r, &candidate)));
                 self.meta.add_tasks(bucket, &version.key, &version.version_id, &tasks).await.map_err(store_error)?;
             }
             let Some(last) = page.last() else { break };
@@ -485,19 +507,19 @@ impl Region {
     }
 
     /// The role must parse, exist, and be passable by the caller (`iam:PassRole`).
-    fn check_role(&self, role: &str, caller: &Principal) -> S3Result<()> {
+    async fn check_role(&self, role: &str, caller: &Principal) -> S3Result<()> {
         let name = role
             .strip_prefix(&format!("arn:aws:iam::{}:role/", self.account_id))
             .filter(|n| !n.is_empty())
             .ok_or_else(|| {
                 s3_error!(InvalidArgument, "Invalid ArgumentRole: {role} is not a role ARN of this account")
             })?;
-        if !self.iam.directory().roles.contains_key(name) {
+        if !self.iam.role_exists_current(name).await {
             return Err(s3_error!(InvalidArgument, "The role {role} does not exist"));
         }
         let context = RequestContext::default();
         let request = Request { principal: caller, action: "iam:PassRole", resource: role, context: &context };
-        self.iam.authorize(&request).map_err(|message| s3_error!(AccessDenied, "{message}"))
+        self.iam.authorize_current(&request).await.map_err(|message| s3_error!(AccessDenied, "{message}"))
     }
 
     /// The destination bucket must exist (in any region) and be versioned.
@@ -669,6 +691,7 @@ impl Region {
             self.replica_object(bucket, key, &manifest, body, who).await?
         };
         version.attrs.replication_status = Some("REPLICA".to_owned());
+        version.attrs.replica = true;
         let inserted = self.meta.put_replica(&version).await;
         if !matches!(inserted, Ok(true)) {
             self.release_blobs(&version.data.blob_ids().map(str::to_owned).collect::<Vec<_>>()).await;
@@ -776,6 +799,7 @@ fn replica_version(
         etag: manifest.etag.clone(),
         attrs,
         tags: manifest.tags.clone(),
+        tags_stamp: manifest.tags_stamp,
         data,
         replication: Vec::new(),
     }

@@ -1,13 +1,15 @@
-//! Object tagging: Get/Put/DeleteObjectTagging.
+//! Object tagging: Get/Put/DeleteObjectTagging, and tag changes that
+//! replication brings from another region.
 
-use s3s::S3Result;
 use s3s::dto::{Tag, Tagging};
-use tern_store::NULL_VERSION;
+use s3s::{S3Result, s3_error};
+use tern_iam::policy::{Principal, Request, RequestContext};
+use tern_store::{NULL_VERSION, TagManifest, TagWrite};
 
 use crate::context::Region;
 use crate::error::store_error;
 use crate::object::check_key;
-use crate::wire::validate_tags;
+use crate::wire::{now_ms, validate_tags};
 
 impl Region {
     pub(crate) async fn get_tags(
@@ -21,7 +23,8 @@ impl Region {
         Ok((tags, (record.version_id != NULL_VERSION).then_some(record.version_id)))
     }
 
-    /// Replaces the tag set (an empty set deletes it); returns the version tagged.
+    /// Replaces the tag set (an empty set deletes it); returns the version
+    /// tagged. The change replicates wherever the version did.
     pub(crate) async fn put_tags(
         &self,
         bucket: &str,
@@ -33,8 +36,57 @@ impl Region {
         let tags: Vec<(String, String)> =
             tagging.tag_set.into_iter().map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default())).collect();
         validate_tags(&tags)?;
-        self.readable_version(bucket, key, version_id).await?;
-        let record = self.meta.put_tags(bucket, key, version_id, &tags).await.map_err(store_error)?;
-        Ok((record.version_id != NULL_VERSION).then_some(record.version_id))
+        let version = self.readable_version(bucket, key, version_id).await?;
+        let replication = self.plan_tag_replication(&version, &tags, None).await?;
+        let write = TagWrite {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            version_id: Some(version.version_id),
+            tags,
+            stamp: None,
+            now_ms: now_ms(),
+            replication,
+        };
+        let applied = self.write_tags(&write).await?;
+        Ok((applied.version_id != NULL_VERSION).then_some(applied.version_id))
+    }
+
+    /// Applies a tag change replication brings from another region, as
+    /// `who` (the rule's role), who needs `s3:ReplicateTags` on the object.
+    /// An older change than the tags in place is ignored; a newer one goes
+    /// on to where this version replicates, except back where it came from.
+    pub async fn apply_replica_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+        manifest: TagManifest,
+        who: &Principal,
+    ) -> S3Result<()> {
+        self.bucket(bucket).await?;
+        let resource = crate::access::resource_arn(Some(bucket), Some(key));
+        let context = RequestContext::default();
+        let request = Request { principal: who, action: "s3:ReplicateTags", resource: &resource, context: &context };
+        self.iam.authorize_current(&request).await.map_err(|message| s3_error!(AccessDenied, "{message}"))?;
+        let found = self.meta.get_version(bucket, key, Some(&manifest.version_id)).await.map_err(store_error)?;
+        let version = found.filter(|v| !v.is_delete_marker).ok_or_else(|| s3_error!(NoSuchVersion))?;
+        let replication = self.plan_tag_replication(&version, &manifest.tags, Some(&manifest.origin)).await?;
+        let write = TagWrite {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            version_id: Some(manifest.version_id),
+            tags: manifest.tags,
+            stamp: Some(manifest.tags_stamp),
+            now_ms: now_ms(),
+            replication,
+        };
+        self.write_tags(&write).await.map(drop)
+    }
+
+    async fn write_tags(&self, write: &TagWrite) -> S3Result<tern_store::VersionRecord> {
+        let applied = self.meta.put_tags(write).await.map_err(store_error)?;
+        if applied.tasks > 0 {
+            self.replication_wake.notify_one();
+        }
+        Ok(applied.version)
     }
 }

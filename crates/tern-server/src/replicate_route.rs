@@ -1,7 +1,9 @@
 //! `PUT /_tern/replicate/{bucket}/{key}`: where another region's
 //! replication worker delivers a replica, signed as the rule's role (an STS
 //! session). The manifest travels base64-JSON in `x-tern-replica`; the body
-//! is the object's plaintext, which this region encrypts itself.
+//! is the object's plaintext, which this region encrypts itself (or, for a
+//! sealed replica, bytes staged under `/_tern/replicate-blob/`). A tag
+//! change made after a version replicated goes to `/_tern/replicate-tags/`.
 
 use std::sync::Arc;
 
@@ -10,11 +12,13 @@ use http::{Method, StatusCode};
 use s3s::route::S3Route;
 use s3s::{Body, S3Request, S3Response, S3Result, s3_error};
 use tern_iam::Iam;
-use tern_store::ReplicaManifest;
+use tern_store::{ReplicaManifest, TagManifest};
 
 pub const PREFIX: &str = "/_tern/replicate/";
 /// Where a sealed replica's blobs are staged before its manifest.
 pub const BLOB_PREFIX: &str = "/_tern/replicate-blob/";
+pub const TAGS_PREFIX: &str = "/_tern/replicate-tags/";
+const PREFIXES: [&str; 3] = [PREFIX, BLOB_PREFIX, TAGS_PREFIX];
 pub const MANIFEST_HEADER: &str = "x-tern-replica";
 
 pub struct ReplicateRoute {
@@ -23,22 +27,27 @@ pub struct ReplicateRoute {
 }
 
 fn target(path: &str) -> Option<(String, String)> {
-    let rest = path.strip_prefix(PREFIX).or_else(|| path.strip_prefix(BLOB_PREFIX))?;
+    let rest = PREFIXES.iter().find_map(|p| path.strip_prefix(p))?;
     let (bucket, key) = rest.split_once('/')?;
     let key = urlencoding::decode(key).ok()?.into_owned();
     (!bucket.is_empty() && !key.is_empty()).then(|| (bucket.to_owned(), key))
 }
 
-fn manifest(headers: &http::HeaderMap) -> Option<ReplicaManifest> {
-    let text = headers.get(MANIFEST_HEADER)?.to_str().ok()?;
-    let json = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, text).ok()?;
-    serde_json::from_slice(&json).ok()
+fn manifest<M: serde::de::DeserializeOwned>(headers: &http::HeaderMap) -> S3Result<M> {
+    let text = headers.get(MANIFEST_HEADER).and_then(|v| v.to_str().ok());
+    let json = text.and_then(|t| base64::Engine::decode(&base64::engine::general_purpose::STANDARD, t).ok());
+    let manifest = json.and_then(|j| serde_json::from_slice(&j).ok());
+    manifest.ok_or_else(|| s3_error!(InvalidArgument, "A replica needs its manifest"))
+}
+
+fn is_replication(path: &str) -> bool {
+    PREFIXES.iter().any(|p| path.starts_with(p))
 }
 
 #[async_trait]
 impl S3Route for ReplicateRoute {
     fn is_match(&self, method: &Method, uri: &http::Uri, _: &http::HeaderMap, _: &mut http::Extensions) -> bool {
-        method == Method::PUT && (uri.path().starts_with(PREFIX) || uri.path().starts_with(BLOB_PREFIX))
+        method == Method::PUT && is_replication(uri.path())
     }
 
     async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
@@ -59,19 +68,20 @@ impl S3Route for ReplicateRoute {
         if req.uri.path().starts_with(BLOB_PREFIX) {
             let body = s3s::dto::StreamingBlob::from(req.input);
             let blob = self.region.stage_replica_blob(&bucket, &key, body, &identity.principal).await?;
-            let mut response = S3Response::new(Body::from(serde_json::json!({ "blob": blob }).to_string()));
-            response.status = Some(StatusCode::OK);
-            return Ok(response);
+            let answer = Body::from(serde_json::json!({ "blob": blob }).to_string());
+            return Ok(S3Response::with_status(answer, StatusCode::OK));
         }
-        let manifest =
-            manifest(&req.headers).ok_or_else(|| s3_error!(InvalidArgument, "A replica needs its manifest"))?;
+        if req.uri.path().starts_with(TAGS_PREFIX) {
+            let manifest: TagManifest = manifest(&req.headers)?;
+            self.region.apply_replica_tags(&bucket, &key, manifest, &identity.principal).await?;
+            return Ok(S3Response::with_status(Body::empty(), StatusCode::OK));
+        }
+        let manifest: ReplicaManifest = manifest(&req.headers)?;
         let carries_body =
             !manifest.is_delete_marker && !matches!(manifest.sealed, Some(tern_store::SealedLayout::Blobs(_)));
         let body = carries_body.then(|| s3s::dto::StreamingBlob::from(req.input));
         self.region.apply_replica(&bucket, &key, manifest, body, &identity.principal).await?;
-        let mut response = S3Response::new(Body::empty());
-        response.status = Some(StatusCode::OK);
-        Ok(response)
+        Ok(S3Response::with_status(Body::empty(), StatusCode::OK))
     }
 }
 
@@ -85,7 +95,7 @@ pub struct AdminRoutes {
 
 impl AdminRoutes {
     fn route_for(&self, path: &str) -> Option<&dyn S3Route> {
-        if path.starts_with(PREFIX) || path.starts_with(BLOB_PREFIX) {
+        if is_replication(path) {
             Some(&self.replicate)
         } else if path.starts_with(crate::replication_admin::PREFIX) {
             Some(&self.replication)

@@ -8,7 +8,7 @@ use crate::model::{
     BlobPart, BucketRecord, KeyStart, NULL_VERSION, NewVersion, ObjectAttrs, ObjectData, PartRecord, Precondition,
     UploadRecord, Versioning,
 };
-use crate::{BlobStore, ByteStream, DocStore, DocWrite, MetaStore, StoreError};
+use crate::{BlobStore, ByteStream, DocStore, DocWrite, MetaStore, StoreError, TagWrite};
 
 fn version(bucket: &str, key: &str, version_id: &str, etag: &str, data: ObjectData) -> NewVersion {
     NewVersion {
@@ -21,8 +21,31 @@ fn version(bucket: &str, key: &str, version_id: &str, etag: &str, data: ObjectDa
         etag: etag.to_owned(),
         attrs: ObjectAttrs::default(),
         tags: vec![],
+        tags_stamp: 1_700_000_000_000,
         data,
         replication: vec![],
+    }
+}
+
+/// A tag change made in this region, replicating to `destinations`.
+fn tag_write(bucket: &str, version_id: Option<&str>, tags: &[(&str, &str)], destinations: &[&str]) -> TagWrite {
+    TagWrite {
+        bucket: bucket.to_owned(),
+        key: "k".to_owned(),
+        version_id: version_id.map(str::to_owned),
+        tags: tags.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+        stamp: None,
+        now_ms: 1_800_000_000_000,
+        replication: destinations.iter().map(|d| task_to(d)).collect(),
+    }
+}
+
+fn task_to(destination: &str) -> crate::NewTask {
+    crate::NewTask {
+        rule_id: "r".into(),
+        destination: destination.into(),
+        role: "arn:aws:iam::000000000000:role/r".into(),
+        replica_kms_key_id: None,
     }
 }
 
@@ -43,6 +66,8 @@ async fn new_bucket(store: &dyn MetaStore, name: &str, versioning: Versioning) {
 pub async fn meta_suite(store: &dyn MetaStore) {
     bucket_configs(store).await;
     replication_outbox(store).await;
+    tag_replication(store).await;
+    replica_modifications(store).await;
     replicas(store).await;
     buckets(store).await;
     versions(store).await;
@@ -117,9 +142,12 @@ async fn versions(store: &dyn MetaStore) {
     store.put_version(&version("b-ver", "n", NULL_VERSION, "a", blobs(&["old"])), None).await.unwrap();
     let displaced = store.put_version(&version("b-ver", "n", NULL_VERSION, "b", inline("new")), None).await.unwrap();
     assert_eq!(displaced.blobs, vec!["old".to_owned()]);
-    let tagged = store.put_tags("b-ver", "n", None, &[("t".into(), "1".into())]).await.unwrap();
-    assert_eq!(tagged.tags, vec![("t".to_owned(), "1".to_owned())]);
-    assert!(matches!(store.put_tags("b-ver", "n", Some("zz"), &[]).await, Err(StoreError::NoSuchVersion)));
+    let mut tagging = tag_write("b-ver", None, &[("t", "1")], &[]);
+    tagging.key = "n".into();
+    let tagged = store.put_tags(&tagging).await.unwrap();
+    assert_eq!(tagged.version.tags, vec![("t".to_owned(), "1".to_owned())]);
+    tagging.version_id = Some("zz".into());
+    assert!(matches!(store.put_tags(&tagging).await, Err(StoreError::NoSuchVersion)));
     assert!(store.referenced_blobs().await.unwrap().is_empty());
 }
 
@@ -271,15 +299,7 @@ async fn replication_outbox(store: &dyn MetaStore) {
     new_bucket(store, "outbox", Versioning::Enabled).await;
     let mut v = version("outbox", "k", "v1", "e", inline("x"));
     v.attrs.replication_status = Some("PENDING".into());
-    v.replication = ["east-copy", "west-copy"]
-        .iter()
-        .map(|d| crate::NewTask {
-            rule_id: "r".into(),
-            destination: (*d).into(),
-            role: "arn:aws:iam::000000000000:role/r".into(),
-            replica_kms_key_id: None,
-        })
-        .collect();
+    v.replication = vec![task_to("east-copy"), task_to("west-copy")];
     store.put_version(&v, None).await.unwrap();
     let now = 1_800_000_000_000;
     let leased = store.lease_tasks(now, 1000, 10).await.unwrap();
@@ -298,7 +318,9 @@ async fn replication_outbox(store: &dyn MetaStore) {
     let retry = crate::TaskOutcome::Retry { not_before_ms: now + 5000, reason: "destination down".into() };
     store.finish_task(leased[1].id, &retry, now).await.unwrap();
     assert!(store.lease_tasks(now + 2000, 1000, 10).await.unwrap().is_empty(), "backing off");
-    let again = store.lease_tasks(now + 5000, 1000, 10).await.unwrap();
+    assert_eq!(store.expedite("elsewhere", now + 2000).await.unwrap(), 0);
+    assert_eq!(store.expedite(&leased[1].destination, now + 2000).await.unwrap(), 1);
+    let again = store.lease_tasks(now + 2000, 1000, 10).await.unwrap();
     assert_eq!(again.len(), 1);
     store.finish_task(again[0].id, &crate::TaskOutcome::Failed("DstBucketUnversioned".into()), now).await.unwrap();
     assert_eq!(replication_status(store).await.as_deref(), Some("FAILED"));
@@ -306,13 +328,7 @@ async fn replication_outbox(store: &dyn MetaStore) {
     let report = store.replication_report("outbox").await.unwrap();
     assert_eq!((report.pending, report.completed, report.failed), (0, 1, 1));
     assert!(store.replication_backlog().await.unwrap().iter().all(|b| b.bucket != "outbox"), "nothing pending");
-    let backfill = crate::NewTask {
-        rule_id: "r2".into(),
-        destination: "third".into(),
-        role: "arn:aws:iam::000000000000:role/r".into(),
-        replica_kms_key_id: None,
-    };
-    let both = [backfill.clone(), crate::NewTask { destination: "east-copy".into(), ..backfill }];
+    let both = [task_to("third"), task_to("east-copy")];
     assert_eq!(store.add_tasks("outbox", "k", "v1", &both).await.unwrap(), 1, "only destinations without a task");
     assert_eq!(store.add_tasks("outbox", "k", "missing", &both).await.unwrap(), 0);
     assert_eq!(report.failures[0].reason.as_deref(), Some("DstBucketUnversioned"));
@@ -324,6 +340,68 @@ async fn replication_outbox(store: &dyn MetaStore) {
         store.finish_task(task.id, &crate::TaskOutcome::Completed, now).await.unwrap();
     }
     assert_eq!(replication_status(store).await.as_deref(), Some("COMPLETED"));
+}
+
+/// A tag change goes, after its object, where the version replicates to.
+async fn tag_replication(store: &dyn MetaStore) {
+    new_bucket(store, "tagged", Versioning::Enabled).await;
+    let mut v = version("tagged", "k", "v1", "e", inline("x"));
+    v.replication = vec![task_to("ok-dst"), task_to("failing-dst")];
+    store.put_version(&v, None).await.unwrap();
+    let now = 1_800_000_000_000;
+    let objects = store.lease_tasks(now, 1000, 10).await.unwrap();
+    store.finish_task(objects[1].id, &crate::TaskOutcome::Failed("DstBucketNotFound".into()), now).await.unwrap();
+
+    let everywhere = tag_write("tagged", Some("v1"), &[("a", "1")], &["ok-dst", "failing-dst", "never-dst"]);
+    let applied = store.put_tags(&everywhere).await.unwrap();
+    assert_eq!(applied.tasks, 1, "only where the object goes and did not fail");
+    assert!(applied.version.tags_stamp >= now);
+    assert!(store.lease_tasks(now, 1000, 10).await.unwrap().is_empty(), "the tags wait for their object");
+    store.finish_task(objects[0].id, &crate::TaskOutcome::Completed, now).await.unwrap();
+    let again = tag_write("tagged", Some("v1"), &[("a", "2")], &["ok-dst"]);
+    assert_eq!(store.put_tags(&again).await.unwrap().tasks, 0, "a queued task carries the newest tags already");
+    let tags = store.lease_tasks(now, 1000, 10).await.unwrap();
+    assert_eq!(tags.len(), 1);
+    assert_eq!((tags[0].kind, tags[0].destination.as_str(), tags[0].size), (crate::TaskKind::Tags, "ok-dst", 0));
+    let status = |s: &'static str| async move {
+        let v = store.get_version("tagged", "k", Some("v1")).await.unwrap().unwrap();
+        assert_eq!(v.attrs.replication_status.as_deref(), Some(s));
+    };
+    status("FAILED").await;
+    store.finish_task(tags[0].id, &crate::TaskOutcome::Completed, now).await.unwrap();
+    assert_eq!(store.put_tags(&again).await.unwrap().tasks, 1, "a change after the last one went replicates");
+}
+
+/// Replicated tag changes apply only if newer, so two regions converge;
+/// a replica's own changes go back where its rules send them.
+async fn replica_modifications(store: &dyn MetaStore) {
+    new_bucket(store, "two-way", Versioning::Enabled).await;
+    let mut replica = version("two-way", "k", "v1", "e", inline("x"));
+    replica.attrs.replica = true;
+    replica.attrs.replication_status = Some("REPLICA".into());
+    store.put_replica(&replica).await.unwrap();
+    let mut remote = tag_write("two-way", Some("v1"), &[("from", "source")], &[]);
+    remote.stamp = Some(1_800_000_000_500);
+    assert!(store.put_tags(&remote).await.unwrap().changed);
+    let mut stale = tag_write("two-way", Some("v1"), &[("from", "stale")], &["back"]);
+    stale.stamp = Some(1_800_000_000_400);
+    let ignored = store.put_tags(&stale).await.unwrap();
+    assert!(!ignored.changed && ignored.tasks == 0, "an older change never overwrites a newer one");
+    assert_eq!(ignored.version.tags, vec![("from".to_owned(), "source".to_owned())]);
+    let mut tie = tag_write("two-way", Some("v1"), &[("from", "z")], &[]);
+    tie.stamp = Some(1_800_000_000_500);
+    assert!(store.put_tags(&tie).await.unwrap().changed, "a tie goes to the greater tag set, in every region");
+
+    let local = store.put_tags(&tag_write("two-way", Some("v1"), &[("edited", "here")], &["back"])).await.unwrap();
+    assert_eq!(local.tasks, 1, "a replica has no object task; its rules decide");
+    assert!(local.version.tags_stamp > 1_800_000_000_500, "a local change is newer than any it has seen");
+    let v = store.get_version("two-way", "k", Some("v1")).await.unwrap().unwrap();
+    assert_eq!(v.attrs.replication_status.as_deref(), Some("PENDING"));
+    let leased = store.lease_tasks(1_900_000_000_000, 1000, 10).await.unwrap();
+    let task = leased.iter().find(|t| t.bucket == "two-way").expect("the change is queued");
+    store.finish_task(task.id, &crate::TaskOutcome::Completed, 1_900_000_000_000).await.unwrap();
+    let v = store.get_version("two-way", "k", Some("v1")).await.unwrap().unwrap();
+    assert_eq!(v.attrs.replication_status.as_deref(), Some("REPLICA"), "a replica is a replica again");
 }
 
 async fn replicas(store: &dyn MetaStore) {

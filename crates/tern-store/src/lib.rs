@@ -29,7 +29,8 @@ pub use error::StoreError;
 pub use meta::MetaStore;
 pub use model::*;
 pub use replication::{
-    Backlog, NewTask, ReplicaManifest, ReplicationReport, SealedLayout, TaskOutcome, TaskRecord, TaskState,
+    Backlog, NewTask, ReplicaManifest, ReplicationReport, SealedLayout, TagManifest, TagWrite, TagsApplied, TaskKind,
+    TaskOutcome, TaskRecord, TaskState,
 };
 pub use sqlite::SqliteMeta;
 pub use sweep::sweep_orphans;

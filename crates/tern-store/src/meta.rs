@@ -9,7 +9,7 @@ use crate::model::{
     BucketRecord, Displaced, KeyStart, NewVersion, PartRecord, Precondition, RegisteredBucket, UploadRecord,
     VersionRecord, VersionSummary, Versioning,
 };
-use crate::replication::{Backlog, NewTask, ReplicationReport, TaskOutcome, TaskRecord};
+use crate::replication::{Backlog, NewTask, ReplicationReport, TagWrite, TagsApplied, TaskOutcome, TaskRecord};
 
 /// Metadata of one region. Every method is one atomic transaction; a write
 /// that returns `Ok` is durable.
@@ -55,14 +55,10 @@ pub trait MetaStore: Send + Sync + 'static {
         version_id: &str,
     ) -> StoreResult<(Option<VersionRecord>, Displaced)>;
 
-    /// Replaces the tag set of one version (latest if `None`).
-    async fn put_tags(
-        &self,
-        bucket: &str,
-        key: &str,
-        version_id: Option<&str>,
-        tags: &[(String, String)],
-    ) -> StoreResult<VersionRecord>;
+    /// Replaces the tag set of one version (`NoSuchVersion` if it is absent
+    /// or a delete marker) and, in the same transaction, adds the tasks that
+    /// replicate the change (see [`TagWrite`]).
+    async fn put_tags(&self, write: &TagWrite) -> StoreResult<TagsApplied>;
 
     /// Latest versions that are not delete markers, by key, with `prefix`,
     /// starting at `start`; at most `limit`.
@@ -142,11 +138,13 @@ pub trait MetaStore: Send + Sync + 'static {
     /// a lease that exists then belonged to a process that died.
     async fn release_leases(&self) -> StoreResult<u64>;
     /// Leases up to `limit` due PENDING tasks until `now_ms + lease_ms`. A
-    /// task whose lease ran out (its worker died) is due again.
+    /// task whose lease ran out (its worker died) is due again. A TAGS task
+    /// waits while its version's OBJECT task to the same destination is
+    /// pending: the tags go after the object.
     async fn lease_tasks(&self, now_ms: i64, lease_ms: i64, limit: usize) -> StoreResult<Vec<TaskRecord>>;
     /// Records how a leased task ended, and sets its version's replication
     /// status: FAILED if any task failed, else PENDING while any is pending,
-    /// else COMPLETED.
+    /// else COMPLETED (REPLICA on a replica).
     async fn finish_task(&self, id: i64, outcome: &TaskOutcome, now_ms: i64) -> StoreResult<()>;
     /// Pending operations and bytes of every (bucket, rule, destination).
     async fn replication_backlog(&self) -> StoreResult<Vec<Backlog>>;
@@ -154,4 +152,7 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn replication_report(&self, bucket: &str) -> StoreResult<ReplicationReport>;
     /// Makes every FAILED task of `bucket` PENDING again; returns how many.
     async fn retry_failed(&self, bucket: &str, now_ms: i64) -> StoreResult<u64>;
+    /// Makes every PENDING task to `destination` that is backing off due
+    /// at `now_ms` (the destination is reachable again); returns how many.
+    async fn expedite(&self, destination: &str, now_ms: i64) -> StoreResult<u64>;
 }

@@ -92,9 +92,13 @@ pub struct ObjectAttrs {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub customer_key_md5: Option<String>,
     /// `x-amz-replication-status`: PENDING/COMPLETED/FAILED on a source
-    /// version with replication tasks, REPLICA on a replica.
+    /// version with replication tasks, REPLICA on a replica (PENDING or
+    /// FAILED while a change made to it replicates back).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replication_status: Option<String>,
+    /// The version is a replica another region's replication wrote.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub replica: bool,
 }
 
 /// One blob holding a contiguous run of a version's bytes.
@@ -138,6 +142,8 @@ pub struct NewVersion {
     pub etag: String,
     pub attrs: ObjectAttrs,
     pub tags: Vec<(String, String)>,
+    /// When the tag set was set (see [`VersionRecord::tags_stamp`]).
+    pub tags_stamp: i64,
     pub data: ObjectData,
     /// Replication tasks committed with the version (the outbox).
     pub replication: Vec<crate::replication::NewTask>,
@@ -156,6 +162,9 @@ pub struct VersionRecord {
     pub etag: String,
     pub attrs: ObjectAttrs,
     pub tags: Vec<(String, String)>,
+    /// Milliseconds when the tag set was set, bumped past the previous stamp
+    /// on every change; replicated changes apply only if newer.
+    pub tags_stamp: i64,
     pub data: ObjectData,
 }
 

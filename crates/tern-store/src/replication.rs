@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::ObjectAttrs;
+use crate::model::{ObjectAttrs, VersionRecord};
 
 /// A task to create with a new version: replicate it to `destination`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,6 +12,21 @@ pub struct NewTask {
     /// The rule's role, which replication acts as.
     pub role: String,
     pub replica_kms_key_id: Option<String>,
+}
+
+/// What a task replicates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskKind {
+    /// The whole version (or delete marker).
+    Object,
+    /// A version's current tag set, after a change made since it replicated.
+    Tags,
+}
+
+impl TaskKind {
+    pub(crate) fn from_db(text: &str) -> Self {
+        if text == "TAGS" { Self::Tags } else { Self::Object }
+    }
 }
 
 /// Where a replication task stands.
@@ -47,6 +62,7 @@ pub struct TaskRecord {
     pub bucket: String,
     pub key: String,
     pub version_id: String,
+    pub kind: TaskKind,
     pub rule_id: String,
     pub destination: String,
     pub role: String,
@@ -93,6 +109,45 @@ pub struct ReplicationReport {
     pub failures: Vec<TaskRecord>,
 }
 
+/// A new tag set for one version (the latest if `version_id` is `None`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagWrite {
+    pub bucket: String,
+    pub key: String,
+    pub version_id: Option<String>,
+    pub tags: Vec<(String, String)>,
+    /// `None` for a change made here, stamped `now_ms` (or just past the
+    /// previous stamp); a replicated change brings the stamp it was made
+    /// with and applies only if newer (ties go to the greater tag set), so
+    /// regions that exchange changes converge.
+    pub stamp: Option<i64>,
+    pub now_ms: i64,
+    /// Where the change replicates, if it applies: to each destination the
+    /// version replicates to (one with a task that did not fail), or, on a
+    /// replica, to each (`ReplicaModifications`) destination given.
+    pub replication: Vec<NewTask>,
+}
+
+/// What a [`TagWrite`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagsApplied {
+    pub version: VersionRecord,
+    /// False when a replicated change was older than the tags in place.
+    pub changed: bool,
+    /// Replication tasks added.
+    pub tasks: u64,
+}
+
+/// What a destination needs to apply a replicated tag change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TagManifest {
+    pub version_id: String,
+    pub tags: Vec<(String, String)>,
+    pub tags_stamp: i64,
+    /// The bucket the change comes from; it is not sent back there.
+    pub origin: String,
+}
+
 /// What a destination needs to write a replica, besides its bytes: the
 /// source version's identity and metadata, and the rule's destination key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,6 +159,8 @@ pub struct ReplicaManifest {
     pub size: u64,
     pub attrs: ObjectAttrs,
     pub tags: Vec<(String, String)>,
+    #[serde(default)]
+    pub tags_stamp: i64,
     /// The rule's `ReplicaKmsKeyID`, for SSE-KMS sources.
     pub replica_kms_key_id: Option<String>,
     /// Set when the replica arrives sealed, as the source stored it (SSE-C,

@@ -23,7 +23,9 @@ use crate::model::{
     BlobPart, BucketRecord, Displaced, KeyStart, NewVersion, ObjectAttrs, ObjectData, PartRecord, Precondition,
     RegisteredBucket, UploadRecord, VersionRecord, VersionSummary, Versioning,
 };
-use crate::replication::{Backlog, NewTask, ReplicationReport, TaskOutcome, TaskRecord, TaskState};
+use crate::replication::{
+    Backlog, NewTask, ReplicationReport, TagWrite, TagsApplied, TaskKind, TaskOutcome, TaskRecord, TaskState,
+};
 use crate::{StoreError, StoreResult};
 
 mod writes;
@@ -31,10 +33,10 @@ mod writes;
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Columns of `versions` every version query selects, in [`version_from_row`] order.
-const VERSION_COLUMNS: &str =
-    "key, version_id, is_latest, is_delete_marker, modified_ms, size, etag, attrs, tags, inline_data, parts, bucket";
+const VERSION_COLUMNS: &str = "key, version_id, is_latest, is_delete_marker, modified_ms, size, etag, attrs, tags, tags_stamp, inline_data, parts, \
+     bucket";
 /// Columns of `replication_tasks`, in [`task_from_row`] order.
-const TASK_COLUMNS: &str = "id, bucket, key, version_id, rule_id, destination, role, replica_kms_key_id, size, state, attempts, reason, \
+const TASK_COLUMNS: &str = "id, bucket, key, version_id, kind, rule_id, destination, role, replica_kms_key_id, size, state, attempts, reason, \
      created_ms, finished_ms";
 const SUMMARY_COLUMNS: &str = "key, version_id, is_latest, is_delete_marker, modified_ms, size, etag, attrs";
 
@@ -111,6 +113,7 @@ fn version_from_row(row: &SqliteRow) -> StoreResult<VersionRecord> {
         etag: row.try_get("etag")?,
         attrs: serde_json::from_str(row.try_get("attrs")?)?,
         tags: serde_json::from_str(row.try_get("tags")?)?,
+        tags_stamp: row.try_get("tags_stamp")?,
         data,
     })
 }
@@ -267,20 +270,9 @@ impl MetaStore for SqliteMeta {
             .await
     }
 
-    async fn put_tags(
-        &self,
-        bucket: &str,
-        key: &str,
-        version_id: Option<&str>,
-        tags: &[(String, String)],
-    ) -> StoreResult<VersionRecord> {
-        let (bucket, key, version_id, tags) =
-            (bucket.to_owned(), key.to_owned(), version_id.map(str::to_owned), tags.to_vec());
-        self.writer
-            .write(move |conn| {
-                Box::pin(async move { writes::put_tags(conn, &bucket, &key, version_id.as_deref(), &tags).await })
-            })
-            .await
+    async fn put_tags(&self, write: &TagWrite) -> StoreResult<TagsApplied> {
+        let write = write.clone();
+        self.writer.write(move |conn| Box::pin(async move { writes::put_tags(conn, &write).await })).await
     }
 
     async fn list_current(
@@ -566,6 +558,25 @@ impl MetaStore for SqliteMeta {
         let bucket = bucket.to_owned();
         self.writer.write(move |conn| Box::pin(async move { writes::retry_failed(conn, &bucket, now_ms).await })).await
     }
+
+    async fn expedite(&self, destination: &str, now_ms: i64) -> StoreResult<u64> {
+        let destination = destination.to_owned();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let done = sqlx::query(
+                        "UPDATE replication_tasks SET not_before_ms = ?1 \
+                         WHERE state = 'PENDING' AND not_before_ms > ?1 AND destination = ?2",
+                    )
+                    .bind(now_ms)
+                    .bind(&destination)
+                    .execute(&mut *conn)
+                    .await?;
+                    Ok(done.rows_affected())
+                })
+            })
+            .await
+    }
 }
 
 #[async_trait]
@@ -589,6 +600,7 @@ fn task_from_row(row: &SqliteRow) -> StoreResult<TaskRecord> {
         bucket: row.try_get("bucket")?,
         key: row.try_get("key")?,
         version_id: row.try_get("version_id")?,
+        kind: TaskKind::from_db(row.try_get("kind")?),
         rule_id: row.try_get("rule_id")?,
         destination: row.try_get("destination")?,
         role: row.try_get("role")?,

@@ -16,7 +16,7 @@ use crate::model::{
     BlobPart, BucketRecord, Displaced, NULL_VERSION, NewVersion, ObjectData, PartRecord, Precondition,
     RegisteredBucket, UploadRecord, VersionRecord, Versioning,
 };
-use crate::replication::{NewTask, TaskOutcome, TaskRecord};
+use crate::replication::{NewTask, TagWrite, TagsApplied, TaskOutcome, TaskRecord};
 use crate::{StoreError, StoreResult};
 
 async fn require_bucket(conn: &mut SqliteConnection, bucket: &str) -> StoreResult<()> {
@@ -91,7 +91,7 @@ async fn insert_row(conn: &mut SqliteConnection, v: &NewVersion, latest: bool) -
     };
     let inserted = sqlx::query(
         "INSERT INTO versions (bucket, key, version_id, is_latest, is_delete_marker, modified_ms, size, etag, \
-         attrs, tags, inline_data, parts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         attrs, tags, tags_stamp, inline_data, parts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&v.bucket)
     .bind(&v.key)
@@ -103,6 +103,7 @@ async fn insert_row(conn: &mut SqliteConnection, v: &NewVersion, latest: bool) -
     .bind(&v.etag)
     .bind(json(&v.attrs)?)
     .bind(json(&v.tags)?)
+    .bind(v.tags_stamp)
     .bind(inline)
     .bind(json(&parts_of(&v.data))?)
     .execute(&mut *conn)
@@ -168,8 +169,10 @@ pub(super) async fn lease_tasks(
     limit: usize,
 ) -> StoreResult<Vec<TaskRecord>> {
     let rows = sqlx::query(audited(format!(
-        "UPDATE replication_tasks SET lease_until_ms = ?1 + ?2 WHERE id IN (SELECT id FROM replication_tasks \
-         WHERE state = 'PENDING' AND not_before_ms <= ?1 AND lease_until_ms <= ?1 ORDER BY id LIMIT ?3) \
+        "UPDATE replication_tasks SET lease_until_ms = ?1 + ?2 WHERE id IN (SELECT id FROM replication_tasks t \
+         WHERE state = 'PENDING' AND not_before_ms <= ?1 AND lease_until_ms <= ?1 AND (kind = 'OBJECT' OR NOT EXISTS \
+         (SELECT 1 FROM replication_tasks o WHERE o.bucket = t.bucket AND o.key = t.key AND o.version_id = t.version_id \
+         AND o.destination = t.destination AND o.kind = 'OBJECT' AND o.state = 'PENDING')) ORDER BY id LIMIT ?3) \
          RETURNING {TASK_COLUMNS}"
     )))
     .bind(now_ms)
@@ -210,7 +213,8 @@ pub(super) async fn finish_task(
     update_version_status(conn, &bucket, &key, &version_id).await
 }
 
-/// Sets a version's `replication_status` from its tasks.
+/// Sets a version's `replication_status` from its tasks (a replica's
+/// tasks carry changes made to it back).
 async fn update_version_status(
     conn: &mut SqliteConnection,
     bucket: &str,
@@ -232,8 +236,9 @@ async fn update_version_status(
         "COMPLETED"
     };
     sqlx::query(
-        "UPDATE versions SET attrs = json_set(attrs, '$.replication_status', ?) \
-         WHERE bucket = ? AND key = ? AND version_id = ?",
+        "UPDATE versions SET attrs = json_set(attrs, '$.replication_status', \
+         CASE WHEN ?1 = 'COMPLETED' AND json_extract(attrs, '$.replica') THEN 'REPLICA' ELSE ?1 END) \
+         WHERE bucket = ?2 AND key = ?3 AND version_id = ?4",
     )
     .bind(status)
     .bind(bucket)
@@ -386,24 +391,73 @@ pub(super) async fn delete_version(
     Ok((Some(removed), Displaced { blobs }))
 }
 
-pub(super) async fn put_tags(
-    conn: &mut SqliteConnection,
-    bucket: &str,
-    key: &str,
-    version_id: Option<&str>,
-    tags: &[(String, String)],
-) -> StoreResult<VersionRecord> {
-    let selector = if version_id.is_some() { "version_id = ?" } else { "is_latest = 1" };
+pub(super) async fn put_tags(conn: &mut SqliteConnection, w: &TagWrite) -> StoreResult<TagsApplied> {
+    let selector = if w.version_id.is_some() { "version_id = ?" } else { "is_latest = 1" };
     let sql = format!(
-        "UPDATE versions SET tags = ? WHERE bucket = ? AND key = ? AND {selector} AND is_delete_marker = 0 \
-         RETURNING {VERSION_COLUMNS}"
+        "SELECT {VERSION_COLUMNS} FROM versions WHERE bucket = ? AND key = ? AND {selector} AND is_delete_marker = 0"
     );
-    let mut query = sqlx::query(audited(sql)).bind(json(&tags)?).bind(bucket).bind(key);
-    if let Some(id) = version_id {
+    let mut query = sqlx::query(audited(sql)).bind(&w.bucket).bind(&w.key);
+    if let Some(id) = &w.version_id {
         query = query.bind(id);
     }
-    let row = query.fetch_optional(&mut *conn).await?;
-    row.map(|r| version_from_row(&r)).transpose()?.ok_or(StoreError::NoSuchVersion)
+    let current = query
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|r| version_from_row(&r))
+        .transpose()?
+        .ok_or(StoreError::NoSuchVersion)?;
+    let tags = json(&w.tags)?;
+    let stamp = match w.stamp {
+        None => w.now_ms.max(current.tags_stamp + 1),
+        Some(s) if (s, &tags) > (current.tags_stamp, &json(&current.tags)?) => s,
+        Some(_) => return Ok(TagsApplied { version: current, changed: false, tasks: 0 }),
+    };
+    let sql = format!(
+        "UPDATE versions SET tags = ?, tags_stamp = ? WHERE bucket = ? AND key = ? AND version_id = ? \
+         RETURNING {VERSION_COLUMNS}"
+    );
+    let query = sqlx::query(audited(sql)).bind(&tags).bind(stamp).bind(&w.bucket).bind(&w.key);
+    let version = version_from_row(&query.bind(&current.version_id).fetch_one(&mut *conn).await?)?;
+    let mut tasks = 0;
+    for task in &w.replication {
+        tasks += add_tag_task(conn, &version, task, w.now_ms).await?;
+    }
+    if tasks > 0 {
+        update_version_status(conn, &version.bucket, &version.key, &version.version_id).await?;
+    }
+    Ok(TagsApplied { version, changed: true, tasks })
+}
+
+/// Queues `version`'s new tag set for `task`'s destination, if the version
+/// goes there (a replica's changes go where its rules say) and no queued,
+/// unleased task would carry the same tags already.
+async fn add_tag_task(
+    conn: &mut SqliteConnection,
+    version: &VersionRecord,
+    task: &NewTask,
+    now_ms: i64,
+) -> StoreResult<u64> {
+    let added = sqlx::query(
+        "INSERT INTO replication_tasks (bucket, key, version_id, kind, rule_id, destination, role, \
+         replica_kms_key_id, size, state, not_before_ms, created_ms) \
+         SELECT ?1, ?2, ?3, 'TAGS', ?4, ?5, ?6, ?7, 0, 'PENDING', ?8, ?8 \
+         WHERE (?9 OR EXISTS (SELECT 1 FROM replication_tasks WHERE bucket = ?1 AND key = ?2 AND version_id = ?3 \
+         AND destination = ?5 AND kind = 'OBJECT' AND state <> 'FAILED')) \
+         AND NOT EXISTS (SELECT 1 FROM replication_tasks WHERE bucket = ?1 AND key = ?2 AND version_id = ?3 \
+         AND destination = ?5 AND kind = 'TAGS' AND state = 'PENDING' AND lease_until_ms <= ?8)",
+    )
+    .bind(&version.bucket)
+    .bind(&version.key)
+    .bind(&version.version_id)
+    .bind(&task.rule_id)
+    .bind(&task.destination)
+    .bind(&task.role)
+    .bind(&task.replica_kms_key_id)
+    .bind(now_ms)
+    .bind(version.attrs.replica)
+    .execute(&mut *conn)
+    .await?;
+    Ok(added.rows_affected())
 }
 
 pub(super) async fn create_upload(conn: &mut SqliteConnection, upload: &UploadRecord) -> StoreResult<()> {

@@ -7,6 +7,7 @@ mod kms;
 mod multipart;
 mod objects;
 mod replication;
+mod replication_tags;
 mod requests;
 mod versioning;
 

@@ -12,9 +12,9 @@ use crate::{EAST, WEST, code, two_regions};
 
 const ROLE: &str = "arn:aws:iam::000000000000:role/replication";
 /// What a role needs to replicate unencrypted and SSE-S3 objects.
-const READ_AND_REPLICATE: &str = r#"["s3:GetObjectVersionForReplication","s3:ReplicateObject"]"#;
+pub(crate) const READ_AND_REPLICATE: &str = r#"["s3:GetObjectVersionForReplication","s3:ReplicateObject"]"#;
 
-async fn versioned(s3: &Client, name: &str, region: &str) {
+pub(crate) async fn versioned(s3: &Client, name: &str, region: &str) {
     let mut create = s3.create_bucket().bucket(name);
     if region != EAST {
         let location = aws_sdk_s3::types::BucketLocationConstraint::from(region);
@@ -26,7 +26,7 @@ async fn versioned(s3: &Client, name: &str, region: &str) {
     s3.put_bucket_versioning().bucket(name).versioning_configuration(enabled).send().await.unwrap();
 }
 
-fn rule(id: &str, priority: i32, prefix: &str, destination: &str) -> ReplicationRule {
+pub(crate) fn rule(id: &str, priority: i32, prefix: &str, destination: &str) -> ReplicationRule {
     ReplicationRule::builder()
         .id(id)
         .priority(priority)
@@ -107,7 +107,7 @@ async fn matching_versions_get_their_outbox_tasks_in_the_same_commit() {
 }
 
 /// Polls the source's `x-amz-replication-status` until it leaves PENDING.
-async fn settled(s3: &Client, bucket: &str, key: &str) -> Option<ReplicationStatus> {
+pub(crate) async fn settled(s3: &Client, bucket: &str, key: &str) -> Option<ReplicationStatus> {
     for _ in 0..800 {
         let head = s3.head_object().bucket(bucket).key(key).send().await.unwrap();
         if head.replication_status() != Some(&ReplicationStatus::Pending) {
@@ -193,8 +193,7 @@ async fn a_role_the_destination_refuses_fails_with_the_aws_reason() {
     let e = west.head_object().bucket("deny-dst").key("k").send().await.unwrap_err();
     assert_eq!(crate::status(&e), 404, "nothing was written at the destination");
 
-    let report: serde_json::Value =
-        serde_json::from_str(&cli(&tern, &["status", "--bucket", "deny-src", "--json"])).unwrap();
+    let report = status_report(&tern, "deny-src");
     assert_eq!(report["counts"]["FAILED"], 1);
     let failed = &report["failed"][0];
     assert_eq!((failed["key"].as_str(), failed["reason"].as_str()), (Some("k"), Some("DstPutObjectNotPermitted")));
@@ -215,7 +214,7 @@ async fn a_role_the_destination_refuses_fails_with_the_aws_reason() {
 }
 
 /// Runs `tern replication <args>` against us-east-1 as an operator would.
-fn cli(tern: &tern_testkit::Deployment, args: &[&str]) -> String {
+pub(crate) fn cli(tern: &tern_testkit::Deployment, args: &[&str]) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_tern"))
         .arg("replication")
         .args(args)
@@ -227,6 +226,11 @@ fn cli(tern: &tern_testkit::Deployment, args: &[&str]) -> String {
         .expect("tern runs");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// `tern replication status --json` of a bucket in EAST.
+pub(crate) fn status_report(tern: &tern_testkit::Deployment, bucket: &str) -> serde_json::Value {
+    serde_json::from_str(&cli(tern, &["status", "--bucket", bucket, "--json"])).unwrap()
 }
 
 async fn key_arn(tern: &tern_testkit::Deployment, region: &str) -> String {
@@ -356,8 +360,7 @@ async fn a_source_killed_mid_replication_resumes_and_loses_nothing() {
     let (east, west) = (tern.s3(EAST), tern.s3(WEST));
     let mut completed = 0;
     for _ in 0..400 {
-        let report: serde_json::Value =
-            serde_json::from_str(&cli(&tern, &["status", "--bucket", "crash-src", "--json"])).unwrap();
+        let report = status_report(&tern, "crash-src");
         completed = report["counts"]["COMPLETED"].as_u64().unwrap();
         if completed == objects {
             break;
@@ -545,13 +548,15 @@ async fn existing_objects_are_backfilled_when_the_rule_asks() {
         assert_eq!(settled(&east, "old-src", key).await, Some(ReplicationStatus::Completed), "{key}");
         assert_eq!(crate::body_of(&west, "old-dst", key).await, b"old");
     }
-    let report: serde_json::Value =
-        serde_json::from_str(&cli(&tern, &["status", "--bucket", "old-src", "--json"])).unwrap();
+    let report = status_report(&tern, "old-src");
     assert_eq!(report["counts"]["COMPLETED"], 2, "putting the configuration again replicates nothing twice");
 }
 
+/// The issue's fault test: the destination is down for a full minute while
+/// writes go on, long enough for retries to reach the backoff cap.
 #[tokio::test]
-async fn a_destination_outage_leaves_versions_pending_and_the_backlog_drains_by_itself() {
+async fn a_minute_long_destination_outage_leaves_versions_pending_and_the_backlog_drains_by_itself() {
+    const OUTAGE: std::time::Duration = std::time::Duration::from_mins(1);
     let mut tern = tern_testkit::Deployment::start_split(env!("CARGO_BIN_EXE_tern").as_ref(), &[EAST, WEST])
         .await
         .expect("one process per region");
@@ -567,31 +572,33 @@ async fn a_destination_outage_leaves_versions_pending_and_the_backlog_drains_by_
     east.put_bucket_replication().bucket("outage-src").replication_configuration(c).send().await.unwrap();
 
     tern.stop_region(WEST).await.unwrap();
-    for i in 0..20 {
-        let body = ByteStream::from(format!("during the outage {i}").into_bytes());
-        east.put_object().bucket("outage-src").key(format!("k{i}")).body(body).send().await.unwrap();
+    let down = std::time::Instant::now();
+    let mut written = 0_u64;
+    while down.elapsed() < OUTAGE {
+        let body = ByteStream::from(format!("during the outage {written}").into_bytes());
+        east.put_object().bucket("outage-src").key(format!("k{written}")).body(body).send().await.unwrap();
+        written += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    let report: serde_json::Value =
-        serde_json::from_str(&cli(&tern, &["status", "--bucket", "outage-src", "--json"])).unwrap();
+    let report = status_report(&tern, "outage-src");
     assert_eq!(
         (report["counts"]["PENDING"].as_u64(), report["counts"]["FAILED"].as_u64()),
-        (Some(20), Some(0)),
+        (Some(written), Some(0)),
         "an outage is not a failure"
     );
 
     tern.start_region(WEST).await.unwrap();
+    let back = std::time::Instant::now();
     let mut completed = 0;
-    for _ in 0..600 {
-        let report: serde_json::Value =
-            serde_json::from_str(&cli(&tern, &["status", "--bucket", "outage-src", "--json"])).unwrap();
-        completed = report["counts"]["COMPLETED"].as_u64().unwrap();
-        if completed == 20 {
-            break;
-        }
+    while completed < written && back.elapsed() < OUTAGE {
+        completed = status_report(&tern, "outage-src")["counts"]["COMPLETED"].as_u64().unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert_eq!(completed, 20, "the backlog drains without anyone asking");
+    assert_eq!(completed, written, "the backlog drains without anyone asking");
+    eprintln!(
+        "{written} versions written during a {OUTAGE:?} outage drained {:?} after the destination returned",
+        back.elapsed()
+    );
     assert_eq!(crate::body_of(&west, "outage-dst", "k7").await, b"during the outage 7");
 }
 
