@@ -99,3 +99,102 @@ def test_a_failure_names_the_aws_reason_and_the_config_errors_are_aws_codes(tern
     assert report["failed"][0]["reason"] == "DstPutObjectNotPermitted"
     with pytest.raises(ClientError):
         west.head_object(Bucket=dst, Key="k")
+
+
+KMS_ROLE = ["s3:GetObjectVersionForReplication", "s3:ReplicateObject", "kms:Decrypt", "kms:GenerateDataKey"]
+
+
+def kms_rule(dst: str, replica_key: str) -> dict:
+    return rule(dst, SourceSelectionCriteria={"SseKmsEncryptedObjects": {"Status": "Enabled"}},
+                destination={"EncryptionConfiguration": {"ReplicaKmsKeyID": replica_key}})
+
+
+def failure_reason(tern, src: str) -> str:
+    report = json.loads(tern.cli_replication("status", "--bucket", src, "--json"))
+    return report["failed"][0]["reason"]
+
+
+def test_a_destination_key_whose_policy_lacks_the_role_fails_as_dst_put_object_not_permitted(tern, pair):
+    east, west, src, dst = pair
+    admin = unique("key-admin")
+    tern.client("iam").create_user(UserName=admin)
+    only_admin = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/{admin}"},
+        "Action": "kms:*", "Resource": "*"}]}
+    replica_key = tern.client("kms", WEST).create_key(
+        Policy=json.dumps(only_admin), BypassPolicyLockoutSafetyCheck=True)["KeyMetadata"]["Arn"]
+    source_key = tern.client("kms", EAST).create_key()["KeyMetadata"]["Arn"]
+    config = {"Role": role(tern, KMS_ROLE), "Rules": [kms_rule(dst, replica_key)]}
+    east.put_bucket_replication(Bucket=src, ReplicationConfiguration=config)
+    east.put_object(Bucket=src, Key="k", Body=b"x", ServerSideEncryption="aws:kms", SSEKMSKeyId=source_key)
+    assert settle(east, src, "k") == "FAILED"
+    assert failure_reason(tern, src) == "DstPutObjectNotPermitted"
+
+
+def test_a_disabled_source_key_fails_as_src_kms_key_invalid_state(tern, pair):
+    east, west, src, dst = pair
+    kms_east = tern.client("kms", EAST)
+    source_key = kms_east.create_key()["KeyMetadata"]["Arn"]
+    replica_key = tern.client("kms", WEST).create_key()["KeyMetadata"]["Arn"]
+    east.put_object(Bucket=src, Key="k", Body=b"x", ServerSideEncryption="aws:kms", SSEKMSKeyId=source_key)
+    kms_east.disable_key(KeyId=source_key)
+    backfill = kms_rule(dst, replica_key) | {"ExistingObjectReplication": {"Status": "Enabled"}}
+    east.put_bucket_replication(Bucket=src, ReplicationConfiguration={"Role": role(tern, KMS_ROLE), "Rules": [backfill]})
+    assert settle(east, src, "k") == "FAILED"
+    assert failure_reason(tern, src) == "SrcKmsKeyInvalidState"
+
+
+def test_a_destination_key_pending_deletion_fails_as_dst_kms_key_invalid_state(tern, pair):
+    east, west, src, dst = pair
+    source_key = tern.client("kms", EAST).create_key()["KeyMetadata"]["Arn"]
+    kms_west = tern.client("kms", WEST)
+    replica_key = kms_west.create_key()["KeyMetadata"]["Arn"]
+    config = {"Role": role(tern, KMS_ROLE), "Rules": [kms_rule(dst, replica_key)]}
+    east.put_bucket_replication(Bucket=src, ReplicationConfiguration=config)
+    kms_west.schedule_key_deletion(KeyId=replica_key, PendingWindowInDays=7)
+    east.put_object(Bucket=src, Key="k", Body=b"x", ServerSideEncryption="aws:kms", SSEKMSKeyId=source_key)
+    assert settle(east, src, "k") == "FAILED"
+    assert failure_reason(tern, src) == "DstKmsKeyInvalidState"
+
+
+def test_a_destination_with_versioning_suspended_fails_as_dst_bucket_unversioned(tern, pair):
+    east, west, src, dst = pair
+    config = {"Role": role(tern, ["s3:GetObjectVersionForReplication", "s3:ReplicateObject"]), "Rules": [rule(dst)]}
+    east.put_bucket_replication(Bucket=src, ReplicationConfiguration=config)
+    west.put_bucket_versioning(Bucket=dst, VersioningConfiguration={"Status": "Suspended"})
+    east.put_object(Bucket=src, Key="k", Body=b"x")
+    assert settle(east, src, "k") == "FAILED"
+    assert failure_reason(tern, src) == "DstBucketUnversioned"
+    with pytest.raises(ClientError):
+        west.head_object(Bucket=dst, Key="k")
+
+
+def test_tag_changes_replicate_and_replica_modifications_sync_back(tern, pair):
+    east, west, src, dst = pair
+    arn = role(tern, ["s3:GetObjectVersionForReplication", "s3:GetObjectVersionTagging", "s3:ReplicateObject",
+                      "s3:ReplicateTags"])
+    east.put_bucket_replication(Bucket=src, ReplicationConfiguration={"Role": arn, "Rules": [rule(dst)]})
+    back = rule(src, SourceSelectionCriteria={"ReplicaModifications": {"Status": "Enabled"}})
+    west.put_bucket_replication(Bucket=dst, ReplicationConfiguration={"Role": arn, "Rules": [back]})
+    stored = west.get_bucket_replication(Bucket=dst)["ReplicationConfiguration"]["Rules"][0]
+    assert stored["SourceSelectionCriteria"] == {"ReplicaModifications": {"Status": "Enabled"}}
+
+    east.put_object(Bucket=src, Key="doc", Body=b"x", Tagging="stage=draft")
+    assert settle(east, src, "doc") == "COMPLETED"
+    east.put_object_tagging(Bucket=src, Key="doc", Tagging={"TagSet": [{"Key": "stage", "Value": "final"}]})
+    final = [{"Key": "stage", "Value": "final"}]
+    assert until(final, lambda: west.get_object_tagging(Bucket=dst, Key="doc")["TagSet"]) == final
+    west.put_object_tagging(Bucket=dst, Key="doc", Tagging={"TagSet": [{"Key": "stage", "Value": "west"}]})
+    edited = [{"Key": "stage", "Value": "west"}]
+    assert until(edited, lambda: east.get_object_tagging(Bucket=src, Key="doc")["TagSet"]) == edited
+
+
+def until(expected, read, rounds: int = 200):
+    """Polls `read` until it returns `expected`; the last value read."""
+    seen = read()
+    for _ in range(rounds):
+        if seen == expected:
+            break
+        time.sleep(0.025)
+        seen = read()
+    return seen

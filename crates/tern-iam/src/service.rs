@@ -264,16 +264,21 @@ impl Iam {
         first
     }
 
-    /// Whether role `name` exists; a follower catches up with the authority
-    /// before it says no, as [`Self::authorize_current`] does.
-    pub async fn role_exists_current(&self, name: &str) -> bool {
-        if self.directory().roles.contains_key(name) {
-            return true;
+    /// Whether every user and role `arns` name exists; a follower catches
+    /// up with the authority before it says no, as
+    /// [`Self::authorize_current`] does.
+    pub async fn principals_exist_current(&self, arns: &[&str]) -> bool {
+        let all_exist = || {
+            let directory = self.directory();
+            arns.iter().all(|arn| directory.principal_exists(arn))
+        };
+        if all_exist() || self.authority_peer().is_none() {
+            return all_exist();
         }
         if let Err(e) = self.refresh().await {
-            tracing::debug!(error = %e, "IAM directory not refreshed before a role lookup");
+            tracing::debug!(error = %e, "IAM directory not refreshed before a principal lookup");
         }
-        self.directory().roles.contains_key(name)
+        all_exist()
     }
 
     /// Authorizes a request that only identity policies govern (S3, IAM).

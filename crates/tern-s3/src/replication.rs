@@ -508,13 +508,10 @@ impl Region {
 
     /// The role must parse, exist, and be passable by the caller (`iam:PassRole`).
     async fn check_role(&self, role: &str, caller: &Principal) -> S3Result<()> {
-        let name = role
-            .strip_prefix(&format!("arn:aws:iam::{}:role/", self.account_id))
-            .filter(|n| !n.is_empty())
-            .ok_or_else(|| {
-                s3_error!(InvalidArgument, "Invalid ArgumentRole: {role} is not a role ARN of this account")
-            })?;
-        if !self.iam.role_exists_current(name).await {
+        role.strip_prefix(&format!("arn:aws:iam::{}:role/", self.account_id)).filter(|n| !n.is_empty()).ok_or_else(
+            || s3_error!(InvalidArgument, "Invalid ArgumentRole: {role} is not a role ARN of this account"),
+        )?;
+        if !self.iam.principals_exist_current(&[role]).await {
             return Err(s3_error!(InvalidArgument, "The role {role} does not exist"));
         }
         let context = RequestContext::default();

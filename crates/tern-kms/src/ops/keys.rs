@@ -104,7 +104,8 @@ pub(crate) async fn create_key(kms: &Kms, caller: &Caller, req: CreateKeyRequest
     validate_tags(&tags)?;
     let multi_region = req.multi_region.unwrap_or(false);
     let id = new_key_id(multi_region);
-    let policy = policy::checked_or_default(kms, caller, req.policy, req.bypass_policy_lockout_safety_check, &id)?;
+    let bypass = req.bypass_policy_lockout_safety_check;
+    let policy = policy::checked_or_default(kms, caller, req.policy, bypass, &id).await?;
     let shared = Shared {
         generation: 1,
         multi_region: multi_region

@@ -177,9 +177,12 @@ pub(crate) async fn replicate_key(kms: &Kms, caller: &Caller, req: ReplicateKeyR
     if !kms.peers.knows(&region) {
         return Err(KmsError::unsupported(format!("Region {region} is not part of this Tern deployment.")));
     }
+    if let Some(text) = &req.policy {
+        policy::validate(kms, text).await?;
+    }
     let start = ReplicaStart {
         description: req.description.unwrap_or_default(),
-        policy: req.policy.map(|p| policy::validate(kms, &p).map(|_| p)).transpose()?,
+        policy: req.policy,
         tags: req.tags.unwrap_or_default(),
     };
     validate_description(&start.description)?;

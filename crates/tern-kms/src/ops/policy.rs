@@ -55,13 +55,12 @@ pub fn managed_policy(account: &str, via_service: &str) -> String {
 
 /// Checks a key policy as AWS does: its length, its grammar, and that every
 /// user or role it names exists.
-pub(crate) fn validate(kms: &Kms, text: &str) -> KmsResult<Policy> {
+pub(crate) async fn validate(kms: &Kms, text: &str) -> KmsResult<Policy> {
     if text.len() > MAX_POLICY {
         return Err(KmsError::constraint("policy", "…", "Member must have length less than or equal to 131072"));
     }
     let policy = Policy::resource(text).map_err(|e| KmsError::malformed_policy(e.0))?;
-    let directory = kms.iam.directory();
-    if policy.named_principals().iter().any(|p| !directory.principal_exists(p)) {
+    if !kms.iam.principals_exist_current(&policy.named_principals()).await {
         return Err(KmsError::malformed_policy("Policy contains a statement with one or more invalid principals."));
     }
     Ok(policy)
@@ -70,7 +69,7 @@ pub(crate) fn validate(kms: &Kms, text: &str) -> KmsResult<Policy> {
 /// The policy a key gets: the caller's, checked, or the default. Unless the
 /// caller bypasses the lockout check, the policy must let the caller change
 /// it again later.
-pub(crate) fn checked_or_default(
+pub(crate) async fn checked_or_default(
     kms: &Kms,
     caller: &Caller,
     policy: Option<String>,
@@ -78,7 +77,7 @@ pub(crate) fn checked_or_default(
     key_id: &str,
 ) -> KmsResult<String> {
     let Some(text) = policy else { return Ok(default_policy(&kms.account)) };
-    let policy = validate(kms, &text)?;
+    let policy = validate(kms, &text).await?;
     if bypass_lockout_check != Some(true) && !kms.keeps_control(caller, &policy, &kms.arn(key_id)) {
         return Err(KmsError::malformed_policy(
             "The new key policy will not allow you to update the key policy in the future.",
@@ -113,7 +112,7 @@ pub(crate) async fn put_key_policy(kms: &Kms, caller: &Caller, req: PolicyReques
     check_name(req.policy_name.as_deref())?;
     let text = Some(required(req.policy, "policy")?);
     let key = managed(kms, caller, req.key_id, "PutKeyPolicy")?;
-    let policy = checked_or_default(kms, caller, text, req.bypass_policy_lockout_safety_check, &key.record.id)?;
+    let policy = checked_or_default(kms, caller, text, req.bypass_policy_lockout_safety_check, &key.record.id).await?;
     change_record(kms, &key.record.id, |record| {
         record.policy = policy;
         Ok(())

@@ -286,7 +286,8 @@ async fn sse_kms_objects_are_re_encrypted_under_the_replica_key_with_the_roles_p
 
     tern.kms(WEST).schedule_key_deletion().key_id(&replica_key).pending_window_in_days(7).send().await.unwrap();
     put("b").await.unwrap();
-    assert_eq!(settled(&east, "kms-src", "b").await, Some(ReplicationStatus::Failed), "DstKmsKeyInvalidState");
+    assert_eq!(settled(&east, "kms-src", "b").await, Some(ReplicationStatus::Failed));
+    assert_eq!(status_report(&tern, "kms-src")["failed"][0]["reason"], "DstKmsKeyInvalidState");
 }
 
 #[tokio::test]
