@@ -1,7 +1,9 @@
 """Cross-region replication driven by boto3: configuration, the three
 encryption models' server-side paths, and what a failure looks like."""
 
+import io
 import json
+import os
 import time
 
 import pytest
@@ -198,3 +200,42 @@ def until(expected, read, rounds: int = 200):
         time.sleep(0.025)
         seen = read()
     return seen
+
+
+def encryption_client(tern, region: str, key_id: str):
+    """The official S3 Encryption Client for `region`, on fresh boto3
+    clients (it attaches itself to the client it wraps)."""
+    from s3_encryption import S3EncryptionClient, S3EncryptionClientConfig
+    from s3_encryption.materials.kms_keyring import KmsKeyring
+
+    keyring = KmsKeyring(kms_client=tern.client("kms", region), kms_key_id=key_id)
+    return S3EncryptionClient(wrapped_s3_client=tern.client("s3", region),
+                              config=S3EncryptionClientConfig(keyring=keyring))
+
+
+def test_cse_objects_under_an_mrk_replicate_verbatim_and_decrypt_with_the_other_regions_replica(tern, pair):
+    east, west, src, dst = pair
+    mrk = tern.client("kms", EAST).create_key(MultiRegion=True)["KeyMetadata"]["KeyId"]
+    tern.client("kms", EAST).replicate_key(KeyId=mrk, ReplicaRegion=WEST)
+    arn = role(tern, ["s3:GetObjectVersionForReplication", "s3:ReplicateObject"])
+    east.put_bucket_replication(Bucket=src, ReplicationConfiguration={"Role": arn, "Rules": [rule(dst)]})
+
+    secret = b"model one: the server never sees this " * 1000
+    large = os.urandom(12 * 1024 * 1024)  # above the client's 8 MiB threshold: one GCM stream across parts
+    writer = encryption_client(tern, EAST, f"arn:aws:kms:{EAST}:{ACCOUNT}:key/{mrk}")
+    writer.put_object(Bucket=src, Key="small", Body=secret, EncryptionContext={"purpose": "crr"})
+    writer.upload_fileobj(io.BytesIO(large), src, "large")
+    for key in ("small", "large"):
+        assert settle(east, src, key) == "COMPLETED"
+        stored, replica = east.get_object(Bucket=src, Key=key), west.get_object(Bucket=dst, Key=key)
+        assert replica["Metadata"] == stored["Metadata"], "the envelope travels byte for byte"
+        assert replica["Metadata"]["x-amz-c"] == "115"
+        assert replica["Body"].read() == stored["Body"].read(), "and so does the ciphertext"
+
+    reader = encryption_client(tern, WEST, f"arn:aws:kms:{WEST}:{ACCOUNT}:key/{mrk}")
+    got = reader.get_object(Bucket=dst, Key="small", EncryptionContext={"purpose": "crr"})
+    assert got["Body"].read() == secret
+    assert reader.get_object(Bucket=dst, Key="large")["Body"].read() == large
+    for path in (tern.workdir / "data").rglob("*"):
+        if path.is_file():
+            assert secret[:64] not in path.read_bytes(), f"plaintext on disk in {path}"
