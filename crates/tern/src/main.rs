@@ -1,5 +1,6 @@
 //! `tern`: run a deployment of regions, or one region of it.
 
+mod cse_cli;
 mod replication_cli;
 
 use std::path::PathBuf;
@@ -42,17 +43,37 @@ enum Command {
         #[command(subcommand)]
         command: replication_cli::ReplicationCommand,
     },
+    /// Client-side encryption in the formats of AWS's S3 Encryption Clients.
+    Cse {
+        #[command(subcommand)]
+        command: cse_cli::CseCommand,
+    },
 }
 
-fn init_logging() {
+/// Servers log progress; client commands only trouble, on stderr, so their
+/// standard output stays theirs (`--json`).
+fn init_logging(command: &Command) {
+    let server = matches!(command, Command::Up { .. } | Command::Server { .. });
+    let default = if server { "info,s3s=warn,sqlx=warn" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("TERN_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,s3s=warn,sqlx=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    if server { logs.init() } else { logs.with_writer(std::io::stderr).init() }
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    match run_cli() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_cli() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_logging();
+    init_logging(&cli.command);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let result = runtime.block_on(async {
         let stdin_watch = cli.exit_on_stdin_close;
@@ -70,6 +91,7 @@ fn main() -> anyhow::Result<()> {
                 run(&deployment, &[region], stdin_watch).await
             }
             Command::Replication { command } => replication_cli::run(command).await,
+            Command::Cse { command } => cse_cli::run(command).await,
         }
     });
     // Regions have drained by now; don't wait on the blocking stdin reader.

@@ -1,0 +1,213 @@
+//! Reading: the envelope (with the instruction file when the object's own
+//! metadata lacks it), the policy and context checks, the data key from
+//! KMS, then the ciphertext streamed through decryption. Plaintext is
+//! released only once the tag verifies: into a temporary file renamed into
+//! place, or into memory.
+
+use std::collections::HashMap;
+use std::ops::RangeInclusive;
+use std::path::Path;
+
+use aws_sdk_s3::primitives::ByteStream;
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncWrite, AsyncWriteExt as _};
+
+use crate::cipher::{ContentKey, TAG_LEN};
+use crate::client::{EncryptionClient, ObjectRef, s3_error};
+use crate::content::{ContentOpener, range_opener};
+use crate::envelope::{self, Envelope, Metadata, check_context, needs_instruction_file, parse_instruction_file};
+use crate::error::{CseError, CseResult};
+
+/// What `inspect` sees without decrypting anything.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Inspection {
+    pub object: String,
+    pub format: String,
+    pub algorithm: String,
+    pub key_wrap: String,
+    /// The stored encryption context, reserved entries included.
+    pub encryption_context: Vec<(String, String)>,
+    pub key_commitment: bool,
+    pub instruction_file: bool,
+    pub stored_bytes: u64,
+    /// Known for GCM objects (stored bytes less the tag).
+    pub plaintext_bytes: Option<u64>,
+}
+
+impl EncryptionClient {
+    /// The envelope of `object`, whose user metadata is `metadata`; whether
+    /// it came (in part) from the instruction file.
+    async fn envelope_of(
+        &self,
+        object: &ObjectRef,
+        metadata: Option<&HashMap<String, String>>,
+    ) -> CseResult<(Envelope, bool)> {
+        let own: Metadata =
+            metadata.map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
+        if !needs_instruction_file(&own) || !self.config.instruction_files.read {
+            return envelope::parse(&own, None).map(|e| (e, false)).map_err(|e| named(e, object));
+        }
+        let file = self.instruction_file(object).await?;
+        match file {
+            Some(file) => envelope::parse(&own, Some(&file)).map(|e| (e, true)),
+            None => envelope::parse(&own, None).map(|e| (e, false)),
+        }
+        .map_err(|e| named(e, object))
+    }
+
+    /// The entries of `<key>.instruction`, if there is one.
+    async fn instruction_file(&self, object: &ObjectRef) -> CseResult<Option<Metadata>> {
+        let file = ObjectRef { bucket: object.bucket.clone(), key: format!("{}.instruction", object.key) };
+        let got = self.s3.get_object().bucket(&file.bucket).key(&file.key).send().await;
+        let out = match got {
+            Ok(out) => out,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(aws_sdk_s3::operation::get_object::GetObjectError::is_no_such_key) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(s3_error(&file, &e)),
+        };
+        if usize::try_from(out.content_length.unwrap_or(0)).unwrap_or(usize::MAX) > envelope::MAX_INSTRUCTION_FILE {
+            return Err(CseError::Malformed(format!("{file} is too large to be an instruction file")));
+        }
+        let body = out.body.collect().await.map_err(|e| CseError::S3(format!("{file}: {e}")))?;
+        parse_instruction_file(&body.into_bytes()).map(Some)
+    }
+
+    /// The object's data key, once this client's policy and the caller's
+    /// encryption context accept its envelope.
+    async fn data_key(&self, envelope: &Envelope, context: &[(String, String)]) -> CseResult<ContentKey> {
+        self.check_readable(envelope)?;
+        check_context(envelope, context)?;
+        self.keyring.decrypt(&envelope.encrypted_key, &envelope.context).await
+    }
+
+    async fn fetch(
+        &self,
+        object: &ObjectRef,
+        range: Option<String>,
+    ) -> CseResult<aws_sdk_s3::operation::get_object::GetObjectOutput> {
+        let request = self.s3.get_object().bucket(&object.bucket).key(&object.key).set_range(range);
+        request.send().await.map_err(|e| s3_error(object, &e))
+    }
+
+    /// Decrypts `object` into `dest` through a temporary file beside it,
+    /// which becomes `dest` only once the content authenticates: a failed or
+    /// tampered download leaves no plaintext behind. `progress` hears the
+    /// plaintext bytes done, of about how many. The plaintext length.
+    pub async fn get_to_file(
+        &self,
+        object: &ObjectRef,
+        dest: &Path,
+        context: &[(String, String)],
+        progress: &(dyn Fn(u64, u64) + Sync),
+    ) -> CseResult<u64> {
+        let dir = dest.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let temp = tempfile::Builder::new().prefix(".tern-cse-").tempfile_in(dir)?;
+        let (file, path) = temp.into_parts();
+        let mut file = tokio::fs::File::from_std(file);
+        let len = self.get_into(object, &mut file, context, progress).await?;
+        file.sync_all().await?;
+        drop(file);
+        path.persist(dest).map_err(|e| e.error)?;
+        Ok(len)
+    }
+
+    /// Decrypts `object` into memory; returned only once authenticated.
+    pub async fn get_bytes(&self, object: &ObjectRef, context: &[(String, String)]) -> CseResult<Bytes> {
+        let mut plaintext = Vec::new();
+        self.get_into(object, &mut plaintext, context, &|_, _| {}).await?;
+        Ok(Bytes::from(plaintext))
+    }
+
+    /// Streams the decrypted object into `out`, then verifies it; the caller
+    /// must discard `out` on error.
+    async fn get_into(
+        &self,
+        object: &ObjectRef,
+        out: &mut (impl AsyncWrite + Unpin),
+        context: &[(String, String)],
+        progress: &(dyn Fn(u64, u64) + Sync),
+    ) -> CseResult<u64> {
+        let got = self.fetch(object, None).await?;
+        let expected = u64::try_from(got.content_length.unwrap_or(0)).unwrap_or(0).saturating_sub(TAG_LEN as u64);
+        let (envelope, _) = self.envelope_of(object, got.metadata.as_ref()).await?;
+        let key = self.data_key(&envelope, context).await?;
+        let mut opener = ContentOpener::new(&envelope, &key)?;
+        drop(key);
+        let mut body: ByteStream = got.body;
+        let mut plaintext = BytesMut::new();
+        let mut done = 0;
+        while let Some(chunk) = body.try_next().await.map_err(|e| CseError::S3(format!("{object}: {e}")))? {
+            opener.update(&chunk, &mut plaintext)?;
+            done += plaintext.len() as u64;
+            out.write_all(&plaintext).await?;
+            plaintext.clear();
+            progress(done, expected);
+        }
+        opener.finish(&mut plaintext)?;
+        done += plaintext.len() as u64;
+        out.write_all(&plaintext).await?;
+        out.flush().await?;
+        Ok(done)
+    }
+
+    /// Plaintext bytes `range` of `object`, decrypted through the CTR suites
+    /// of the specification. Nothing authenticates them: a ranged read cannot
+    /// see the tag. The object's key commitment is still verified.
+    pub async fn get_range_unauthenticated(
+        &self,
+        object: &ObjectRef,
+        range: RangeInclusive<u64>,
+        context: &[(String, String)],
+    ) -> CseResult<Bytes> {
+        let (start, end) = (*range.start(), *range.end());
+        if start > end {
+            return Err(CseError::NotAllowed(format!("the range {start}-{end} is empty")));
+        }
+        let first_block = start / 16;
+        let got = self.fetch(object, Some(format!("bytes={}-{end}", first_block * 16))).await?;
+        let total = got.content_range.as_deref().and_then(|r| r.rsplit('/').next()?.parse::<u64>().ok());
+        let (envelope, _) = self.envelope_of(object, got.metadata.as_ref()).await?;
+        let key = self.data_key(&envelope, context).await?;
+        let mut opener = range_opener(&envelope, &key, first_block)?;
+        let stored = got.body.collect().await.map_err(|e| CseError::S3(format!("{object}: {e}")))?.into_bytes();
+        let ciphertext_end = total.map_or(stored.len() as u64, |t| t.saturating_sub(TAG_LEN as u64) - first_block * 16);
+        let ciphertext = &stored[..usize::try_from(ciphertext_end).unwrap_or(usize::MAX).min(stored.len())];
+        let mut plaintext = BytesMut::new();
+        opener.open(ciphertext, &mut plaintext);
+        let skip = usize::try_from(start - first_block * 16).unwrap_or(usize::MAX).min(plaintext.len());
+        let plaintext = plaintext.freeze().slice(skip..);
+        let wanted = usize::try_from(end - start + 1).unwrap_or(usize::MAX).min(plaintext.len());
+        Ok(plaintext.slice(..wanted))
+    }
+
+    /// How `object` is encrypted, from its metadata alone.
+    pub async fn inspect(&self, object: &ObjectRef) -> CseResult<Inspection> {
+        let head = self.s3.head_object().bucket(&object.bucket).key(&object.key).send().await;
+        let head = head.map_err(|e| s3_error(object, &e))?;
+        let (envelope, instruction_file) = self.envelope_of(object, head.metadata.as_ref()).await?;
+        let stored = u64::try_from(head.content_length.unwrap_or(0)).unwrap_or(0);
+        Ok(Inspection {
+            object: object.to_string(),
+            format: format!("{:?}", envelope.format),
+            algorithm: envelope.suite.name().to_owned(),
+            key_wrap: envelope.wrap.name().to_owned(),
+            encryption_context: envelope.context.clone(),
+            key_commitment: envelope.commitment.is_some(),
+            instruction_file,
+            stored_bytes: stored,
+            plaintext_bytes: (!envelope.suite.is_legacy()).then(|| stored.saturating_sub(TAG_LEN as u64)),
+        })
+    }
+}
+
+/// Names the object in a "not encrypted" error.
+fn named(e: CseError, object: &ObjectRef) -> CseError {
+    match e {
+        CseError::NotEncrypted(_) => CseError::NotEncrypted(object.to_string()),
+        other => other,
+    }
+}

@@ -1,0 +1,237 @@
+//! Writing: one PUT for small objects; for large ones, a multipart upload
+//! with one GCM stream across its parts (as AWS's clients do), encrypted in
+//! order while earlier parts upload. The plaintext is read once and never
+//! held whole.
+
+use std::collections::HashMap;
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use bytes::{Bytes, BytesMut};
+use futures::stream::{FuturesUnordered, StreamExt as _};
+use tokio::io::{AsyncRead, AsyncReadExt as _};
+
+use crate::cipher::GcmSealer;
+use crate::client::{EncryptionClient, ObjectRef, s3_error};
+use crate::content::{nonce_len, seal};
+use crate::envelope::{Envelope, context_for, keys};
+use crate::error::{CseError, CseResult};
+
+/// S3 allows at most this many parts.
+const MAX_PARTS: u64 = 10_000;
+
+/// What a PUT left in S3.
+#[derive(Debug, Clone, Default)]
+pub struct Written {
+    pub version_id: Option<String>,
+    pub e_tag: Option<String>,
+    /// Parts of the multipart upload (1 for a single PUT).
+    pub parts: u64,
+}
+
+/// Reads up to `limit` bytes; fewer only at the end of `source`.
+async fn read_up_to(source: &mut (impl AsyncRead + Unpin), limit: u64) -> CseResult<Bytes> {
+    let mut buffer = BytesMut::with_capacity(usize::try_from(limit).unwrap_or(usize::MAX));
+    let mut taken = (&mut *source).take(limit);
+    while taken.read_buf(&mut buffer).await? > 0 {}
+    Ok(buffer.freeze())
+}
+
+fn short_source(expected: u64) -> CseError {
+    CseError::Io(std::io::Error::new(
+        std::io::ErrorKind::UnexpectedEof,
+        format!("the source ended before {expected} bytes"),
+    ))
+}
+
+impl EncryptionClient {
+    /// Encrypts the `len` bytes of `source` into `object` under the caller's
+    /// encryption `context`; `progress` hears the plaintext bytes done, of `len`.
+    pub async fn put(
+        &self,
+        object: &ObjectRef,
+        mut source: impl AsyncRead + Unpin + Send,
+        len: u64,
+        context: &[(String, String)],
+        progress: &(dyn Fn(u64, u64) + Sync),
+    ) -> CseResult<Written> {
+        let suite = self.config.suite;
+        let context = context_for(suite, context)?;
+        let data_key = self.keyring.generate(&context).await?;
+        let mut nonce = vec![0u8; nonce_len(suite)];
+        aws_lc_rs::rand::fill(&mut nonce).map_err(|_| CseError::Io(std::io::Error::other("no system randomness")))?;
+        let (envelope, sealer) = seal(suite, &data_key, context, &nonce);
+        drop(data_key);
+        let written = if len <= self.config.multipart_threshold {
+            self.put_single(object, &mut source, len, &envelope, sealer).await?
+        } else {
+            self.put_multipart(object, &mut source, len, &envelope, sealer, progress).await?
+        };
+        progress(len, len);
+        if self.config.instruction_files.write {
+            self.put_instruction_file(object, &envelope).await?;
+        }
+        Ok(written)
+    }
+
+    /// The user metadata the object itself carries.
+    fn object_metadata(&self, envelope: &Envelope) -> HashMap<String, String> {
+        let entries =
+            if self.config.instruction_files.write { envelope.with_instruction_file().0 } else { envelope.entries() };
+        entries.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+    }
+
+    async fn put_single(
+        &self,
+        object: &ObjectRef,
+        source: &mut (impl AsyncRead + Unpin + Send),
+        len: u64,
+        envelope: &Envelope,
+        mut sealer: GcmSealer,
+    ) -> CseResult<Written> {
+        let plaintext = read_up_to(source, len).await?;
+        if (plaintext.len() as u64) < len {
+            return Err(short_source(len));
+        }
+        let mut body = BytesMut::with_capacity(plaintext.len() + crate::cipher::TAG_LEN);
+        sealer.seal(&plaintext, &mut body)?;
+        body.extend_from_slice(&sealer.finish());
+        let out = self
+            .s3
+            .put_object()
+            .bucket(&object.bucket)
+            .key(&object.key)
+            .set_metadata(Some(self.object_metadata(envelope)))
+            .body(ByteStream::from(body.freeze()))
+            .send()
+            .await
+            .map_err(|e| s3_error(object, &e))?;
+        Ok(Written { version_id: out.version_id, e_tag: out.e_tag, parts: 1 })
+    }
+
+    async fn put_multipart(
+        &self,
+        object: &ObjectRef,
+        source: &mut (impl AsyncRead + Unpin + Send),
+        len: u64,
+        envelope: &Envelope,
+        sealer: GcmSealer,
+        progress: &(dyn Fn(u64, u64) + Sync),
+    ) -> CseResult<Written> {
+        let created = self
+            .s3
+            .create_multipart_upload()
+            .bucket(&object.bucket)
+            .key(&object.key)
+            .set_metadata(Some(self.object_metadata(envelope)))
+            .send()
+            .await
+            .map_err(|e| s3_error(object, &e))?;
+        let upload_id = created.upload_id.ok_or_else(|| CseError::S3("S3 returned no upload id".into()))?;
+        let parts = match self.upload_parts(object, &upload_id, source, len, sealer, progress).await {
+            Ok(parts) => parts,
+            Err(e) => {
+                let abort = self.s3.abort_multipart_upload().bucket(&object.bucket).key(&object.key);
+                if let Err(abort_error) = abort.upload_id(&upload_id).send().await {
+                    tracing::warn!(%object, error = ?abort_error, "the failed upload could not be aborted");
+                }
+                return Err(e);
+            }
+        };
+        let count = parts.len() as u64;
+        let done = CompletedMultipartUpload::builder().set_parts(Some(parts)).build();
+        let out = self
+            .s3
+            .complete_multipart_upload()
+            .bucket(&object.bucket)
+            .key(&object.key)
+            .upload_id(&upload_id)
+            .multipart_upload(done)
+            .send()
+            .await
+            .map_err(|e| s3_error(object, &e))?;
+        Ok(Written { version_id: out.version_id, e_tag: out.e_tag, parts: count })
+    }
+
+    /// Encrypts part after part in order (one GCM stream; the tag ends the
+    /// last part) while up to `concurrency` earlier parts upload.
+    async fn upload_parts(
+        &self,
+        object: &ObjectRef,
+        upload_id: &str,
+        source: &mut (impl AsyncRead + Unpin + Send),
+        len: u64,
+        sealer: GcmSealer,
+        progress: &(dyn Fn(u64, u64) + Sync),
+    ) -> CseResult<Vec<CompletedPart>> {
+        let mut sealer = Some(sealer);
+        let part_size = self.config.part_size.max(len.div_ceil(MAX_PARTS));
+        let count = len.div_ceil(part_size);
+        let mut in_flight = FuturesUnordered::new();
+        let mut done = Vec::new();
+        let mut sent = 0;
+        for number in 1..=count {
+            let want = part_size.min(len - sent);
+            let plaintext = read_up_to(source, want).await?;
+            if (plaintext.len() as u64) < want {
+                return Err(short_source(len));
+            }
+            sent += want;
+            let mut part = BytesMut::with_capacity(plaintext.len() + crate::cipher::TAG_LEN);
+            let active = sealer.as_mut().expect("sealing until the last part");
+            active.seal(&plaintext, &mut part)?;
+            drop(plaintext);
+            if number == count {
+                part.extend_from_slice(&sealer.take().expect("the last part comes once").finish());
+            }
+            in_flight.push(self.upload_part(object, upload_id, number, part.freeze()));
+            if in_flight.len() >= self.config.concurrency.max(1) {
+                done.push(in_flight.next().await.expect("a part is in flight")?);
+            }
+            progress(sent, len);
+        }
+        while let Some(part) = in_flight.next().await {
+            done.push(part?);
+        }
+        done.sort_by_key(|p: &CompletedPart| p.part_number);
+        Ok(done)
+    }
+
+    async fn upload_part(
+        &self,
+        object: &ObjectRef,
+        upload_id: &str,
+        number: u64,
+        body: Bytes,
+    ) -> CseResult<CompletedPart> {
+        let number = i32::try_from(number).expect("at most 10,000 parts");
+        let out = self
+            .s3
+            .upload_part()
+            .bucket(&object.bucket)
+            .key(&object.key)
+            .upload_id(upload_id)
+            .part_number(number)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| s3_error(object, &e))?;
+        Ok(CompletedPart::builder().part_number(number).set_e_tag(out.e_tag).build())
+    }
+
+    /// Writes the envelope's data-key entries to `<key>.instruction`.
+    async fn put_instruction_file(&self, object: &ObjectRef, envelope: &Envelope) -> CseResult<()> {
+        let (_, body) = envelope.with_instruction_file();
+        let file = ObjectRef { bucket: object.bucket.clone(), key: format!("{}.instruction", object.key) };
+        self.s3
+            .put_object()
+            .bucket(&file.bucket)
+            .key(&file.key)
+            .metadata(keys::INSTRUCTION_FILE, "")
+            .body(ByteStream::from(body.into_bytes()))
+            .send()
+            .await
+            .map_err(|e| s3_error(&file, &e))?;
+        Ok(())
+    }
+}
