@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Peak RSS of a tern region while a 2 GiB object is uploaded (single PUT and
-# multipart) and downloaded with the aws cli: bench/rss.sh [SIZE]
+# multipart) and downloaded with the aws cli; then peak RSS of `tern cse`
+# (the client) encrypting, uploading, downloading and decrypting the same
+# file: bench/rss.sh [SIZE]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size=${1:-2G}
@@ -28,3 +30,13 @@ echo "after multipart:     peak RSS $(peak)"
 aws s3 cp --quiet s3://rss/multipart "$work/back"
 cmp "$work/object" "$work/back"
 echo "after download:      peak RSS $(peak) (download verified byte-exact)"
+
+key=$(aws kms create-key --query KeyMetadata.KeyId --output text)
+cse() {
+    /usr/bin/time -f %M -o "$work/cse-rss" target/release/tern cse "$@" --endpoint-url "http://127.0.0.1:$port" 2>>"$work/cse.log"
+    echo "$(( $(cat "$work/cse-rss") / 1024 )) MiB"
+}
+echo "tern cse put:        peak RSS $(cse put "$work/object" s3://rss/cse --kms-key-id "$key") (client)"
+echo "tern cse get:        peak RSS $(cse get s3://rss/cse "$work/cse-back") (client)"
+cmp "$work/object" "$work/cse-back"
+echo "(client-side round trip verified byte-exact)"

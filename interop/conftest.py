@@ -93,6 +93,14 @@ class Tern:
         )
         return out.stdout
 
+    def cse(self, *args: str, region: str = "us-east-1", check: bool = True) -> subprocess.CompletedProcess:
+        """Runs `tern cse …` against one region, configured as the aws cli would be."""
+        env = dict(os.environ, AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY, AWS_REGION=region)
+        return subprocess.run(
+            [str(self.binary), "cse", *args, "--endpoint-url", self.endpoint(region)],
+            env=env, capture_output=True, text=True, check=check, timeout=300,
+        )
+
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=40)

@@ -236,6 +236,16 @@ def test_cse_objects_under_an_mrk_replicate_verbatim_and_decrypt_with_the_other_
     got = reader.get_object(Bucket=dst, Key="small", EncryptionContext={"purpose": "crr"})
     assert got["Body"].read() == secret
     assert reader.get_object(Bucket=dst, Key="large")["Body"].read() == large
+
+    # tern cse reads the replica too: named by the us-east-1 ARN (used through
+    # the eu-west-1 replica), or found by KMS in eu-west-1.
+    out = tern.workdir / "replica.out"
+    east_arn = f"arn:aws:kms:{EAST}:{ACCOUNT}:key/{mrk}"
+    tern.cse("get", f"s3://{dst}/small", str(out), "--context", "purpose=crr", "--kms-key-id", east_arn, region=WEST)
+    assert out.read_bytes() == secret
+    tern.cse("get", f"s3://{dst}/large", str(out), region=WEST)
+    assert out.read_bytes() == large
+    out.unlink()
     for path in (tern.workdir / "data").rglob("*"):
         if path.is_file():
             assert secret[:64] not in path.read_bytes(), f"plaintext on disk in {path}"

@@ -13,10 +13,13 @@
 //!   plain PUT throughput, on a two-region Tern.
 //! - `backlog`: memory while replication drains a backlog of 100,000 small
 //!   objects (RSS growth of the process from the start of the drain).
+//! - `cse`: client-side encryption (`tern-cse`) PUT/GET of 64 MiB objects
+//!   against plain PUT/GET of the same bytes, ratio to plain.
 
 // Statistics over request counts and byte totals far below 2^52.
 #![allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 
+mod cse;
 mod kms;
 mod measure;
 mod objects;
@@ -35,6 +38,7 @@ enum Suite {
     Kms,
     Replication,
     Backlog,
+    Cse,
 }
 
 #[derive(Parser)]
@@ -77,6 +81,7 @@ async fn main() -> anyhow::Result<()> {
         Suite::Kms => kms::run(&args, &tern).await,
         Suite::Replication => replication::run(&args, &tern).await,
         Suite::Backlog => replication::backlog(&args, &tern).await,
+        Suite::Cse => cse::run(&args, &tern).await,
     };
     if result.is_err() {
         let log = tern.log();

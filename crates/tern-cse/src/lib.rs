@@ -6,18 +6,27 @@
 //! with bounded memory, and plaintext is released only once authenticated.
 
 pub mod cipher;
-mod client;
 pub mod content;
 pub mod envelope;
 mod error;
-mod get;
-mod keyring;
-mod put;
 pub mod suite;
 
+#[cfg(feature = "sdk")]
+mod client;
+#[cfg(feature = "sdk")]
+mod get;
+#[cfg(feature = "sdk")]
+mod keyring;
+#[cfg(feature = "sdk")]
+mod put;
+
+#[cfg(feature = "sdk")]
 pub use client::{ClientConfig, EncryptionClient, InstructionFiles, LegacyModes, ObjectRef};
 pub use error::{CseError, CseResult};
+#[cfg(feature = "sdk")]
 pub use get::Inspection;
+#[cfg(feature = "sdk")]
 pub use keyring::KmsKeyring;
+#[cfg(feature = "sdk")]
 pub use put::Written;
 pub use suite::{CommitmentPolicy, Suite};

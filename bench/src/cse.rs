@@ -1,0 +1,65 @@
+//! Client-side encryption against plain objects on one Tern: `tern-cse`
+//! PUT/GET of 64 MiB objects (encrypted and decrypted in this process,
+//! multipart with one GCM stream) against plain PUT/GET of the same bytes
+//! by the same SDK, rounds interleaved.
+
+use serde_json::json;
+use tern_cse::{ClientConfig, EncryptionClient, KmsKeyring, ObjectRef};
+
+use crate::Args;
+use crate::measure::{Measure, WORKLOADS, measure, report, s3_client};
+use crate::objects::{Encryption, put_get};
+
+async fn cse_put_get(
+    client: &EncryptionClient,
+    bucket: &str,
+    body: &bytes::Bytes,
+    requests: usize,
+    concurrency: usize,
+) -> anyhow::Result<(Measure, Measure)> {
+    let size = body.len();
+    let at = |i: usize| ObjectRef { bucket: bucket.to_owned(), key: format!("o{i}") };
+    let put = measure(requests, concurrency, size, |i| async move {
+        client.put(&at(i), &body[..], size as u64, &[], &|_, _| {}).await?;
+        Ok(())
+    })
+    .await?;
+    let get = measure(requests, concurrency, size, |i| async move {
+        let plaintext = client.get_bytes(&at(i), &[]).await?;
+        anyhow::ensure!(plaintext.len() == size, "short read");
+        Ok(())
+    })
+    .await?;
+    Ok((put, get))
+}
+
+pub async fn run(args: &Args, tern: &tern_testkit::Deployment) -> anyhow::Result<()> {
+    let endpoint = tern.endpoint("us-east-1");
+    let s3 = s3_client(&endpoint, tern_testkit::ACCESS_KEY, tern_testkit::SECRET_KEY);
+    let kms = tern.kms("us-east-1");
+    let key = kms.create_key().send().await?.key_metadata.and_then(|m| m.arn).unwrap_or_default();
+    let client = EncryptionClient::new(s3.clone(), KmsKeyring::new(kms, &key, "us-east-1"), ClientConfig::default())?;
+    let w = WORKLOADS.iter().find(|w| w.name == "64m").expect("the 64m workload");
+    let (requests, body) = (w.requests(args.scale), w.body());
+    let mut puts = vec![("plain".to_owned(), vec![]), ("cse".to_owned(), vec![])];
+    let mut gets = puts.clone();
+    for round in 0..args.rounds {
+        for which in (0..2).map(|i| (i + round) % 2) {
+            let bucket = format!("{}-{round}", puts[which].0);
+            s3.create_bucket().bucket(&bucket).send().await?;
+            let (put, get) = if which == 0 {
+                put_get(&s3, &bucket, w, requests, &Encryption::Default).await?
+            } else {
+                cse_put_get(&client, &bucket, &body, requests, w.concurrency).await?
+            };
+            puts[which].1.push(put);
+            gets[which].1.push(get);
+        }
+    }
+    for (op, series) in [("PUT", &puts), ("GET", &gets)] {
+        let fields =
+            json!({"workload": w.name, "op": op, "size": w.size, "concurrency": w.concurrency, "requests": requests});
+        report(&fields, series, |m| m.mb_per_sec);
+    }
+    Ok(())
+}
