@@ -4,7 +4,7 @@
 use bytes::BytesMut;
 use subtle::ConstantTimeEq;
 
-use crate::cipher::{CbcOpener, ContentKey, CtrOpener, GCM_IV_LEN, GcmOpener, GcmSealer, KEY_LEN, TAG_LEN};
+use crate::cipher::{CbcOpener, ContentKey, CtrOpener, GCM_IV_LEN, GcmOpener, GcmParams, KEY_LEN, TAG_LEN};
 use crate::envelope::{Envelope, Format, KeyWrap};
 use crate::error::{CseError, CseResult};
 use crate::suite::{COMMITTING_IV, MESSAGE_ID_LEN, Suite, derive_committed_key};
@@ -22,13 +22,13 @@ pub fn nonce_len(suite: Suite) -> usize {
 }
 
 /// Starts encrypting an object under `suite` (V3 or V2): its envelope and
-/// its content sealer. `context` is the full encryption context KMS bound
+/// its content cipher. `context` is the full encryption context KMS bound
 /// (reserved entry included); `nonce` comes fresh from a CSPRNG.
 ///
 /// # Panics
 /// If `nonce` is not [`nonce_len`] bytes, or `suite` is the legacy CBC one.
 #[must_use]
-pub fn seal(suite: Suite, key: &DataKey, context: Vec<(String, String)>, nonce: &[u8]) -> (Envelope, GcmSealer) {
+pub fn seal(suite: Suite, key: &DataKey, context: Vec<(String, String)>, nonce: &[u8]) -> (Envelope, GcmParams) {
     assert_eq!(nonce.len(), nonce_len(suite), "a nonce of the suite's length");
     let mut envelope = Envelope {
         format: Format::V2,
@@ -40,7 +40,7 @@ pub fn seal(suite: Suite, key: &DataKey, context: Vec<(String, String)>, nonce: 
         message_id: None,
         commitment: None,
     };
-    let sealer = match suite {
+    let params = match suite {
         Suite::AesGcmCommitting => {
             let message_id: [u8; MESSAGE_ID_LEN] = nonce.try_into().expect("length checked");
             let (content_key, commitment) = derive_committed_key(&key.plaintext, &message_id);
@@ -48,12 +48,12 @@ pub fn seal(suite: Suite, key: &DataKey, context: Vec<(String, String)>, nonce: 
             envelope.iv = COMMITTING_IV.to_vec();
             envelope.message_id = Some(message_id);
             envelope.commitment = Some(commitment);
-            GcmSealer::new(&content_key, &COMMITTING_IV, &suite.id_bytes())
+            GcmParams::new(content_key, COMMITTING_IV, &suite.id_bytes())
         }
-        Suite::AesGcm => GcmSealer::new(&key.plaintext, nonce.try_into().expect("length checked"), b""),
+        Suite::AesGcm => GcmParams::new(key.plaintext.clone(), nonce.try_into().expect("length checked"), b""),
         Suite::AesCbc => panic!("legacy CBC is never written"),
     };
-    (envelope, sealer)
+    (envelope, params)
 }
 
 /// The key and IV the content of `envelope` is encrypted with. For V3, the
@@ -73,28 +73,39 @@ fn gcm_iv(iv: &[u8]) -> CseResult<&[u8; GCM_IV_LEN]> {
     iv.try_into().map_err(|_| CseError::Malformed("a GCM IV is 12 bytes".into()))
 }
 
+/// The GCM parameters of a stored GCM object (key commitment checked).
+fn gcm_params(envelope: &Envelope, data_key: &ContentKey) -> CseResult<GcmParams> {
+    let (key, iv) = content_key(envelope, data_key)?;
+    let aad = if envelope.suite.is_committing() { &envelope.suite.id_bytes()[..] } else { &[] };
+    Ok(GcmParams::new(key, *gcm_iv(&iv)?, aad))
+}
+
+/// Decrypts a whole stored GCM object held in memory (ciphertext ‖ tag), in
+/// place; the plaintext length. Legacy CBC objects must stream instead.
+pub fn open_in_place(envelope: &Envelope, data_key: &ContentKey, stored: &mut [u8]) -> CseResult<usize> {
+    if envelope.suite == Suite::AesCbc {
+        return Err(CseError::NotAllowed("legacy CBC objects are decrypted as a stream".into()));
+    }
+    Ok(gcm_params(envelope, data_key)?.open_in_place(stored)?)
+}
+
 /// Decrypts an object's content as it streams by. For GCM, the trailing tag
 /// is held back and checked by [`ContentOpener::finish`]; until then, what
 /// it wrote is unauthenticated.
 pub enum ContentOpener {
-    Gcm { opener: GcmOpener, tail: Vec<u8> },
+    Gcm { opener: Box<GcmOpener>, tail: Vec<u8> },
     Cbc(CbcOpener),
 }
 
 impl ContentOpener {
     pub fn new(envelope: &Envelope, data_key: &ContentKey) -> CseResult<Self> {
+        if envelope.suite != Suite::AesCbc {
+            let opener = Box::new(gcm_params(envelope, data_key)?.opener());
+            return Ok(Self::Gcm { opener, tail: Vec::with_capacity(TAG_LEN) });
+        }
         let (key, iv) = content_key(envelope, data_key)?;
-        Ok(match envelope.suite {
-            Suite::AesCbc => {
-                let iv: &[u8; 16] =
-                    iv.as_slice().try_into().map_err(|_| CseError::Malformed("a CBC IV is 16 bytes".into()))?;
-                Self::Cbc(CbcOpener::new(&key, iv))
-            }
-            suite => {
-                let aad = if suite.is_committing() { &suite.id_bytes()[..] } else { &[] };
-                Self::Gcm { opener: GcmOpener::new(&key, gcm_iv(&iv)?, aad), tail: Vec::with_capacity(TAG_LEN) }
-            }
-        })
+        let iv: &[u8; 16] = iv.as_slice().try_into().map_err(|_| CseError::Malformed("a CBC IV is 16 bytes".into()))?;
+        Ok(Self::Cbc(CbcOpener::new(&key, iv)))
     }
 
     /// Decrypts the next piece of the stored bytes into `out`.
@@ -178,14 +189,18 @@ mod tests {
         for v in vectors() {
             let suite = if v.suite == "v3" { Suite::AesGcmCommitting } else { Suite::AesGcm };
             let context = crate::envelope::context_for(suite, &v.context).unwrap();
-            let (envelope, mut sealer) = seal(suite, &key_of(&v), context, &unhex(&v.nonce));
+            let (envelope, params) = seal(suite, &key_of(&v), context, &unhex(&v.nonce));
             let metadata: std::collections::BTreeMap<String, String> =
                 envelope.entries().into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
             assert_eq!(metadata, v.metadata, "{}", v.name);
+            let mut sealer = params.sealer();
             let mut out = BytesMut::new();
             sealer.seal(&unhex(&v.plaintext), &mut out).unwrap();
             out.extend_from_slice(&sealer.finish());
             assert_eq!(out.to_vec(), unhex(&v.ciphertext), "{}", v.name);
+            let mut one_shot = BytesMut::from(&unhex(&v.plaintext)[..]);
+            params.seal_in_place(&mut one_shot).unwrap();
+            assert_eq!(one_shot.to_vec(), unhex(&v.ciphertext), "{} in one shot", v.name);
         }
     }
 
@@ -204,6 +219,9 @@ mod tests {
                 opener.finish(&mut out).map(|()| out.to_vec())
             };
             assert_eq!(open(&ciphertext, &envelope).unwrap(), unhex(&v.plaintext), "{}", v.name);
+            let mut in_place = ciphertext.clone();
+            let len = open_in_place(&envelope, &key, &mut in_place).unwrap();
+            assert_eq!(&in_place[..len], &unhex(&v.plaintext)[..], "{} in place", v.name);
             let mut flipped = ciphertext.clone();
             flipped[0] ^= 0x80;
             assert!(matches!(open(&flipped, &envelope), Err(CseError::Tampered(_))), "{}", v.name);

@@ -14,7 +14,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt as _};
 
 use crate::cipher::{ContentKey, TAG_LEN};
 use crate::client::{EncryptionClient, ObjectRef, s3_error};
-use crate::content::{ContentOpener, range_opener};
+use crate::content::{ContentOpener, open_in_place, range_opener};
 use crate::envelope::{self, Envelope, Metadata, check_context, needs_instruction_file, parse_instruction_file};
 use crate::error::{CseError, CseResult};
 
@@ -104,54 +104,61 @@ impl EncryptionClient {
         context: &[(String, String)],
         progress: &(dyn Fn(u64, u64) + Sync),
     ) -> CseResult<u64> {
+        let opened = self.open(object, context).await?;
         let dir = dest.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let temp = tempfile::Builder::new().prefix(".tern-cse-").tempfile_in(dir)?;
         let (file, path) = temp.into_parts();
-        let mut file = tokio::fs::File::from_std(file);
-        let len = self.get_into(object, &mut file, context, progress).await?;
-        file.sync_all().await?;
+        let mut file = tokio::io::BufWriter::with_capacity(1 << 20, tokio::fs::File::from_std(file));
+        let len = opened.decrypt_into(object, &mut file, progress).await?;
+        file.get_mut().sync_all().await?;
         drop(file);
         path.persist(dest).map_err(|e| e.error)?;
         Ok(len)
     }
 
     /// Decrypts `object` into memory; returned only once authenticated.
+    /// GCM objects are decrypted in place in one aws-lc-rs call.
     pub async fn get_bytes(&self, object: &ObjectRef, context: &[(String, String)]) -> CseResult<Bytes> {
-        let mut plaintext = Vec::new();
-        self.get_into(object, &mut plaintext, context, &|_, _| {}).await?;
-        Ok(Bytes::from(plaintext))
+        let opened = self.open(object, context).await?;
+        if opened.envelope.suite.is_legacy() {
+            let mut plaintext = Vec::with_capacity(usize::try_from(opened.expected).unwrap_or(0));
+            opened.decrypt_into(object, &mut plaintext, &|_, _| {}).await?;
+            return Ok(Bytes::from(plaintext));
+        }
+        let mut stored = BytesMut::with_capacity(usize::try_from(opened.expected).unwrap_or(0) + TAG_LEN);
+        let mut body = opened.body;
+        while let Some(chunk) = body.try_next().await.map_err(|e| CseError::S3(format!("{object}: {e}")))? {
+            stored.extend_from_slice(&chunk);
+        }
+        let len = open_in_place(&opened.envelope, &opened.key, &mut stored)?;
+        stored.truncate(len);
+        Ok(stored.freeze())
     }
 
-    /// Streams the decrypted object into `out`, then verifies it; the caller
-    /// must discard `out` on error.
-    async fn get_into(
+    /// Streams `object`'s plaintext into `out` as it decrypts, as the
+    /// official clients' "delayed authentication" mode does: what reaches
+    /// `out` is authenticated only once this returns `Ok`, and on an error
+    /// the caller must discard all of it. For consumers that cannot hold an
+    /// object (a pipe, a hash); [`Self::get_to_file`] and [`Self::get_bytes`]
+    /// release nothing unauthenticated.
+    pub async fn get_with_delayed_authentication(
         &self,
         object: &ObjectRef,
         out: &mut (impl AsyncWrite + Unpin),
         context: &[(String, String)],
         progress: &(dyn Fn(u64, u64) + Sync),
     ) -> CseResult<u64> {
+        self.open(object, context).await?.decrypt_into(object, out, progress).await
+    }
+
+    /// Starts reading `object`: its envelope checked, its data key unwrapped,
+    /// its body ready to stream.
+    async fn open(&self, object: &ObjectRef, context: &[(String, String)]) -> CseResult<Opened> {
         let got = self.fetch(object, None).await?;
-        let expected = u64::try_from(got.content_length.unwrap_or(0)).unwrap_or(0).saturating_sub(TAG_LEN as u64);
+        let stored = u64::try_from(got.content_length.unwrap_or(0)).unwrap_or(0);
         let (envelope, _) = self.envelope_of(object, got.metadata.as_ref()).await?;
         let key = self.data_key(&envelope, context).await?;
-        let mut opener = ContentOpener::new(&envelope, &key)?;
-        drop(key);
-        let mut body: ByteStream = got.body;
-        let mut plaintext = BytesMut::new();
-        let mut done = 0;
-        while let Some(chunk) = body.try_next().await.map_err(|e| CseError::S3(format!("{object}: {e}")))? {
-            opener.update(&chunk, &mut plaintext)?;
-            done += plaintext.len() as u64;
-            out.write_all(&plaintext).await?;
-            plaintext.clear();
-            progress(done, expected);
-        }
-        opener.finish(&mut plaintext)?;
-        done += plaintext.len() as u64;
-        out.write_all(&plaintext).await?;
-        out.flush().await?;
-        Ok(done)
+        Ok(Opened { envelope, key, body: got.body, expected: stored.saturating_sub(TAG_LEN as u64) })
     }
 
     /// Plaintext bytes `range` of `object`, decrypted through the CTR suites
@@ -201,6 +208,42 @@ impl EncryptionClient {
             stored_bytes: stored,
             plaintext_bytes: (!envelope.suite.is_legacy()).then(|| stored.saturating_sub(TAG_LEN as u64)),
         })
+    }
+}
+
+/// An object being read: its envelope, data key and stored bytes.
+struct Opened {
+    envelope: Envelope,
+    key: ContentKey,
+    body: ByteStream,
+    /// About how many plaintext bytes to expect.
+    expected: u64,
+}
+
+impl Opened {
+    /// Streams the decrypted object into `out`, then verifies it; the caller
+    /// must discard `out` on error.
+    async fn decrypt_into(
+        mut self,
+        object: &ObjectRef,
+        out: &mut (impl AsyncWrite + Unpin),
+        progress: &(dyn Fn(u64, u64) + Sync),
+    ) -> CseResult<u64> {
+        let mut opener = ContentOpener::new(&self.envelope, &self.key)?;
+        let mut plaintext = BytesMut::new();
+        let mut done = 0;
+        while let Some(chunk) = self.body.try_next().await.map_err(|e| CseError::S3(format!("{object}: {e}")))? {
+            opener.update(&chunk, &mut plaintext)?;
+            done += plaintext.len() as u64;
+            out.write_all(&plaintext).await?;
+            plaintext.clear();
+            progress(done, self.expected);
+        }
+        opener.finish(&mut plaintext)?;
+        done += plaintext.len() as u64;
+        out.write_all(&plaintext).await?;
+        out.flush().await?;
+        Ok(done)
     }
 }
 

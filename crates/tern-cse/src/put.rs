@@ -11,7 +11,7 @@ use bytes::{Bytes, BytesMut};
 use futures::stream::{FuturesUnordered, StreamExt as _};
 use tokio::io::{AsyncRead, AsyncReadExt as _};
 
-use crate::cipher::GcmSealer;
+use crate::cipher::{GcmParams, GcmSealer};
 use crate::client::{EncryptionClient, ObjectRef, s3_error};
 use crate::content::{nonce_len, seal};
 use crate::envelope::{Envelope, context_for, keys};
@@ -29,12 +29,13 @@ pub struct Written {
     pub parts: u64,
 }
 
-/// Reads up to `limit` bytes; fewer only at the end of `source`.
-async fn read_up_to(source: &mut (impl AsyncRead + Unpin), limit: u64) -> CseResult<Bytes> {
-    let mut buffer = BytesMut::with_capacity(usize::try_from(limit).unwrap_or(usize::MAX));
+/// Reads up to `limit` bytes, fewer only at the end of `source`, into a
+/// buffer with room for `spare` more.
+async fn read_up_to(source: &mut (impl AsyncRead + Unpin), limit: u64, spare: usize) -> CseResult<BytesMut> {
+    let mut buffer = BytesMut::with_capacity(usize::try_from(limit).unwrap_or(usize::MAX) + spare);
     let mut taken = (&mut *source).take(limit);
     while taken.read_buf(&mut buffer).await? > 0 {}
-    Ok(buffer.freeze())
+    Ok(buffer)
 }
 
 fn short_source(expected: u64) -> CseError {
@@ -60,12 +61,12 @@ impl EncryptionClient {
         let data_key = self.keyring.generate(&context).await?;
         let mut nonce = vec![0u8; nonce_len(suite)];
         aws_lc_rs::rand::fill(&mut nonce).map_err(|_| CseError::Io(std::io::Error::other("no system randomness")))?;
-        let (envelope, sealer) = seal(suite, &data_key, context, &nonce);
+        let (envelope, cipher) = seal(suite, &data_key, context, &nonce);
         drop(data_key);
         let written = if len <= self.config.multipart_threshold {
-            self.put_single(object, &mut source, len, &envelope, sealer).await?
+            self.put_single(object, &mut source, len, &envelope, &cipher).await?
         } else {
-            self.put_multipart(object, &mut source, len, &envelope, sealer, progress).await?
+            self.put_multipart(object, &mut source, len, &envelope, cipher.sealer(), progress).await?
         };
         progress(len, len);
         if self.config.instruction_files.write {
@@ -87,15 +88,13 @@ impl EncryptionClient {
         source: &mut (impl AsyncRead + Unpin + Send),
         len: u64,
         envelope: &Envelope,
-        mut sealer: GcmSealer,
+        cipher: &GcmParams,
     ) -> CseResult<Written> {
-        let plaintext = read_up_to(source, len).await?;
-        if (plaintext.len() as u64) < len {
+        let mut body = read_up_to(source, len, crate::cipher::TAG_LEN).await?;
+        if (body.len() as u64) < len {
             return Err(short_source(len));
         }
-        let mut body = BytesMut::with_capacity(plaintext.len() + crate::cipher::TAG_LEN);
-        sealer.seal(&plaintext, &mut body)?;
-        body.extend_from_slice(&sealer.finish());
+        cipher.seal_in_place(&mut body)?;
         let out = self
             .s3
             .put_object()
@@ -172,7 +171,7 @@ impl EncryptionClient {
         let mut sent = 0;
         for number in 1..=count {
             let want = part_size.min(len - sent);
-            let plaintext = read_up_to(source, want).await?;
+            let plaintext = read_up_to(source, want, 0).await?;
             if (plaintext.len() as u64) < want {
                 return Err(short_source(len));
             }
