@@ -117,22 +117,34 @@ impl EncryptionClient {
     }
 
     /// Decrypts `object` into memory; returned only once authenticated.
-    /// GCM objects are decrypted in place in one aws-lc-rs call.
     pub async fn get_bytes(&self, object: &ObjectRef, context: &[(String, String)]) -> CseResult<Bytes> {
+        let mut plaintext = Vec::new();
+        self.get_into_vec(object, context, &mut plaintext).await?;
+        Ok(Bytes::from(plaintext))
+    }
+
+    /// Decrypts `object` into `buffer` (replacing what it held), reusing its
+    /// allocation: a reader of many objects pays for memory once. On error
+    /// `buffer` is left empty. GCM objects are decrypted in place, in one
+    /// aws-lc-rs call.
+    pub async fn get_into_vec(
+        &self,
+        object: &ObjectRef,
+        context: &[(String, String)],
+        buffer: &mut Vec<u8>,
+    ) -> CseResult<()> {
+        buffer.clear();
         let opened = self.open(object, context).await?;
-        if opened.envelope.suite.is_legacy() {
-            let mut plaintext = Vec::with_capacity(usize::try_from(opened.expected).unwrap_or(0));
-            opened.decrypt_into(object, &mut plaintext, &|_, _| {}).await?;
-            return Ok(Bytes::from(plaintext));
+        buffer.reserve(usize::try_from(opened.expected).unwrap_or(0) + TAG_LEN);
+        let result = if opened.envelope.suite.is_legacy() {
+            opened.decrypt_into(object, buffer, &|_, _| {}).await.map(drop)
+        } else {
+            opened.decrypt_whole(object, buffer).await
+        };
+        if result.is_err() {
+            buffer.clear();
         }
-        let mut stored = BytesMut::with_capacity(usize::try_from(opened.expected).unwrap_or(0) + TAG_LEN);
-        let mut body = opened.body;
-        while let Some(chunk) = body.try_next().await.map_err(|e| CseError::S3(format!("{object}: {e}")))? {
-            stored.extend_from_slice(&chunk);
-        }
-        let len = open_in_place(&opened.envelope, &opened.key, &mut stored)?;
-        stored.truncate(len);
-        Ok(stored.freeze())
+        result
     }
 
     /// Streams `object`'s plaintext into `out` as it decrypts, as the
@@ -221,6 +233,16 @@ struct Opened {
 }
 
 impl Opened {
+    /// Reads the whole stored object into `buffer` and decrypts it there.
+    async fn decrypt_whole(mut self, object: &ObjectRef, buffer: &mut Vec<u8>) -> CseResult<()> {
+        while let Some(chunk) = self.body.try_next().await.map_err(|e| CseError::S3(format!("{object}: {e}")))? {
+            buffer.extend_from_slice(&chunk);
+        }
+        let len = open_in_place(&self.envelope, &self.key, buffer)?;
+        buffer.truncate(len);
+        Ok(())
+    }
+
     /// Streams the decrypted object into `out`, then verifies it; the caller
     /// must discard `out` on error.
     async fn decrypt_into(

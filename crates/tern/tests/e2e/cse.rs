@@ -233,3 +233,63 @@ async fn multi_region_keys_decrypt_through_the_other_regions_replica() {
     let local_only = discovery.get_bytes(&object("cse-west", "regional"), &ctx).await.unwrap_err();
     assert!(matches!(local_only, CseError::Kms(_)), "a regional key does not exist in the other region: {local_only}");
 }
+
+/// A V1 object as the first-generation clients wrote it: AES-256-CBC, the
+/// data key under the legacy `kms` wrapping (context `kms_cmk_id`).
+async fn legacy_v1_object(tern: &tern_testkit::Deployment, at: &ObjectRef, key: &str, plaintext: &[u8]) {
+    use aws_lc_rs::cipher::{AES_256, EncryptionContext, PaddedBlockEncryptingKey, UnboundCipherKey};
+    use base64::Engine as _;
+    let data_key = tern
+        .kms(EAST)
+        .generate_data_key()
+        .key_id(key)
+        .key_spec(aws_sdk_kms::types::DataKeySpec::Aes256)
+        .encryption_context("kms_cmk_id", key)
+        .send()
+        .await
+        .unwrap();
+    let iv = [9u8; 16];
+    let cbc = UnboundCipherKey::new(&AES_256, data_key.plaintext.as_ref().unwrap().as_ref()).unwrap();
+    let mut body = plaintext.to_vec();
+    let cipher = PaddedBlockEncryptingKey::cbc_pkcs7(cbc).unwrap();
+    cipher.less_safe_encrypt(&mut body, EncryptionContext::Iv128(iv.into())).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let metadata: std::collections::HashMap<String, String> = [
+        ("x-amz-key", b64.encode(data_key.ciphertext_blob.unwrap().as_ref())),
+        ("x-amz-iv", b64.encode(iv)),
+        ("x-amz-matdesc", format!(r#"{{"kms_cmk_id":"{key}"}}"#)),
+        ("x-amz-wrap-alg", "kms".to_owned()),
+        ("x-amz-unencrypted-content-length", plaintext.len().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    replace(&tern.s3(EAST), at, body, &metadata).await;
+}
+
+#[tokio::test]
+async fn legacy_v1_objects_read_only_with_both_legacy_opt_ins() {
+    let tern = one_region().await;
+    bucket(&tern.s3(EAST), "cse-v1").await;
+    let key = new_key(&tern, EAST).await;
+    let at = object("cse-v1", "old");
+    let plaintext = crate::pattern(5000, 2);
+    legacy_v1_object(&tern, &at, &key, &plaintext).await;
+    let read = |unauthenticated: bool, wrapping: bool| {
+        let mut config =
+            ClientConfig { commitment_policy: CommitmentPolicy::RequireEncryptAllowDecrypt, ..ClientConfig::default() };
+        config.legacy.unauthenticated_modes = unauthenticated;
+        config.legacy.wrapping_algorithms = wrapping;
+        client(&tern, EAST, Some(&key), config)
+    };
+    let refused = read(false, true).get_bytes(&at, &[]).await.unwrap_err();
+    assert!(matches!(&refused, CseError::NotAllowed(m) if m.contains("ALG_AES_256_CBC_IV16_NO_KDF")), "{refused}");
+    let refused = read(true, false).get_bytes(&at, &[]).await.unwrap_err();
+    assert!(matches!(&refused, CseError::NotAllowed(m) if m.contains("legacy kms wrapping")), "{refused}");
+    assert_eq!(read(true, true).get_bytes(&at, &[]).await.unwrap(), plaintext);
+    let with_context = read(true, true).get_bytes(&at, &context(&[("a", "b")])).await.unwrap_err();
+    assert!(matches!(with_context, CseError::NotAllowed(_)), "the kms wrapping carries no caller context");
+    let dir = tempfile::tempdir().unwrap();
+    read(true, true).get_to_file(&at, &dir.path().join("v1"), &[], &|_, _| {}).await.unwrap();
+    assert_eq!(std::fs::read(dir.path().join("v1")).unwrap(), plaintext);
+}
