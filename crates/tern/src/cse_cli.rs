@@ -19,7 +19,8 @@ pub struct Connection {
     /// Endpoint of S3 and KMS, e.g. `http://127.0.0.1:9100` [default: `AWS_ENDPOINT_URL`, then AWS].
     #[arg(long)]
     endpoint_url: Option<String>,
-    /// [default: `AWS_REGION`, `AWS_DEFAULT_REGION`, then the profile's]
+    /// The region of the bucket and of the KMS key used [default: `AWS_REGION`,
+    /// `AWS_DEFAULT_REGION`, then the profile's].
     #[arg(long)]
     region: Option<String>,
     /// A profile of the shared AWS config and credentials files.
@@ -83,7 +84,9 @@ pub struct ReadPolicy {
 pub enum CseCommand {
     /// Encrypt FILE and upload it (V3 by default; multipart above 16 MiB, one GCM stream across parts).
     Put {
+        /// The plaintext file.
         file: PathBuf,
+        /// Where to put it: `s3://BUCKET/KEY`.
         object: ObjectRef,
         /// The KMS key that wraps the data key: id, alias, or ARN (a
         /// multi-Region key's ARN from any region is used through its
@@ -103,7 +106,9 @@ pub enum CseCommand {
     /// Download and decrypt into FILE. The plaintext appears only once it
     /// authenticates; a tampered object leaves nothing behind.
     Get {
+        /// The object: `s3://BUCKET/KEY`.
         object: ObjectRef,
+        /// Where the plaintext goes (replaced only once it authenticates).
         file: PathBuf,
         #[command(flatten)]
         context: Context,
@@ -126,7 +131,9 @@ pub enum CseCommand {
     /// Show how an object is encrypted (format, algorithm, context,
     /// commitment) without decrypting it or calling KMS.
     Inspect {
+        /// The object: `s3://BUCKET/KEY`.
         object: ObjectRef,
+        /// One JSON object instead of text.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
