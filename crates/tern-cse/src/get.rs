@@ -76,11 +76,15 @@ impl EncryptionClient {
         parse_instruction_file(&body.into_bytes()).map(Some)
     }
 
-    /// The object's data key, once this client's policy and the caller's
-    /// encryption context accept its envelope.
-    async fn data_key(&self, envelope: &Envelope, context: &[(String, String)]) -> CseResult<ContentKey> {
+    /// Whether this client's policy and the caller's encryption context
+    /// accept `envelope` (before anything is asked of KMS).
+    fn admit(&self, envelope: &Envelope, context: &[(String, String)]) -> CseResult<()> {
         self.check_readable(envelope)?;
-        check_context(envelope, context)?;
+        check_context(envelope, context)
+    }
+
+    /// The object's data key, from KMS.
+    async fn data_key(&self, envelope: &Envelope) -> CseResult<ContentKey> {
         self.keyring.decrypt(&envelope.encrypted_key, &envelope.context).await
     }
 
@@ -134,17 +138,33 @@ impl EncryptionClient {
         buffer: &mut Vec<u8>,
     ) -> CseResult<()> {
         buffer.clear();
-        let opened = self.open(object, context).await?;
-        buffer.reserve(usize::try_from(opened.expected).unwrap_or(0) + TAG_LEN);
-        let result = if opened.envelope.suite.is_legacy() {
-            opened.decrypt_into(object, buffer, &|_, _| {}).await.map(drop)
-        } else {
-            opened.decrypt_whole(object, buffer).await
-        };
+        let result = self.read_whole(object, context, buffer).await;
         if result.is_err() {
             buffer.clear();
         }
         result
+    }
+
+    async fn read_whole(
+        &self,
+        object: &ObjectRef,
+        context: &[(String, String)],
+        buffer: &mut Vec<u8>,
+    ) -> CseResult<()> {
+        let started = self.start(object).await?;
+        self.admit(&started.envelope, context)?;
+        buffer.reserve(usize::try_from(started.expected).unwrap_or(0) + TAG_LEN);
+        if started.envelope.suite.is_legacy() {
+            let key = self.data_key(&started.envelope).await?;
+            return started.with_key(key).decrypt_into(object, buffer, &|_, _| {}).await.map(drop);
+        }
+        // KMS unwraps the data key while the stored bytes arrive; nothing is
+        // decrypted before both are here.
+        let (envelope, body) = (&started.envelope, started.body);
+        let (key, ()) = tokio::try_join!(self.data_key(envelope), read_all(object, body, buffer))?;
+        let len = open_in_place(envelope, &key, buffer)?;
+        buffer.truncate(len);
+        Ok(())
     }
 
     /// Streams `object`'s plaintext into `out` as it decrypts, as the
@@ -163,14 +183,20 @@ impl EncryptionClient {
         self.open(object, context).await?.decrypt_into(object, out, progress).await
     }
 
-    /// Starts reading `object`: its envelope checked, its data key unwrapped,
-    /// its body ready to stream.
-    async fn open(&self, object: &ObjectRef, context: &[(String, String)]) -> CseResult<Opened> {
+    /// Starts reading `object`: its envelope, its body ready to stream.
+    async fn start(&self, object: &ObjectRef) -> CseResult<Started> {
         let got = self.fetch(object, None).await?;
         let stored = u64::try_from(got.content_length.unwrap_or(0)).unwrap_or(0);
         let (envelope, _) = self.envelope_of(object, got.metadata.as_ref()).await?;
-        let key = self.data_key(&envelope, context).await?;
-        Ok(Opened { envelope, key, body: got.body, expected: stored.saturating_sub(TAG_LEN as u64) })
+        Ok(Started { envelope, body: got.body, expected: stored.saturating_sub(TAG_LEN as u64) })
+    }
+
+    /// Starts reading `object` with its envelope admitted and its data key unwrapped.
+    async fn open(&self, object: &ObjectRef, context: &[(String, String)]) -> CseResult<Opened> {
+        let started = self.start(object).await?;
+        self.admit(&started.envelope, context)?;
+        let key = self.data_key(&started.envelope).await?;
+        Ok(started.with_key(key))
     }
 
     /// Plaintext bytes `range` of `object`, decrypted through the CTR suites
@@ -190,7 +216,8 @@ impl EncryptionClient {
         let got = self.fetch(object, Some(format!("bytes={}-{end}", first_block * 16))).await?;
         let total = got.content_range.as_deref().and_then(|r| r.rsplit('/').next()?.parse::<u64>().ok());
         let (envelope, _) = self.envelope_of(object, got.metadata.as_ref()).await?;
-        let key = self.data_key(&envelope, context).await?;
+        self.admit(&envelope, context)?;
+        let key = self.data_key(&envelope).await?;
         let mut opener = range_opener(&envelope, &key, first_block)?;
         let stored = got.body.collect().await.map_err(|e| CseError::S3(format!("{object}: {e}")))?.into_bytes();
         let ciphertext_end = total.map_or(stored.len() as u64, |t| t.saturating_sub(TAG_LEN as u64) - first_block * 16);
@@ -223,6 +250,28 @@ impl EncryptionClient {
     }
 }
 
+/// An object whose reading has begun: its envelope and stored bytes.
+struct Started {
+    envelope: Envelope,
+    body: ByteStream,
+    /// About how many plaintext bytes to expect.
+    expected: u64,
+}
+
+impl Started {
+    fn with_key(self, key: ContentKey) -> Opened {
+        Opened { envelope: self.envelope, key, body: self.body, expected: self.expected }
+    }
+}
+
+/// All of a body, appended to `buffer`.
+async fn read_all(object: &ObjectRef, mut body: ByteStream, buffer: &mut Vec<u8>) -> CseResult<()> {
+    while let Some(chunk) = body.try_next().await.map_err(|e| CseError::S3(format!("{object}: {e}")))? {
+        buffer.extend_from_slice(&chunk);
+    }
+    Ok(())
+}
+
 /// An object being read: its envelope, data key and stored bytes.
 struct Opened {
     envelope: Envelope,
@@ -233,16 +282,6 @@ struct Opened {
 }
 
 impl Opened {
-    /// Reads the whole stored object into `buffer` and decrypts it there.
-    async fn decrypt_whole(mut self, object: &ObjectRef, buffer: &mut Vec<u8>) -> CseResult<()> {
-        while let Some(chunk) = self.body.try_next().await.map_err(|e| CseError::S3(format!("{object}: {e}")))? {
-            buffer.extend_from_slice(&chunk);
-        }
-        let len = open_in_place(&self.envelope, &self.key, buffer)?;
-        buffer.truncate(len);
-        Ok(())
-    }
-
     /// Streams the decrypted object into `out`, then verifies it; the caller
     /// must discard `out` on error.
     async fn decrypt_into(
