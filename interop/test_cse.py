@@ -109,3 +109,27 @@ def test_the_committed_known_answer_vectors_are_what_the_python_client_writes():
     fresh = subprocess.run([sys.executable, str(generator)], capture_output=True, text=True, check=True).stdout
     committed = (generator.parent / "vectors.json").read_text()
     assert json.loads(fresh) == json.loads(committed)
+
+
+def test_cli_errors_say_what_is_wrong_and_write_nothing(tern, bucket, key, tmp_path):
+    src = tmp_path / "src"
+    src.write_bytes(b"context matters")
+    tern.cse("put", str(src), f"s3://{bucket}/ctx", "--kms-key-id", key, "--context", "team=a")
+    out = tmp_path / "out"
+    wrong = tern.cse("get", f"s3://{bucket}/ctx", str(out), "--context", "team=b", check=False)
+    assert wrong.returncode == 1 and "encryption context does not match" in wrong.stderr, wrong.stderr
+    redirected = tern.cse("get", f"s3://{bucket}/ctx", str(out), region="eu-west-1", check=False)
+    assert f"bucket {bucket} is in region us-east-1" in redirected.stderr, redirected.stderr
+
+    # The same object carried to a bucket in eu-west-1, where its (single-region) key does not exist.
+    west = tern.client("s3", "eu-west-1")
+    west_bucket = f"{bucket}-west"
+    west.create_bucket(Bucket=west_bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    stored = tern.client("s3", EAST).get_object(Bucket=bucket, Key="ctx")
+    west.put_object(Bucket=west_bucket, Key="ctx", Body=stored["Body"].read(), Metadata=stored["Metadata"])
+    elsewhere = tern.cse("get", f"s3://{west_bucket}/ctx", str(out), "--context", "team=a", "--kms-key-id", key,
+                         region="eu-west-1", check=False)
+    assert elsewhere.returncode == 1 and "does not exist in eu-west-1" in elsewhere.stderr, elsewhere.stderr
+    missing = tern.cse("get", f"s3://{bucket}/nope", str(out), check=False)
+    assert missing.returncode == 1 and f"s3://{bucket}/nope does not exist" in missing.stderr, missing.stderr
+    assert list(tmp_path.iterdir()) == [src]

@@ -153,9 +153,15 @@ pub(crate) fn s3_error<E: ProvideErrorMetadata + std::fmt::Debug>(
     error: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
 ) -> CseError {
     let status = error.raw_response().map(|r| r.status().as_u16());
+    let home = error.raw_response().and_then(|r| r.headers().get("x-amz-bucket-region")).map(str::to_owned);
     match (error.code(), status) {
         (Some("NoSuchKey" | "NotFound"), _) | (None, Some(404)) => CseError::S3(format!("{object} does not exist")),
         (Some("NoSuchBucket"), _) => CseError::S3(format!("bucket {} does not exist", object.bucket)),
+        (Some("PermanentRedirect"), _) | (None, Some(301)) => CseError::S3(format!(
+            "bucket {} is in region {}: use that region and its endpoint",
+            object.bucket,
+            home.as_deref().unwrap_or("another region")
+        )),
         (Some(code), _) => CseError::S3(format!("{object}: {code}: {}", error.message().unwrap_or_default())),
         (None, _) => CseError::S3(format!("{object}: {error:?}")),
     }

@@ -23,6 +23,9 @@ pub struct KmsKeyring {
     /// discovery mode.
     key_id: Option<String>,
     region: String,
+    /// The region of a single-Region key named by an ARN of another region,
+    /// which cannot work here.
+    foreign: Option<String>,
 }
 
 /// The parts of a key ARN: `arn:<partition>:kms:<region>:<account>:key/<id>`.
@@ -47,20 +50,33 @@ impl KmsKeyring {
     /// `region`, whose replica of the key does the work.
     #[must_use]
     pub fn new(kms: aws_sdk_kms::Client, key_id: &str, region: &str) -> Self {
-        let key_id = match key_arn(key_id) {
-            Some(arn) if arn.id.starts_with("mrk-") && arn.region != region => {
-                format!("arn:{}:kms:{region}:{}:key/{}", arn.partition, arn.account, arn.id)
+        let (key_id, foreign) = match key_arn(key_id) {
+            Some(arn) if arn.region != region && arn.id.starts_with("mrk-") => {
+                (format!("arn:{}:kms:{region}:{}:key/{}", arn.partition, arn.account, arn.id), None)
             }
-            _ => key_id.to_owned(),
+            Some(arn) if arn.region != region => (key_id.to_owned(), Some(arn.region.to_owned())),
+            _ => (key_id.to_owned(), None),
         };
-        Self { kms, key_id: Some(key_id), region: region.to_owned() }
+        Self { kms, key_id: Some(key_id), region: region.to_owned(), foreign }
     }
 
     /// A keyring that only decrypts, with the key of `region` that KMS
     /// finds for each data key (a multi-Region key's local replica).
     #[must_use]
     pub fn discovery(kms: aws_sdk_kms::Client, region: &str) -> Self {
-        Self { kms, key_id: None, region: region.to_owned() }
+        Self { kms, key_id: None, region: region.to_owned(), foreign: None }
+    }
+
+    /// Refuses, before any call, a single-Region key of another region.
+    fn usable_here(&self) -> CseResult<()> {
+        match &self.foreign {
+            Some(home) => Err(CseError::Kms(format!(
+                "{} is a single-Region key of {home}; it does not exist in {} (only multi-Region keys have replicas)",
+                self.key_id.as_deref().unwrap_or_default(),
+                self.region
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// The key this keyring asks KMS for.
@@ -71,6 +87,7 @@ impl KmsKeyring {
 
     /// A fresh 256-bit data key, wrapped under `context`.
     pub async fn generate(&self, context: &[(String, String)]) -> CseResult<DataKey> {
+        self.usable_here()?;
         let key_id =
             self.key_id.as_deref().ok_or_else(|| CseError::NotAllowed("encrypting needs a KMS key id".into()))?;
         let out = self
@@ -91,6 +108,7 @@ impl KmsKeyring {
     /// Unwraps a stored data key with this keyring's key (KMS refuses a
     /// blob of another key) under the stored `context`.
     pub async fn decrypt(&self, encrypted: &[u8], context: &[(String, String)]) -> CseResult<ContentKey> {
+        self.usable_here()?;
         let context: HashMap<String, String> = context.iter().cloned().collect();
         let out = self
             .kms
@@ -170,6 +188,9 @@ mod tests {
         assert_eq!(keyring(mrk, "us-east-1").key_id(), Some(mrk));
         let regional = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab";
         assert_eq!(keyring(regional, "eu-west-1").key_id(), Some(regional), "a single-region key is never rewritten");
+        let refused = keyring(regional, "eu-west-1").usable_here().unwrap_err().to_string();
+        assert!(refused.contains("single-Region key of us-east-1; it does not exist in eu-west-1"), "{refused}");
+        assert!(keyring(regional, "us-east-1").usable_here().is_ok());
         assert_eq!(keyring("mrk-1234abcd", "eu-west-1").key_id(), Some("mrk-1234abcd"));
     }
 
