@@ -202,65 +202,88 @@ impl GcmParams {
     }
 }
 
-/// Encrypts one GCM message, piece by piece.
-pub struct GcmSealer {
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Seal,
+    Open,
+}
+
+/// One GCM message in progress: the CTR keystream from `inc32(J0)` and the
+/// hash of the ciphertext. CTR is its own inverse, so the same stream seals
+/// and opens; only which side is hashed differs.
+struct GcmStream {
     ctr: StreamingEncryptingKey,
     state: GcmState,
 }
 
-impl GcmSealer {
-    #[must_use]
-    pub fn new(key: &[u8; KEY_LEN], iv: &[u8; GCM_IV_LEN], aad: &[u8]) -> Self {
+impl GcmStream {
+    fn new(key: &[u8; KEY_LEN], iv: &[u8; GCM_IV_LEN], aad: &[u8]) -> Self {
         let (state, first) = GcmState::new(key, iv, aad);
         let ctr = StreamingEncryptingKey::less_safe_ctr(unbound(key), EncryptionContext::Iv128(first.into()))
             .expect("AES-256 supports CTR");
         Self { ctr, state }
     }
 
+    /// XORs `input` with the keystream into `out`, hashing whichever of
+    /// the two is the ciphertext.
+    fn apply(&mut self, input: &[u8], out: &mut BytesMut, direction: Direction) -> Result<(), CipherError> {
+        self.state.spend(input.len())?;
+        if direction == Direction::Open {
+            self.state.ghash.absorb(input);
+        }
+        let start = out.len();
+        append_with(out, input, |i, o| self.ctr.update(i, o).map(|u| u.written().len()));
+        if direction == Direction::Seal {
+            self.state.ghash.absorb(&out[start..]);
+        }
+        Ok(())
+    }
+
+    fn tag(self) -> [u8; TAG_LEN] {
+        self.state.ghash.tag(&self.state.mask)
+    }
+}
+
+/// Encrypts one GCM message, piece by piece.
+pub struct GcmSealer(GcmStream);
+
+impl GcmSealer {
+    #[must_use]
+    pub fn new(key: &[u8; KEY_LEN], iv: &[u8; GCM_IV_LEN], aad: &[u8]) -> Self {
+        Self(GcmStream::new(key, iv, aad))
+    }
+
     /// Encrypts the next piece of plaintext, appending its ciphertext to `out`.
     pub fn seal(&mut self, plaintext: &[u8], out: &mut BytesMut) -> Result<(), CipherError> {
-        self.state.spend(plaintext.len())?;
-        let start = out.len();
-        append_with(out, plaintext, |i, o| self.ctr.update(i, o).map(|u| u.written().len()));
-        self.state.ghash.absorb(&out[start..]);
-        Ok(())
+        self.0.apply(plaintext, out, Direction::Seal)
     }
 
     /// The authentication tag, which follows the ciphertext.
     #[must_use]
     pub fn finish(self) -> [u8; TAG_LEN] {
-        self.state.ghash.tag(&self.state.mask)
+        self.0.tag()
     }
 }
 
 /// Decrypts one GCM message, piece by piece. Its plaintext is unauthenticated
 /// until [`GcmOpener::verify`] accepts the tag; callers hold it back until then.
-pub struct GcmOpener {
-    ctr: StreamingDecryptingKey,
-    state: GcmState,
-}
+pub struct GcmOpener(GcmStream);
 
 impl GcmOpener {
     #[must_use]
     pub fn new(key: &[u8; KEY_LEN], iv: &[u8; GCM_IV_LEN], aad: &[u8]) -> Self {
-        let (state, first) = GcmState::new(key, iv, aad);
-        let ctr = StreamingDecryptingKey::ctr(unbound(key), DecryptionContext::Iv128(first.into()))
-            .expect("AES-256 supports CTR");
-        Self { ctr, state }
+        Self(GcmStream::new(key, iv, aad))
     }
 
     /// Decrypts the next piece of ciphertext (without the tag), appending its
     /// plaintext to `out`.
     pub fn open(&mut self, ciphertext: &[u8], out: &mut BytesMut) -> Result<(), CipherError> {
-        self.state.spend(ciphertext.len())?;
-        self.state.ghash.absorb(ciphertext);
-        append_with(out, ciphertext, |i, o| self.ctr.update(i, o).map(|u| u.written().len()));
-        Ok(())
+        self.0.apply(ciphertext, out, Direction::Open)
     }
 
     /// Checks the tag, in constant time.
     pub fn verify(self, tag: &[u8]) -> Result<(), CipherError> {
-        let expected = self.state.ghash.tag(&self.state.mask);
+        let expected = self.0.tag();
         if tag.len() == TAG_LEN && bool::from(expected.ct_eq(tag)) { Ok(()) } else { Err(CipherError::TagMismatch) }
     }
 }
@@ -419,7 +442,7 @@ mod tests {
     #[test]
     fn the_length_limit_is_enforced() {
         let mut sealer = GcmSealer::new(&[1; 32], &[1; 12], b"");
-        sealer.state.budget = 10;
+        sealer.0.state.budget = 10;
         let mut out = BytesMut::new();
         sealer.seal(&[0; 10], &mut out).unwrap();
         assert_eq!(sealer.seal(&[0; 1], &mut out), Err(CipherError::TooLong));

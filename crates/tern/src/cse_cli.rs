@@ -167,16 +167,38 @@ async fn connect(connection: &Connection) -> anyhow::Result<(aws_sdk_s3::Client,
     Ok((s3, aws_sdk_kms::Client::new(&config), region))
 }
 
-fn bar(total: u64, verb: &str) -> Option<ProgressBar> {
-    (total >= PROGRESS_FROM).then(|| {
-        let bar = ProgressBar::new(total);
-        let style = ProgressStyle::with_template(&format!(
-            "{verb} {{bar:40}} {{bytes}}/{{total_bytes}} {{bytes_per_sec}} eta {{eta}}"
-        ))
-        .expect("the template is valid");
-        bar.set_style(style);
-        bar
-    })
+/// A progress bar for one transfer, drawn once its total is known, and only
+/// for large ones.
+struct Progress {
+    verb: &'static str,
+    bar: std::sync::OnceLock<Option<ProgressBar>>,
+}
+
+impl Progress {
+    fn new(verb: &'static str) -> Self {
+        Self { verb, bar: std::sync::OnceLock::new() }
+    }
+
+    fn update(&self, done: u64, total: u64) {
+        let bar = self.bar.get_or_init(|| {
+            (total >= PROGRESS_FROM).then(|| {
+                let template =
+                    format!("{} {{bar:40}} {{bytes}}/{{total_bytes}} {{bytes_per_sec}} eta {{eta}}", self.verb);
+                let bar = ProgressBar::new(total);
+                bar.set_style(ProgressStyle::with_template(&template).expect("the template is valid"));
+                bar
+            })
+        });
+        if let Some(bar) = bar {
+            bar.set_position(done);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(Some(bar)) = self.bar.get() {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 pub async fn run(command: CseCommand) -> anyhow::Result<()> {
@@ -242,16 +264,11 @@ async fn put(
 ) -> anyhow::Result<()> {
     let source = tokio::fs::File::open(file).await.with_context(|| format!("opening {}", file.display()))?;
     let len = source.metadata().await?.len();
-    let bar = bar(len, "encrypting");
-    let progress = |done: u64, _: u64| {
-        if let Some(bar) = &bar {
-            bar.set_position(done);
-        }
-    };
-    let written = client.put(object, tokio::io::BufReader::new(source), len, context, &progress).await?;
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
+    let progress = Progress::new("encrypting");
+    let written =
+        client.put(object, tokio::io::BufReader::new(source), len, context, &|d, t| progress.update(d, t)).await;
+    progress.finish();
+    let written = written?;
     let version = written.version_id.map(|v| format!(" (version {v})")).unwrap_or_default();
     eprintln!("{} → {object}{version}, {len} bytes encrypted client-side", file.display());
     Ok(())
@@ -263,16 +280,9 @@ async fn get(
     file: &Path,
     context: &[(String, String)],
 ) -> anyhow::Result<()> {
-    let bar = std::sync::OnceLock::new();
-    let progress = |done: u64, total: u64| {
-        if let Some(bar) = bar.get_or_init(|| self::bar(total, "decrypting")) {
-            bar.set_position(done);
-        }
-    };
-    let len = client.get_to_file(object, file, context, &progress).await;
-    if let Some(Some(bar)) = bar.get() {
-        bar.finish_and_clear();
-    }
+    let progress = Progress::new("decrypting");
+    let len = client.get_to_file(object, file, context, &|d, t| progress.update(d, t)).await;
+    progress.finish();
     let len = len?;
     eprintln!("{object} → {}, {len} bytes authenticated and decrypted", file.display());
     Ok(())
