@@ -31,7 +31,8 @@ async fn cse_put_get(
     // Into memory, each of the `concurrency` readers reusing a warm buffer,
     // as a long-lived reader would (the plain GET allocates nothing either).
     let warm = || {
-        let mut buffer = vec![0u8; size + 16];
+        // Non-zero: a zeroed allocation is mapped lazily and would not be warm.
+        let mut buffer = vec![1u8; size + 16];
         buffer.clear();
         buffer
     };
