@@ -245,7 +245,14 @@ def test_cse_objects_under_an_mrk_replicate_verbatim_and_decrypt_with_the_other_
     assert out.read_bytes() == secret
     tern.cse("get", f"s3://{dst}/large", str(out), region=WEST)
     assert out.read_bytes() == large
+
+    # And the other way: tern cse writes in us-east-1, Python reads the replica in eu-west-1.
+    out.write_bytes(secret)
+    tern.cse("put", str(out), f"s3://{src}/by-tern", "--kms-key-id", east_arn, "--context", "purpose=crr")
     out.unlink()
+    assert settle(east, src, "by-tern") == "COMPLETED"
+    got = reader.get_object(Bucket=dst, Key="by-tern", EncryptionContext={"purpose": "crr"})
+    assert got["Body"].read() == secret
     for path in (tern.workdir / "data").rglob("*"):
         if path.is_file():
             assert secret[:64] not in path.read_bytes(), f"plaintext on disk in {path}"
