@@ -91,6 +91,12 @@ def test_multipart_100_mib_both_ways(tern, bucket, key, tmp_path):
     assert python_client(tern, key).get_object(Bucket=bucket, Key="tern-big")["Body"].read() == plaintext
 
 
+def test_tern_encrypts_a_pipe_of_unknown_length(tern, bucket, key):
+    piped = os.urandom(20 * 1024 * 1024)  # past the multipart threshold, with no length given
+    tern.cse("put", "-", f"s3://{bucket}/piped", "--kms-key-id", key, stdin=piped)
+    assert python_client(tern, key).get_object(Bucket=bucket, Key="piped")["Body"].read() == piped
+
+
 def test_a_tampered_object_fails_in_tern_with_nothing_written(tern, bucket, key, tmp_path):
     python_client(tern, key).put_object(Bucket=bucket, Key="t", Body=b"secret" * 1000)
     s3 = tern.client("s3", EAST)

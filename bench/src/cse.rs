@@ -24,7 +24,7 @@ async fn cse_put_get(
     let size = body.len();
     let at = |i: usize| ObjectRef { bucket: bucket.to_owned(), key: format!("o{i}") };
     let put = measure(requests, concurrency, size, |i| async move {
-        client.put(&at(i), &body[..], size as u64, &[], &|_, _| {}).await?;
+        client.put(&at(i), &body[..], Some(size as u64), &[], &|_, _| {}).await?;
         Ok(())
     })
     .await?;

@@ -11,7 +11,7 @@ use bytes::{Bytes, BytesMut};
 use futures::stream::{FuturesUnordered, StreamExt as _};
 use tokio::io::{AsyncRead, AsyncReadExt as _};
 
-use crate::cipher::{GcmParams, GcmSealer};
+use crate::cipher::{GcmParams, GcmSealer, TAG_LEN};
 use crate::client::{EncryptionClient, ObjectRef, s3_error};
 use crate::content::{nonce_len, seal};
 use crate::envelope::{Envelope, context_for, keys};
@@ -27,6 +27,8 @@ pub struct Written {
     pub e_tag: Option<String>,
     /// Parts of the multipart upload (1 for a single PUT).
     pub parts: u64,
+    /// Plaintext bytes encrypted.
+    pub bytes: u64,
 }
 
 /// Reads up to `limit` bytes, fewer only at the end of `source`, into a
@@ -38,21 +40,34 @@ async fn read_up_to(source: &mut (impl AsyncRead + Unpin), limit: u64, spare: us
     Ok(buffer)
 }
 
-fn short_source(expected: u64) -> CseError {
-    CseError::Io(std::io::Error::new(
-        std::io::ErrorKind::UnexpectedEof,
-        format!("the source ended before {expected} bytes"),
-    ))
+/// One part's plaintext, sealed as the next piece of the object's GCM stream.
+fn seal_part(sealer: &mut GcmSealer, plaintext: &[u8]) -> CseResult<BytesMut> {
+    let mut part = BytesMut::with_capacity(plaintext.len() + TAG_LEN);
+    sealer.seal(plaintext, &mut part)?;
+    Ok(part)
+}
+
+/// Whether `sent` bytes are what the caller said the source holds.
+fn check_length(expected: Option<u64>, sent: u64) -> CseResult<()> {
+    match expected {
+        Some(n) if n != sent => Err(CseError::Io(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("the source held {sent} bytes, not the {n} announced"),
+        ))),
+        _ => Ok(()),
+    }
 }
 
 impl EncryptionClient {
-    /// Encrypts the `len` bytes of `source` into `object` under the caller's
-    /// encryption `context`; `progress` hears the plaintext bytes done, of `len`.
+    /// Encrypts `source` into `object` under the caller's encryption
+    /// `context`. `len` is the source's length if known; without it, the
+    /// source is read to its end (a pipe). `progress` hears the plaintext
+    /// bytes done, of `len` (0 if unknown).
     pub async fn put(
         &self,
         object: &ObjectRef,
         mut source: impl AsyncRead + Unpin + Send,
-        len: u64,
+        len: Option<u64>,
         context: &[(String, String)],
         progress: &(dyn Fn(u64, u64) + Sync),
     ) -> CseResult<Written> {
@@ -63,12 +78,23 @@ impl EncryptionClient {
         aws_lc_rs::rand::fill(&mut nonce).map_err(|_| CseError::Io(std::io::Error::other("no system randomness")))?;
         let (envelope, cipher) = seal(suite, &data_key, context, &nonce);
         drop(data_key);
-        let written = if len <= self.config.multipart_threshold {
-            self.put_single(object, &mut source, len, &envelope, &cipher).await?
+        // Up to the multipart threshold, one PUT; an unknown length is
+        // looked at that far to decide.
+        let threshold = self.config.multipart_threshold;
+        let head = match len {
+            Some(n) if n > threshold => BytesMut::new(),
+            Some(n) => read_up_to(&mut source, n, TAG_LEN).await?,
+            None => read_up_to(&mut source, threshold + 1, TAG_LEN).await?,
+        };
+        let single = len.map_or(head.len() as u64 <= threshold, |n| n <= threshold);
+        let written = if single {
+            check_length(len, head.len() as u64)?;
+            self.put_single(object, head, &envelope, &cipher).await?
         } else {
+            let mut source = std::io::Cursor::new(head.freeze()).chain(source);
             self.put_multipart(object, &mut source, len, &envelope, cipher.sealer(), progress).await?
         };
-        progress(len, len);
+        progress(written.bytes, written.bytes);
         if self.config.instruction_files.write {
             self.put_instruction_file(object, &envelope).await?;
         }
@@ -85,15 +111,11 @@ impl EncryptionClient {
     async fn put_single(
         &self,
         object: &ObjectRef,
-        source: &mut (impl AsyncRead + Unpin + Send),
-        len: u64,
+        mut body: BytesMut,
         envelope: &Envelope,
         cipher: &GcmParams,
     ) -> CseResult<Written> {
-        let mut body = read_up_to(source, len, crate::cipher::TAG_LEN).await?;
-        if (body.len() as u64) < len {
-            return Err(short_source(len));
-        }
+        let bytes = body.len() as u64;
         cipher.seal_in_place(&mut body)?;
         let out = self
             .s3
@@ -105,14 +127,14 @@ impl EncryptionClient {
             .send()
             .await
             .map_err(|e| s3_error(object, &e))?;
-        Ok(Written { version_id: out.version_id, e_tag: out.e_tag, parts: 1 })
+        Ok(Written { version_id: out.version_id, e_tag: out.e_tag, parts: 1, bytes })
     }
 
     async fn put_multipart(
         &self,
         object: &ObjectRef,
         source: &mut (impl AsyncRead + Unpin + Send),
-        len: u64,
+        len: Option<u64>,
         envelope: &Envelope,
         sealer: GcmSealer,
         progress: &(dyn Fn(u64, u64) + Sync),
@@ -127,8 +149,8 @@ impl EncryptionClient {
             .await
             .map_err(|e| s3_error(object, &e))?;
         let upload_id = created.upload_id.ok_or_else(|| CseError::S3("S3 returned no upload id".into()))?;
-        let parts = match self.upload_parts(object, &upload_id, source, len, sealer, progress).await {
-            Ok(parts) => parts,
+        let (parts, bytes) = match self.upload_parts(object, &upload_id, source, len, sealer, progress).await {
+            Ok(uploaded) => uploaded,
             Err(e) => {
                 let abort = self.s3.abort_multipart_upload().bucket(&object.bucket).key(&object.key);
                 if let Err(abort_error) = abort.upload_id(&upload_id).send().await {
@@ -149,51 +171,52 @@ impl EncryptionClient {
             .send()
             .await
             .map_err(|e| s3_error(object, &e))?;
-        Ok(Written { version_id: out.version_id, e_tag: out.e_tag, parts: count })
+        Ok(Written { version_id: out.version_id, e_tag: out.e_tag, parts: count, bytes })
     }
 
-    /// Encrypts part after part in order (one GCM stream; the tag ends the
-    /// last part) while up to `concurrency` earlier parts upload.
+    /// Encrypts part after part in order (one GCM stream) while up to
+    /// `concurrency` earlier parts upload. Each part waits until the next
+    /// has been read, so the last one, which the tag ends, is known even
+    /// when the length is not. The parts and the plaintext bytes sent.
     async fn upload_parts(
         &self,
         object: &ObjectRef,
         upload_id: &str,
         source: &mut (impl AsyncRead + Unpin + Send),
-        len: u64,
-        sealer: GcmSealer,
+        len: Option<u64>,
+        mut sealer: GcmSealer,
         progress: &(dyn Fn(u64, u64) + Sync),
-    ) -> CseResult<Vec<CompletedPart>> {
-        let mut sealer = Some(sealer);
-        let part_size = self.config.part_size.max(len.div_ceil(MAX_PARTS));
-        let count = len.div_ceil(part_size);
+    ) -> CseResult<(Vec<CompletedPart>, u64)> {
+        let part_size = self.config.part_size.max(len.unwrap_or(0).div_ceil(MAX_PARTS));
         let mut in_flight = FuturesUnordered::new();
         let mut done = Vec::new();
-        let mut sent = 0;
-        for number in 1..=count {
-            let want = part_size.min(len - sent);
-            let plaintext = read_up_to(source, want, 0).await?;
-            if (plaintext.len() as u64) < want {
-                return Err(short_source(len));
+        let (mut number, mut sent) = (1, 0);
+        let mut current = read_up_to(source, part_size, TAG_LEN).await?;
+        loop {
+            let next = read_up_to(source, part_size, TAG_LEN).await?;
+            sent += current.len() as u64;
+            let mut part = seal_part(&mut sealer, &current)?;
+            if next.is_empty() {
+                part.extend_from_slice(&sealer.finish());
+                in_flight.push(self.upload_part(object, upload_id, number, part.freeze()));
+                break;
             }
-            sent += want;
-            let mut part = BytesMut::with_capacity(plaintext.len() + crate::cipher::TAG_LEN);
-            let active = sealer.as_mut().expect("sealing until the last part");
-            active.seal(&plaintext, &mut part)?;
-            drop(plaintext);
-            if number == count {
-                part.extend_from_slice(&sealer.take().expect("the last part comes once").finish());
+            if number == MAX_PARTS {
+                return Err(CseError::NotAllowed(format!("over {MAX_PARTS} parts of {part_size} bytes")));
             }
             in_flight.push(self.upload_part(object, upload_id, number, part.freeze()));
             if in_flight.len() >= self.config.concurrency.max(1) {
                 done.push(in_flight.next().await.expect("a part is in flight")?);
             }
-            progress(sent, len);
+            progress(sent, len.unwrap_or(0));
+            (number, current) = (number + 1, next);
         }
+        check_length(len, sent)?;
         while let Some(part) = in_flight.next().await {
             done.push(part?);
         }
         done.sort_by_key(|p: &CompletedPart| p.part_number);
-        Ok(done)
+        Ok((done, sent))
     }
 
     async fn upload_part(

@@ -84,7 +84,7 @@ pub struct ReadPolicy {
 pub enum CseCommand {
     /// Encrypt FILE and upload it (V3 by default; multipart above 16 MiB, one GCM stream across parts).
     Put {
-        /// The plaintext file.
+        /// The plaintext file, or `-` for standard input.
         file: PathBuf,
         /// Where to put it: `s3://BUCKET/KEY`.
         object: ObjectRef,
@@ -262,15 +262,19 @@ async fn put(
     object: &ObjectRef,
     context: &[(String, String)],
 ) -> anyhow::Result<()> {
-    let source = tokio::fs::File::open(file).await.with_context(|| format!("opening {}", file.display()))?;
-    let len = source.metadata().await?.len();
     let progress = Progress::new("encrypting");
-    let written =
-        client.put(object, tokio::io::BufReader::new(source), len, context, &|d, t| progress.update(d, t)).await;
+    let report = |d, t| progress.update(d, t);
+    let written = if file.as_os_str() == "-" {
+        client.put(object, tokio::io::stdin(), None, context, &report).await
+    } else {
+        let source = tokio::fs::File::open(file).await.with_context(|| format!("opening {}", file.display()))?;
+        let len = source.metadata().await?.len();
+        client.put(object, tokio::io::BufReader::new(source), Some(len), context, &report).await
+    };
     progress.finish();
     let written = written?;
     let version = written.version_id.map(|v| format!(" (version {v})")).unwrap_or_default();
-    eprintln!("{} → {object}{version}, {len} bytes encrypted client-side", file.display());
+    eprintln!("{} → {object}{version}, {} bytes encrypted client-side", file.display(), written.bytes);
     Ok(())
 }
 

@@ -35,7 +35,7 @@ fn small_parts() -> ClientConfig {
 }
 
 async fn put(c: &EncryptionClient, at: &ObjectRef, plaintext: &[u8], ctx: &[(String, String)]) {
-    c.put(at, plaintext, plaintext.len() as u64, ctx, &|_, _| {}).await.unwrap();
+    c.put(at, plaintext, Some(plaintext.len() as u64), ctx, &|_, _| {}).await.unwrap();
 }
 
 async fn stored(s3: &aws_sdk_s3::Client, at: &ObjectRef) -> Vec<u8> {
@@ -63,10 +63,18 @@ async fn objects_round_trip_in_every_format_size_and_layout() {
         ("v3-multipart", small_parts(), large.clone(), "V3"),
         ("v2-multipart", v2, large.clone(), "V2"),
         ("v3-instruction-file", with_file, b"in a file".to_vec(), "V3"),
+        ("v3-piped-small", small_parts(), b"from a pipe".to_vec(), "V3"),
+        ("v3-piped-multipart", small_parts(), large.clone(), "V3"),
     ] {
         let at = object("cse", name);
         let writer = client(&tern, EAST, Some(&key), config.clone());
-        put(&writer, &at, &plaintext, &ctx).await;
+        if name.contains("piped") {
+            // A source of unknown length, read to its end.
+            let written = writer.put(&at, &plaintext[..], None, &ctx, &|_, _| {}).await.unwrap();
+            assert_eq!((written.bytes, written.parts > 1), (plaintext.len() as u64, plaintext.len() > 5 << 20));
+        } else {
+            put(&writer, &at, &plaintext, &ctx).await;
+        }
         let raw = stored(&s3, &at).await;
         assert_eq!(raw.len(), plaintext.len() + 16, "{name}: the server holds ciphertext and the tag");
         assert!(plaintext.len() < 64 || !raw.windows(64).any(|w| w == &plaintext[..64]), "{name}");
@@ -76,6 +84,10 @@ async fn objects_round_trip_in_every_format_size_and_layout() {
         assert_eq!((seen.format.as_str(), seen.plaintext_bytes), (format, Some(plaintext.len() as u64)), "{name}");
         assert_eq!(seen.instruction_file, name.ends_with("instruction-file"), "{name}");
     }
+    let (writer, short) = (client(&tern, EAST, Some(&key), small_parts()), object("cse", "short"));
+    let refused = writer.put(&short, &large[..], Some(13 << 20), &ctx, &|_, _| {}).await;
+    assert!(matches!(refused, Err(CseError::Io(_))), "a source shorter than announced is refused");
+    assert!(s3.head_object().bucket("cse").key("short").send().await.is_err(), "and nothing is left");
 }
 
 #[tokio::test]
@@ -103,7 +115,7 @@ async fn policies_and_contexts_refuse_what_they_should_by_name() {
     let reserved = context(&[("team", "a"), ("aws:x-amz-cek-alg", "AES/GCM/NoPadding")]);
     assert!(matches!(lenient.get_bytes(&at, &reserved).await, Err(CseError::InvalidContext(_))));
     let (x, non_ascii) = (object("cse-policy", "x"), context(&[("k", "é")]));
-    let refused = strict.put(&x, &b"x"[..], 1, &non_ascii, &|_, _| {}).await;
+    let refused = strict.put(&x, &b"x"[..], Some(1), &non_ascii, &|_, _| {}).await;
     assert!(matches!(refused, Err(CseError::InvalidContext(_))));
     s3.put_object().bucket("cse-policy").key("plain").body(ByteStream::from_static(b"p")).send().await.unwrap();
     let plain = strict.get_bytes(&object("cse-policy", "plain"), &[]).await.unwrap_err();
