@@ -129,8 +129,9 @@ impl EncryptionClient {
 
     /// Decrypts `object` into `buffer` (replacing what it held), reusing its
     /// allocation: a reader of many objects pays for memory once. On error
-    /// `buffer` is left empty. GCM objects are decrypted in place, in one
-    /// aws-lc-rs call.
+    /// `buffer` is left empty and its memory zeroed (a failed in-place open
+    /// may leave unauthenticated plaintext there). GCM objects are decrypted
+    /// in place, in one aws-lc-rs call.
     pub async fn get_into_vec(
         &self,
         object: &ObjectRef,
@@ -140,7 +141,7 @@ impl EncryptionClient {
         buffer.clear();
         let result = self.read_whole(object, context, buffer).await;
         if result.is_err() {
-            buffer.clear();
+            zeroize::Zeroize::zeroize(buffer);
         }
         result
     }
