@@ -94,14 +94,16 @@ class Tern:
         return out.stdout
 
     def cse(self, *args: str, region: str = "us-east-1", check: bool = True,
-            stdin: bytes | None = None) -> subprocess.CompletedProcess:
+            stdin: bytes | None = None, binary_stdout: bool = False) -> subprocess.CompletedProcess:
         """Runs `tern cse …` against one region, configured as the aws cli would be."""
         env = dict(os.environ, AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY, AWS_REGION=region)
         done = subprocess.run(
             [str(self.binary), "cse", *args, "--endpoint-url", self.endpoint(region)],
             env=env, capture_output=True, input=stdin, check=check, timeout=300,
         )
-        done.stdout, done.stderr = done.stdout.decode(), done.stderr.decode()
+        done.stderr = done.stderr.decode()
+        if not binary_stdout:
+            done.stdout = done.stdout.decode()
         return done
 
     def stop(self) -> None:

@@ -91,10 +91,28 @@ def test_multipart_100_mib_both_ways(tern, bucket, key, tmp_path):
     assert python_client(tern, key).get_object(Bucket=bucket, Key="tern-big")["Body"].read() == plaintext
 
 
-def test_tern_encrypts_a_pipe_of_unknown_length(tern, bucket, key):
+def stdout_of(tern, *args: str) -> subprocess.CompletedProcess:
+    """`tern cse …` with its standard output as bytes."""
+    return tern.cse(*args, check=False, binary_stdout=True)
+
+
+def test_pipes_in_and_out(tern, bucket, key):
     piped = os.urandom(20 * 1024 * 1024)  # past the multipart threshold, with no length given
     tern.cse("put", "-", f"s3://{bucket}/piped", "--kms-key-id", key, stdin=piped)
     assert python_client(tern, key).get_object(Bucket=bucket, Key="piped")["Body"].read() == piped
+    assert stdout_of(tern, "get", f"s3://{bucket}/piped", "-").stdout == piped
+    streamed = stdout_of(tern, "get", f"s3://{bucket}/piped", "-", "--delayed-authentication")
+    assert streamed.returncode == 0 and streamed.stdout == piped
+
+    s3 = tern.client("s3", EAST)
+    stored = s3.get_object(Bucket=bucket, Key="piped")
+    body = bytearray(stored["Body"].read())
+    body[-1] ^= 1
+    s3.put_object(Bucket=bucket, Key="piped", Body=bytes(body), Metadata=stored["Metadata"])
+    refused = stdout_of(tern, "get", f"s3://{bucket}/piped", "-")
+    assert refused.returncode == 1 and refused.stdout == b"", "nothing unauthenticated reaches the pipe"
+    delayed = stdout_of(tern, "get", f"s3://{bucket}/piped", "-", "--delayed-authentication")
+    assert delayed.returncode == 1 and b"unauthenticated: discard it" in delayed.stderr
 
 
 def test_a_tampered_object_fails_in_tern_with_nothing_written(tern, bucket, key, tmp_path):

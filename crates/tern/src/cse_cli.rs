@@ -108,7 +108,9 @@ pub enum CseCommand {
     Get {
         /// The object: `s3://BUCKET/KEY`.
         object: ObjectRef,
-        /// Where the plaintext goes (replaced only once it authenticates).
+        /// Where the plaintext goes (replaced only once it authenticates), or
+        /// `-` for standard output (objects up to 256 MiB, written once
+        /// authenticated; larger ones need --delayed-authentication).
         file: PathBuf,
         #[command(flatten)]
         context: Context,
@@ -125,6 +127,11 @@ pub enum CseCommand {
         /// Accept that a ranged read is not authenticated.
         #[arg(long)]
         unauthenticated: bool,
+        /// With FILE `-`, stream the plaintext as it decrypts. It is
+        /// authenticated only if the command succeeds: on a non-zero exit,
+        /// discard what was written.
+        #[arg(long)]
+        delayed_authentication: bool,
         #[command(flatten)]
         connection: Connection,
     },
@@ -214,20 +221,32 @@ pub async fn run(command: CseCommand) -> anyhow::Result<()> {
             let client = EncryptionClient::new(s3, KmsKeyring::new(kms, &kms_key_id, &region), config)?;
             put(&client, &file, &object, &context.entries).await
         }
-        CseCommand::Get { object, file, context, kms_key_id, policy, range, connection, .. } => {
+        CseCommand::Get {
+            object,
+            file,
+            context,
+            kms_key_id,
+            policy,
+            range,
+            delayed_authentication,
+            connection,
+            ..
+        } => {
             let (s3, kms, region) = connect(&connection).await?;
             let keyring = match kms_key_id {
                 Some(id) => KmsKeyring::new(kms, &id, &region),
                 None => KmsKeyring::discovery(kms, &region),
             };
             let client = EncryptionClient::new(s3, keyring, read_config(&policy))?;
+            let to_stdout = file.as_os_str() == "-";
             match range {
                 Some((start, end)) => {
                     let bytes = client.get_range_unauthenticated(&object, start..=end, &context.entries).await?;
-                    tokio::fs::write(&file, &bytes).await.with_context(|| format!("writing {}", file.display()))?;
+                    write_out(&file, &bytes).await?;
                     eprintln!("{object} bytes {start}-{end} → {} (unauthenticated)", file.display());
                     Ok(())
                 }
+                None if to_stdout => get_to_stdout(&client, &object, &context.entries, delayed_authentication).await,
                 None => get(&client, &object, &file, &context.entries).await,
             }
         }
@@ -290,6 +309,39 @@ async fn get(
     let len = len?;
     eprintln!("{object} → {}, {len} bytes authenticated and decrypted", file.display());
     Ok(())
+}
+
+/// Writes `bytes` to `file`, or to standard output for `-`.
+async fn write_out(file: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use tokio::io::AsyncWriteExt as _;
+    if file.as_os_str() == "-" {
+        let mut stdout = tokio::io::stdout();
+        stdout.write_all(bytes).await?;
+        return Ok(stdout.flush().await?);
+    }
+    tokio::fs::write(file, bytes).await.with_context(|| format!("writing {}", file.display()))
+}
+
+/// Objects up to this size go to standard output whole, once authenticated.
+const STDOUT_WHOLE_MAX: u64 = 256 << 20;
+
+async fn get_to_stdout(
+    client: &EncryptionClient,
+    object: &ObjectRef,
+    context: &[(String, String)],
+    delayed_authentication: bool,
+) -> anyhow::Result<()> {
+    if delayed_authentication {
+        let mut stdout = tokio::io::stdout();
+        let streamed = client.get_with_delayed_authentication(object, &mut stdout, context, &|_, _| {}).await;
+        return streamed.map(drop).context("what was written is unauthenticated: discard it");
+    }
+    let size = client.inspect(object).await?.plaintext_bytes.unwrap_or(0);
+    anyhow::ensure!(
+        size <= STDOUT_WHOLE_MAX,
+        "{object} holds {size} bytes: decrypt it to a file, or pass --delayed-authentication to stream it"
+    );
+    write_out(Path::new("-"), &client.get_bytes(object, context).await?).await
 }
 
 fn print_inspection(seen: &tern_cse::Inspection) {
