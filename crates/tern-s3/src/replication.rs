@@ -680,6 +680,7 @@ impl Region {
         let context = RequestContext::default();
         let request = Request { principal: who, action, resource: &resource, context: &context };
         self.iam.authorize_current(&request).await.map_err(|message| s3_error!(AccessDenied, "{message}"))?;
+        crate::wire::validate_tags(&manifest.tags)?;
         let mut version = if manifest.is_delete_marker {
             replica_marker(bucket, key, &manifest)
         } else if let Some(layout) = manifest.sealed.clone() {

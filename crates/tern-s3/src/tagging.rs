@@ -67,6 +67,7 @@ impl Region {
         let context = RequestContext::default();
         let request = Request { principal: who, action: "s3:ReplicateTags", resource: &resource, context: &context };
         self.iam.authorize_current(&request).await.map_err(|message| s3_error!(AccessDenied, "{message}"))?;
+        validate_tags(&manifest.tags)?;
         let found = self.meta.get_version(bucket, key, Some(&manifest.version_id)).await.map_err(store_error)?;
         let version = found.filter(|v| !v.is_delete_marker).ok_or_else(|| s3_error!(NoSuchVersion))?;
         let replication = self.plan_tag_replication(&version, &manifest.tags, Some(&manifest.origin)).await?;

@@ -207,6 +207,17 @@ impl Deployment {
         self.signed(region, "s3", method, path, &[], String::new()).await
     }
 
+    /// Calls a `/_tern/…` route of `region` as the root, with `headers`.
+    pub async fn admin_call_with(
+        &self,
+        region: &str,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<String> {
+        self.signed(region, "s3", method, path, headers, String::new()).await
+    }
+
     /// A root-signed request to `region`; the body of a 2xx answer.
     async fn signed(
         &self,
