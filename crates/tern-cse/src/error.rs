@@ -18,6 +18,9 @@ pub enum CseError {
     /// The object is valid but this client's configuration refuses it.
     #[error("{0}")]
     NotAllowed(String),
+    /// An object larger than the caller's bound for reading it into memory.
+    #[error("{object} holds {bytes} bytes, more than the {limit} this read allows")]
+    TooLarge { object: String, bytes: u64, limit: u64 },
     /// The caller's encryption context is not the one the object was written with.
     #[error("the encryption context does not match the one the object was written with")]
     ContextMismatch,

@@ -122,9 +122,23 @@ impl EncryptionClient {
 
     /// Decrypts `object` into memory; returned only once authenticated.
     pub async fn get_bytes(&self, object: &ObjectRef, context: &[(String, String)]) -> CseResult<Bytes> {
+        self.get_bytes_at_most(object, context, u64::MAX).await
+    }
+
+    /// [`Self::get_bytes`] for an object of at most `limit` plaintext bytes;
+    /// a larger one is refused before its body is read.
+    pub async fn get_bytes_at_most(
+        &self,
+        object: &ObjectRef,
+        context: &[(String, String)],
+        limit: u64,
+    ) -> CseResult<Bytes> {
         let mut plaintext = Vec::new();
-        self.get_into_vec(object, context, &mut plaintext).await?;
-        Ok(Bytes::from(plaintext))
+        let result = self.read_whole(object, context, &mut plaintext, limit).await;
+        if result.is_err() {
+            zeroize::Zeroize::zeroize(&mut plaintext);
+        }
+        result.map(|()| Bytes::from(plaintext))
     }
 
     /// Decrypts `object` into `buffer` (replacing what it held), reusing its
@@ -139,7 +153,7 @@ impl EncryptionClient {
         buffer: &mut Vec<u8>,
     ) -> CseResult<()> {
         buffer.clear();
-        let result = self.read_whole(object, context, buffer).await;
+        let result = self.read_whole(object, context, buffer, u64::MAX).await;
         if result.is_err() {
             zeroize::Zeroize::zeroize(buffer);
         }
@@ -151,8 +165,12 @@ impl EncryptionClient {
         object: &ObjectRef,
         context: &[(String, String)],
         buffer: &mut Vec<u8>,
+        limit: u64,
     ) -> CseResult<()> {
         let started = self.start(object).await?;
+        if started.expected > limit {
+            return Err(CseError::TooLarge { object: object.to_string(), bytes: started.expected, limit });
+        }
         self.admit(&started.envelope, context)?;
         buffer.reserve(usize::try_from(started.expected).unwrap_or(0) + TAG_LEN);
         if started.envelope.suite.is_legacy() {

@@ -204,7 +204,7 @@ impl Deployment {
 
     /// Calls Tern's admin API (`/_tern/…`) of `region` as the root.
     pub async fn admin_call(&self, region: &str, method: &str, path: &str) -> anyhow::Result<String> {
-        self.signed(region, "s3", method, path, &[], String::new()).await
+        self.admin_call_with(region, method, path, &[]).await
     }
 
     /// Calls a `/_tern/…` route of `region` as the root, with `headers`.

@@ -336,12 +336,13 @@ async fn get_to_stdout(
         let streamed = client.get_with_delayed_authentication(object, &mut stdout, context, &|_, _| {}).await;
         return streamed.map(drop).context("what was written is unauthenticated: discard it");
     }
-    let size = client.inspect(object).await?.plaintext_bytes.unwrap_or(0);
-    anyhow::ensure!(
-        size <= STDOUT_WHOLE_MAX,
-        "{object} holds {size} bytes: decrypt it to a file, or pass --delayed-authentication to stream it"
-    );
-    write_out(Path::new("-"), &client.get_bytes(object, context).await?).await
+    let whole = client.get_bytes_at_most(object, context, STDOUT_WHOLE_MAX).await.map_err(|e| match e {
+        too_large @ tern_cse::CseError::TooLarge { .. } => anyhow::anyhow!(
+            "{too_large}: decrypt it to a file, or pass --delayed-authentication to stream it to standard output"
+        ),
+        other => other.into(),
+    })?;
+    write_out(Path::new("-"), &whole).await
 }
 
 fn print_inspection(seen: &tern_cse::Inspection) {

@@ -207,6 +207,9 @@ async fn ranged_reads_decrypt_any_span_without_authentication() {
     let at = object("cse-range", "r");
     let plaintext = crate::pattern(10_000, 4);
     put(&c, &at, &plaintext, &[]).await;
+    let bounded = c.get_bytes_at_most(&at, &[], 9_999).await.unwrap_err();
+    assert!(matches!(bounded, CseError::TooLarge { bytes: 10_000, .. }), "{bounded}");
+    assert_eq!(c.get_bytes_at_most(&at, &[], 10_000).await.unwrap(), plaintext);
     for (start, end) in [(0, 0), (0, 15), (15, 16), (100, 4000), (9_990, 9_999), (9_000, 20_000)] {
         let got = c.get_range_unauthenticated(&at, start..=end, &[]).await.unwrap();
         let end = usize::try_from(end).unwrap().min(9_999);

@@ -40,6 +40,12 @@ pub(crate) fn rule(id: &str, priority: i32, prefix: &str, destination: &str) -> 
         .unwrap()
 }
 
+/// Gives `bucket` (in the region `s3` serves) the replication `rules` of `role`.
+pub(crate) async fn replicate(s3: &Client, bucket: &str, role: &str, rules: Vec<ReplicationRule>) {
+    let c = ReplicationConfiguration::builder().role(role).set_rules(Some(rules)).build().unwrap();
+    s3.put_bucket_replication().bucket(bucket).replication_configuration(c).send().await.unwrap();
+}
+
 fn config(rules: Vec<ReplicationRule>) -> ReplicationConfiguration {
     ReplicationConfiguration::builder().role(ROLE).set_rules(Some(rules)).build().unwrap()
 }
@@ -133,8 +139,7 @@ async fn objects_replicate_as_the_role_with_their_identity() {
         .await
         .expect("role created");
     let rules = vec![rule("all", 1, "", "crr-dst")];
-    let c = ReplicationConfiguration::builder().role(&role).set_rules(Some(rules)).build().unwrap();
-    east.put_bucket_replication().bucket("crr-src").replication_configuration(c).send().await.unwrap();
+    replicate(&east, "crr-src", &role, rules).await;
 
     let big = crate::pattern(300_000, 7);
     for (key, body) in [("small", b"tiny".to_vec()), ("dir/big", big.clone())] {
@@ -182,12 +187,7 @@ async fn a_role_the_destination_refuses_fails_with_the_aws_reason() {
         .replication_role(EAST, "readonly", r#"["s3:GetObjectVersionForReplication"]"#)
         .await
         .expect("role created");
-    let c = ReplicationConfiguration::builder()
-        .role(&role)
-        .set_rules(Some(vec![rule("r", 1, "", "deny-dst")]))
-        .build()
-        .unwrap();
-    east.put_bucket_replication().bucket("deny-src").replication_configuration(c).send().await.unwrap();
+    replicate(&east, "deny-src", &role, vec![rule("r", 1, "", "deny-dst")]).await;
     east.put_object().bucket("deny-src").key("k").body(ByteStream::from_static(b"x")).send().await.unwrap();
     assert_eq!(settled(&east, "deny-src", "k").await, Some(ReplicationStatus::Failed));
     let e = west.head_object().bucket("deny-dst").key("k").send().await.unwrap_err();
@@ -263,12 +263,7 @@ async fn sse_kms_objects_are_re_encrypted_under_the_replica_key_with_the_roles_p
     let (source_key, replica_key) = (key_arn(&tern, EAST).await, key_arn(&tern, WEST).await);
     let actions = r#"["s3:GetObjectVersionForReplication","s3:ReplicateObject","kms:Decrypt","kms:GenerateDataKey"]"#;
     let role = tern.replication_role(EAST, "kms-crr", actions).await.expect("role created");
-    let c = ReplicationConfiguration::builder()
-        .role(&role)
-        .set_rules(Some(vec![kms_rule("kms-dst", &replica_key)]))
-        .build()
-        .unwrap();
-    east.put_bucket_replication().bucket("kms-src").replication_configuration(c).send().await.unwrap();
+    replicate(&east, "kms-src", &role, vec![kms_rule("kms-dst", &replica_key)]).await;
     let put = |key: &'static str| {
         east.put_object()
             .bucket("kms-src")
@@ -307,8 +302,7 @@ async fn delete_markers_replicate_when_the_rule_says_so_and_version_deletes_neve
     let mut with_markers = rule("all", 1, "", "dm-dst");
     with_markers.delete_marker_replication =
         Some(DeleteMarkerReplication::builder().status(DeleteMarkerReplicationStatus::Enabled).build());
-    let c = ReplicationConfiguration::builder().role(&role).set_rules(Some(vec![with_markers])).build().unwrap();
-    east.put_bucket_replication().bucket("dm-src").replication_configuration(c).send().await.unwrap();
+    replicate(&east, "dm-src", &role, vec![with_markers]).await;
     let put = east.put_object().bucket("dm-src").key("k").body(ByteStream::from_static(b"v1")).send().await.unwrap();
     assert_eq!(settled(&east, "dm-src", "k").await, Some(ReplicationStatus::Completed));
     let marker = east.delete_object().bucket("dm-src").key("k").send().await.unwrap();
@@ -336,12 +330,7 @@ async fn a_source_killed_mid_replication_resumes_and_loses_nothing() {
     versioned(&east, "crash-src", EAST).await;
     versioned(&west, "crash-dst", WEST).await;
     let role = tern.replication_role(EAST, "crash", READ_AND_REPLICATE).await.expect("role created");
-    let c = ReplicationConfiguration::builder()
-        .role(&role)
-        .set_rules(Some(vec![rule("all", 1, "", "crash-dst")]))
-        .build()
-        .unwrap();
-    east.put_bucket_replication().bucket("crash-src").replication_configuration(c).send().await.unwrap();
+    replicate(&east, "crash-src", &role, vec![rule("all", 1, "", "crash-dst")]).await;
     let objects = 1000;
     futures::future::join_all((0..objects).map(|i| {
         let east = east.clone();
@@ -419,12 +408,7 @@ async fn mrk_objects_replicate_sealed_under_the_destinations_replica_key() {
         )
         .await
         .expect("role created");
-    let c = ReplicationConfiguration::builder()
-        .role(&role)
-        .set_rules(Some(vec![kms_rule("mrk-dst", &west_arn)]))
-        .build()
-        .unwrap();
-    east.put_bucket_replication().bucket("mrk-src").replication_configuration(c).send().await.unwrap();
+    replicate(&east, "mrk-src", &role, vec![kms_rule("mrk-dst", &west_arn)]).await;
     let put = |key: &'static str, len: usize| {
         east.put_object()
             .bucket("mrk-src")
@@ -475,12 +459,7 @@ async fn sse_c_objects_replicate_sealed_and_need_the_customer_key_to_read() {
     versioned(&east, "ssec-src", EAST).await;
     versioned(&west, "ssec-dst", WEST).await;
     let role = tern.replication_role(EAST, "ssec-crr", READ_AND_REPLICATE).await.expect("role created");
-    let c = ReplicationConfiguration::builder()
-        .role(&role)
-        .set_rules(Some(vec![rule("all", 1, "", "ssec-dst")]))
-        .build()
-        .unwrap();
-    east.put_bucket_replication().bucket("ssec-src").replication_configuration(c).send().await.unwrap();
+    replicate(&east, "ssec-src", &role, vec![rule("all", 1, "", "ssec-dst")]).await;
     let key = [0x42u8; 32];
     let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
     let (key_b64, md5_b64) = (b64(&key), b64(md5::Md5::digest(key).as_slice()));
@@ -541,9 +520,8 @@ async fn existing_objects_are_backfilled_when_the_rule_asks() {
     let mut backfilling = rule("all", 1, "", "old-dst");
     backfilling.existing_object_replication =
         Some(ExistingObjectReplication::builder().status(ExistingObjectReplicationStatus::Enabled).build().unwrap());
-    let c = ReplicationConfiguration::builder().role(&role).set_rules(Some(vec![backfilling])).build().unwrap();
     for _ in 0..2 {
-        east.put_bucket_replication().bucket("old-src").replication_configuration(c.clone()).send().await.unwrap();
+        replicate(&east, "old-src", &role, vec![backfilling.clone()]).await;
     }
     for key in ["before-1", "before-2"] {
         assert_eq!(settled(&east, "old-src", key).await, Some(ReplicationStatus::Completed), "{key}");
@@ -565,12 +543,7 @@ async fn a_minute_long_destination_outage_leaves_versions_pending_and_the_backlo
     versioned(&east, "outage-src", EAST).await;
     versioned(&west, "outage-dst", WEST).await;
     let role = tern.replication_role(EAST, "outage", READ_AND_REPLICATE).await.expect("role created");
-    let c = ReplicationConfiguration::builder()
-        .role(&role)
-        .set_rules(Some(vec![rule("all", 1, "", "outage-dst")]))
-        .build()
-        .unwrap();
-    east.put_bucket_replication().bucket("outage-src").replication_configuration(c).send().await.unwrap();
+    replicate(&east, "outage-src", &role, vec![rule("all", 1, "", "outage-dst")]).await;
 
     tern.stop_region(WEST).await.unwrap();
     let down = std::time::Instant::now();
@@ -612,12 +585,7 @@ async fn check_names_what_a_rule_lacks_before_any_object_fails() {
     let replica_key = key_arn(&tern, WEST).await;
     let role =
         tern.replication_role(EAST, "chk", r#"["s3:GetObjectVersionForReplication"]"#).await.expect("role created");
-    let c = ReplicationConfiguration::builder()
-        .role(&role)
-        .set_rules(Some(vec![kms_rule("chk-dst", &replica_key)]))
-        .build()
-        .unwrap();
-    east.put_bucket_replication().bucket("chk-src").replication_configuration(c).send().await.unwrap();
+    replicate(&east, "chk-src", &role, vec![kms_rule("chk-dst", &replica_key)]).await;
 
     let run = |args: &[&str]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_tern"))
@@ -669,8 +637,7 @@ async fn one_source_replicates_to_two_regions_and_completes_when_both_have_it() 
     versioned(&south, "fan-south", THIRD).await;
     let role = tern.replication_role(EAST, "fan", READ_AND_REPLICATE).await.expect("role created");
     let rules = vec![rule("to-west", 1, "", "fan-west"), rule("to-south", 2, "docs/", "fan-south")];
-    let c = ReplicationConfiguration::builder().role(&role).set_rules(Some(rules)).build().unwrap();
-    east.put_bucket_replication().bucket("fan-src").replication_configuration(c).send().await.unwrap();
+    replicate(&east, "fan-src", &role, rules).await;
     for key in ["docs/a", "img/b"] {
         east.put_object()
             .bucket("fan-src")

@@ -4,11 +4,10 @@
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    ReplicaModifications, ReplicaModificationsStatus, ReplicationConfiguration, ReplicationRule, ReplicationStatus,
-    SourceSelectionCriteria, Tag, Tagging,
+    ReplicaModifications, ReplicaModificationsStatus, ReplicationStatus, SourceSelectionCriteria, Tag, Tagging,
 };
 
-use crate::replication::{READ_AND_REPLICATE, cli, rule, settled, status_report, versioned};
+use crate::replication::{READ_AND_REPLICATE, cli, replicate, rule, settled, status_report, versioned};
 use crate::{EAST, WEST, two_regions};
 
 type Tags = Vec<(String, String)>;
@@ -40,10 +39,6 @@ async fn tags_become(s3: &Client, bucket: &str, key: &str, expected: &[(&str, &s
     seen
 }
 
-fn one_rule(role: &str, only: ReplicationRule) -> ReplicationConfiguration {
-    ReplicationConfiguration::builder().role(role).rules(only).build().unwrap()
-}
-
 #[tokio::test]
 async fn tag_changes_replicate_and_replica_modifications_carry_edits_back() {
     let tern = two_regions().await;
@@ -53,13 +48,12 @@ async fn tag_changes_replicate_and_replica_modifications_carry_edits_back() {
     let actions = r#"["s3:GetObjectVersionForReplication","s3:GetObjectVersionTagging","s3:ReplicateObject",
         "s3:ReplicateTags"]"#;
     let role = tern.replication_role(EAST, "two-way", actions).await.expect("role created");
-    let to_b = one_rule(&role, rule("to-b", 1, "", "tw-b"));
-    east.put_bucket_replication().bucket("tw-a").replication_configuration(to_b).send().await.unwrap();
+    replicate(&east, "tw-a", &role, vec![rule("to-b", 1, "", "tw-b")]).await;
     let modifications = ReplicaModifications::builder().status(ReplicaModificationsStatus::Enabled).build().unwrap();
     let criteria = SourceSelectionCriteria::builder().replica_modifications(modifications).build();
     let mut to_a = rule("to-a", 1, "", "tw-a");
     to_a.source_selection_criteria = Some(criteria);
-    west.put_bucket_replication().bucket("tw-b").replication_configuration(one_rule(&role, to_a)).send().await.unwrap();
+    replicate(&west, "tw-b", &role, vec![to_a]).await;
 
     let body = ByteStream::from_static(b"draft text");
     east.put_object().bucket("tw-a").key("doc").tagging("stage=draft").body(body).send().await.unwrap();
@@ -91,12 +85,7 @@ async fn tags_replicate_only_as_far_as_the_role_may_read_and_write_them() {
     versioned(&east, "tp-src", EAST).await;
     versioned(&west, "tp-dst", WEST).await;
     let role = tern.replication_role(EAST, "tags-perm", READ_AND_REPLICATE).await.expect("role created");
-    east.put_bucket_replication()
-        .bucket("tp-src")
-        .replication_configuration(one_rule(&role, rule("all", 1, "", "tp-dst")))
-        .send()
-        .await
-        .unwrap();
+    replicate(&east, "tp-src", &role, vec![rule("all", 1, "", "tp-dst")]).await;
     let body = ByteStream::from_static(b"x");
     east.put_object().bucket("tp-src").key("t").tagging("a=1").body(body).send().await.unwrap();
     assert_eq!(settled(&east, "tp-src", "t").await, Some(ReplicationStatus::Completed));
