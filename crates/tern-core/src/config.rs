@@ -26,6 +26,47 @@ pub struct DeploymentConfig {
     /// registry (see ARCHITECTURE.md, "Global bucket names").
     #[serde(rename = "region")]
     pub regions: Vec<RegionConfig>,
+    /// Whether S3 accepts legacy Signature Version 2 requests. On by default
+    /// because stock clients still presign with it (boto3 in us-east-1);
+    /// AWS is retiring it, and a deployment that needs none turns it off.
+    #[serde(default = "default_true")]
+    pub sigv2: bool,
+    /// Bounds on what clients can make a region hold.
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// Bounds on connections, per region.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Connections a region serves at once; further clients wait in the
+    /// listen backlog until one closes.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// A request's headers must arrive, and a body must make progress, and
+    /// an idle connection is closed, within this many seconds (S3 closes
+    /// silent sockets after about 20 s).
+    #[serde(default = "default_request_timeout_seconds")]
+    pub request_timeout_seconds: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_connections: default_max_connections(), request_timeout_seconds: default_request_timeout_seconds() }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_max_connections() -> usize {
+    4096
+}
+
+fn default_request_timeout_seconds() -> u64 {
+    20
 }
 
 /// One region of the deployment.
@@ -39,6 +80,11 @@ pub struct RegionConfig {
     /// How peers and clients reach this region; defaults to `http://<listen>`.
     #[serde(default)]
     pub endpoint: Option<String>,
+    /// Where `/_tern/metrics` is served instead of `listen`. Metrics name
+    /// buckets and replication rules; on a public listener, put them on a
+    /// private address here.
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl RegionConfig {
@@ -75,11 +121,14 @@ impl Default for DeploymentConfig {
             name: name.to_owned(),
             listen: SocketAddr::from(([127, 0, 0, 1], port)),
             endpoint: None,
+            metrics_listen: None,
         };
         Self {
             account_id: default_account_id(),
             data_dir: default_data_dir(),
             regions: vec![region("us-east-1", 9100), region("eu-west-1", 9101)],
+            sigv2: true,
+            limits: Limits::default(),
         }
     }
 }
@@ -105,6 +154,9 @@ impl DeploymentConfig {
         if !is_valid_account_id(&self.account_id) {
             return Err(ConfigError::Invalid(format!("account_id {:?} must be 12 digits", self.account_id)));
         }
+        if self.limits.max_connections == 0 || self.limits.request_timeout_seconds == 0 {
+            return Err(ConfigError::Invalid("limits must be greater than zero".into()));
+        }
         if self.regions.is_empty() {
             return Err(ConfigError::Invalid("at least one [[region]] is required".into()));
         }
@@ -120,8 +172,10 @@ impl DeploymentConfig {
             if !names.insert(&region.name) {
                 return Err(ConfigError::Invalid(format!("region {:?} is listed twice", region.name)));
             }
-            if !listens.insert(region.listen) {
-                return Err(ConfigError::Invalid(format!("two regions listen on {}", region.listen)));
+            for address in std::iter::once(region.listen).chain(region.metrics_listen) {
+                if !listens.insert(address) {
+                    return Err(ConfigError::Invalid(format!("two listeners are configured on {address}")));
+                }
             }
         }
         Ok(())
@@ -167,6 +221,29 @@ mod tests {
         assert_eq!(config.regions.len(), 2);
         assert_eq!(config.registry_region().name, "us-east-1");
         assert_eq!(config.region("eu-west-1").unwrap().endpoint_url(), "http://127.0.0.1:9101");
+        assert!(config.sigv2, "SigV2 stays on unless a deployment turns it off");
+        assert_eq!(config.limits, Limits::default());
+    }
+
+    #[test]
+    fn security_settings_parse_and_are_checked() {
+        let text = "sigv2 = false
+[limits]
+max_connections = 64
+request_timeout_seconds = 3
+                    [[region]]
+name = \"us-east-1\"
+listen = \"127.0.0.1:1\"
+metrics_listen = \"127.0.0.1:2\"
+";
+        let config = DeploymentConfig::parse(text, Path::new("t")).unwrap();
+        assert!(!config.sigv2);
+        assert_eq!(config.limits, Limits { max_connections: 64, request_timeout_seconds: 3 });
+        assert_eq!(config.regions[0].metrics_listen, Some(SocketAddr::from(([127, 0, 0, 1], 2))));
+        let clash = "[[region]]\nname = \"us-east-1\"\nlisten = \"127.0.0.1:1\"\nmetrics_listen = \"127.0.0.1:1\"\n";
+        assert!(DeploymentConfig::parse(clash, Path::new("t")).is_err());
+        let zero = "[limits]\nmax_connections = 0\n[[region]]\nname = \"us-east-1\"\nlisten = \"127.0.0.1:1\"\n";
+        assert!(DeploymentConfig::parse(zero, Path::new("t")).is_err());
     }
 
     #[test]

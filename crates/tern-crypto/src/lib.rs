@@ -8,11 +8,14 @@
 //!   segments so a range read decrypts only what it touches.
 //! - [`kms_blob`]: the KMS ciphertext blob (key id, material version, context
 //!   bound as associated data).
-//! - [`transport`]: sealing key material to another region's X25519 key.
+//! - [`transport`]: sealing key material to another region's X25519 key,
+//!   under the deployment's peer secret.
+//! - [`mac`]: HMAC-SHA256 tags a region vouches for.
 
 mod kdf;
 mod key;
 pub mod kms_blob;
+pub mod mac;
 pub mod segments;
 pub mod transport;
 pub mod wrap;

@@ -1,85 +1,135 @@
 //! The at-rest format of object bytes.
 //!
 //! ```text
-//! header   = "TRN1" | key_len: u16 BE | wrapped data key (key_len) | nonce prefix (7)
+//! header   = "TRN2" | key_len: u16 BE | wrapped data key (key_len) | salt (32)
+//! key      = HKDF-SHA256(ikm = data key, salt = salt, info = "tern segments v2")
 //! segments = seg_0 | seg_1 | … | seg_last      each = AES-256-GCM(plaintext ≤ 64 KiB) ‖ tag (16)
-//! nonce_i  = prefix (7) | is_last (1) | i: u32 BE (4)
+//! nonce_i  = 0 (7) | is_last (1) | i: u32 BE (4)
 //! aad      = the header bytes
 //! ```
+//!
+//! Version 1 (`"TRN1" | key_len | wrapped key | nonce prefix (7)`, the data
+//! key itself as segment key, the prefix in the nonce) is still read, never
+//! written: the parts of a multipart upload share one data key, and a 56-bit
+//! random prefix per part left a small chance of nonce reuse. Now every blob
+//! derives its own segment key from a random 256-bit salt.
 //!
 //! **These constants can never change** for data already written: the segment
 //! size and nonce layout are part of every stored object.
 //!
-//! Why it is safe: each object has its own random data key, so segments cannot
-//! be moved between objects; the index in the nonce stops reordering; the
+//! Why it is safe: each blob has its own segment key, so segments cannot be
+//! moved between blobs; the index in the nonce stops reordering; the
 //! last-segment flag stops truncation at a segment boundary (an empty object
 //! still has one empty, flagged segment); the header is authenticated by every
-//! segment, so swapping the wrapped key breaks them all.
+//! segment, so swapping the wrapped key breaks them all. The salt also names
+//! the blob: metadata records it ([`Header::binding`]), so a reader refuses a
+//! blob swapped for another of the same object.
 
 use std::ops::Range;
 
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce};
 use bytes::Bytes;
 
-use crate::kdf::cipher;
+use crate::kdf::{cipher, hkdf32};
 use crate::{CryptoError, Key256};
 
 /// Plaintext bytes per segment.
 pub const SEGMENT: usize = 64 * 1024;
 /// GCM tag bytes per segment.
 pub const TAG: usize = 16;
-const MAGIC: &[u8; 4] = b"TRN1";
+const MAGIC_V1: &[u8; 4] = b"TRN1";
+const MAGIC_V2: &[u8; 4] = b"TRN2";
 const PREFIX: usize = 7;
+/// Length of a version-2 blob's salt, which is also its binding.
+pub const SALT: usize = 32;
+const INFO: &[u8] = b"tern segments v2";
 /// Longest wrapped key a header may carry (KMS ciphertext blobs included).
 pub const MAX_WRAPPED_KEY: usize = 4096;
 
-/// The per-object header: how to recover the data key, and the nonce prefix.
+/// Where a blob's segment key and nonces come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Keying {
+    /// Version 2: a segment key derived from the data key and this salt.
+    Salt([u8; SALT]),
+    /// Version 1: the data key itself, with this nonce prefix.
+    Prefix([u8; PREFIX]),
+}
+
+/// The per-blob header: how to recover the data key, and the segment keying.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
     pub wrapped_key: Vec<u8>,
-    pub prefix: [u8; PREFIX],
+    pub keying: Keying,
 }
 
 impl Header {
-    /// A header for a new object with a random nonce prefix.
+    /// A header for a new blob with a random salt.
     pub fn new(wrapped_key: Vec<u8>) -> Result<Self, CryptoError> {
-        let mut prefix = [0u8; PREFIX];
-        aws_lc_rs::rand::fill(&mut prefix).map_err(|_| CryptoError::Random)?;
-        Ok(Self { wrapped_key, prefix })
+        let mut salt = [0u8; SALT];
+        aws_lc_rs::rand::fill(&mut salt).map_err(|_| CryptoError::Random)?;
+        Ok(Self { wrapped_key, keying: Keying::Salt(salt) })
+    }
+
+    /// What metadata records to bind this blob to its object: the salt of a
+    /// version-2 blob (version 1 has none).
+    #[must_use]
+    pub fn binding(&self) -> Option<[u8; SALT]> {
+        match self.keying {
+            Keying::Salt(salt) => Some(salt),
+            Keying::Prefix(_) => None,
+        }
     }
 
     #[must_use]
     pub fn encode(&self) -> Vec<u8> {
         let len = u16::try_from(self.wrapped_key.len()).expect("wrapped keys are at most MAX_WRAPPED_KEY");
-        let mut out = Vec::with_capacity(6 + self.wrapped_key.len() + PREFIX);
-        out.extend_from_slice(MAGIC);
+        let mut out = Vec::with_capacity(6 + self.wrapped_key.len() + SALT);
+        let (magic, tail): (&[u8; 4], &[u8]) = match &self.keying {
+            Keying::Salt(salt) => (MAGIC_V2, salt),
+            Keying::Prefix(prefix) => (MAGIC_V1, prefix),
+        };
+        out.extend_from_slice(magic);
         out.extend_from_slice(&len.to_be_bytes());
         out.extend_from_slice(&self.wrapped_key);
-        out.extend_from_slice(&self.prefix);
+        out.extend_from_slice(tail);
         out
     }
 
     /// The full header length, from its first 6 bytes.
     pub fn encoded_len(first6: &[u8]) -> Result<usize, CryptoError> {
-        match first6 {
-            [m0, m1, m2, m3, hi, lo, ..] if [*m0, *m1, *m2, *m3] == *MAGIC => {
-                let key_len = usize::from(u16::from_be_bytes([*hi, *lo]));
-                if key_len > MAX_WRAPPED_KEY {
-                    return Err(CryptoError::Corrupt);
-                }
-                Ok(6 + key_len + PREFIX)
-            }
-            _ => Err(CryptoError::Corrupt),
+        let [m0, m1, m2, m3, hi, lo, ..] = first6 else { return Err(CryptoError::Corrupt) };
+        let tail = match &[*m0, *m1, *m2, *m3] {
+            MAGIC_V2 => SALT,
+            MAGIC_V1 => PREFIX,
+            _ => return Err(CryptoError::Corrupt),
+        };
+        let key_len = usize::from(u16::from_be_bytes([*hi, *lo]));
+        if key_len > MAX_WRAPPED_KEY {
+            return Err(CryptoError::Corrupt);
         }
+        Ok(6 + key_len + tail)
     }
 
     /// Parses a header from the start of `bytes`; returns it and its length.
     pub fn decode(bytes: &[u8]) -> Result<(Self, usize), CryptoError> {
         let len = Self::encoded_len(bytes)?;
         let body = bytes.get(6..len).ok_or(CryptoError::Corrupt)?;
-        let (wrapped_key, prefix) = body.split_at(body.len() - PREFIX);
-        let prefix = prefix.try_into().map_err(|_| CryptoError::Corrupt)?;
-        Ok((Self { wrapped_key: wrapped_key.to_vec(), prefix }, len))
+        let v2 = bytes.starts_with(MAGIC_V2);
+        let (wrapped_key, tail) = body.split_at(body.len() - if v2 { SALT } else { PREFIX });
+        let keying = if v2 {
+            Keying::Salt(tail.try_into().map_err(|_| CryptoError::Corrupt)?)
+        } else {
+            Keying::Prefix(tail.try_into().map_err(|_| CryptoError::Corrupt)?)
+        };
+        Ok((Self { wrapped_key: wrapped_key.to_vec(), keying }, len))
+    }
+
+    /// The segment cipher and nonce prefix for `data_key`.
+    fn segment_cipher(&self, data_key: &Key256) -> (LessSafeKey, [u8; PREFIX]) {
+        match &self.keying {
+            Keying::Salt(salt) => (cipher(&hkdf32(salt, data_key.expose(), &[INFO])), [0; PREFIX]),
+            Keying::Prefix(prefix) => (cipher(data_key), *prefix),
+        }
     }
 }
 
@@ -127,10 +177,11 @@ pub struct Sealer {
 impl Sealer {
     #[must_use]
     pub fn new(data_key: &Key256, header: &Header) -> Self {
+        let (key, prefix) = header.segment_cipher(data_key);
         Self {
-            key: cipher(data_key),
+            key,
             header: header.encode(),
-            prefix: header.prefix,
+            prefix,
             index: 0,
             pending: Vec::with_capacity(2 * SEGMENT),
         }
@@ -191,10 +242,11 @@ impl Opener {
     #[must_use]
     pub fn new(data_key: &Key256, header: &Header, plain_len: u64, plain: &Range<u64>) -> Self {
         let first = plain.start / SEGMENT as u64;
+        let (key, prefix) = header.segment_cipher(data_key);
         Self {
-            key: cipher(data_key),
+            key,
             header: header.encode(),
-            prefix: header.prefix,
+            prefix,
             plain_len,
             index: first,
             buf: Vec::new(),
@@ -330,6 +382,23 @@ mod tests {
         let mut other_header = stored.clone();
         other_header[10] ^= 1;
         assert!(open_range(&key, &other_header, n, 0..n).is_err());
+    }
+
+    #[test]
+    fn version_one_blobs_still_read_and_version_two_blobs_differ_per_blob() {
+        let key = Key256::random().unwrap();
+        let v1 = Header { wrapped_key: vec![5; 60], keying: Keying::Prefix([7; PREFIX]) };
+        let plain = sample(SEGMENT + 9);
+        let n = plain.len() as u64;
+        let stored = seal_all(&key, &v1, &plain, 4096);
+        assert!(stored.starts_with(MAGIC_V1) && v1.binding().is_none());
+        assert_eq!(open_range(&key, &stored, n, 0..n).unwrap(), plain);
+        // Two blobs under one data key (two parts of an upload) share no segment key.
+        let (a, b) = (Header::new(vec![5; 60]).unwrap(), Header::new(vec![5; 60]).unwrap());
+        let (sa, sb) = (seal_all(&key, &a, &plain, 4096), seal_all(&key, &b, &plain, 4096));
+        let body = a.encode().len();
+        assert_ne!(sa[body..], sb[body..]);
+        assert_ne!(a.binding(), b.binding());
     }
 
     #[test]

@@ -12,7 +12,7 @@ pub mod policy;
 mod service;
 pub mod sessions;
 pub mod sts;
-mod xml;
+pub mod xml;
 
 pub use error::{IamError, IamResult};
-pub use service::{FOLLOW_PERIOD, Iam, IamAuthority, Identity, RootIdentity};
+pub use service::{FOLLOW_PERIOD, Iam, IamAuthority, Identity, RootIdentity, SnapshotRequest};

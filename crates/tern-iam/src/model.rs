@@ -3,9 +3,11 @@
 //! whole IAM state; it is small, kept in memory, and versioned by a
 //! generation that grows with every change.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
 
 use crate::policy::{Policy, Principal};
 
@@ -20,14 +22,21 @@ pub struct User {
     pub access_keys: Vec<AccessKey>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct AccessKey {
     /// `AKIA…`
     pub id: String,
-    /// In memory only in plaintext; at rest and between regions sealed.
-    pub secret: String,
+    /// In memory only in plaintext (wiped when dropped); at rest and
+    /// between regions sealed.
+    pub secret: Zeroizing<String>,
     pub active: bool,
     pub created: i64,
+}
+
+impl std::fmt::Debug for AccessKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessKey").field("id", &self.id).field("active", &self.active).finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -45,6 +54,11 @@ pub struct Role {
 /// All of IAM.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Directory {
+    /// Names this line of directories: it changes only if the authority
+    /// starts from scratch (or from a restored store), which is when a
+    /// follower must accept a generation lower than its own.
+    #[serde(default)]
+    pub epoch: String,
     pub generation: u64,
     pub users: BTreeMap<String, User>,
     pub roles: BTreeMap<String, Role>,
@@ -65,20 +79,6 @@ impl Directory {
             .find_map(|u| u.access_keys.iter().find(|k| k.id == id && k.active).map(|k| (k, Owner::User(u))))
     }
 
-    /// The inline policies that apply to `principal` (none for the root).
-    #[must_use]
-    pub fn identity_policies(&self, principal: &Principal) -> Vec<Policy> {
-        let documents = if let Some(name) = principal.arn.split_once(":user/").map(|(_, n)| n) {
-            self.users.get(name).map(|u| &u.policies)
-        } else if let Some(name) = principal.arn.split_once(":role/").map(|(_, n)| n) {
-            self.roles.get(name).map(|r| &r.policies)
-        } else {
-            None
-        };
-        // Stored documents were validated when put; one that no longer parses grants nothing.
-        documents.into_iter().flat_map(|d| d.values()).filter_map(|text| Policy::identity(text).ok()).collect()
-    }
-
     /// Whether `arn` names an existing user or role (or an account root).
     #[must_use]
     pub fn principal_exists(&self, arn: &str) -> bool {
@@ -89,5 +89,48 @@ impl Directory {
         } else {
             true
         }
+    }
+}
+
+/// Every identity's inline policies, parsed once when the directory
+/// changes rather than on every request.
+#[derive(Debug, Default)]
+pub struct CompiledPolicies {
+    by_identity: HashMap<String, Arc<[Policy]>>,
+}
+
+impl CompiledPolicies {
+    /// Parses every inline policy of `directory`. A stored document that no
+    /// longer parses (written under older, looser rules) denies everything to
+    /// its identity: dropping it could drop a Deny.
+    #[must_use]
+    pub fn of(directory: &Directory) -> Self {
+        let users = directory.users.values().map(|u| (format!("user/{}", u.name), &u.policies));
+        let roles = directory.roles.values().map(|r| (format!("role/{}", r.name), &r.policies));
+        let by_identity = users
+            .chain(roles)
+            .map(|(identity, documents)| {
+                let policies = documents
+                    .iter()
+                    .map(|(name, text)| {
+                        Policy::identity(text).unwrap_or_else(|e| {
+                            tracing::warn!(%identity, policy = %name, error = %e, "stored policy no longer parses; it denies everything");
+                            Policy::deny_all()
+                        })
+                    })
+                    .collect();
+                (identity, policies)
+            })
+            .collect();
+        Self { by_identity }
+    }
+
+    /// The inline policies that apply to `principal` (none for the root).
+    #[must_use]
+    pub fn of_principal(&self, principal: &Principal) -> Option<&Arc<[Policy]>> {
+        let identity = ["user/", "role/"]
+            .iter()
+            .find_map(|kind| principal.arn.split_once(&format!(":{kind}")).map(|(_, name)| format!("{kind}{name}")))?;
+        self.by_identity.get(&identity)
     }
 }

@@ -2,20 +2,25 @@
 //! authority, the registry region) keeps the directory in its document
 //! store; every other region forwards IAM calls to it over HTTP and follows
 //! its snapshots, so a change made through any endpoint holds everywhere
-//! within a [`FOLLOW_PERIOD`]. Snapshots travel sealed to the follower's
-//! transport key, since they carry secret access keys.
+//! within a [`FOLLOW_PERIOD`]. Snapshots carry secret access keys, so they
+//! travel sealed to the follower's transport key under the deployment's
+//! peer secret, bound to both regions and to the follower's request nonce:
+//! nobody without the peer secret can forge one, and an old one cannot be
+//! replayed.
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq as _;
 use tern_crypto::transport::{self, PUBLIC_KEY_LEN, TransportKey};
 use tern_crypto::{Key256, wrap};
 use tern_store::{DocStore, DocWrite};
+use zeroize::Zeroizing;
 
 use crate::error::{IamError, IamResult};
-use crate::model::{Directory, Owner};
+use crate::model::{CompiledPolicies, Directory, Owner};
 use crate::policy::{Principal, Request, Verdict};
 use crate::sessions::SessionKeys;
 
@@ -24,19 +29,36 @@ pub const FOLLOW_PERIOD: Duration = Duration::from_millis(250);
 const DOCS: &str = "iam";
 const DIRECTORY: &str = "directory";
 const SECRET_PURPOSE: &str = "iam secret";
-const SNAPSHOT_CONTEXT: &[u8] = b"tern iam snapshot v1";
+const SNAPSHOT_CONTEXT: &str = "tern iam snapshot v2";
 const TRANSPORT_PURPOSE: &[u8] = b"tern iam transport v1";
 const STORE_PURPOSE: &[u8] = b"tern iam store v1";
+
+/// A follower's request for the authority's directory.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SnapshotRequest {
+    /// The follower's region.
+    pub follower: String,
+    /// What the follower has: no answer unless the authority has newer.
+    pub epoch: String,
+    pub since: u64,
+    /// The follower's transport public key (base64).
+    pub recipient: String,
+    /// Fresh for every request (hex); the answer is bound to it.
+    pub nonce: String,
+}
 
 /// How a follower reaches the authority.
 #[async_trait]
 pub trait IamAuthority: Send + Sync {
+    /// The authority's region.
+    fn region(&self) -> &str;
     /// Runs an IAM query-API call at the authority as `caller`; returns
     /// the HTTP status and body to answer with.
-    async fn forward(&self, caller: &Principal, params: &[(String, String)]) -> Result<(u16, String), String>;
-    /// The authority's directory if its generation is newer than `since`,
-    /// sealed to `recipient`.
-    async fn snapshot(&self, since: u64, recipient: &[u8; PUBLIC_KEY_LEN]) -> Result<Option<Vec<u8>>, String>;
+    async fn forward(&self, caller: &Principal, params: &[(String, String)]) -> Result<(u16, Vec<u8>), String>;
+    /// The authority's directory if it is newer than the request says,
+    /// sealed to the request's recipient.
+    async fn snapshot(&self, request: &SnapshotRequest) -> Result<Option<Vec<u8>>, String>;
 }
 
 enum Home {
@@ -47,25 +69,40 @@ enum Home {
 /// The deployment's root credentials.
 pub struct RootIdentity {
     pub access_key_id: String,
-    pub secret_access_key: String,
+    pub secret_access_key: Zeroizing<String>,
 }
 
 /// A caller authenticated by access key: who it is and the secret that
 /// signed its request.
 pub struct Identity {
     pub principal: Principal,
-    pub secret: zeroize::Zeroizing<String>,
+    pub secret: Zeroizing<String>,
     /// When an STS session's credentials expire (Unix seconds).
     pub expires: Option<i64>,
 }
 
+/// The directory and its parsed policies, replaced together.
+struct State {
+    directory: Arc<Directory>,
+    policies: Arc<CompiledPolicies>,
+}
+
+impl State {
+    fn new(directory: Directory) -> Self {
+        let policies = Arc::new(CompiledPolicies::of(&directory));
+        Self { directory: Arc::new(directory), policies }
+    }
+}
+
 pub struct Iam {
     pub(crate) account: String,
+    region: String,
     root: RootIdentity,
-    directory: RwLock<Arc<Directory>>,
+    state: RwLock<State>,
     home: Home,
     pub(crate) sessions: SessionKeys,
     transport: TransportKey,
+    peer_secret: Key256,
 }
 
 fn seal_secrets(directory: &Directory, kek: &Key256) -> IamResult<Directory> {
@@ -74,7 +111,7 @@ fn seal_secrets(directory: &Directory, kek: &Key256) -> IamResult<Directory> {
         let purpose = format!("{SECRET_PURPOSE}|{}", key.id);
         let bytes = wrap::seal(kek, purpose.as_bytes(), key.secret.as_bytes())
             .map_err(|e| IamError::service_failure(e.to_string()))?;
-        key.secret = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes);
+        key.secret = Zeroizing::new(base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes));
     }
     Ok(sealed)
 }
@@ -82,26 +119,38 @@ fn seal_secrets(directory: &Directory, kek: &Key256) -> IamResult<Directory> {
 fn open_secrets(mut directory: Directory, kek: &Key256) -> Result<Directory, String> {
     for key in directory.users.values_mut().flat_map(|u| u.access_keys.iter_mut()) {
         let purpose = format!("{SECRET_PURPOSE}|{}", key.id);
-        let sealed = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &key.secret)
+        let sealed = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, key.secret.as_bytes())
             .map_err(|e| e.to_string())?;
-        let plain = wrap::open(kek, purpose.as_bytes(), &sealed).map_err(|e| e.to_string())?;
-        key.secret = String::from_utf8(plain).map_err(|e| e.to_string())?;
+        let plain = Zeroizing::new(wrap::open(kek, purpose.as_bytes(), &sealed).map_err(|e| e.to_string())?);
+        key.secret = Zeroizing::new(String::from_utf8(plain.to_vec()).map_err(|e| e.to_string())?);
     }
     Ok(directory)
 }
 
+/// What binds one snapshot to its two regions and its request.
+fn snapshot_context(authority: &str, request: &SnapshotRequest) -> Vec<u8> {
+    format!("{SNAPSHOT_CONTEXT}|{authority}|{}|{}", request.follower, request.nonce).into_bytes()
+}
+
+fn new_epoch() -> String {
+    let mut bytes = [0u8; 16];
+    tern_crypto::fill_random(&mut bytes).expect("system random generator");
+    hex::encode(bytes)
+}
+
 impl Iam {
-    /// The authority: loads the directory from `docs`, secrets sealed under
-    /// a key derived from `root_key`.
+    /// The authority of `region`: loads the directory from `docs`, secrets
+    /// sealed under a key derived from `root_key`.
     pub async fn authority(
         account: &str,
+        region: &str,
         root: RootIdentity,
         docs: Arc<dyn DocStore>,
         root_key: &Key256,
     ) -> IamResult<Self> {
         let kek = wrap::derive(root_key, STORE_PURPOSE);
         let stored = docs.load_docs(DOCS).await?.into_iter().find(|(id, _)| id == DIRECTORY);
-        let directory = match stored {
+        let mut directory = match stored {
             Some((_, body)) => {
                 let sealed: Directory =
                     serde_json::from_slice(&body).map_err(|e| IamError::service_failure(e.to_string()))?;
@@ -109,25 +158,37 @@ impl Iam {
             }
             None => Directory::default(),
         };
+        if directory.epoch.is_empty() {
+            directory.epoch = new_epoch();
+        }
         let home = Home::Authority { docs, kek, writing: tokio::sync::Mutex::new(()) };
-        Ok(Self::new(account, root, directory, home, root_key))
+        Ok(Self::new((account, region), root, directory, home, root_key))
     }
 
-    /// A follower of `authority`; call [`Iam::follow`] to keep it current.
+    /// A follower of `authority` in `region`; call [`Iam::follow`] to keep it current.
     #[must_use]
-    pub fn follower(account: &str, root: RootIdentity, authority: Arc<dyn IamAuthority>, root_key: &Key256) -> Self {
-        Self::new(account, root, Directory::default(), Home::Follower(authority), root_key)
+    pub fn follower(
+        account: &str,
+        region: &str,
+        root: RootIdentity,
+        authority: Arc<dyn IamAuthority>,
+        root_key: &Key256,
+    ) -> Self {
+        Self::new((account, region), root, Directory::default(), Home::Follower(authority), root_key)
     }
 
-    fn new(account: &str, root: RootIdentity, directory: Directory, home: Home, root_key: &Key256) -> Self {
+    fn new((account, region): (&str, &str), root: RootIdentity, directory: Directory, home: Home, root_key: &Key256) -> Self {
         let sessions = SessionKeys::new(&root.secret_access_key);
+        let peer_secret = transport::peer_secret(&root.secret_access_key);
         Self {
             account: account.to_owned(),
+            region: region.to_owned(),
             root,
-            directory: RwLock::new(Arc::new(directory)),
+            state: RwLock::new(State::new(directory)),
             home,
             sessions,
             transport: TransportKey::from_seed(&wrap::derive(root_key, TRANSPORT_PURPOSE)),
+            peer_secret,
         }
     }
 
@@ -138,7 +199,15 @@ impl Iam {
 
     #[must_use]
     pub fn directory(&self) -> Arc<Directory> {
-        Arc::clone(&self.directory.read().expect("directory lock"))
+        Arc::clone(&self.state.read().expect("directory lock").directory)
+    }
+
+    fn policies(&self) -> Arc<CompiledPolicies> {
+        Arc::clone(&self.state.read().expect("directory lock").policies)
+    }
+
+    fn replace(&self, directory: Directory) {
+        *self.state.write().expect("directory lock") = State::new(directory);
     }
 
     pub(crate) fn authority_peer(&self) -> Option<&Arc<dyn IamAuthority>> {
@@ -160,18 +229,25 @@ impl Iam {
         let body = serde_json::to_vec(&seal_secrets(&directory, kek)?)
             .map_err(|e| IamError::service_failure(e.to_string()))?;
         docs.write_docs(vec![DocWrite::put(DOCS, DIRECTORY, body)]).await?;
-        *self.directory.write().expect("directory lock") = Arc::new(directory);
+        self.replace(directory);
         Ok(out)
     }
 
-    /// The directory sealed to `recipient`, if newer than `since` (authority side).
-    pub fn snapshot_for(&self, since: u64, recipient: &[u8; PUBLIC_KEY_LEN]) -> IamResult<Option<Vec<u8>>> {
+    /// The directory sealed for the follower that asked, if newer than what
+    /// it has (authority side; the caller has authenticated the request as
+    /// the deployment's root).
+    pub fn snapshot_for(&self, request: &SnapshotRequest) -> IamResult<Option<Vec<u8>>> {
         let directory = self.directory();
-        if directory.generation <= since {
+        if directory.epoch == request.epoch && directory.generation <= request.since {
             return Ok(None);
         }
-        let json = zeroize::Zeroizing::new(serde_json::to_vec(&*directory).expect("a directory serializes"));
-        transport::seal_to(recipient, SNAPSHOT_CONTEXT, &json)
+        let recipient: [u8; PUBLIC_KEY_LEN] =
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &request.recipient)
+                .ok()
+                .and_then(|k| k.try_into().ok())
+                .ok_or_else(|| IamError::validation("The recipient key is malformed."))?;
+        let json = Zeroizing::new(serde_json::to_vec(&*directory).expect("a directory serializes"));
+        transport::seal_to(&recipient, &self.peer_secret, &snapshot_context(&self.region, request), &json)
             .map(Some)
             .map_err(|e| IamError::service_failure(e.to_string()))
     }
@@ -179,13 +255,28 @@ impl Iam {
     /// Fetches a newer directory from the authority, if there is one (follower side).
     pub async fn refresh(&self) -> Result<(), String> {
         let Some(peer) = self.authority_peer() else { return Ok(()) };
-        let since = self.directory().generation;
-        let Some(sealed) = peer.snapshot(since, &self.transport.public()).await? else { return Ok(()) };
-        let json = zeroize::Zeroizing::new(self.transport.open(SNAPSHOT_CONTEXT, &sealed).map_err(|e| e.to_string())?);
+        let current = self.directory();
+        let mut nonce = [0u8; 16];
+        tern_crypto::fill_random(&mut nonce).map_err(|e| e.to_string())?;
+        let request = SnapshotRequest {
+            follower: self.region.clone(),
+            epoch: current.epoch.clone(),
+            since: current.generation,
+            recipient: base64::Engine::encode(&base64::engine::general_purpose::STANDARD, self.transport.public()),
+            nonce: hex::encode(nonce),
+        };
+        let Some(sealed) = peer.snapshot(&request).await? else { return Ok(()) };
+        let json = Zeroizing::new(
+            self.transport
+                .open(&self.peer_secret, &snapshot_context(peer.region(), &request), &sealed)
+                .map_err(|_| "the IAM snapshot is not authentic".to_owned())?,
+        );
         let directory: Directory = serde_json::from_slice(&json).map_err(|e| e.to_string())?;
-        let mut current = self.directory.write().expect("directory lock");
-        if directory.generation > current.generation {
-            *current = Arc::new(directory);
+        let mut state = self.state.write().expect("directory lock");
+        // Answers to concurrent requests may arrive out of order: never go
+        // back within one line of directories.
+        if directory.epoch != state.directory.epoch || directory.generation > state.directory.generation {
+            *state = State::new(directory);
         }
         Ok(())
     }
@@ -215,25 +306,20 @@ impl Iam {
             let session = self.sessions.open(token, access_key_id, now)?;
             let principal = session.principal();
             let expires = Some(session.expires);
-            return Some(Identity { principal, secret: zeroize::Zeroizing::new(session.secret), expires });
+            return Some(Identity { principal, secret: session.secret, expires });
         }
         // Constant time even for the public half, so timing reveals nothing about near misses.
         if bool::from(access_key_id.as_bytes().ct_eq(self.root.access_key_id.as_bytes())) {
             return Some(Identity {
                 principal: Principal::root(&self.account),
-                secret: zeroize::Zeroizing::new(self.root.secret_access_key.clone()),
+                secret: self.root.secret_access_key.clone(),
                 expires: None,
             });
         }
         let directory = self.directory();
         let (key, Owner::User(user)) = directory.access_key(access_key_id)?;
-        let principal = Principal {
-            arn: format!("arn:aws:iam::{}:user/{}", self.account, user.name),
-            account: self.account.clone(),
-            session_arn: None,
-            service: None,
-        };
-        Some(Identity { principal, secret: zeroize::Zeroizing::new(key.secret.clone()), expires: None })
+        let principal = Principal::user(&self.account, &user.name);
+        Some(Identity { principal, secret: key.secret.clone(), expires: None })
     }
 
     /// What the principal's identity policies say about `request`; the
@@ -243,11 +329,10 @@ impl Iam {
         if request.principal.is_root() && request.principal.account == self.account {
             return Verdict { allowed: true, ..Verdict::default() };
         }
-        let directory = self.directory();
-        directory
-            .identity_policies(request.principal)
-            .iter()
-            .fold(Verdict::default(), |v, p| v.and(p.evaluate(request)))
+        let policies = self.policies();
+        policies
+            .of_principal(request.principal)
+            .map_or_else(Verdict::default, |all| all.iter().fold(Verdict::default(), |v, p| v.and(p.evaluate(request))))
     }
 
     /// As [`Iam::authorize`], but a follower first catches up with the

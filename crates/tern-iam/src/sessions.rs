@@ -5,21 +5,37 @@
 
 use serde::{Deserialize, Serialize};
 use tern_crypto::{Key256, wrap};
+use zeroize::Zeroizing;
 
 use crate::policy::Principal;
 
 const PURPOSE: &[u8] = b"tern sts session v1";
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Session {
     pub access_key_id: String,
-    pub secret: String,
+    pub secret: Zeroizing<String>,
     pub role_arn: String,
     pub role_id: String,
     pub session_name: String,
     pub account: String,
     /// Unix seconds.
     pub expires: i64,
+    /// The AWS service that assumed the role for its own work (S3 for
+    /// replication), when no user did: such sessions may do what only that
+    /// service does, such as delivering replicas.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assumed_by_service: Option<String>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("access_key_id", &self.access_key_id)
+            .field("role_arn", &self.role_arn)
+            .field("expires", &self.expires)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Session {
@@ -31,6 +47,7 @@ impl Session {
             account: self.account.clone(),
             session_arn: Some(format!("arn:aws:sts::{}:assumed-role/{role}/{}", self.account, self.session_name)),
             service: None,
+            assumed_by_service: self.assumed_by_service.clone(),
         }
     }
 }
@@ -86,12 +103,13 @@ mod tests {
     fn session(expires: i64) -> Session {
         Session {
             access_key_id: "ASIAEXAMPLE".into(),
-            secret: "s".into(),
+            secret: Zeroizing::new("s".into()),
             role_arn: "arn:aws:iam::111122223333:role/app".into(),
             role_id: "AROAEXAMPLE".into(),
             session_name: "job".into(),
             account: "111122223333".into(),
             expires,
+            assumed_by_service: None,
         }
     }
 

@@ -71,7 +71,7 @@ impl Iam {
             }
             None => 3600,
         };
-        let context = RequestContext::default();
+        let context = RequestContext::of(caller);
         let request = Request { principal: caller, action: "sts:AssumeRole", resource: role_arn, context: &context };
         let trust = Policy::trust(&role.trust_policy).map(|p| p.evaluate(&request)).unwrap_or_default();
         let identity = self.identity_verdict(&request);
@@ -81,7 +81,7 @@ impl Iam {
             return Err(Self::not_authorized_to_assume(caller, role_arn));
         }
         let (session, token) = self
-            .new_session(role, role_arn, session_name, duration)
+            .new_session(role, role_arn, session_name, duration, None)
             .map_err(|e| IamError::service_failure(e.to_string()))?;
         let mut out = String::new();
         element(&mut out, "Credentials", |out| {
@@ -108,7 +108,7 @@ impl Iam {
         session_name: &str,
     ) -> Result<(Session, String), String> {
         let role = self.trusted_role(role_arn, service)?;
-        self.new_session(&role, role_arn, session_name, 3600).map_err(|e| e.to_string())
+        self.new_session(&role, role_arn, session_name, 3600, Some(service)).map_err(|e| e.to_string())
     }
 
     /// Whether `role_arn` exists and its trust policy lets `service` assume it.
@@ -123,7 +123,7 @@ impl Iam {
             .and_then(|name| directory.roles.get(name))
             .ok_or_else(|| format!("The role {role_arn} does not exist."))?;
         let principal = Principal { service: Some(service.to_owned()), ..Principal::root(&self.account) };
-        let context = RequestContext::default();
+        let context = RequestContext::of(&principal);
         let request =
             Request { principal: &principal, action: "sts:AssumeRole", resource: role_arn, context: &context };
         let trust = Policy::trust(&role.trust_policy).map(|p| p.evaluate(&request)).unwrap_or_default();
@@ -134,21 +134,24 @@ impl Iam {
     }
 
     /// Fresh credentials of `role` for `seconds`, and their sealed token.
+    /// `service` is the AWS service assuming the role for its own work, if any.
     fn new_session(
         &self,
         role: &crate::model::Role,
         role_arn: &str,
         session_name: &str,
         seconds: i64,
+        service: Option<&str>,
     ) -> Result<(Session, String), tern_crypto::CryptoError> {
         let session = Session {
             access_key_id: random_id("ASIA", 16),
-            secret: random_secret(),
+            secret: zeroize::Zeroizing::new(random_secret()),
             role_arn: role_arn.to_owned(),
             role_id: role.id.clone(),
             session_name: session_name.to_owned(),
             account: self.account.clone(),
             expires: now() + seconds,
+            assumed_by_service: service.map(str::to_owned),
         };
         let token = self.sessions.seal(&session)?;
         Ok((session, token))

@@ -9,7 +9,17 @@ use tern_iam::policy::{Request, RequestContext, Verdict};
 
 use crate::error::{KmsError, KmsResult};
 use crate::model::{Grant, KeyRecord};
+use crate::store::LiveKey;
 use crate::{Caller, Kms};
+
+/// What allowed a call on a key.
+#[derive(Debug)]
+pub(crate) enum Allowed<'k> {
+    /// The key policy, alone or with IAM.
+    ByPolicy,
+    /// Only these grants (a grantee acting within them).
+    ByGrants(Vec<&'k Grant>),
+}
 
 impl Kms {
     fn request_context(
@@ -18,10 +28,8 @@ impl Kms {
         key: &KeyRecord,
         encryption_context: Option<&BTreeMap<String, String>>,
     ) -> RequestContext {
-        let mut cx = RequestContext::default();
+        let mut cx = RequestContext::of(&caller.principal);
         cx.set("kms:CallerAccount", caller.principal.account.clone());
-        cx.set("aws:PrincipalAccount", caller.principal.account.clone());
-        cx.set("aws:PrincipalArn", caller.principal.arn.clone());
         if let Some(service) = &caller.via_service {
             cx.set("kms:ViaService", service.clone());
         }
@@ -42,8 +50,8 @@ impl Kms {
     }
 
     /// Whether `caller` may perform the management action `kms:<action>` on `key`.
-    pub(crate) fn authorize(&self, caller: &Caller, action: &str, key: &KeyRecord) -> KmsResult<()> {
-        self.authorize_with_context(caller, action, key, None)
+    pub(crate) fn authorize(&self, caller: &Caller, action: &str, key: &LiveKey) -> KmsResult<()> {
+        self.authorization(caller, action, key, None).map(drop)
     }
 
     /// Whether `caller` may perform `kms:<action>` on `key`, with the
@@ -52,22 +60,38 @@ impl Kms {
         &self,
         caller: &Caller,
         action: &str,
-        key: &KeyRecord,
+        key: &LiveKey,
         encryption_context: Option<&BTreeMap<String, String>>,
     ) -> KmsResult<()> {
-        let arn = self.arn(&key.id);
-        let context = self.request_context(caller, key, encryption_context);
+        self.authorization(caller, action, key, encryption_context).map(drop)
+    }
+
+    /// Decides `kms:<action>` on `key` for `caller`, and says what allowed it.
+    pub(crate) fn authorization<'k>(
+        &self,
+        caller: &Caller,
+        action: &str,
+        key: &'k LiveKey,
+        encryption_context: Option<&BTreeMap<String, String>>,
+    ) -> KmsResult<Allowed<'k>> {
+        let arn = self.arn(&key.record.id);
+        let context = self.request_context(caller, &key.record, encryption_context);
         let qualified = format!("kms:{action}");
         let request = Request { principal: &caller.principal, action: &qualified, resource: &arn, context: &context };
-        let key_policy =
-            tern_iam::policy::Policy::resource(&key.policy).map(|p| p.evaluate(&request)).unwrap_or_default();
+        let Some(policy) = &key.policy else {
+            return self.unreadable_policy(caller, action, &arn);
+        };
+        let key_policy = policy.evaluate(&request);
         let identity = self.iam.identity_verdict(&request);
+        let grants = granted(&key.record.grants, caller, action, encryption_context);
         let why = if key_policy.denied {
             "with an explicit deny in a resource-based policy"
         } else if identity.denied {
             "with an explicit deny in an identity-based policy"
-        } else if allows(key_policy, identity) || granted(&key.grants, caller, action, encryption_context) {
-            return Ok(());
+        } else if allows(key_policy, identity) {
+            return Ok(Allowed::ByPolicy);
+        } else if !grants.is_empty() {
+            return Ok(Allowed::ByGrants(grants));
         } else if key_policy.allowed_for_account {
             "because no identity-based policy allows the action"
         } else {
@@ -79,18 +103,36 @@ impl Kms {
         )))
     }
 
+    /// A key whose stored policy no longer parses allows nothing, not even
+    /// its grants (the policy may hold a Deny), except that the account may
+    /// read and replace the policy.
+    fn unreadable_policy<'k>(&self, caller: &Caller, action: &str, arn: &str) -> KmsResult<Allowed<'k>> {
+        if caller.is_root() && matches!(action, "GetKeyPolicy" | "PutKeyPolicy") {
+            return Ok(Allowed::ByPolicy);
+        }
+        Err(KmsError::access_denied(format!(
+            "The key policy of {arn} cannot be read under current rules; the account must replace it (PutKeyPolicy)."
+        )))
+    }
+
     /// Authorizes an action that no key governs (CreateKey, ListKeys, …):
     /// identity policies alone decide.
     pub(crate) fn authorize_account(&self, caller: &Caller, action: &str) -> KmsResult<()> {
-        let context = RequestContext::default();
+        self.authorize_identity(caller, action, "*")
+    }
+
+    /// Authorizes `kms:<action>` on `resource` by identity policies alone
+    /// (an alias: aliases have no resource policy).
+    pub(crate) fn authorize_identity(&self, caller: &Caller, action: &str, resource: &str) -> KmsResult<()> {
+        let context = RequestContext::of(&caller.principal);
         let qualified = format!("kms:{action}");
-        let request = Request { principal: &caller.principal, action: &qualified, resource: "*", context: &context };
+        let request = Request { principal: &caller.principal, action: &qualified, resource, context: &context };
         self.iam.authorize(&request).map_err(KmsError::access_denied)
     }
 
     /// Whether `policy` lets `caller` change it later (AWS's lockout check).
     pub(crate) fn keeps_control(&self, caller: &Caller, policy: &tern_iam::policy::Policy, key_arn: &str) -> bool {
-        let context = RequestContext::default();
+        let context = RequestContext::of(&caller.principal);
         let request =
             Request { principal: &caller.principal, action: "kms:PutKeyPolicy", resource: key_arn, context: &context };
         let verdict = policy.evaluate(&request);
@@ -102,18 +144,21 @@ fn allows(key_policy: Verdict, identity: Verdict) -> bool {
     key_policy.allowed || (key_policy.allowed_for_account && identity.allowed)
 }
 
-fn granted(grants: &[Grant], caller: &Caller, action: &str, context: Option<&BTreeMap<String, String>>) -> bool {
-    let who = [Some(caller.principal.arn.as_str()), caller.principal.session_arn.as_deref()];
-    grants.iter().any(|g| {
-        who.contains(&Some(g.grantee.as_str()))
-            && g.operations.iter().any(|op| op == action)
-            && g.constraints.as_ref().is_none_or(|c| {
-                let empty = BTreeMap::new();
-                let actual = context.unwrap_or(&empty);
-                c.encryption_context_equals.as_ref().is_none_or(|eq| eq == actual)
-                    && c.encryption_context_subset
-                        .as_ref()
-                        .is_none_or(|sub| sub.iter().all(|(k, v)| actual.get(k) == Some(v)))
-            })
-    })
+/// The grants on a key that let `caller` perform `action` in `context`. A
+/// grant's constraints bind the encryption context of the call, except for
+/// `CreateGrant`, where they bind the grants it creates instead (see
+/// `ops::grants`).
+fn granted<'k>(
+    grants: &'k [Grant],
+    caller: &Caller,
+    action: &str,
+    context: Option<&BTreeMap<String, String>>,
+) -> Vec<&'k Grant> {
+    let empty = BTreeMap::new();
+    let actual = context.unwrap_or(&empty);
+    grants
+        .iter()
+        .filter(|g| g.is_grantee(caller) && g.operations.iter().any(|op| op == action))
+        .filter(|g| action == "CreateGrant" || g.constraints.as_ref().is_none_or(|c| c.hold_for(actual)))
+        .collect()
 }

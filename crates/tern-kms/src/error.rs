@@ -145,6 +145,11 @@ impl KmsError {
         client("InvalidAliasNameException", message)
     }
 
+    /// A change to what only AWS may change (the aliases of AWS managed keys).
+    pub fn not_authorized(message: impl Into<String>) -> Self {
+        client("NotAuthorizedException", message)
+    }
+
     #[must_use]
     pub fn invalid_marker() -> Self {
         client("InvalidMarkerException", "The marker is not valid.")

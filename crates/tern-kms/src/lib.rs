@@ -12,6 +12,7 @@
 #![allow(clippy::doc_markdown)]
 
 mod access;
+mod challenges;
 pub mod error;
 pub mod ids;
 mod maintenance;
@@ -76,7 +77,8 @@ impl Caller {
 pub trait KmsPeers: Send + Sync {
     /// Whether `region` is another region of this deployment.
     fn knows(&self, region: &str) -> bool;
-    /// Calls `operation` of `region`'s KMS as the deployment's root.
+    /// Calls Tern's internal KMS operation `operation` of `region` (see
+    /// [`Kms::handle_internal`]) as the deployment's root.
     async fn call(&self, region: &str, operation: &str, body: Value) -> KmsResult<Value>;
 }
 
@@ -95,6 +97,9 @@ pub struct KmsLinks {
     pub iam: Arc<Iam>,
     pub peers: Arc<dyn KmsPeers>,
     pub observer: Arc<dyn KmsObserver>,
+    /// The secret every region of the deployment shares, under which key
+    /// material travels ([`tern_crypto::transport::peer_secret`]).
+    pub peer_secret: Key256,
 }
 
 pub struct Kms {
@@ -105,6 +110,8 @@ pub struct Kms {
     observer: Arc<dyn KmsObserver>,
     iam: Arc<Iam>,
     transport: TransportKey,
+    peer_secret: Key256,
+    challenges: challenges::Challenges,
     /// Serializes the first-use creation of AWS managed keys.
     managed: tokio::sync::Mutex<()>,
     /// MRK pushes that failed, as (key id, region), for the maintenance loop.
@@ -114,7 +121,7 @@ pub struct Kms {
 impl Kms {
     /// Opens the region's key store, sealed under keys derived from `root_key`.
     pub async fn open(region: &str, docs: Arc<dyn DocStore>, root_key: &Key256, links: KmsLinks) -> KmsResult<Self> {
-        let KmsLinks { iam, peers, observer } = links;
+        let KmsLinks { iam, peers, observer, peer_secret } = links;
         let account = iam.account().to_owned();
         let kek = tern_crypto::wrap::derive(root_key, store::KEY_STORE_PURPOSE);
         let transport = TransportKey::from_seed(&tern_crypto::wrap::derive(root_key, TRANSPORT_PURPOSE));
@@ -126,6 +133,8 @@ impl Kms {
             observer,
             iam,
             transport,
+            peer_secret,
+            challenges: challenges::Challenges::default(),
             managed: tokio::sync::Mutex::default(),
             stale: std::sync::Mutex::default(),
         })
@@ -139,6 +148,14 @@ impl Kms {
     /// Answers one TrentService operation with its JSON response.
     pub async fn handle(&self, caller: &Caller, operation: &str, body: &[u8]) -> KmsResult<Value> {
         ops::dispatch(self, caller, operation, body).await
+    }
+
+    /// Answers one of Tern's internal operations between regions (MRK
+    /// pushes, replication checks). Never reachable through [`Kms::handle`]:
+    /// the caller must have authenticated the request as the deployment's
+    /// root on Tern's internal route.
+    pub async fn handle_internal(&self, operation: &str, body: &[u8]) -> KmsResult<Value> {
+        ops::multi_region::internal(self, operation, body).await
     }
 
     fn arn(&self, id: &str) -> String {

@@ -87,9 +87,13 @@ mod tests {
     }
 
     async fn links(docs: Arc<SqliteMeta>, root: &Key256) -> KmsLinks {
-        let identity = RootIdentity { access_key_id: "AKIAROOT".into(), secret_access_key: "secret".into() };
-        let iam = Iam::authority("000000000000", identity, docs, root).await.unwrap();
-        KmsLinks { iam: Arc::new(iam), peers: Arc::new(Alone), observer: Arc::new(Alone) }
+        let identity = RootIdentity {
+            access_key_id: "AKIAROOT".into(),
+            secret_access_key: zeroize::Zeroizing::new("secret".into()),
+        };
+        let iam = Iam::authority("000000000000", "us-east-1", identity, docs, root).await.unwrap();
+        let peer_secret = tern_crypto::transport::peer_secret("secret");
+        KmsLinks { iam: Arc::new(iam), peers: Arc::new(Alone), observer: Arc::new(Alone), peer_secret }
     }
 
     async fn open(dir: &std::path::Path, root: &Key256) -> Kms {

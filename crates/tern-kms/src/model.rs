@@ -112,6 +112,52 @@ pub struct GrantConstraints {
     pub encryption_context_equals: Option<std::collections::BTreeMap<String, String>>,
 }
 
+impl Grant {
+    /// Whether `caller` is this grant's grantee (as a user, role, or session).
+    #[must_use]
+    pub fn is_grantee(&self, caller: &crate::Caller) -> bool {
+        let principal = &caller.principal;
+        self.grantee == principal.arn || principal.session_arn.as_deref() == Some(self.grantee.as_str())
+    }
+
+    /// Whether `caller` is this grant's retiring principal.
+    #[must_use]
+    pub fn is_retiring_principal(&self, caller: &crate::Caller) -> bool {
+        let principal = &caller.principal;
+        self.retiring.as_deref().is_some_and(|r| r == principal.arn || principal.session_arn.as_deref() == Some(r))
+    }
+
+    /// Whether this grant's token is `token`, compared in constant time:
+    /// the token is a bearer secret.
+    #[must_use]
+    pub fn has_token(&self, token: &str) -> bool {
+        use subtle::ConstantTimeEq as _;
+        bool::from(self.token.as_bytes().ct_eq(token.as_bytes()))
+    }
+}
+
+impl GrantConstraints {
+    /// Whether a call with encryption context `actual` meets these constraints.
+    #[must_use]
+    pub fn hold_for(&self, actual: &std::collections::BTreeMap<String, String>) -> bool {
+        self.encryption_context_equals.as_ref().is_none_or(|eq| eq == actual)
+            && self.encryption_context_subset.as_ref().is_none_or(|sub| sub.iter().all(|(k, v)| actual.get(k) == Some(v)))
+    }
+
+    /// Whether every context these constraints admit, `parent` admits too:
+    /// a grant made through a grant may narrow its parent, never widen it.
+    #[must_use]
+    pub fn within(&self, parent: &Self) -> bool {
+        let equals_ok = parent.encryption_context_equals.as_ref().is_none_or(|p| self.encryption_context_equals.as_ref() == Some(p));
+        let subset_ok = parent.encryption_context_subset.as_ref().is_none_or(|p| {
+            let required = |own: &std::collections::BTreeMap<String, String>| p.iter().all(|(k, v)| own.get(k) == Some(v));
+            self.encryption_context_equals.as_ref().is_some_and(required)
+                || self.encryption_context_subset.as_ref().is_some_and(required)
+        });
+        equals_ok && subset_ok
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AliasRecord {
     pub name: String,

@@ -11,6 +11,7 @@ use std::sync::{Arc, RwLock};
 
 use tern_crypto::Key256;
 use tern_crypto::wrap;
+use tern_iam::policy::Policy;
 use tern_store::{DocStore, DocWrite};
 
 use crate::error::{KmsError, KmsResult};
@@ -22,14 +23,25 @@ const ALIASES: &str = "kms-aliases";
 /// The purpose from which the key-store key is derived from the root key.
 pub const KEY_STORE_PURPOSE: &[u8] = b"tern kms key store v1";
 
-/// A key with its material unsealed, as the cryptographic calls use it.
+/// A key with its material unsealed and its policy parsed, as the
+/// cryptographic calls use it.
 #[derive(Debug, Clone)]
 pub struct LiveKey {
     pub record: KeyRecord,
     pub materials: BTreeMap<u32, Key256>,
+    /// `record.policy`, parsed once when stored; `None` if a stored policy
+    /// no longer parses under today's rules (it then allows nothing but its
+    /// own repair, see `access.rs`).
+    pub policy: Option<Arc<Policy>>,
 }
 
 impl LiveKey {
+    #[must_use]
+    pub fn new(record: KeyRecord, materials: BTreeMap<u32, Key256>) -> Self {
+        let policy = compile(&record);
+        Self { record, materials, policy }
+    }
+
     /// The newest material and its version.
     #[must_use]
     pub fn current(&self) -> Option<(u32, &Key256)> {
@@ -43,6 +55,16 @@ pub struct KeyStore {
     keys: RwLock<HashMap<String, Arc<LiveKey>>>,
     aliases: RwLock<BTreeMap<String, AliasRecord>>,
     writing: tokio::sync::Mutex<()>,
+}
+
+fn compile(record: &KeyRecord) -> Option<Arc<Policy>> {
+    match Policy::resource(&record.policy) {
+        Ok(policy) => Some(Arc::new(policy)),
+        Err(e) => {
+            tracing::warn!(key = %record.id, error = %e, "stored key policy no longer parses; only PutKeyPolicy by the account may repair it");
+            None
+        }
+    }
 }
 
 fn purpose(id: &str, version: u32) -> Vec<u8> {
@@ -67,7 +89,7 @@ impl KeyStore {
                 .map(|m| Ok((m.version, wrap::unwrap_key(&kek, &purpose(&id, m.version), &m.sealed)?)))
                 .collect::<Result<_, tern_crypto::CryptoError>>()
                 .map_err(|e| corrupt("key material (wrong root key?)", e))?;
-            keys.insert(id, Arc::new(LiveKey { record, materials }));
+            keys.insert(id, Arc::new(LiveKey::new(record, materials)));
         }
         let mut aliases = BTreeMap::new();
         for (name, body) in docs.load_docs(ALIASES).await? {
@@ -136,7 +158,8 @@ impl KeyStore {
         Ok(out)
     }
 
-    async fn persist_key(&self, key: LiveKey, mut writes: Vec<DocWrite>) -> KmsResult<Arc<LiveKey>> {
+    async fn persist_key(&self, mut key: LiveKey, mut writes: Vec<DocWrite>) -> KmsResult<Arc<LiveKey>> {
+        key.policy = compile(&key.record);
         let body = serde_json::to_vec(&key.record).map_err(|e| KmsError::internal(e.to_string()))?;
         writes.push(DocWrite::put(KEYS, key.record.id.clone(), body));
         self.docs.write_docs(writes).await?;

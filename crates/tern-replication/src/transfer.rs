@@ -17,7 +17,7 @@ use crate::reasons::{Trouble, destination_failure, permanent, source_failure};
 #[derive(Clone)]
 pub(crate) struct RoleSession {
     access_key_id: String,
-    secret: String,
+    secret: zeroize::Zeroizing<String>,
     token: String,
     expires: i64,
     pub(crate) principal: tern_iam::policy::Principal,
@@ -74,7 +74,7 @@ impl Replicator {
     ) -> Result<reqwest::RequestBuilder, Trouble> {
         let identity = aws_credential_types::Credentials::new(
             &session.access_key_id,
-            &session.secret,
+            session.secret.as_str(),
             Some(session.token.clone()),
             None,
             "tern-replication",
@@ -183,7 +183,7 @@ impl Replicator {
     /// Whether the role's policies allow `action` on the source object.
     pub(crate) fn role_may(&self, session: &RoleSession, action: &str, task: &TaskRecord) -> bool {
         let resource = format!("arn:aws:s3:::{}/{}", task.bucket, task.key);
-        let context = RequestContext::default();
+        let context = RequestContext::of(&session.principal);
         let request = Request { principal: &session.principal, action, resource: &resource, context: &context };
         self.iam.authorize(&request).is_ok()
     }

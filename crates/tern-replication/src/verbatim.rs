@@ -9,7 +9,7 @@
 use bytes::Bytes;
 use futures::TryStreamExt as _;
 use tern_crypto::segments::{Header, ciphertext_len};
-use tern_store::{BlobPart, ObjectData, SealedLayout, TaskRecord, VersionRecord};
+use tern_store::{BlobPart, ObjectData, SealedLayout, StagedBlob, TaskRecord, VersionRecord};
 
 use crate::Replicator;
 use crate::reasons::{Trouble, destination_failure, permanent};
@@ -17,7 +17,7 @@ use crate::transfer::{Destination, RoleSession, object_path, transient};
 
 /// Whether `version` replicates sealed under `task`'s rule.
 pub(crate) fn travels_sealed(version: &VersionRecord, task: &TaskRecord) -> bool {
-    if version.attrs.customer_key_md5.is_some() {
+    if version.attrs.customer_key_fingerprint.is_some() {
         return true;
     }
     let key_id = |arn: &str| arn.rsplit('/').next().unwrap_or(arn).to_owned();
@@ -39,7 +39,7 @@ impl Replicator {
         task: &TaskRecord,
         session: &RoleSession,
     ) -> Result<(), Trouble> {
-        if version.attrs.customer_key_md5.is_some() {
+        if version.attrs.customer_key_fingerprint.is_some() {
             let allowed = self.role_may(session, "s3:GetObjectVersionForReplication", task);
             return if allowed { Ok(()) } else { Err(permanent("SrcGetObjectNotPermitted")) };
         }
@@ -62,8 +62,7 @@ impl Replicator {
         };
         let mut staged = Vec::with_capacity(parts.len());
         for part in parts {
-            let blob = self.stage_blob(part, destination, task, session).await?;
-            staged.push(BlobPart { blob, size: part.size });
+            staged.push(self.stage_blob(part, destination, task, session).await?);
         }
         Ok((SealedLayout::Blobs(staged), None))
     }
@@ -74,7 +73,7 @@ impl Replicator {
         Destination { endpoint, region }: &Destination,
         task: &TaskRecord,
         session: &RoleSession,
-    ) -> Result<String, Trouble> {
+    ) -> Result<StagedBlob, Trouble> {
         let first: Vec<Bytes> =
             self.blobs.get(&part.blob, 0..6).await.map_err(transient)?.try_collect().await.map_err(transient)?;
         let first = first.concat();
@@ -95,6 +94,10 @@ impl Replicator {
             return Err(destination_failure(status, &text, "DstPutObjectNotPermitted"));
         }
         let answer: serde_json::Value = serde_json::from_str(&text).map_err(transient)?;
-        answer["blob"].as_str().map(str::to_owned).ok_or_else(|| transient("the destination named no blob"))
+        let text_of = |field: &str| answer[field].as_str().map(str::to_owned);
+        let (Some(blob), Some(ticket)) = (text_of("blob"), text_of("ticket")) else {
+            return Err(transient("the destination named no staged blob"));
+        };
+        Ok(StagedBlob { part: BlobPart { blob, size: part.size, binding: text_of("binding") }, ticket })
     }
 }

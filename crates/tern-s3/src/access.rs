@@ -1,31 +1,47 @@
 //! The IAM action and resource of each S3 operation, as AWS's S3
-//! authorization reference lists them, for identity policies.
+//! authorization reference lists them, for identity policies; and the one
+//! way this crate authorizes a principal itself.
+
+use s3s::{S3Result, s3_error};
+use tern_iam::policy::{Principal, Request, RequestContext};
+
+use crate::context::Region;
 
 /// The IAM action of S3 operation `operation` (s3s's operation name);
-/// `versioned` when the request names a version id.
+/// `versioned` when the request names a version id. `None` for an
+/// operation Tern does not serve: it is refused, never guessed at.
 #[must_use]
-pub fn iam_action(operation: &str, versioned: bool) -> String {
-    let action = match operation {
-        "GetObject" | "HeadObject" if versioned => "GetObjectVersion",
-        "GetObject" | "HeadObject" => "GetObject",
-        "GetObjectTagging" if versioned => "GetObjectVersionTagging",
-        "PutObjectTagging" if versioned => "PutObjectVersionTagging",
-        "DeleteObjectTagging" if versioned => "DeleteObjectVersionTagging",
-        "DeleteObject" if versioned => "DeleteObjectVersion",
-        "DeleteObjects" => "DeleteObject",
-        "CopyObject" | "CreateMultipartUpload" | "UploadPart" | "UploadPartCopy" | "CompleteMultipartUpload" => {
-            "PutObject"
-        }
-        "ListParts" => "ListMultipartUploadParts",
-        "ListMultipartUploads" => "ListBucketMultipartUploads",
-        "ListObjects" | "ListObjectsV2" | "HeadBucket" => "ListBucket",
-        "ListObjectVersions" => "ListBucketVersions",
-        "ListBuckets" => "ListAllMyBuckets",
-        "GetBucketEncryption" => "GetEncryptionConfiguration",
-        "PutBucketEncryption" | "DeleteBucketEncryption" => "PutEncryptionConfiguration",
-        other => other,
-    };
-    format!("s3:{action}")
+pub fn iam_action(operation: &str, versioned: bool) -> Option<&'static str> {
+    Some(match operation {
+        "GetObject" | "HeadObject" if versioned => "s3:GetObjectVersion",
+        "GetObject" | "HeadObject" => "s3:GetObject",
+        "GetObjectTagging" if versioned => "s3:GetObjectVersionTagging",
+        "GetObjectTagging" => "s3:GetObjectTagging",
+        "PutObjectTagging" if versioned => "s3:PutObjectVersionTagging",
+        "PutObjectTagging" => "s3:PutObjectTagging",
+        "DeleteObjectTagging" if versioned => "s3:DeleteObjectVersionTagging",
+        "DeleteObjectTagging" => "s3:DeleteObjectTagging",
+        "DeleteObject" if versioned => "s3:DeleteObjectVersion",
+        "DeleteObject" | "DeleteObjects" => "s3:DeleteObject",
+        "PutObject" | "CopyObject" | "CreateMultipartUpload" | "UploadPart" | "UploadPartCopy"
+        | "CompleteMultipartUpload" => "s3:PutObject",
+        "AbortMultipartUpload" => "s3:AbortMultipartUpload",
+        "ListParts" => "s3:ListMultipartUploadParts",
+        "ListMultipartUploads" => "s3:ListBucketMultipartUploads",
+        "ListObjects" | "ListObjectsV2" | "HeadBucket" => "s3:ListBucket",
+        "ListObjectVersions" => "s3:ListBucketVersions",
+        "ListBuckets" => "s3:ListAllMyBuckets",
+        "CreateBucket" => "s3:CreateBucket",
+        "DeleteBucket" => "s3:DeleteBucket",
+        "GetBucketLocation" => "s3:GetBucketLocation",
+        "GetBucketVersioning" => "s3:GetBucketVersioning",
+        "PutBucketVersioning" => "s3:PutBucketVersioning",
+        "GetBucketEncryption" => "s3:GetEncryptionConfiguration",
+        "PutBucketEncryption" | "DeleteBucketEncryption" => "s3:PutEncryptionConfiguration",
+        "GetBucketReplication" => "s3:GetReplicationConfiguration",
+        "PutBucketReplication" | "DeleteBucketReplication" => "s3:PutReplicationConfiguration",
+        _ => return None,
+    })
 }
 
 /// The ARN an S3 request acts on.
@@ -38,17 +54,30 @@ pub fn resource_arn(bucket: Option<&str>, key: Option<&str>) -> String {
     }
 }
 
+impl Region {
+    /// Whether `who`'s identity policies allow `action` on `resource` (a
+    /// follower region catches up with IAM before it refuses).
+    pub(crate) async fn authorize(&self, who: &Principal, action: &str, resource: &str) -> S3Result<()> {
+        let context = RequestContext::of(who);
+        let request = Request { principal: who, action, resource, context: &context };
+        self.iam.authorize_current(&request).await.map_err(|message| s3_error!(AccessDenied, "{message}"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn operations_map_to_the_actions_aws_checks() {
-        assert_eq!(iam_action("HeadObject", false), "s3:GetObject");
-        assert_eq!(iam_action("GetObject", true), "s3:GetObjectVersion");
-        assert_eq!(iam_action("UploadPart", false), "s3:PutObject");
-        assert_eq!(iam_action("ListObjectsV2", false), "s3:ListBucket");
-        assert_eq!(iam_action("PutBucketVersioning", false), "s3:PutBucketVersioning");
+        assert_eq!(iam_action("HeadObject", false), Some("s3:GetObject"));
+        assert_eq!(iam_action("GetObject", true), Some("s3:GetObjectVersion"));
+        assert_eq!(iam_action("UploadPart", false), Some("s3:PutObject"));
+        assert_eq!(iam_action("ListObjectsV2", false), Some("s3:ListBucket"));
+        assert_eq!(iam_action("PutBucketVersioning", false), Some("s3:PutBucketVersioning"));
+        assert_eq!(iam_action("PutBucketReplication", false), Some("s3:PutReplicationConfiguration"));
+        assert_eq!(iam_action("DeleteBucketReplication", false), Some("s3:PutReplicationConfiguration"));
+        assert_eq!(iam_action("PostObject", false), None, "an operation Tern does not serve has no action");
         assert_eq!(resource_arn(Some("b"), Some("a/k")), "arn:aws:s3:::b/a/k");
         assert_eq!(resource_arn(None, None), "*");
     }

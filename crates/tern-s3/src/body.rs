@@ -133,10 +133,10 @@ pub(crate) async fn ingest(
         let plain = collect_bounded(stream, INLINE_MAX).await?;
         ObjectData::Inline(seal_bytes(key, &plain).map_err(internal)?)
     } else {
-        let sealed = seal_stream(key, stream).map_err(internal)?;
+        let (sealed, binding) = seal_stream(key, stream).map_err(internal)?;
         let (blob, _stored_len) = region.blobs.put(sealed).await.map_err(store_error)?;
         let plain_len = hashes.lock().expect("not poisoned").plain_len;
-        ObjectData::Blobs(vec![tern_store::BlobPart { blob, size: plain_len }])
+        ObjectData::Blobs(vec![tern_store::BlobPart { blob, size: plain_len, binding }])
     };
 
     let hashes = Arc::try_unwrap(hashes).ok().expect("the body stream is consumed").into_inner().expect("not poisoned");

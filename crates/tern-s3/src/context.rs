@@ -24,6 +24,8 @@ pub struct Region {
     pub replication_wake: Arc<tokio::sync::Notify>,
     /// Data keys for every stored byte: SSE-S3 (the default), SSE-KMS, SSE-C.
     pub sse: Arc<Sse>,
+    /// Signs the tickets of blobs staged for replicas (a secret of this region).
+    pub replica_tickets: tern_crypto::mac::Mac,
 }
 
 impl Region {

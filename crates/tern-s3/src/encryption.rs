@@ -9,7 +9,7 @@
 //!   [`BUCKET_KEY_PERIOD`], and each object's data key is derived from the
 //!   bucket key and a per-object salt.
 //! - SSE-C: a fresh data key per blob, wrapped under the customer's key,
-//!   which is never stored (only its MD5, to recognise it).
+//!   which is never stored (see [`crate::customer_key`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -27,6 +27,7 @@ use tern_store::ObjectAttrs;
 use crate::body::{base64_decode, base64_encode};
 use crate::context::Region;
 use crate::error::{internal, store_error, with_status};
+use crate::customer_key::{CustomerKey, Fingerprints};
 use crate::sse::{DataKey, KeyOpener, KnownKey, WrappedKeys};
 
 /// How long a bucket key serves before KMS is asked for a new one.
@@ -39,90 +40,17 @@ pub struct Sse {
     region_keys: Arc<WrappedKeys>,
     pub(crate) kms: Arc<Kms>,
     bucket_keys: BucketKeys,
+    pub(crate) fingerprints: Fingerprints,
 }
 
 impl Sse {
     /// `kek` is the region's SSE-S3 key; `kms` the region's KMS.
     #[must_use]
     pub fn new(kek: Key256, kms: Arc<Kms>) -> Self {
-        Self { region_keys: Arc::new(WrappedKeys::region(kek)), kms, bucket_keys: BucketKeys::default() }
+        let fingerprints = Fingerprints::new(&kek);
+        Self { region_keys: Arc::new(WrappedKeys::region(kek)), kms, bucket_keys: BucketKeys::default(), fingerprints }
     }
 }
-
-/// An SSE-C key from the request headers, checked against its MD5.
-#[derive(Clone)]
-pub(crate) struct CustomerKey {
-    key: Key256,
-    md5: String,
-}
-
-/// Reads the SSE-C header trio; `None` if absent, an AWS error if malformed.
-pub(crate) fn parse_customer_key(
-    algorithm: Option<&String>,
-    key: Option<&String>,
-    md5: Option<&String>,
-) -> S3Result<Option<CustomerKey>> {
-    let (algorithm, key, md5) = match (algorithm, key, md5) {
-        (None, None, None) => return Ok(None),
-        (Some(a), Some(k), Some(m)) => (a, k, m),
-        _ => {
-            return Err(s3_error!(
-                InvalidArgument,
-                "Requests specifying Server Side Encryption with Customer provided keys must provide the client \
-                 calculated MD5 of the secret key."
-            ));
-        }
-    };
-    if algorithm != "AES256" {
-        return Err(s3_error!(
-            InvalidEncryptionAlgorithmError,
-            "The Encryption request you specified is not valid. Supported value: AES256."
-        ));
-    }
-    let bytes = base64_decode(key)
-        .filter(|k| k.len() == 32)
-        .ok_or_else(|| s3_error!(InvalidArgument, "The secret key was invalid for the specified algorithm."))?;
-    let computed = base64_encode(&md5_of(&bytes));
-    if computed != *md5 {
-        return Err(s3_error!(
-            InvalidArgument,
-            "The calculated MD5 hash of the key did not match the hash that was provided."
-        ));
-    }
-    let key = Key256::from_slice(&bytes).expect("32 bytes");
-    Ok(Some(CustomerKey { key, md5: computed }))
-}
-
-fn md5_of(bytes: &[u8]) -> [u8; 16] {
-    use s3s::crypto::Checksum as _;
-    let mut md5 = s3s::crypto::Md5::new();
-    md5.update(bytes);
-    md5.finalize()
-}
-
-/// The SSE-C key of an input with the `sse_customer_*` trio.
-macro_rules! customer_key {
-    ($input:expr) => {
-        $crate::encryption::parse_customer_key(
-            $input.sse_customer_algorithm.as_ref(),
-            $input.sse_customer_key.as_ref(),
-            $input.sse_customer_key_md5.as_ref(),
-        )
-    };
-}
-pub(crate) use customer_key;
-
-/// The SSE-C key of a copy's source (`x-amz-copy-source-server-side-encryption-customer-*`).
-macro_rules! copy_source_customer_key {
-    ($input:expr) => {
-        $crate::encryption::parse_customer_key(
-            $input.copy_source_sse_customer_algorithm.as_ref(),
-            $input.copy_source_sse_customer_key.as_ref(),
-            $input.copy_source_sse_customer_key_md5.as_ref(),
-        )
-    };
-}
-pub(crate) use copy_source_customer_key;
 
 /// What a write asked for in its SSE headers.
 pub(crate) struct Requested {
@@ -150,22 +78,26 @@ macro_rules! requested_encryption {
             kms_key_id: input.ssekms_key_id.clone(),
             context: input.ssekms_encryption_context.clone(),
             bucket_key: input.bucket_key_enabled,
-            customer: $crate::encryption::customer_key!(input)?,
+            customer: $crate::customer_key::customer_key!(input)?,
         }
     }};
 }
 pub(crate) use requested_encryption;
 
-/// Fills the SSE response headers every object output has.
+/// Fills the SSE response headers every object output has; an SSE-C
+/// object echoes the MD5 of the key the request brought (`$customer`).
 macro_rules! fill_sse {
-    ($out:expr, $attrs:expr) => {{
+    ($out:expr, $attrs:expr, $customer:expr) => {{
         let attrs = &$attrs;
         $out.server_side_encryption = attrs.encryption.clone().map(s3s::dto::ServerSideEncryption::from);
         $out.ssekms_key_id = attrs.kms_key_arn.clone();
         $out.bucket_key_enabled = attrs.bucket_key.then_some(true);
-        if let Some(md5) = &attrs.customer_key_md5 {
+        if attrs.customer_key_fingerprint.is_some()
+            && let Some(customer) = $customer
+        {
+            let customer: &$crate::customer_key::CustomerKey = customer;
             $out.sse_customer_algorithm = Some("AES256".to_owned());
-            $out.sse_customer_key_md5 = Some(md5.clone());
+            $out.sse_customer_key_md5 = Some(customer.md5.clone());
         }
     }};
 }
@@ -243,7 +175,7 @@ fn clear_encryption(attrs: &mut ObjectAttrs) {
     attrs.kms_context = None;
     attrs.bucket_key = false;
     attrs.kms_data_key = None;
-    attrs.customer_key_md5 = None;
+    attrs.customer_key_fingerprint = None;
 }
 
 /// The encryption context S3 binds: the caller's, if any, plus `aws:s3:arn`.
@@ -317,7 +249,7 @@ impl Region {
             }
             Plan::Customer(customer) => {
                 attrs.encryption = None;
-                attrs.customer_key_md5 = Some(customer.md5.clone());
+                attrs.customer_key_fingerprint = Some(self.sse.fingerprints.of(customer));
                 WrappedKeys::customer(customer.key.clone()).new_data_key().map_err(internal)
             }
             Plan::Kms { key_id, context: requested, bucket_key } => {
@@ -395,15 +327,16 @@ impl Region {
         Ok(DataKey { key: object_key(&bucket_key, salt), wrapped })
     }
 
-    /// Recovers the data keys of a stored object for a read; `customer` is
-    /// the request's SSE-C key, which an SSE-C object requires.
-    pub(crate) fn read_keys(
+    /// Recovers the data keys of a stored version for a read; `customer` is
+    /// the request's SSE-C key, which an SSE-C version requires.
+    pub(crate) async fn read_keys(
         &self,
-        attrs: &ObjectAttrs,
+        version: &tern_store::VersionRecord,
         customer: Option<&CustomerKey>,
         who: &Principal,
     ) -> S3Result<Arc<dyn KeyOpener>> {
-        if let Some(customer) = check_customer(attrs, customer)? {
+        let attrs = &version.attrs;
+        if let Some(customer) = self.check_customer(attrs, &version.data, customer).await? {
             return Ok(Arc::new(WrappedKeys::customer(customer.key.clone())));
         }
         match attrs.kms_data_key.as_deref() {
@@ -423,7 +356,7 @@ impl Region {
         customer: Option<&CustomerKey>,
         who: &Principal,
     ) -> S3Result<DataKey> {
-        if let Some(customer) = check_customer(upload, customer)? {
+        if let Some(customer) = self.check_upload_customer(upload, customer)? {
             return WrappedKeys::customer(customer.key.clone()).new_data_key().map_err(internal);
         }
         match upload.kms_data_key.as_deref() {
@@ -518,32 +451,6 @@ impl Region {
         self.bucket(bucket).await?;
         self.meta.put_bucket_config(bucket, ENCRYPTION_CONFIG, None).await.map_err(store_error)
     }
-}
-
-/// Checks a request's SSE-C key against a stored object or upload: required
-/// (and matching) for an SSE-C one, refused for any other. Returns it when
-/// the object is SSE-C.
-pub(crate) fn check_customer<'a>(
-    attrs: &ObjectAttrs,
-    customer: Option<&'a CustomerKey>,
-) -> S3Result<Option<&'a CustomerKey>> {
-    let Some(stored_md5) = &attrs.customer_key_md5 else {
-        return match customer {
-            Some(_) => Err(s3_error!(InvalidRequest, "The encryption parameters are not applicable to this object.")),
-            None => Ok(None),
-        };
-    };
-    let customer = customer.ok_or_else(|| {
-        s3_error!(
-            InvalidRequest,
-            "The object was stored using a form of Server Side Encryption. The correct parameters must be provided \
-             to retrieve the object."
-        )
-    })?;
-    if customer.md5 != *stored_md5 {
-        return Err(s3_error!(AccessDenied, "Access Denied"));
-    }
-    Ok(Some(customer))
 }
 
 fn object_key(bucket_key: &Key256, salt: &[u8]) -> Key256 {
@@ -667,22 +574,6 @@ mod tests {
         for (sse, key) in [(None, Some("k")), (Some("AES256"), Some("k")), (Some("rot13"), None)] {
             assert!(plan(requested(sse, key), None).is_err(), "{sse:?} {key:?}");
         }
-    }
-
-    #[test]
-    fn customer_keys_are_checked_against_their_md5() {
-        let key = base64_encode(&[7u8; 32]);
-        let md5 = base64_encode(&md5_of(&[7u8; 32]));
-        let aes = "AES256".to_owned();
-        assert!(parse_customer_key(Some(&aes), Some(&key), Some(&md5)).unwrap().is_some());
-        let wrong = base64_encode(&[0u8; 16]);
-        assert_eq!(
-            parse_customer_key(Some(&aes), Some(&key), Some(&wrong)).err().unwrap().code().as_str(),
-            "InvalidArgument"
-        );
-        assert!(parse_customer_key(Some(&aes), Some(&key), None).is_err());
-        let short = base64_encode(&[7u8; 16]);
-        assert!(parse_customer_key(Some(&aes), Some(&short), Some(&md5)).is_err());
     }
 
     #[test]

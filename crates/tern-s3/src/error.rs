@@ -43,10 +43,20 @@ pub(crate) fn body_error(e: &std::io::Error) -> S3Error {
         s3_error!(InvalidRequest, "{text}")
     } else if text.contains("SignatureMismatch") {
         s3_error!(SignatureDoesNotMatch, "The chunk signature we calculated does not match the signature you provided.")
+    } else if text.contains(REQUEST_TIMEOUT_TEXT) {
+        s3_error!(
+            RequestTimeout,
+            "Your socket connection to the server was not read from or written to within the timeout period. Idle \
+             connections will be closed."
+        )
     } else {
         incomplete_body()
     }
 }
+
+/// How the outer layer words a body that stopped arriving (it names no type
+/// this crate could match on, as s3s's own stream errors do not either).
+pub const REQUEST_TIMEOUT_TEXT: &str = "request body stalled";
 
 /// The body ended before (or ran past) the length the client declared.
 pub(crate) fn incomplete_body() -> S3Error {

@@ -15,7 +15,8 @@ use crate::body::{Declared, Ingested, base64_decode, base64_encode, checksum_has
 use tern_iam::policy::Principal;
 
 use crate::context::Region;
-use crate::encryption::{copy_source_customer_key, customer_key, fill_sse, requested_encryption};
+use crate::customer_key::{copy_source_customer_key, customer_key};
+use crate::encryption::{fill_sse, requested_encryption};
 use crate::error::store_error;
 use crate::object::{check_key, copy_source_conditions, reported_version, version_id_for, write_precondition};
 use crate::read::stream_range;
@@ -54,7 +55,9 @@ impl Region {
             value: String::new(),
             kind: Some("COMPOSITE".into()),
         });
-        let plan = self.plan_encryption(&bucket.name, requested_encryption!(input)).await?;
+        let requested = requested_encryption!(input);
+        let customer = requested.customer.clone();
+        let plan = self.plan_encryption(&bucket.name, requested).await?;
         // SSE-KMS keeps this key for every part; the other kinds seal each part under a fresh one.
         self.data_key_for(&plan, &bucket.name, &input.key, &mut attrs, who).await?;
         let upload = UploadRecord {
@@ -74,7 +77,7 @@ impl Region {
             checksum_algorithm: input.checksum_algorithm,
             ..Default::default()
         };
-        fill_sse!(out, upload.attrs);
+        fill_sse!(out, upload.attrs, customer.as_ref());
         Ok(out)
     }
 
@@ -95,6 +98,7 @@ impl Region {
             blob: blobs[0].blob.clone(),
             modified_ms: now_ms(),
             checksum: ingested.checksum.as_ref().map(|c| c.value.clone()),
+            binding: blobs[0].binding.clone(),
         };
         match self.meta.put_part(&part).await {
             Ok(displaced) => {
@@ -116,12 +120,13 @@ impl Region {
         let input = req.input;
         let number = part_number(input.part_number)?;
         let upload = self.upload(&input.bucket, &input.key, &input.upload_id).await?;
-        let key = self.part_key(&upload.attrs, customer_key!(input)?.as_ref(), who)?;
+        let customer = customer_key!(input)?;
+        let key = self.part_key(&upload.attrs, customer.as_ref(), who)?;
         let declared = Declared::from_headers(&req.headers, input.content_length, input.content_md5.clone());
         let ingested = ingest(self, input.body, &declared, req.trailing_headers.as_ref(), false, &key).await?;
         self.record_part(&input.upload_id, number, &ingested).await?;
         let mut out = UploadPartOutput { e_tag: Some(etag(&hex::encode(ingested.md5))), ..Default::default() };
-        fill_sse!(out, upload.attrs);
+        fill_sse!(out, upload.attrs, customer.as_ref());
         fill_checksum!(out, ingested.checksum.as_ref());
         Ok(out)
     }
@@ -133,9 +138,10 @@ impl Region {
     ) -> S3Result<UploadPartCopyOutput> {
         let number = part_number(input.part_number)?;
         let upload = self.upload(&input.bucket, &input.key, &input.upload_id).await?;
-        let key = self.part_key(&upload.attrs, customer_key!(input)?.as_ref(), who)?;
+        let customer = customer_key!(input)?;
+        let key = self.part_key(&upload.attrs, customer.as_ref(), who)?;
         let source = self.copy_source(&input.copy_source, copy_source_conditions!(input)).await?;
-        let source_keys = self.read_keys(&source.attrs, copy_source_customer_key!(input)?.as_ref(), who)?;
+        let source_keys = self.read_keys(&source, copy_source_customer_key!(input)?.as_ref(), who).await?;
         let range = match input.copy_source_range.as_deref() {
             None => 0..source.size,
             Some(text) => copy_range(text, source.size)?,
@@ -153,7 +159,7 @@ impl Region {
             copy_source_version_id: (source.version_id != tern_store::NULL_VERSION).then(|| source.version_id.clone()),
             ..Default::default()
         };
-        fill_sse!(out, upload.attrs);
+        fill_sse!(out, upload.attrs, customer.as_ref());
         Ok(out)
     }
 
@@ -183,7 +189,9 @@ impl Region {
             attrs,
             tags: upload.tags.clone(),
             tags_stamp: modified_ms,
-            data: ObjectData::Blobs(chosen.iter().map(|p| BlobPart { blob: p.blob.clone(), size: p.size }).collect()),
+            data: ObjectData::Blobs(
+                chosen.iter().map(|p| BlobPart { blob: p.blob.clone(), size: p.size, binding: p.binding.clone() }).collect(),
+            ),
             replication: Vec::new(),
         };
         self.plan_replication(&mut version).await?;
@@ -398,6 +406,7 @@ mod tests {
             blob: format!("b{n}"),
             modified_ms: 0,
             checksum: None,
+            binding: None,
         }
     }
 

@@ -13,7 +13,8 @@ use crate::body::{Declared, Ingested, ingest};
 use tern_iam::policy::Principal;
 
 use crate::context::Region;
-use crate::encryption::{copy_source_customer_key, customer_key, fill_sse, requested_encryption};
+use crate::customer_key::{copy_source_customer_key, customer_key};
+use crate::encryption::{fill_sse, requested_encryption};
 use crate::error::{store_error, with_headers, with_status};
 use crate::read::stream_range;
 use crate::wire::{
@@ -95,7 +96,9 @@ impl Region {
         let mut attrs = attrs_from_input!(input);
         let tags = input.tagging.as_deref().map(parse_tagging_header).transpose()?.unwrap_or_default();
         let precondition = write_precondition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
-        let plan = self.plan_encryption(&bucket.name, requested_encryption!(input)).await?;
+        let requested = requested_encryption!(input);
+        let customer = requested.customer.clone();
+        let plan = self.plan_encryption(&bucket.name, requested).await?;
         let key = self.data_key_for(&plan, &bucket.name, &input.key, &mut attrs, who).await?;
         let declared = Declared::from_headers(&req.headers, input.content_length, input.content_md5.clone());
         let ingested = ingest(self, input.body, &declared, req.trailing_headers.as_ref(), true, &key).await?;
@@ -110,7 +113,7 @@ impl Region {
             version_id: reported_version(&bucket, &version_id),
             ..Default::default()
         };
-        fill_sse!(out, version.attrs);
+        fill_sse!(out, version.attrs, customer.as_ref());
         fill_checksum!(out, version.attrs.checksum.as_ref());
         out.checksum_type = checksum_type(version.attrs.checksum.as_ref());
         Ok(out)
@@ -188,7 +191,7 @@ impl Region {
         let target = (input.bucket.as_str(), input.key.as_str(), input.version_id.as_deref());
         let (record, range, content_range) =
             self.prepare_read(target, read_conditions!(input), input.range.as_ref(), input.part_number).await?;
-        let keys = self.read_keys(&record.attrs, customer.as_ref(), who)?;
+        let keys = self.read_keys(&record, customer.as_ref(), who).await?;
         let mut out = GetObjectOutput {
             content_length: Some(i64::try_from(range.end - range.start).unwrap_or(i64::MAX)),
             content_range,
@@ -196,7 +199,7 @@ impl Region {
             body: Some(stream_range(self, keys, &record.data, record.size, range.clone())),
             ..Default::default()
         };
-        fill_object_headers!(out, record);
+        fill_object_headers!(out, record, customer.as_ref());
         if range.end - range.start == record.size {
             fill_checksum!(out, record.attrs.checksum.as_ref());
             out.checksum_type = checksum_type(record.attrs.checksum.as_ref());
@@ -209,13 +212,13 @@ impl Region {
         let target = (input.bucket.as_str(), input.key.as_str(), input.version_id.as_deref());
         let (record, range, content_range) =
             self.prepare_read(target, read_conditions!(input), input.range.as_ref(), input.part_number).await?;
-        crate::encryption::check_customer(&record.attrs, customer.as_ref())?;
+        self.check_customer(&record.attrs, &record.data, customer.as_ref()).await?;
         let mut out = HeadObjectOutput {
             content_length: Some(i64::try_from(range.end - range.start).unwrap_or(i64::MAX)),
             content_range,
             ..Default::default()
         };
-        fill_object_headers!(out, record);
+        fill_object_headers!(out, record, customer.as_ref());
         fill_checksum!(out, record.attrs.checksum.as_ref());
         out.checksum_type = checksum_type(record.attrs.checksum.as_ref());
         Ok(out)
@@ -277,7 +280,11 @@ impl Region {
         })
     }
 
-    pub(crate) async fn delete_objects(&self, input: DeleteObjectsInput) -> S3Result<DeleteObjectsOutput> {
+    /// Deletes each listed object that `who` may delete: as AWS does, every
+    /// key is authorized on its own (`s3:DeleteObject`, or
+    /// `s3:DeleteObjectVersion` for a version), and refused keys are
+    /// reported as `AccessDenied` errors while the others go.
+    pub(crate) async fn delete_objects(&self, input: DeleteObjectsInput, who: &Principal) -> S3Result<DeleteObjectsOutput> {
         let bucket = self.bucket(&input.bucket).await?;
         if input.delete.objects.len() > 1000 {
             return Err(s3_error!(
@@ -289,7 +296,7 @@ impl Region {
         let (mut deleted, mut errors) = (Vec::new(), Vec::new());
         for object in input.delete.objects {
             let result = match check_key(&object.key) {
-                Ok(()) => self.delete_key(&bucket, &object.key, object.version_id.as_deref()).await,
+                Ok(()) => self.delete_listed(&bucket, &object, who).await,
                 Err(e) => Err(e),
             };
             match result {
@@ -309,6 +316,21 @@ impl Region {
         Ok(DeleteObjectsOutput { deleted: Some(deleted), errors: Some(errors), ..Default::default() })
     }
 
+    async fn delete_listed(
+        &self,
+        bucket: &BucketRecord,
+        object: &s3s::dto::ObjectIdentifier,
+        who: &Principal,
+    ) -> S3Result<DeletedObject> {
+        let versioned = object.version_id.is_some();
+        let action = crate::access::iam_action("DeleteObject", versioned).expect("DeleteObject is served");
+        let resource = crate::access::resource_arn(Some(&bucket.name), Some(&object.key));
+        if self.authorize(who, action, &resource).await.is_err() {
+            return Err(s3_error!(AccessDenied, "Access Denied"));
+        }
+        self.delete_key(bucket, &object.key, object.version_id.as_deref()).await
+    }
+
     pub(crate) async fn copy_object(
         &self,
         req: S3Request<CopyObjectInput>,
@@ -317,9 +339,10 @@ impl Region {
         let input = req.input;
         check_key(&input.key)?;
         let source = self.copy_source(&input.copy_source, copy_source_conditions!(input)).await?;
-        let source_keys = self.read_keys(&source.attrs, copy_source_customer_key!(input)?.as_ref(), who)?;
+        let source_keys = self.read_keys(&source, copy_source_customer_key!(input)?.as_ref(), who).await?;
         let target = self.bucket(&input.bucket).await?;
         let requested = requested_encryption!(input);
+        let customer = requested.customer.clone();
 
         let replace_metadata = input.metadata_directive.as_ref().is_some_and(|d| d.as_str() == "REPLACE");
         let mut attrs = if replace_metadata { attrs_from_input!(input) } else { source.attrs.clone() };
@@ -364,7 +387,7 @@ impl Region {
             version_id: reported_version(&target, &version_id),
             ..Default::default()
         };
-        fill_sse!(out, version.attrs);
+        fill_sse!(out, version.attrs, customer.as_ref());
         Ok(out)
     }
 }

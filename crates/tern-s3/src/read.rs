@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
 use s3s::dto::StreamingBlob;
-use tern_store::ObjectData;
+use tern_store::{BlobPart, ObjectData};
 
 use crate::context::Region;
 use crate::sse::{KeyOpener, open_blob, open_bytes};
 
-/// The blob pieces covering `range`, as (blob id, its plaintext length, range within it).
-fn segments(data: &ObjectData, range: &Range<u64>) -> Vec<(String, u64, Range<u64>)> {
+/// The blob pieces covering `range`, as (blob, range within it).
+fn segments(data: &ObjectData, range: &Range<u64>) -> Vec<(BlobPart, Range<u64>)> {
     let ObjectData::Blobs(parts) = data else {
         return vec![];
     };
@@ -23,7 +23,7 @@ fn segments(data: &ObjectData, range: &Range<u64>) -> Vec<(String, u64, Range<u6
         let start = range.start.max(part_range.start);
         let end = range.end.min(part_range.end);
         if start < end {
-            out.push((part.blob.clone(), part.size, start - part_range.start..end - part_range.start));
+            out.push((part.clone(), start - part_range.start..end - part_range.start));
         }
     }
     out
@@ -47,11 +47,11 @@ pub(crate) fn stream_range(
     }
     let blobs = Arc::clone(&region.blobs);
     let stream = futures::stream::iter(segments(data, &range))
-        .then(move |(blob, part_len, range)| {
+        .then(move |(part, range)| {
             let (blobs, keys) = (Arc::clone(&blobs), Arc::clone(&keys));
             async move {
-                open_blob(keys.as_ref(), &blobs, &blob, part_len, range).await.map_err(|e| {
-                    tracing::error!(%blob, error = %e, "blob unreadable during GET");
+                open_blob(keys.as_ref(), &blobs, &part, range).await.map_err(|e| {
+                    tracing::error!(blob = %part.blob, error = %e, "blob unreadable during GET");
                     std::io::Error::other(e)
                 })
             }
@@ -66,21 +66,15 @@ pub(crate) fn stream_range(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tern_store::BlobPart;
 
     #[test]
     fn a_range_maps_onto_the_parts_it_touches() {
-        let part = |blob: &str, size| BlobPart { blob: blob.into(), size };
+        let part = |blob: &str, size| BlobPart { blob: blob.into(), size, binding: None };
         let data = ObjectData::Blobs(vec![part("a", 10), part("b", 10), part("c", 5)]);
-        assert_eq!(
-            segments(&data, &(0..25)),
-            [("a".into(), 10, 0..10), ("b".into(), 10, 0..10), ("c".into(), 5, 0..5)]
-        );
-        assert_eq!(segments(&data, &(12..13)), [("b".into(), 10, 2..3)]);
-        assert_eq!(
-            segments(&data, &(8..22)),
-            [("a".into(), 10, 8..10), ("b".into(), 10, 0..10), ("c".into(), 5, 0..2)]
-        );
+        let (a, b, c) = (part("a", 10), part("b", 10), part("c", 5));
+        assert_eq!(segments(&data, &(0..25)), [(a.clone(), 0..10), (b.clone(), 0..10), (c.clone(), 0..5)]);
+        assert_eq!(segments(&data, &(12..13)), [(b.clone(), 2..3)]);
+        assert_eq!(segments(&data, &(8..22)), [(a, 8..10), (b, 0..10), (c, 0..2)]);
         assert!(segments(&data, &(25..25)).is_empty());
     }
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use tern_iam::policy::{Principal, Request, RequestContext};
 
-use tern_store::{NewTask, NewVersion, ReplicaManifest, Versioning};
+use tern_store::{NewTask, NewVersion, Versioning};
 
 use crate::context::Region;
 use crate::error::{internal, registry_error, store_error};
@@ -514,9 +514,7 @@ impl Region {
         if !self.iam.principals_exist_current(&[role]).await {
             return Err(s3_error!(InvalidArgument, "The role {role} does not exist"));
         }
-        let context = RequestContext::default();
-        let request = Request { principal: caller, action: "iam:PassRole", resource: role, context: &context };
-        self.iam.authorize_current(&request).await.map_err(|message| s3_error!(AccessDenied, "{message}"))
+        self.authorize(caller, "iam:PassRole", role).await
     }
 
     /// The destination bucket must exist (in any region) and be versioned.
@@ -581,6 +579,7 @@ impl Region {
                 role.rsplit('/').next().unwrap_or_default()
             )),
             service: None,
+            assumed_by_service: Some(tern_iam::policy::S3_SERVICE.to_owned()),
         };
         let mut checks = Vec::new();
         for rule in &config.rules {
@@ -598,7 +597,7 @@ impl Region {
         let prefix = rule.filter.prefix();
         let destination = &rule.destination.bucket;
         let mut allowed = |action: &str, resource: String| {
-            let context = RequestContext::default();
+            let context = RequestContext::of(acting);
             let request = Request { principal: acting, action, resource: &resource, context: &context };
             if self.iam.authorize(&request).is_err() {
                 problems.push(format!("{} needs {action} on {resource} (its identity policies)", acting.arn));
@@ -645,167 +644,6 @@ impl Region {
             problems.push(format!("ReplicaKmsKeyID {key} in {region}: {why}"));
         }
     }
-}
-
-/// The code a replica gets when its destination bucket is not versioned,
-/// which the source maps to the failure reason of the same name.
-pub const DST_BUCKET_UNVERSIONED: &str = "DstBucketUnversioned";
-
-impl Region {
-    /// Writes a replica that replication brings from another region, as
-    /// `who` (the rule's role): `s3:ReplicateObject` (or `ReplicateDelete`
-    /// for a delete marker) on the object is required, and the replica is
-    /// encrypted here — under the rule's `ReplicaKmsKeyID` for an SSE-KMS
-    /// source, else under the bucket's default.
-    pub async fn apply_replica(
-        &self,
-        bucket: &str,
-        key: &str,
-        manifest: ReplicaManifest,
-        body: Option<s3s::dto::StreamingBlob>,
-        who: &Principal,
-    ) -> S3Result<()> {
-        let target = self.bucket(bucket).await?;
-        if target.versioning != Versioning::Enabled {
-            return Err(crate::error::with_status(
-                s3s::S3Error::with_message(
-                    s3s::S3ErrorCode::Custom(DST_BUCKET_UNVERSIONED.into()),
-                    "Destination bucket must have versioning enabled.",
-                ),
-                http::StatusCode::BAD_REQUEST,
-            ));
-        }
-        let action = if manifest.is_delete_marker { "s3:ReplicateDelete" } else { "s3:ReplicateObject" };
-        let resource = crate::access::resource_arn(Some(bucket), Some(key));
-        let context = RequestContext::default();
-        let request = Request { principal: who, action, resource: &resource, context: &context };
-        self.iam.authorize_current(&request).await.map_err(|message| s3_error!(AccessDenied, "{message}"))?;
-        crate::wire::validate_tags(&manifest.tags)?;
-        let mut version = if manifest.is_delete_marker {
-            replica_marker(bucket, key, &manifest)
-        } else if let Some(layout) = manifest.sealed.clone() {
-            self.sealed_replica(bucket, key, &manifest, layout, body, who).await?
-        } else {
-            self.replica_object(bucket, key, &manifest, body, who).await?
-        };
-        version.attrs.replication_status = Some("REPLICA".to_owned());
-        version.attrs.replica = true;
-        let inserted = self.meta.put_replica(&version).await;
-        if !matches!(inserted, Ok(true)) {
-            self.release_blobs(&version.data.blob_ids().map(str::to_owned).collect::<Vec<_>>()).await;
-        }
-        inserted.map(|_| ()).map_err(store_error)
-    }
-
-    async fn replica_object(
-        &self,
-        bucket: &str,
-        key: &str,
-        manifest: &ReplicaManifest,
-        body: Option<s3s::dto::StreamingBlob>,
-        who: &Principal,
-    ) -> S3Result<NewVersion> {
-        let requested = crate::encryption::Requested {
-            sse: manifest.replica_kms_key_id.as_ref().map(|_| "aws:kms".to_owned()),
-            kms_key_id: manifest.replica_kms_key_id.clone(),
-            context: None,
-            bucket_key: None,
-            customer: None,
-        };
-        let plan = self.plan_encryption(bucket, requested).await?;
-        let mut attrs = manifest.attrs.clone();
-        let data_key = self.data_key_for(&plan, bucket, key, &mut attrs, who).await?;
-        let declared = crate::body::Declared { content_length: Some(manifest.size), ..Default::default() };
-        let ingested = crate::body::ingest(self, body, &declared, None, true, &data_key).await?;
-        Ok(replica_version((bucket, key), manifest, attrs, ingested.data))
-    }
-}
-
-impl Region {
-    /// A replica whose bytes arrive sealed as the source stored them: SSE-C
-    /// (its customer key never leaves the customer), or SSE-KMS under a
-    /// multi-region key whose replica here unwraps the same data key, so no
-    /// byte is decrypted or re-encrypted on the way.
-    async fn sealed_replica(
-        &self,
-        bucket: &str,
-        key: &str,
-        manifest: &ReplicaManifest,
-        layout: tern_store::SealedLayout,
-        body: Option<s3s::dto::StreamingBlob>,
-        who: &Principal,
-    ) -> S3Result<NewVersion> {
-        let mut attrs = manifest.attrs.clone();
-        if attrs.encryption.as_deref() == Some("aws:kms") {
-            let replica_key = manifest
-                .replica_kms_key_id
-                .as_deref()
-                .ok_or_else(|| s3_error!(InvalidRequest, "An SSE-KMS replica needs the rule's ReplicaKmsKeyID"))?;
-            attrs.kms_key_arn = Some(self.fresh_if_denied(|| self.adopt_kms_data_key(&attrs, replica_key, who)).await?);
-        } else if attrs.customer_key_md5.is_none() {
-            return Err(s3_error!(InvalidRequest, "Only SSE-C and multi-Region SSE-KMS replicas travel sealed"));
-        }
-        let data = match layout {
-            tern_store::SealedLayout::Inline => {
-                let body = body.ok_or_else(|| s3_error!(IncompleteBody, "The sealed bytes are missing"))?;
-                let chunks: Vec<bytes::Bytes> = futures::TryStreamExt::try_collect(body)
-                    .await
-                    .map_err(|e| crate::error::body_error(&std::io::Error::other(e)))?;
-                tern_store::ObjectData::Inline(bytes::Bytes::from(chunks.concat()))
-            }
-            tern_store::SealedLayout::Blobs(parts) => tern_store::ObjectData::Blobs(parts),
-        };
-        Ok(replica_version((bucket, key), manifest, attrs, data))
-    }
-
-    /// Stores one sealed blob of a replica before its manifest arrives, as
-    /// `who`, who must be allowed to replicate the object; returns its id.
-    /// A blob whose manifest never comes is swept at the next start.
-    pub async fn stage_replica_blob(
-        &self,
-        bucket: &str,
-        key: &str,
-        body: s3s::dto::StreamingBlob,
-        who: &Principal,
-    ) -> S3Result<String> {
-        self.bucket(bucket).await?;
-        let resource = crate::access::resource_arn(Some(bucket), Some(key));
-        let context = RequestContext::default();
-        let request = Request { principal: who, action: "s3:ReplicateObject", resource: &resource, context: &context };
-        self.iam.authorize_current(&request).await.map_err(|message| s3_error!(AccessDenied, "{message}"))?;
-        let stream: tern_store::ByteStream = Box::pin(futures::TryStreamExt::map_err(body, std::io::Error::other));
-        let (blob, _) = self.blobs.put(stream).await.map_err(store_error)?;
-        Ok(blob)
-    }
-}
-
-/// The version a replica becomes: the source's identity and metadata, with
-/// `attrs` as protected here and `data` as stored here.
-fn replica_version(
-    (bucket, key): (&str, &str),
-    manifest: &ReplicaManifest,
-    attrs: tern_store::ObjectAttrs,
-    data: tern_store::ObjectData,
-) -> NewVersion {
-    NewVersion {
-        bucket: bucket.to_owned(),
-        key: key.to_owned(),
-        version_id: manifest.version_id.clone(),
-        is_delete_marker: manifest.is_delete_marker,
-        modified_ms: manifest.modified_ms,
-        size: manifest.size,
-        etag: manifest.etag.clone(),
-        attrs,
-        tags: manifest.tags.clone(),
-        tags_stamp: manifest.tags_stamp,
-        data,
-        replication: Vec::new(),
-    }
-}
-
-fn replica_marker(bucket: &str, key: &str, manifest: &ReplicaManifest) -> NewVersion {
-    let empty = tern_store::ObjectData::Inline(bytes::Bytes::new());
-    replica_version((bucket, key), manifest, tern_store::ObjectAttrs::default(), empty)
 }
 
 #[cfg(test)]

@@ -163,7 +163,8 @@ impl S3 for TernS3 {
     }
 
     async fn delete_objects(&self, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
-        ok(self.region.delete_objects(req.input).await?)
+        let who = caller(&req)?;
+        ok(self.region.delete_objects(req.input, &who).await?)
     }
 
     async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {

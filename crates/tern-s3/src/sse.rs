@@ -13,7 +13,7 @@ use bytes::Bytes;
 use futures::StreamExt as _;
 use tern_crypto::segments::{Header, Opener, Sealer, cipher_range};
 use tern_crypto::{Key256, wrap};
-use tern_store::{BlobStore, ByteStream, StoreError};
+use tern_store::{BlobPart, BlobStore, ByteStream, StoreError};
 
 /// Associated data binding region-wrapped data keys to this use.
 const DATA_KEY_PURPOSE: &[u8] = b"tern/sse-s3/data-key";
@@ -83,13 +83,18 @@ impl KeyOpener for KnownKey {
     }
 }
 
-fn sealer(key: &DataKey) -> io::Result<Sealer> {
-    Ok(Sealer::new(&key.key, &Header::new(key.wrapped.clone()).map_err(crypto_error)?))
+fn new_header(key: &DataKey) -> io::Result<Header> {
+    Header::new(key.wrapped.clone()).map_err(crypto_error)
+}
+
+/// The binding metadata records for a blob with `header` (hex of its salt).
+fn binding_of(header: &Header) -> Option<String> {
+    header.binding().map(hex::encode)
 }
 
 /// Seals a small object in memory.
 pub(crate) fn seal_bytes(key: &DataKey, plain: &[u8]) -> io::Result<Bytes> {
-    let mut sealer = sealer(key)?;
+    let mut sealer = Sealer::new(&key.key, &new_header(key)?);
     let mut out = sealer.header().to_vec();
     for segment in sealer.push(plain).map_err(crypto_error)? {
         out.extend_from_slice(&segment);
@@ -98,11 +103,13 @@ pub(crate) fn seal_bytes(key: &DataKey, plain: &[u8]) -> io::Result<Bytes> {
     Ok(Bytes::from(out))
 }
 
-/// Seals a plaintext stream on the fly, in bounded memory.
-pub(crate) fn seal_stream(key: &DataKey, plain: ByteStream) -> io::Result<ByteStream> {
-    let sealer = sealer(key)?;
-    let header = sealer.header();
-    Ok(transform(plain, sealer, Some(header)))
+/// Seals a plaintext stream on the fly, in bounded memory; returns the
+/// sealed stream and the binding of the blob it becomes.
+pub(crate) fn seal_stream(key: &DataKey, plain: ByteStream) -> io::Result<(ByteStream, Option<String>)> {
+    let header = new_header(key)?;
+    let sealer = Sealer::new(&key.key, &header);
+    let first = sealer.header();
+    Ok((transform(plain, sealer, Some(first)), binding_of(&header)))
 }
 
 /// Plaintext `range` of an inline object of `plain_len` bytes.
@@ -118,15 +125,20 @@ pub(crate) fn open_bytes(keys: &dyn KeyOpener, stored: &[u8], plain_len: u64, ra
     Ok(Bytes::from(pieces.concat()))
 }
 
-/// Streams plaintext `range` of a blob holding `plain_len` sealed bytes.
+/// Streams plaintext `range` of `part`, a blob holding `part.size` sealed
+/// bytes; a blob whose header does not carry the binding its metadata
+/// recorded (another blob put in its place) is refused.
 pub(crate) async fn open_blob(
     keys: &dyn KeyOpener,
     blobs: &Arc<dyn BlobStore>,
-    blob: &str,
-    plain_len: u64,
+    part: &BlobPart,
     range: Range<u64>,
 ) -> Result<ByteStream, StoreError> {
+    let (blob, plain_len) = (part.blob.as_str(), part.size);
     let header = read_header(blobs, blob).await?;
+    if part.binding.is_some() && binding_of(&header) != part.binding {
+        return Err(StoreError::Corrupt(format!("blob {blob} is not the blob this object was written with")));
+    }
     let header_len = header.encode().len() as u64;
     let cipher = cipher_range(&range, plain_len);
     let input = blobs.get(blob, header_len + cipher.start..header_len + cipher.end).await?;
@@ -194,7 +206,8 @@ async fn read_exact(blobs: &Arc<dyn BlobStore>, blob: &str, range: Range<u64>) -
     if out.len() == want { Ok(out) } else { Err(StoreError::Corrupt(format!("blob {blob} is truncated"))) }
 }
 
-async fn read_header(blobs: &Arc<dyn BlobStore>, blob: &str) -> Result<Header, StoreError> {
+/// The at-rest header of `blob`.
+pub(crate) async fn read_header(blobs: &Arc<dyn BlobStore>, blob: &str) -> Result<Header, StoreError> {
     let corrupt = |_| StoreError::Corrupt(format!("blob {blob} has no valid header"));
     let first = read_exact(blobs, blob, 0..6).await?;
     let len = Header::encoded_len(&first).map_err(corrupt)?;

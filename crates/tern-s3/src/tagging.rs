@@ -3,7 +3,7 @@
 
 use s3s::dto::{Tag, Tagging};
 use s3s::{S3Result, s3_error};
-use tern_iam::policy::{Principal, Request, RequestContext};
+use tern_iam::policy::Principal;
 use tern_store::{NULL_VERSION, TagManifest, TagWrite};
 
 use crate::context::Region;
@@ -62,11 +62,9 @@ impl Region {
         manifest: TagManifest,
         who: &Principal,
     ) -> S3Result<()> {
+        crate::replica::require_replication(who)?;
         self.bucket(bucket).await?;
-        let resource = crate::access::resource_arn(Some(bucket), Some(key));
-        let context = RequestContext::default();
-        let request = Request { principal: who, action: "s3:ReplicateTags", resource: &resource, context: &context };
-        self.iam.authorize_current(&request).await.map_err(|message| s3_error!(AccessDenied, "{message}"))?;
+        self.authorize(who, "s3:ReplicateTags", &crate::access::resource_arn(Some(bucket), Some(key))).await?;
         validate_tags(&manifest.tags)?;
         let found = self.meta.get_version(bucket, key, Some(&manifest.version_id)).await.map_err(store_error)?;
         let version = found.filter(|v| !v.is_delete_marker).ok_or_else(|| s3_error!(NoSuchVersion))?;

@@ -123,7 +123,7 @@ pub(crate) use attrs_from_input;
 
 /// Fills the headers GET and HEAD share from a stored version.
 macro_rules! fill_object_headers {
-    ($out:expr, $record:expr) => {{
+    ($out:expr, $record:expr, $customer:expr) => {{
         let record = &$record;
         let attrs = &record.attrs;
         $out.content_type = attrs.content_type.as_deref().and_then(|t| t.parse().ok());
@@ -139,7 +139,7 @@ macro_rules! fill_object_headers {
         $out.last_modified = Some($crate::wire::timestamp(record.modified_ms));
         $out.parts_count = attrs.parts_count.and_then(|n| i32::try_from(n).ok());
         $out.accept_ranges = Some("bytes".into());
-        $crate::encryption::fill_sse!($out, attrs);
+        $crate::encryption::fill_sse!($out, attrs, $customer);
         $out.replication_status = attrs.replication_status.clone().map(s3s::dto::ReplicationStatus::from);
         if record.version_id != tern_store::NULL_VERSION {
             $out.version_id = Some(record.version_id.clone());

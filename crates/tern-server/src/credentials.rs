@@ -12,7 +12,7 @@ const FILE_NAME: &str = "root-credentials";
 #[derive(Clone)]
 pub struct RootCredentials {
     pub access_key_id: String,
-    pub secret_access_key: String,
+    pub secret_access_key: zeroize::Zeroizing<String>,
 }
 
 impl std::fmt::Debug for RootCredentials {
@@ -37,25 +37,24 @@ impl RootCredentials {
         if let (Ok(access_key_id), Ok(secret_access_key)) =
             (std::env::var(ACCESS_KEY_ENV), std::env::var(SECRET_KEY_ENV))
         {
+            let secret_access_key = zeroize::Zeroizing::new(secret_access_key);
             return Ok((Self { access_key_id, secret_access_key }, Origin::Environment));
         }
         let path = data_dir.join(FILE_NAME);
-        if let Ok(text) = std::fs::read_to_string(&path) {
+        if let Ok(text) = std::fs::read_to_string(&path).map(zeroize::Zeroizing::new) {
             let (access_key_id, secret_access_key) = text
                 .trim()
                 .split_once(':')
                 .with_context(|| format!("{} is malformed; delete it to generate new credentials", path.display()))?;
-            let creds =
-                Self { access_key_id: access_key_id.to_owned(), secret_access_key: secret_access_key.to_owned() };
+            let creds = Self {
+                access_key_id: access_key_id.to_owned(),
+                secret_access_key: zeroize::Zeroizing::new(secret_access_key.to_owned()),
+            };
             return Ok((creds, Origin::Existing(path)));
         }
         let creds = Self::generate();
-        std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
-        let line = format!(
-            "{}:{}
-",
-            creds.access_key_id, creds.secret_access_key
-        );
+        tern_store::private::dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
+        let line = zeroize::Zeroizing::new(format!("{}:{}\n", creds.access_key_id, creds.secret_access_key.as_str()));
         crate::private_file::create(&path, line.as_bytes())?;
         Ok((creds, Origin::Generated(path)))
     }
@@ -68,7 +67,10 @@ impl RootCredentials {
         let mut pick = |alphabet: &[u8], n: usize| -> String {
             (0..n).map(|_| char::from(alphabet[rng.random_range(0..alphabet.len())])).collect()
         };
-        Self { access_key_id: format!("AKIA{}", pick(UPPER, 16)), secret_access_key: pick(SECRET, 40) }
+        Self {
+            access_key_id: format!("AKIA{}", pick(UPPER, 16)),
+            secret_access_key: zeroize::Zeroizing::new(pick(SECRET, 40)),
+        }
     }
 }
 
@@ -91,7 +93,7 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         let (second, origin) = RootCredentials::load_or_create(dir.path()).unwrap();
         assert!(matches!(origin, Origin::Existing(_)));
-        assert_eq!(first.secret_access_key, second.secret_access_key);
-        assert!(!format!("{first:?}").contains(&first.secret_access_key));
+        assert_eq!(first.secret_access_key.as_str(), second.secret_access_key.as_str());
+        assert!(!format!("{first:?}").contains(first.secret_access_key.as_str()));
     }
 }

@@ -1,18 +1,14 @@
-//! How a follower region reaches the IAM authority region: signed IAM
-//! query-API calls as the deployment's root, naming the original caller.
+//! How a follower region reaches the IAM authority region: signed calls as
+//! the deployment's root on Tern's internal IAM routes, a forwarded call
+//! naming the caller the follower authenticated.
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use tern_crypto::transport::PUBLIC_KEY_LEN;
-use tern_iam::IamAuthority;
 use tern_iam::policy::Principal;
+use tern_iam::{IamAuthority, SnapshotRequest};
 
+use crate::internal_routes;
 use crate::peer::{PeerClient, PeerRequest};
-
-/// Internal parameters: only honoured on requests signed by the root.
-pub const CALLER_PARAM: &str = "TernCaller";
-pub const SESSION_PARAM: &str = "TernCallerSession";
-pub const SNAPSHOT_ACTION: &str = "TernSnapshot";
 
 pub struct HttpIamAuthority {
     pub peer: PeerClient,
@@ -20,50 +16,47 @@ pub struct HttpIamAuthority {
 
 /// Form-encodes query-protocol parameters.
 pub fn encode_form(params: &[(String, String)]) -> String {
-    params
-        .iter()
-        .map(|(k, v)| format!("{}={}", urlencoding::encode(k), urlencoding::encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-impl HttpIamAuthority {
-    async fn post(&self, params: &[(String, String)]) -> Result<(u16, Bytes), String> {
-        let headers = [("content-type", "application/x-www-form-urlencoded; charset=utf-8")];
-        let request = PeerRequest {
-            service: "iam",
-            method: http::Method::POST,
-            path_and_query: "/",
-            headers: &headers,
-            body: Bytes::from(encode_form(params)),
-        };
-        let (status, body) = self.peer.request(request).await.map_err(|e| format!("{e:#}"))?;
-        Ok((status.as_u16(), body))
-    }
+    serde_urlencoded::to_string(params).unwrap_or_default()
 }
 
 #[async_trait]
 impl IamAuthority for HttpIamAuthority {
-    async fn forward(&self, caller: &Principal, params: &[(String, String)]) -> Result<(u16, String), String> {
-        let mut params = params.to_vec();
-        params.push((CALLER_PARAM.to_owned(), caller.arn.clone()));
-        if let Some(session) = &caller.session_arn {
-            params.push((SESSION_PARAM.to_owned(), session.clone()));
-        }
-        let (status, body) = self.post(&params).await?;
-        Ok((status, String::from_utf8_lossy(&body).into_owned()))
+    fn region(&self) -> &str {
+        self.peer.region()
     }
 
-    async fn snapshot(&self, since: u64, recipient: &[u8; PUBLIC_KEY_LEN]) -> Result<Option<Vec<u8>>, String> {
-        let key = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, recipient);
-        let params = [
-            ("Action".to_owned(), SNAPSHOT_ACTION.to_owned()),
-            ("Since".to_owned(), since.to_string()),
-            ("PublicKey".to_owned(), key),
+    async fn forward(&self, caller: &Principal, params: &[(String, String)]) -> Result<(u16, Vec<u8>), String> {
+        let mut headers = vec![
+            ("content-type", "application/x-www-form-urlencoded; charset=utf-8"),
+            (internal_routes::CALLER_HEADER, caller.arn.as_str()),
         ];
-        match self.post(&params).await? {
-            (204, _) => Ok(None),
-            (200, body) => Ok(Some(body.to_vec())),
+        if let Some(session) = &caller.session_arn {
+            headers.push((internal_routes::CALLER_SESSION_HEADER, session.as_str()));
+        }
+        let request = PeerRequest {
+            service: "iam",
+            method: http::Method::POST,
+            path_and_query: internal_routes::IAM_FORWARD,
+            headers: &headers,
+            body: Bytes::from(encode_form(params)),
+        };
+        let (status, body) = self.peer.request(request).await.map_err(|e| format!("{e:#}"))?;
+        Ok((status.as_u16(), body.to_vec()))
+    }
+
+    async fn snapshot(&self, request: &SnapshotRequest) -> Result<Option<Vec<u8>>, String> {
+        let body = serde_json::to_vec(request).map_err(|e| e.to_string())?;
+        let headers = [("content-type", "application/json")];
+        let request = PeerRequest {
+            service: "iam",
+            method: http::Method::POST,
+            path_and_query: internal_routes::IAM_SNAPSHOT,
+            headers: &headers,
+            body: Bytes::from(body),
+        };
+        match self.peer.request(request).await.map_err(|e| format!("{e:#}"))? {
+            (status, _) if status == http::StatusCode::NO_CONTENT => Ok(None),
+            (status, body) if status == http::StatusCode::OK => Ok(Some(body.to_vec())),
             (status, body) => Err(format!("the IAM authority answered {status}: {}", String::from_utf8_lossy(&body))),
         }
     }

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use serde_json::Value;
 use tern_kms::{KmsError, KmsPeers, KmsResult};
 
+use crate::internal_routes;
 use crate::peer::{PeerRequest, Peers};
 
 pub struct HttpKmsPeers {
@@ -26,17 +27,18 @@ impl KmsPeers for HttpKmsPeers {
 }
 
 impl Peers {
-    /// Calls `operation` of `region`'s KMS as the root; its error, relayed.
+    /// Calls Tern's internal KMS operation `operation` of `region` as the
+    /// root; its error, relayed.
     pub async fn kms_call(&self, region: &str, operation: &str, body: Value) -> KmsResult<Value> {
         let peer = self
             .get(region)
             .ok_or_else(|| KmsError::unsupported(format!("Region {region} is not part of this Tern deployment.")))?;
-        let target = format!("TrentService.{operation}");
+        let target = format!("{}{operation}", internal_routes::KMS_TARGET_PREFIX);
         let headers = [("content-type", "application/x-amz-json-1.1"), ("x-amz-target", target.as_str())];
         let request = PeerRequest {
             service: "kms",
             method: http::Method::POST,
-            path_and_query: "/",
+            path_and_query: internal_routes::KMS,
             headers: &headers,
             body: Bytes::from(body.to_string()),
         };

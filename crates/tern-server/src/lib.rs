@@ -5,10 +5,12 @@
 //! process under `tern up`. Nothing here is process-global.
 
 mod auth;
-mod chunk_guard;
+mod body;
 pub mod credentials;
 mod iam_peer;
+mod internal_routes;
 mod kms_peers;
+mod listener;
 mod metrics;
 mod other_services;
 mod outer;

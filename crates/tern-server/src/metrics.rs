@@ -1,7 +1,9 @@
 //! Prometheus metrics of one region, served at `GET /_tern/metrics`. Each
 //! region owns its registry (several regions share a process under
 //! `tern up`, so there is no global recorder) and labels every series with
-//! its name.
+//! its name. Request labels come from fixed sets, decided after routing,
+//! never from what a request claims: an anonymous client cannot grow the
+//! number of series.
 
 use std::time::Duration;
 
@@ -12,17 +14,63 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+/// Which service answered a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Served {
+    S3,
+    Kms,
+    Iam,
+    Sts,
+    /// Refused before any service saw it.
+    Refused,
+}
+
+impl Served {
+    /// The service of a credential scope the outer layer routes (`kms`, `iam`, `sts`).
+    #[must_use]
+    pub fn of(service: &str) -> Self {
+        match service {
+            "kms" => Self::Kms,
+            "iam" => Self::Iam,
+            "sts" => Self::Sts,
+            _ => Self::Refused,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::S3 => "s3",
+            Self::Kms => "kms",
+            Self::Iam => "iam",
+            Self::Sts => "sts",
+            Self::Refused => "refused",
+        }
+    }
+}
+
+fn method_label(method: &http::Method) -> &'static str {
+    match *method {
+        http::Method::GET => "GET",
+        http::Method::PUT => "PUT",
+        http::Method::POST => "POST",
+        http::Method::DELETE => "DELETE",
+        http::Method::HEAD => "HEAD",
+        http::Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    service: String,
-    method: String,
+    service: &'static str,
+    method: &'static str,
     status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LatencyLabels {
-    service: String,
-    method: String,
+    service: &'static str,
+    method: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -86,11 +134,9 @@ impl RegionMetrics {
         Self { registry, requests, latency, kms_calls, replication }
     }
 
-    pub fn observe(&self, service: &str, method: &http::Method, status: http::StatusCode, elapsed: Duration) {
-        let (service, method) = (service.to_owned(), method.as_str().to_owned());
-        self.latency
-            .get_or_create(&LatencyLabels { service: service.clone(), method: method.clone() })
-            .observe(elapsed.as_secs_f64());
+    pub fn observe(&self, served: Served, method: &http::Method, status: http::StatusCode, elapsed: Duration) {
+        let (service, method) = (served.label(), method_label(method));
+        self.latency.get_or_create(&LatencyLabels { service, method }).observe(elapsed.as_secs_f64());
         self.requests.get_or_create(&RequestLabels { service, method, status: status.as_u16() }).inc();
     }
 
@@ -196,12 +242,15 @@ mod tests {
     #[test]
     fn series_carry_the_region_and_request_labels() {
         let metrics = RegionMetrics::new("eu-west-1");
-        metrics.observe("s3", &http::Method::PUT, http::StatusCode::OK, Duration::from_millis(3));
+        metrics.observe(Served::S3, &http::Method::PUT, http::StatusCode::OK, Duration::from_millis(3));
+        let odd = http::Method::from_bytes(b"BREW").unwrap();
+        metrics.observe(Served::of("made-up"), &odd, http::StatusCode::FORBIDDEN, Duration::from_millis(1));
         let text = metrics.render();
         assert!(
             text.contains(r#"tern_http_requests_total{region="eu-west-1",service="s3",method="PUT",status="200"} 1"#),
             "{text}"
         );
         assert!(text.contains("tern_http_request_duration_seconds_bucket"), "{text}");
+        assert!(text.contains(r#"service="refused",method="other",status="403""#), "{text}");
     }
 }

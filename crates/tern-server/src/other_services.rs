@@ -2,30 +2,51 @@
 //! authenticated here with `tern_sigv4::verify` against the deployment's
 //! identities, then answered in their own protocol (JSON 1.1 for KMS, the
 //! query protocol's XML for IAM and STS).
+//!
+//! Who a request is from is settled before its body is read: an anonymous
+//! or unknown caller cannot make the region hold a body at all, and bodies
+//! of known callers come out of one bounded budget per region. The
+//! signature must then cover the body actually received.
 
-use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt as _, Limited};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt as _;
+use http::{HeaderMap, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use s3s::Body;
-use tern_sigv4::verify::{SignedRequest, VerifyError, verify};
-
-use tern_iam::Iam;
 use tern_iam::policy::Principal;
+use tern_iam::{Iam, SnapshotRequest};
 use tern_kms::{Caller, Kms, KmsError};
+use tern_sigv4::verify::{SignedRequest, VerifyError, admit};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::iam_peer::{CALLER_PARAM, SESSION_PARAM, SNAPSHOT_ACTION};
-
-/// What the non-S3 services of a region need.
-pub struct OtherServices {
-    pub iam: std::sync::Arc<Iam>,
-    pub kms: std::sync::Arc<Kms>,
-}
+use crate::body::RequestBody;
+use crate::internal_routes;
 
 /// KMS, IAM and STS requests are small; anything larger is refused unread.
 const MAX_BODY: usize = 1 << 20;
+/// Bytes of KMS, IAM and STS bodies a region holds at once, all callers together.
+const BODY_BUDGET: usize = 32 << 20;
+const BUDGET_UNIT: usize = 1024;
 
-fn response(status: StatusCode, content_type: &'static str, body: String) -> Response<Body> {
-    let mut response = Response::new(Body::from(body));
+/// What the non-S3 services of a region need.
+pub struct OtherServices {
+    pub iam: Arc<Iam>,
+    pub kms: Arc<Kms>,
+    buffers: Arc<Semaphore>,
+}
+
+impl OtherServices {
+    #[must_use]
+    pub fn new(iam: Arc<Iam>, kms: Arc<Kms>) -> Self {
+        Self { iam, kms, buffers: Arc::new(Semaphore::new(BODY_BUDGET / BUDGET_UNIT)) }
+    }
+}
+
+fn response(status: StatusCode, content_type: &'static str, body: impl Into<Body>) -> Response<Body> {
+    let mut response = Response::new(body.into());
     *response.status_mut() = status;
     response.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(content_type));
     response
@@ -33,18 +54,13 @@ fn response(status: StatusCode, content_type: &'static str, body: String) -> Res
 
 /// An error in the protocol of `service`.
 fn error(service: &str, status: StatusCode, code: &str, message: &str) -> Response<Body> {
-    let message = message.replace('&', "&amp;").replace('<', "&lt;").replace('"', "'");
     if service == "kms" {
         let status = if status == StatusCode::FORBIDDEN { StatusCode::BAD_REQUEST } else { status };
-        response(status, "application/x-amz-json-1.1", format!(r#"{{"__type":"{code}","message":"{message}"}}"#))
+        let body = serde_json::json!({"__type": code, "message": message}).to_string();
+        response(status, "application/x-amz-json-1.1", body)
     } else {
-        response(
-            status,
-            "text/xml",
-            format!(
-                "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>0</RequestId></ErrorResponse>"
-            ),
-        )
+        let namespace = if service == "sts" { tern_iam::sts::NAMESPACE } else { tern_iam::api::NAMESPACE };
+        response(status, "text/xml", tern_iam::xml::error(namespace, code, message, status.is_client_error()))
     }
 }
 
@@ -55,9 +71,11 @@ fn auth_error(service: &str, e: &VerifyError) -> Response<Body> {
         VerifyError::Malformed(_) => (StatusCode::BAD_REQUEST, "IncompleteSignature"),
         VerifyError::UnknownAccessKey if kms => (StatusCode::BAD_REQUEST, "UnrecognizedClientException"),
         VerifyError::UnknownAccessKey => (StatusCode::FORBIDDEN, "InvalidClientTokenId"),
-        VerifyError::Skewed | VerifyError::Mismatch if kms => (StatusCode::BAD_REQUEST, "InvalidSignatureException"),
+        VerifyError::Skewed | VerifyError::Mismatch | VerifyError::BodyHashMismatch if kms => {
+            (StatusCode::BAD_REQUEST, "InvalidSignatureException")
+        }
         VerifyError::Skewed => (StatusCode::BAD_REQUEST, "RequestExpired"),
-        VerifyError::Mismatch => (StatusCode::FORBIDDEN, "SignatureDoesNotMatch"),
+        VerifyError::Mismatch | VerifyError::BodyHashMismatch => (StatusCode::FORBIDDEN, "SignatureDoesNotMatch"),
     };
     error(service, status, code, &e.to_string())
 }
@@ -68,132 +86,210 @@ fn kms_error(e: &KmsError) -> Response<Body> {
     response(status, "application/x-amz-json-1.1", body.to_string())
 }
 
-/// Answers an authenticated KMS request; the operation is named by
-/// `X-Amz-Target: TrentService.<Operation>`.
-async fn answer_kms(kms: &Kms, caller: &Caller, headers: &http::HeaderMap, body: &[u8]) -> Response<Body> {
-    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let Some(operation) = target.strip_prefix("TrentService.") else {
-        return kms_error(&KmsError::unknown_operation(target));
-    };
-    match kms.handle(caller, operation, body).await {
+fn json(result: Result<serde_json::Value, KmsError>) -> Response<Body> {
+    match result {
         Ok(value) => response(StatusCode::OK, "application/x-amz-json-1.1", value.to_string()),
         Err(e) => kms_error(&e),
     }
 }
 
+fn target<'h>(headers: &'h HeaderMap, prefix: &str) -> Option<&'h str> {
+    headers.get("x-amz-target")?.to_str().ok()?.strip_prefix(prefix)
+}
+
 /// The parameters of a query-protocol request: its form body, or its query
-/// string. Written by hand: ten lines, against a crate for one call.
-fn form_params(body: &[u8], query: Option<&str>) -> Vec<(String, String)> {
-    let text =
-        if body.is_empty() { query.unwrap_or_default().to_owned() } else { String::from_utf8_lossy(body).into_owned() };
-    let decode =
-        |s: &str| urlencoding::decode(&s.replace('+', " ")).map(std::borrow::Cow::into_owned).unwrap_or_default();
-    text.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| p.split_once('=').map_or_else(|| (decode(p), String::new()), |(k, v)| (decode(k), decode(v))))
-        .collect()
+/// string, decoded as forms are. A parameter given twice is refused: which
+/// copy counts must never be a matter of interpretation.
+fn form_params(body: &[u8], query: Option<&str>) -> Result<Vec<(String, String)>, String> {
+    let text = if body.is_empty() { query.unwrap_or_default().as_bytes() } else { body };
+    let params: Vec<(String, String)> =
+        serde_urlencoded::from_bytes(text).map_err(|_| "The request parameters are not valid form encoding.")?;
+    let mut names: Vec<&str> = params.iter().map(|(k, _)| k.as_str()).collect();
+    names.sort_unstable();
+    if let Some(twice) = names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(format!("The parameter {} is given more than once.", twice[0]));
+    }
+    Ok(params)
 }
 
-fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-}
-
-fn xml(status: u16, body: String) -> Response<Body> {
+fn xml(status: u16, body: impl Into<Body>) -> Response<Body> {
     response(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), "text/xml", body)
 }
 
-/// Answers an authenticated IAM request. The root may act for a caller
-/// another region authenticated (a forwarded call), or fetch a snapshot.
-async fn answer_iam(iam: &Iam, principal: Principal, params: &[(String, String)]) -> Response<Body> {
-    if !principal.is_root() {
-        let params: Vec<_> = params.iter().filter(|(k, _)| !k.starts_with("Tern")).cloned().collect();
-        let (status, body) = iam.handle_iam(&principal, &params).await;
-        return xml(status, body);
-    }
-    if param(params, "Action") == Some(SNAPSHOT_ACTION) {
-        return snapshot(iam, params);
-    }
-    let caller = match param(params, CALLER_PARAM) {
-        Some(arn) => Principal {
-            arn: arn.to_owned(),
-            account: iam.account().to_owned(),
-            session_arn: param(params, SESSION_PARAM).map(str::to_owned),
-            service: None,
-        },
-        None => principal,
-    };
-    let params: Vec<_> = params.iter().filter(|(k, _)| !k.starts_with("Tern")).cloned().collect();
-    let (status, body) = iam.handle_iam(&caller, &params).await;
-    xml(status, body)
+/// An authenticated request, its body read.
+struct Authenticated {
+    principal: Principal,
+    parts: http::request::Parts,
+    body: Bytes,
 }
 
-fn snapshot(iam: &Iam, params: &[(String, String)]) -> Response<Body> {
-    let since = param(params, "Since").and_then(|s| s.parse().ok()).unwrap_or(0);
-    let key = param(params, "PublicKey")
-        .and_then(|k| base64::Engine::decode(&base64::engine::general_purpose::STANDARD, k).ok())
-        .and_then(|k| <[u8; 32]>::try_from(k).ok());
-    let Some(key) = key else {
-        return error("iam", StatusCode::BAD_REQUEST, "ValidationError", "PublicKey is missing or malformed.");
-    };
-    match iam.snapshot_for(since, &key) {
-        Ok(Some(sealed)) => {
-            let mut response = Response::new(Body::from(bytes::Bytes::from(sealed)));
-            response
-                .headers_mut()
-                .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/octet-stream"));
-            response
-        }
-        Ok(None) => {
-            let mut response = Response::new(Body::empty());
-            *response.status_mut() = StatusCode::NO_CONTENT;
-            response
-        }
-        Err(e) => error("iam", StatusCode::INTERNAL_SERVER_ERROR, e.code, &e.message),
+impl Authenticated {
+    fn path(&self) -> &str {
+        self.parts.uri.path()
     }
 }
 
-/// Authenticates and answers a request for `service`.
-pub async fn answer(service: &str, req: Request<Incoming>, services: &OtherServices) -> Response<Body> {
-    let (parts, body) = req.into_parts();
-    let Ok(collected) = Limited::new(body, MAX_BODY).collect().await else {
-        return error(
-            service,
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "RequestEntityTooLarge",
-            "The request body is too large.",
-        );
+/// Answers a request signed for `service`.
+pub async fn answer(service: &str, req: Request<Incoming>, services: &OtherServices, idle: Duration) -> Response<Body> {
+    let request = match authenticate(service, req, services, idle).await {
+        Ok(request) => request,
+        Err(refusal) => return refusal,
     };
-    let body = collected.to_bytes();
+    match (service, request.path()) {
+        ("kms", "/") => answer_kms(&services.kms, &request).await,
+        ("iam" | "sts", "/") => answer_query(service, &services.iam, &request).await,
+        ("kms" | "iam", _) => answer_internal(service, services, &request).await,
+        (other, _) => {
+            error(other, StatusCode::NOT_IMPLEMENTED, "NotImplemented", &format!("The {other} service is not available in Tern."))
+        }
+    }
+}
+
+/// Checks the signature: who is calling first, then the body they sent.
+async fn authenticate(
+    service: &str,
+    req: Request<Incoming>,
+    services: &OtherServices,
+    idle: Duration,
+) -> Result<Authenticated, Response<Body>> {
+    let (parts, incoming) = req.into_parts();
     let headers: Vec<(&str, &str)> =
         parts.headers.iter().filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?))).collect();
-    let request = SignedRequest {
-        method: parts.method.as_str(),
-        path: parts.uri.path(),
-        query: parts.uri.query().unwrap_or_default(),
-        headers: &headers,
-        body: &body,
-    };
     let token = parts.headers.get("x-amz-security-token").and_then(|v| v.to_str().ok());
     let mut principal = None;
     let secret_for = |key: &str| {
         let identity = services.iam.identity(key, token)?;
         principal = Some(identity.principal);
-        Some(identity.secret.to_string())
+        Some(identity.secret)
     };
-    if let Err(e) = verify(&request, secret_for, time::OffsetDateTime::now_utc()) {
-        return auth_error(service, &e);
+    let admitted = admit(&headers, secret_for, time::OffsetDateTime::now_utc()).map_err(|e| auth_error(service, &e))?;
+    let body = read_body(service, &parts.headers, incoming, services, idle).await?;
+    let request = SignedRequest {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or_default(),
+        headers: &headers,
+        body: &body.0,
+    };
+    admitted.verify(&request).map_err(|e| auth_error(service, &e))?;
+    let principal = principal.expect("an admitted request has an identity");
+    drop(headers);
+    Ok(Authenticated { principal, parts, body: body.0 })
+}
+
+/// Reads a body of at most [`MAX_BODY`] out of the region's budget; the
+/// permit is released when the bytes are dropped.
+async fn read_body(
+    service: &str,
+    headers: &HeaderMap,
+    incoming: Incoming,
+    services: &OtherServices,
+    idle: Duration,
+) -> Result<(Bytes, OwnedSemaphorePermit), Response<Body>> {
+    let too_large = || error(service, StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge", "The request body is too large.");
+    let declared = headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    let reserve = declared.unwrap_or(MAX_BODY);
+    if reserve > MAX_BODY {
+        return Err(too_large());
     }
-    let principal = principal.expect("a verified request has an identity");
-    match service {
-        "kms" => answer_kms(&services.kms, &Caller::new(principal), &parts.headers, &body).await,
-        "iam" => answer_iam(&services.iam, principal, &form_params(&body, parts.uri.query())).await,
-        "sts" => {
-            let (status, body) = services.iam.handle_sts(&principal, &form_params(&body, parts.uri.query()));
+    let units = u32::try_from(reserve.div_ceil(BUDGET_UNIT).max(1)).expect("MAX_BODY / BUDGET_UNIT fits");
+    let permit = Arc::clone(&services.buffers).try_acquire_many_owned(units).map_err(|_| {
+        let code = if service == "kms" { "ThrottlingException" } else { "Throttling" };
+        error(service, StatusCode::BAD_REQUEST, code, "Rate exceeded")
+    })?;
+    let mut stream = RequestBody::new(incoming, idle, false);
+    let mut body = Vec::with_capacity(declared.unwrap_or(0));
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| error(service, StatusCode::BAD_REQUEST, "RequestTimeout", &e.to_string()))?;
+        if body.len() + chunk.len() > reserve {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((Bytes::from(body), permit))
+}
+
+/// Answers a KMS request (`X-Amz-Target: TrentService.<Operation>`).
+async fn answer_kms(kms: &Kms, request: &Authenticated) -> Response<Body> {
+    let Some(operation) = target(&request.parts.headers, "TrentService.") else {
+        let named = request.parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        return kms_error(&KmsError::unknown_operation(named));
+    };
+    json(kms.handle(&Caller::new(request.principal.clone()), operation, &request.body).await)
+}
+
+/// Answers an IAM or STS query-API request.
+async fn answer_query(service: &str, iam: &Iam, request: &Authenticated) -> Response<Body> {
+    let params = match form_params(&request.body, request.parts.uri.query()) {
+        Ok(params) => params,
+        Err(message) => return error(service, StatusCode::BAD_REQUEST, "ValidationError", &message),
+    };
+    if service == "sts" {
+        let (status, body) = iam.handle_sts(&request.principal, &params);
+        return xml(status, body);
+    }
+    let (status, body) = iam.handle_iam(&request.principal, &params).await;
+    xml(status, body)
+}
+
+/// Tern's internal routes: the deployment's root only.
+async fn answer_internal(service: &str, services: &OtherServices, request: &Authenticated) -> Response<Body> {
+    if !request.principal.is_root() {
+        return error(service, StatusCode::FORBIDDEN, "AccessDenied", "Tern's internal routes are for its regions only.");
+    }
+    match (service, request.path()) {
+        ("kms", internal_routes::KMS) => match target(&request.parts.headers, internal_routes::KMS_TARGET_PREFIX) {
+            Some(operation) => json(services.kms.handle_internal(operation, &request.body).await),
+            None => kms_error(&KmsError::unknown_operation("")),
+        },
+        ("iam", internal_routes::IAM_FORWARD) => forwarded_iam(&services.iam, request).await,
+        ("iam", internal_routes::IAM_SNAPSHOT) => snapshot(&services.iam, &request.body),
+        _ => error(service, StatusCode::NOT_FOUND, "NotFound", "No such route."),
+    }
+}
+
+/// An IAM call a follower authenticated and forwarded: it runs as the
+/// caller the follower names, never as the root that signed it.
+async fn forwarded_iam(iam: &Iam, request: &Authenticated) -> Response<Body> {
+    let header = |name: &str| request.parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let Some(arn) = header(internal_routes::CALLER_HEADER) else {
+        return error("iam", StatusCode::BAD_REQUEST, "ValidationError", "A forwarded call names its caller.");
+    };
+    let caller =
+        Principal { session_arn: header(internal_routes::CALLER_SESSION_HEADER), ..Principal::of_arn(iam.account(), arn) };
+    match form_params(&request.body, None) {
+        Ok(params) => {
+            let (status, body) = iam.handle_iam(&caller, &params).await;
             xml(status, body)
         }
-        other => {
-            let message = format!("The {other} service is not available in Tern.");
-            error(other, StatusCode::NOT_IMPLEMENTED, "NotImplemented", &message)
+        Err(message) => error("iam", StatusCode::BAD_REQUEST, "ValidationError", &message),
+    }
+}
+
+fn snapshot(iam: &Iam, body: &[u8]) -> Response<Body> {
+    let Ok(request) = serde_json::from_slice::<SnapshotRequest>(body) else {
+        return error("iam", StatusCode::BAD_REQUEST, "ValidationError", "The snapshot request is malformed.");
+    };
+    match iam.snapshot_for(&request) {
+        Ok(Some(sealed)) => response(StatusCode::OK, "application/octet-stream", Bytes::from(sealed)),
+        Ok(None) => {
+            let mut response = Response::new(Body::empty());
+            *response.status_mut() = StatusCode::NO_CONTENT;
+            response
         }
+        Err(e) => error("iam", StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST), e.code, &e.message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_are_decoded_once_and_never_twice() {
+        let params = form_params(b"Action=GetUser&UserName=al+ice%21", None).unwrap();
+        assert_eq!(params[1], ("UserName".to_owned(), "al ice!".to_owned()));
+        assert!(form_params(b"UserName=a&UserName=b", None).unwrap_err().contains("UserName"));
+        assert_eq!(form_params(b"", Some("Action=ListUsers")).unwrap()[0].1, "ListUsers");
     }
 }

@@ -1,18 +1,28 @@
-//! The outer layer in front of every service of a region: health, routing by
-//! the `SigV4` credential scope's service, the region check, and size caps
-//! that s3s 0.14 does not enforce itself.
+//! The outer layer in front of every service of a region: health, metrics,
+//! routing by the `SigV4` credential scope's service, and the checks s3s 0.14
+//! does not make: the region, size caps, presigned lifetimes, `SigV2` dates
+//! and constant-time `SigV2` signatures, and browser-form POSTs, which are
+//! refused before a byte of their body is read.
+//!
+//! Every decision here reads the request as the service will: the query
+//! string decoded as s3s decodes it, never searched as raw text.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use s3s::service::S3Service;
 use s3s::{Body, S3Error, S3ErrorCode};
-
-use std::time::Instant;
-
-use crate::chunk_guard::GuardedBody;
-use crate::metrics::RegionMetrics;
-use crate::other_services::{self, OtherServices};
+use tern_sigv4::query::Query;
 use tern_sigv4::scope::{self, CredentialScope};
+use tern_sigv4::v2;
+
+use crate::auth::{IamAuth, Sessions};
+use crate::body::RequestBody;
+use crate::listener::Handler;
+use crate::metrics::{RegionMetrics, Served};
+use crate::other_services::{self, OtherServices};
 
 /// AWS's single-PUT limit.
 const MAX_SINGLE_PUT: u64 = 5 * 1024 * 1024 * 1024;
@@ -20,11 +30,19 @@ const MAX_SINGLE_PUT: u64 = 5 * 1024 * 1024 * 1024;
 pub struct OuterLayer {
     pub region: String,
     pub s3: S3Service,
-    pub metrics: std::sync::Arc<RegionMetrics>,
+    pub metrics: Arc<RegionMetrics>,
+    /// Whether `/_tern/metrics` is served here (not on a listener of its own).
+    pub serves_metrics: bool,
     /// The services s3s does not serve (KMS, IAM, STS).
     pub others: OtherServices,
+    /// Secrets of S3 callers, for checking `SigV2` signatures.
+    pub auth: Arc<IamAuth>,
     /// STS sessions of S3 requests, opened before s3s checks signatures.
-    pub sessions: std::sync::Arc<crate::auth::Sessions>,
+    pub sessions: Arc<Sessions>,
+    /// Whether `SigV2` requests are accepted.
+    pub sigv2: bool,
+    /// How long a request body may go without a byte.
+    pub request_timeout: Duration,
 }
 
 fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
@@ -33,8 +51,8 @@ fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
     response
 }
 
-fn metrics_response(text: String) -> Response<Body> {
-    let mut response = Response::new(Body::from(text));
+pub fn metrics_response(metrics: &RegionMetrics) -> Response<Body> {
+    let mut response = Response::new(Body::from(metrics.render()));
     response
         .headers_mut()
         .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
@@ -45,79 +63,98 @@ fn s3_error(err: S3Error) -> Response<Body> {
     err.to_http_response().unwrap_or_else(|_| plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))
 }
 
-/// Streaming-signed bodies pass through the framing guard before s3s sees them.
-fn guard_chunked_body(req: Request<Incoming>) -> Request<Body> {
-    let chunked = req
-        .headers()
-        .get("x-amz-content-sha256")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("STREAMING-"));
-    let (parts, body) = req.into_parts();
-    let body = if chunked {
-        Body::from(Box::pin(GuardedBody::new(body)) as s3s::stream::DynByteStream)
-    } else {
-        Body::from(body)
-    };
-    Request::from_parts(parts, body)
+fn s3_error_with(code: S3ErrorCode, status: StatusCode, message: impl Into<String>) -> Response<Body> {
+    let mut err = S3Error::with_message(code, message.into());
+    err.set_status_code(status);
+    s3_error(err)
+}
+
+fn header<'r>(req: &'r Request<Incoming>, name: &str) -> Option<&'r str> {
+    req.headers().get(name)?.to_str().ok()
 }
 
 fn header_u64(req: &Request<Incoming>, name: &str) -> Option<u64> {
-    req.headers().get(name)?.to_str().ok()?.parse().ok()
+    header(req, name)?.parse().ok()
 }
 
-impl OuterLayer {
-    pub async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
+impl Handler for OuterLayer {
+    async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
         match req.uri().path() {
             "/_tern/health" => return plain(StatusCode::OK, "ok\n"),
-            "/_tern/metrics" => return metrics_response(self.metrics.render()),
+            "/_tern/metrics" if self.serves_metrics => return metrics_response(&self.metrics),
             _ => {}
         }
         let started = Instant::now();
         let method = req.method().clone();
-        let authorization = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let scope = scope::of_request(authorization, req.uri().query());
-        let service = scope.as_ref().map_or("s3", |s| s.service.as_str()).to_owned();
-        let response = self.dispatch(req, scope).await;
-        self.metrics.observe(&service, &method, response.status(), started.elapsed());
+        let (served, response) = self.dispatch(req).await;
+        self.metrics.observe(served, &method, response.status(), started.elapsed());
         response
     }
+}
 
-    /// `scope` is the request's credential scope, if it is signed.
-    async fn dispatch(&self, req: Request<Incoming>, scope: Option<CredentialScope>) -> Response<Body> {
-        if let Some(response) = self.refuse(&req, scope.as_ref()) {
-            return response;
+impl OuterLayer {
+    async fn dispatch(&self, req: Request<Incoming>) -> (Served, Response<Body>) {
+        let Ok(query) = Query::of(req.uri().query()) else {
+            return (Served::Refused, s3_error(S3Error::with_message(S3ErrorCode::InvalidURI, "The query string is malformed.")));
+        };
+        let scope = scope::of_request(header(&req, "authorization"), &query);
+        if let Some(response) = self.refuse(&req, &query, scope.as_ref()) {
+            return (Served::Refused, response);
         }
-        if let Some(scope) = scope.filter(|s| s.service != "s3") {
-            return other_services::answer(&scope.service, req, &self.others).await;
+        match scope.as_ref().map(|s| s.service.as_str()) {
+            Some(service @ ("kms" | "iam" | "sts")) => {
+                let response = other_services::answer(service, req, &self.others, self.request_timeout).await;
+                (Served::of(service), response)
+            }
+            Some("s3") | None => self.s3(req, &query).await,
+            Some(_) => (
+                Served::Refused,
+                s3_error_with(S3ErrorCode::NotImplemented, StatusCode::NOT_IMPLEMENTED, "Tern does not serve this service."),
+            ),
         }
-        self.admit_session(&req);
-        let req = guard_chunked_body(req);
-        match self.s3.call(req).await {
+    }
+
+    async fn s3(&self, req: Request<Incoming>, query: &Query) -> (Served, Response<Body>) {
+        self.admit_session(&req, query);
+        if let Some(refusal) = self.check_v2(&req, query) {
+            return (Served::Refused, refusal);
+        }
+        let chunked = header(&req, "x-amz-content-sha256").is_some_and(|v| v.starts_with("STREAMING-"));
+        let (parts, incoming) = req.into_parts();
+        let body = RequestBody::new(incoming, self.request_timeout, chunked);
+        let req = Request::from_parts(parts, Body::from(Box::pin(body) as s3s::stream::DynByteStream));
+        let response = match self.s3.call(req).await {
             Ok(response) => response,
             Err(e) => {
                 tracing::error!(error = ?e, "s3 service failed");
                 plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
             }
-        }
+        };
+        (Served::S3, response)
     }
 
     /// Opens the STS session of an S3 request that carries a session token.
-    fn admit_session(&self, req: &Request<Incoming>) {
-        let header = |name| req.headers().get(name).and_then(|v: &http::HeaderValue| v.to_str().ok());
-        let query = req.uri().query();
-        let token = header("x-amz-security-token").map(str::to_owned).or_else(|| {
-            let value = query?.split('&').find_map(|p| p.strip_prefix("X-Amz-Security-Token="))?;
-            urlencoding::decode(value).ok().map(std::borrow::Cow::into_owned)
-        });
-        if let (Some(token), Some(access_key)) =
-            (token, tern_sigv4::scope::access_key_of(header("authorization"), query))
-        {
-            self.sessions.admit(&self.others.iam, &access_key, &token);
+    fn admit_session(&self, req: &Request<Incoming>, query: &Query) {
+        let token = header(req, "x-amz-security-token")
+            .or_else(|| query.unique("X-Amz-Security-Token"))
+            .or_else(|| query.unique("x-amz-security-token"));
+        let access_key = tern_sigv4::scope::access_key_of(header(req, "authorization"), query)
+            .or_else(|| v2::Signed::of(header(req, "authorization"), query).map(|s| s.access_key().to_owned()));
+        if let (Some(token), Some(access_key)) = (token, access_key) {
+            self.sessions.admit(&self.others.iam, &access_key, token);
         }
     }
 
     /// A response for requests that must not reach a service handler.
-    fn refuse(&self, req: &Request<Incoming>, scope: Option<&CredentialScope>) -> Option<Response<Body>> {
+    fn refuse(&self, req: &Request<Incoming>, query: &Query, scope: Option<&CredentialScope>) -> Option<Response<Body>> {
+        let form = header(req, "content-type").is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
+        if req.method() == http::Method::POST && form {
+            return Some(s3_error_with(
+                S3ErrorCode::NotImplemented,
+                StatusCode::NOT_IMPLEMENTED,
+                "Browser-based uploads (POST Object with an HTML form) are not supported by Tern.",
+            ));
+        }
         // IAM is global: any region's endpoint answers it, whatever region signed.
         if let Some(scope) = scope
             && scope.region != self.region
@@ -131,6 +168,13 @@ impl OuterLayer {
                 ),
             )));
         }
+        if query.has("X-Amz-Signature") && scope::presigned_too_long(query) {
+            return Some(s3_error_with(
+                S3ErrorCode::Custom("AuthorizationQueryParametersError".into()),
+                StatusCode::BAD_REQUEST,
+                "X-Amz-Expires must be less than a week (in seconds) that is 604800",
+            ));
+        }
         let declared = header_u64(req, "x-amz-decoded-content-length").or_else(|| header_u64(req, "content-length"));
         if declared.is_some_and(|n| n > MAX_SINGLE_PUT) {
             return Some(s3_error(S3Error::with_message(
@@ -139,5 +183,40 @@ impl OuterLayer {
             )));
         }
         None
+    }
+
+    /// Checks what s3s does not about a `SigV2` request: that the deployment
+    /// accepts `SigV2`, the request's date or the URL's expiry, and the
+    /// signature itself, in constant time (s3s then compares it again with
+    /// `==`, but only ever sees good ones).
+    fn check_v2(&self, req: &Request<Incoming>, query: &Query) -> Option<Response<Body>> {
+        let signed = v2::Signed::of(header(req, "authorization"), query)?;
+        if !self.sigv2 {
+            return Some(s3_error_with(
+                S3ErrorCode::InvalidRequest,
+                StatusCode::BAD_REQUEST,
+                "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.",
+            ));
+        }
+        let headers: Vec<(&str, &str)> =
+            req.headers().iter().filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?))).collect();
+        let request = v2::V2Request { method: req.method().as_str(), path: req.uri().path(), query, headers: &headers };
+        let refusal = |e: v2::V2Error| {
+            let (code, status) = match e {
+                v2::V2Error::MissingDate | v2::V2Error::Expired => (S3ErrorCode::AccessDenied, StatusCode::FORBIDDEN),
+                v2::V2Error::Skewed => (S3ErrorCode::RequestTimeTooSkewed, StatusCode::FORBIDDEN),
+                v2::V2Error::ExpiryTooLong => {
+                    (S3ErrorCode::Custom("AuthorizationQueryParametersError".into()), StatusCode::BAD_REQUEST)
+                }
+                v2::V2Error::Mismatch => (S3ErrorCode::SignatureDoesNotMatch, StatusCode::FORBIDDEN),
+            };
+            s3_error_with(code, status, e.to_string())
+        };
+        if let Err(e) = v2::check_time(&signed, &request, time::OffsetDateTime::now_utc()) {
+            return Some(refusal(e));
+        }
+        // An unknown key is s3s's to refuse, with InvalidAccessKeyId.
+        let secret = self.auth.secret(signed.access_key())?;
+        v2::verify(&signed, &request, &secret).err().map(refusal)
     }
 }

@@ -36,8 +36,14 @@ impl PeerClient {
             .timeout(Duration::from_secs(30))
             .tcp_nodelay(true)
             .build()?;
-        let identity = Credentials::new(&root.access_key_id, &root.secret_access_key, None, None, "tern-root");
+        let identity = Credentials::new(&root.access_key_id, root.secret_access_key.as_str(), None, None, "tern-root");
         Ok(Self { http, endpoint: endpoint.trim_end_matches('/').to_owned(), region: region.to_owned(), identity })
+    }
+
+    /// The peer's region.
+    #[must_use]
+    pub fn region(&self) -> &str {
+        &self.region
     }
 
     /// Sends a signed S3-scoped request to `path_and_query` of the peer and
@@ -168,7 +174,7 @@ impl tern_s3::PeerBuckets for Peers {
             "KeyId": key_id,
             "ViaService": via_service,
         });
-        self.kms_call(region, "TernInternal.CheckAccess", body)
+        self.kms_call(region, "CheckAccess", body)
             .await
             .map(drop)
             .map_err(|e| format!("{}: {}", e.code, e.message))

@@ -5,8 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use s3s::service::S3ServiceBuilder;
 use tern_core::DeploymentConfig;
 use tern_iam::{Iam, RootIdentity};
@@ -21,6 +19,7 @@ use crate::auth::{IamAccess, IamAuth, Sessions, TernNames};
 use crate::credentials::RootCredentials;
 use crate::iam_peer::HttpIamAuthority;
 use crate::kms_peers::HttpKmsPeers;
+use crate::listener::{Handler, Limits};
 use crate::metrics::RegionMetrics;
 use crate::other_services::OtherServices;
 use crate::outer::OuterLayer;
@@ -58,7 +57,9 @@ pub async fn start_region(
 ) -> anyhow::Result<RunningRegion> {
     let config = deployment.region(name).with_context(|| format!("region {name} is not in the deployment"))?;
     let dir = deployment.region_data_dir(name);
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    tern_store::private::dir_all(&deployment.data_dir)
+        .and_then(|()| tern_store::private::dir_all(&dir))
+        .with_context(|| format!("cannot create {}", dir.display()))?;
     let meta = Arc::new(SqliteMeta::open(&dir.join("meta.db")).await.context("opening metadata")?);
     let blobs = Arc::new(LocalBlobs::open(&dir.join("blobs")).context("opening blob store")?);
     let swept = sweep_orphans(meta.as_ref(), blobs.as_ref()).await.context("sweeping orphan blobs")?;
@@ -87,6 +88,7 @@ pub async fn start_region(
         iam: Arc::clone(&iam),
         peers: Arc::new(HttpKmsPeers { peers: Arc::clone(&peers) }),
         observer: Arc::clone(&metrics) as Arc<dyn tern_kms::KmsObserver>,
+        peer_secret: tern_crypto::transport::peer_secret(&root.secret_access_key),
     };
     let kms =
         Kms::open(name, docs, &root_key, links).await.map_err(|e| anyhow::anyhow!("opening the key store: {e}"))?;
@@ -102,10 +104,12 @@ pub async fn start_region(
         iam: Arc::clone(&iam),
         replication_wake: Arc::clone(&replication_wake),
         sse: Arc::new(Sse::new(tern_crypto::wrap::derive(&root_key, KEK_PURPOSE), Arc::clone(&kms))),
+        replica_tickets: tern_crypto::mac::Mac::derived(&root_key, REPLICA_TICKETS_PURPOSE),
     });
 
     let mut builder = S3ServiceBuilder::new(TernS3::new(Arc::clone(&region)));
     let sessions = Arc::new(Sessions::default());
+    let auth = Arc::new(IamAuth { iam: Arc::clone(&iam), sessions: Arc::clone(&sessions) });
     builder.set_auth(IamAuth { iam: Arc::clone(&iam), sessions: Arc::clone(&sessions) });
     builder.set_access(IamAccess { iam: Arc::clone(&iam) });
     builder.set_validation(TernNames);
@@ -126,14 +130,56 @@ pub async fn start_region(
     };
     let replicator = Replicator::new(name, links).map_err(|e| anyhow::anyhow!("replication: {e}"))?;
     let replicating = Arc::new(replicator).spawn();
-    let others = OtherServices { iam, kms };
-    let outer = Arc::new(OuterLayer { region: name.to_owned(), s3: builder.build(), metrics, others, sessions });
+    let limits = Limits {
+        max_connections: deployment.limits.max_connections,
+        timeout: Duration::from_secs(deployment.limits.request_timeout_seconds),
+    };
+    let outer = Arc::new(OuterLayer {
+        region: name.to_owned(),
+        s3: builder.build(),
+        metrics: Arc::clone(&metrics),
+        serves_metrics: config.metrics_listen.is_none(),
+        others: OtherServices::new(iam, kms),
+        auth,
+        sessions,
+        sigv2: deployment.sigv2,
+        request_timeout: limits.timeout,
+    });
 
     let listener =
         TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
     let local_addr = listener.local_addr()?;
-    let task = tokio::spawn(serve(listener, outer, stop, (meta, replicating)));
+    if let Some(address) = config.metrics_listen {
+        let metrics_listener =
+            TcpListener::bind(address).await.with_context(|| format!("cannot listen on {address} for metrics"))?;
+        let handler = Arc::new(MetricsOnly { metrics });
+        tokio::spawn(crate::listener::serve(metrics_listener, handler, limits, stop.clone(), DRAIN_TIMEOUT));
+    }
+    let task = tokio::spawn(serve(listener, outer, limits, stop, (meta, replicating)));
     Ok(RunningRegion { name: name.to_owned(), local_addr, endpoint: config.endpoint_url(), task })
+}
+
+/// The purpose from which the key signing staged replica blobs' tickets is derived.
+const REPLICA_TICKETS_PURPOSE: &[u8] = b"tern/replica-tickets/v1";
+
+/// A listener of its own for `/_tern/metrics` (and health), so metrics can
+/// stay on a private address while the API listens publicly.
+struct MetricsOnly {
+    metrics: Arc<RegionMetrics>,
+}
+
+impl Handler for MetricsOnly {
+    async fn handle(&self, req: http::Request<hyper::body::Incoming>) -> http::Response<s3s::Body> {
+        match req.uri().path() {
+            "/_tern/metrics" => crate::outer::metrics_response(&self.metrics),
+            "/_tern/health" => http::Response::new(s3s::Body::from("ok\n".to_owned())),
+            _ => {
+                let mut response = http::Response::new(s3s::Body::empty());
+                *response.status_mut() = http::StatusCode::NOT_FOUND;
+                response
+            }
+        }
+    }
 }
 
 /// The region's IAM: the authority (the registry region) keeps the
@@ -149,12 +195,12 @@ async fn open_iam(
         RootIdentity { access_key_id: root.access_key_id.clone(), secret_access_key: root.secret_access_key.clone() };
     let authority = deployment.registry_region();
     if authority.name == name {
-        return Iam::authority(&deployment.account_id, identity, docs, root_key)
+        return Iam::authority(&deployment.account_id, name, identity, docs, root_key)
             .await
             .map_err(|e| anyhow::anyhow!("opening IAM: {e}"));
     }
     let peer = PeerClient::new(&authority.endpoint_url(), &authority.name, root)?;
-    Ok(Iam::follower(&deployment.account_id, identity, Arc::new(HttpIamAuthority { peer }), root_key))
+    Ok(Iam::follower(&deployment.account_id, name, identity, Arc::new(HttpIamAuthority { peer }), root_key))
 }
 
 /// Serves until `stop` changes, then drains, stops replication (its leases
@@ -162,37 +208,11 @@ async fn open_iam(
 async fn serve(
     listener: TcpListener,
     outer: Arc<OuterLayer>,
-    mut stop: watch::Receiver<bool>,
+    limits: Limits,
+    stop: watch::Receiver<bool>,
     (meta, replicating): (Arc<SqliteMeta>, tokio::task::JoinHandle<()>),
 ) -> anyhow::Result<()> {
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let conn_builder = ConnBuilder::new(TokioExecutor::new());
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, _peer)) = accepted else { continue };
-                // Without NODELAY a small response's head and body wait ~40 ms on delayed ACKs.
-                let _ = stream.set_nodelay(true);
-                let outer = Arc::clone(&outer);
-                let service = hyper::service::service_fn(move |req| {
-                    let outer = Arc::clone(&outer);
-                    async move { Ok::<_, std::convert::Infallible>(outer.handle(req).await) }
-                });
-                let conn = conn_builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, "connection ended with an error");
-                    }
-                });
-            }
-            _ = stop.changed() => break,
-        }
-    }
-    drop(listener);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
-        tracing::warn!("some connections did not finish within {DRAIN_TIMEOUT:?}");
-    }
+    crate::listener::serve(listener, outer, limits, stop, DRAIN_TIMEOUT).await;
     replicating.abort();
     meta.close().await;
     Ok(())

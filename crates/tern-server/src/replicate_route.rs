@@ -67,9 +67,9 @@ impl S3Route for ReplicateRoute {
         let (bucket, key) = target(req.uri.path()).ok_or_else(|| s3_error!(InvalidURI, "No bucket and key"))?;
         if req.uri.path().starts_with(BLOB_PREFIX) {
             let body = s3s::dto::StreamingBlob::from(req.input);
-            let blob = self.region.stage_replica_blob(&bucket, &key, body, &identity.principal).await?;
-            let answer = Body::from(serde_json::json!({ "blob": blob }).to_string());
-            return Ok(S3Response::with_status(answer, StatusCode::OK));
+            let staged = self.region.stage_replica_blob((&bucket, &key), body, &identity.principal).await?;
+            let answer = serde_json::json!({ "blob": staged.blob, "binding": staged.binding, "ticket": staged.ticket });
+            return Ok(S3Response::with_status(Body::from(answer.to_string()), StatusCode::OK));
         }
         if req.uri.path().starts_with(TAGS_PREFIX) {
             let manifest: TagManifest = manifest(&req.headers)?;

@@ -3,6 +3,8 @@
 //! pick the service handler and check the region. Verification happens in
 //! the handler. This parses untrusted bytes, so it is small and fuzzed.
 
+use crate::query::Query;
+
 /// The region and service a request was signed for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CredentialScope {
@@ -34,14 +36,8 @@ pub fn from_authorization(header: &str) -> Option<CredentialScope> {
 
 /// The scope from a presigned URL's `X-Amz-Credential` query parameter.
 #[must_use]
-pub fn from_query(query: &str) -> Option<CredentialScope> {
-    parse_credential(&query_credential(query)?).map(|c| c.scope)
-}
-
-/// The decoded `X-Amz-Credential` of a presigned URL's query.
-fn query_credential(query: &str) -> Option<String> {
-    let value = query.split('&').find_map(|pair| pair.strip_prefix("X-Amz-Credential="))?;
-    urlencoding::decode(value).ok().map(std::borrow::Cow::into_owned)
+pub fn from_query(query: &Query) -> Option<CredentialScope> {
+    parse_credential(query.unique("X-Amz-Credential")?).map(|c| c.scope)
 }
 
 /// Parses a credential from the right, so an access key can never shift its fields.
@@ -64,20 +60,30 @@ pub fn parse_credential(credential: &str) -> Option<Credential<'_>> {
 /// The scope of a request, from its `Authorization` header if it has one,
 /// else from its query string.
 #[must_use]
-pub fn of_request(authorization: Option<&str>, query: Option<&str>) -> Option<CredentialScope> {
+pub fn of_request(authorization: Option<&str>, query: &Query) -> Option<CredentialScope> {
     match authorization {
         Some(auth) => from_authorization(auth),
-        None => query.and_then(from_query),
+        None => from_query(query),
     }
 }
 
 /// The access key id a request is signed with (header or presigned query).
 #[must_use]
-pub fn access_key_of(authorization: Option<&str>, query: Option<&str>) -> Option<String> {
-    match authorization {
-        Some(auth) => parse_credential(authorization_field(auth, "Credential")?).map(|c| c.access_key.to_owned()),
-        None => parse_credential(&query_credential(query?)?).map(|c| c.access_key.to_owned()),
-    }
+pub fn access_key_of(authorization: Option<&str>, query: &Query) -> Option<String> {
+    let credential = match authorization {
+        Some(auth) => authorization_field(auth, "Credential")?,
+        None => query.unique("X-Amz-Credential")?,
+    };
+    parse_credential(credential).map(|c| c.access_key.to_owned())
+}
+
+/// AWS's longest presigned URL lifetime (`X-Amz-Expires`).
+pub const MAX_PRESIGNED_SECONDS: u64 = 7 * 24 * 60 * 60;
+
+/// Whether a presigned `SigV4` URL asks to live longer than AWS allows.
+#[must_use]
+pub fn presigned_too_long(query: &Query) -> bool {
+    query.unique("X-Amz-Expires").is_some_and(|v| v.parse::<u64>().map_or(true, |s| s > MAX_PRESIGNED_SECONDS))
 }
 
 #[cfg(test)]
@@ -98,16 +104,19 @@ mod tests {
     #[test]
     fn access_keys_of_signed_requests() {
         let h = "AWS4-HMAC-SHA256 Credential=ASIAEXAMPLE/20261127/eu-west-1/s3/aws4_request, Signature=abc";
-        assert_eq!(access_key_of(Some(h), None).as_deref(), Some("ASIAEXAMPLE"));
-        let q = "X-Amz-Credential=AKID%2F20261127%2Fus-east-1%2Fs3%2Faws4_request";
-        assert_eq!(access_key_of(None, Some(q)).as_deref(), Some("AKID"));
-        assert_eq!(access_key_of(None, None), None);
+        assert_eq!(access_key_of(Some(h), &Query::default()).as_deref(), Some("ASIAEXAMPLE"));
+        let q = Query::parse("X-Amz-Credential=AKID%2F20261127%2Fus-east-1%2Fs3%2Faws4_request").unwrap();
+        assert_eq!(access_key_of(None, &q).as_deref(), Some("AKID"));
+        assert_eq!(access_key_of(None, &Query::default()), None);
     }
 
     #[test]
     fn query_scope() {
         let q = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKID%2F20261127%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=x";
-        assert_eq!(from_query(q).unwrap().region, "us-east-1");
+        assert_eq!(from_query(&Query::parse(q).unwrap()).unwrap().region, "us-east-1");
+        // Encoded parameter names are read as s3s reads them.
+        let encoded = "X-Amz-%43redential=AKID%2F20261127%2Feu-west-1%2Fs3%2Faws4_request";
+        assert_eq!(from_query(&Query::parse(encoded).unwrap()).unwrap().region, "eu-west-1");
     }
 
     #[test]
@@ -122,6 +131,14 @@ mod tests {
         ] {
             assert_eq!(from_authorization(h), None, "{h}");
         }
-        assert_eq!(from_query("X-Amz-Credential=%ZZ"), None);
+        assert_eq!(from_query(&Query::parse("X-Amz-Credential=%ZZ").unwrap()), None);
+    }
+
+    #[test]
+    fn presigned_urls_live_at_most_a_week() {
+        let expires = |v: &str| presigned_too_long(&Query::parse(&format!("X-Amz-Expires={v}")).unwrap());
+        assert!(!expires("604800") && !expires("60"));
+        assert!(expires("604801") && expires("315360000") && expires("-1") && expires("x"));
+        assert!(!presigned_too_long(&Query::default()));
     }
 }

@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use aws_lc_rs::{constant_time, digest, hmac};
 use time::OffsetDateTime;
 use time::macros::format_description;
+use zeroize::Zeroizing;
 
 use crate::scope::{Credential, CredentialScope, authorization_field, parse_credential};
 
@@ -36,6 +37,8 @@ pub enum VerifyError {
     Skewed,
     #[error("the signature does not match")]
     Mismatch,
+    #[error("the x-amz-content-sha256 header does not match the body that was received")]
+    BodyHashMismatch,
 }
 
 /// The parsed `Authorization` header.
@@ -99,20 +102,33 @@ fn canonical_header_value(request: &SignedRequest<'_>, name: &str) -> String {
     values.join(",")
 }
 
-fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
-    hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data).as_ref().to_vec()
+fn hmac_sha256(key: &[u8], data: &[u8]) -> Zeroizing<Vec<u8>> {
+    Zeroizing::new(hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data).as_ref().to_vec())
 }
 
-/// Checks `request`'s `Authorization` header against `secret_for(access_key)`.
-/// Returns the access key and scope the request was signed with.
-pub fn verify(
-    request: &SignedRequest<'_>,
-    secret_for: impl FnOnce(&str) -> Option<String>,
+fn header<'a>(headers: &[(&str, &'a str)], name: &str) -> Option<&'a str> {
+    headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| *v)
+}
+
+/// A request whose `Authorization` header is well formed, whose date is
+/// current and whose access key is known: everything that can be checked
+/// before its body is read, so an anonymous client cannot make the server
+/// hold a body at all.
+pub struct Admitted<'a> {
+    auth: Authorization<'a>,
+    amz_date: &'a str,
+    secret: Zeroizing<String>,
+}
+
+/// Checks what `headers` say about who signed a request, at `now`; the
+/// secret of the access key comes from `secret_for`.
+pub fn admit<'a>(
+    headers: &'a [(&'a str, &'a str)],
+    secret_for: impl FnOnce(&str) -> Option<Zeroizing<String>>,
     now: OffsetDateTime,
-) -> Result<(String, CredentialScope), VerifyError> {
-    let header = |name: &str| request.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| *v);
-    let auth = parse_authorization(header("authorization").ok_or(VerifyError::Malformed("missing"))?)?;
-    let amz_date = header("x-amz-date").ok_or(VerifyError::Malformed("x-amz-date is required"))?;
+) -> Result<Admitted<'a>, VerifyError> {
+    let auth = parse_authorization(header(headers, "authorization").ok_or(VerifyError::Malformed("missing"))?)?;
+    let amz_date = header(headers, "x-amz-date").ok_or(VerifyError::Malformed("x-amz-date is required"))?;
     let format = format_description!("[year][month][day]T[hour][minute][second]Z");
     let signed_at = time::PrimitiveDateTime::parse(amz_date, &format)
         .map_err(|_| VerifyError::Malformed("x-amz-date"))?
@@ -124,35 +140,58 @@ pub fn verify(
         return Err(VerifyError::Skewed);
     }
     let secret = secret_for(auth.access_key).ok_or(VerifyError::UnknownAccessKey)?;
+    Ok(Admitted { auth, amz_date, secret })
+}
 
-    let payload_hash = header("x-amz-content-sha256")
-        .map_or_else(|| hex::encode(digest::digest(&digest::SHA256, request.body)), str::to_owned);
-    let mut canonical_headers = String::new();
-    for name in &auth.signed_headers {
-        let _ = writeln!(canonical_headers, "{name}:{}", canonical_header_value(request, name));
+impl Admitted<'_> {
+    /// Checks the signature over `request`. The payload hash is the hash of
+    /// the body actually received; an `x-amz-content-sha256` header that
+    /// claims anything else is refused, so a signature always covers the body.
+    /// Returns the access key and scope the request was signed with.
+    pub fn verify(self, request: &SignedRequest<'_>) -> Result<(String, CredentialScope), VerifyError> {
+        let Self { auth, amz_date, secret } = self;
+        let payload_hash = hex::encode(digest::digest(&digest::SHA256, request.body));
+        if header(request.headers, "x-amz-content-sha256").is_some_and(|claimed| claimed != payload_hash) {
+            return Err(VerifyError::BodyHashMismatch);
+        }
+        let mut canonical_headers = String::new();
+        for name in &auth.signed_headers {
+            let _ = writeln!(canonical_headers, "{name}:{}", canonical_header_value(request, name));
+        }
+        let canonical_request = format!(
+            "{}\n{}\n{}\n{}\n{}\n{}",
+            request.method,
+            encode(request.path, true),
+            canonical_query(request.query),
+            canonical_headers,
+            auth.signed_headers.join(";"),
+            payload_hash
+        );
+        let scope = format!("{}/{}/{}/aws4_request", auth.date, auth.scope.region, auth.scope.service);
+        let string_to_sign = format!(
+            "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
+            hex::encode(digest::digest(&digest::SHA256, canonical_request.as_bytes()))
+        );
+        let seed = Zeroizing::new(format!("AWS4{}", secret.as_str()));
+        let mut key = hmac_sha256(seed.as_bytes(), auth.date.as_bytes());
+        for part in [auth.scope.region.as_str(), auth.scope.service.as_str(), "aws4_request"] {
+            key = hmac_sha256(&key, part.as_bytes());
+        }
+        let expected = hex::encode(hmac_sha256(&key, string_to_sign.as_bytes()).as_slice());
+        constant_time::verify_slices_are_equal(expected.as_bytes(), auth.signature.as_bytes())
+            .map_err(|_| VerifyError::Mismatch)?;
+        Ok((auth.access_key.to_owned(), auth.scope))
     }
-    let canonical_request = format!(
-        "{}\n{}\n{}\n{}\n{}\n{}",
-        request.method,
-        encode(request.path, true),
-        canonical_query(request.query),
-        canonical_headers,
-        auth.signed_headers.join(";"),
-        payload_hash
-    );
-    let scope = format!("{}/{}/{}/aws4_request", auth.date, auth.scope.region, auth.scope.service);
-    let string_to_sign = format!(
-        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
-        hex::encode(digest::digest(&digest::SHA256, canonical_request.as_bytes()))
-    );
-    let mut key = hmac_sha256(format!("AWS4{secret}").as_bytes(), auth.date.as_bytes());
-    for part in [auth.scope.region.as_str(), auth.scope.service.as_str(), "aws4_request"] {
-        key = hmac_sha256(&key, part.as_bytes());
-    }
-    let expected = hex::encode(hmac_sha256(&key, string_to_sign.as_bytes()));
-    constant_time::verify_slices_are_equal(expected.as_bytes(), auth.signature.as_bytes())
-        .map_err(|_| VerifyError::Mismatch)?;
-    Ok((auth.access_key.to_owned(), auth.scope))
+}
+
+/// Checks `request`'s `Authorization` header against `secret_for(access_key)`
+/// ([`admit`], then [`Admitted::verify`]).
+pub fn verify(
+    request: &SignedRequest<'_>,
+    secret_for: impl FnOnce(&str) -> Option<Zeroizing<String>>,
+    now: OffsetDateTime,
+) -> Result<(String, CredentialScope), VerifyError> {
+    admit(request.headers, secret_for, now)?.verify(request)
 }
 
 #[cfg(test)]
@@ -195,7 +234,7 @@ mod tests {
     ) -> Result<(String, CredentialScope), VerifyError> {
         let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let request = SignedRequest { method, path, query, headers: &headers, body };
-        verify(&request, |key| (key == KEY).then(|| SECRET.to_owned()), OffsetDateTime::now_utc())
+        verify(&request, |key| (key == KEY).then(|| Zeroizing::new(SECRET.to_owned())), OffsetDateTime::now_utc())
     }
 
     #[test]
@@ -239,6 +278,36 @@ mod tests {
             )
             .collect();
         assert!(matches!(check("POST", "/", "", &old, body), Err(VerifyError::Skewed | VerifyError::Malformed(_))));
+    }
+
+    #[test]
+    fn the_signature_covers_the_body_received_not_the_hash_claimed() {
+        use aws_sigv4::http_request::{PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings, sign};
+        let body = b"Action=GetUser&Version=2010-05-08";
+        let identity = aws_credential_types::Credentials::new(KEY, SECRET, None, None, "t").into();
+        let mut settings = SigningSettings::default();
+        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region("us-east-1")
+            .name("iam")
+            .time(SystemTime::now())
+            .settings(settings)
+            .build()
+            .unwrap()
+            .into();
+        let headers = [("host", "h")];
+        let signable =
+            SignableRequest::new("POST", "http://h/", headers.iter().copied(), SignableBody::Bytes(body)).unwrap();
+        let mut request = http::Request::builder().method("POST").uri("http://h/").body(()).unwrap();
+        request.headers_mut().insert("host", "h".parse().unwrap());
+        sign(signable, &params).unwrap().into_parts().0.apply_to_request_http1x(&mut request);
+        let signed: Vec<(String, String)> =
+            request.headers().iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap().to_owned())).collect();
+        assert!(signed.iter().any(|(k, _)| k == "x-amz-content-sha256"));
+        check("POST", "/", "", &signed, body).unwrap();
+        let swapped = b"Action=CreateUser&UserName=mallory&Version=2010-05-08";
+        assert_eq!(check("POST", "/", "", &signed, swapped), Err(VerifyError::BodyHashMismatch));
     }
 
     #[test]

@@ -50,8 +50,8 @@ const IO_BLOCK: usize = 1 << 20;
 
 impl LocalBlobs {
     pub fn open(root: &Path) -> StoreResult<Self> {
-        std::fs::create_dir_all(root.join("tmp"))?;
-        std::fs::create_dir_all(root.join("blobs"))?;
+        crate::private::dir_all(&root.join("tmp"))?;
+        crate::private::dir_all(&root.join("blobs"))?;
         Ok(Self { root: Arc::new(root.to_owned()) })
     }
 
@@ -65,7 +65,7 @@ impl LocalBlobs {
 
     /// Writes `body` to a new file at `path`; returns it (not yet synced) and its length.
     async fn write_temp(&self, path: PathBuf, mut body: ByteStream) -> StoreResult<(std::fs::File, u64)> {
-        let mut file = Some(blocking(move || std::fs::File::create_new(path)).await?);
+        let mut file = Some(blocking(move || crate::private::create_new(&path)).await?);
         let mut pending: Option<tokio::task::JoinHandle<io::Result<std::fs::File>>> = None;
         // Chunks are gathered, not copied, into ~1 MiB writes.
         let mut block: Vec<Bytes> = Vec::new();
@@ -135,7 +135,7 @@ impl BlobStore for LocalBlobs {
         let renamed = {
             let (dir, target) = (dir.clone(), target.clone());
             blocking(move || {
-                std::fs::create_dir_all(&dir)?;
+                crate::private::new_dirs(&dir)?;
                 std::fs::rename(&temp, &target)
             })
             .await

@@ -54,7 +54,7 @@ fn inline(text: &'static str) -> ObjectData {
 }
 
 fn blobs(ids: &[&str]) -> ObjectData {
-    ObjectData::Blobs(ids.iter().map(|id| BlobPart { blob: (*id).to_owned(), size: 1 }).collect())
+    ObjectData::Blobs(ids.iter().map(|id| BlobPart { blob: (*id).to_owned(), size: 1, binding: None }).collect())
 }
 
 async fn new_bucket(store: &dyn MetaStore, name: &str, versioning: Versioning) {
@@ -76,6 +76,7 @@ pub async fn meta_suite(store: &dyn MetaStore) {
     multipart(store).await;
     registry(store).await;
     concurrent_writes(store).await;
+    blob_ownership(store).await;
 }
 
 /// Writes issued together succeed or fail one by one: a refused write
@@ -208,6 +209,7 @@ async fn multipart(store: &dyn MetaStore) {
         blob: blob.into(),
         modified_ms: 6,
         checksum: None,
+        binding: Some(format!("binding-of-{blob}")),
     };
     store.put_part(&part(1, "p1a")).await.unwrap();
     assert_eq!(store.put_part(&part(1, "p1b")).await.unwrap().blobs, vec!["p1a".to_owned()]);
@@ -217,6 +219,7 @@ async fn multipart(store: &dyn MetaStore) {
     assert_eq!(parts.iter().map(|p| p.part_number).collect::<Vec<_>>(), [2, 3]);
     assert_eq!(store.list_uploads("b-mpu", "b", None, None, 10).await.unwrap().len(), 1);
     assert!(store.referenced_blobs().await.unwrap().contains("p3"));
+    assert_eq!(parts[0].binding.as_deref(), Some("binding-of-p2"), "a part keeps its blob's binding");
 
     let done = version("b-mpu", "big", NULL_VERSION, "x-2", blobs(&["p1b", "p2"]));
     let displaced = store.complete_upload("u1", &done, None).await.unwrap();
@@ -408,10 +411,10 @@ async fn replicas(store: &dyn MetaStore) {
     new_bucket(store, "replicas", Versioning::Enabled).await;
     let mut newer = version("replicas", "k", "v2", "e2", inline("new"));
     newer.modified_ms += 10;
-    assert!(store.put_replica(&newer).await.unwrap());
-    assert!(!store.put_replica(&newer).await.unwrap(), "applying a replica twice changes nothing");
+    assert!(store.put_replica(&newer).await.unwrap().blobs.is_empty());
+    assert!(store.put_replica(&newer).await.unwrap().blobs.is_empty(), "applying a replica twice changes nothing");
     let older = version("replicas", "k", "v1", "e1", inline("old"));
-    assert!(store.put_replica(&older).await.unwrap());
+    assert!(store.put_replica(&older).await.unwrap().blobs.is_empty());
     let latest = store.get_version("replicas", "k", None).await.unwrap().unwrap();
     assert_eq!(latest.version_id, "v2", "an older version arriving later never becomes current");
     assert!(store.get_version("replicas", "k", Some("v1")).await.unwrap().is_some());
@@ -419,6 +422,25 @@ async fn replicas(store: &dyn MetaStore) {
     newest.modified_ms += 20;
     store.put_replica(&newest).await.unwrap();
     assert_eq!(store.get_version("replicas", "k", None).await.unwrap().unwrap().version_id, "v3");
+}
+
+/// A blob belongs to one row: nobody can name a blob another version or
+/// part holds, and cleaning up after a repeated replica never reaches one.
+async fn blob_ownership(store: &dyn MetaStore) {
+    new_bucket(store, "owners", Versioning::Enabled).await;
+    store.put_version(&version("owners", "a", "v1", "e", blobs(&["ba"])), None).await.unwrap();
+    let thief = version("owners", "b", "v2", "e", blobs(&["ba"]));
+    assert!(matches!(store.put_version(&thief, None).await, Err(StoreError::BlobInUse(b)) if b == "ba"));
+    assert!(matches!(store.put_replica(&thief).await, Err(StoreError::BlobInUse(_))));
+    assert!(store.get_version("owners", "b", None).await.unwrap().is_none(), "a refused write leaves nothing");
+
+    let replica = version("owners", "c", "v3", "e", blobs(&["bc"]));
+    assert!(store.put_replica(&replica).await.unwrap().blobs.is_empty());
+    let repeated = version("owners", "c", "v3", "e", blobs(&["bc", "staged"]));
+    assert_eq!(store.put_replica(&repeated).await.unwrap().blobs, ["staged"], "only what nobody owns");
+
+    assert_eq!(store.delete_version("owners", "a", "v1").await.unwrap().1.blobs, ["ba"]);
+    store.put_version(&thief, None).await.unwrap();
 }
 
 async fn replication_status(store: &dyn MetaStore) -> Option<String> {

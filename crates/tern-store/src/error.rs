@@ -18,6 +18,8 @@ pub enum StoreError {
     Body(std::io::Error),
     #[error("blob {0} is missing")]
     BlobMissing(String),
+    #[error("blob {0} already belongs to another version or part")]
+    BlobInUse(String),
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
     #[error("database: {0}")]

@@ -19,6 +19,7 @@ mod error;
 mod group_commit;
 mod meta;
 mod model;
+pub mod private;
 mod replication;
 mod sqlite;
 mod sweep;
@@ -29,8 +30,8 @@ pub use error::StoreError;
 pub use meta::MetaStore;
 pub use model::*;
 pub use replication::{
-    Backlog, NewTask, ReplicaManifest, ReplicationReport, SealedLayout, TagManifest, TagWrite, TagsApplied, TaskKind,
-    TaskOutcome, TaskRecord, TaskState,
+    Backlog, NewTask, ReplicaManifest, ReplicationReport, SealedLayout, StagedBlob, TagManifest, TagWrite, TagsApplied,
+    TaskKind, TaskOutcome, TaskRecord, TaskState,
 };
 pub use sqlite::SqliteMeta;
 pub use sweep::sweep_orphans;

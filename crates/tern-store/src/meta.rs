@@ -125,10 +125,12 @@ pub trait MetaStore: Send + Sync + 'static {
     // ---- replication outbox ---------------------------------------------
 
     /// Commits a replica from another region under its own version id.
-    /// Applying it again changes nothing (returns `false`: its blobs are not
-    /// needed); a version older than the key's current one is kept but never
-    /// becomes current.
-    async fn put_replica(&self, version: &NewVersion) -> StoreResult<bool>;
+    /// Applying it again changes nothing; a version older than the key's
+    /// current one is kept but never becomes current. Returns the blobs the
+    /// caller may now delete: those it replaced, or, for a repeated
+    /// delivery, those of `version` that no row owns. A blob another row
+    /// owns is refused (`BlobInUse`).
+    async fn put_replica(&self, version: &NewVersion) -> StoreResult<Displaced>;
 
     /// Adds replication tasks to an existing version (backfill), except for
     /// destinations it already has a task for, and marks it PENDING if any

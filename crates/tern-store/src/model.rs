@@ -88,9 +88,12 @@ pub struct ObjectAttrs {
     /// all its parts; with a bucket key, the bucket key's blob and a salt.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kms_data_key: Option<String>,
-    /// SSE-C: base64 MD5 of the customer's key.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub customer_key_md5: Option<String>,
+    /// SSE-C: how to recognise the customer's key, which is never stored:
+    /// an HMAC under a secret of the region that wrote it (`hmac-sha256:…`),
+    /// `replica` for a replica (its data key tells), or, for objects written
+    /// before HMACs, the key's base64 MD5.
+    #[serde(skip_serializing_if = "Option::is_none", alias = "customer_key_md5")]
+    pub customer_key_fingerprint: Option<String>,
     /// `x-amz-replication-status`: PENDING/COMPLETED/FAILED on a source
     /// version with replication tasks, REPLICA on a replica (PENDING or
     /// FAILED while a change made to it replicates back).
@@ -107,6 +110,12 @@ pub struct BlobPart {
     pub blob: String,
     /// Bytes of the object this blob holds (before any at-rest encryption).
     pub size: u64,
+    /// The salt in the blob's at-rest header (hex), which also names it: a
+    /// reader refuses a blob whose header says otherwise, so blobs cannot be
+    /// swapped between the parts of one object. Absent for blobs written
+    /// before bindings existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binding: Option<String>,
 }
 
 /// Where a version's bytes are.
@@ -231,6 +240,8 @@ pub struct PartRecord {
     pub blob: String,
     pub modified_ms: i64,
     pub checksum: Option<String>,
+    /// The binding of the part's blob (see [`BlobPart::binding`]).
+    pub binding: Option<String>,
 }
 
 /// The smallest string greater than every string starting with `prefix`

@@ -176,5 +176,15 @@ pub enum SealedLayout {
     /// The request body: one small object's sealed bytes.
     Inline,
     /// Blobs staged at the destination beforehand, in order.
-    Blobs(Vec<crate::model::BlobPart>),
+    Blobs(Vec<StagedBlob>),
+}
+
+/// A blob the destination staged for one delivery, and the ticket it gave
+/// for it: proof, checked when the manifest arrives, that this blob was
+/// staged by the same replication session for the same object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StagedBlob {
+    #[serde(flatten)]
+    pub part: crate::model::BlobPart,
+    pub ticket: String,
 }

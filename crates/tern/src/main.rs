@@ -100,6 +100,7 @@ fn run_cli() -> anyhow::Result<()> {
 }
 
 async fn run(deployment: &DeploymentConfig, regions: &[String], stdin_watch: bool) -> anyhow::Result<()> {
+    raise_file_limit(deployment, regions.len());
     let (root, origin) = RootCredentials::load_or_create(&deployment.data_dir)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut running: Vec<RunningRegion> = Vec::new();
@@ -116,6 +117,23 @@ async fn run(deployment: &DeploymentConfig, regions: &[String], stdin_watch: boo
     Ok(())
 }
 
+/// Raises the soft limit on open files to the hard limit: every connection
+/// is a file, and the soft default (often 1024) is far below what the
+/// regions' connection bounds allow. Warns if even the hard limit is lower.
+fn raise_file_limit(deployment: &DeploymentConfig, regions: usize) {
+    let wanted = u64::try_from(deployment.limits.max_connections.saturating_mul(regions)).unwrap_or(u64::MAX);
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        // Blobs, the database and peers need files too.
+        Ok(limit) if limit < wanted.saturating_add(256) => tracing::warn!(
+            limit,
+            wanted,
+            "the open-file limit is below the regions' connection bounds; connections will wait for files"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
+}
+
 fn announce(running: &[RunningRegion], root: &RootCredentials, origin: &Origin) {
     for region in running {
         println!("region {:<12} serving on http://{}", region.name, region.local_addr);
@@ -124,7 +142,7 @@ fn announce(running: &[RunningRegion], root: &RootCredentials, origin: &Origin) 
         Origin::Generated(path) => {
             println!("\nRoot credentials were generated and saved to {} (mode 0600). Paste these:", path.display());
             println!("export AWS_ACCESS_KEY_ID={}", root.access_key_id);
-            println!("export AWS_SECRET_ACCESS_KEY={}", root.secret_access_key);
+            println!("export AWS_SECRET_ACCESS_KEY={}", root.secret_access_key.as_str());
         }
         Origin::Existing(path) => println!("root credentials: {} (access key {})", path.display(), root.access_key_id),
         Origin::Environment => {

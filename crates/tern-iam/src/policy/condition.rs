@@ -14,6 +14,29 @@ pub struct RequestContext {
 }
 
 impl RequestContext {
+    /// The global keys every request carries, for `principal`. Tern serves
+    /// plain HTTP only, so `aws:SecureTransport` is false: a policy that
+    /// denies insecure transport denies everything, as it would on AWS.
+    #[must_use]
+    pub fn of(principal: &super::Principal) -> Self {
+        let mut cx = Self::default();
+        cx.set("aws:SecureTransport", "false");
+        cx.set("aws:PrincipalArn", principal.arn.clone());
+        cx.set("aws:PrincipalAccount", principal.account.clone());
+        let kind = if principal.is_root() {
+            "Account"
+        } else if principal.session_arn.is_some() {
+            "AssumedRole"
+        } else {
+            "User"
+        };
+        cx.set("aws:PrincipalType", kind);
+        if let Some((_, name)) = principal.arn.split_once(":user/") {
+            cx.set("aws:username", name);
+        }
+        cx
+    }
+
     /// Sets a single-valued key.
     pub fn set(&mut self, key: &str, value: impl Into<String>) {
         self.values.insert(key.to_lowercase(), vec![value.into()]);
@@ -73,6 +96,34 @@ fn operator(name: &str) -> Option<(Operator, bool)> {
     })
 }
 
+/// Condition keys Tern sets on the requests it authorizes (keys compare
+/// case-insensitively), and key families by prefix. A condition on any
+/// other key sees it missing.
+const SET_KEYS: &[&str] = &[
+    "aws:securetransport",
+    "aws:principalarn",
+    "aws:principalaccount",
+    "aws:principaltype",
+    "aws:username",
+    "aws:sourcearn",
+    "kms:viaservice",
+    "kms:calleraccount",
+    "kms:encryptioncontextkeys",
+    "kms:multiregion",
+    "kms:multiregionkeytype",
+    "s3:versionid",
+    "s3:prefix",
+    "s3:delimiter",
+    "s3:max-keys",
+    "s3:x-amz-server-side-encryption",
+    "s3:x-amz-server-side-encryption-aws-kms-key-id",
+];
+const SET_KEY_PREFIXES: &[&str] = &["kms:encryptioncontext:"];
+
+fn is_set_by_tern(key: &str) -> bool {
+    SET_KEYS.contains(&key) || SET_KEY_PREFIXES.iter().any(|p| key.starts_with(p))
+}
+
 /// Policy values are strings, booleans or numbers, alone or in a list.
 fn values(value: &serde_json::Value) -> Result<Vec<String>, PolicyError> {
     let one = |v: &serde_json::Value| match v {
@@ -121,6 +172,30 @@ pub(crate) fn parse_block(block: &serde_json::Value) -> Result<Vec<Condition>, P
 }
 
 impl Condition {
+    /// Whether this condition holds when its key is missing, which it always
+    /// is for a key Tern never sets.
+    fn holds_when_missing(&self) -> bool {
+        self.holds(&RequestContext::default())
+    }
+
+    /// Refuses a condition on a key Tern never sets where AWS, which sets
+    /// it, could decide otherwise in the caller's favour: in a Deny it might
+    /// have matched (the Deny would silently never apply), in an Allow it
+    /// would hold for every request. Only an Allow narrowed by such a key
+    /// is kept: it simply never applies. Failing closed at write time beats
+    /// failing open at every request.
+    pub(crate) fn check_supported(&self, deny: bool) -> Result<(), PolicyError> {
+        if is_set_by_tern(&self.key) || (!deny && !self.holds_when_missing()) {
+            return Ok(());
+        }
+        Err(PolicyError::new(format!(
+            "Condition key {} is not supported by Tern, and in this statement its absence would {}; \
+             remove the condition or the statement.",
+            self.key,
+            if deny { "silently disable the Deny" } else { "allow every request" }
+        )))
+    }
+
     fn matches(&self, actual: &str, wanted: &str) -> bool {
         match self.operator {
             Operator::StringEquals => actual == wanted,
@@ -195,6 +270,25 @@ mod tests {
         assert!(holds(&json!({"ForAllValues:StringLike": {"kms:EncryptionContextKeys": ["aws:*", "tenant"]}}), &cx));
         assert!(holds(&json!({"ForAllValues:StringEquals": {"absent": "x"}}), &cx), "an empty set satisfies ForAll");
         assert!(!holds(&json!({"ForAnyValue:StringEquals": {"absent": "x"}}), &cx));
+    }
+
+    #[test]
+    fn unsupported_keys_may_only_narrow_an_allow() {
+        let conditions = |block| parse_block(&block).unwrap();
+        let check = |block, deny| conditions(block).iter().try_for_each(|c| c.check_supported(deny));
+        assert!(check(json!({"Bool": {"kms:GrantIsForAWSResource": "true"}}), false).is_ok());
+        assert!(check(json!({"StringNotEquals": {"s3:ExistingObjectTag/team": "x"}}), false).is_err());
+        assert!(check(json!({"StringEqualsIfExists": {"aws:SourceVpc": "v"}}), false).is_err());
+        assert!(check(json!({"StringEquals": {"aws:SourceVpc": "v"}}), true).is_err());
+        assert!(check(json!({"Bool": {"aws:SecureTransport": "false"}}), true).is_ok());
+        assert!(check(json!({"StringLike": {"kms:EncryptionContext:aws:s3:arn": "*"}}), true).is_ok());
+    }
+
+    #[test]
+    fn every_request_knows_it_came_over_plain_http() {
+        let deny = json!({"Bool": {"aws:SecureTransport": "false"}});
+        let principal = super::super::Principal::root("111122223333");
+        assert!(holds(&deny, &RequestContext::of(&principal)));
     }
 
     #[test]

@@ -135,8 +135,25 @@ fn check_actions(actions: &[String]) -> Result<(), PolicyError> {
     Ok(())
 }
 
+/// The elements a statement may have; any other is a mistake (a misspelled
+/// `Condtion` must not grant access unconditionally).
+const STATEMENT_ELEMENTS: &[&str] =
+    &["Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource", "NotResource", "Condition"];
+const POLICY_ELEMENTS: &[&str] = &["Version", "Id", "Statement"];
+
+fn refuse_unknown(object: &serde_json::Map<String, Value>, known: &[&str]) -> Result<(), PolicyError> {
+    match object.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(unknown) => Err(PolicyError::new(format!("Policy document contains an unknown element: {unknown}."))),
+        None => Ok(()),
+    }
+}
+
 fn parse_statement(value: &Value, kind: Kind) -> Result<Statement, PolicyError> {
     let Value::Object(s) = value else { return Err(PolicyError::new("Each statement must be an object.")) };
+    refuse_unknown(s, STATEMENT_ELEMENTS)?;
+    if s.get("Sid").is_some_and(|sid| !sid.is_string()) {
+        return Err(PolicyError::new("Statement IDs (SID) must be strings."));
+    }
     let deny = match s.get("Effect").and_then(Value::as_str) {
         Some("Allow") => false,
         Some("Deny") => true,
@@ -164,6 +181,9 @@ fn parse_statement(value: &Value, kind: Kind) -> Result<Statement, PolicyError> 
         return Err(PolicyError::new("Has prohibited field Resource"));
     }
     let conditions = s.get("Condition").map(parse_block).transpose()?.unwrap_or_default();
+    for condition in &conditions {
+        condition.check_supported(deny)?;
+    }
     Ok(Statement { deny, principals, actions: (actions, not_action), resources, conditions })
 }
 
@@ -172,6 +192,7 @@ impl Policy {
         let doc: Value = serde_json::from_str(text)
             .map_err(|e| PolicyError::new(format!("This policy contains invalid Json: {e}")))?;
         let Value::Object(doc) = doc else { return Err(PolicyError::new("The policy must be a JSON object.")) };
+        refuse_unknown(&doc, POLICY_ELEMENTS)?;
         if let Some(version) = doc.get("Version")
             && !matches!(version.as_str(), Some("2012-10-17" | "2008-10-17"))
         {
@@ -184,6 +205,19 @@ impl Policy {
         };
         let statements = statements.iter().map(|s| parse_statement(s, kind)).collect::<Result<_, _>>()?;
         Ok(Self { statements })
+    }
+
+    /// A policy that denies every action on every resource.
+    #[must_use]
+    pub fn deny_all() -> Self {
+        let statement = Statement {
+            deny: true,
+            principals: None,
+            actions: (vec!["*".to_owned()], false),
+            resources: Some((vec!["*".to_owned()], false)),
+            conditions: Vec::new(),
+        };
+        Self { statements: vec![statement] }
     }
 
     /// An identity policy (inline on a user or role).
@@ -293,12 +327,7 @@ mod tests {
     const ACCOUNT: &str = "111122223333";
 
     fn user(name: &str) -> Principal {
-        Principal {
-            arn: format!("arn:aws:iam::{ACCOUNT}:user/{name}"),
-            account: ACCOUNT.into(),
-            session_arn: None,
-            service: None,
-        }
+        Principal::user(ACCOUNT, name)
     }
 
     fn verdict(policy: &Policy, who: &Principal, action: &str, resource: &str, context: &RequestContext) -> Verdict {
@@ -380,6 +409,12 @@ mod tests {
             (r#"{"Statement": {"Effect": "Allow", "Action": "GetObject", "Resource": "*"}}"#, "vendor"),
             (r#"{"Statement": {"Effect": "Allow", "Action": "s3:*"}}"#, "resources"),
             (r#"{"Statement": {"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "*"}}"#, "principal"),
+            (
+                r#"{"Statement": {"Effect": "Allow", "Action": "s3:*", "Resource": "*", "Condtion": {"Bool": {"aws:SecureTransport": "true"}}}}"#,
+                "unknown element: Condtion",
+            ),
+            (r#"{"Statment": [], "Statement": {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}}"#, "Statment"),
+            (r#"{"Statement": {"Sid": 1, "Effect": "Allow", "Action": "s3:*", "Resource": "*"}}"#, "SID"),
         ];
         for (text, reason) in cases {
             let e = Policy::identity(text).unwrap_err();

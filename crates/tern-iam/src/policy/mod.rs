@@ -15,6 +15,9 @@ mod matching;
 pub use condition::RequestContext;
 pub use document::{Policy, PolicyError};
 
+/// The S3 service principal.
+pub const S3_SERVICE: &str = "s3.amazonaws.com";
+
 /// Who a request is from, as policies see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
@@ -27,17 +30,34 @@ pub struct Principal {
     pub session_arn: Option<String>,
     /// A service principal such as `s3.amazonaws.com`.
     pub service: Option<String>,
+    /// For a session an AWS service assumed for its own work (S3 replicating
+    /// as the rule's role), that service. Never set for a session a user
+    /// asked for with `AssumeRole`.
+    pub assumed_by_service: Option<String>,
 }
 
 impl Principal {
     #[must_use]
     pub fn root(account: &str) -> Self {
-        Self {
-            arn: format!("arn:aws:iam::{account}:root"),
-            account: account.to_owned(),
-            session_arn: None,
-            service: None,
-        }
+        Self::of_arn(account, format!("arn:aws:iam::{account}:root"))
+    }
+
+    /// The IAM user `name` of `account`.
+    #[must_use]
+    pub fn user(account: &str, name: &str) -> Self {
+        Self::of_arn(account, format!("arn:aws:iam::{account}:user/{name}"))
+    }
+
+    /// A user, role or root of `account` by ARN, without a session.
+    #[must_use]
+    pub fn of_arn(account: &str, arn: String) -> Self {
+        Self { arn, account: account.to_owned(), session_arn: None, service: None, assumed_by_service: None }
+    }
+
+    /// Whether S3 assumed this session for replication.
+    #[must_use]
+    pub fn is_s3_replication(&self) -> bool {
+        self.session_arn.is_some() && self.assumed_by_service.as_deref() == Some(S3_SERVICE)
     }
 
     #[must_use]

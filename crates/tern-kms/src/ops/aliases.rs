@@ -20,17 +20,32 @@ pub struct AliasRequest {
 }
 
 /// The key an alias may point at: an existing key, not pending deletion,
-/// that the caller may manage.
+/// on which the caller may perform `action` (key policy and IAM).
 fn target(kms: &Kms, caller: &Caller, target: Option<String>, action: &str) -> KmsResult<std::sync::Arc<LiveKey>> {
     let key = kms.resolve_key_only(&required(target, "targetKeyId")?)?;
-    kms.authorize(caller, action, &key.record)?;
+    kms.authorize(caller, action, &key)?;
     refuse_if_pending_deletion(kms, &key.record)?;
     Ok(key)
+}
+
+/// Authorizes `action` on the alias itself: aliases have no resource
+/// policy, so identity policies decide, on the alias's ARN.
+fn authorize_alias(kms: &Kms, caller: &Caller, action: &str, name: &str) -> KmsResult<()> {
+    kms.authorize_identity(caller, action, &kms.alias_arn(name))
+}
+
+/// The aliases of AWS managed keys belong to AWS: nobody changes them.
+fn refuse_reserved(name: &str) -> KmsResult<()> {
+    if name.starts_with("alias/aws/") {
+        return Err(KmsError::not_authorized(format!("{name} is reserved for AWS managed keys and cannot be changed.")));
+    }
+    Ok(())
 }
 
 pub(crate) async fn create_alias(kms: &Kms, caller: &Caller, req: AliasRequest) -> KmsResult<Value> {
     let name = required(req.alias_name, "aliasName")?;
     validate_alias_name(&name)?;
+    authorize_alias(kms, caller, "CreateAlias", &name)?;
     let key = target(kms, caller, req.target_key_id, "CreateAlias")?;
     let exists = KmsError::already_exists(format!("An alias with the name {} already exists", kms.alias_arn(&name)));
     kms.store
@@ -45,13 +60,25 @@ pub(crate) async fn create_alias(kms: &Kms, caller: &Caller, req: AliasRequest) 
     Ok(json!({}))
 }
 
+/// Repoints an alias: AWS requires `kms:UpdateAlias` on the alias, on the
+/// key it points at now, and on the new key, so nobody can take over an
+/// alias (and whatever later encrypts under it) with rights to one key only.
 pub(crate) async fn update_alias(kms: &Kms, caller: &Caller, req: AliasRequest) -> KmsResult<Value> {
     let name = required(req.alias_name, "aliasName")?;
+    refuse_reserved(&name)?;
+    let missing = || KmsError::not_found(format!("Alias {} is not found.", kms.alias_arn(&name)));
+    let current = kms.store.alias(&name).ok_or_else(missing)?;
+    authorize_alias(kms, caller, "UpdateAlias", &name)?;
+    if let Some(key) = kms.store.key(&current.target) {
+        kms.authorize(caller, "UpdateAlias", &key)?;
+    }
     let key = target(kms, caller, req.target_key_id, "UpdateAlias")?;
-    let missing = KmsError::not_found(format!("Alias {} is not found.", kms.alias_arn(&name)));
     kms.store
         .put_alias(&name, |old| {
-            let old = old.ok_or(missing)?;
+            let old = old.ok_or_else(missing)?;
+            if old.target != current.target {
+                return Err(KmsError::invalid_state(format!("Alias {name} changed during the update; retry.")));
+            }
             Ok(AliasRecord { target: key.record.id.clone(), updated: now(), ..old.clone() })
         })
         .await?;
@@ -60,10 +87,12 @@ pub(crate) async fn update_alias(kms: &Kms, caller: &Caller, req: AliasRequest) 
 
 pub(crate) async fn delete_alias(kms: &Kms, caller: &Caller, req: AliasRequest) -> KmsResult<Value> {
     let name = required(req.alias_name, "aliasName")?;
+    refuse_reserved(&name)?;
     let missing = || KmsError::not_found(format!("Alias {} is not found.", kms.alias_arn(&name)));
     let alias = kms.store.alias(&name).ok_or_else(missing)?;
+    authorize_alias(kms, caller, "DeleteAlias", &name)?;
     if let Some(key) = kms.store.key(&alias.target) {
-        kms.authorize(caller, "DeleteAlias", &key.record)?;
+        kms.authorize(caller, "DeleteAlias", &key)?;
     }
     kms.store.delete_alias(&name, missing()).await?;
     Ok(json!({}))

@@ -44,7 +44,7 @@ impl Kms {
     ) -> KmsResult<(Vec<u8>, String)> {
         self.observer.cryptographic_call(action, caller.via_service.is_some());
         let key = self.resolve(key_id)?;
-        self.authorize_with_context(caller, action, &key.record, Some(context))?;
+        self.authorize_with_context(caller, action, &key, Some(context))?;
         self.usable(&key.record)?;
         let (version, material) = key.current().ok_or_else(|| KmsError::internal("The key has no material."))?;
         let header = BlobHeader { key_id: key.record.id.clone(), material_version: version };
@@ -59,7 +59,7 @@ impl Kms {
     pub fn check(&self, caller: &Caller, action: &str, key_id: &str, context: &Context) -> KmsResult<(String, String)> {
         self.observer.cryptographic_call(action, caller.via_service.is_some());
         let key = self.resolve(key_id)?;
-        self.authorize_with_context(caller, action, &key.record, Some(context))?;
+        self.authorize_with_context(caller, action, &key, Some(context))?;
         self.usable(&key.record)?;
         Ok((key.record.id.clone(), self.arn(&key.record.id)))
     }
@@ -82,7 +82,7 @@ impl Kms {
         {
             return Err(KmsError::incorrect_key());
         }
-        self.authorize_with_context(caller, action, &key.record, Some(context))?;
+        self.authorize_with_context(caller, action, &key, Some(context))?;
         self.usable(&key.record)?;
         let material = key.materials.get(&header.material_version).ok_or_else(KmsError::invalid_ciphertext)?;
         let plain = kms_blob::decrypt(blob, material, context).map_err(|_| KmsError::invalid_ciphertext())?;

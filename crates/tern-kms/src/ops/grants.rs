@@ -5,6 +5,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::access::Allowed;
 use crate::error::{KmsError, KmsResult};
 use crate::model::{Grant, GrantConstraints};
 use crate::ops::keys::{managed, refuse_if_pending_deletion};
@@ -70,11 +71,38 @@ fn checked_operations(operations: Option<Vec<String>>) -> KmsResult<Vec<String>>
     Ok(operations)
 }
 
+/// A grantee creating a grant through its own grant may hand on only what
+/// that grant gives: a subset of its operations, under constraints at least
+/// as strict (AWS: "the grantee can create grants only with operations and
+/// constraints of its own grant").
+fn within_a_parent(
+    parents: &[&Grant],
+    operations: &[String],
+    constraints: Option<&GrantConstraints>,
+) -> KmsResult<()> {
+    let unconstrained = GrantConstraints::default();
+    let fits = |parent: &&Grant| {
+        operations.iter().all(|op| parent.operations.contains(op))
+            && parent
+                .constraints
+                .as_ref()
+                .is_none_or(|p| constraints.unwrap_or(&unconstrained).within(p))
+    };
+    if parents.iter().any(fits) {
+        return Ok(());
+    }
+    Err(KmsError::access_denied(
+        "A grant created through a grant may only include that grant's operations, under its constraints.",
+    ))
+}
+
 pub(crate) async fn create_grant(kms: &Kms, caller: &Caller, req: GrantRequest) -> KmsResult<Value> {
     let key = kms.resolve_key_only(&required(req.key_id, "keyId")?)?;
     let grantee = required(req.grantee_principal, "granteePrincipal")?;
     let operations = checked_operations(req.operations)?;
-    kms.authorize(caller, "CreateGrant", &key.record)?;
+    if let Allowed::ByGrants(parents) = kms.authorization(caller, "CreateGrant", &key, None)? {
+        within_a_parent(&parents, &operations, req.constraints.as_ref())?;
+    }
     if req.dry_run == Some(true) {
         return Err(KmsError::dry_run());
     }
@@ -161,25 +189,38 @@ async fn remove_grant(kms: &Kms, key_id: &str, matches: impl Fn(&Grant) -> bool)
         .await
 }
 
+/// Who may retire a grant, as AWS decides it (by the grant, not by any
+/// policy): the account that created it, its retiring principal, or its
+/// grantee when the grant itself includes `RetireGrant`.
+fn may_retire(grant: &Grant, caller: &Caller) -> bool {
+    (caller.is_root() && caller.principal.account == grant.issuing_account)
+        || grant.is_retiring_principal(caller)
+        || (grant.is_grantee(caller) && grant.operations.iter().any(|op| op == "RetireGrant"))
+}
+
 pub(crate) async fn retire_grant(kms: &Kms, caller: &Caller, req: GrantRequest) -> KmsResult<Value> {
     if req.dry_run == Some(true) {
         return Err(KmsError::dry_run());
     }
-    if let Some(token) = req.grant_token {
-        let key = kms
+    let (key, grant_id) = match req.grant_token {
+        Some(token) => kms
             .store
             .keys()
             .into_iter()
-            .find(|k| k.record.grants.iter().any(|g| g.token == token))
-            .ok_or_else(KmsError::invalid_grant_token)?;
-        return remove_grant(kms, &key.record.id, |g| g.token == token).await.map(|()| json!({}));
-    }
-    let key = kms.resolve_key_only(&required(req.key_id, "keyId")?)?;
-    let grant_id = required(req.grant_id, "grantId")?;
+            .find_map(|k| {
+                let id = k.record.grants.iter().find(|g| g.has_token(&token))?.id.clone();
+                Some((k, id))
+            })
+            .ok_or_else(KmsError::invalid_grant_token)?,
+        None => (kms.resolve_key_only(&required(req.key_id, "keyId")?)?, required(req.grant_id, "grantId")?),
+    };
     let grant = key.record.grants.iter().find(|g| g.id == grant_id).ok_or_else(KmsError::invalid_grant_id)?;
-    let may_retire = caller.is_root() || grant.retiring.as_deref() == Some(caller.principal.arn.as_str());
-    if !may_retire {
-        kms.authorize(caller, "RetireGrant", &key.record)?;
+    if !may_retire(grant, caller) {
+        return Err(KmsError::access_denied(format!(
+            "User: {} is not authorized to retire grant {grant_id}: only its creating account, its retiring \
+             principal, or a grantee whose grant includes RetireGrant may.",
+            caller.principal.caller_arn()
+        )));
     }
     remove_grant(kms, &key.record.id, |g| g.id == grant_id).await.map(|()| json!({}))
 }
@@ -187,7 +228,7 @@ pub(crate) async fn retire_grant(kms: &Kms, caller: &Caller, req: GrantRequest) 
 pub(crate) async fn revoke_grant(kms: &Kms, caller: &Caller, req: GrantRequest) -> KmsResult<Value> {
     let key = kms.resolve_key_only(&required(req.key_id, "keyId")?)?;
     let grant_id = required(req.grant_id, "grantId")?;
-    kms.authorize(caller, "RevokeGrant", &key.record)?;
+    kms.authorize(caller, "RevokeGrant", &key)?;
     if req.dry_run == Some(true) {
         return Err(KmsError::dry_run());
     }

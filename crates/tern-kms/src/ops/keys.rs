@@ -87,7 +87,7 @@ pub(crate) fn new_key(
         materials: Vec::new(),
         shared,
     };
-    let mut key = LiveKey { record, materials: std::collections::BTreeMap::new() };
+    let mut key = LiveKey::new(record, std::collections::BTreeMap::new());
     let material = Key256::random().map_err(|e| KmsError::internal(e.to_string()))?;
     kms.store.add_material(&mut key, 1, material)?;
     Ok(key)
@@ -120,7 +120,7 @@ pub(crate) async fn create_key(kms: &Kms, caller: &Caller, req: CreateKeyRequest
 
 pub(crate) fn describe_key(kms: &Kms, caller: &Caller, req: KeyRequest) -> KmsResult<Value> {
     let key = kms.resolve(&required(req.key_id, "keyId")?)?;
-    kms.authorize(caller, "DescribeKey", &key.record)?;
+    kms.authorize(caller, "DescribeKey", &key)?;
     Ok(json!({ "KeyMetadata": kms.metadata(&key.record) }))
 }
 
@@ -154,7 +154,7 @@ pub(crate) fn refuse_if_pending_deletion(kms: &Kms, key: &KeyRecord) -> KmsResul
 /// `kms:<action>` on it.
 pub(crate) fn managed(kms: &Kms, caller: &Caller, key_id: Option<String>, action: &str) -> KmsResult<Arc<LiveKey>> {
     let key = kms.resolve_key_only(&required(key_id, "keyId")?)?;
-    kms.authorize(caller, action, &key.record)?;
+    kms.authorize(caller, action, &key)?;
     Ok(key)
 }
 

@@ -15,16 +15,7 @@ use crate::error::{KmsError, KmsResult};
 use crate::wire::parse;
 use crate::{Caller, Kms};
 
-/// Tern's own operations between regions; only the root identity may call them.
-pub const INTERNAL_PREFIX: &str = "TernInternal.";
-
 pub(crate) async fn dispatch(kms: &Kms, caller: &Caller, operation: &str, body: &[u8]) -> KmsResult<Value> {
-    if let Some(internal) = operation.strip_prefix(INTERNAL_PREFIX) {
-        if !caller.is_root() {
-            return Err(KmsError::access_denied("Only the deployment's root identity may call Tern's internal API."));
-        }
-        return multi_region::internal(kms, internal, body).await;
-    }
     match operation {
         "Encrypt" => crypto::encrypt(kms, caller, parse(body)?),
         "Decrypt" => crypto::decrypt(kms, caller, parse(body)?),

@@ -47,37 +47,59 @@ struct SyncKey {
     shared: Shared,
     materials: Vec<WireMaterial>,
     create: Option<ReplicaStart>,
+    /// The pushing region, and the challenge the receiver issued for this push.
+    sender: String,
+    challenge: String,
 }
 
-fn transport_context(key_id: &str, version: u32) -> Vec<u8> {
-    format!("kms material|{key_id}|{version}").into_bytes()
+/// What one sealed material is bound to: its key and version, both
+/// regions, and the receiver's one-time challenge.
+fn transport_context(key_id: &str, version: u32, (sender, receiver): (&str, &str), challenge: &str) -> Vec<u8> {
+    format!("kms material v2|{key_id}|{version}|{sender}|{receiver}|{challenge}").into_bytes()
+}
+
+/// A peer's transport key and a challenge it issued for one push.
+struct Handshake {
+    public_key: [u8; PUBLIC_KEY_LEN],
+    challenge: String,
 }
 
 impl Kms {
-    async fn transport_key_of(&self, region: &str) -> KmsResult<[u8; PUBLIC_KEY_LEN]> {
-        let answer = self.peers.call(region, "TernInternal.GetTransportKey", json!({})).await?;
+    async fn handshake(&self, region: &str) -> KmsResult<Handshake> {
+        let malformed = || KmsError::internal(format!("{region} sent a malformed transport handshake"));
+        let answer = self.peers.call(region, "GetTransportKey", json!({})).await?;
         let text = answer["PublicKey"].as_str().unwrap_or_default();
-        let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, text)
-            .map_err(|_| KmsError::internal(format!("{region} sent a malformed transport key")))?;
-        bytes.try_into().map_err(|_| KmsError::internal(format!("{region} sent a malformed transport key")))
+        let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, text).map_err(|_| malformed())?;
+        let challenge = answer["Challenge"].as_str().ok_or_else(malformed)?.to_owned();
+        Ok(Handshake { public_key: bytes.try_into().map_err(|_| malformed())?, challenge })
     }
 
-    /// Sends `key`'s shared state and material to `region`.
+    /// Sends `key`'s shared state and material to `region`. The receiver's
+    /// public key comes from an answer nobody signs, but the material is
+    /// sealed under the deployment's peer secret as well: a substituted key
+    /// gets its holder nothing.
     async fn push(&self, key: &LiveKey, region: &str, create: Option<ReplicaStart>) -> KmsResult<Value> {
-        let recipient = self.transport_key_of(region).await?;
+        let Handshake { public_key, challenge } = self.handshake(region).await?;
         let materials = key
             .materials
             .iter()
             .map(|(version, material)| {
-                let context = transport_context(&key.record.id, *version);
-                let sealed = transport::seal_to(&recipient, &context, material.expose())
+                let context = transport_context(&key.record.id, *version, (&self.region, region), &challenge);
+                let sealed = transport::seal_to(&public_key, &self.peer_secret, &context, material.expose())
                     .map_err(|e| KmsError::internal(e.to_string()))?;
                 Ok(WireMaterial { version: *version, sealed })
             })
             .collect::<KmsResult<Vec<_>>>()?;
-        let message = SyncKey { key_id: key.record.id.clone(), shared: key.record.shared.clone(), materials, create };
+        let message = SyncKey {
+            key_id: key.record.id.clone(),
+            shared: key.record.shared.clone(),
+            materials,
+            create,
+            sender: self.region.clone(),
+            challenge,
+        };
         let body = serde_json::to_value(message).map_err(|e| KmsError::internal(e.to_string()))?;
-        self.peers.call(region, "TernInternal.SyncKey", body).await
+        self.peers.call(region, "SyncKey", body).await
     }
 
     /// Pushes `key` to each of its other regions; a failure is remembered
@@ -166,7 +188,7 @@ pub(crate) async fn replicate_key(kms: &Kms, caller: &Caller, req: ReplicateKeyR
     let key = kms.resolve_key_only(&required(req.key_id, "keyId")?)?;
     let region = required(req.replica_region, "replicaRegion")?;
     check_region_name("replicaRegion", &region)?;
-    kms.authorize(caller, "ReplicateKey", &key.record)?;
+    kms.authorize(caller, "ReplicateKey", &key)?;
     let mut mr = kms.primary_here(&key)?;
     if region == kms.region || mr.replica_regions.contains(&region) {
         return Err(KmsError::already_exists(format!(
@@ -215,7 +237,7 @@ pub(crate) async fn update_primary_region(kms: &Kms, caller: &Caller, req: Updat
     let key = kms.resolve_key_only(&required(req.key_id, "keyId")?)?;
     let region = required(req.primary_region, "primaryRegion")?;
     check_region_name("primaryRegion", &region)?;
-    kms.authorize(caller, "UpdatePrimaryRegion", &key.record)?;
+    kms.authorize(caller, "UpdatePrimaryRegion", &key)?;
     let mut mr = kms.primary_here(&key)?;
     if region == kms.region {
         return Ok(json!({}));
@@ -242,10 +264,17 @@ pub(crate) async fn update_primary_region(kms: &Kms, caller: &Caller, req: Updat
     Ok(json!({}))
 }
 
-/// Tern's internal operations, already restricted to the root identity.
+/// Tern's internal operations; the caller has authenticated the request as
+/// the deployment's root.
 pub(crate) async fn internal(kms: &Kms, operation: &str, body: &[u8]) -> KmsResult<Value> {
     match operation {
-        "GetTransportKey" => Ok(json!({ "PublicKey": b64(&kms.transport.public()) })),
+        "GetTransportKey" => {
+            let challenge = kms
+                .challenges
+                .issue()
+                .ok_or_else(|| KmsError::internal("Too many key transfers are waiting; retry shortly."))?;
+            Ok(json!({ "PublicKey": b64(&kms.transport.public()), "Challenge": challenge }))
+        }
         "SyncKey" => apply_sync(kms, parse(body)?).await,
         "ReplicaDeleted" => replica_deleted(kms, parse(body)?).await,
         "CheckAccess" => check_access(kms, parse(body)?),
@@ -253,15 +282,22 @@ pub(crate) async fn internal(kms: &Kms, operation: &str, body: &[u8]) -> KmsResu
     }
 }
 
+/// Opens the materials of a push, which must answer a challenge this region
+/// issued and not yet saw answered.
 fn open_materials(kms: &Kms, message: &SyncKey) -> KmsResult<Vec<(u32, Key256)>> {
+    if !kms.challenges.redeem(&message.challenge) {
+        return Err(KmsError::validation("The key transfer does not answer a challenge of this region."));
+    }
+    let regions = (message.sender.as_str(), kms.region.as_str());
     message
         .materials
         .iter()
         .map(|m| {
+            let context = transport_context(&message.key_id, m.version, regions, &message.challenge);
             let plain = zeroize::Zeroizing::new(
                 kms.transport
-                    .open(&transport_context(&message.key_id, m.version), &m.sealed)
-                    .map_err(|_| KmsError::validation("Key material did not open with this region's transport key."))?,
+                    .open(&kms.peer_secret, &context, &m.sealed)
+                    .map_err(|_| KmsError::validation("Key material did not open: not sealed by this deployment."))?,
             );
             let key =
                 Key256::from_slice(&plain).ok_or_else(|| KmsError::validation("Key material has a bad length."))?;
@@ -330,10 +366,8 @@ struct CheckAccess {
 /// destination region); nothing cryptographic happens.
 fn check_access(kms: &Kms, request: CheckAccess) -> KmsResult<Value> {
     let principal = tern_iam::policy::Principal {
-        arn: request.principal_arn,
-        account: kms.account.clone(),
         session_arn: request.session_arn,
-        service: None,
+        ..tern_iam::policy::Principal::of_arn(&kms.account, request.principal_arn)
     };
     let caller = Caller::new(principal).via(request.via_service);
     let (_, arn) = kms.check(&caller, &request.action, &request.key_id, &std::collections::BTreeMap::new())?;
@@ -378,7 +412,7 @@ impl Kms {
             && mr.primary_region != self.region
         {
             let notice = json!({"KeyId": key.record.id, "Region": self.region});
-            self.peers.call(&mr.primary_region, "TernInternal.ReplicaDeleted", notice).await?;
+            self.peers.call(&mr.primary_region, "ReplicaDeleted", notice).await?;
         }
         self.store.remove(&key.record.id).await?;
         tracing::info!(key = %key.record.id, "key material destroyed at the end of its deletion window");

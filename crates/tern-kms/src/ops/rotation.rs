@@ -58,7 +58,7 @@ pub(crate) async fn set_rotation(kms: &Kms, caller: &Caller, req: RotationReques
         ));
     }
     let days = u32::try_from(days).map_err(|_| KmsError::validation("rotationPeriodInDays is out of range"))?;
-    kms.authorize(caller, if enabled { "EnableKeyRotation" } else { "DisableKeyRotation" }, &key.record)?;
+    kms.authorize(caller, if enabled { "EnableKeyRotation" } else { "DisableKeyRotation" }, &key)?;
     kms.check_owner(&key.record)?;
     kms.change_shared(&key.record.id, |key| {
         let rotation = &mut key.record.shared.rotation;

@@ -48,6 +48,16 @@ pub struct SqliteMeta {
 impl SqliteMeta {
     /// Opens (creating if needed) the database at `path` and migrates it.
     pub async fn open(path: &Path) -> StoreResult<Self> {
+        // SQLite gives its WAL and shared-memory files the database file's
+        // mode, so a private database file keeps all three private.
+        if !path.exists() {
+            drop(crate::private::create_new(path)?);
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            crate::private::restrict_file(Path::new(&name))?;
+        }
         let options = SqliteConnectOptions::from_str("sqlite://")?
             .filename(path)
             .create_if_missing(true)
@@ -154,6 +164,7 @@ fn part_from_row(row: &SqliteRow) -> StoreResult<PartRecord> {
         blob: row.try_get("blob")?,
         modified_ms: row.try_get("modified_ms")?,
         checksum: row.try_get("checksum")?,
+        binding: row.try_get("binding")?,
     })
 }
 
@@ -456,7 +467,7 @@ impl MetaStore for SqliteMeta {
         Ok(referenced)
     }
 
-    async fn put_replica(&self, version: &NewVersion) -> StoreResult<bool> {
+    async fn put_replica(&self, version: &NewVersion) -> StoreResult<Displaced> {
         let version = version.clone();
         self.writer.write(move |conn| Box::pin(async move { writes::insert_replica(conn, &version).await })).await
     }

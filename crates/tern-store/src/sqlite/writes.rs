@@ -69,6 +69,7 @@ pub(super) async fn insert_version(
         if let Some(row) = old {
             let parts: Vec<BlobPart> = serde_json::from_str(row.try_get("parts")?)?;
             displaced.blobs.extend(parts.into_iter().map(|p| p.blob));
+            release_blobs(conn, &displaced.blobs).await?;
             replaced_latest = row.try_get("is_latest")?;
         }
     }
@@ -81,6 +82,29 @@ pub(super) async fn insert_version(
     }
     insert_row(conn, v, true).await?;
     Ok(displaced)
+}
+
+/// Records `blobs` as owned by the row being written; a blob some other
+/// row owns is refused.
+async fn claim_blobs<'a>(conn: &mut SqliteConnection, blobs: impl Iterator<Item = &'a str>) -> StoreResult<()> {
+    for blob in blobs {
+        let claimed = sqlx::query("INSERT INTO blob_owners (blob) VALUES (?)").bind(blob).execute(&mut *conn).await;
+        match claimed {
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                return Err(StoreError::BlobInUse(blob.to_owned()));
+            }
+            other => drop(other?),
+        }
+    }
+    Ok(())
+}
+
+/// Forgets the owner of `blobs`, whose row is gone: they may be deleted.
+async fn release_blobs(conn: &mut SqliteConnection, blobs: &[String]) -> StoreResult<()> {
+    for blob in blobs {
+        sqlx::query("DELETE FROM blob_owners WHERE blob = ?").bind(blob).execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 /// Inserts the version row (latest or not) and its replication tasks.
@@ -113,6 +137,7 @@ async fn insert_row(conn: &mut SqliteConnection, v: &NewVersion, latest: bool) -
         Err(e) => return Err(e.into()),
         Ok(_) => {}
     }
+    claim_blobs(conn, v.data.blob_ids()).await?;
     for task in &v.replication {
         sqlx::query(
             "INSERT INTO replication_tasks (bucket, key, version_id, rule_id, destination, role, replica_kms_key_id, \
@@ -136,8 +161,9 @@ async fn insert_row(conn: &mut SqliteConnection, v: &NewVersion, latest: bool) -
 
 /// A replica from another region. Applying it twice changes nothing, and
 /// a version older than the key's current one never becomes current.
-/// Returns whether it was inserted (if not, its blobs are unused).
-pub(super) async fn insert_replica(conn: &mut SqliteConnection, v: &NewVersion) -> StoreResult<bool> {
+/// Returns the replica's blobs that no row owns when it was not inserted
+/// (a repeated delivery): those, and only those, are the caller's to delete.
+pub(super) async fn insert_replica(conn: &mut SqliteConnection, v: &NewVersion) -> StoreResult<Displaced> {
     let exists = sqlx::query("SELECT 1 FROM versions WHERE bucket = ? AND key = ? AND version_id = ?")
         .bind(&v.bucket)
         .bind(&v.key)
@@ -145,7 +171,14 @@ pub(super) async fn insert_replica(conn: &mut SqliteConnection, v: &NewVersion) 
         .fetch_optional(&mut *conn)
         .await?;
     if exists.is_some() {
-        return Ok(false);
+        let mut unowned = Displaced::default();
+        for blob in v.data.blob_ids() {
+            let owned = sqlx::query("SELECT 1 FROM blob_owners WHERE blob = ?").bind(blob).fetch_optional(&mut *conn).await?;
+            if owned.is_none() {
+                unowned.blobs.push(blob.to_owned());
+            }
+        }
+        return Ok(unowned);
     }
     let newer =
         sqlx::query("SELECT 1 FROM versions WHERE bucket = ? AND key = ? AND is_latest = 1 AND modified_ms > ?")
@@ -156,10 +189,10 @@ pub(super) async fn insert_replica(conn: &mut SqliteConnection, v: &NewVersion) 
             .await?;
     if newer.is_some() {
         insert_row(conn, v, false).await?;
+        Ok(Displaced::default())
     } else {
-        insert_version(conn, v, None).await?;
+        insert_version(conn, v, None).await
     }
-    Ok(true)
 }
 
 pub(super) async fn lease_tasks(
@@ -377,6 +410,8 @@ pub(super) async fn delete_version(
         return Ok((None, Displaced::default()));
     };
     let removed = version_from_row(&row)?;
+    let blobs: Vec<String> = removed.data.blob_ids().map(str::to_owned).collect();
+    release_blobs(conn, &blobs).await?;
     if removed.is_latest {
         sqlx::query(
             "UPDATE versions SET is_latest = 1 WHERE id = \
@@ -387,7 +422,6 @@ pub(super) async fn delete_version(
         .execute(&mut *conn)
         .await?;
     }
-    let blobs = removed.data.blob_ids().map(str::to_owned).collect();
     Ok((Some(removed), Displaced { blobs }))
 }
 
@@ -487,9 +521,12 @@ pub(super) async fn put_part(conn: &mut SqliteConnection, part: &PartRecord) -> 
         .bind(part.part_number)
         .fetch_optional(&mut *conn)
         .await?;
+    let displaced: Vec<String> = old.into_iter().collect();
+    release_blobs(conn, &displaced).await?;
+    claim_blobs(conn, std::iter::once(part.blob.as_str())).await?;
     sqlx::query(
-        "INSERT OR REPLACE INTO parts (upload_id, part_number, size, etag, blob, modified_ms, checksum) \
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT OR REPLACE INTO parts (upload_id, part_number, size, etag, blob, modified_ms, checksum, binding) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&part.upload_id)
     .bind(part.part_number)
@@ -498,9 +535,10 @@ pub(super) async fn put_part(conn: &mut SqliteConnection, part: &PartRecord) -> 
     .bind(&part.blob)
     .bind(part.modified_ms)
     .bind(&part.checksum)
+    .bind(&part.binding)
     .execute(&mut *conn)
     .await?;
-    Ok(Displaced { blobs: old.into_iter().collect() })
+    Ok(Displaced { blobs: displaced })
 }
 
 pub(super) async fn complete_upload(
@@ -517,12 +555,14 @@ pub(super) async fn complete_upload(
     if exists.is_none() {
         return Err(StoreError::NoSuchUpload);
     }
-    let mut displaced = insert_version(conn, version, precondition).await?;
-    let kept: HashSet<&str> = version.data.blob_ids().collect();
+    // The parts' blobs pass to the version: released first, claimed again below.
     let blobs: Vec<String> = sqlx::query_scalar("DELETE FROM parts WHERE upload_id = ? RETURNING blob")
         .bind(upload_id)
         .fetch_all(&mut *conn)
         .await?;
+    release_blobs(conn, &blobs).await?;
+    let mut displaced = insert_version(conn, version, precondition).await?;
+    let kept: HashSet<&str> = version.data.blob_ids().collect();
     displaced.blobs.extend(blobs.into_iter().filter(|b| !kept.contains(b.as_str())));
     sqlx::query("DELETE FROM uploads WHERE upload_id = ?").bind(upload_id).execute(&mut *conn).await?;
     Ok(displaced)
@@ -541,6 +581,7 @@ pub(super) async fn abort_upload(conn: &mut SqliteConnection, bucket: &str, uplo
         .bind(upload_id)
         .fetch_all(&mut *conn)
         .await?;
+    release_blobs(conn, &blobs).await?;
     sqlx::query("DELETE FROM uploads WHERE upload_id = ?").bind(upload_id).execute(&mut *conn).await?;
     Ok(Displaced { blobs })
 }

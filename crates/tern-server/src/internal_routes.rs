@@ -1,0 +1,17 @@
+//! Tern's own routes between regions on the KMS and IAM front door, apart
+//! from the public APIs: only the deployment's root may call them, and no
+//! public request can reach them (a public IAM action or KMS target never
+//! names them). The client side (`iam_peer`, `kms_peers`) and the serving
+//! side (`other_services`) share these names.
+
+/// Internal KMS operations (`x-amz-target: TernInternal.<operation>`).
+pub const KMS: &str = "/_tern/kms";
+/// The target prefix of internal KMS operations.
+pub const KMS_TARGET_PREFIX: &str = "TernInternal.";
+/// An IAM query-API call a follower forwards for the caller it authenticated.
+pub const IAM_FORWARD: &str = "/_tern/iam/forward";
+/// A follower's request for the authority's directory.
+pub const IAM_SNAPSHOT: &str = "/_tern/iam/snapshot";
+/// On a forwarded IAM call: the caller's ARN, and its session's ARN.
+pub const CALLER_HEADER: &str = "x-tern-caller";
+pub const CALLER_SESSION_HEADER: &str = "x-tern-caller-session";

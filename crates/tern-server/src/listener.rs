@@ -1,0 +1,215 @@
+//! A region's listeners: connections are accepted up to a bound, with
+//! back-pressure (nothing is accepted while at the bound, and a full file
+//! table pauses accepting instead of spinning), and whatever stalls is
+//! closed: request headers that do not arrive in time (HTTP/1), and
+//! connections that move no bytes for the request timeout while no request
+//! is being answered (every protocol, and before the protocol is known).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use hyper_util::server::graceful::GracefulShutdown;
+use s3s::Body;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tokio::time::Instant;
+
+/// What serves the requests of one listener.
+pub trait Handler: Send + Sync + 'static {
+    fn handle(&self, req: Request<Incoming>) -> impl Future<Output = Response<Body>> + Send;
+}
+
+/// Bounds of one listener.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_connections: usize,
+    pub timeout: Duration,
+}
+
+/// Serves `listener` until `stop` changes, then waits up to `drain` for
+/// requests in flight.
+pub async fn serve<H: Handler>(
+    listener: TcpListener,
+    handler: Arc<H>,
+    limits: Limits,
+    mut stop: watch::Receiver<bool>,
+    drain: Duration,
+) {
+    let graceful = GracefulShutdown::new();
+    let mut builder = ConnBuilder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.timeout);
+    builder.http2().timer(TokioTimer::new());
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    loop {
+        let accepted = tokio::select! {
+            accepted = accept(&listener, &slots) => accepted,
+            _ = stop.changed() => break,
+        };
+        let (stream, slot) = accepted;
+        // Without NODELAY a small response's head and body wait ~40 ms on delayed ACKs.
+        let _ = stream.set_nodelay(true);
+        let activity = Arc::new(Activity::new());
+        let service = {
+            let (handler, activity) = (Arc::clone(&handler), Arc::clone(&activity));
+            hyper::service::service_fn(move |req| {
+                let (handler, in_flight) = (Arc::clone(&handler), activity.request());
+                async move {
+                    let response = handler.handle(req).await;
+                    drop(in_flight);
+                    Ok::<_, std::convert::Infallible>(response)
+                }
+            })
+        };
+        let io = TokioIo::new(Watched { inner: stream, activity: Arc::clone(&activity) });
+        let conn = graceful.watch(builder.serve_connection(io, service).into_owned());
+        tokio::spawn(async move {
+            tokio::select! {
+                ended = conn => if let Err(e) = ended {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                },
+                () = activity.idle_for(limits.timeout) => tracing::debug!("idle connection closed"),
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(drain, graceful.shutdown()).await.is_err() {
+        tracing::warn!("some connections did not finish within {drain:?}");
+    }
+}
+
+/// The next connection, once a slot is free. Errors are transient
+/// (a client gave up, the file table is full): they pause, never end the loop.
+async fn accept(listener: &TcpListener, slots: &Arc<Semaphore>) -> (TcpStream, tokio::sync::OwnedSemaphorePermit) {
+    let slot = Arc::clone(slots).acquire_owned().await.expect("the semaphore is never closed");
+    loop {
+        match listener.accept().await {
+            Ok((stream, _peer)) => return (stream, slot),
+            Err(e) => {
+                let exhausted = matches!(e.raw_os_error(), Some(23 | 24)); // ENFILE, EMFILE
+                if exhausted {
+                    tracing::warn!("cannot accept connections: {e}; pausing");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                } else {
+                    tracing::debug!(error = %e, "accept failed");
+                }
+            }
+        }
+    }
+}
+
+/// When a connection last moved bytes, and how many of its requests are
+/// being answered.
+struct Activity {
+    started: Instant,
+    last_ms: AtomicU64,
+    in_flight: AtomicUsize,
+}
+
+/// A request being answered; dropping it ends it.
+struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.touch();
+    }
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self { started: Instant::now(), last_ms: AtomicU64::new(0), in_flight: AtomicUsize::new(0) }
+    }
+
+    fn touch(&self) {
+        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(now, Ordering::Relaxed);
+    }
+
+    fn request(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(Arc::clone(self))
+    }
+
+    /// Resolves once no bytes have moved for `timeout` while no request was
+    /// being answered (a handler may work for longer: its own body timeout
+    /// and the client decide).
+    async fn idle_for(&self, timeout: Duration) {
+        loop {
+            let last = self.started + Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
+            let due = last + timeout;
+            if Instant::now() >= due && self.in_flight.load(Ordering::Relaxed) == 0 {
+                return;
+            }
+            tokio::time::sleep_until(due.max(Instant::now() + Duration::from_millis(100))).await;
+        }
+    }
+}
+
+/// A socket that records its activity.
+struct Watched {
+    inner: TcpStream,
+    activity: Arc<Activity>,
+}
+
+impl Watched {
+    fn moved<T>(&self, result: Poll<std::io::Result<T>>, bytes: usize) -> Poll<std::io::Result<T>> {
+        if bytes > 0 {
+            self.activity.touch();
+        }
+        result
+    }
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let result = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        let read = buf.filled().len() - before;
+        self.moved(result, read)
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
+        let result = std::pin::Pin::new(&mut self.inner).poll_write(cx, data);
+        let written = match &result {
+            Poll::Ready(Ok(n)) => *n,
+            _ => 0,
+        };
+        self.moved(result, written)
+    }
+
+    fn poll_flush(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let result = std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        let written = match &result {
+            Poll::Ready(Ok(n)) => *n,
+            _ => 0,
+        };
+        self.moved(result, written)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
