@@ -28,7 +28,7 @@ pub use context::Region;
 pub use encryption::{BUCKET_KEY_PERIOD, Sse};
 pub use error::REQUEST_TIMEOUT_TEXT;
 pub use registry::{BucketRegistry, PeerBuckets, RegistryEntry, RegistryError};
-pub use replica::{DST_BUCKET_UNVERSIONED, Staged};
+pub use replica::{DST_BUCKET_UNVERSIONED, Staged, require_replication};
 pub use replication::RuleCheck;
 pub use s3_impl::TernS3;
 pub use sse::KEK_PURPOSE;

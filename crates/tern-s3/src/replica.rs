@@ -234,7 +234,7 @@ fn ticket_message(who: &Principal, (bucket, key): (&str, &str), blob: &str, bind
 }
 
 /// Replicas come only from sessions S3 assumed for replication.
-pub(crate) fn require_replication(who: &Principal) -> S3Result<()> {
+pub fn require_replication(who: &Principal) -> S3Result<()> {
     if who.is_s3_replication() {
         return Ok(());
     }

@@ -64,6 +64,8 @@ impl S3Route for ReplicateRoute {
             .iam
             .identity(&access_key, token)
             .ok_or_else(|| s3_error!(InvalidToken, "The provided token is malformed or otherwise invalid."))?;
+        // Before anything of the request is read: only S3's replication delivers.
+        tern_s3::require_replication(&identity.principal)?;
         let (bucket, key) = target(req.uri.path()).ok_or_else(|| s3_error!(InvalidURI, "No bucket and key"))?;
         if req.uri.path().starts_with(BLOB_PREFIX) {
             let body = s3s::dto::StreamingBlob::from(req.input);

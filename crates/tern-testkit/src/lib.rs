@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use tokio::process::{Child, Command};
 
+pub mod raw;
+pub use raw::{Answer, Creds};
+
 pub const ACCESS_KEY: &str = "AKIATESTKIT000000000";
 pub const SECRET_KEY: &str = "testkit-secret-key-0000000000000000000000";
 
@@ -32,14 +35,29 @@ fn free_port() -> anyhow::Result<SocketAddr> {
 impl Deployment {
     /// Starts `binary up` with one region per name, each on a free port.
     pub async fn start(binary: &Path, region_names: &[&str]) -> anyhow::Result<Self> {
-        let mut deployment = Self::configure(binary, region_names)?;
+        Self::start_with(binary, region_names, "").await
+    }
+
+    /// As [`Self::start`], with `settings` (TOML) at the top of the deployment file.
+    pub async fn start_with(binary: &Path, region_names: &[&str], settings: &str) -> anyhow::Result<Self> {
+        let mut deployment = Self::configure(binary, region_names, settings)?;
         deployment.spawn().await?;
         Ok(deployment)
     }
 
     /// Starts one `binary server` process per region.
     pub async fn start_split(binary: &Path, region_names: &[&str]) -> anyhow::Result<Self> {
-        let mut deployment = Self::configure(binary, region_names)?;
+        Self::start_split_with(binary, region_names, &[]).await
+    }
+
+    /// As [`Self::start_split`], with extra settings (TOML lines) for some
+    /// regions' `[[region]]` entries, such as an `endpoint` through a proxy.
+    pub async fn start_split_with(
+        binary: &Path,
+        region_names: &[&str],
+        region_settings: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
+        let mut deployment = Self::configure_regions(binary, region_names, "", region_settings)?;
         for name in region_names {
             deployment.start_region(name).await?;
         }
@@ -61,15 +79,27 @@ impl Deployment {
         self.wait_healthy(name).await
     }
 
-    fn configure(binary: &Path, region_names: &[&str]) -> anyhow::Result<Self> {
+    fn configure(binary: &Path, region_names: &[&str], settings: &str) -> anyhow::Result<Self> {
+        Self::configure_regions(binary, region_names, settings, &[])
+    }
+
+    fn configure_regions(
+        binary: &Path,
+        region_names: &[&str],
+        settings: &str,
+        region_settings: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let regions = region_names
             .iter()
             .map(|name| Ok(((*name).to_owned(), free_port()?)))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let mut config = format!("data_dir = \"{}\"\n", dir.path().join("data").display());
+        let mut config = format!("data_dir = \"{}\"\n{settings}\n", dir.path().join("data").display());
         for (name, addr) in &regions {
             writeln!(config, "[[region]]\nname = \"{name}\"\nlisten = \"{addr}\"")?;
+            for (_, extra) in region_settings.iter().filter(|(region, _)| region == name) {
+                writeln!(config, "{extra}")?;
+            }
         }
         std::fs::write(dir.path().join("tern.toml"), config)?;
         Ok(Self { binary: binary.to_owned(), dir, child: None, split: std::collections::BTreeMap::new(), regions })
@@ -156,13 +186,8 @@ impl Deployment {
     /// Calls the IAM query API of `region` as the root (aws-sdk-iam would be
     /// one more large dependency for a handful of calls); returns the body.
     pub async fn iam_call(&self, region: &str, params: &[(&str, &str)]) -> anyhow::Result<String> {
-        let body: String = params
-            .iter()
-            .map(|(k, v)| format!("{}={}", urlencoding::encode(k), urlencoding::encode(v)))
-            .collect::<Vec<_>>()
-            .join("&");
         let headers = [("content-type", "application/x-www-form-urlencoded")];
-        self.signed(region, "iam", "POST", "/", &headers, body).await
+        self.signed(region, "iam", "POST", "/", &headers, form(params)).await
     }
 
     /// Creates `name`, a role the S3 service may assume; its ARN.
@@ -228,37 +253,93 @@ impl Deployment {
         headers: &[(&str, &str)],
         body: String,
     ) -> anyhow::Result<String> {
-        use aws_sigv4::http_request::{PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings, sign};
+        let answer = self.call_as(&self.root(), region, service, (method, path), headers, body.into_bytes()).await?;
+        anyhow::ensure!((200..300).contains(&answer.status), "{service} answered {}: {}", answer.status, answer.text());
+        Ok(answer.text())
+    }
+
+    /// The deployment's root credentials.
+    #[must_use]
+    pub fn root(&self) -> Creds {
+        Creds::new(ACCESS_KEY, SECRET_KEY)
+    }
+
+    /// A request to `path` of `region` signed for `service` as `creds`, which
+    /// the caller may alter before sending it with [`raw::send`].
+    pub fn request_as(
+        &self,
+        creds: &Creds,
+        region: &str,
+        service: &str,
+        (method, path): (&str, &str),
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> anyhow::Result<http::Request<Vec<u8>>> {
         let url = format!("{}{path}", self.endpoint(region));
-        let identity =
-            aws_credential_types::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "tern-testkit").into();
-        let mut settings = SigningSettings::default();
-        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
-        let params = aws_sigv4::sign::v4::SigningParams::builder()
-            .identity(&identity)
-            .region(region)
-            .name(service)
-            .time(std::time::SystemTime::now())
-            .settings(settings)
-            .build()?
-            .into();
-        let signable =
-            SignableRequest::new(method, &url, headers.iter().copied(), SignableBody::Bytes(body.as_bytes()))?;
-        let (instructions, _) = sign(signable, &params)?.into_parts();
-        let mut request = http::Request::builder().method(method).uri(&url).body(body)?;
-        for (name, value) in headers {
-            request
-                .headers_mut()
-                .insert(http::HeaderName::from_bytes(name.as_bytes())?, http::HeaderValue::from_str(value)?);
+        raw::signed(creds, raw::Unsigned { region, service, method, url: &url, headers, body })
+    }
+
+    /// Sends what [`Self::request_as`] signs; any status.
+    pub async fn call_as(
+        &self,
+        creds: &Creds,
+        region: &str,
+        service: &str,
+        request: (&str, &str),
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> anyhow::Result<Answer> {
+        raw::send(self.request_as(creds, region, service, request, headers, body)?).await
+    }
+
+    /// An IAM query-API call as `creds`; any status.
+    pub async fn iam_as(&self, creds: &Creds, region: &str, params: &[(&str, &str)]) -> anyhow::Result<Answer> {
+        let headers = [("content-type", "application/x-www-form-urlencoded")];
+        self.call_as(creds, region, "iam", ("POST", "/"), &headers, form(params).into_bytes()).await
+    }
+
+    /// A KMS call (`TrentService.<operation>`) as `creds`; any status.
+    pub async fn kms_as(&self, creds: &Creds, region: &str, operation: &str, body: &str) -> anyhow::Result<Answer> {
+        let target = format!("TrentService.{operation}");
+        let headers = [("content-type", "application/x-amz-json-1.1"), ("x-amz-target", target.as_str())];
+        self.call_as(creds, region, "kms", ("POST", "/"), &headers, body.as_bytes().to_vec()).await
+    }
+
+    /// Waits until `region` knows `creds` (a region following IAM learns of
+    /// new keys within a moment): STS GetCallerIdentity needs no permission.
+    pub async fn wait_until_known(&self, region: &str, creds: &Creds) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let headers = [("content-type", "application/x-www-form-urlencoded")];
+        let body = b"Action=GetCallerIdentity&Version=2011-06-15".to_vec();
+        while Instant::now() < deadline {
+            if self.call_as(creds, region, "sts", ("POST", "/"), &headers, body.clone()).await?.status == 200 {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        instructions.apply_to_request_http1x(&mut request);
-        let (parts, body) = request.into_parts();
-        let response =
-            reqwest::Client::new().request(parts.method, &url).headers(parts.headers).body(body).send().await?;
-        let status = response.status();
-        let text = response.text().await?;
-        anyhow::ensure!(status.is_success(), "{service} answered {status}: {text}");
-        Ok(text)
+        bail!("{region} never learned of access key {}", creds.access_key)
+    }
+
+    /// Creates IAM user `name` with one inline policy (`policy`, a JSON
+    /// document) and an access key; its credentials.
+    pub async fn user(&self, name: &str, policy: &str) -> anyhow::Result<Creds> {
+        let region = &self.regions[0].0;
+        self.iam_call(region, &[("Action", "CreateUser"), ("Version", "2010-05-08"), ("UserName", name)]).await?;
+        let put = [
+            ("Action", "PutUserPolicy"),
+            ("Version", "2010-05-08"),
+            ("UserName", name),
+            ("PolicyName", "access"),
+            ("PolicyDocument", policy),
+        ];
+        self.iam_call(region, &put).await?;
+        let key = self.iam_call(region, &[("Action", "CreateAccessKey"), ("Version", "2010-05-08"), ("UserName", name)]).await?;
+        let field = |tag: &str| -> anyhow::Result<String> {
+            let start = key.find(&format!("<{tag}>")).context("no access key in the answer")? + tag.len() + 2;
+            let end = key[start..].find('<').context("unterminated field")? + start;
+            Ok(key[start..end].to_owned())
+        };
+        Ok(Creds::new(&field("AccessKeyId")?, &field("SecretAccessKey")?))
     }
 
     /// The process id of a `tern up` deployment, for measuring it.
@@ -289,6 +370,11 @@ impl Deployment {
         Command::new("kill").args(["-TERM", &pid.to_string()]).status().await?;
         Ok(tokio::time::timeout(Duration::from_secs(40), child.wait()).await??)
     }
+}
+
+/// Form-encodes query-protocol parameters.
+fn form(params: &[(&str, &str)]) -> String {
+    params.iter().map(|(k, v)| format!("{}={}", urlencoding::encode(k), urlencoding::encode(v))).collect::<Vec<_>>().join("&")
 }
 
 /// An S3 client with static credentials against any endpoint.

@@ -1,5 +1,6 @@
 //! End-to-end tests: real `tern` processes driven by aws-sdk-s3.
 
+mod attacks;
 mod buckets;
 mod cse;
 mod durability;

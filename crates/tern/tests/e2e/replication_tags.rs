@@ -111,29 +111,3 @@ async fn tags_replicate_only_as_far_as_the_role_may_read_and_write_them() {
     assert_eq!(settled(&east, "tp-src", "t").await, Some(ReplicationStatus::Completed));
     assert_eq!(tags_of(&west, "tp-dst", "t").await, owned(&[("a", "2")]));
 }
-
-#[tokio::test]
-async fn replicated_tag_changes_are_checked_like_put_object_tagging() {
-    use base64::Engine as _;
-    let tern = crate::one_region().await;
-    let east = tern.s3(EAST);
-    versioned(&east, "tag-input", EAST).await;
-    let put = east.put_object().bucket("tag-input").key("k").body(ByteStream::from_static(b"x")).send().await.unwrap();
-    let tern = &tern;
-    let deliver = |manifest: String| {
-        let header = base64::engine::general_purpose::STANDARD.encode(manifest);
-        async move {
-            let headers = [("x-tern-replica", header.as_str())];
-            tern.admin_call_with(EAST, "PUT", "/_tern/replicate-tags/tag-input/k", &headers).await
-        }
-    };
-    let eleven: Vec<(String, String)> = (0..11).map(|i| (format!("k{i}"), "v".to_owned())).collect();
-    let manifest = serde_json::json!({
-        "version_id": put.version_id().unwrap(), "tags": eleven, "tags_stamp": i64::MAX, "origin": "elsewhere",
-    });
-    let refused = deliver(manifest.to_string()).await.unwrap_err().to_string();
-    assert!(refused.contains("InvalidTag"), "{refused}");
-    let refused = deliver("not a manifest".to_owned()).await.unwrap_err().to_string();
-    assert!(refused.contains("InvalidArgument"), "{refused}");
-    assert_eq!(tags_of(&east, "tag-input", "k").await, Tags::new(), "nothing changed");
-}

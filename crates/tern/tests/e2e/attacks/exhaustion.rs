@@ -1,0 +1,139 @@
+//! What an unauthenticated client can make a region hold: a browser-form
+//! POST buffered whole (finding 6), connections that never finish their
+//! request (11), and metrics series named by the client (12).
+
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+
+use crate::{EAST, one_region};
+
+fn address(tern: &tern_testkit::Deployment) -> String {
+    tern.endpoint(EAST).trim_start_matches("http://").to_owned()
+}
+
+fn resident_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// Everything the server sends on `stream` until it closes (or 5 s pass).
+async fn read_answer(stream: &mut TcpStream) -> String {
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await {
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buf[..n]);
+        if String::from_utf8_lossy(&answer).contains("</Error>") {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// Finding 6: an anonymous `multipart/form-data` POST was buffered (up to
+/// 5 GiB) before any access check: 1 GiB moved RSS from 22 MB to 1.07 GB.
+#[tokio::test]
+async fn unauthenticated_bodies_are_refused_before_they_are_read() {
+    let tern = one_region().await;
+    crate::bucket(&tern.s3(EAST), "forms").await;
+    let pid = tern.pid().unwrap();
+    let before = resident_kib(pid);
+    let mut stream = TcpStream::connect(address(&tern)).await.unwrap();
+    let head = format!(
+        "POST /forms HTTP/1.1\r\nHost: {}\r\nContent-Type: multipart/form-data; boundary=x\r\nContent-Length: {}\r\n\r\n",
+        address(&tern),
+        1u64 << 30
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let chunk = vec![b'a'; 1 << 20];
+    for _ in 0..64 {
+        if stream.write_all(&chunk).await.is_err() {
+            break; // The server answered and closed: what we want.
+        }
+    }
+    let answer = read_answer(&mut stream).await;
+    assert!(answer.starts_with("HTTP/1.1 501"), "{answer}");
+    assert!(answer.contains("<Code>NotImplemented</Code>"));
+    let grown = resident_kib(pid).saturating_sub(before);
+    assert!(grown < 32 * 1024, "the region held {grown} KiB of a refused body");
+
+    // A KMS request from an unknown key is refused before its body is read, too.
+    let mut stream = TcpStream::connect(address(&tern)).await.unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: {}\r\nAuthorization: AWS4-HMAC-SHA256 Credential=AKIANOBODY/{}/us-east-1/kms/aws4_request, SignedHeaders=host, Signature=00\r\nX-Amz-Date: {}\r\nContent-Length: 1000000\r\n\r\n",
+        address(&tern),
+        now.format(time::macros::format_description!("[year][month][day]")).unwrap(),
+        now.format(time::macros::format_description!("[year][month][day]T[hour][minute][second]Z")).unwrap(),
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let answer = read_answer(&mut stream).await;
+    assert!(answer.contains("UnrecognizedClientException"), "{answer}");
+}
+
+/// Finding 11: with no header-read or idle timeout, 1,100 half-sent
+/// requests exhausted the file limit and both regions stopped answering.
+#[tokio::test]
+async fn half_sent_requests_neither_stall_a_region_nor_stay_open() {
+    rlimit::increase_nofile_limit(u64::MAX).unwrap();
+    let tern = one_region().await;
+    let mut stalled = Vec::new();
+    for _ in 0..1100 {
+        let mut stream = TcpStream::connect(address(&tern)).await.unwrap();
+        stream.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-Half: ").await.unwrap();
+        stalled.push(stream);
+    }
+    let started = Instant::now();
+    tern.s3(EAST).list_buckets().send().await.expect("the region still answers");
+    assert!(started.elapsed() < Duration::from_secs(5), "answered in {:?}", started.elapsed());
+    tokio::time::sleep(Duration::from_secs(21)).await;
+    let mut closed = 0;
+    for stream in &mut stalled {
+        let mut buf = [0u8; 512];
+        if matches!(tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buf)).await, Ok(Ok(_) | Err(_))) {
+            closed += 1;
+        }
+    }
+    assert_eq!(closed, stalled.len(), "every half-sent request was closed within the request timeout");
+}
+
+/// At the connection bound, new clients wait instead of being refused, and
+/// connections that never send a byte are closed after the timeout.
+#[tokio::test]
+async fn at_the_connection_bound_clients_wait_for_idle_ones_to_close() {
+    let settings = "[limits]\nmax_connections = 16\nrequest_timeout_seconds = 2";
+    let tern = tern_testkit::Deployment::start_with(env!("CARGO_BIN_EXE_tern").as_ref(), &[EAST], settings).await.unwrap();
+    let mut silent = Vec::new();
+    for _ in 0..32 {
+        silent.push(TcpStream::connect(address(&tern)).await.unwrap());
+    }
+    let started = Instant::now();
+    tern.s3(EAST).list_buckets().send().await.expect("answered once slots free up");
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(10), "waited {waited:?}");
+    drop(silent);
+}
+
+/// Finding 12: metrics were labelled with the unverified credential scope
+/// and raw method: 3,000 anonymous requests grew `/_tern/metrics` to 486 MB.
+#[tokio::test]
+async fn metrics_labels_come_from_fixed_sets() {
+    let tern = one_region().await;
+    let http = reqwest::Client::new();
+    let date = time::OffsetDateTime::now_utc().format(time::macros::format_description!("[year][month][day]T[hour][minute][second]Z")).unwrap();
+    for i in 0..300 {
+        let method = http::Method::from_bytes(format!("M{i}").as_bytes()).unwrap();
+        let scope = format!("AWS4-HMAC-SHA256 Credential=AKIAX/20260101/us-east-1/service{i}/aws4_request, SignedHeaders=host, Signature=0");
+        let answer = http.request(method, tern.endpoint(EAST)).header("authorization", scope).header("x-amz-date", &date).send().await.unwrap();
+        assert!(answer.status().is_client_error() || answer.status().is_server_error());
+    }
+    let metrics = reqwest::get(format!("{}/_tern/metrics", tern.endpoint(EAST))).await.unwrap().text().await.unwrap();
+    let series = metrics.lines().filter(|l| l.starts_with("tern_http_requests_total")).count();
+    assert!(series < 10, "{series} request series:\n{metrics}");
+    assert!(!metrics.contains("service42") && !metrics.contains("M42"));
+}
