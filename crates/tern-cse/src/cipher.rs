@@ -131,15 +131,18 @@ impl Ghasher {
 /// tag mask E(K, J0) and the length budget.
 struct GcmState {
     ghash: Ghasher,
-    mask: [u8; BLOCK],
+    /// E(K, J0): whoever holds it can forge tags, so it is wiped when done.
+    mask: zeroize::Zeroizing<[u8; BLOCK]>,
     budget: u64,
 }
 
 impl GcmState {
     fn new(key: &[u8; KEY_LEN], iv: &[u8; GCM_IV_LEN], aad: &[u8]) -> (Self, [u8; BLOCK]) {
-        let h = aes_block(key, [0; BLOCK]);
+        // The hash key is as secret as the data key; `ghash` wipes its own copy.
+        let h = zeroize::Zeroizing::new(aes_block(key, [0; BLOCK]));
         let j0 = j0(iv);
-        let state = Self { ghash: Ghasher::new(&h, aad), mask: aes_block(key, j0), budget: GCM_MAX_PLAINTEXT };
+        let mask = zeroize::Zeroizing::new(aes_block(key, j0));
+        let state = Self { ghash: Ghasher::new(&h, aad), mask, budget: GCM_MAX_PLAINTEXT };
         (state, counter_at(j0, 1))
     }
 

@@ -31,6 +31,9 @@ pub struct LegacyModes {
     pub unauthenticated_modes: bool,
     /// Unwrap data keys of the legacy `kms` wrapping (no encryption context).
     pub wrapping_algorithms: bool,
+    /// Read byte ranges of GCM objects, which nothing can authenticate (a
+    /// range never reaches the tag); AWS's Java client gates them likewise.
+    pub unauthenticated_ranges: bool,
 }
 
 /// Where the envelope may live besides the object's metadata.

@@ -18,6 +18,45 @@ use crate::content::{ContentOpener, open_in_place, range_opener};
 use crate::envelope::{self, Envelope, Metadata, check_context, needs_instruction_file, parse_instruction_file};
 use crate::error::{CseError, CseResult};
 
+/// How the temporary file of a download into `dest` is named.
+fn partial_prefix(dest: &Path) -> String {
+    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    format!(".tern-cse-{name}.partial-")
+}
+
+/// Overwrites `file` with zeros, so its unauthenticated plaintext does not
+/// outlive it on disk (removing a file frees its blocks without erasing them).
+async fn scrub(file: &mut tokio::fs::File) -> std::io::Result<()> {
+    use tokio::io::AsyncSeekExt as _;
+    let len = file.metadata().await?.len();
+    file.seek(std::io::SeekFrom::Start(0)).await?;
+    let zeros = vec![0u8; 1 << 20];
+    let mut left = len;
+    while left > 0 {
+        let n = usize::try_from(left).unwrap_or(usize::MAX).min(zeros.len());
+        file.write_all(&zeros[..n]).await?;
+        left -= n as u64;
+    }
+    file.sync_data().await
+}
+
+/// Scrubs and removes what an interrupted download of the same target left.
+async fn scrub_leftovers(dir: &Path, prefix: &str) {
+    let Ok(mut entries) = tokio::fs::read_dir(dir).await else { return };
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        if !entry.file_name().to_string_lossy().starts_with(prefix) {
+            continue;
+        }
+        let scrubbed = match tokio::fs::OpenOptions::new().write(true).open(entry.path()).await {
+            Ok(mut file) => scrub(&mut file).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = scrubbed.and(tokio::fs::remove_file(entry.path()).await) {
+            tracing::warn!(file = %entry.path().display(), error = %e, "could not remove an interrupted download");
+        }
+    }
+}
+
 /// What `inspect` sees without decrypting anything.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Inspection {
@@ -97,10 +136,13 @@ impl EncryptionClient {
         request.send().await.map_err(|e| s3_error(object, &e))
     }
 
-    /// Decrypts `object` into `dest` through a temporary file beside it,
-    /// which becomes `dest` only once the content authenticates: a failed or
-    /// tampered download leaves no plaintext behind. `progress` hears the
-    /// plaintext bytes done, of about how many. The plaintext length.
+    /// Decrypts `object` into `dest` through a private temporary file beside
+    /// it, which becomes `dest` only once the content authenticates. A
+    /// failed or tampered download is overwritten with zeros and removed, so
+    /// no unauthenticated plaintext stays behind; what a crash left of an
+    /// earlier download of `dest` goes the same way before this one starts.
+    /// `progress` hears the plaintext bytes done, of about how many. The
+    /// plaintext length.
     pub async fn get_to_file(
         &self,
         object: &ObjectRef,
@@ -110,11 +152,23 @@ impl EncryptionClient {
     ) -> CseResult<u64> {
         let opened = self.open(object, context).await?;
         let dir = dest.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let temp = tempfile::Builder::new().prefix(".tern-cse-").tempfile_in(dir)?;
+        let prefix = partial_prefix(dest);
+        scrub_leftovers(dir, &prefix).await;
+        let temp = tempfile::Builder::new().prefix(&prefix).tempfile_in(dir)?;
         let (file, path) = temp.into_parts();
         let mut file = tokio::io::BufWriter::with_capacity(1 << 20, tokio::fs::File::from_std(file));
-        let len = opened.decrypt_into(object, &mut file, progress).await?;
-        file.get_mut().sync_all().await?;
+        let written = opened.decrypt_into(object, &mut file, progress).await;
+        let mut file = file.into_inner();
+        let len = match written {
+            Ok(len) => len,
+            Err(e) => {
+                if let Err(scrub_error) = scrub(&mut file).await {
+                    tracing::warn!(error = %scrub_error, "could not overwrite a failed download");
+                }
+                return Err(e);
+            }
+        };
+        file.sync_all().await?;
         drop(file);
         path.persist(dest).map_err(|e| e.error)?;
         Ok(len)
@@ -220,13 +274,20 @@ impl EncryptionClient {
 
     /// Plaintext bytes `range` of `object`, decrypted through the CTR suites
     /// of the specification. Nothing authenticates them: a ranged read cannot
-    /// see the tag. The object's key commitment is still verified.
+    /// see the tag, so the client must allow them
+    /// ([`crate::LegacyModes::unauthenticated_ranges`]). The object's key
+    /// commitment is still verified.
     pub async fn get_range_unauthenticated(
         &self,
         object: &ObjectRef,
         range: RangeInclusive<u64>,
         context: &[(String, String)],
     ) -> CseResult<Bytes> {
+        if !self.config.legacy.unauthenticated_ranges {
+            return Err(CseError::NotAllowed(
+                "ranged reads cannot be authenticated; allow unauthenticated ranges to make them".into(),
+            ));
+        }
         let (start, end) = (*range.start(), *range.end());
         if start > end {
             return Err(CseError::NotAllowed(format!("the range {start}-{end} is empty")));
@@ -239,7 +300,16 @@ impl EncryptionClient {
         let key = self.data_key(&envelope).await?;
         let mut opener = range_opener(&envelope, &key, first_block)?;
         let stored = got.body.collect().await.map_err(|e| CseError::S3(format!("{object}: {e}")))?.into_bytes();
-        let ciphertext_end = total.map_or(stored.len() as u64, |t| t.saturating_sub(TAG_LEN as u64) - first_block * 16);
+        let total = total.ok_or_else(|| CseError::S3(format!("{object}: a ranged read came back without its length")))?;
+        let plaintext_len = total.saturating_sub(TAG_LEN as u64);
+        let ciphertext_end = match plaintext_len.checked_sub(first_block * 16) {
+            Some(end) if start < plaintext_len => end,
+            _ => {
+                return Err(CseError::NotAllowed(format!(
+                    "the range starts at byte {start}, past the {plaintext_len} bytes of {object}"
+                )));
+            }
+        };
         let ciphertext = &stored[..usize::try_from(ciphertext_end).unwrap_or(usize::MAX).min(stored.len())];
         let mut plaintext = BytesMut::new();
         opener.open(ciphertext, &mut plaintext);

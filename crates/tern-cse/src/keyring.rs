@@ -90,7 +90,7 @@ impl KmsKeyring {
         self.usable_here()?;
         let key_id =
             self.key_id.as_deref().ok_or_else(|| CseError::NotAllowed("encrypting needs a KMS key id".into()))?;
-        let out = self
+        let mut out = self
             .kms
             .generate_data_key()
             .key_id(key_id)
@@ -100,7 +100,7 @@ impl KmsKeyring {
             .await
             .map_err(|e| self.kms_error(&e))?;
         self.check_answer(out.key_id())?;
-        let plaintext = data_key_from(out.plaintext().map_or(&[][..], Blob::as_ref))?;
+        let plaintext = data_key_from(&take_plaintext(&mut out.plaintext))?;
         let encrypted = out.ciphertext_blob().map(|b| b.as_ref().to_vec()).unwrap_or_default();
         Ok(DataKey { plaintext, encrypted })
     }
@@ -110,7 +110,7 @@ impl KmsKeyring {
     pub async fn decrypt(&self, encrypted: &[u8], context: &[(String, String)]) -> CseResult<ContentKey> {
         self.usable_here()?;
         let context: HashMap<String, String> = context.iter().cloned().collect();
-        let out = self
+        let mut out = self
             .kms
             .decrypt()
             .set_key_id(self.key_id.clone())
@@ -120,7 +120,7 @@ impl KmsKeyring {
             .await
             .map_err(|e| self.kms_error(&e))?;
         self.check_answer(out.key_id())?;
-        data_key_from(out.plaintext().map_or(&[][..], Blob::as_ref))
+        data_key_from(&take_plaintext(&mut out.plaintext))
     }
 
     /// KMS must answer with the key it was asked for (its ARN, when asked
@@ -166,6 +166,12 @@ impl KmsKeyring {
             _ => CseError::Kms(format!("{code}: {message}")),
         }
     }
+}
+
+/// The plaintext data key an SDK answer holds, taken out of it so that it
+/// is wiped once used, not left in the answer's buffer.
+fn take_plaintext(blob: &mut Option<Blob>) -> zeroize::Zeroizing<Vec<u8>> {
+    zeroize::Zeroizing::new(blob.take().map(Blob::into_inner).unwrap_or_default())
 }
 
 #[cfg(test)]

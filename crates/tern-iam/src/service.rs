@@ -103,6 +103,11 @@ pub struct Iam {
     pub(crate) sessions: SessionKeys,
     transport: TransportKey,
     peer_secret: Key256,
+    /// When the last on-demand catch-up of a follower started: callers
+    /// queue for one at a time, and one that started after a caller arrived
+    /// serves it too, so a flood of unknown keys costs the authority one
+    /// request at a time, never one per request.
+    caught_up: tokio::sync::Mutex<Option<std::time::Instant>>,
 }
 
 fn seal_secrets(directory: &Directory, kek: &Key256) -> IamResult<Directory> {
@@ -189,6 +194,7 @@ impl Iam {
             sessions,
             transport: TransportKey::from_seed(&wrap::derive(root_key, TRANSPORT_PURPOSE)),
             peer_secret,
+            caught_up: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -281,6 +287,25 @@ impl Iam {
         Ok(())
     }
 
+    /// Catches a follower up with the authority before it refuses something
+    /// (a key, a principal, a permission) that may be only a moment old;
+    /// returns whether anything could have changed.
+    pub async fn catch_up(&self) -> bool {
+        if self.authority_peer().is_none() {
+            return false;
+        }
+        let arrived = std::time::Instant::now();
+        let mut last = self.caught_up.lock().await;
+        if last.is_some_and(|started| started >= arrived) {
+            return true;
+        }
+        *last = Some(std::time::Instant::now());
+        if let Err(e) = self.refresh().await {
+            tracing::debug!(error = %e, "IAM directory not refreshed on demand");
+        }
+        true
+    }
+
     /// Keeps a follower current until the region stops.
     pub fn follow(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let iam = Arc::downgrade(self);
@@ -340,10 +365,7 @@ impl Iam {
     /// ago elsewhere must not be denied for this region's lag.
     pub async fn authorize_current(&self, request: &Request<'_>) -> Result<(), String> {
         let first = self.authorize(request);
-        if first.is_err() && self.authority_peer().is_some() {
-            if let Err(e) = self.refresh().await {
-                tracing::debug!(error = %e, "IAM directory not refreshed before a denial");
-            }
+        if first.is_err() && self.catch_up().await {
             return self.authorize(request);
         }
         first
@@ -357,13 +379,7 @@ impl Iam {
             let directory = self.directory();
             arns.iter().all(|arn| directory.principal_exists(arn))
         };
-        if all_exist() || self.authority_peer().is_none() {
-            return all_exist();
-        }
-        if let Err(e) = self.refresh().await {
-            tracing::debug!(error = %e, "IAM directory not refreshed before a principal lookup");
-        }
-        all_exist()
+        all_exist() || (self.catch_up().await && all_exist())
     }
 
     /// Authorizes a request that only identity policies govern (S3, IAM).

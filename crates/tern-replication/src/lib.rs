@@ -10,6 +10,7 @@
 //! lease that runs out (a crash) hands the task to the next round.
 
 mod reasons;
+mod signing;
 mod transfer;
 mod verbatim;
 

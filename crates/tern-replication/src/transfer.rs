@@ -1,17 +1,12 @@
 //! One replication: read the source version through this region's S3 API
 //! and deliver it to the destination region, both as the rule's role.
 
-use std::time::SystemTime;
-
-use aws_sigv4::http_request::{
-    PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings, UriPathNormalizationMode,
-    sign,
-};
 use tern_iam::policy::{Request, RequestContext};
 use tern_store::{ReplicaManifest, TagManifest, TaskKind, TaskRecord, VersionRecord};
 
 use crate::Replicator;
 use crate::reasons::{Trouble, destination_failure, permanent, source_failure};
+use crate::signing::Payload;
 
 /// The session S3 holds for a replication role.
 #[derive(Clone)]
@@ -21,6 +16,20 @@ pub(crate) struct RoleSession {
     token: String,
     expires: i64,
     pub(crate) principal: tern_iam::policy::Principal,
+}
+
+impl RoleSession {
+    /// The session's credentials, as a signer takes them.
+    pub(crate) fn identity(&self) -> aws_smithy_runtime_api::client::identity::Identity {
+        aws_credential_types::Credentials::new(
+            &self.access_key_id,
+            self.secret.as_str(),
+            Some(self.token.clone()),
+            None,
+            "tern-replication",
+        )
+        .into()
+    }
 }
 
 /// The header that marks a read as replication's (`s3:GetObjectVersionForReplication`).
@@ -63,49 +72,6 @@ impl Replicator {
         Ok(session)
     }
 
-    /// A request to `url` signed for `region` as `session`, payload unsigned.
-    pub(crate) fn signed(
-        &self,
-        method: &http::Method,
-        url: &str,
-        region: &str,
-        session: &RoleSession,
-        headers: &[(&'static str, String)],
-    ) -> Result<reqwest::RequestBuilder, Trouble> {
-        let identity = aws_credential_types::Credentials::new(
-            &session.access_key_id,
-            session.secret.as_str(),
-            Some(session.token.clone()),
-            None,
-            "tern-replication",
-        )
-        .into();
-        let mut settings = SigningSettings::default();
-        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
-        settings.percent_encoding_mode = PercentEncodingMode::Single;
-        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
-        let params = aws_sigv4::sign::v4::SigningParams::builder()
-            .identity(&identity)
-            .region(region)
-            .name("s3")
-            .time(SystemTime::now())
-            .settings(settings)
-            .build()
-            .map_err(transient)?
-            .into();
-        let mut request = http::Request::builder().method(method.clone()).uri(url);
-        for (name, value) in headers {
-            request = request.header(*name, value);
-        }
-        let mut request = request.body(()).map_err(transient)?;
-        let signable_headers = request.headers().iter().filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)));
-        let signable = SignableRequest::new(method.as_str(), url, signable_headers, SignableBody::UnsignedPayload)
-            .map_err(transient)?;
-        let (instructions, _) = sign(signable, &params).map_err(transient)?.into_parts();
-        instructions.apply_to_request_http1x(&mut request);
-        Ok(self.http.request(method.clone(), url).headers(request.headers().clone()))
-    }
-
     pub(crate) async fn transfer(&self, task: &TaskRecord) -> Result<(), Trouble> {
         let version = self
             .meta
@@ -146,10 +112,10 @@ impl Replicator {
             self.check_source(version, task, session).await?;
             let (layout, inline) = self.stage_sealed(version, destination, task, session).await?;
             manifest.sealed = Some(layout);
-            inline.map(|bytes| (bytes.len() as u64, reqwest::Body::from(bytes)))
+            inline.map(Payload::bytes)
         } else {
             let source = self.read_source(task, session, None).await?;
-            Some((manifest.size, reqwest::Body::wrap_stream(source.bytes_stream())))
+            Some(Payload::streamed(manifest.size, source.bytes_stream()))
         };
         let delivery = Delivery {
             route: "replicate",
@@ -205,8 +171,11 @@ impl Replicator {
         if let Some(range) = range {
             headers.push(("range", range.to_owned()));
         }
-        let response =
-            self.signed(&http::Method::GET, &url, &self.region, session, &headers)?.send().await.map_err(transient)?;
+        let response = self
+            .signed(&http::Method::GET, &url, &self.region, session, &headers, None)?
+            .send()
+            .await
+            .map_err(transient)?;
         if response.status().is_success() {
             return Ok(response);
         }
@@ -221,20 +190,15 @@ impl Replicator {
         delivery: Delivery,
         task: &TaskRecord,
         manifest: &impl serde::Serialize,
-        body: Option<(u64, reqwest::Body)>,
+        body: Option<Payload>,
         session: &RoleSession,
     ) -> Result<(), Trouble> {
         let path = object_path(&task.destination, &task.key);
         let url = format!("{}/_tern/{}/{path}", destination.endpoint, delivery.route);
         let json = serde_json::to_vec(manifest).map_err(transient)?;
         let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, json);
-        let length = body.as_ref().map_or(0, |(n, _)| *n);
-        let headers = [(MANIFEST_HEADER, encoded), ("content-length", length.to_string())];
-        let request = self.signed(&http::Method::PUT, &url, &destination.region, session, &headers)?;
-        let request = match body {
-            Some((_, body)) => request.body(body),
-            None => request,
-        };
+        let headers = [(MANIFEST_HEADER, encoded)];
+        let request = self.signed(&http::Method::PUT, &url, &destination.region, session, &headers, body)?;
         let response = request.send().await.map_err(transient)?;
         if response.status().is_success() {
             return Ok(());

@@ -81,10 +81,9 @@ impl Replicator {
         let sealed_len = header_len + ciphertext_len(part.size);
         let stream = self.blobs.get(&part.blob, 0..sealed_len).await.map_err(transient)?;
         let url = format!("{endpoint}/_tern/replicate-blob/{}", object_path(&task.destination, &task.key));
-        let headers = [("content-length", sealed_len.to_string())];
+        let payload = crate::signing::Payload::streamed(sealed_len, stream);
         let response = self
-            .signed(&http::Method::PUT, &url, region, session, &headers)?
-            .body(reqwest::Body::wrap_stream(stream))
+            .signed(&http::Method::PUT, &url, region, session, &[], Some(payload))?
             .send()
             .await
             .map_err(transient)?;

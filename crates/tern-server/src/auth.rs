@@ -72,7 +72,12 @@ impl IamAuth {
 #[async_trait::async_trait]
 impl S3Auth for IamAuth {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
-        let secret = self.secret(access_key).ok_or_else(|| {
+        let mut secret = self.secret(access_key);
+        // A key made a moment ago elsewhere must not be unknown for this region's lag.
+        if secret.is_none() && self.iam.catch_up().await {
+            secret = self.secret(access_key);
+        }
+        let secret = secret.ok_or_else(|| {
             s3_error!(InvalidAccessKeyId, "The AWS Access Key Id you provided does not exist in our records.")
         })?;
         Ok(SecretKey::from(secret.as_str()))

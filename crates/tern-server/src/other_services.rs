@@ -93,6 +93,10 @@ fn json(result: Result<serde_json::Value, KmsError>) -> Response<Body> {
     }
 }
 
+fn header_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name)?.to_str().ok()
+}
+
 fn target<'h>(headers: &'h HeaderMap, prefix: &str) -> Option<&'h str> {
     headers.get("x-amz-target")?.to_str().ok()?.strip_prefix(prefix)
 }
@@ -156,6 +160,12 @@ async fn authenticate(
     let headers: Vec<(&str, &str)> =
         parts.headers.iter().filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?))).collect();
     let token = parts.headers.get("x-amz-security-token").and_then(|v| v.to_str().ok());
+    if let Some(key) = tern_sigv4::scope::access_key_of(header_value(&parts.headers, "authorization"), &Default::default()) {
+        // A key made a moment ago elsewhere must not be unknown for this region's lag.
+        if services.iam.identity(&key, token).is_none() {
+            services.iam.catch_up().await;
+        }
+    }
     let mut principal = None;
     let secret_for = |key: &str| {
         let identity = services.iam.identity(key, token)?;

@@ -237,7 +237,10 @@ pub async fn run(command: CseCommand) -> anyhow::Result<()> {
                 Some(id) => KmsKeyring::new(kms, &id, &region),
                 None => KmsKeyring::discovery(kms, &region),
             };
-            let client = EncryptionClient::new(s3, keyring, read_config(&policy))?;
+            let mut config = read_config(&policy);
+            // `--range` requires `--unauthenticated`: the user said so.
+            config.legacy.unauthenticated_ranges = range.is_some();
+            let client = EncryptionClient::new(s3, keyring, config)?;
             let to_stdout = file.as_os_str() == "-";
             match range {
                 Some((start, end)) => {

@@ -203,17 +203,28 @@ async fn ranged_reads_decrypt_any_span_without_authentication() {
     let s3 = tern.s3(EAST);
     bucket(&s3, "cse-range").await;
     let key = new_key(&tern, EAST).await;
-    let c = client(&tern, EAST, Some(&key), ClientConfig::default());
+    let strict = client(&tern, EAST, Some(&key), ClientConfig::default());
+    let mut config = ClientConfig::default();
+    config.legacy.unauthenticated_ranges = true;
+    let c = client(&tern, EAST, Some(&key), config);
     let at = object("cse-range", "r");
     let plaintext = crate::pattern(10_000, 4);
     put(&c, &at, &plaintext, &[]).await;
     let bounded = c.get_bytes_at_most(&at, &[], 9_999).await.unwrap_err();
     assert!(matches!(bounded, CseError::TooLarge { bytes: 10_000, .. }), "{bounded}");
     assert_eq!(c.get_bytes_at_most(&at, &[], 10_000).await.unwrap(), plaintext);
+    let gated = strict.get_range_unauthenticated(&at, 0..=15, &[]).await.unwrap_err();
+    assert!(matches!(gated, CseError::NotAllowed(_)), "ranges need the opt-in: {gated}");
     for (start, end) in [(0, 0), (0, 15), (15, 16), (100, 4000), (9_990, 9_999), (9_000, 20_000)] {
         let got = c.get_range_unauthenticated(&at, start..=end, &[]).await.unwrap();
         let end = usize::try_from(end).unwrap().min(9_999);
         assert_eq!(got, &plaintext[usize::try_from(start).unwrap()..=end], "{start}-{end}");
+    }
+    // Finding 20: a range past the plaintext (into the tag, or past the block
+    // holding the tag) is refused, not decrypted from the tag's bytes.
+    for start in [10_000, 10_004, 10_008, 10_015] {
+        let past = c.get_range_unauthenticated(&at, start..=start + 3, &[]).await.unwrap_err();
+        assert!(matches!(past, CseError::NotAllowed(_)), "{start}: {past}");
     }
 }
 

@@ -2,6 +2,7 @@
 //! endpoints of a running Tern, with the proof that it now fails. Every test
 //! names the finding it answers (issue 10); SECURITY.md lists them.
 
+mod at_rest;
 mod exhaustion;
 mod iam;
 mod kms;
