@@ -178,13 +178,7 @@ impl Sealer {
     #[must_use]
     pub fn new(data_key: &Key256, header: &Header) -> Self {
         let (key, prefix) = header.segment_cipher(data_key);
-        Self {
-            key,
-            header: header.encode(),
-            prefix,
-            index: 0,
-            pending: Vec::with_capacity(2 * SEGMENT),
-        }
+        Self { key, header: header.encode(), prefix, index: 0, pending: Vec::with_capacity(2 * SEGMENT) }
     }
 
     /// The header, to be written before any segment.

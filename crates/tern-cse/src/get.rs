@@ -300,7 +300,8 @@ impl EncryptionClient {
         let key = self.data_key(&envelope).await?;
         let mut opener = range_opener(&envelope, &key, first_block)?;
         let stored = got.body.collect().await.map_err(|e| CseError::S3(format!("{object}: {e}")))?.into_bytes();
-        let total = total.ok_or_else(|| CseError::S3(format!("{object}: a ranged read came back without its length")))?;
+        let total =
+            total.ok_or_else(|| CseError::S3(format!("{object}: a ranged read came back without its length")))?;
         let plaintext_len = total.saturating_sub(TAG_LEN as u64);
         let ciphertext_end = match plaintext_len.checked_sub(first_block * 16) {
             Some(end) if start < plaintext_len => end,

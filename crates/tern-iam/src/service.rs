@@ -182,7 +182,13 @@ impl Iam {
         Self::new((account, region), root, Directory::default(), Home::Follower(authority), root_key)
     }
 
-    fn new((account, region): (&str, &str), root: RootIdentity, directory: Directory, home: Home, root_key: &Key256) -> Self {
+    fn new(
+        (account, region): (&str, &str),
+        root: RootIdentity,
+        directory: Directory,
+        home: Home,
+        root_key: &Key256,
+    ) -> Self {
         let sessions = SessionKeys::new(&root.secret_access_key);
         let peer_secret = transport::peer_secret(&root.secret_access_key);
         Self {

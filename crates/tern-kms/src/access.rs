@@ -79,7 +79,7 @@ impl Kms {
         let qualified = format!("kms:{action}");
         let request = Request { principal: &caller.principal, action: &qualified, resource: &arn, context: &context };
         let Some(policy) = &key.policy else {
-            return self.unreadable_policy(caller, action, &arn);
+            return Self::unreadable_policy(caller, action, &arn);
         };
         let key_policy = policy.evaluate(&request);
         let identity = self.iam.identity_verdict(&request);
@@ -106,7 +106,7 @@ impl Kms {
     /// A key whose stored policy no longer parses allows nothing, not even
     /// its grants (the policy may hold a Deny), except that the account may
     /// read and replace the policy.
-    fn unreadable_policy<'k>(&self, caller: &Caller, action: &str, arn: &str) -> KmsResult<Allowed<'k>> {
+    fn unreadable_policy<'k>(caller: &Caller, action: &str, arn: &str) -> KmsResult<Allowed<'k>> {
         if caller.is_root() && matches!(action, "GetKeyPolicy" | "PutKeyPolicy") {
             return Ok(Allowed::ByPolicy);
         }

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// How long a challenge may wait for its push.
-const LIFETIME: Duration = Duration::from_secs(60);
+const LIFETIME: Duration = Duration::from_mins(1);
 /// Outstanding challenges at most; only the deployment's root may ask for
 /// them, so this bounds memory against a misbehaving peer, not the public.
 const MAX_OUTSTANDING: usize = 4096;

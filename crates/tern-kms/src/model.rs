@@ -141,16 +141,23 @@ impl GrantConstraints {
     #[must_use]
     pub fn hold_for(&self, actual: &std::collections::BTreeMap<String, String>) -> bool {
         self.encryption_context_equals.as_ref().is_none_or(|eq| eq == actual)
-            && self.encryption_context_subset.as_ref().is_none_or(|sub| sub.iter().all(|(k, v)| actual.get(k) == Some(v)))
+            && self
+                .encryption_context_subset
+                .as_ref()
+                .is_none_or(|sub| sub.iter().all(|(k, v)| actual.get(k) == Some(v)))
     }
 
     /// Whether every context these constraints admit, `parent` admits too:
     /// a grant made through a grant may narrow its parent, never widen it.
     #[must_use]
     pub fn within(&self, parent: &Self) -> bool {
-        let equals_ok = parent.encryption_context_equals.as_ref().is_none_or(|p| self.encryption_context_equals.as_ref() == Some(p));
+        let equals_ok = parent
+            .encryption_context_equals
+            .as_ref()
+            .is_none_or(|p| self.encryption_context_equals.as_ref() == Some(p));
         let subset_ok = parent.encryption_context_subset.as_ref().is_none_or(|p| {
-            let required = |own: &std::collections::BTreeMap<String, String>| p.iter().all(|(k, v)| own.get(k) == Some(v));
+            let required =
+                |own: &std::collections::BTreeMap<String, String>| p.iter().all(|(k, v)| own.get(k) == Some(v));
             self.encryption_context_equals.as_ref().is_some_and(required)
                 || self.encryption_context_subset.as_ref().is_some_and(required)
         });

@@ -123,8 +123,15 @@ impl Replicator {
         settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
         settings.percent_encoding_mode = PercentEncodingMode::Single;
         settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
-        let params =
-            v4::SigningParams::builder().identity(&identity).region(region).name("s3").time(time).settings(settings).build().map_err(transient)?.into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(region)
+            .name("s3")
+            .time(time)
+            .settings(settings)
+            .build()
+            .map_err(transient)?
+            .into();
         let mut request = http::Request::builder().method(method.clone()).uri(url);
         for (name, value) in headers {
             request = request.header(*name, value);

@@ -23,7 +23,11 @@ pub fn iam_action(operation: &str, versioned: bool) -> Option<&'static str> {
         "DeleteObjectTagging" => "s3:DeleteObjectTagging",
         "DeleteObject" if versioned => "s3:DeleteObjectVersion",
         "DeleteObject" | "DeleteObjects" => "s3:DeleteObject",
-        "PutObject" | "CopyObject" | "CreateMultipartUpload" | "UploadPart" | "UploadPartCopy"
+        "PutObject"
+        | "CopyObject"
+        | "CreateMultipartUpload"
+        | "UploadPart"
+        | "UploadPartCopy"
         | "CompleteMultipartUpload" => "s3:PutObject",
         "AbortMultipartUpload" => "s3:AbortMultipartUpload",
         "ListParts" => "s3:ListMultipartUploadParts",

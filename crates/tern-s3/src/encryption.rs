@@ -26,8 +26,8 @@ use tern_store::ObjectAttrs;
 
 use crate::body::{base64_decode, base64_encode};
 use crate::context::Region;
-use crate::error::{internal, store_error, with_status};
 use crate::customer_key::{CustomerKey, Fingerprints};
+use crate::error::{internal, store_error, with_status};
 use crate::sse::{DataKey, KeyOpener, KnownKey, WrappedKeys};
 
 /// How long a bucket key serves before KMS is asked for a new one.

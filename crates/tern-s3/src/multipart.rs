@@ -190,7 +190,10 @@ impl Region {
             tags: upload.tags.clone(),
             tags_stamp: modified_ms,
             data: ObjectData::Blobs(
-                chosen.iter().map(|p| BlobPart { blob: p.blob.clone(), size: p.size, binding: p.binding.clone() }).collect(),
+                chosen
+                    .iter()
+                    .map(|p| BlobPart { blob: p.blob.clone(), size: p.size, binding: p.binding.clone() })
+                    .collect(),
             ),
             replication: Vec::new(),
         };

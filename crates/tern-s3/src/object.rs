@@ -284,7 +284,11 @@ impl Region {
     /// key is authorized on its own (`s3:DeleteObject`, or
     /// `s3:DeleteObjectVersion` for a version), and refused keys are
     /// reported as `AccessDenied` errors while the others go.
-    pub(crate) async fn delete_objects(&self, input: DeleteObjectsInput, who: &Principal) -> S3Result<DeleteObjectsOutput> {
+    pub(crate) async fn delete_objects(
+        &self,
+        input: DeleteObjectsInput,
+        who: &Principal,
+    ) -> S3Result<DeleteObjectsOutput> {
         let bucket = self.bucket(&input.bucket).await?;
         if input.delete.objects.len() > 1000 {
             return Err(s3_error!(

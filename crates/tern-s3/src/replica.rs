@@ -161,12 +161,9 @@ impl Region {
         self.authorize(who, "s3:ReplicateObject", &crate::access::resource_arn(Some(bucket), Some(key))).await?;
         let stream: tern_store::ByteStream = Box::pin(futures::TryStreamExt::map_err(body, std::io::Error::other));
         let (blob, _) = self.blobs.put(stream).await.map_err(store_error)?;
-        let header = match read_header(&self.blobs, &blob).await {
-            Ok(header) => header,
-            Err(_) => {
-                self.release_blobs(std::slice::from_ref(&blob)).await;
-                return Err(s3_error!(InvalidArgument, "A staged blob must be sealed as Tern stores objects."));
-            }
+        let Ok(header) = read_header(&self.blobs, &blob).await else {
+            self.release_blobs(std::slice::from_ref(&blob)).await;
+            return Err(s3_error!(InvalidArgument, "A staged blob must be sealed as Tern stores objects."));
         };
         let binding = header.binding().map(hex::encode);
         let ticket = self.ticket(who, (bucket, key), &blob, binding.as_deref());
@@ -225,7 +222,6 @@ fn replica_marker(bucket: &str, key: &str, manifest: &ReplicaManifest) -> NewVer
     let empty = tern_store::ObjectData::Inline(bytes::Bytes::new());
     replica_version((bucket, key), manifest, tern_store::ObjectAttrs::default(), empty)
 }
-
 
 /// What a ticket signs: the session, the object, the blob and its binding.
 fn ticket_message(who: &Principal, (bucket, key): (&str, &str), blob: &str, binding: Option<&str>) -> Vec<u8> {

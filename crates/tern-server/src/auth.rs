@@ -190,7 +190,12 @@ fn set_sse(context: &mut RequestContext, sse: Option<&s3s::dto::ServerSideEncryp
     }
 }
 
-fn set_listing(context: &mut RequestContext, prefix: Option<&String>, delimiter: Option<&String>, max_keys: Option<i32>) {
+fn set_listing(
+    context: &mut RequestContext,
+    prefix: Option<&String>,
+    delimiter: Option<&String>,
+    max_keys: Option<i32>,
+) {
     for (key, value) in [("s3:prefix", prefix.cloned()), ("s3:delimiter", delimiter.cloned())] {
         if let Some(value) = value {
             context.set(key, value);
@@ -323,7 +328,8 @@ impl S3Access for IamAccess {
 
     async fn upload_part_copy(&self, req: &mut S3Request<UploadPartCopyInput>) -> S3Result<()> {
         let input = &req.input;
-        let all = [needs("UploadPartCopy", false, object(&input.bucket, &input.key)), copy_source_needs(&input.copy_source)?];
+        let all =
+            [needs("UploadPartCopy", false, object(&input.bucket, &input.key)), copy_source_needs(&input.copy_source)?];
         self.decide(req, &all, |_| {}).await
     }
 

@@ -73,6 +73,9 @@ impl s3s::stream::ByteStream for RequestBody {
     fn remaining_length(&self) -> RemainingLength {
         let hint = self.inner.size_hint();
         let upper = hint.upper().and_then(|n| usize::try_from(n).ok());
-        RemainingLength::new(usize::try_from(hint.lower()).unwrap_or(usize::MAX).min(upper.unwrap_or(usize::MAX)), upper)
+        RemainingLength::new(
+            usize::try_from(hint.lower()).unwrap_or(usize::MAX).min(upper.unwrap_or(usize::MAX)),
+            upper,
+        )
     }
 }

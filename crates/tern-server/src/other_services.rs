@@ -110,8 +110,8 @@ fn form_params(body: &[u8], query: Option<&str>) -> Result<Vec<(String, String)>
         serde_urlencoded::from_bytes(text).map_err(|_| "The request parameters are not valid form encoding.")?;
     let mut names: Vec<&str> = params.iter().map(|(k, _)| k.as_str()).collect();
     names.sort_unstable();
-    if let Some(twice) = names.windows(2).find(|w| w[0] == w[1]) {
-        return Err(format!("The parameter {} is given more than once.", twice[0]));
+    if let Some([twice, _]) = names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(format!("The parameter {twice} is given more than once."));
     }
     Ok(params)
 }
@@ -143,9 +143,12 @@ pub async fn answer(service: &str, req: Request<Incoming>, services: &OtherServi
         ("kms", "/") => answer_kms(&services.kms, &request).await,
         ("iam" | "sts", "/") => answer_query(service, &services.iam, &request).await,
         ("kms" | "iam", _) => answer_internal(service, services, &request).await,
-        (other, _) => {
-            error(other, StatusCode::NOT_IMPLEMENTED, "NotImplemented", &format!("The {other} service is not available in Tern."))
-        }
+        (other, _) => error(
+            other,
+            StatusCode::NOT_IMPLEMENTED,
+            "NotImplemented",
+            &format!("The {other} service is not available in Tern."),
+        ),
     }
 }
 
@@ -160,7 +163,10 @@ async fn authenticate(
     let headers: Vec<(&str, &str)> =
         parts.headers.iter().filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?))).collect();
     let token = parts.headers.get("x-amz-security-token").and_then(|v| v.to_str().ok());
-    if let Some(key) = tern_sigv4::scope::access_key_of(header_value(&parts.headers, "authorization"), &Default::default()) {
+    if let Some(key) = tern_sigv4::scope::access_key_of(
+        header_value(&parts.headers, "authorization"),
+        &tern_sigv4::query::Query::default(),
+    ) {
         // A key made a moment ago elsewhere must not be unknown for this region's lag.
         if services.iam.identity(&key, token).is_none() {
             services.iam.catch_up().await;
@@ -196,7 +202,8 @@ async fn read_body(
     services: &OtherServices,
     idle: Duration,
 ) -> Result<(Bytes, OwnedSemaphorePermit), Response<Body>> {
-    let too_large = || error(service, StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge", "The request body is too large.");
+    let too_large =
+        || error(service, StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge", "The request body is too large.");
     let declared = headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
     let reserve = declared.unwrap_or(MAX_BODY);
     if reserve > MAX_BODY {
@@ -245,7 +252,12 @@ async fn answer_query(service: &str, iam: &Iam, request: &Authenticated) -> Resp
 /// Tern's internal routes: the deployment's root only.
 async fn answer_internal(service: &str, services: &OtherServices, request: &Authenticated) -> Response<Body> {
     if !request.principal.is_root() {
-        return error(service, StatusCode::FORBIDDEN, "AccessDenied", "Tern's internal routes are for its regions only.");
+        return error(
+            service,
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            "Tern's internal routes are for its regions only.",
+        );
     }
     match (service, request.path()) {
         ("kms", internal_routes::KMS) => match target(&request.parts.headers, internal_routes::KMS_TARGET_PREFIX) {
@@ -265,8 +277,10 @@ async fn forwarded_iam(iam: &Iam, request: &Authenticated) -> Response<Body> {
     let Some(arn) = header(internal_routes::CALLER_HEADER) else {
         return error("iam", StatusCode::BAD_REQUEST, "ValidationError", "A forwarded call names its caller.");
     };
-    let caller =
-        Principal { session_arn: header(internal_routes::CALLER_SESSION_HEADER), ..Principal::of_arn(iam.account(), arn) };
+    let caller = Principal {
+        session_arn: header(internal_routes::CALLER_SESSION_HEADER),
+        ..Principal::of_arn(iam.account(), arn)
+    };
     match form_params(&request.body, None) {
         Ok(params) => {
             let (status, body) = iam.handle_iam(&caller, &params).await;

@@ -95,7 +95,10 @@ impl Handler for OuterLayer {
 impl OuterLayer {
     async fn dispatch(&self, req: Request<Incoming>) -> (Served, Response<Body>) {
         let Ok(query) = Query::of(req.uri().query()) else {
-            return (Served::Refused, s3_error(S3Error::with_message(S3ErrorCode::InvalidURI, "The query string is malformed.")));
+            return (
+                Served::Refused,
+                s3_error(S3Error::with_message(S3ErrorCode::InvalidURI, "The query string is malformed.")),
+            );
         };
         let scope = scope::of_request(header(&req, "authorization"), &query);
         if let Some(response) = self.refuse(&req, &query, scope.as_ref()) {
@@ -109,7 +112,11 @@ impl OuterLayer {
             Some("s3") | None => self.s3(req, &query).await,
             Some(_) => (
                 Served::Refused,
-                s3_error_with(S3ErrorCode::NotImplemented, StatusCode::NOT_IMPLEMENTED, "Tern does not serve this service."),
+                s3_error_with(
+                    S3ErrorCode::NotImplemented,
+                    StatusCode::NOT_IMPLEMENTED,
+                    "Tern does not serve this service.",
+                ),
             ),
         }
     }
@@ -146,8 +153,14 @@ impl OuterLayer {
     }
 
     /// A response for requests that must not reach a service handler.
-    fn refuse(&self, req: &Request<Incoming>, query: &Query, scope: Option<&CredentialScope>) -> Option<Response<Body>> {
-        let form = header(req, "content-type").is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
+    fn refuse(
+        &self,
+        req: &Request<Incoming>,
+        query: &Query,
+        scope: Option<&CredentialScope>,
+    ) -> Option<Response<Body>> {
+        let form = header(req, "content-type")
+            .is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
         if req.method() == http::Method::POST && form {
             return Some(s3_error_with(
                 S3ErrorCode::NotImplemented,

@@ -174,9 +174,6 @@ impl tern_s3::PeerBuckets for Peers {
             "KeyId": key_id,
             "ViaService": via_service,
         });
-        self.kms_call(region, "CheckAccess", body)
-            .await
-            .map(drop)
-            .map_err(|e| format!("{}: {}", e.code, e.message))
+        self.kms_call(region, "CheckAccess", body).await.map(drop).map_err(|e| format!("{}: {}", e.code, e.message))
     }
 }

@@ -233,24 +233,31 @@ mod tests {
     fn aws_documented_examples_verify() {
         let query = Query::default();
         let headers = [("date", "Tue, 27 Mar 2007 19:36:42 +0000"), ("host", "awsexamplebucket1.s3.amazonaws.com")];
-        let get = V2Request { method: "GET", path: "/awsexamplebucket1/photos/puppy.jpg", query: &query, headers: &headers };
+        let get =
+            V2Request { method: "GET", path: "/awsexamplebucket1/photos/puppy.jpg", query: &query, headers: &headers };
         let signed = Signed::Header { access_key: "AKIAIOSFODNN7EXAMPLE", signature: "qgk2+6Sv9/oM7G3qLEjTH1a1l1g=" };
-        assert_eq!(string_to_sign(&signed, &get), "GET\n\n\nTue, 27 Mar 2007 19:36:42 +0000\n/awsexamplebucket1/photos/puppy.jpg");
+        assert_eq!(
+            string_to_sign(&signed, &get),
+            "GET\n\n\nTue, 27 Mar 2007 19:36:42 +0000\n/awsexamplebucket1/photos/puppy.jpg"
+        );
         verify(&signed, &get, SECRET).unwrap();
 
-        let headers = [
-            ("content-type", "image/jpeg"),
-            ("content-length", "94328"),
-            ("date", "Tue, 27 Mar 2007 21:15:45 +0000"),
-        ];
-        let put = V2Request { method: "PUT", path: "/awsexamplebucket1/photos/puppy.jpg", query: &query, headers: &headers };
+        let headers =
+            [("content-type", "image/jpeg"), ("content-length", "94328"), ("date", "Tue, 27 Mar 2007 21:15:45 +0000")];
+        let put =
+            V2Request { method: "PUT", path: "/awsexamplebucket1/photos/puppy.jpg", query: &query, headers: &headers };
         let signed = Signed::Header { access_key: "AKIAIOSFODNN7EXAMPLE", signature: "iqRzw+ileNPu1fhspnRs8nOjjIA=" };
         verify(&signed, &put, SECRET).unwrap();
         let forged = Signed::Header { access_key: "AKIAIOSFODNN7EXAMPLE", signature: "iqRzw+ileNPu1fhspnRs8nOjjIB=" };
         assert_eq!(verify(&forged, &put, SECRET), Err(V2Error::Mismatch));
 
         let query = Query::parse("versioning").unwrap();
-        let headers = [("x-amz-date", "Tue, 27 Mar 2007 19:44:46 +0000"), ("x-amz-meta-b", " 2 "), ("x-amz-meta-a", "1"), ("x-amz-meta-a", "3")];
+        let headers = [
+            ("x-amz-date", "Tue, 27 Mar 2007 19:44:46 +0000"),
+            ("x-amz-meta-b", " 2 "),
+            ("x-amz-meta-a", "1"),
+            ("x-amz-meta-a", "3"),
+        ];
         let request = V2Request { method: "GET", path: "/b/", query: &query, headers: &headers };
         let signed = Signed::Header { access_key: "k", signature: "s" };
         assert_eq!(
@@ -290,7 +297,10 @@ mod tests {
             Some(Signed::Query { access_key: "AKID", signature: "a+b", expires: "10" })
         );
         let none = Query::default();
-        assert_eq!(Signed::of(Some("AWS AKID:sig"), &none), Some(Signed::Header { access_key: "AKID", signature: "sig" }));
+        assert_eq!(
+            Signed::of(Some("AWS AKID:sig"), &none),
+            Some(Signed::Header { access_key: "AKID", signature: "sig" })
+        );
         assert_eq!(Signed::of(Some("AWS4-HMAC-SHA256 Credential=x"), &none), None);
         assert_eq!(Signed::of(None, &none), None);
     }

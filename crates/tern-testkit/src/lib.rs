@@ -306,7 +306,7 @@ impl Deployment {
     }
 
     /// Waits until `region` knows `creds` (a region following IAM learns of
-    /// new keys within a moment): STS GetCallerIdentity needs no permission.
+    /// new keys within a moment): STS `GetCallerIdentity` needs no permission.
     pub async fn wait_until_known(&self, region: &str, creds: &Creds) -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(10);
         let headers = [("content-type", "application/x-www-form-urlencoded")];
@@ -333,7 +333,9 @@ impl Deployment {
             ("PolicyDocument", policy),
         ];
         self.iam_call(region, &put).await?;
-        let key = self.iam_call(region, &[("Action", "CreateAccessKey"), ("Version", "2010-05-08"), ("UserName", name)]).await?;
+        let key = self
+            .iam_call(region, &[("Action", "CreateAccessKey"), ("Version", "2010-05-08"), ("UserName", name)])
+            .await?;
         let field = |tag: &str| -> anyhow::Result<String> {
             let start = key.find(&format!("<{tag}>")).context("no access key in the answer")? + tag.len() + 2;
             let end = key[start..].find('<').context("unterminated field")? + start;
@@ -374,7 +376,11 @@ impl Deployment {
 
 /// Form-encodes query-protocol parameters.
 fn form(params: &[(&str, &str)]) -> String {
-    params.iter().map(|(k, v)| format!("{}={}", urlencoding::encode(k), urlencoding::encode(v))).collect::<Vec<_>>().join("&")
+    params
+        .iter()
+        .map(|(k, v)| format!("{}={}", urlencoding::encode(k), urlencoding::encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// An S3 client with static credentials against any endpoint.

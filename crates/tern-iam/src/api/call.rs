@@ -26,22 +26,51 @@ pub(crate) struct NewRole {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Call {
-    CreateUser { user: String },
+    CreateUser {
+        user: String,
+    },
     /// Without a name: the caller.
-    GetUser { user: Option<String> },
+    GetUser {
+        user: Option<String>,
+    },
     ListUsers,
-    DeleteUser { user: String },
-    CreateAccessKey { user: Option<String> },
-    ListAccessKeys { user: Option<String> },
-    DeleteAccessKey { user: Option<String>, key_id: String },
+    DeleteUser {
+        user: String,
+    },
+    CreateAccessKey {
+        user: Option<String>,
+    },
+    ListAccessKeys {
+        user: Option<String>,
+    },
+    DeleteAccessKey {
+        user: Option<String>,
+        key_id: String,
+    },
     CreateRole(NewRole),
-    GetRole { role: String },
+    GetRole {
+        role: String,
+    },
     ListRoles,
-    DeleteRole { role: String },
-    PutPolicy { holder: Holder, name: String, document: String },
-    GetPolicy { holder: Holder, name: String },
-    ListPolicies { holder: Holder },
-    DeletePolicy { holder: Holder, name: String },
+    DeleteRole {
+        role: String,
+    },
+    PutPolicy {
+        holder: Holder,
+        name: String,
+        document: String,
+    },
+    GetPolicy {
+        holder: Holder,
+        name: String,
+    },
+    ListPolicies {
+        holder: Holder,
+    },
+    DeletePolicy {
+        holder: Holder,
+        name: String,
+    },
 }
 
 fn owned(params: &Params, name: &str) -> IamResult<String> {
@@ -80,11 +109,9 @@ impl Call {
             "GetRole" => Self::GetRole { role: role()? },
             "ListRoles" => Self::ListRoles,
             "DeleteRole" => Self::DeleteRole { role: role()? },
-            "PutUserPolicy" | "PutRolePolicy" => Self::PutPolicy {
-                holder: holder()?,
-                name: policy_name()?,
-                document: owned(params, "PolicyDocument")?,
-            },
+            "PutUserPolicy" | "PutRolePolicy" => {
+                Self::PutPolicy { holder: holder()?, name: policy_name()?, document: owned(params, "PolicyDocument")? }
+            }
             "GetUserPolicy" | "GetRolePolicy" => Self::GetPolicy { holder: holder()?, name: policy_name()? },
             "ListUserPolicies" | "ListRolePolicies" => Self::ListPolicies { holder: holder()? },
             "DeleteUserPolicy" | "DeleteRolePolicy" => Self::DeletePolicy { holder: holder()?, name: policy_name()? },
@@ -97,8 +124,9 @@ impl Call {
     /// calls that default to it, every resource for listings.
     pub fn target(&self, caller: &Principal) -> IamResult<Target> {
         Ok(match self {
-            Self::CreateUser { user } | Self::DeleteUser { user } => Target::User(user.clone()),
-            Self::GetUser { user: Some(user) } => Target::User(user.clone()),
+            Self::CreateUser { user } | Self::DeleteUser { user } | Self::GetUser { user: Some(user) } => {
+                Target::User(user.clone())
+            }
             Self::GetUser { user: None } => Target::Caller,
             Self::CreateAccessKey { user } | Self::ListAccessKeys { user } | Self::DeleteAccessKey { user, .. } => {
                 Target::User(key_owner(caller, user.as_deref())?)
@@ -147,9 +175,11 @@ pub(crate) fn key_owner(caller: &Principal, named: Option<&str>) -> IamResult<St
     if let Some(name) = named {
         return Ok(name.to_owned());
     }
-    caller.arn.split_once(":user/").map(|(_, n)| n.to_owned()).ok_or_else(|| {
-        IamError::validation("Tern's root credentials come from its configuration; name an IAM user.")
-    })
+    caller
+        .arn
+        .split_once(":user/")
+        .map(|(_, n)| n.to_owned())
+        .ok_or_else(|| IamError::validation("Tern's root credentials come from its configuration; name an IAM user."))
 }
 
 #[cfg(test)]
@@ -163,15 +193,22 @@ mod tests {
     #[test]
     fn each_action_reads_only_its_own_parameters() {
         let caller = Principal::root("000000000000");
-        let escalate = params(&[("UserName", "admin"), ("RoleName", "app-x"), ("PolicyName", "p"), ("PolicyDocument", "{}")]);
+        let escalate =
+            params(&[("UserName", "admin"), ("RoleName", "app-x"), ("PolicyName", "p"), ("PolicyDocument", "{}")]);
         let call = Call::parse("PutUserPolicy", &escalate).unwrap();
         assert_eq!(call.target(&caller).unwrap(), Target::User("admin".into()));
         let call = Call::parse("PutRolePolicy", &escalate).unwrap();
         assert_eq!(call.target(&caller).unwrap(), Target::Role("app-x".into()));
         let keys = params(&[("UserName", "other"), ("RoleName", "app-x")]);
-        assert_eq!(Call::parse("CreateAccessKey", &keys).unwrap().target(&caller).unwrap(), Target::User("other".into()));
+        assert_eq!(
+            Call::parse("CreateAccessKey", &keys).unwrap().target(&caller).unwrap(),
+            Target::User("other".into())
+        );
         assert_eq!(Call::parse("ListRoles", &keys).unwrap().target(&caller).unwrap(), Target::Any);
         assert!(Call::parse("TernSnapshot", &keys).is_err());
-        assert!(Call::parse("CreateUser", &params(&[("RoleName", "x")])).is_err(), "a missing UserName is not replaced");
+        assert!(
+            Call::parse("CreateUser", &params(&[("RoleName", "x")])).is_err(),
+            "a missing UserName is not replaced"
+        );
     }
 }

@@ -84,7 +84,9 @@ impl Iam {
             Some(peer) => self.forward(peer.as_ref(), caller, params).await,
             None => self.iam_call(caller, params).await.map(|body| (200, body.into_bytes())),
         };
-        answer.unwrap_or_else(|e| (e.status, crate::xml::error(NAMESPACE, e.code, &e.message, e.status < 500).into_bytes()))
+        answer.unwrap_or_else(|e| {
+            (e.status, crate::xml::error(NAMESPACE, e.code, &e.message, e.status < 500).into_bytes())
+        })
     }
 
     async fn forward(
@@ -94,9 +96,10 @@ impl Iam {
         params: &Params,
     ) -> IamResult<(u16, Vec<u8>)> {
         let call = Call::parse(required(params, "Action")?, params)?;
-        let answer = peer.forward(caller, params).await.map_err(|e| {
-            IamError::service_failure(format!("The IAM authority region is unreachable: {e}"))
-        })?;
+        let answer = peer
+            .forward(caller, params)
+            .await
+            .map_err(|e| IamError::service_failure(format!("The IAM authority region is unreachable: {e}")))?;
         if call.is_write()
             && let Err(e) = self.refresh().await
         {
@@ -132,7 +135,9 @@ impl Iam {
             Call::GetRole { role } => Some(self.get_role(&role)?),
             Call::ListRoles => Some(self.list_roles()),
             Call::DeleteRole { role } => self.delete_role(role).await.map(|()| None)?,
-            Call::PutPolicy { holder, name, document } => self.put_policy(holder, name, document).await.map(|()| None)?,
+            Call::PutPolicy { holder, name, document } => {
+                self.put_policy(holder, name, document).await.map(|()| None)?
+            }
             Call::GetPolicy { holder, name } => Some(self.get_policy(&holder, &name)?),
             Call::ListPolicies { holder } => Some(self.list_policies(&holder)?),
             Call::DeletePolicy { holder, name } => self.delete_policy(holder, name).await.map(|()| None)?,
@@ -279,12 +284,13 @@ impl Iam {
         let NewRole { name, trust, max_session, description } = new;
         check_name("roleName", &name, 64)?;
         policies::check_trust_size(&trust)?;
-        let max_session = match max_session {
-            Some(v) => v.parse::<i64>().ok().filter(|s| (3600..=43_200).contains(s)).ok_or_else(|| {
-                IamError::validation("MaxSessionDuration must be between 3600 and 43200 seconds.")
-            })?,
-            None => 3600,
-        };
+        let max_session =
+            match max_session {
+                Some(v) => v.parse::<i64>().ok().filter(|s| (3600..=43_200).contains(s)).ok_or_else(|| {
+                    IamError::validation("MaxSessionDuration must be between 3600 and 43200 seconds.")
+                })?,
+                None => 3600,
+            };
         let role = self
             .update(|d| {
                 policies::checked_policy(d, &trust, Policy::trust)?;

@@ -131,8 +131,10 @@ impl Iam {
     }
 
     pub(super) async fn delete_policy(&self, holder: Holder, policy_name: String) -> IamResult<()> {
-        self.update(|d| holder.policies_mut(d)?.remove(&policy_name).map(|_| ()).ok_or_else(|| holder.not_found(&policy_name)))
-            .await
+        self.update(|d| {
+            holder.policies_mut(d)?.remove(&policy_name).map(|_| ()).ok_or_else(|| holder.not_found(&policy_name))
+        })
+        .await
     }
 }
 

@@ -37,7 +37,9 @@ fn authorize_alias(kms: &Kms, caller: &Caller, action: &str, name: &str) -> KmsR
 /// The aliases of AWS managed keys belong to AWS: nobody changes them.
 fn refuse_reserved(name: &str) -> KmsResult<()> {
     if name.starts_with("alias/aws/") {
-        return Err(KmsError::not_authorized(format!("{name} is reserved for AWS managed keys and cannot be changed.")));
+        return Err(KmsError::not_authorized(format!(
+            "{name} is reserved for AWS managed keys and cannot be changed."
+        )));
     }
     Ok(())
 }

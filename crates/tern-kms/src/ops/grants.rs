@@ -75,18 +75,11 @@ fn checked_operations(operations: Option<Vec<String>>) -> KmsResult<Vec<String>>
 /// that grant gives: a subset of its operations, under constraints at least
 /// as strict (AWS: "the grantee can create grants only with operations and
 /// constraints of its own grant").
-fn within_a_parent(
-    parents: &[&Grant],
-    operations: &[String],
-    constraints: Option<&GrantConstraints>,
-) -> KmsResult<()> {
+fn within_a_parent(parents: &[&Grant], operations: &[String], constraints: Option<&GrantConstraints>) -> KmsResult<()> {
     let unconstrained = GrantConstraints::default();
     let fits = |parent: &&Grant| {
         operations.iter().all(|op| parent.operations.contains(op))
-            && parent
-                .constraints
-                .as_ref()
-                .is_none_or(|p| constraints.unwrap_or(&unconstrained).within(p))
+            && parent.constraints.as_ref().is_none_or(|p| constraints.unwrap_or(&unconstrained).within(p))
     };
     if parents.iter().any(fits) {
         return Ok(());

@@ -69,7 +69,8 @@ impl Kms {
         let malformed = || KmsError::internal(format!("{region} sent a malformed transport handshake"));
         let answer = self.peers.call(region, "GetTransportKey", json!({})).await?;
         let text = answer["PublicKey"].as_str().unwrap_or_default();
-        let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, text).map_err(|_| malformed())?;
+        let bytes =
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, text).map_err(|_| malformed())?;
         let challenge = answer["Challenge"].as_str().ok_or_else(malformed)?.to_owned();
         Ok(Handshake { public_key: bytes.try_into().map_err(|_| malformed())?, challenge })
     }

@@ -93,7 +93,9 @@ async fn claim_blobs<'a>(conn: &mut SqliteConnection, blobs: impl Iterator<Item 
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
                 return Err(StoreError::BlobInUse(blob.to_owned()));
             }
-            other => drop(other?),
+            other => {
+                other?;
+            }
         }
     }
     Ok(())
@@ -173,7 +175,8 @@ pub(super) async fn insert_replica(conn: &mut SqliteConnection, v: &NewVersion) 
     if exists.is_some() {
         let mut unowned = Displaced::default();
         for blob in v.data.blob_ids() {
-            let owned = sqlx::query("SELECT 1 FROM blob_owners WHERE blob = ?").bind(blob).fetch_optional(&mut *conn).await?;
+            let owned =
+                sqlx::query("SELECT 1 FROM blob_owners WHERE blob = ?").bind(blob).fetch_optional(&mut *conn).await?;
             if owned.is_none() {
                 unowned.blobs.push(blob.to_owned());
             }

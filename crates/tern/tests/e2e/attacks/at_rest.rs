@@ -55,7 +55,9 @@ async fn the_data_directory_is_private_and_holds_no_key_hash() {
     assert_eq!(read.sse_customer_key_md5(), Some(md5_b64(&key).as_str()));
     let other = [8u8; 32];
     let wrong = s3.get_object().bucket("private").key("customer").sse_customer_algorithm("AES256");
-    let wrong = wrong.sse_customer_key(base64::engine::general_purpose::STANDARD.encode(other)).sse_customer_key_md5(md5_b64(&other));
+    let wrong = wrong
+        .sse_customer_key(base64::engine::general_purpose::STANDARD.encode(other))
+        .sse_customer_key_md5(md5_b64(&other));
     assert_eq!(crate::code(&wrong.send().await.unwrap_err()), "AccessDenied");
 }
 
@@ -72,14 +74,23 @@ async fn swapped_part_blobs_are_refused() {
     let mut completed = Vec::new();
     for n in 1..=2 {
         let body = ByteStream::from(pattern(part_len, u8::try_from(n).unwrap()));
-        let part = s3.upload_part().bucket("parts").key("two").upload_id(id).part_number(n).body(body).send().await.unwrap();
+        let part =
+            s3.upload_part().bucket("parts").key("two").upload_id(id).part_number(n).body(body).send().await.unwrap();
         completed.push(CompletedPart::builder().part_number(n).e_tag(part.e_tag().unwrap()).build());
     }
     let done = CompletedMultipartUpload::builder().set_parts(Some(completed)).build();
-    s3.complete_multipart_upload().bucket("parts").key("two").upload_id(id).multipart_upload(done).send().await.unwrap();
+    s3.complete_multipart_upload()
+        .bucket("parts")
+        .key("two")
+        .upload_id(id)
+        .multipart_upload(done)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(crate::body_of(&s3, "parts", "two").await.len(), 2 * part_len);
 
-    let blobs: Vec<_> = files_under(&tern.data_dir()).into_iter().filter(|p| p.to_string_lossy().contains("/blobs/blobs/")).collect();
+    let blobs: Vec<_> =
+        files_under(&tern.data_dir()).into_iter().filter(|p| p.to_string_lossy().contains("/blobs/blobs/")).collect();
     assert_eq!(blobs.len(), 2, "{blobs:?}");
     for blob in &blobs {
         assert_eq!(&std::fs::read(blob).unwrap()[..4], b"TRN2", "new blobs carry their own salt");

@@ -107,7 +107,8 @@ async fn half_sent_requests_neither_stall_a_region_nor_stay_open() {
 #[tokio::test]
 async fn at_the_connection_bound_clients_wait_for_idle_ones_to_close() {
     let settings = "[limits]\nmax_connections = 16\nrequest_timeout_seconds = 2";
-    let tern = tern_testkit::Deployment::start_with(env!("CARGO_BIN_EXE_tern").as_ref(), &[EAST], settings).await.unwrap();
+    let tern =
+        tern_testkit::Deployment::start_with(env!("CARGO_BIN_EXE_tern").as_ref(), &[EAST], settings).await.unwrap();
     let mut silent = Vec::new();
     for _ in 0..32 {
         silent.push(TcpStream::connect(address(&tern)).await.unwrap());
@@ -125,11 +126,21 @@ async fn at_the_connection_bound_clients_wait_for_idle_ones_to_close() {
 async fn metrics_labels_come_from_fixed_sets() {
     let tern = one_region().await;
     let http = reqwest::Client::new();
-    let date = time::OffsetDateTime::now_utc().format(time::macros::format_description!("[year][month][day]T[hour][minute][second]Z")).unwrap();
+    let date = time::OffsetDateTime::now_utc()
+        .format(time::macros::format_description!("[year][month][day]T[hour][minute][second]Z"))
+        .unwrap();
     for i in 0..300 {
         let method = http::Method::from_bytes(format!("M{i}").as_bytes()).unwrap();
-        let scope = format!("AWS4-HMAC-SHA256 Credential=AKIAX/20260101/us-east-1/service{i}/aws4_request, SignedHeaders=host, Signature=0");
-        let answer = http.request(method, tern.endpoint(EAST)).header("authorization", scope).header("x-amz-date", &date).send().await.unwrap();
+        let scope = format!(
+            "AWS4-HMAC-SHA256 Credential=AKIAX/20260101/us-east-1/service{i}/aws4_request, SignedHeaders=host, Signature=0"
+        );
+        let answer = http
+            .request(method, tern.endpoint(EAST))
+            .header("authorization", scope)
+            .header("x-amz-date", &date)
+            .send()
+            .await
+            .unwrap();
         assert!(answer.status().is_client_error() || answer.status().is_server_error());
     }
     let metrics = reqwest::get(format!("{}/_tern/metrics", tern.endpoint(EAST))).await.unwrap().text().await.unwrap();

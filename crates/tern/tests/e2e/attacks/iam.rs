@@ -21,9 +21,12 @@ fn get_user_policy(name: &str) -> [(&'static str, String); 4] {
 async fn a_role_name_added_to_a_user_action_authorizes_nothing() {
     let tern = two_regions().await;
     let roles_only = user_allowed(&tern, "role-admin", &["iam:*"], "arn:aws:iam::000000000000:role/app-*").await;
-    tern.user("victim", &policy(&serde_json::json!([{"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "*"}])))
-        .await
-        .unwrap();
+    tern.user(
+        "victim",
+        &policy(&serde_json::json!([{"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "*"}])),
+    )
+    .await
+    .unwrap();
     let everything = policy(&serde_json::json!([{"Effect": "Allow", "Action": "*", "Resource": "*"}]));
     tern.wait_until_known(WEST, &roles_only).await.unwrap();
     for region in [EAST, WEST] {
@@ -37,7 +40,8 @@ async fn a_role_name_added_to_a_user_action_authorizes_nothing() {
         ];
         let answer = tern.iam_as(&roles_only, region, &escalate).await.unwrap();
         assert_eq!((answer.status, error_code(&answer.text()).as_str()), (403, "AccessDenied"), "{region}");
-        let keys = [("Action", "CreateAccessKey"), ("Version", "2010-05-08"), ("UserName", "victim"), ("RoleName", "app-x")];
+        let keys =
+            [("Action", "CreateAccessKey"), ("Version", "2010-05-08"), ("UserName", "victim"), ("RoleName", "app-x")];
         let answer = tern.iam_as(&roles_only, region, &keys).await.unwrap();
         assert_eq!(answer.status, 403, "{region}: {}", answer.text());
     }
@@ -45,12 +49,18 @@ async fn a_role_name_added_to_a_user_action_authorizes_nothing() {
     let stolen: Vec<(&str, &str)> = stolen.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let answer = tern.iam_as(&tern.root(), EAST, &stolen).await.unwrap();
     assert_eq!(error_code(&answer.text()), "NoSuchEntity", "no policy was written");
-    let listed = tern.iam_call(EAST, &[("Action", "ListAccessKeys"), ("Version", "2010-05-08"), ("UserName", "victim")]);
+    let listed =
+        tern.iam_call(EAST, &[("Action", "ListAccessKeys"), ("Version", "2010-05-08"), ("UserName", "victim")]);
     assert_eq!(listed.await.unwrap().matches("<AccessKeyId>").count(), 1, "no key was made for the victim but its own");
 
     // What the policy does allow still works: the role named by RoleName.
     let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"s3.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-    let create = [("Action", "CreateRole"), ("Version", "2010-05-08"), ("RoleName", "app-x"), ("AssumeRolePolicyDocument", trust)];
+    let create = [
+        ("Action", "CreateRole"),
+        ("Version", "2010-05-08"),
+        ("RoleName", "app-x"),
+        ("AssumeRolePolicyDocument", trust),
+    ];
     assert_eq!(tern.iam_as(&roles_only, WEST, &create).await.unwrap().status, 200);
 }
 
@@ -62,7 +72,8 @@ async fn internal_iam_actions_are_not_part_of_the_public_api() {
     let tern = two_regions().await;
     let reader = user_allowed(&tern, "reader", &["s3:GetObject"], "*").await;
     tern.wait_until_known(WEST, &reader).await.unwrap();
-    let snapshot = [("Action", "TernSnapshot"), ("Since", "0"), ("PublicKey", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")];
+    let snapshot =
+        [("Action", "TernSnapshot"), ("Since", "0"), ("PublicKey", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")];
     for (who, creds) in [("a user", &reader), ("the root", &tern.root())] {
         for region in [EAST, WEST] {
             let answer = tern.iam_as(creds, region, &snapshot).await.unwrap();
@@ -75,9 +86,17 @@ async fn internal_iam_actions_are_not_part_of_the_public_api() {
     let answer = tern.call_as(&reader, EAST, "iam", ("POST", "/_tern/iam/snapshot"), &[], body.to_vec()).await.unwrap();
     assert_eq!((answer.status, error_code(&answer.text()).as_str()), (403, "AccessDenied"));
     // A caller cannot name someone else for a forwarded call either.
-    let headers = [("x-tern-caller", "arn:aws:iam::000000000000:root"), ("content-type", "application/x-www-form-urlencoded")];
+    let headers =
+        [("x-tern-caller", "arn:aws:iam::000000000000:root"), ("content-type", "application/x-www-form-urlencoded")];
     let forged = tern
-        .call_as(&reader, EAST, "iam", ("POST", "/_tern/iam/forward"), &headers, b"Action=CreateUser&UserName=x".to_vec())
+        .call_as(
+            &reader,
+            EAST,
+            "iam",
+            ("POST", "/_tern/iam/forward"),
+            &headers,
+            b"Action=CreateUser&UserName=x".to_vec(),
+        )
         .await
         .unwrap();
     assert_eq!(forged.status, 403);
@@ -132,7 +151,14 @@ async fn inline_policies_stay_within_aws_quotas() {
     assert_eq!((answer.status, error_code(&answer.text()).as_str()), (409, "LimitExceeded"), "{}", answer.text());
     assert!(answer.text().contains("2048"));
     // Whitespace does not count, as on AWS.
-    let spaced = policy(&serde_json::json!([{"Effect": "Allow", "Action": "s3:PutObject", "Resource": "*"}])).replace(',', ",          ");
-    let put = [("Action", "PutUserPolicy"), ("Version", "2010-05-08"), ("UserName", "big"), ("PolicyName", "more"), ("PolicyDocument", spaced.as_str())];
+    let spaced = policy(&serde_json::json!([{"Effect": "Allow", "Action": "s3:PutObject", "Resource": "*"}]))
+        .replace(',', ",          ");
+    let put = [
+        ("Action", "PutUserPolicy"),
+        ("Version", "2010-05-08"),
+        ("UserName", "big"),
+        ("PolicyName", "more"),
+        ("PolicyDocument", spaced.as_str()),
+    ];
     assert_eq!(tern.iam_as(&tern.root(), WEST, &put).await.unwrap().status, 200);
 }

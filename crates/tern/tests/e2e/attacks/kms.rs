@@ -20,7 +20,7 @@ async fn new_key(tern: &Deployment, creds: &Creds) -> String {
     created["KeyMetadata"]["Arn"].as_str().unwrap().to_owned()
 }
 
-/// Finding 7: UpdateAlias checked only the new target, so a user pointed
+/// Finding 7: `UpdateAlias` checked only the new target, so a user pointed
 /// `alias/finance` (a key it could not use) and `alias/aws/s3` at its own
 /// key, and the owner's next encryption went to the attacker's key.
 #[tokio::test]
@@ -39,33 +39,51 @@ async fn an_alias_moves_only_with_rights_on_both_keys() {
     let own_and_aliases = json!([
         {"Effect": "Allow", "Action": "kms:*", "Resource": [own.as_str(), "arn:aws:kms:us-east-1:000000000000:alias/*"]},
     ]);
-    tern.iam_call(EAST, &[("Action", "PutUserPolicy"), ("Version", "2010-05-08"), ("UserName", "hijacker"),
-        ("PolicyName", "access"), ("PolicyDocument", &policy(&own_and_aliases))])
-        .await
-        .unwrap();
+    tern.iam_call(
+        EAST,
+        &[
+            ("Action", "PutUserPolicy"),
+            ("Version", "2010-05-08"),
+            ("UserName", "hijacker"),
+            ("PolicyName", "access"),
+            ("PolicyDocument", &policy(&own_and_aliases)),
+        ],
+    )
+    .await
+    .unwrap();
 
-    let (status, refused) = kms(&tern, &attacker, "UpdateAlias", &json!({"AliasName": "alias/finance", "TargetKeyId": own})).await;
+    let (status, refused) =
+        kms(&tern, &attacker, "UpdateAlias", &json!({"AliasName": "alias/finance", "TargetKeyId": own})).await;
     assert_eq!((status, refused["__type"].as_str()), (400, Some("AccessDeniedException")), "{refused}");
     let (_, refused) = kms(&tern, &attacker, "DeleteAlias", &json!({"AliasName": "alias/finance"})).await;
     assert_eq!(refused["__type"], "AccessDeniedException");
     for operation in ["UpdateAlias", "DeleteAlias"] {
-        let (status, refused) = kms(&tern, &attacker, operation, &json!({"AliasName": "alias/aws/s3", "TargetKeyId": own})).await;
-        assert_eq!((status, refused["__type"].as_str()), (400, Some("NotAuthorizedException")), "{operation}: {refused}");
-        let (_, refused) = kms(&tern, &root, operation, &json!({"AliasName": "alias/aws/s3", "TargetKeyId": own})).await;
+        let (status, refused) =
+            kms(&tern, &attacker, operation, &json!({"AliasName": "alias/aws/s3", "TargetKeyId": own})).await;
+        assert_eq!(
+            (status, refused["__type"].as_str()),
+            (400, Some("NotAuthorizedException")),
+            "{operation}: {refused}"
+        );
+        let (_, refused) =
+            kms(&tern, &root, operation, &json!({"AliasName": "alias/aws/s3", "TargetKeyId": own})).await;
         assert_eq!(refused["__type"], "NotAuthorizedException", "not even the root changes AWS's aliases");
     }
-    let (_, encrypted) = kms(&tern, &root, "Encrypt", &json!({"KeyId": "alias/finance", "Plaintext": "c2VjcmV0"})).await;
+    let (_, encrypted) =
+        kms(&tern, &root, "Encrypt", &json!({"KeyId": "alias/finance", "Plaintext": "c2VjcmV0"})).await;
     assert_eq!(encrypted["KeyId"].as_str(), Some(finance.as_str()), "root's data still goes to its own key");
 
     // With rights on the alias and both keys, repointing works.
-    let (status, _) = kms(&tern, &attacker, "CreateAlias", &json!({"AliasName": "alias/mine", "TargetKeyId": own})).await;
+    let (status, _) =
+        kms(&tern, &attacker, "CreateAlias", &json!({"AliasName": "alias/mine", "TargetKeyId": own})).await;
     assert_eq!(status, 200);
-    let (status, _) = kms(&tern, &attacker, "UpdateAlias", &json!({"AliasName": "alias/mine", "TargetKeyId": own})).await;
+    let (status, _) =
+        kms(&tern, &attacker, "UpdateAlias", &json!({"AliasName": "alias/mine", "TargetKeyId": own})).await;
     assert_eq!(status, 200);
 }
 
-/// Finding 10: a grantee holding only CreateGrant granted itself Encrypt
-/// and Decrypt; RetireGrant by token alone asked nobody who was retiring.
+/// Finding 10: a grantee holding only `CreateGrant` granted itself Encrypt
+/// and Decrypt; `RetireGrant` by token alone asked nobody who was retiring.
 #[tokio::test]
 async fn grants_never_widen_and_retire_only_by_their_own_rules() {
     let tern = one_region().await;
@@ -75,9 +93,14 @@ async fn grants_never_widen_and_retire_only_by_their_own_rules() {
     let grantee = tern.user("grantee", &policy(&nothing)).await.unwrap();
     let bystander = tern.user("bystander", &policy(&nothing)).await.unwrap();
     let grantee_arn = "arn:aws:iam::000000000000:user/grantee";
-    let (status, granted) = kms(&tern, &root, "CreateGrant",
-        &json!({"KeyId": key, "GranteePrincipal": grantee_arn, "Operations": ["CreateGrant"]})).await;
-    assert_eq!(status, 200, "{granted}");
+    let (status, first_grant) = kms(
+        &tern,
+        &root,
+        "CreateGrant",
+        &json!({"KeyId": key, "GranteePrincipal": grantee_arn, "Operations": ["CreateGrant"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{first_grant}");
 
     let widen = json!({"KeyId": key, "GranteePrincipal": grantee_arn, "Operations": ["Encrypt", "Decrypt"]});
     let (status, refused) = kms(&tern, &grantee, "CreateGrant", &widen).await;
@@ -88,13 +111,21 @@ async fn grants_never_widen_and_retire_only_by_their_own_rules() {
     let (status, passed_on) = kms(&tern, &grantee, "CreateGrant", &narrow).await;
     assert_eq!(status, 200, "a grant may hand on what it has: {passed_on}");
 
-    let token = granted["GrantToken"].as_str().unwrap();
+    let token = first_grant["GrantToken"].as_str().unwrap();
     let (_, refused) = kms(&tern, &bystander, "RetireGrant", &json!({"GrantToken": token})).await;
-    assert_eq!(refused["__type"], "AccessDeniedException", "a token alone does not make its holder a retiring principal");
-    let (_, refused) = kms(&tern, &grantee, "RevokeGrant", &json!({"KeyId": key, "GrantId": granted["GrantId"]})).await;
+    assert_eq!(
+        refused["__type"], "AccessDeniedException",
+        "a token alone does not make its holder a retiring principal"
+    );
+    let (_, refused) =
+        kms(&tern, &grantee, "RevokeGrant", &json!({"KeyId": key, "GrantId": first_grant["GrantId"]})).await;
     assert_eq!(refused["__type"], "AccessDeniedException");
     let (status, _) = kms(&tern, &root, "RetireGrant", &json!({"GrantToken": token})).await;
     assert_eq!(status, 200, "the account that made the grant retires it");
-    assert_eq!(error_code(&tern.kms_as(&root, EAST, "RetireGrant", &json!({"GrantToken": token}).to_string()).await.unwrap().text()),
-        "InvalidGrantTokenException");
+    assert_eq!(
+        error_code(
+            &tern.kms_as(&root, EAST, "RetireGrant", &json!({"GrantToken": token}).to_string()).await.unwrap().text()
+        ),
+        "InvalidGrantTokenException"
+    );
 }

@@ -28,7 +28,11 @@ async fn only_s3_replication_delivers_replicas() {
     let manifest = base64::engine::general_purpose::STANDARD.encode(forged.to_string());
     let headers = [("x-tern-replica", manifest.as_str())];
     for (who, creds) in [("a user with s3:*", &user), ("the root", &tern.root())] {
-        for route in ["/_tern/replicate/target/secret/s.txt", "/_tern/replicate-blob/target/secret/s.txt", "/_tern/replicate-tags/target/secret/s.txt"] {
+        for route in [
+            "/_tern/replicate/target/secret/s.txt",
+            "/_tern/replicate-blob/target/secret/s.txt",
+            "/_tern/replicate-tags/target/secret/s.txt",
+        ] {
             let answer = tern.call_as(creds, EAST, "s3", ("PUT", route), &headers, b"forged".to_vec()).await.unwrap();
             assert_eq!((answer.status, error_code(&answer.text()).as_str()), (403, "AccessDenied"), "{who} {route}");
         }

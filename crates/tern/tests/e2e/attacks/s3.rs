@@ -1,5 +1,5 @@
 //! S3 authorization: actions chosen from raw text rather than the parsed
-//! request (finding 4), DeleteObjects authorized once per bucket (5), the
+//! request (finding 4), `DeleteObjects` authorized once per bucket (5), the
 //! replication-read header from any role session (9), and the same class
 //! elsewhere (tags sent with a write, SSE condition keys).
 
@@ -31,7 +31,9 @@ async fn an_encoded_version_id_is_still_a_version_id() {
         {"Effect": "Deny", "Action": ["s3:GetObjectVersion", "s3:DeleteObjectVersion", "s3:GetObjectVersionTagging"], "Resource": "*"},
     ]);
     let user = tern.user("no-versions", &policy(&rules)).await.unwrap();
-    for (method, query) in [("GET", "%76ersionId"), ("DELETE", "%76ersionId"), ("GET", "versionId"), ("GET", "%76ersionId&tagging")] {
+    for (method, query) in
+        [("GET", "%76ersionId"), ("DELETE", "%76ersionId"), ("GET", "versionId"), ("GET", "%76ersionId&tagging")]
+    {
         let path = format!("/vault/doc?{query}={old}");
         let answer = tern.call_as(&user, EAST, "s3", (method, &path), &[], Vec::new()).await.unwrap();
         assert_eq!((answer.status, error_code(&answer.text()).as_str()), (403, "AccessDenied"), "{method} {query}");
@@ -42,7 +44,7 @@ async fn an_encoded_version_id_is_still_a_version_id() {
     assert_eq!(current.text(), "new", "what the policy allows still works");
 }
 
-/// Finding 5: DeleteObjects was authorized once against the bucket; AWS
+/// Finding 5: `DeleteObjects` was authorized once against the bucket; AWS
 /// authorizes every key (and `s3:DeleteObjectVersion` for a version) and
 /// reports refused keys as `AccessDenied` errors.
 #[tokio::test]
@@ -50,7 +52,14 @@ async fn batch_deletes_authorize_every_key() {
     let tern = one_region().await;
     versioned(&tern.s3(EAST), "batch", EAST).await;
     let old = two_versions(&tern.s3(EAST), "batch", "secret/protected.txt").await;
-    tern.s3(EAST).put_object().bucket("batch").key("public/x").body(ByteStream::from_static(b"x")).send().await.unwrap();
+    tern.s3(EAST)
+        .put_object()
+        .bucket("batch")
+        .key("public/x")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap();
     let rules = json!([
         {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
         {"Effect": "Deny", "Action": "s3:DeleteObject*", "Resource": "arn:aws:s3:::batch/secret/*"},
@@ -85,21 +94,32 @@ async fn assume(tern: &tern_testkit::Deployment, user: &Creds, role: &str) -> Cr
     Creds { access_key: field("AccessKeyId"), secret: field("SecretAccessKey"), token: Some(field("SessionToken")) }
 }
 
-/// Finding 9: `x-tern-replication: true` turned any role session's GetObject
-/// into `s3:GetObjectVersionForReplication`, bypassing a Deny on GetObject.
+/// Finding 9: `x-tern-replication: true` turned any role session's `GetObject`
+/// into `s3:GetObjectVersionForReplication`, bypassing a Deny on `GetObject`.
 #[tokio::test]
 async fn only_s3s_own_replication_sessions_read_for_replication() {
     let tern = one_region().await;
     versioned(&tern.s3(EAST), "guarded", EAST).await;
     let version = two_versions(&tern.s3(EAST), "guarded", "k").await;
-    let user = tern.user("assumer", &policy(&json!([{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]))).await.unwrap();
+    let user = tern
+        .user("assumer", &policy(&json!([{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}])))
+        .await
+        .unwrap();
     let trust = json!({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::000000000000:user/assumer"}, "Action": "sts:AssumeRole"},
         {"Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "sts:AssumeRole"},
     ]});
-    tern.iam_call(EAST, &[("Action", "CreateRole"), ("Version", "2010-05-08"), ("RoleName", "replicator"), ("AssumeRolePolicyDocument", &trust.to_string())])
-        .await
-        .unwrap();
+    tern.iam_call(
+        EAST,
+        &[
+            ("Action", "CreateRole"),
+            ("Version", "2010-05-08"),
+            ("RoleName", "replicator"),
+            ("AssumeRolePolicyDocument", &trust.to_string()),
+        ],
+    )
+    .await
+    .unwrap();
     tern.allow_role(EAST, "replicator", r#"["s3:GetObjectVersionForReplication"]"#).await.unwrap();
     let session = assume(&tern, &user, "arn:aws:iam::000000000000:role/replicator").await;
     let token = session.token.clone().unwrap();

@@ -62,7 +62,10 @@ impl Interceptor {
                     let proxy = Arc::clone(&proxy);
                     async move { Ok::<_, std::convert::Infallible>(proxy.pass(req).await) }
                 });
-                tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(stream), service));
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service),
+                );
             }
         });
         (proxy, address)
@@ -74,7 +77,7 @@ impl Interceptor {
         let body = body.collect().await.unwrap().to_bytes();
         let path = parts.uri.path_and_query().map(ToString::to_string).unwrap_or_default();
         let tamper = self.tamper.lock().unwrap().clone();
-        if let Some(forged) = self.forge(&tamper, &path, &body) {
+        if let Some(forged) = Self::forge(&tamper, &path, &body) {
             return forged;
         }
         let response = reqwest::Client::new()
@@ -99,17 +102,24 @@ impl Interceptor {
     }
 
     /// An answer the man in the middle makes up instead of passing the request on.
-    fn forge(&self, tamper: &Tamper, path: &str, body: &Bytes) -> Option<Answer> {
+    fn forge(tamper: &Tamper, path: &str, body: &Bytes) -> Option<Answer> {
         if path != "/_tern/iam/snapshot" {
             return None;
         }
         match tamper {
             Tamper::ForgeSnapshot(directory) => {
                 let request: Value = serde_json::from_slice(body).unwrap();
-                let recipient = base64::engine::general_purpose::STANDARD.decode(request["Recipient"].as_str().unwrap()).unwrap();
+                let recipient =
+                    base64::engine::general_purpose::STANDARD.decode(request["Recipient"].as_str().unwrap()).unwrap();
                 let guess = tern_crypto::transport::peer_secret("a guess at the root secret");
                 let context = format!("tern iam snapshot v2|{EAST}|{WEST}|{}", request["Nonce"].as_str().unwrap());
-                let sealed = seal_to(&recipient.try_into().unwrap(), &guess, context.as_bytes(), directory.to_string().as_bytes()).unwrap();
+                let sealed = seal_to(
+                    &recipient.try_into().unwrap(),
+                    &guess,
+                    context.as_bytes(),
+                    directory.to_string().as_bytes(),
+                )
+                .unwrap();
                 Some(answer(200, Bytes::from(sealed)))
             }
             Tamper::ReplaySnapshot(captured) => Some(answer(200, captured.clone())),
@@ -123,7 +133,10 @@ impl Interceptor {
 
     fn last(&self, path: &str) -> Option<(http::HeaderMap, Bytes, Bytes)> {
         let seen = self.seen.lock().unwrap();
-        seen.iter().rev().find(|(p, ..)| p == path).map(|(_, headers, body, answer)| (headers.clone(), body.clone(), answer.clone()))
+        seen.iter()
+            .rev()
+            .find(|(p, ..)| p == path)
+            .map(|(_, headers, body, answer)| (headers.clone(), body.clone(), answer.clone()))
     }
 }
 
@@ -139,18 +152,29 @@ async fn kms(tern: &tern_testkit::Deployment, region: &str, operation: &str, bod
 async fn key_material_reaches_only_a_region_of_the_deployment_once() {
     let (proxy, address) = Interceptor::start().await;
     let endpoint = format!("endpoint = \"http://{address}\"");
-    let tern = tern_testkit::Deployment::start_split_with(env!("CARGO_BIN_EXE_tern").as_ref(), &[EAST, WEST], &[(WEST, &endpoint)])
-        .await
-        .unwrap();
+    let tern = tern_testkit::Deployment::start_split_with(
+        env!("CARGO_BIN_EXE_tern").as_ref(),
+        &[EAST, WEST],
+        &[(WEST, &endpoint)],
+    )
+    .await
+    .unwrap();
     *proxy.target.lock().unwrap() = Some(tern.endpoint(WEST));
     let attacker = TransportKey::from_seed(&Key256::random().unwrap());
     proxy.set(Tamper::SubstituteKey(attacker.public()));
-    let key = kms(&tern, EAST, "CreateKey", &json!({"MultiRegion": true})).await["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
+    let key = kms(&tern, EAST, "CreateKey", &json!({"MultiRegion": true})).await["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let refused = kms(&tern, EAST, "ReplicateKey", &json!({"KeyId": key, "ReplicaRegion": WEST})).await;
-    assert!(refused["__type"].as_str().is_some(), "the real region could not open what was sealed to the attacker: {refused}");
+    assert!(
+        refused["__type"].as_str().is_some(),
+        "the real region could not open what was sealed to the attacker: {refused}"
+    );
     let (_, push, _) = proxy.last("/_tern/kms").expect("the push passed the proxy");
     let push: Value = serde_json::from_slice(&push).unwrap();
-    let sealed = base64::engine::general_purpose::STANDARD.decode(push["Materials"][0]["Sealed"].as_str().unwrap()).unwrap();
+    let sealed =
+        base64::engine::general_purpose::STANDARD.decode(push["Materials"][0]["Sealed"].as_str().unwrap()).unwrap();
     let context = format!("kms material v2|{key}|1|{EAST}|{WEST}|{}", push["Challenge"].as_str().unwrap());
     for guess in ["", "a guess at the root secret", tern_testkit::ACCESS_KEY] {
         let psk = tern_crypto::transport::peer_secret(guess);
@@ -161,7 +185,13 @@ async fn key_material_reaches_only_a_region_of_the_deployment_once() {
     let replica = kms(&tern, EAST, "ReplicateKey", &json!({"KeyId": key, "ReplicaRegion": WEST})).await;
     assert_eq!(replica["ReplicaKeyMetadata"]["KeyState"], "Enabled", "{replica}");
     let (headers, body, _) = proxy.last("/_tern/kms").unwrap();
-    let replayed = reqwest::Client::new().post(format!("{}/_tern/kms", tern.endpoint(WEST))).headers(headers).body(body).send().await.unwrap();
+    let replayed = reqwest::Client::new()
+        .post(format!("{}/_tern/kms", tern.endpoint(WEST)))
+        .headers(headers)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(replayed.status(), 400);
     assert!(replayed.text().await.unwrap().contains("challenge"), "a push answers one challenge, once");
 }
@@ -173,9 +203,13 @@ async fn key_material_reaches_only_a_region_of_the_deployment_once() {
 async fn a_follower_takes_only_fresh_directories_from_its_authority() {
     let (proxy, address) = Interceptor::start().await;
     let endpoint = format!("endpoint = \"http://{address}\"");
-    let mut tern = tern_testkit::Deployment::start_split_with(env!("CARGO_BIN_EXE_tern").as_ref(), &[EAST, WEST], &[(EAST, &endpoint)])
-        .await
-        .unwrap();
+    let mut tern = tern_testkit::Deployment::start_split_with(
+        env!("CARGO_BIN_EXE_tern").as_ref(),
+        &[EAST, WEST],
+        &[(EAST, &endpoint)],
+    )
+    .await
+    .unwrap();
     *proxy.target.lock().unwrap() = Some(tern.endpoint(EAST));
     let anyone = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#;
     let user = tern.user("departing", anyone).await.unwrap();
@@ -191,13 +225,22 @@ async fn a_follower_takes_only_fresh_directories_from_its_authority() {
         "access_keys": [{"id": "AKIAINTRUDER00000000", "secret": "intruder-secret", "active": true, "created": 0}]}}, "roles": {}});
     proxy.set(Tamper::ForgeSnapshot(intruder));
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    let forged = west_as(&tern_testkit::Creds::new("AKIAINTRUDER00000000", "intruder-secret")).list_buckets().send().await;
+    let forged =
+        west_as(&tern_testkit::Creds::new("AKIAINTRUDER00000000", "intruder-secret")).list_buckets().send().await;
     assert_eq!(crate::code(&forged.unwrap_err()), "InvalidAccessKeyId", "a forged directory is not taken");
 
     proxy.set(Tamper::Nothing);
-    tern.iam_call(EAST, &[("Action", "DeleteAccessKey"), ("Version", "2010-05-08"), ("UserName", "departing"), ("AccessKeyId", &user.access_key)])
-        .await
-        .unwrap();
+    tern.iam_call(
+        EAST,
+        &[
+            ("Action", "DeleteAccessKey"),
+            ("Version", "2010-05-08"),
+            ("UserName", "departing"),
+            ("AccessKeyId", &user.access_key),
+        ],
+    )
+    .await
+    .unwrap();
     proxy.set(Tamper::ReplaySnapshot(captured));
     tern.stop_region(WEST).await.unwrap();
     tern.start_region(WEST).await.unwrap();
