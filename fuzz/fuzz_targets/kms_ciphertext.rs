@@ -16,5 +16,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     }
     assert!(kms_blob::decrypt(data, &material, &context).is_err(), "forged blob must never authenticate");
     let transport = TransportKey::from_seed(&material);
-    assert!(transport.open(b"kms material|mrk-x|1", data).is_err(), "forged transport message must never open");
+    let psk = tern_crypto::transport::peer_secret("deployment root secret");
+    assert!(transport.open(&psk, b"kms material v2|mrk-x|1", data).is_err(), "forged transport message must never open");
+    assert!(tern_crypto::wrap::open(&material, b"purpose", data).is_err(), "forged seals must never open");
 });
