@@ -66,7 +66,8 @@ struct FrameSigner {
 }
 
 impl FrameSigner {
-    fn frame(&mut self, data: &[u8]) -> Result<Bytes, BoxError> {
+    /// The frame of `data`: its header, the data itself (not copied), its end.
+    fn frame(&mut self, data: Bytes) -> Result<[Bytes; 3], BoxError> {
         let params = v4::SigningParams::builder()
             .identity(&self.identity)
             .region(&self.region)
@@ -74,13 +75,10 @@ impl FrameSigner {
             .time(self.time)
             .settings(())
             .build()?;
-        let signature = v4::sign_chunk(&Bytes::copy_from_slice(data), &self.previous, &params)?.into_parts().1;
-        let mut out = BytesMut::with_capacity(data.len() + 100);
-        out.extend_from_slice(format!("{:x};chunk-signature={signature}\r\n", data.len()).as_bytes());
-        out.extend_from_slice(data);
-        out.extend_from_slice(b"\r\n");
+        let signature = v4::sign_chunk(&data, &self.previous, &params)?.into_parts().1;
+        let header = Bytes::from(format!("{:x};chunk-signature={signature}\r\n", data.len()));
         self.previous = signature;
-        Ok(out.freeze())
+        Ok([header, data, Bytes::from_static(b"\r\n")])
     }
 }
 
@@ -97,13 +95,14 @@ fn signed_frames(body: BoxStream<'static, Result<Bytes, BoxError>>, signer: Fram
                 None => break,
             }
         }
-        let data = pending.split_to(pending.len().min(FRAME));
-        let frame = signer.frame(&data);
+        let data = pending.split_to(pending.len().min(FRAME)).freeze();
         // An empty frame is the final one.
-        let next = (!data.is_empty()).then_some(signer);
-        Some((frame, (body, pending, next)))
+        let last = data.is_empty();
+        let frame = signer.frame(data);
+        Some((frame, (body, pending, (!last).then_some(signer))))
     });
-    reqwest::Body::wrap_stream(frames)
+    let pieces = frames.map_ok(|frame| futures::stream::iter(frame.map(Ok::<_, BoxError>))).try_flatten();
+    reqwest::Body::wrap_stream(pieces)
 }
 
 impl Replicator {

@@ -154,8 +154,123 @@ impl IamAccess {
     }
 }
 
+/// What an input names that its authorization reads: s3s's parsed fields.
+trait Named {
+    fn bucket(&self) -> &str;
+    fn key(&self) -> Option<&str> {
+        None
+    }
+    fn version_id(&self) -> Option<&String> {
+        None
+    }
+    /// Tags sent with a write (`x-amz-tagging`).
+    fn tagging(&self) -> Option<&String> {
+        None
+    }
+    fn sse(&self) -> (Option<&s3s::dto::ServerSideEncryption>, Option<&String>) {
+        (None, None)
+    }
+    fn listing(&self) -> (Option<&String>, Option<&String>, Option<i32>) {
+        (None, None, None)
+    }
+}
+
+macro_rules! named {
+    ($($input:ty => { $($body:tt)* })*) => {
+        $(impl Named for $input {
+            fn bucket(&self) -> &str {
+                &self.bucket
+            }
+            $($body)*
+        })*
+    };
+}
+
+macro_rules! versioned_object {
+    () => {
+        fn key(&self) -> Option<&str> {
+            Some(&self.key)
+        }
+        fn version_id(&self) -> Option<&String> {
+            self.version_id.as_ref()
+        }
+    };
+}
+
+macro_rules! write {
+    () => {
+        fn key(&self) -> Option<&str> {
+            Some(&self.key)
+        }
+        fn tagging(&self) -> Option<&String> {
+            self.tagging.as_ref()
+        }
+        fn sse(&self) -> (Option<&s3s::dto::ServerSideEncryption>, Option<&String>) {
+            (self.server_side_encryption.as_ref(), self.ssekms_key_id.as_ref())
+        }
+    };
+}
+
+macro_rules! listing {
+    () => {
+        fn listing(&self) -> (Option<&String>, Option<&String>, Option<i32>) {
+            (self.prefix.as_ref(), self.delimiter.as_ref(), self.max_keys)
+        }
+    };
+}
+
+named! {
+    HeadObjectInput => { versioned_object!(); }
+    DeleteObjectInput => { versioned_object!(); }
+    GetObjectTaggingInput => { versioned_object!(); }
+    PutObjectTaggingInput => { versioned_object!(); }
+    DeleteObjectTaggingInput => { versioned_object!(); }
+    PutObjectInput => { write!(); }
+    CreateMultipartUploadInput => { write!(); }
+    ListObjectsInput => { listing!(); }
+    ListObjectsV2Input => { listing!(); }
+    ListObjectVersionsInput => { listing!(); }
+}
+
+impl IamAccess {
+    /// An object operation whose action says whether it names a version.
+    async fn by_version<T: Named + Send + Sync>(&self, req: &mut S3Request<T>, operation: &str) -> S3Result<()> {
+        let input = &req.input;
+        let need = needs(operation, input.version_id().is_some(), target_of(input));
+        let version = input.version_id().cloned();
+        self.decide(req, &[need], |cx| set_version(cx, version.as_ref())).await
+    }
+
+    /// A write: tags sent with it need `s3:PutObjectTagging` too, as on AWS,
+    /// and its SSE headers are condition keys.
+    async fn write<T: Named + Send + Sync>(&self, req: &mut S3Request<T>, operation: &str) -> S3Result<()> {
+        let input = &req.input;
+        let resource = target_of(input);
+        let mut all = vec![needs(operation, false, resource.clone())];
+        if input.tagging().is_some() {
+            all.push(needs("PutObjectTagging", false, resource));
+        }
+        let (sse, kms_key) = input.sse();
+        let (sse, kms_key) = (sse.cloned(), kms_key.cloned());
+        self.decide(req, &all, |cx| set_sse(cx, sse.as_ref(), kms_key.as_ref())).await
+    }
+
+    /// A listing: its parameters are condition keys.
+    async fn listing<T: Named + Send + Sync>(&self, req: &mut S3Request<T>, operation: &str) -> S3Result<()> {
+        let need = needs(operation, false, target_of(&req.input));
+        let (prefix, delimiter, max) = req.input.listing();
+        let (prefix, delimiter) = (prefix.cloned(), delimiter.cloned());
+        self.decide(req, &[need], |cx| set_listing(cx, prefix.as_ref(), delimiter.as_ref(), max)).await
+    }
+}
+
 fn object(bucket: &str, key: &str) -> String {
     resource_arn(Some(bucket), Some(key))
+}
+
+/// The ARN of what `input` names: its object, else its bucket.
+fn target_of(input: &impl Named) -> String {
+    resource_arn(Some(input.bucket()), input.key())
 }
 
 fn needs(operation: &str, versioned: bool, resource: String) -> Needs {
@@ -252,17 +367,11 @@ impl S3Access for IamAccess {
     }
 
     async fn head_object(&self, req: &mut S3Request<HeadObjectInput>) -> S3Result<()> {
-        let input = &req.input;
-        let need = needs("HeadObject", input.version_id.is_some(), object(&input.bucket, &input.key));
-        let version = input.version_id.clone();
-        self.decide(req, &[need], |cx| set_version(cx, version.as_ref())).await
+        self.by_version(req, "HeadObject").await
     }
 
     async fn delete_object(&self, req: &mut S3Request<DeleteObjectInput>) -> S3Result<()> {
-        let input = &req.input;
-        let need = needs("DeleteObject", input.version_id.is_some(), object(&input.bucket, &input.key));
-        let version = input.version_id.clone();
-        self.decide(req, &[need], |cx| set_version(cx, version.as_ref())).await
+        self.by_version(req, "DeleteObject").await
     }
 
     /// Each listed key is authorized by itself when the request runs.
@@ -271,47 +380,23 @@ impl S3Access for IamAccess {
     }
 
     async fn get_object_tagging(&self, req: &mut S3Request<GetObjectTaggingInput>) -> S3Result<()> {
-        let input = &req.input;
-        let need = needs("GetObjectTagging", input.version_id.is_some(), object(&input.bucket, &input.key));
-        let version = input.version_id.clone();
-        self.decide(req, &[need], |cx| set_version(cx, version.as_ref())).await
+        self.by_version(req, "GetObjectTagging").await
     }
 
     async fn put_object_tagging(&self, req: &mut S3Request<PutObjectTaggingInput>) -> S3Result<()> {
-        let input = &req.input;
-        let need = needs("PutObjectTagging", input.version_id.is_some(), object(&input.bucket, &input.key));
-        let version = input.version_id.clone();
-        self.decide(req, &[need], |cx| set_version(cx, version.as_ref())).await
+        self.by_version(req, "PutObjectTagging").await
     }
 
     async fn delete_object_tagging(&self, req: &mut S3Request<DeleteObjectTaggingInput>) -> S3Result<()> {
-        let input = &req.input;
-        let need = needs("DeleteObjectTagging", input.version_id.is_some(), object(&input.bucket, &input.key));
-        let version = input.version_id.clone();
-        self.decide(req, &[need], |cx| set_version(cx, version.as_ref())).await
+        self.by_version(req, "DeleteObjectTagging").await
     }
 
-    /// Tags sent with a write need `s3:PutObjectTagging` too, as on AWS.
     async fn put_object(&self, req: &mut S3Request<PutObjectInput>) -> S3Result<()> {
-        let input = &req.input;
-        let resource = object(&input.bucket, &input.key);
-        let mut all = vec![needs("PutObject", false, resource.clone())];
-        if input.tagging.is_some() {
-            all.push(needs("PutObjectTagging", false, resource));
-        }
-        let (sse, kms_key) = (input.server_side_encryption.clone(), input.ssekms_key_id.clone());
-        self.decide(req, &all, |cx| set_sse(cx, sse.as_ref(), kms_key.as_ref())).await
+        self.write(req, "PutObject").await
     }
 
     async fn create_multipart_upload(&self, req: &mut S3Request<CreateMultipartUploadInput>) -> S3Result<()> {
-        let input = &req.input;
-        let resource = object(&input.bucket, &input.key);
-        let mut all = vec![needs("CreateMultipartUpload", false, resource.clone())];
-        if input.tagging.is_some() {
-            all.push(needs("PutObjectTagging", false, resource));
-        }
-        let (sse, kms_key) = (input.server_side_encryption.clone(), input.ssekms_key_id.clone());
-        self.decide(req, &all, |cx| set_sse(cx, sse.as_ref(), kms_key.as_ref())).await
+        self.write(req, "CreateMultipartUpload").await
     }
 
     async fn copy_object(&self, req: &mut S3Request<CopyObjectInput>) -> S3Result<()> {
@@ -334,24 +419,15 @@ impl S3Access for IamAccess {
     }
 
     async fn list_objects(&self, req: &mut S3Request<ListObjectsInput>) -> S3Result<()> {
-        let input = &req.input;
-        let need = needs("ListObjects", false, resource_arn(Some(&input.bucket), None));
-        let (prefix, delimiter, max) = (input.prefix.clone(), input.delimiter.clone(), input.max_keys);
-        self.decide(req, &[need], |cx| set_listing(cx, prefix.as_ref(), delimiter.as_ref(), max)).await
+        self.listing(req, "ListObjects").await
     }
 
     async fn list_objects_v2(&self, req: &mut S3Request<ListObjectsV2Input>) -> S3Result<()> {
-        let input = &req.input;
-        let need = needs("ListObjectsV2", false, resource_arn(Some(&input.bucket), None));
-        let (prefix, delimiter, max) = (input.prefix.clone(), input.delimiter.clone(), input.max_keys);
-        self.decide(req, &[need], |cx| set_listing(cx, prefix.as_ref(), delimiter.as_ref(), max)).await
+        self.listing(req, "ListObjectsV2").await
     }
 
     async fn list_object_versions(&self, req: &mut S3Request<ListObjectVersionsInput>) -> S3Result<()> {
-        let input = &req.input;
-        let need = needs("ListObjectVersions", false, resource_arn(Some(&input.bucket), None));
-        let (prefix, delimiter, max) = (input.prefix.clone(), input.delimiter.clone(), input.max_keys);
-        self.decide(req, &[need], |cx| set_listing(cx, prefix.as_ref(), delimiter.as_ref(), max)).await
+        self.listing(req, "ListObjectVersions").await
     }
 }
 

@@ -130,6 +130,18 @@ async fn policies_fail_closed() {
     assert!(refused.contains("aws:sourcevpc"), "{refused}");
 }
 
+/// Puts the inline policy `more` of user `big`.
+async fn put_more(tern: &tern_testkit::Deployment, document: &str) -> tern_testkit::Answer {
+    let params = [
+        ("Action", "PutUserPolicy"),
+        ("Version", "2010-05-08"),
+        ("UserName", "big"),
+        ("PolicyName", "more"),
+        ("PolicyDocument", document),
+    ];
+    tern.iam_as(&tern.root(), WEST, &params).await.unwrap()
+}
+
 /// Finding 16: inline policies of any size were accepted and parsed on
 /// every request. AWS's quotas: 2,048 characters per user, 10,240 per role.
 #[tokio::test]
@@ -140,25 +152,11 @@ async fn inline_policies_stay_within_aws_quotas() {
         .unwrap();
     let resources: Vec<String> = (0..100).map(|i| format!("arn:aws:s3:::bucket-{i}/*")).collect();
     let large = policy(&serde_json::json!([{"Effect": "Allow", "Action": "s3:GetObject", "Resource": resources}]));
-    let put = [
-        ("Action", "PutUserPolicy"),
-        ("Version", "2010-05-08"),
-        ("UserName", "big"),
-        ("PolicyName", "more"),
-        ("PolicyDocument", large.as_str()),
-    ];
-    let answer = tern.iam_as(&tern.root(), WEST, &put).await.unwrap();
+    let answer = put_more(&tern, &large).await;
     assert_eq!((answer.status, error_code(&answer.text()).as_str()), (409, "LimitExceeded"), "{}", answer.text());
     assert!(answer.text().contains("2048"));
     // Whitespace does not count, as on AWS.
     let spaced = policy(&serde_json::json!([{"Effect": "Allow", "Action": "s3:PutObject", "Resource": "*"}]))
         .replace(',', ",          ");
-    let put = [
-        ("Action", "PutUserPolicy"),
-        ("Version", "2010-05-08"),
-        ("UserName", "big"),
-        ("PolicyName", "more"),
-        ("PolicyDocument", spaced.as_str()),
-    ];
-    assert_eq!(tern.iam_as(&tern.root(), WEST, &put).await.unwrap().status, 200);
+    assert_eq!(put_more(&tern, &spaced).await.status, 200);
 }

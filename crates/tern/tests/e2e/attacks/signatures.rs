@@ -61,6 +61,17 @@ fn v2_signature(string_to_sign: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(aws_lc_rs::hmac::sign(&key, string_to_sign.as_bytes()))
 }
 
+/// GET `/legacy/k` at `endpoint`, dated now, with a `SigV2` `signature`.
+async fn v2_get(endpoint: &str, signature: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(format!("{endpoint}/legacy/k"))
+        .header("date", http_date(SystemTime::now()))
+        .header("authorization", format!("AWS {}:{signature}", tern_testkit::ACCESS_KEY))
+        .send()
+        .await
+        .unwrap()
+}
+
 fn http_date(at: SystemTime) -> String {
     let at = time::OffsetDateTime::from(at);
     at.format(&time::format_description::well_known::Rfc2822).unwrap().replace("+0000", "GMT")
@@ -103,26 +114,14 @@ async fn signature_v2_respects_the_clock_and_can_be_turned_off() {
     let twenty_years = presigned(epoch + 20 * 365 * 86_400).await.unwrap();
     assert_eq!(twenty_years.status(), 400);
     assert_eq!(error_code(&twenty_years.text().await.unwrap()), "AuthorizationQueryParametersError");
-    let forged = http
-        .get(format!("{}/legacy/k", tern.endpoint(EAST)))
-        .header("date", http_date(SystemTime::now()))
-        .header("authorization", format!("AWS {}:{}", tern_testkit::ACCESS_KEY, v2_signature("something else")))
-        .send()
-        .await
-        .unwrap();
+    let forged = v2_get(&tern.endpoint(EAST), &v2_signature("something else")).await;
     assert_eq!(forged.status(), 403);
     assert_eq!(error_code(&forged.text().await.unwrap()), "SignatureDoesNotMatch");
 
     let strict = tern_testkit::Deployment::start_with(env!("CARGO_BIN_EXE_tern").as_ref(), &[EAST], "sigv2 = false")
         .await
         .unwrap();
-    let refused = reqwest::Client::new()
-        .get(format!("{}/legacy/k", strict.endpoint(EAST)))
-        .header("date", http_date(SystemTime::now()))
-        .header("authorization", format!("AWS {}:{}", tern_testkit::ACCESS_KEY, v2_signature("x")))
-        .send()
-        .await
-        .unwrap();
+    let refused = v2_get(&strict.endpoint(EAST), &v2_signature("x")).await;
     assert_eq!(refused.status(), 400);
     assert!(refused.text().await.unwrap().contains("Please use AWS4-HMAC-SHA256"));
 }
