@@ -148,3 +148,19 @@ async fn metrics_labels_come_from_fixed_sets() {
     assert!(series < 10, "{series} request series:\n{metrics}");
     assert!(!metrics.contains("service42") && !metrics.contains("M42"));
 }
+
+/// Metrics name buckets and rules: a region can serve them on a private
+/// address of their own, and then not on its public listener.
+#[tokio::test]
+async fn metrics_can_move_off_the_public_listener() {
+    let private = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let setting = format!("metrics_listen = \"{private}\"");
+    let tern =
+        tern_testkit::Deployment::start_split_with(env!("CARGO_BIN_EXE_tern").as_ref(), &[EAST], &[(EAST, &setting)])
+            .await
+            .unwrap();
+    let public = reqwest::get(format!("{}/_tern/metrics", tern.endpoint(EAST))).await.unwrap();
+    assert_eq!(public.status(), 403, "the public listener treats it as any anonymous S3 request");
+    let metrics = reqwest::get(format!("http://{private}/_tern/metrics")).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("tern_http_requests_total"), "{metrics}");
+}
