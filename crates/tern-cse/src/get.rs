@@ -44,10 +44,14 @@ async fn scrub(file: &mut tokio::fs::File) -> std::io::Result<()> {
 async fn scrub_leftovers(dir: &Path, prefix: &str) {
     let Ok(mut entries) = tokio::fs::read_dir(dir).await else { return };
     while let Ok(Some(entry)) = entries.next_entry().await {
-        if !entry.file_name().to_string_lossy().starts_with(prefix) {
+        // Only regular files of ours: a link planted under the name must not
+        // turn the scrub against the file it points to.
+        let regular = entry.file_type().await.is_ok_and(|t| t.is_file());
+        if !regular || !entry.file_name().to_string_lossy().starts_with(prefix) {
             continue;
         }
-        let scrubbed = match tokio::fs::OpenOptions::new().write(true).open(entry.path()).await {
+        let open = tokio::fs::OpenOptions::new().write(true).custom_flags(libc::O_NOFOLLOW).open(entry.path()).await;
+        let scrubbed = match open {
             Ok(mut file) => scrub(&mut file).await,
             Err(e) => Err(e),
         };

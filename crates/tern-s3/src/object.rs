@@ -10,7 +10,7 @@ use tern_core::names::is_valid_object_key;
 use tern_store::{BucketRecord, NULL_VERSION, NewVersion, ObjectAttrs, Precondition, VersionRecord, Versioning};
 
 use crate::body::{Declared, Ingested, ingest};
-use tern_iam::policy::Principal;
+use tern_iam::policy::{Principal, Request, RequestContext};
 
 use crate::context::Region;
 use crate::customer_key::{copy_source_customer_key, customer_key};
@@ -297,10 +297,12 @@ impl Region {
             ));
         }
         let quiet = input.delete.quiet.unwrap_or(false);
+        let allowed = self.deletable(&bucket.name, &input.delete.objects, who).await;
         let (mut deleted, mut errors) = (Vec::new(), Vec::new());
-        for object in input.delete.objects {
+        for (object, allowed) in input.delete.objects.into_iter().zip(allowed) {
             let result = match check_key(&object.key) {
-                Ok(()) => self.delete_listed(&bucket, &object, who).await,
+                Ok(()) if allowed => self.delete_key(&bucket, &object.key, object.version_id.as_deref()).await,
+                Ok(()) => Err(s3_error!(AccessDenied, "Access Denied")),
                 Err(e) => Err(e),
             };
             match result {
@@ -320,19 +322,50 @@ impl Region {
         Ok(DeleteObjectsOutput { deleted: Some(deleted), errors: Some(errors), ..Default::default() })
     }
 
-    async fn delete_listed(
+    /// Copying a source's tags along reads and writes tags: AWS asks for
+    /// `s3:GetObject(Version)Tagging` on the source and `s3:PutObjectTagging`
+    /// on the copy, when there are tags to copy.
+    /// `versioned` when the copy named the source's version.
+    async fn authorize_tag_copy(
         &self,
-        bucket: &BucketRecord,
-        object: &s3s::dto::ObjectIdentifier,
+        source: &VersionRecord,
+        versioned: bool,
+        (bucket, key): (&str, &str),
         who: &Principal,
-    ) -> S3Result<DeletedObject> {
-        let versioned = object.version_id.is_some();
-        let action = crate::access::iam_action("DeleteObject", versioned).expect("DeleteObject is served");
-        let resource = crate::access::resource_arn(Some(&bucket.name), Some(&object.key));
-        if self.authorize(who, action, &resource).await.is_err() {
-            return Err(s3_error!(AccessDenied, "Access Denied"));
+    ) -> S3Result<()> {
+        if source.tags.is_empty() {
+            return Ok(());
         }
-        self.delete_key(bucket, &object.key, object.version_id.as_deref()).await
+        let read = crate::access::iam_action("GetObjectTagging", versioned).expect("GetObjectTagging is served");
+        self.authorize(who, read, &crate::access::resource_arn(Some(&source.bucket), Some(&source.key))).await?;
+        self.authorize(who, "s3:PutObjectTagging", &crate::access::resource_arn(Some(bucket), Some(key))).await
+    }
+
+    /// Which of `objects` `who` may delete, each as AWS decides it:
+    /// `s3:DeleteObject`, or `s3:DeleteObjectVersion` for a version. A
+    /// follower catches up with IAM at most once for the whole list.
+    async fn deletable(&self, bucket: &str, objects: &[s3s::dto::ObjectIdentifier], who: &Principal) -> Vec<bool> {
+        let decide = || {
+            objects
+                .iter()
+                .map(|object| {
+                    let action = crate::access::iam_action("DeleteObject", object.version_id.is_some())
+                        .expect("DeleteObject is served");
+                    let resource = crate::access::resource_arn(Some(bucket), Some(&object.key));
+                    let mut context = RequestContext::of(who);
+                    if let Some(id) = &object.version_id {
+                        context.set("s3:VersionId", id.clone());
+                    }
+                    let request = Request { principal: who, action, resource: &resource, context: &context };
+                    self.iam.authorize(&request).is_ok()
+                })
+                .collect::<Vec<bool>>()
+        };
+        let first = decide();
+        if first.iter().all(|allowed| *allowed) || !self.iam.catch_up().await {
+            return first;
+        }
+        decide()
     }
 
     pub(crate) async fn copy_object(
@@ -366,6 +399,7 @@ impl Region {
         let tags = if replace_tags {
             input.tagging.as_deref().map(parse_tagging_header).transpose()?.unwrap_or_default()
         } else {
+            self.authorize_tag_copy(&source, !latest_source, (&input.bucket, &input.key), who).await?;
             source.tags.clone()
         };
 

@@ -22,6 +22,7 @@ mod replicate_route;
 mod replication_admin;
 mod root_key;
 mod topology;
+mod unverified;
 
 pub use credentials::{Origin, RootCredentials};
 pub use region::{RunningRegion, start_region};

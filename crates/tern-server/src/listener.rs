@@ -27,6 +27,10 @@ pub trait Handler: Send + Sync + 'static {
     fn handle(&self, req: Request<Incoming>) -> impl Future<Output = Response<Body>> + Send;
 }
 
+/// The address a request's connection came from, in its extensions.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddress(pub std::net::SocketAddr);
+
 /// Bounds of one listener.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -53,13 +57,14 @@ pub async fn serve<H: Handler>(
             accepted = accept(&listener, &slots) => accepted,
             _ = stop.changed() => break,
         };
-        let (stream, slot) = accepted;
+        let (stream, client, slot) = accepted;
         // Without NODELAY a small response's head and body wait ~40 ms on delayed ACKs.
         let _ = stream.set_nodelay(true);
         let activity = Arc::new(Activity::new());
         let service = {
             let (handler, activity) = (Arc::clone(&handler), Arc::clone(&activity));
-            hyper::service::service_fn(move |req| {
+            hyper::service::service_fn(move |mut req: Request<Incoming>| {
+                req.extensions_mut().insert(ClientAddress(client));
                 let (handler, in_flight) = (Arc::clone(&handler), activity.request());
                 async move {
                     let response = handler.handle(req).await;
@@ -88,11 +93,14 @@ pub async fn serve<H: Handler>(
 
 /// The next connection, once a slot is free. Errors are transient
 /// (a client gave up, the file table is full): they pause, never end the loop.
-async fn accept(listener: &TcpListener, slots: &Arc<Semaphore>) -> (TcpStream, tokio::sync::OwnedSemaphorePermit) {
+async fn accept(
+    listener: &TcpListener,
+    slots: &Arc<Semaphore>,
+) -> (TcpStream, std::net::SocketAddr, tokio::sync::OwnedSemaphorePermit) {
     let slot = Arc::clone(slots).acquire_owned().await.expect("the semaphore is never closed");
     loop {
         match listener.accept().await {
-            Ok((stream, _peer)) => return (stream, slot),
+            Ok((stream, client)) => return (stream, client, slot),
             Err(e) => {
                 let exhausted = matches!(e.raw_os_error(), Some(23 | 24)); // ENFILE, EMFILE
                 if exhausted {

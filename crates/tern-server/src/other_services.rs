@@ -4,10 +4,14 @@
 //! query protocol's XML for IAM and STS).
 //!
 //! Who a request is from is settled before its body is read: an anonymous
-//! or unknown caller cannot make the region hold a body at all, and bodies
-//! of known callers come out of one bounded budget per region. The
-//! signature must then cover the body actually received.
+//! or unknown caller cannot make the region hold a body at all. When the
+//! request names its body's hash (Tern's regions always do), the signature
+//! itself is checked before a byte is read; otherwise the body is read in
+//! one of its caller's few places (`unverified`), under a deadline, out of
+//! one bounded budget per region. The signature must then cover the body
+//! received.
 
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,11 +28,15 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::body::RequestBody;
 use crate::internal_routes;
+use crate::listener::ClientAddress;
+use crate::unverified::Unverified;
 
 /// KMS, IAM and STS requests are small; anything larger is refused unread.
 const MAX_BODY: usize = 1 << 20;
 /// Bytes of KMS, IAM and STS bodies a region holds at once, all callers together.
 const BODY_BUDGET: usize = 32 << 20;
+/// The longest a KMS, IAM or STS body may take to arrive, however it trickles.
+const BODY_DEADLINE: Duration = Duration::from_secs(30);
 const BUDGET_UNIT: usize = 1024;
 
 /// What the non-S3 services of a region need.
@@ -36,12 +44,18 @@ pub struct OtherServices {
     pub iam: Arc<Iam>,
     pub kms: Arc<Kms>,
     buffers: Arc<Semaphore>,
+    unverified: Unverified,
 }
 
 impl OtherServices {
     #[must_use]
     pub fn new(iam: Arc<Iam>, kms: Arc<Kms>) -> Self {
-        Self { iam, kms, buffers: Arc::new(Semaphore::new(BODY_BUDGET / BUDGET_UNIT)) }
+        Self {
+            iam,
+            kms,
+            buffers: Arc::new(Semaphore::new(BODY_BUDGET / BUDGET_UNIT)),
+            unverified: Unverified::default(),
+        }
     }
 }
 
@@ -179,14 +193,33 @@ async fn authenticate(
         Some(identity.secret)
     };
     let admitted = admit(&headers, secret_for, time::OffsetDateTime::now_utc()).map_err(|e| auth_error(service, &e))?;
-    let body = read_body(service, &parts.headers, incoming, services, idle).await?;
-    let request = SignedRequest {
+    let head = SignedRequest {
         method: parts.method.as_str(),
         path: parts.uri.path(),
         query: parts.uri.query().unwrap_or_default(),
         headers: &headers,
-        body: &body.0,
+        body: &[],
     };
+    let verified_ahead = admitted.verify_ahead(&head).map_err(|e| auth_error(service, &e))?;
+    // Tern's regions always name the body's hash, so its internal routes
+    // never read a body before the signature holds.
+    if !verified_ahead && head.path.starts_with("/_tern/") {
+        return Err(error(
+            service,
+            StatusCode::BAD_REQUEST,
+            "MissingParameter",
+            "Internal routes need x-amz-content-sha256.",
+        ));
+    }
+    let _place = if verified_ahead {
+        None
+    } else {
+        let client = parts.extensions.get::<ClientAddress>().map_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED), |c| c.0.ip());
+        let entered = services.unverified.enter(admitted.access_key(), client, BODY_DEADLINE).await;
+        Some(entered.ok_or_else(|| throttled(service))?)
+    };
+    let body = read_body(service, &parts.headers, incoming, services, idle).await?;
+    let request = SignedRequest { body: &body.0, ..head };
     admitted.verify(&request).map_err(|e| auth_error(service, &e))?;
     let principal = principal.expect("an admitted request has an identity");
     drop(headers);
@@ -210,20 +243,29 @@ async fn read_body(
         return Err(too_large());
     }
     let units = u32::try_from(reserve.div_ceil(BUDGET_UNIT).max(1)).expect("MAX_BODY / BUDGET_UNIT fits");
-    let permit = Arc::clone(&services.buffers).try_acquire_many_owned(units).map_err(|_| {
-        let code = if service == "kms" { "ThrottlingException" } else { "Throttling" };
-        error(service, StatusCode::BAD_REQUEST, code, "Rate exceeded")
-    })?;
-    let mut stream = RequestBody::new(incoming, idle, false);
-    let mut body = Vec::with_capacity(declared.unwrap_or(0));
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| error(service, StatusCode::BAD_REQUEST, "RequestTimeout", &e.to_string()))?;
-        if body.len() + chunk.len() > reserve {
-            return Err(too_large());
+    let permit = Arc::clone(&services.buffers).try_acquire_many_owned(units).map_err(|_| throttled(service))?;
+    let timed_out = || error(service, StatusCode::BAD_REQUEST, "RequestTimeout", "The request body took too long.");
+    let read = async {
+        let mut stream = RequestBody::new(incoming, idle, false);
+        let mut body = Vec::with_capacity(declared.unwrap_or(0));
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| error(service, StatusCode::BAD_REQUEST, "RequestTimeout", &e.to_string()))?;
+            if body.len() + chunk.len() > reserve {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
-    }
-    Ok((Bytes::from(body), permit))
+        Ok(Bytes::from(body))
+    };
+    // Bytes trickling in keep the idle timer happy; the whole body still has
+    // a deadline, so no caller holds its share of the budget for long.
+    let body = tokio::time::timeout(BODY_DEADLINE, read).await.map_err(|_| timed_out())??;
+    Ok((body, permit))
+}
+
+fn throttled(service: &str) -> Response<Body> {
+    let code = if service == "kms" { "ThrottlingException" } else { "Throttling" };
+    error(service, StatusCode::BAD_REQUEST, code, "Rate exceeded")
 }
 
 /// Answers a KMS request (`X-Amz-Target: TrentService.<Operation>`).

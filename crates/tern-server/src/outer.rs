@@ -69,9 +69,29 @@ fn s3_error_with(code: S3ErrorCode, status: StatusCode, message: impl Into<Strin
     s3_error(err)
 }
 
+/// A header as s3s reads it: its one value that is UTF-8 (values that are
+/// not are ignored, and a header given twice has none), so the outer layer
+/// and the service it guards decide on the same reading.
 fn header<'r>(req: &'r Request<Incoming>, name: &str) -> Option<&'r str> {
-    req.headers().get(name)?.to_str().ok()
+    let mut values = req.headers().get_all(name).iter().filter_map(|v| std::str::from_utf8(v.as_bytes()).ok());
+    let first = values.next()?;
+    values.next().is_none().then_some(first)
 }
+
+/// Headers whose every reader must agree on one value: a request that
+/// repeats one of them is refused rather than read two ways.
+const SINGLE_VALUED: &[&str] = &[
+    "authorization",
+    "content-type",
+    "content-length",
+    "content-encoding",
+    "date",
+    "x-amz-date",
+    "x-amz-content-sha256",
+    "x-amz-decoded-content-length",
+    "x-amz-security-token",
+    "x-amz-target",
+];
 
 fn header_u64(req: &Request<Incoming>, name: &str) -> Option<u64> {
     header(req, name)?.parse().ok()
@@ -159,6 +179,13 @@ impl OuterLayer {
         query: &Query,
         scope: Option<&CredentialScope>,
     ) -> Option<Response<Body>> {
+        if let Some(name) = SINGLE_VALUED.iter().find(|name| req.headers().get_all(**name).iter().nth(1).is_some()) {
+            return Some(s3_error_with(
+                S3ErrorCode::InvalidArgument,
+                StatusCode::BAD_REQUEST,
+                format!("The header {name} may be given only once."),
+            ));
+        }
         let form = header(req, "content-type")
             .is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
         if req.method() == http::Method::POST && form {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use s3s::service::S3ServiceBuilder;
+use s3s::service::{S3Service, S3ServiceBuilder};
 use tern_core::DeploymentConfig;
 use tern_iam::{Iam, RootIdentity};
 use tern_kms::{Kms, KmsLinks};
@@ -107,17 +107,9 @@ pub async fn start_region(
         replica_tickets: tern_crypto::mac::Mac::derived(&root_key, REPLICA_TICKETS_PURPOSE),
     });
 
-    let mut builder = S3ServiceBuilder::new(TernS3::new(Arc::clone(&region)));
     let sessions = Arc::new(Sessions::default());
     let auth = Arc::new(IamAuth { iam: Arc::clone(&iam), sessions: Arc::clone(&sessions) });
-    builder.set_auth(IamAuth { iam: Arc::clone(&iam), sessions: Arc::clone(&sessions) });
-    builder.set_access(IamAccess { iam: Arc::clone(&iam) });
-    builder.set_validation(TernNames);
-    let registry_route =
-        local_registry.map(|registry| RegistryRoute { registry, root_access_key: root.access_key_id.clone() });
-    let replicate = ReplicateRoute { region: Arc::clone(&region), iam: Arc::clone(&iam) };
-    let replication = ReplicationAdmin { region: Arc::clone(&region), root_access_key: root.access_key_id.clone() };
-    builder.set_route(AdminRoutes { registry: registry_route, replicate, replication });
+    let s3 = s3_service(&region, &sessions, local_registry, root);
     let topology = Arc::new(Topology::new(Arc::clone(&region.registry), deployment));
     let observer = Arc::clone(&metrics) as Arc<dyn tern_replication::ReplicationObserver>;
     let links = tern_replication::Links {
@@ -136,9 +128,11 @@ pub async fn start_region(
     };
     let outer = Arc::new(OuterLayer {
         region: name.to_owned(),
-        s3: builder.build(),
+        s3,
         metrics: Arc::clone(&metrics),
-        serves_metrics: config.metrics_listen.is_none(),
+        // Metrics name buckets and rules: a public listener serves them only
+        // when given a private address of their own (`metrics_listen`).
+        serves_metrics: config.metrics_listen.is_none() && config.listen.ip().is_loopback(),
         others: OtherServices::new(iam, kms),
         auth,
         sessions,
@@ -157,6 +151,42 @@ pub async fn start_region(
     }
     let task = tokio::spawn(serve(listener, outer, limits, stop, (meta, replicating)));
     Ok(RunningRegion { name: name.to_owned(), local_addr, endpoint: config.endpoint_url(), task })
+}
+
+/// The S3 API with Tern's authentication, authorization, names, limits and
+/// internal routes.
+fn s3_service(
+    region: &Arc<Region>,
+    sessions: &Arc<Sessions>,
+    local_registry: Option<Arc<LocalRegistry>>,
+    root: &RootCredentials,
+) -> S3Service {
+    let iam = &region.iam;
+    let mut builder = S3ServiceBuilder::new(TernS3::new(Arc::clone(region)));
+    builder.set_auth(IamAuth { iam: Arc::clone(iam), sessions: Arc::clone(sessions) });
+    builder.set_access(IamAccess { iam: Arc::clone(iam) });
+    builder.set_validation(TernNames);
+    builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(s3_limits()))));
+    let registry_route =
+        local_registry.map(|registry| RegistryRoute { registry, root_access_key: root.access_key_id.clone() });
+    let replicate = ReplicateRoute { region: Arc::clone(region), iam: Arc::clone(iam) };
+    let replication = ReplicationAdmin { region: Arc::clone(region), root_access_key: root.access_key_id.clone() };
+    builder.set_route(AdminRoutes { registry: registry_route, replicate, replication });
+    builder.build()
+}
+
+/// What s3s may buffer. The largest XML body S3 takes is a `DeleteObjects`
+/// of 1,000 keys or a `CompleteMultipartUpload` of 10,000 parts, under 4 MiB;
+/// browser-form POSTs are refused before s3s sees them, and would find
+/// nothing to buffer here either.
+fn s3_limits() -> s3s::config::S3Config {
+    let mut config = s3s::config::S3Config::default();
+    config.xml_max_body_size = 4 << 20;
+    config.post_object_max_file_size = 0;
+    config.form_max_field_size = 0;
+    config.form_max_fields_size = 0;
+    config.form_max_parts = 0;
+    config
 }
 
 /// The purpose from which the key signing staged replica blobs' tickets is derived.

@@ -144,16 +144,43 @@ pub fn admit<'a>(
 }
 
 impl Admitted<'_> {
+    /// The access key the request names.
+    #[must_use]
+    pub fn access_key(&self) -> &str {
+        self.auth.access_key
+    }
+
+    /// Checks the signature before the body is read, when the request names
+    /// its body's hash in `x-amz-content-sha256` (as Tern's regions and
+    /// S3-style signers do): then a caller without the secret gets nothing
+    /// read at all. `head` is the request with an empty body; returns
+    /// whether the signature could be checked. [`Admitted::verify`] must
+    /// still see the body.
+    pub fn verify_ahead(&self, head: &SignedRequest<'_>) -> Result<bool, VerifyError> {
+        let Some(claimed) = header(head.headers, "x-amz-content-sha256") else { return Ok(false) };
+        if claimed.len() != 64 || !claimed.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(VerifyError::BodyHashMismatch);
+        }
+        self.check(head, claimed)?;
+        Ok(true)
+    }
+
     /// Checks the signature over `request`. The payload hash is the hash of
     /// the body actually received; an `x-amz-content-sha256` header that
     /// claims anything else is refused, so a signature always covers the body.
     /// Returns the access key and scope the request was signed with.
     pub fn verify(self, request: &SignedRequest<'_>) -> Result<(String, CredentialScope), VerifyError> {
-        let Self { auth, amz_date, secret } = self;
         let payload_hash = hex::encode(digest::digest(&digest::SHA256, request.body));
         if header(request.headers, "x-amz-content-sha256").is_some_and(|claimed| claimed != payload_hash) {
             return Err(VerifyError::BodyHashMismatch);
         }
+        self.check(request, &payload_hash)?;
+        Ok((self.auth.access_key.to_owned(), self.auth.scope))
+    }
+
+    /// Whether the signature is that of `request` with a body of `payload_hash`.
+    fn check(&self, request: &SignedRequest<'_>, payload_hash: &str) -> Result<(), VerifyError> {
+        let Self { auth, amz_date, secret } = self;
         let mut canonical_headers = String::new();
         for name in &auth.signed_headers {
             let _ = writeln!(canonical_headers, "{name}:{}", canonical_header_value(request, name));
@@ -179,8 +206,7 @@ impl Admitted<'_> {
         }
         let expected = hex::encode(hmac_sha256(&key, string_to_sign.as_bytes()).as_slice());
         constant_time::verify_slices_are_equal(expected.as_bytes(), auth.signature.as_bytes())
-            .map_err(|_| VerifyError::Mismatch)?;
-        Ok((auth.access_key.to_owned(), auth.scope))
+            .map_err(|_| VerifyError::Mismatch)
     }
 }
 
@@ -308,6 +334,17 @@ mod tests {
         check("POST", "/", "", &signed, body).unwrap();
         let swapped = b"Action=CreateUser&UserName=mallory&Version=2010-05-08";
         assert_eq!(check("POST", "/", "", &signed, swapped), Err(VerifyError::BodyHashMismatch));
+
+        // With the hash named, the signature is checked before any body is read.
+        let headers: Vec<(&str, &str)> = signed.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let head = SignedRequest { method: "POST", path: "/", query: "", headers: &headers, body: b"" };
+        let secret = |key: &str| (key == KEY).then(|| Zeroizing::new(SECRET.to_owned()));
+        assert_eq!(admit(&headers, secret, OffsetDateTime::now_utc()).unwrap().verify_ahead(&head), Ok(true));
+        let wrong = |_: &str| Some(Zeroizing::new("not the secret".to_owned()));
+        assert_eq!(
+            admit(&headers, wrong, OffsetDateTime::now_utc()).unwrap().verify_ahead(&head),
+            Err(VerifyError::Mismatch)
+        );
     }
 
     #[test]

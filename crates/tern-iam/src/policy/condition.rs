@@ -196,6 +196,11 @@ impl Condition {
         )))
     }
 
+    /// Whether a value names a policy variable (`${aws:username}`).
+    pub(crate) fn names_a_variable(&self) -> bool {
+        self.values.iter().any(|v| v.contains("${"))
+    }
+
     fn matches(&self, actual: &str, wanted: &str) -> bool {
         match self.operator {
             Operator::StringEquals => actual == wanted,

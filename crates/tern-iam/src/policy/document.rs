@@ -148,7 +148,18 @@ fn refuse_unknown(object: &serde_json::Map<String, Value>, known: &[&str]) -> Re
     }
 }
 
-fn parse_statement(value: &Value, kind: Kind) -> Result<Statement, PolicyError> {
+/// Policy variables (`${aws:username}`) are not substituted by Tern. Under
+/// version 2012-10-17, where AWS would, a statement naming one is refused:
+/// taken literally it would never match, silently disabling a Deny.
+fn refuse_variables(resources: Option<&(Vec<String>, bool)>, conditions: &[Condition]) -> Result<(), PolicyError> {
+    let in_resources = resources.is_some_and(|(list, _)| list.iter().any(|r| r.contains("${")));
+    if in_resources || conditions.iter().any(Condition::names_a_variable) {
+        return Err(PolicyError::new("Policy variables (${...}) are not supported by Tern."));
+    }
+    Ok(())
+}
+
+fn parse_statement(value: &Value, kind: Kind, variables: bool) -> Result<Statement, PolicyError> {
     let Value::Object(s) = value else { return Err(PolicyError::new("Each statement must be an object.")) };
     refuse_unknown(s, STATEMENT_ELEMENTS)?;
     if s.get("Sid").is_some_and(|sid| !sid.is_string()) {
@@ -184,6 +195,9 @@ fn parse_statement(value: &Value, kind: Kind) -> Result<Statement, PolicyError> 
     for condition in &conditions {
         condition.check_supported(deny)?;
     }
+    if variables {
+        refuse_variables(resources.as_ref(), &conditions)?;
+    }
     Ok(Statement { deny, principals, actions: (actions, not_action), resources, conditions })
 }
 
@@ -203,7 +217,8 @@ impl Policy {
             Some(one @ Value::Object(_)) => vec![one.clone()],
             _ => return Err(PolicyError::new("Policy document must contain a non-empty Statement.")),
         };
-        let statements = statements.iter().map(|s| parse_statement(s, kind)).collect::<Result<_, _>>()?;
+        let variables = doc.get("Version").and_then(Value::as_str) == Some("2012-10-17");
+        let statements = statements.iter().map(|s| parse_statement(s, kind, variables)).collect::<Result<_, _>>()?;
         Ok(Self { statements })
     }
 
@@ -415,6 +430,10 @@ mod tests {
             ),
             (r#"{"Statment": [], "Statement": {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}}"#, "Statment"),
             (r#"{"Statement": {"Sid": 1, "Effect": "Allow", "Action": "s3:*", "Resource": "*"}}"#, "SID"),
+            (
+                r#"{"Version": "2012-10-17", "Statement": {"Effect": "Deny", "Action": "s3:*", "Resource": "arn:aws:s3:::b/${aws:username}/*"}}"#,
+                "variables",
+            ),
         ];
         for (text, reason) in cases {
             let e = Policy::identity(text).unwrap_err();

@@ -35,6 +35,25 @@ async fn read_answer(stream: &mut TcpStream) -> String {
     String::from_utf8_lossy(&answer).into_owned()
 }
 
+/// The head of a KMS request under `access_key` whose signature will not
+/// hold, announcing a body of `length` bytes.
+fn forged_kms_head(tern: &tern_testkit::Deployment, access_key: &str, length: usize) -> String {
+    let now = time::OffsetDateTime::now_utc();
+    format!(
+        "POST / HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAuthorization: AWS4-HMAC-SHA256 Credential={access_key}/{}/us-east-1/kms/aws4_request, SignedHeaders=host, Signature=00\r\nX-Amz-Date: {}\r\nContent-Length: {length}\r\n\r\n",
+        address(tern),
+        now.format(time::macros::format_description!("[year][month][day]")).unwrap(),
+        now.format(time::macros::format_description!("[year][month][day]T[hour][minute][second]Z")).unwrap(),
+    )
+}
+
+/// A connection to the region from 127.0.0.2: another client address.
+async fn connect_from_elsewhere(tern: &tern_testkit::Deployment) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    socket.connect(address(tern).parse().unwrap()).await.unwrap()
+}
+
 /// Finding 6: an anonymous `multipart/form-data` POST was buffered (up to
 /// 5 GiB) before any access check: 1 GiB moved RSS from 22 MB to 1.07 GB.
 #[tokio::test]
@@ -64,16 +83,38 @@ async fn unauthenticated_bodies_are_refused_before_they_are_read() {
 
     // A KMS request from an unknown key is refused before its body is read, too.
     let mut stream = TcpStream::connect(address(&tern)).await.unwrap();
-    let now = time::OffsetDateTime::now_utc();
-    let head = format!(
-        "POST / HTTP/1.1\r\nHost: {}\r\nAuthorization: AWS4-HMAC-SHA256 Credential=AKIANOBODY/{}/us-east-1/kms/aws4_request, SignedHeaders=host, Signature=00\r\nX-Amz-Date: {}\r\nContent-Length: 1000000\r\n\r\n",
-        address(&tern),
-        now.format(time::macros::format_description!("[year][month][day]")).unwrap(),
-        now.format(time::macros::format_description!("[year][month][day]T[hour][minute][second]Z")).unwrap(),
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(forged_kms_head(&tern, "AKIANOBODY", 1_000_000).as_bytes()).await.unwrap();
     let answer = read_answer(&mut stream).await;
     assert!(answer.contains("UnrecognizedClientException"), "{answer}");
+}
+
+/// The class of finding 6 for known callers: a KMS body is read before its
+/// signature can hold, and an access key id is no secret. Bodies stalled
+/// under someone's key from one address make only that address wait; the
+/// key's owner, elsewhere, is answered at once.
+#[tokio::test]
+async fn a_known_key_id_does_not_lock_its_owner_out() {
+    let tern = one_region().await;
+    let owner = super::user_allowed(&tern, "owner", &["kms:ListKeys"], "*").await;
+    let mut stalled = Vec::new();
+    for _ in 0..4 {
+        let mut stream = connect_from_elsewhere(&tern).await;
+        stream.write_all(forged_kms_head(&tern, &owner.access_key, 1000).as_bytes()).await.unwrap();
+        stalled.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await; // The four take their places first.
+    let mut fifth = connect_from_elsewhere(&tern).await;
+    fifth.write_all(format!("{}{{}}", forged_kms_head(&tern, &owner.access_key, 2)).as_bytes()).await.unwrap();
+    let mut byte = [0u8; 1];
+    let waited = tokio::time::timeout(Duration::from_millis(500), fifth.read(&mut byte)).await;
+    assert!(waited.is_err(), "a fifth body from the same address waits its turn");
+
+    let answer = tern.kms_as(&owner, EAST, "ListKeys", "{}").await.unwrap();
+    assert_eq!(answer.status, 200, "the owner is answered while the flood waits: {}", answer.text());
+
+    drop(stalled.pop());
+    let answer = read_answer(&mut fifth).await;
+    assert!(answer.contains("InvalidSignatureException"), "a freed place is taken, and the forgery refused: {answer}");
 }
 
 /// Finding 11: with no header-read or idle timeout, 1,100 half-sent

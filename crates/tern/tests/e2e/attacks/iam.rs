@@ -103,7 +103,8 @@ async fn internal_iam_actions_are_not_part_of_the_public_api() {
 }
 
 /// Finding 14: a misspelled `Condtion` granted access unconditionally, and
-/// `aws:SecureTransport` was never set, so denying insecure transport denied nothing.
+/// `aws:SecureTransport` was never set, so denying insecure transport denied
+/// nothing. The class: anything Tern would read as never matching.
 #[tokio::test]
 async fn policies_fail_closed() {
     let tern = two_regions().await;
@@ -128,6 +129,12 @@ async fn policies_fail_closed() {
         "Condition": {"StringEquals": {"aws:SourceVpc": "vpc-1"}}}]);
     let refused = tern.user("vpc2", &policy(&ignored_key)).await.unwrap_err().to_string();
     assert!(refused.contains("aws:sourcevpc"), "{refused}");
+
+    // Taken literally, a policy variable never matches: this Deny would deny nothing.
+    let variable =
+        serde_json::json!([{"Effect": "Deny", "Action": "s3:*", "Resource": "arn:aws:s3:::home/${aws:username}/*"}]);
+    let refused = tern.user("homed", &policy(&variable)).await.unwrap_err().to_string();
+    assert!(refused.contains("MalformedPolicyDocument") && refused.contains("variables"), "{refused}");
 }
 
 /// Puts the inline policy `more` of user `big`.

@@ -1,7 +1,7 @@
 //! S3 authorization: actions chosen from raw text rather than the parsed
 //! request (finding 4), `DeleteObjects` authorized once per bucket (5), the
 //! replication-read header from any role session (9), and the same class
-//! elsewhere (tags sent with a write, SSE condition keys).
+//! elsewhere (tags sent with a write or copied, SSE condition keys).
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
@@ -148,4 +148,33 @@ async fn writes_are_authorized_for_everything_they_carry() {
     put("kms-only/b").server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::AwsKms).send().await.unwrap();
     let tags = tern.s3(EAST).get_object_tagging().bucket("carry").key("plain").send().await.unwrap();
     assert!(tags.tag_set().is_empty());
+}
+
+/// The same class for copies: a copy takes its source's tags unless told
+/// otherwise, which on AWS needs `s3:GetObjectTagging` on the source and
+/// `s3:PutObjectTagging` on the copy, as tags sent with a write do.
+#[tokio::test]
+async fn copies_carry_tags_only_with_tag_permissions() {
+    let tern = one_region().await;
+    crate::bucket(&tern.s3(EAST), "copies").await;
+    let root = tern.s3(EAST);
+    let put = |key: &'static str| root.put_object().bucket("copies").key(key).body(ByteStream::from_static(b"x"));
+    put("tagged").tagging("clearance=secret").send().await.unwrap();
+    put("untagged").send().await.unwrap();
+    let rules = json!([{"Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"], "Resource": "*"}]);
+    let s3 = s3_as(&tern, EAST, &tern.user("copier", &policy(&rules)).await.unwrap());
+    let copy = |from: &str, to: &str| s3.copy_object().bucket("copies").copy_source(format!("copies/{from}")).key(to);
+    assert_eq!(code(&copy("tagged", "stolen").send().await.unwrap_err()), "AccessDenied");
+    assert!(root.head_object().bucket("copies").key("stolen").send().await.is_err(), "nothing was copied");
+    copy("untagged", "plain-copy").send().await.unwrap();
+    let replace = aws_sdk_s3::types::TaggingDirective::Replace;
+    copy("tagged", "untagged-copy").tagging_directive(replace).send().await.unwrap();
+    let tags = root.get_object_tagging().bucket("copies").key("untagged-copy").send().await.unwrap();
+    assert!(tags.tag_set().is_empty(), "a copy told to replace the tags with none has none");
+
+    let with_tags = json!([{"Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject", "s3:GetObjectTagging", "s3:PutObjectTagging"], "Resource": "*"}]);
+    let s3 = s3_as(&tern, EAST, &tern.user("tag-copier", &policy(&with_tags)).await.unwrap());
+    s3.copy_object().bucket("copies").copy_source("copies/tagged").key("copy").send().await.unwrap();
+    let tags = root.get_object_tagging().bucket("copies").key("copy").send().await.unwrap();
+    assert_eq!(tags.tag_set().first().map(aws_sdk_s3::types::Tag::value), Some("secret"));
 }

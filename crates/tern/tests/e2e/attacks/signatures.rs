@@ -1,5 +1,6 @@
 //! Signatures: bodies swapped under a valid signature (finding 2), `SigV2`
-//! without a clock (13), presigned URLs valid for years (15).
+//! without a clock (13), presigned URLs valid for years (15), and headers
+//! given twice so that two readers see two requests.
 
 use std::time::{Duration, SystemTime};
 
@@ -159,4 +160,33 @@ async fn presigned_urls_live_at_most_a_week() {
     let decade = reqwest::get(presign(Duration::from_hours(10 * 365 * 24))).await.unwrap();
     assert_eq!(decade.status(), 400);
     assert_eq!(error_code(&decade.text().await.unwrap()), "AuthorizationQueryParametersError");
+}
+
+/// The class of finding 2: with a header given twice, the outer layer and
+/// s3s could each read a different value (the first, or none at all) and
+/// check one request while serving another. Such requests are refused.
+#[tokio::test]
+async fn a_header_given_twice_is_refused() {
+    let tern = one_region().await;
+    bucket(&tern.s3(EAST), "twice").await;
+    let repeats = [
+        ("authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/x", "AWS AKIDEXAMPLE:c2lnbmF0dXJl"),
+        ("content-type", "application/octet-stream", "multipart/form-data; boundary=x"),
+        ("x-amz-content-sha256", "UNSIGNED-PAYLOAD", "STREAMING-UNSIGNED-PAYLOAD-TRAILER"),
+        ("x-amz-security-token", "one", "two"),
+    ];
+    for (name, first, second) in repeats {
+        for (method, path, service) in [("PUT", "/twice/doc", "s3"), ("POST", "/twice", "s3"), ("POST", "/", "iam")] {
+            let mut request =
+                tern.request_as(&tern.root(), EAST, service, (method, path), &[], b"body".to_vec()).unwrap();
+            // The signed value, if any, stays first: what a reader of the first value would check.
+            let first = request.headers_mut().remove(name).unwrap_or(http::HeaderValue::from_static(first));
+            request.headers_mut().append(name, first);
+            request.headers_mut().append(name, http::HeaderValue::from_static(second));
+            let answer = tern_testkit::raw::send(request).await.unwrap();
+            let refused = (answer.status, error_code(&answer.text()));
+            assert_eq!(refused, (400, "InvalidArgument".to_owned()), "{method} {path} with {name} twice");
+        }
+    }
+    assert!(tern.s3(EAST).head_object().bucket("twice").key("doc").send().await.is_err(), "nothing was stored");
 }
