@@ -96,41 +96,43 @@ impl Directory {
 /// changes rather than on every request.
 #[derive(Debug, Default)]
 pub struct CompiledPolicies {
-    by_identity: HashMap<String, Arc<[Policy]>>,
+    users: HashMap<String, Arc<[Policy]>>,
+    roles: HashMap<String, Arc<[Policy]>>,
+}
+
+/// Parses one identity's documents. A stored document that no longer parses
+/// (written under older, looser rules) denies everything to its identity:
+/// dropping it could drop a Deny.
+fn compile(identity: &str, documents: &BTreeMap<String, String>) -> Arc<[Policy]> {
+    documents
+        .iter()
+        .map(|(name, text)| {
+            Policy::identity(text).unwrap_or_else(|e| {
+                tracing::warn!(%identity, policy = %name, error = %e, "stored policy no longer parses; it denies everything");
+                Policy::deny_all()
+            })
+        })
+        .collect()
 }
 
 impl CompiledPolicies {
-    /// Parses every inline policy of `directory`. A stored document that no
-    /// longer parses (written under older, looser rules) denies everything to
-    /// its identity: dropping it could drop a Deny.
+    /// Parses every inline policy of `directory`.
     #[must_use]
     pub fn of(directory: &Directory) -> Self {
-        let users = directory.users.values().map(|u| (format!("user/{}", u.name), &u.policies));
-        let roles = directory.roles.values().map(|r| (format!("role/{}", r.name), &r.policies));
-        let by_identity = users
-            .chain(roles)
-            .map(|(identity, documents)| {
-                let policies = documents
-                    .iter()
-                    .map(|(name, text)| {
-                        Policy::identity(text).unwrap_or_else(|e| {
-                            tracing::warn!(%identity, policy = %name, error = %e, "stored policy no longer parses; it denies everything");
-                            Policy::deny_all()
-                        })
-                    })
-                    .collect();
-                (identity, policies)
-            })
-            .collect();
-        Self { by_identity }
+        let users =
+            directory.users.values().map(|u| (u.name.clone(), compile(&format!("user/{}", u.name), &u.policies)));
+        let roles =
+            directory.roles.values().map(|r| (r.name.clone(), compile(&format!("role/{}", r.name), &r.policies)));
+        Self { users: users.collect(), roles: roles.collect() }
     }
 
     /// The inline policies that apply to `principal` (none for the root).
     #[must_use]
     pub fn of_principal(&self, principal: &Principal) -> Option<&Arc<[Policy]>> {
-        let identity = ["user/", "role/"]
-            .iter()
-            .find_map(|kind| principal.arn.split_once(&format!(":{kind}")).map(|(_, name)| format!("{kind}{name}")))?;
-        self.by_identity.get(&identity)
+        let arn = principal.arn.as_str();
+        match arn.split_once(":user/") {
+            Some((_, name)) => self.users.get(name),
+            None => self.roles.get(arn.split_once(":role/")?.1),
+        }
     }
 }

@@ -407,3 +407,59 @@ impl Iam {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// An authority that counts the snapshots asked of it and has nothing new.
+    #[derive(Default)]
+    struct Counting {
+        asked: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl IamAuthority for Counting {
+        fn region(&self) -> &'static str {
+            "us-east-1"
+        }
+
+        async fn forward(&self, _: &Principal, _: &[(String, String)]) -> Result<(u16, Vec<u8>), String> {
+            Err("not asked here".to_owned())
+        }
+
+        async fn snapshot(&self, _: &SnapshotRequest) -> Result<Option<Vec<u8>>, String> {
+            self.asked.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Ok(None)
+        }
+    }
+
+    /// Requests under unknown keys each make a follower catch up; a flood of
+    /// them must cost the authority a request at a time, not one each.
+    #[tokio::test]
+    async fn a_flood_of_catch_ups_asks_the_authority_a_few_times() {
+        let authority = Arc::new(Counting::default());
+        let root = RootIdentity { access_key_id: "AKIDROOT".into(), secret_access_key: Zeroizing::new("s".into()) };
+        let follower = Arc::new(Iam::follower(
+            "000000000000",
+            "eu-west-1",
+            root,
+            Arc::clone(&authority) as Arc<dyn IamAuthority>,
+            &Key256::from_bytes([7; 32]),
+        ));
+        let flood: Vec<_> = (0..200)
+            .map(|_| {
+                let follower = Arc::clone(&follower);
+                tokio::spawn(async move { follower.catch_up().await })
+            })
+            .collect();
+        for caught_up in flood {
+            assert!(caught_up.await.unwrap());
+        }
+        let asked = authority.asked.load(Ordering::SeqCst);
+        assert!(asked <= 2, "200 catch-ups asked the authority {asked} times");
+    }
+}

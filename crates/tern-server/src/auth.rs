@@ -60,11 +60,17 @@ pub struct IamAuth {
 }
 
 impl IamAuth {
-    /// The secret of `access_key`: the root's, an IAM user's, or an admitted session's.
-    pub fn secret(&self, access_key: &str) -> Option<zeroize::Zeroizing<String>> {
-        match self.iam.identity(access_key, None) {
+    /// The secret of `access_key`: the root's, an IAM user's, or an admitted
+    /// session's. A key made a moment ago elsewhere must not be unknown for
+    /// this region's lag, so a follower catches up before it says none.
+    pub async fn secret(&self, access_key: &str) -> Option<zeroize::Zeroizing<String>> {
+        let known = || match self.iam.identity(access_key, None) {
             Some(identity) => Some(identity.secret),
             None => self.sessions.secret(access_key),
+        };
+        match known() {
+            None if self.iam.catch_up().await => known(),
+            secret => secret,
         }
     }
 }
@@ -72,12 +78,7 @@ impl IamAuth {
 #[async_trait::async_trait]
 impl S3Auth for IamAuth {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
-        let mut secret = self.secret(access_key);
-        // A key made a moment ago elsewhere must not be unknown for this region's lag.
-        if secret.is_none() && self.iam.catch_up().await {
-            secret = self.secret(access_key);
-        }
-        let secret = secret.ok_or_else(|| {
+        let secret = self.secret(access_key).await.ok_or_else(|| {
             s3_error!(InvalidAccessKeyId, "The AWS Access Key Id you provided does not exist in our records.")
         })?;
         Ok(SecretKey::from(secret.as_str()))
@@ -113,13 +114,11 @@ const DECIDED_BY_INPUT: &[&str] = &[
     "ListObjectVersions",
 ];
 
-fn session_token(cx: &S3AccessContext<'_>) -> Option<String> {
-    if let Some(token) = cx.headers().get("x-amz-security-token").and_then(|v| v.to_str().ok()) {
-        return Some(token.to_owned());
-    }
-    let query = tern_sigv4::query::Query::of(cx.uri().query()).ok()?;
-    ["X-Amz-Security-Token", "x-amz-security-token"].iter().find_map(|name| query.unique(name).map(str::to_owned))
-}
+/// The session token of an S3 request (header, else presigned query), as
+/// the outer layer read it when it opened the session: authorization finds
+/// it in the request's extensions rather than reading the request again.
+#[derive(Clone)]
+pub struct SessionToken(pub String);
 
 /// One permission a request needs: an action on a resource.
 struct Needs {
@@ -197,7 +196,7 @@ macro_rules! versioned_object {
     };
 }
 
-macro_rules! write {
+macro_rules! object_write {
     () => {
         fn key(&self) -> Option<&str> {
             Some(&self.key)
@@ -225,8 +224,8 @@ named! {
     GetObjectTaggingInput => { versioned_object!(); }
     PutObjectTaggingInput => { versioned_object!(); }
     DeleteObjectTaggingInput => { versioned_object!(); }
-    PutObjectInput => { write!(); }
-    CreateMultipartUploadInput => { write!(); }
+    PutObjectInput => { object_write!(); }
+    CreateMultipartUploadInput => { object_write!(); }
     ListObjectsInput => { listing!(); }
     ListObjectsV2Input => { listing!(); }
     ListObjectVersionsInput => { listing!(); }
@@ -332,9 +331,10 @@ fn replication_read<T>(req: &S3Request<T>) -> bool {
 impl S3Access for IamAccess {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
         let access_key = cx.credentials().ok_or_else(|| s3_error!(AccessDenied, "Access Denied"))?.access_key.clone();
+        let token = cx.extensions_mut().get::<SessionToken>().map(|t| t.0.clone());
         let identity = self
             .iam
-            .identity(&access_key, session_token(cx).as_deref())
+            .identity(&access_key, token.as_deref())
             .ok_or_else(|| s3_error!(InvalidToken, "The provided token is malformed or otherwise invalid."))?;
         let principal: Principal = identity.principal;
         let operation = cx.s3_op().name();

@@ -175,6 +175,14 @@ impl Watched {
         }
         result
     }
+
+    fn wrote(&self, result: Poll<std::io::Result<usize>>) -> Poll<std::io::Result<usize>> {
+        let written = match &result {
+            Poll::Ready(Ok(n)) => *n,
+            _ => 0,
+        };
+        self.moved(result, written)
+    }
 }
 
 impl AsyncRead for Watched {
@@ -197,11 +205,7 @@ impl AsyncWrite for Watched {
         data: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         let result = std::pin::Pin::new(&mut self.inner).poll_write(cx, data);
-        let written = match &result {
-            Poll::Ready(Ok(n)) => *n,
-            _ => 0,
-        };
-        self.moved(result, written)
+        self.wrote(result)
     }
 
     fn poll_flush(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -218,11 +222,7 @@ impl AsyncWrite for Watched {
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
         let result = std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        let written = match &result {
-            Poll::Ready(Ok(n)) => *n,
-            _ => 0,
-        };
-        self.moved(result, written)
+        self.wrote(result)
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -112,7 +112,7 @@ fn header_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 }
 
 fn target<'h>(headers: &'h HeaderMap, prefix: &str) -> Option<&'h str> {
-    headers.get("x-amz-target")?.to_str().ok()?.strip_prefix(prefix)
+    header_value(headers, "x-amz-target")?.strip_prefix(prefix)
 }
 
 /// The parameters of a query-protocol request: its form body, or its query
@@ -176,7 +176,7 @@ async fn authenticate(
     let (parts, incoming) = req.into_parts();
     let headers: Vec<(&str, &str)> =
         parts.headers.iter().filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?))).collect();
-    let token = parts.headers.get("x-amz-security-token").and_then(|v| v.to_str().ok());
+    let token = header_value(&parts.headers, "x-amz-security-token");
     if let Some(key) = tern_sigv4::scope::access_key_of(
         header_value(&parts.headers, "authorization"),
         &tern_sigv4::query::Query::default(),
@@ -192,7 +192,8 @@ async fn authenticate(
         principal = Some(identity.principal);
         Some(identity.secret)
     };
-    let admitted = admit(&headers, secret_for, time::OffsetDateTime::now_utc()).map_err(|e| auth_error(service, &e))?;
+    let mut admitted =
+        admit(&headers, secret_for, time::OffsetDateTime::now_utc()).map_err(|e| auth_error(service, &e))?;
     let head = SignedRequest {
         method: parts.method.as_str(),
         path: parts.uri.path(),
@@ -271,7 +272,7 @@ fn throttled(service: &str) -> Response<Body> {
 /// Answers a KMS request (`X-Amz-Target: TrentService.<Operation>`).
 async fn answer_kms(kms: &Kms, request: &Authenticated) -> Response<Body> {
     let Some(operation) = target(&request.parts.headers, "TrentService.") else {
-        let named = request.parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let named = header_value(&request.parts.headers, "x-amz-target").unwrap_or_default();
         return kms_error(&KmsError::unknown_operation(named));
     };
     json(kms.handle(&Caller::new(request.principal.clone()), operation, &request.body).await)
@@ -315,7 +316,7 @@ async fn answer_internal(service: &str, services: &OtherServices, request: &Auth
 /// An IAM call a follower authenticated and forwarded: it runs as the
 /// caller the follower names, never as the root that signed it.
 async fn forwarded_iam(iam: &Iam, request: &Authenticated) -> Response<Body> {
-    let header = |name: &str| request.parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let header = |name: &str| header_value(&request.parts.headers, name).map(str::to_owned);
     let Some(arn) = header(internal_routes::CALLER_HEADER) else {
         return error("iam", StatusCode::BAD_REQUEST, "ValidationError", "A forwarded call names its caller.");
     };

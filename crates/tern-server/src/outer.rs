@@ -18,7 +18,7 @@ use tern_sigv4::query::Query;
 use tern_sigv4::scope::{self, CredentialScope};
 use tern_sigv4::v2;
 
-use crate::auth::{IamAuth, Sessions};
+use crate::auth::{IamAuth, SessionToken, Sessions};
 use crate::body::RequestBody;
 use crate::listener::Handler;
 use crate::metrics::{RegionMetrics, Served};
@@ -141,9 +141,9 @@ impl OuterLayer {
         }
     }
 
-    async fn s3(&self, req: Request<Incoming>, query: &Query) -> (Served, Response<Body>) {
-        self.admit_session(&req, query);
-        if let Some(refusal) = self.check_v2(&req, query) {
+    async fn s3(&self, mut req: Request<Incoming>, query: &Query) -> (Served, Response<Body>) {
+        self.admit_session(&mut req, query);
+        if let Some(refusal) = self.check_v2(&req, query).await {
             return (Served::Refused, refusal);
         }
         let chunked = header(&req, "x-amz-content-sha256").is_some_and(|v| v.starts_with("STREAMING-"));
@@ -160,16 +160,19 @@ impl OuterLayer {
         (Served::S3, response)
     }
 
-    /// Opens the STS session of an S3 request that carries a session token.
-    fn admit_session(&self, req: &Request<Incoming>, query: &Query) {
+    /// Opens the STS session of an S3 request that carries a session token,
+    /// and leaves the token in the request for authorization.
+    fn admit_session(&self, req: &mut Request<Incoming>, query: &Query) {
         let token = header(req, "x-amz-security-token")
             .or_else(|| query.unique("X-Amz-Security-Token"))
             .or_else(|| query.unique("x-amz-security-token"));
+        let Some(token) = token.map(str::to_owned) else { return };
         let access_key = tern_sigv4::scope::access_key_of(header(req, "authorization"), query)
             .or_else(|| v2::Signed::of(header(req, "authorization"), query).map(|s| s.access_key().to_owned()));
-        if let (Some(token), Some(access_key)) = (token, access_key) {
-            self.sessions.admit(&self.others.iam, &access_key, token);
+        if let Some(access_key) = access_key {
+            self.sessions.admit(&self.others.iam, &access_key, &token);
         }
+        req.extensions_mut().insert(SessionToken(token));
     }
 
     /// A response for requests that must not reach a service handler.
@@ -229,7 +232,7 @@ impl OuterLayer {
     /// accepts `SigV2`, the request's date or the URL's expiry, and the
     /// signature itself, in constant time (s3s then compares it again with
     /// `==`, but only ever sees good ones).
-    fn check_v2(&self, req: &Request<Incoming>, query: &Query) -> Option<Response<Body>> {
+    async fn check_v2(&self, req: &Request<Incoming>, query: &Query) -> Option<Response<Body>> {
         let signed = v2::Signed::of(header(req, "authorization"), query)?;
         if !self.sigv2 {
             return Some(s3_error_with(
@@ -256,7 +259,7 @@ impl OuterLayer {
             return Some(refusal(e));
         }
         // An unknown key is s3s's to refuse, with InvalidAccessKeyId.
-        let secret = self.auth.secret(signed.access_key())?;
+        let secret = self.auth.secret(signed.access_key()).await?;
         v2::verify(&signed, &request, &secret).err().map(refusal)
     }
 }

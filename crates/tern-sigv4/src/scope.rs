@@ -77,13 +77,15 @@ pub fn access_key_of(authorization: Option<&str>, query: &Query) -> Option<Strin
     parse_credential(credential).map(|c| c.access_key.to_owned())
 }
 
-/// AWS's longest presigned URL lifetime (`X-Amz-Expires`).
-pub const MAX_PRESIGNED_SECONDS: u64 = 7 * 24 * 60 * 60;
+/// AWS's longest presigned URL lifetime (`X-Amz-Expires`, and `SigV2`'s `Expires`).
+pub const MAX_PRESIGNED_SECONDS: u32 = 7 * 24 * 60 * 60;
 
 /// Whether a presigned `SigV4` URL asks to live longer than AWS allows.
 #[must_use]
 pub fn presigned_too_long(query: &Query) -> bool {
-    query.unique("X-Amz-Expires").is_some_and(|v| v.parse::<u64>().map_or(true, |s| s > MAX_PRESIGNED_SECONDS))
+    query
+        .unique("X-Amz-Expires")
+        .is_some_and(|v| v.parse::<u64>().map_or(true, |s| s > u64::from(MAX_PRESIGNED_SECONDS)))
 }
 
 #[cfg(test)]

@@ -12,10 +12,8 @@ use base64::Engine as _;
 use time::OffsetDateTime;
 
 use crate::query::Query;
+use crate::scope::MAX_PRESIGNED_SECONDS;
 use crate::verify::MAX_SKEW_SECONDS;
-
-/// The longest a presigned URL may stay valid, as for `SigV4`.
-pub const MAX_EXPIRY_SECONDS: i64 = 7 * 24 * 60 * 60;
 
 /// Subresources that belong to the canonicalized resource, sorted.
 const SUBRESOURCES: &[&str] = &[
@@ -139,7 +137,8 @@ pub fn check_time(signed: &Signed<'_>, request: &V2Request<'_>, now: OffsetDateT
             if left < 0 {
                 return Err(V2Error::Expired);
             }
-            if left > MAX_EXPIRY_SECONDS {
+            // As for `SigV4`.
+            if left > i64::from(MAX_PRESIGNED_SECONDS) {
                 return Err(V2Error::ExpiryTooLong);
             }
         }

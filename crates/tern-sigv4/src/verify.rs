@@ -118,6 +118,9 @@ pub struct Admitted<'a> {
     auth: Authorization<'a>,
     amz_date: &'a str,
     secret: Zeroizing<String>,
+    /// The signature held over the head with this body hash: only the body
+    /// is left to check.
+    checked_ahead: bool,
 }
 
 /// Checks what `headers` say about who signed a request, at `now`; the
@@ -140,7 +143,7 @@ pub fn admit<'a>(
         return Err(VerifyError::Skewed);
     }
     let secret = secret_for(auth.access_key).ok_or(VerifyError::UnknownAccessKey)?;
-    Ok(Admitted { auth, amz_date, secret })
+    Ok(Admitted { auth, amz_date, secret, checked_ahead: false })
 }
 
 impl Admitted<'_> {
@@ -156,12 +159,13 @@ impl Admitted<'_> {
     /// read at all. `head` is the request with an empty body; returns
     /// whether the signature could be checked. [`Admitted::verify`] must
     /// still see the body.
-    pub fn verify_ahead(&self, head: &SignedRequest<'_>) -> Result<bool, VerifyError> {
+    pub fn verify_ahead(&mut self, head: &SignedRequest<'_>) -> Result<bool, VerifyError> {
         let Some(claimed) = header(head.headers, "x-amz-content-sha256") else { return Ok(false) };
         if claimed.len() != 64 || !claimed.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(VerifyError::BodyHashMismatch);
         }
         self.check(head, claimed)?;
+        self.checked_ahead = true;
         Ok(true)
     }
 
@@ -174,13 +178,16 @@ impl Admitted<'_> {
         if header(request.headers, "x-amz-content-sha256").is_some_and(|claimed| claimed != payload_hash) {
             return Err(VerifyError::BodyHashMismatch);
         }
-        self.check(request, &payload_hash)?;
+        // Checked ahead, the signature covers the claimed hash, now the body's.
+        if !self.checked_ahead {
+            self.check(request, &payload_hash)?;
+        }
         Ok((self.auth.access_key.to_owned(), self.auth.scope))
     }
 
     /// Whether the signature is that of `request` with a body of `payload_hash`.
     fn check(&self, request: &SignedRequest<'_>, payload_hash: &str) -> Result<(), VerifyError> {
-        let Self { auth, amz_date, secret } = self;
+        let Self { auth, amz_date, secret, .. } = self;
         let mut canonical_headers = String::new();
         for name in &auth.signed_headers {
             let _ = writeln!(canonical_headers, "{name}:{}", canonical_header_value(request, name));
