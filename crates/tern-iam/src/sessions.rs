@@ -41,14 +41,8 @@ impl std::fmt::Debug for Session {
 impl Session {
     #[must_use]
     pub fn principal(&self) -> Principal {
-        let role = self.role_arn.rsplit('/').next().unwrap_or_default();
-        Principal {
-            arn: self.role_arn.clone(),
-            account: self.account.clone(),
-            session_arn: Some(format!("arn:aws:sts::{}:assumed-role/{role}/{}", self.account, self.session_name)),
-            service: None,
-            assumed_by_service: self.assumed_by_service.clone(),
-        }
+        let service = self.assumed_by_service.as_deref();
+        Principal::assumed_role(&self.account, &self.role_arn, &self.session_name, service)
     }
 }
 

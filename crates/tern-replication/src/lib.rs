@@ -10,9 +10,9 @@
 //! lease that runs out (a crash) hands the task to the next round.
 
 mod reasons;
+mod sealed;
 mod signing;
 mod transfer;
-mod verbatim;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -21,11 +21,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::StreamExt as _;
 use tern_iam::Iam;
+use tern_replication_model::FailureReason;
 use tern_store::{BlobStore, MetaStore, TaskOutcome, TaskRecord};
 use tokio::sync::Notify;
-
-pub use reasons::hint;
-pub use transfer::REPLICATION_READ_HEADER;
 
 /// How long a leased task is ours before another round may take it over.
 const LEASE: Duration = Duration::from_mins(2);
@@ -49,7 +47,7 @@ pub trait Topology: Send + Sync {
 pub trait ReplicationObserver: Send + Sync {
     /// A task completed, `latency` after its version was committed.
     fn completed(&self, task: &TaskRecord, latency: Duration);
-    fn failed(&self, task: &TaskRecord, reason: &str);
+    fn failed(&self, task: &TaskRecord, reason: FailureReason);
     /// The whole current backlog (series absent from it have none).
     fn backlog(&self, backlog: &[tern_store::Backlog]);
 }
@@ -156,10 +154,7 @@ impl Replicator {
     async fn settle(&self, task: &TaskRecord) {
         let outcome = self.replicate(task).await;
         match &outcome {
-            TaskOutcome::Failed(reason) => {
-                tracing::warn!(bucket = %task.bucket, key = %task.key, version = %task.version_id, %reason, "replication failed");
-                self.observer.failed(task, reason);
-            }
+            TaskOutcome::Failed(_) => {}
             TaskOutcome::Completed => {
                 let latency = u64::try_from(now_ms() - task.created_ms).unwrap_or(0);
                 self.observer.completed(task, Duration::from_millis(latency));
@@ -192,7 +187,11 @@ impl Replicator {
     async fn replicate(&self, task: &TaskRecord) -> TaskOutcome {
         match self.transfer(task).await {
             Ok(()) => TaskOutcome::Completed,
-            Err(reasons::Trouble::Permanent(reason)) => TaskOutcome::Failed(reason),
+            Err(reasons::Trouble::Permanent(failure)) => {
+                tracing::warn!(bucket = %task.bucket, key = %task.key, version = %task.version_id, %failure, "replication failed");
+                self.observer.failed(task, failure.reason);
+                TaskOutcome::Failed(failure.to_string())
+            }
             Err(reasons::Trouble::Transient(why)) => {
                 let backoff = reasons::backoff(task.attempts);
                 TaskOutcome::Retry { not_before_ms: now_ms() + backoff, reason: why }

@@ -1,17 +1,25 @@
-//! Why a replication did not succeed, in AWS's failure-reason names, and
-//! what to do about it.
+//! How a replication went wrong: S3 answers mapped to AWS's failure
+//! reasons (`tern_replication_model::FailureReason`), and the backoff of
+//! transient trouble.
+
+use tern_replication_model::{Failure, FailureReason};
 
 /// How a transfer went wrong.
 #[derive(Debug)]
 pub(crate) enum Trouble {
     /// Never retried by itself: the task becomes FAILED with this reason.
-    Permanent(String),
+    Permanent(Failure),
     /// Retried with backoff; the task stays PENDING.
     Transient(String),
 }
 
-pub(crate) fn permanent(reason: &str) -> Trouble {
-    Trouble::Permanent(reason.to_owned())
+pub(crate) fn permanent(reason: FailureReason) -> Trouble {
+    Trouble::Permanent(reason.into())
+}
+
+/// A permanent failure for an S3 error `code` that has no reason of its own.
+fn refused(reason: FailureReason, code: &str) -> Trouble {
+    Trouble::Permanent(Failure { reason, detail: Some(code.to_owned()) })
 }
 
 /// Milliseconds to wait after `attempts` failed tries: 0.5 s doubling, at most a minute.
@@ -28,67 +36,35 @@ pub(crate) fn error_code(body: &str) -> Option<&str> {
 
 /// The failure reason of the source side's answer to the replication read.
 pub(crate) fn source_failure(status: u16, body: &str) -> Trouble {
+    use FailureReason::{SrcBucketNotFound, SrcGetObjectNotPermitted, SrcKmsKeyInvalidState, SrcVersionNotFound};
     match (status, error_code(body)) {
-        (403, _) => permanent("SrcGetObjectNotPermitted"),
-        (404, Some("NoSuchBucket")) => permanent("SrcBucketNotFound"),
-        (404, _) => permanent("SrcVersionNotFound"),
+        (403, _) => permanent(SrcGetObjectNotPermitted),
+        (404, Some("NoSuchBucket")) => permanent(SrcBucketNotFound),
+        (404, _) => permanent(SrcVersionNotFound),
         (_, Some("KMS.DisabledException" | "KMS.KMSInvalidStateException" | "KMS.NotFoundException")) => {
-            permanent("SrcKmsKeyInvalidState")
+            permanent(SrcKmsKeyInvalidState)
         }
-        (400..=499, Some(code)) => Trouble::Permanent(format!("SrcGetObjectNotPermitted ({code})")),
+        (400..=499, Some(code)) => refused(SrcGetObjectNotPermitted, code),
         _ => Trouble::Transient(format!("source answered {status}")),
     }
 }
 
 /// The failure reason of the destination's answer to a delivery; `denied`
 /// is the reason when the destination refuses it.
-pub(crate) fn destination_failure(status: u16, body: &str, denied: &str) -> Trouble {
+pub(crate) fn destination_failure(status: u16, body: &str, denied: FailureReason) -> Trouble {
+    use FailureReason::{
+        DstBucketNotFound, DstBucketUnversioned, DstKmsKeyInvalidState, DstKmsKeyNotFound, DstVersionNotFound,
+    };
     match (status, error_code(body)) {
         (403, _) => permanent(denied),
-        (404, Some("NoSuchVersion")) => permanent("DstVersionNotFound"),
-        (_, Some("KMS.NotFoundException" | "KMS.InvalidArnException")) => permanent("DstKmsKeyNotFound"),
-        (_, Some("KMS.DisabledException" | "KMS.KMSInvalidStateException")) => permanent("DstKmsKeyInvalidState"),
-        (_, Some("NoSuchBucket" | "PermanentRedirect")) | (301, _) => permanent("DstBucketNotFound"),
-        (_, Some("DstBucketUnversioned")) => permanent("DstBucketUnversioned"),
-        (400..=499, Some(code)) => Trouble::Permanent(format!("{denied} ({code})")),
+        (404, Some("NoSuchVersion")) => permanent(DstVersionNotFound),
+        (_, Some("KMS.NotFoundException" | "KMS.InvalidArnException")) => permanent(DstKmsKeyNotFound),
+        (_, Some("KMS.DisabledException" | "KMS.KMSInvalidStateException")) => permanent(DstKmsKeyInvalidState),
+        (_, Some("NoSuchBucket" | "PermanentRedirect")) | (301, _) => permanent(DstBucketNotFound),
+        // The destination names this reason itself.
+        (_, Some(code)) if code == DstBucketUnversioned.as_str() => permanent(DstBucketUnversioned),
+        (400..=499, Some(code)) => refused(denied, code),
         _ => Trouble::Transient(format!("destination answered {status}")),
-    }
-}
-
-/// What an operator should fix for a failure reason.
-#[must_use]
-pub fn hint(reason: &str, role: &str, destination: &str) -> String {
-    let reason = reason.split(' ').next().unwrap_or(reason);
-    match reason {
-        "AssumeRoleNotPermitted" => {
-            format!("let s3.amazonaws.com assume {role}: its trust policy must allow sts:AssumeRole for that service")
-        }
-        "SrcGetObjectNotPermitted" => format!(
-            "allow {role} s3:GetObjectVersionForReplication on the source objects, and kms:Decrypt on the source key \
-             (key policy and the role's policies) for SSE-KMS objects"
-        ),
-        "SrcKmsKeyInvalidState" => "enable the source object's KMS key (or cancel its deletion)".to_owned(),
-        "SrcVersionNotFound" | "SrcBucketNotFound" => "the source version is gone; nothing to replicate".to_owned(),
-        "DstPutObjectNotPermitted" => format!(
-            "allow {role} s3:ReplicateObject on arn:aws:s3:::{destination}/*, and kms:GenerateDataKey and kms:Encrypt \
-             on the ReplicaKmsKeyID (its key policy must allow the role) for SSE-KMS objects"
-        ),
-        "DstDelObjNotPermitted" => format!("allow {role} s3:ReplicateDelete on arn:aws:s3:::{destination}/*"),
-        "SrcGetTaggingNotPermitted" => {
-            format!("allow {role} s3:GetObjectVersionTagging on the source objects, so tag changes can replicate")
-        }
-        "DstPutTaggingNotPermitted" => format!("allow {role} s3:ReplicateTags on arn:aws:s3:::{destination}/*"),
-        "DstVersionNotFound" => format!(
-            "{destination} does not hold this version (its replication failed, or it was deleted there); retry it \
-             once the version is there"
-        ),
-        "DstKmsKeyNotFound" => "ReplicaKmsKeyID must name a key that exists in the destination's region".to_owned(),
-        "DstKmsKeyInvalidState" => {
-            "enable the destination key named by ReplicaKmsKeyID (or cancel its deletion)".to_owned()
-        }
-        "DstBucketNotFound" => format!("create the destination bucket {destination}"),
-        "DstBucketUnversioned" => format!("enable versioning on the destination bucket {destination}"),
-        _ => "see the reason; then run `tern replication retry`".to_owned(),
     }
 }
 
@@ -100,13 +76,17 @@ mod tests {
     fn s3_errors_become_aws_failure_reasons() {
         let body = |code: &str| format!("<Error><Code>{code}</Code><Message>m</Message></Error>");
         let reason = |t: Trouble| match t {
-            Trouble::Permanent(r) => r,
+            Trouble::Permanent(failure) => failure.to_string(),
             Trouble::Transient(r) => format!("transient: {r}"),
         };
-        let put =
-            |status: u16, code: &str| reason(destination_failure(status, &body(code), "DstPutObjectNotPermitted"));
+        let put = |status: u16, code: &str| {
+            reason(destination_failure(status, &body(code), FailureReason::DstPutObjectNotPermitted))
+        };
         assert_eq!(put(403, "AccessDenied"), "DstPutObjectNotPermitted");
-        assert_eq!(reason(destination_failure(403, "", "DstPutTaggingNotPermitted")), "DstPutTaggingNotPermitted");
+        assert_eq!(
+            reason(destination_failure(403, "", FailureReason::DstPutTaggingNotPermitted)),
+            "DstPutTaggingNotPermitted"
+        );
         assert_eq!(put(404, "NoSuchVersion"), "DstVersionNotFound");
         assert_eq!(put(400, "KMS.NotFoundException"), "DstKmsKeyNotFound");
         assert_eq!(put(400, "KMS.KMSInvalidStateException"), "DstKmsKeyInvalidState");

@@ -1,8 +1,12 @@
 //! One replication: read the source version through this region's S3 API
 //! and deliver it to the destination region, both as the rule's role.
 
-use tern_iam::policy::{Request, RequestContext};
-use tern_store::{ReplicaManifest, TagManifest, TaskKind, TaskRecord, VersionRecord};
+use tern_iam::policy::{Request, RequestContext, S3_SERVICE};
+use tern_replication_model::FailureReason;
+use tern_replication_model::protocol::{
+    self, MANIFEST_HEADER, REPLICATION_READ_HEADER, ReplicaManifest, Route, TagManifest, encode_manifest,
+};
+use tern_store::{SseAlgorithm, TaskKind, TaskRecord, VersionRecord};
 
 use crate::Replicator;
 use crate::reasons::{Trouble, destination_failure, permanent, source_failure};
@@ -32,17 +36,6 @@ impl RoleSession {
     }
 }
 
-/// The header that marks a read as replication's (`s3:GetObjectVersionForReplication`).
-pub const REPLICATION_READ_HEADER: &str = "x-tern-replication";
-/// The header carrying a replica's manifest to the destination.
-const MANIFEST_HEADER: &str = "x-tern-replica";
-const SESSION_NAME: &str = "s3-replication";
-
-pub(crate) fn object_path(bucket: &str, key: &str) -> String {
-    let key: Vec<String> = key.split('/').map(|s| urlencoding::encode(s).into_owned()).collect();
-    format!("{bucket}/{}", key.join("/"))
-}
-
 pub(crate) fn transient(e: impl std::fmt::Display) -> Trouble {
     Trouble::Transient(e.to_string())
 }
@@ -56,9 +49,9 @@ impl Replicator {
         if let Some(session) = sessions.get(role).filter(|s| s.expires - now > 300) {
             return Ok(session.clone());
         }
-        let (session, token) = self.iam.service_session(role, "s3.amazonaws.com", SESSION_NAME).map_err(|why| {
+        let (session, token) = self.iam.service_session(role, S3_SERVICE, protocol::SESSION_NAME).map_err(|why| {
             tracing::warn!(%role, %why, "replication role cannot be assumed");
-            permanent("AssumeRoleNotPermitted")
+            permanent(FailureReason::AssumeRoleNotPermitted)
         })?;
         let principal = session.principal();
         let session = RoleSession {
@@ -78,15 +71,15 @@ impl Replicator {
             .get_version(&task.bucket, &task.key, Some(&task.version_id))
             .await
             .map_err(transient)?
-            .ok_or_else(|| permanent("SrcVersionNotFound"))?;
+            .ok_or_else(|| permanent(FailureReason::SrcVersionNotFound))?;
         let session = self.session(&task.role)?;
         let region = self
             .topology
             .region_of(&task.destination)
             .await
             .map_err(Trouble::Transient)?
-            .ok_or_else(|| permanent("DstBucketNotFound"))?;
-        let endpoint = self.topology.endpoint(&region).ok_or_else(|| permanent("DstBucketNotFound"))?;
+            .ok_or_else(|| permanent(FailureReason::DstBucketNotFound))?;
+        let endpoint = self.topology.endpoint(&region).ok_or_else(|| permanent(FailureReason::DstBucketNotFound))?;
         let destination = Destination { endpoint, region };
         match task.kind {
             TaskKind::Object => self.transfer_object(&version, task, &session, &destination).await,
@@ -108,7 +101,7 @@ impl Replicator {
         }
         let body = if version.is_delete_marker {
             None
-        } else if crate::verbatim::travels_sealed(version, task) {
+        } else if crate::sealed::travels_sealed(version, task) {
             self.check_source(version, task, session).await?;
             let (layout, inline) = self.stage_sealed(version, destination, task, session).await?;
             manifest.sealed = Some(layout);
@@ -117,10 +110,12 @@ impl Replicator {
             let source = self.read_source(task, session, None).await?;
             Some(Payload::streamed(manifest.size, source.bytes_stream()))
         };
-        let delivery = Delivery {
-            route: "replicate",
-            denied: if version.is_delete_marker { "DstDelObjNotPermitted" } else { "DstPutObjectNotPermitted" },
+        let denied = if version.is_delete_marker {
+            FailureReason::DstDelObjNotPermitted
+        } else {
+            FailureReason::DstPutObjectNotPermitted
         };
+        let delivery = Delivery { route: Route::Object, denied };
         self.deliver(destination, delivery, task, &manifest, body, session).await
     }
 
@@ -134,7 +129,7 @@ impl Replicator {
         destination: &Destination,
     ) -> Result<(), Trouble> {
         if !self.role_may(session, "s3:GetObjectVersionTagging", task) {
-            return Err(permanent("SrcGetTaggingNotPermitted"));
+            return Err(permanent(FailureReason::SrcGetTaggingNotPermitted));
         }
         let manifest = TagManifest {
             version_id: version.version_id.clone(),
@@ -142,7 +137,7 @@ impl Replicator {
             tags_stamp: version.tags_stamp,
             origin: task.bucket.clone(),
         };
-        let delivery = Delivery { route: "replicate-tags", denied: "DstPutTaggingNotPermitted" };
+        let delivery = Delivery { route: Route::Tags, denied: FailureReason::DstPutTaggingNotPermitted };
         self.deliver(destination, delivery, task, &manifest, None, session).await
     }
 
@@ -164,7 +159,7 @@ impl Replicator {
         let endpoint = self.topology.endpoint(&self.region).ok_or_else(|| transient("no endpoint for this region"))?;
         let url = format!(
             "{endpoint}/{}?versionId={}",
-            object_path(&task.bucket, &task.key),
+            protocol::object_path(&task.bucket, &task.key),
             urlencoding::encode(&task.version_id)
         );
         let mut headers = vec![(REPLICATION_READ_HEADER, "true".to_owned())];
@@ -193,11 +188,8 @@ impl Replicator {
         body: Option<Payload>,
         session: &RoleSession,
     ) -> Result<(), Trouble> {
-        let path = object_path(&task.destination, &task.key);
-        let url = format!("{}/_tern/{}/{path}", destination.endpoint, delivery.route);
-        let json = serde_json::to_vec(manifest).map_err(transient)?;
-        let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, json);
-        let headers = [(MANIFEST_HEADER, encoded)];
+        let url = delivery.route.url(&destination.endpoint, &task.destination, &task.key);
+        let headers = [(MANIFEST_HEADER, encode_manifest(manifest))];
         let request = self.signed(&http::Method::PUT, &url, &destination.region, session, &headers, body)?;
         let response = request.send().await.map_err(transient)?;
         if response.status().is_success() {
@@ -215,11 +207,11 @@ pub(crate) struct Destination {
     pub(crate) region: String,
 }
 
-/// What a delivery writes at the destination: its route under `/_tern/`,
-/// and the failure reason of a refusal.
+/// What a delivery writes at the destination: its route, and the failure
+/// reason of a refusal.
 struct Delivery {
-    route: &'static str,
-    denied: &'static str,
+    route: Route,
+    denied: FailureReason,
 }
 
 fn manifest(version: &VersionRecord, task: &TaskRecord) -> ReplicaManifest {
@@ -237,7 +229,7 @@ fn manifest(version: &VersionRecord, task: &TaskRecord) -> ReplicaManifest {
         replica_kms_key_id: task
             .replica_kms_key_id
             .clone()
-            .filter(|_| version.attrs.encryption.as_deref() == Some("aws:kms")),
+            .filter(|_| version.attrs.encryption == Some(SseAlgorithm::AwsKms)),
         sealed: None,
     }
 }

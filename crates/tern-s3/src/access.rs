@@ -5,7 +5,7 @@
 use s3s::{S3Result, s3_error};
 use tern_iam::policy::{Principal, Request, RequestContext};
 
-use crate::context::Region;
+use crate::region::Region;
 
 /// The IAM action of S3 operation `operation` (s3s's operation name);
 /// `versioned` when the request names a version id. `None` for an

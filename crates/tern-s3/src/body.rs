@@ -14,8 +14,8 @@ use s3s::dto::StreamingBlob;
 use s3s::{S3Result, TrailingHeaders, s3_error};
 use tern_store::{ByteStream, ObjectData, StoredChecksum};
 
-use crate::context::Region;
 use crate::error::{incomplete_body, internal, store_error};
+use crate::region::Region;
 use crate::sse::{DataKey, seal_bytes, seal_stream};
 
 /// Objects up to this size live inline in the metadata row: a small PUT then

@@ -8,8 +8,8 @@ use s3s::{S3Result, s3_error};
 use tern_core::names::is_valid_bucket_name;
 use tern_store::{BucketRecord, Versioning};
 
-use crate::context::Region;
 use crate::error::{registry_error, store_error, wrong_region};
+use crate::region::Region;
 use crate::wire::{now_ms, owner, timestamp};
 
 impl Region {

@@ -15,8 +15,8 @@ use tern_crypto::segments::Header;
 use tern_store::{ObjectAttrs, ObjectData};
 
 use crate::body::{base64_decode, base64_encode};
-use crate::context::Region;
 use crate::error::internal;
+use crate::region::Region;
 use crate::sse::{KeyOpener as _, WrappedKeys, read_header};
 
 /// What an SSE-C replica stores instead of a fingerprint.

@@ -22,13 +22,14 @@ use serde::{Deserialize, Serialize};
 use tern_crypto::{Key256, wrap};
 use tern_iam::policy::Principal;
 use tern_kms::{Caller, Kms, KmsError};
-use tern_store::ObjectAttrs;
+use tern_store::{ObjectAttrs, SseAlgorithm};
 
 use crate::body::{base64_decode, base64_encode};
-use crate::context::Region;
 use crate::customer_key::{CustomerKey, Fingerprints};
-use crate::error::{internal, store_error, with_status};
+use crate::error::{internal, with_status};
+use crate::region::Region;
 use crate::sse::{DataKey, KeyOpener, KnownKey, WrappedKeys};
+use crate::stored::StoredConfig as _;
 
 /// How long a bucket key serves before KMS is asked for a new one.
 pub const BUCKET_KEY_PERIOD: Duration = Duration::from_mins(5);
@@ -89,7 +90,7 @@ pub(crate) use requested_encryption;
 macro_rules! fill_sse {
     ($out:expr, $attrs:expr, $customer:expr) => {{
         let attrs = &$attrs;
-        $out.server_side_encryption = attrs.encryption.clone().map(s3s::dto::ServerSideEncryption::from);
+        $out.server_side_encryption = $crate::wire::sse_dto(attrs.encryption);
         $out.ssekms_key_id = attrs.kms_key_arn.clone();
         $out.bucket_key_enabled = attrs.bucket_key.then_some(true);
         if attrs.customer_key_fingerprint.is_some()
@@ -106,12 +107,10 @@ pub(crate) use fill_sse;
 /// A bucket's default encryption, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct BucketEncryption {
-    pub algorithm: String,
+    pub algorithm: SseAlgorithm,
     pub kms_key_id: Option<String>,
     pub bucket_key: bool,
 }
-
-const ENCRYPTION_CONFIG: &str = "encryption";
 
 /// How one write is protected.
 pub(crate) enum Plan {
@@ -130,10 +129,10 @@ fn plan(requested: Requested, default: Option<BucketEncryption>) -> S3Result<Pla
         }
         return Ok(Plan::Customer(customer));
     }
-    let kms_default = default.filter(|d| d.algorithm == "aws:kms");
-    let algorithm = requested.sse.clone().or_else(|| kms_default.as_ref().map(|d| d.algorithm.clone()));
-    match algorithm.as_deref() {
-        None | Some("AES256") => {
+    let kms_default = default.filter(|d| d.algorithm == SseAlgorithm::AwsKms);
+    let requested_sse = requested.sse.as_deref().map(sse_algorithm).transpose()?;
+    match requested_sse.or_else(|| kms_default.as_ref().map(|d| d.algorithm)) {
+        None | Some(SseAlgorithm::Aes256) => {
             if requested.kms_key_id.is_some() || requested.context.is_some() {
                 return Err(s3_error!(
                     InvalidArgument,
@@ -143,13 +142,20 @@ fn plan(requested: Requested, default: Option<BucketEncryption>) -> S3Result<Pla
             }
             Ok(Plan::Region)
         }
-        Some("aws:kms") => Ok(Plan::Kms {
+        Some(SseAlgorithm::AwsKms) => Ok(Plan::Kms {
             key_id: requested.kms_key_id.or_else(|| kms_default.as_ref().and_then(|d| d.kms_key_id.clone())),
             context: requested.context,
             bucket_key: requested.bucket_key.unwrap_or_else(|| kms_default.is_some_and(|d| d.bucket_key)),
         }),
-        Some("aws:kms:dsse") => Err(s3_error!(NotImplemented, "DSSE-KMS is not supported by Tern")),
-        Some(other) => Err(s3_error!(InvalidArgument, "Server Side Encryption with {other} is not supported")),
+    }
+}
+
+/// The algorithm an `x-amz-server-side-encryption` value asks for.
+fn sse_algorithm(value: &str) -> S3Result<SseAlgorithm> {
+    match SseAlgorithm::named(value) {
+        Some(algorithm) => Ok(algorithm),
+        None if value == "aws:kms:dsse" => Err(s3_error!(NotImplemented, "DSSE-KMS is not supported by Tern")),
+        None => Err(s3_error!(InvalidArgument, "Server Side Encryption with {value} is not supported")),
     }
 }
 
@@ -221,8 +227,7 @@ impl Region {
     }
 
     pub(crate) async fn bucket_encryption(&self, bucket: &str) -> S3Result<Option<BucketEncryption>> {
-        let stored = self.meta.get_bucket_config(bucket, ENCRYPTION_CONFIG).await.map_err(store_error)?;
-        stored.map(|text| serde_json::from_str(&text).map_err(internal)).transpose()
+        BucketEncryption::load(&*self.meta, bucket).await
     }
 
     /// How a write to `bucket` is protected, from its headers and the bucket default.
@@ -244,7 +249,7 @@ impl Region {
         clear_encryption(attrs);
         match plan {
             Plan::Region => {
-                attrs.encryption = Some("AES256".to_owned());
+                attrs.encryption = Some(SseAlgorithm::Aes256);
                 self.sse.region_keys.new_data_key().map_err(internal)
             }
             Plan::Customer(customer) => {
@@ -269,7 +274,7 @@ impl Region {
                         }
                     })
                     .await?;
-                attrs.encryption = Some("aws:kms".to_owned());
+                attrs.encryption = Some(SseAlgorithm::AwsKms);
                 attrs.kms_key_arn = Some(key_arn);
                 attrs.kms_context = Some(encode_context(&context));
                 attrs.bucket_key = *bucket_key;
@@ -405,39 +410,36 @@ impl Region {
             return Err(s3_error!(MalformedXML, "Exactly one encryption rule is allowed."));
         };
         let default = rule.apply_server_side_encryption_by_default.as_ref();
-        let algorithm = default.map_or("AES256", |d| d.sse_algorithm.as_str()).to_owned();
-        let kms_key_id = default.and_then(|d| d.kms_master_key_id.clone());
-        match algorithm.as_str() {
-            "AES256" if kms_key_id.is_some() => {
-                return Err(s3_error!(
-                    InvalidArgument,
-                    "a KMSMasterKeyID is not applicable if the default sse algorithm is not aws:kms or aws:kms:dsse"
-                ));
-            }
-            "AES256" | "aws:kms" => {}
-            "aws:kms:dsse" => return Err(s3_error!(NotImplemented, "DSSE-KMS is not supported by Tern")),
-            _ => {
-                return Err(s3_error!(
+        let algorithm = default.map_or(Ok(SseAlgorithm::Aes256), |d| match d.sse_algorithm.as_str() {
+            "aws:kms:dsse" => Err(s3_error!(NotImplemented, "DSSE-KMS is not supported by Tern")),
+            other => SseAlgorithm::named(other).ok_or_else(|| {
+                s3_error!(
                     MalformedXML,
                     "The XML you provided was not well-formed or did not validate against our published schema"
-                ));
-            }
+                )
+            }),
+        })?;
+        let kms_key_id = default.and_then(|d| d.kms_master_key_id.clone());
+        if algorithm == SseAlgorithm::Aes256 && kms_key_id.is_some() {
+            return Err(s3_error!(
+                InvalidArgument,
+                "a KMSMasterKeyID is not applicable if the default sse algorithm is not aws:kms or aws:kms:dsse"
+            ));
         }
         let stored = BucketEncryption { algorithm, kms_key_id, bucket_key: rule.bucket_key_enabled.unwrap_or(false) };
-        let text = serde_json::to_string(&stored).map_err(internal)?;
-        self.meta.put_bucket_config(bucket, ENCRYPTION_CONFIG, Some(&text)).await.map_err(store_error)
+        stored.store(&*self.meta, bucket).await
     }
 
     pub(crate) async fn get_bucket_encryption(&self, bucket: &str) -> S3Result<GetBucketEncryptionOutput> {
         self.bucket(bucket).await?;
         let stored = self.bucket_encryption(bucket).await?.unwrap_or(BucketEncryption {
-            algorithm: "AES256".to_owned(),
+            algorithm: SseAlgorithm::Aes256,
             kms_key_id: None,
             bucket_key: false,
         });
         let rule = ServerSideEncryptionRule {
             apply_server_side_encryption_by_default: Some(ServerSideEncryptionByDefault {
-                sse_algorithm: ServerSideEncryption::from(stored.algorithm),
+                sse_algorithm: ServerSideEncryption::from(stored.algorithm.as_str().to_owned()),
                 kms_master_key_id: stored.kms_key_id,
             }),
             bucket_key_enabled: Some(stored.bucket_key),
@@ -449,7 +451,7 @@ impl Region {
 
     pub(crate) async fn delete_bucket_encryption(&self, bucket: &str) -> S3Result<()> {
         self.bucket(bucket).await?;
-        self.meta.put_bucket_config(bucket, ENCRYPTION_CONFIG, None).await.map_err(store_error)
+        BucketEncryption::remove(&*self.meta, bucket).await
     }
 }
 
@@ -547,7 +549,7 @@ mod tests {
     }
 
     fn kms_default(key: &str, bucket_key: bool) -> BucketEncryption {
-        BucketEncryption { algorithm: "aws:kms".into(), kms_key_id: Some(key.into()), bucket_key }
+        BucketEncryption { algorithm: SseAlgorithm::AwsKms, kms_key_id: Some(key.into()), bucket_key }
     }
 
     #[test]

@@ -13,8 +13,8 @@ use s3s::dto::{
 use s3s::{S3Result, s3_error};
 use tern_store::{KeyStart, NULL_VERSION, VersionSummary, prefix_upper_bound};
 
-use crate::context::Region;
 use crate::error::store_error;
+use crate::region::Region;
 use crate::wire::{encode_if, etag, owner, timestamp};
 
 /// One row of a listing page.

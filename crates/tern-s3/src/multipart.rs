@@ -14,12 +14,12 @@ use tern_store::{BlobPart, NewVersion, ObjectData, PartRecord, StoredChecksum, U
 use crate::body::{Declared, Ingested, base64_decode, base64_encode, checksum_hasher, checksum_value, ingest};
 use tern_iam::policy::Principal;
 
-use crate::context::Region;
 use crate::customer_key::{copy_source_customer_key, customer_key};
 use crate::encryption::{fill_sse, requested_encryption};
 use crate::error::store_error;
 use crate::object::{check_key, copy_source_conditions, reported_version, version_id_for, write_precondition};
 use crate::read::stream_range;
+use crate::region::Region;
 use crate::wire::{
     attrs_from_input, checksum_type, etag, fill_checksum, now_ms, owner, parse_tagging_header, timestamp,
 };
@@ -206,7 +206,7 @@ impl Region {
         }
         self.release_blobs(&displaced.blobs).await;
         let mut out = CompleteMultipartUploadOutput {
-            server_side_encryption: version.attrs.encryption.clone().map(s3s::dto::ServerSideEncryption::from),
+            server_side_encryption: crate::wire::sse_dto(version.attrs.encryption),
             ssekms_key_id: version.attrs.kms_key_arn.clone(),
             bucket_key_enabled: version.attrs.bucket_key.then_some(true),
             bucket: Some(bucket.name.clone()),

@@ -12,11 +12,11 @@ use tern_store::{BucketRecord, NULL_VERSION, NewVersion, ObjectAttrs, Preconditi
 use crate::body::{Declared, Ingested, ingest};
 use tern_iam::policy::{Principal, Request, RequestContext};
 
-use crate::context::Region;
 use crate::customer_key::{copy_source_customer_key, customer_key};
 use crate::encryption::{fill_sse, requested_encryption};
 use crate::error::{store_error, with_headers, with_status};
 use crate::read::stream_range;
+use crate::region::Region;
 use crate::wire::{
     attrs_from_input, checksum_type, etag, fill_checksum, fill_object_headers, new_version_id, now_ms,
     parse_tagging_header, timestamp,

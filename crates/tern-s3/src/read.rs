@@ -7,7 +7,7 @@ use futures::{StreamExt, TryStreamExt};
 use s3s::dto::StreamingBlob;
 use tern_store::{BlobPart, ObjectData};
 
-use crate::context::Region;
+use crate::region::Region;
 use crate::sse::{KeyOpener, open_blob, open_bytes};
 
 /// The blob pieces covering `range`, as (blob, range within it).

@@ -25,7 +25,7 @@ use s3s::{S3, S3Request, S3Response, S3Result};
 
 use tern_iam::policy::Principal;
 
-use crate::context::Region;
+use crate::region::Region;
 
 /// One region's S3 service.
 #[derive(Clone)]

@@ -4,11 +4,12 @@
 use s3s::dto::{Tag, Tagging};
 use s3s::{S3Result, s3_error};
 use tern_iam::policy::Principal;
-use tern_store::{NULL_VERSION, TagManifest, TagWrite};
+use tern_replication_model::protocol::TagManifest;
+use tern_store::{NULL_VERSION, TagWrite};
 
-use crate::context::Region;
 use crate::error::store_error;
 use crate::object::check_key;
+use crate::region::Region;
 use crate::wire::{now_ms, validate_tags};
 
 impl Region {
@@ -62,7 +63,7 @@ impl Region {
         manifest: TagManifest,
         who: &Principal,
     ) -> S3Result<()> {
-        crate::replica::require_replication(who)?;
+        crate::replication::require_replication(who)?;
         self.bucket(bucket).await?;
         self.authorize(who, "s3:ReplicateTags", &crate::access::resource_arn(Some(bucket), Some(key))).await?;
         validate_tags(&manifest.tags)?;

@@ -78,6 +78,11 @@ pub(crate) fn parse_tagging_header(header: &str) -> S3Result<Vec<(String, String
 }
 
 /// AWS's object tag rules: at most 10, unique keys of 1–128 chars, values ≤ 256.
+/// `x-amz-server-side-encryption` as s3s carries it.
+pub(crate) fn sse_dto(algorithm: Option<tern_store::SseAlgorithm>) -> Option<s3s::dto::ServerSideEncryption> {
+    algorithm.map(|a| s3s::dto::ServerSideEncryption::from(a.as_str().to_owned()))
+}
+
 pub(crate) fn validate_tags(tags: &[(String, String)]) -> S3Result<()> {
     if tags.len() > 10 {
         return Err(s3_error!(InvalidTag, "Object tags cannot be greater than 10"));
@@ -140,7 +145,8 @@ macro_rules! fill_object_headers {
         $out.parts_count = attrs.parts_count.and_then(|n| i32::try_from(n).ok());
         $out.accept_ranges = Some("bytes".into());
         $crate::encryption::fill_sse!($out, attrs, $customer);
-        $out.replication_status = attrs.replication_status.clone().map(s3s::dto::ReplicationStatus::from);
+        $out.replication_status =
+            attrs.replication_status.map(|s| s3s::dto::ReplicationStatus::from(s.as_str().to_owned()));
         if record.version_id != tern_store::NULL_VERSION {
             $out.version_id = Some(record.version_id.clone());
         }

@@ -323,7 +323,7 @@ fn set_listing(
 /// Whether a read is replication's own (`s3:GetObjectVersionForReplication`):
 /// only a session S3 assumed for replication may claim it.
 fn replication_read<T>(req: &S3Request<T>) -> bool {
-    let claimed = req.headers.contains_key(tern_replication::REPLICATION_READ_HEADER);
+    let claimed = req.headers.contains_key(tern_replication_model::protocol::REPLICATION_READ_HEADER);
     claimed && req.extensions.get::<Unauthorized>().is_some_and(|Unauthorized(p)| p.is_s3_replication())
 }
 

@@ -201,12 +201,12 @@ impl tern_replication::ReplicationObserver for RegionMetrics {
         self.replication.latency.get_or_create(&rule_labels(task)).observe(latency.as_secs_f64());
     }
 
-    fn failed(&self, task: &tern_store::TaskRecord, reason: &str) {
+    fn failed(&self, task: &tern_store::TaskRecord, reason: tern_replication_model::FailureReason) {
         let labels = FailureLabels {
             bucket: task.bucket.clone(),
             rule: task.rule_id.clone(),
             destination: task.destination.clone(),
-            reason: reason.split(' ').next().unwrap_or(reason).to_owned(),
+            reason: reason.as_str().to_owned(),
         };
         self.replication.failed.get_or_create(&labels).inc();
     }

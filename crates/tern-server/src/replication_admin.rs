@@ -31,13 +31,17 @@ pub fn report_json(report: &ReplicationReport, now_ms: i64) -> serde_json::Value
         .iter()
         .map(|t| {
             let reason = t.reason.clone().unwrap_or_default();
+            let hint = tern_replication_model::Failure::parse(&reason).map_or_else(
+                || "see the reason; then run `tern replication retry`".to_owned(),
+                |failure| failure.reason.hint(&t.role, &t.destination),
+            );
             json!({
                 "key": t.key,
                 "version_id": t.version_id,
                 "destination": t.destination,
                 "rule": t.rule_id,
                 "reason": reason,
-                "hint": tern_replication::hint(&reason, &t.role, &t.destination),
+                "hint": hint,
             })
         })
         .collect();

@@ -6,7 +6,7 @@ use futures::TryStreamExt;
 
 use crate::model::{
     BlobPart, BucketRecord, KeyStart, NULL_VERSION, NewVersion, ObjectAttrs, ObjectData, PartRecord, Precondition,
-    UploadRecord, Versioning,
+    ReplicationStatus, UploadRecord, Versioning,
 };
 use crate::{BlobStore, ByteStream, DocStore, DocWrite, MetaStore, StoreError, TagWrite};
 
@@ -301,7 +301,7 @@ async fn bucket_configs(store: &dyn MetaStore) {
 async fn replication_outbox(store: &dyn MetaStore) {
     new_bucket(store, "outbox", Versioning::Enabled).await;
     let mut v = version("outbox", "k", "v1", "e", inline("x"));
-    v.attrs.replication_status = Some("PENDING".into());
+    v.attrs.replication_status = Some(ReplicationStatus::Pending);
     v.replication = vec![task_to("east-copy"), task_to("west-copy")];
     store.put_version(&v, None).await.unwrap();
     let now = 1_800_000_000_000;
@@ -314,8 +314,8 @@ async fn replication_outbox(store: &dyn MetaStore) {
 
     store.finish_task(leased[0].id, &crate::TaskOutcome::Completed, now).await.unwrap();
     assert_eq!(
-        replication_status(store).await.as_deref(),
-        Some("PENDING"),
+        replication_status(store).await,
+        Some(ReplicationStatus::Pending),
         "COMPLETED only when every destination is done"
     );
     let retry = crate::TaskOutcome::Retry { not_before_ms: now + 5000, reason: "destination down".into() };
@@ -326,7 +326,7 @@ async fn replication_outbox(store: &dyn MetaStore) {
     let again = store.lease_tasks(now + 2000, 1000, 10).await.unwrap();
     assert_eq!(again.len(), 1);
     store.finish_task(again[0].id, &crate::TaskOutcome::Failed("DstBucketUnversioned".into()), now).await.unwrap();
-    assert_eq!(replication_status(store).await.as_deref(), Some("FAILED"));
+    assert_eq!(replication_status(store).await, Some(ReplicationStatus::Failed));
 
     let report = store.replication_report("outbox").await.unwrap();
     assert_eq!((report.pending, report.completed, report.failed), (0, 1, 1));
@@ -336,13 +336,13 @@ async fn replication_outbox(store: &dyn MetaStore) {
     assert_eq!(store.add_tasks("outbox", "k", "missing", &both).await.unwrap(), 0);
     assert_eq!(report.failures[0].reason.as_deref(), Some("DstBucketUnversioned"));
     assert_eq!(store.retry_failed("outbox", now).await.unwrap(), 1);
-    assert_eq!(replication_status(store).await.as_deref(), Some("PENDING"));
+    assert_eq!(replication_status(store).await, Some(ReplicationStatus::Pending));
     let report = store.replication_report("outbox").await.unwrap();
     assert_eq!((report.pending, report.backlog_bytes, report.oldest_pending_ms), (2, 2, Some(1_700_000_000_000)));
     for task in store.lease_tasks(now, 1000, 10).await.unwrap() {
         store.finish_task(task.id, &crate::TaskOutcome::Completed, now).await.unwrap();
     }
-    assert_eq!(replication_status(store).await.as_deref(), Some("COMPLETED"));
+    assert_eq!(replication_status(store).await, Some(ReplicationStatus::Completed));
 }
 
 /// A tag change goes, after its object, where the version replicates to.
@@ -366,11 +366,8 @@ async fn tag_replication(store: &dyn MetaStore) {
     let tags = store.lease_tasks(now, 1000, 10).await.unwrap();
     assert_eq!(tags.len(), 1);
     assert_eq!((tags[0].kind, tags[0].destination.as_str(), tags[0].size), (crate::TaskKind::Tags, "ok-dst", 0));
-    let status = |s: &'static str| async move {
-        let v = store.get_version("tagged", "k", Some("v1")).await.unwrap().unwrap();
-        assert_eq!(v.attrs.replication_status.as_deref(), Some(s));
-    };
-    status("FAILED").await;
+    let v = store.get_version("tagged", "k", Some("v1")).await.unwrap().unwrap();
+    assert_eq!(v.attrs.replication_status, Some(ReplicationStatus::Failed));
     store.finish_task(tags[0].id, &crate::TaskOutcome::Completed, now).await.unwrap();
     assert_eq!(store.put_tags(&again).await.unwrap().tasks, 1, "a change after the last one went replicates");
 }
@@ -381,7 +378,7 @@ async fn replica_modifications(store: &dyn MetaStore) {
     new_bucket(store, "two-way", Versioning::Enabled).await;
     let mut replica = version("two-way", "k", "v1", "e", inline("x"));
     replica.attrs.replica = true;
-    replica.attrs.replication_status = Some("REPLICA".into());
+    replica.attrs.replication_status = Some(ReplicationStatus::Replica);
     store.put_replica(&replica).await.unwrap();
     let mut remote = tag_write("two-way", Some("v1"), &[("from", "source")], &[]);
     remote.stamp = Some(1_800_000_000_500);
@@ -399,12 +396,12 @@ async fn replica_modifications(store: &dyn MetaStore) {
     assert_eq!(local.tasks, 1, "a replica has no object task; its rules decide");
     assert!(local.version.tags_stamp > 1_800_000_000_500, "a local change is newer than any it has seen");
     let v = store.get_version("two-way", "k", Some("v1")).await.unwrap().unwrap();
-    assert_eq!(v.attrs.replication_status.as_deref(), Some("PENDING"));
+    assert_eq!(v.attrs.replication_status, Some(ReplicationStatus::Pending));
     let leased = store.lease_tasks(1_900_000_000_000, 1000, 10).await.unwrap();
     let task = leased.iter().find(|t| t.bucket == "two-way").expect("the change is queued");
     store.finish_task(task.id, &crate::TaskOutcome::Completed, 1_900_000_000_000).await.unwrap();
     let v = store.get_version("two-way", "k", Some("v1")).await.unwrap().unwrap();
-    assert_eq!(v.attrs.replication_status.as_deref(), Some("REPLICA"), "a replica is a replica again");
+    assert_eq!(v.attrs.replication_status, Some(ReplicationStatus::Replica), "a replica is a replica again");
 }
 
 async fn replicas(store: &dyn MetaStore) {
@@ -443,7 +440,7 @@ async fn blob_ownership(store: &dyn MetaStore) {
     store.put_version(&thief, None).await.unwrap();
 }
 
-async fn replication_status(store: &dyn MetaStore) -> Option<String> {
+async fn replication_status(store: &dyn MetaStore) -> Option<ReplicationStatus> {
     store.get_version("outbox", "k", Some("v1")).await.unwrap().unwrap().attrs.replication_status
 }
 

@@ -30,8 +30,7 @@ pub use error::StoreError;
 pub use meta::MetaStore;
 pub use model::*;
 pub use replication::{
-    Backlog, NewTask, ReplicaManifest, ReplicationReport, SealedLayout, StagedBlob, TagManifest, TagWrite, TagsApplied,
-    TaskKind, TaskOutcome, TaskRecord, TaskState,
+    Backlog, NewTask, ReplicationReport, TagWrite, TagsApplied, TaskKind, TaskOutcome, TaskRecord, TaskState,
 };
 pub use sqlite::SqliteMeta;
 pub use sweep::sweep_orphans;

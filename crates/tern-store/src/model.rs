@@ -53,6 +53,62 @@ pub struct StoredChecksum {
     pub kind: Option<String>,
 }
 
+/// How the server protects stored bytes: `x-amz-server-side-encryption`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SseAlgorithm {
+    /// SSE-S3.
+    #[serde(rename = "AES256")]
+    Aes256,
+    /// SSE-KMS.
+    #[serde(rename = "aws:kms")]
+    AwsKms,
+}
+
+impl SseAlgorithm {
+    /// The header's value.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Aes256 => "AES256",
+            Self::AwsKms => "aws:kms",
+        }
+    }
+
+    /// The algorithm a header value names, if Tern serves it.
+    #[must_use]
+    pub fn named(value: &str) -> Option<Self> {
+        [Self::Aes256, Self::AwsKms].into_iter().find(|a| a.as_str() == value)
+    }
+}
+
+/// `x-amz-replication-status` of a version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ReplicationStatus {
+    /// A source version with replication work outstanding (or a replica
+    /// whose change is on its way back).
+    Pending,
+    /// A source version every destination holds.
+    Completed,
+    /// A source version (or changed replica) whose replication failed.
+    Failed,
+    /// A version replication wrote.
+    Replica,
+}
+
+impl ReplicationStatus {
+    /// The header's value.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Completed => "COMPLETED",
+            Self::Failed => "FAILED",
+            Self::Replica => "REPLICA",
+        }
+    }
+}
+
 /// Everything about a version that is neither its bytes nor its identity.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -71,9 +127,8 @@ pub struct ObjectAttrs {
     pub checksum: Option<StoredChecksum>,
     /// Number of parts when the version came from a multipart upload.
     pub parts_count: Option<u32>,
-    /// `x-amz-server-side-encryption` of the stored bytes: `AES256` (SSE-S3)
-    /// or `aws:kms`; `None` with SSE-C.
-    pub encryption: Option<String>,
+    /// `x-amz-server-side-encryption` of the stored bytes; `None` with SSE-C.
+    pub encryption: Option<SseAlgorithm>,
     /// SSE-KMS: ARN of the KMS key that protects the data key.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kms_key_arn: Option<String>,
@@ -98,7 +153,7 @@ pub struct ObjectAttrs {
     /// version with replication tasks, REPLICA on a replica (PENDING or
     /// FAILED while a change made to it replicates back).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub replication_status: Option<String>,
+    pub replication_status: Option<ReplicationStatus>,
     /// The version is a replica another region's replication wrote.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub replica: bool,

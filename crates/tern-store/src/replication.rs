@@ -1,8 +1,6 @@
-//! The replication outbox's records, and the manifest a replica travels with.
+//! The replication outbox's records.
 
-use serde::{Deserialize, Serialize};
-
-use crate::model::{ObjectAttrs, VersionRecord};
+use crate::model::VersionRecord;
 
 /// A task to create with a new version: replicate it to `destination`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,55 +134,4 @@ pub struct TagsApplied {
     pub changed: bool,
     /// Replication tasks added.
     pub tasks: u64,
-}
-
-/// What a destination needs to apply a replicated tag change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TagManifest {
-    pub version_id: String,
-    pub tags: Vec<(String, String)>,
-    pub tags_stamp: i64,
-    /// The bucket the change comes from; it is not sent back there.
-    pub origin: String,
-}
-
-/// What a destination needs to write a replica, besides its bytes: the
-/// source version's identity and metadata, and the rule's destination key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReplicaManifest {
-    pub version_id: String,
-    pub modified_ms: i64,
-    pub etag: String,
-    pub is_delete_marker: bool,
-    pub size: u64,
-    pub attrs: ObjectAttrs,
-    pub tags: Vec<(String, String)>,
-    #[serde(default)]
-    pub tags_stamp: i64,
-    /// The rule's `ReplicaKmsKeyID`, for SSE-KMS sources.
-    pub replica_kms_key_id: Option<String>,
-    /// Set when the replica arrives sealed, as the source stored it (SSE-C,
-    /// and SSE-KMS under a multi-region key the destination holds): where
-    /// its sealed bytes are. Otherwise the body is plaintext.
-    #[serde(default)]
-    pub sealed: Option<SealedLayout>,
-}
-
-/// Where a sealed replica's bytes are.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum SealedLayout {
-    /// The request body: one small object's sealed bytes.
-    Inline,
-    /// Blobs staged at the destination beforehand, in order.
-    Blobs(Vec<StagedBlob>),
-}
-
-/// A blob the destination staged for one delivery, and the ticket it gave
-/// for it: proof, checked when the manifest arrives, that this blob was
-/// staged by the same replication session for the same object.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StagedBlob {
-    #[serde(flatten)]
-    pub part: crate::model::BlobPart,
-    pub ticket: String,
 }

@@ -54,6 +54,18 @@ impl Principal {
         Self { arn, account: account.to_owned(), session_arn: None, service: None, assumed_by_service: None }
     }
 
+    /// A session of `role_arn` named `session_name`; `by_service` is the
+    /// service that assumed it for its own work, if one did.
+    #[must_use]
+    pub fn assumed_role(account: &str, role_arn: &str, session_name: &str, by_service: Option<&str>) -> Self {
+        let role = role_arn.rsplit('/').next().unwrap_or_default();
+        Self {
+            session_arn: Some(format!("arn:aws:sts::{account}:assumed-role/{role}/{session_name}")),
+            assumed_by_service: by_service.map(str::to_owned),
+            ..Self::of_arn(account, role_arn.to_owned())
+        }
+    }
+
     /// Whether S3 assumed this session for replication.
     #[must_use]
     pub fn is_s3_replication(&self) -> bool {

@@ -14,9 +14,9 @@ use super::{
 use crate::docs::DocWrite;
 use crate::model::{
     BlobPart, BucketRecord, Displaced, NULL_VERSION, NewVersion, ObjectData, PartRecord, Precondition,
-    RegisteredBucket, UploadRecord, VersionRecord, Versioning,
+    RegisteredBucket, ReplicationStatus, UploadRecord, VersionRecord, Versioning,
 };
-use crate::replication::{NewTask, TagWrite, TagsApplied, TaskOutcome, TaskRecord};
+use crate::replication::{NewTask, TagWrite, TagsApplied, TaskOutcome, TaskRecord, TaskState};
 use crate::{StoreError, StoreResult};
 
 async fn require_bucket(conn: &mut SqliteConnection, bucket: &str) -> StoreResult<()> {
@@ -228,15 +228,17 @@ pub(super) async fn finish_task(
     now_ms: i64,
 ) -> StoreResult<()> {
     let (state, reason, not_before, finished) = match outcome {
-        TaskOutcome::Completed => ("COMPLETED", None, now_ms, Some(now_ms)),
-        TaskOutcome::Failed(reason) => ("FAILED", Some(reason.as_str()), now_ms, Some(now_ms)),
-        TaskOutcome::Retry { not_before_ms, reason } => ("PENDING", Some(reason.as_str()), *not_before_ms, None),
+        TaskOutcome::Completed => (TaskState::Completed, None, now_ms, Some(now_ms)),
+        TaskOutcome::Failed(reason) => (TaskState::Failed, Some(reason.as_str()), now_ms, Some(now_ms)),
+        TaskOutcome::Retry { not_before_ms, reason } => {
+            (TaskState::Pending, Some(reason.as_str()), *not_before_ms, None)
+        }
     };
     let row = sqlx::query(
         "UPDATE replication_tasks SET state = ?, reason = ?, not_before_ms = ?, finished_ms = ?, lease_until_ms = 0, \
          attempts = attempts + 1 WHERE id = ? RETURNING bucket, key, version_id",
     )
-    .bind(state)
+    .bind(state.as_str())
     .bind(reason)
     .bind(not_before)
     .bind(finished)
@@ -264,19 +266,22 @@ async fn update_version_status(
             .bind(version_id)
             .fetch_all(&mut *conn)
             .await?;
-    let status = if task_states.iter().any(|s| s == "FAILED") {
-        "FAILED"
-    } else if task_states.iter().any(|s| s == "PENDING") {
-        "PENDING"
+    let any = |state: TaskState| task_states.iter().any(|s| TaskState::from_db(s) == state);
+    let replication = if any(TaskState::Failed) {
+        ReplicationStatus::Failed
+    } else if any(TaskState::Pending) {
+        ReplicationStatus::Pending
     } else {
-        "COMPLETED"
+        ReplicationStatus::Completed
     };
     sqlx::query(
         "UPDATE versions SET attrs = json_set(attrs, '$.replication_status', \
-         CASE WHEN ?1 = 'COMPLETED' AND json_extract(attrs, '$.replica') THEN 'REPLICA' ELSE ?1 END) \
-         WHERE bucket = ?2 AND key = ?3 AND version_id = ?4",
+         CASE WHEN ?1 = ?2 AND json_extract(attrs, '$.replica') THEN ?3 ELSE ?1 END) \
+         WHERE bucket = ?4 AND key = ?5 AND version_id = ?6",
     )
-    .bind(status)
+    .bind(replication.as_str())
+    .bind(ReplicationStatus::Completed.as_str())
+    .bind(ReplicationStatus::Replica.as_str())
     .bind(bucket)
     .bind(key)
     .bind(version_id)

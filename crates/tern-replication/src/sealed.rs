@@ -9,11 +9,13 @@
 use bytes::Bytes;
 use futures::TryStreamExt as _;
 use tern_crypto::segments::{Header, ciphertext_len};
-use tern_store::{BlobPart, ObjectData, SealedLayout, StagedBlob, TaskRecord, VersionRecord};
+use tern_replication_model::FailureReason;
+use tern_replication_model::protocol::{Route, SealedLayout, StagedBlob, StagedReceipt};
+use tern_store::{BlobPart, ObjectData, SseAlgorithm, TaskRecord, VersionRecord};
 
 use crate::Replicator;
 use crate::reasons::{Trouble, destination_failure, permanent};
-use crate::transfer::{Destination, RoleSession, object_path, transient};
+use crate::transfer::{Destination, RoleSession, transient};
 
 /// Whether `version` replicates sealed under `task`'s rule.
 pub(crate) fn travels_sealed(version: &VersionRecord, task: &TaskRecord) -> bool {
@@ -23,7 +25,7 @@ pub(crate) fn travels_sealed(version: &VersionRecord, task: &TaskRecord) -> bool
     let key_id = |arn: &str| arn.rsplit('/').next().unwrap_or(arn).to_owned();
     let source_key = version.attrs.kms_key_arn.as_deref().map(key_id);
     let replica_key = task.replica_kms_key_id.as_deref().map(key_id);
-    version.attrs.encryption.as_deref() == Some("aws:kms")
+    version.attrs.encryption == Some(SseAlgorithm::AwsKms)
         && source_key.as_deref().is_some_and(|k| k.starts_with("mrk-"))
         && source_key == replica_key
 }
@@ -41,7 +43,7 @@ impl Replicator {
     ) -> Result<(), Trouble> {
         if version.attrs.customer_key_fingerprint.is_some() {
             let allowed = self.role_may(session, "s3:GetObjectVersionForReplication", task);
-            return if allowed { Ok(()) } else { Err(permanent("SrcGetObjectNotPermitted")) };
+            return if allowed { Ok(()) } else { Err(permanent(FailureReason::SrcGetObjectNotPermitted)) };
         }
         let range = (version.size > 0).then_some("bytes=0-0");
         self.read_source(task, session, range).await.map(drop)
@@ -77,10 +79,11 @@ impl Replicator {
         let first: Vec<Bytes> =
             self.blobs.get(&part.blob, 0..6).await.map_err(transient)?.try_collect().await.map_err(transient)?;
         let first = first.concat();
-        let header_len = Header::encoded_len(&first).map_err(|_| permanent("SrcObjectNotEligible"))? as u64;
+        let header_len =
+            Header::encoded_len(&first).map_err(|_| permanent(FailureReason::SrcObjectNotEligible))? as u64;
         let sealed_len = header_len + ciphertext_len(part.size);
         let stream = self.blobs.get(&part.blob, 0..sealed_len).await.map_err(transient)?;
-        let url = format!("{endpoint}/_tern/replicate-blob/{}", object_path(&task.destination, &task.key));
+        let url = Route::Blob.url(endpoint, &task.destination, &task.key);
         let payload = crate::signing::Payload::streamed(sealed_len, stream);
         let response = self
             .signed(&http::Method::PUT, &url, region, session, &[], Some(payload))?
@@ -90,13 +93,9 @@ impl Replicator {
         let status = response.status().as_u16();
         let text = response.text().await.unwrap_or_default();
         if !(200..300).contains(&status) {
-            return Err(destination_failure(status, &text, "DstPutObjectNotPermitted"));
+            return Err(destination_failure(status, &text, FailureReason::DstPutObjectNotPermitted));
         }
-        let answer: serde_json::Value = serde_json::from_str(&text).map_err(transient)?;
-        let text_of = |field: &str| answer[field].as_str().map(str::to_owned);
-        let (Some(blob), Some(ticket)) = (text_of("blob"), text_of("ticket")) else {
-            return Err(transient("the destination named no staged blob"));
-        };
-        Ok(StagedBlob { part: BlobPart { blob, size: part.size, binding: text_of("binding") }, ticket })
+        let StagedReceipt { blob, binding, ticket } = serde_json::from_str(&text).map_err(transient)?;
+        Ok(StagedBlob { part: BlobPart { blob, size: part.size, binding }, ticket })
     }
 }

@@ -7,24 +7,14 @@
 
 use s3s::{S3Result, s3_error};
 use tern_iam::policy::Principal;
-use tern_store::{BlobPart, NewVersion, ReplicaManifest, StagedBlob, Versioning};
+use tern_replication_model::FailureReason;
+use tern_replication_model::protocol::{ReplicaManifest, SealedLayout, StagedBlob, StagedReceipt};
+use tern_store::{BlobPart, NewVersion, ReplicationStatus, SseAlgorithm, Versioning};
 
-use crate::context::Region;
 use crate::customer_key::REPLICA_FINGERPRINT;
 use crate::error::store_error;
+use crate::region::Region;
 use crate::sse::read_header;
-
-/// A blob staged for a replica: where it is, and its ticket.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Staged {
-    pub blob: String,
-    pub binding: Option<String>,
-    pub ticket: String,
-}
-
-/// The code a replica gets when its destination bucket is not versioned,
-/// which the source maps to the failure reason of the same name.
-pub const DST_BUCKET_UNVERSIONED: &str = "DstBucketUnversioned";
 
 impl Region {
     /// Writes a replica that replication brings from another region, as
@@ -45,7 +35,8 @@ impl Region {
         if target.versioning != Versioning::Enabled {
             return Err(crate::error::with_status(
                 s3s::S3Error::with_message(
-                    s3s::S3ErrorCode::Custom(DST_BUCKET_UNVERSIONED.into()),
+                    // The source maps this code to the failure reason of the same name.
+                    s3s::S3ErrorCode::Custom(FailureReason::DstBucketUnversioned.as_str().into()),
                     "Destination bucket must have versioning enabled.",
                 ),
                 http::StatusCode::BAD_REQUEST,
@@ -62,7 +53,7 @@ impl Region {
         } else {
             self.replica_object(bucket, key, &manifest, body, who).await?
         };
-        version.attrs.replication_status = Some("REPLICA".to_owned());
+        version.attrs.replication_status = Some(ReplicationStatus::Replica);
         version.attrs.replica = true;
         match self.meta.put_replica(&version).await {
             Ok(unused) => {
@@ -90,7 +81,7 @@ impl Region {
         who: &Principal,
     ) -> S3Result<NewVersion> {
         let requested = crate::encryption::Requested {
-            sse: manifest.replica_kms_key_id.as_ref().map(|_| "aws:kms".to_owned()),
+            sse: manifest.replica_kms_key_id.as_ref().map(|_| SseAlgorithm::AwsKms.as_str().to_owned()),
             kms_key_id: manifest.replica_kms_key_id.clone(),
             context: None,
             bucket_key: None,
@@ -114,12 +105,12 @@ impl Region {
         &self,
         (bucket, key): (&str, &str),
         manifest: &ReplicaManifest,
-        layout: tern_store::SealedLayout,
+        layout: SealedLayout,
         body: Option<s3s::dto::StreamingBlob>,
         who: &Principal,
     ) -> S3Result<NewVersion> {
         let mut attrs = manifest.attrs.clone();
-        if attrs.encryption.as_deref() == Some("aws:kms") {
+        if attrs.encryption == Some(SseAlgorithm::AwsKms) {
             let replica_key = manifest
                 .replica_kms_key_id
                 .as_deref()
@@ -132,14 +123,14 @@ impl Region {
             return Err(s3_error!(InvalidRequest, "Only SSE-C and multi-Region SSE-KMS replicas travel sealed"));
         }
         let data = match layout {
-            tern_store::SealedLayout::Inline => {
+            SealedLayout::Inline => {
                 let body = body.ok_or_else(|| s3_error!(IncompleteBody, "The sealed bytes are missing"))?;
                 let chunks: Vec<bytes::Bytes> = futures::TryStreamExt::try_collect(body)
                     .await
                     .map_err(|e| crate::error::body_error(&std::io::Error::other(e)))?;
                 tern_store::ObjectData::Inline(bytes::Bytes::from(chunks.concat()))
             }
-            tern_store::SealedLayout::Blobs(staged) => {
+            SealedLayout::Blobs(staged) => {
                 tern_store::ObjectData::Blobs(self.redeem_tickets((bucket, key), &staged, who)?)
             }
         };
@@ -155,7 +146,7 @@ impl Region {
         (bucket, key): (&str, &str),
         body: s3s::dto::StreamingBlob,
         who: &Principal,
-    ) -> S3Result<Staged> {
+    ) -> S3Result<StagedReceipt> {
         require_replication(who)?;
         self.bucket(bucket).await?;
         self.authorize(who, "s3:ReplicateObject", &crate::access::resource_arn(Some(bucket), Some(key))).await?;
@@ -167,7 +158,7 @@ impl Region {
         };
         let binding = header.binding().map(hex::encode);
         let ticket = self.ticket(who, (bucket, key), &blob, binding.as_deref());
-        Ok(Staged { blob, binding, ticket })
+        Ok(StagedReceipt { blob, binding, ticket })
     }
 
     /// What binds a staged blob to the session that staged it, its object
