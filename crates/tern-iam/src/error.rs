@@ -85,3 +85,10 @@ impl From<tern_store::StoreError> for IamError {
         Self::service_failure("IAM could not store the change.")
     }
 }
+
+/// A refusal by policy is IAM's `AccessDenied`.
+impl From<crate::policy::Denial> for IamError {
+    fn from(denial: crate::policy::Denial) -> Self {
+        Self::access_denied(denial.to_string())
+    }
+}

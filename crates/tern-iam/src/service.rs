@@ -21,7 +21,7 @@ use zeroize::Zeroizing;
 
 use crate::error::{IamError, IamResult};
 use crate::model::{CompiledPolicies, Directory, Owner};
-use crate::policy::{Principal, Request, Verdict};
+use crate::policy::{Denial, PolicyType, Principal, Refusal, Request, Verdict};
 use crate::sessions::SessionKeys;
 
 /// How often a follower asks the authority for a newer directory.
@@ -369,7 +369,7 @@ impl Iam {
     /// As [`Iam::authorize`], but a follower first catches up with the
     /// authority before it refuses: a principal or policy created a moment
     /// ago elsewhere must not be denied for this region's lag.
-    pub async fn authorize_current(&self, request: &Request<'_>) -> Result<(), String> {
+    pub async fn authorize_current(&self, request: &Request<'_>) -> Result<(), Denial> {
         let first = self.authorize(request);
         if first.is_err() && self.catch_up().await {
             return self.authorize(request);
@@ -389,22 +389,16 @@ impl Iam {
     }
 
     /// Authorizes a request that only identity policies govern (S3, IAM).
-    pub fn authorize(&self, request: &Request<'_>) -> Result<(), String> {
+    pub fn authorize(&self, request: &Request<'_>) -> Result<(), Denial> {
         let verdict = self.identity_verdict(request);
-        if verdict.allowed && !verdict.denied {
+        let refusal = if verdict.denied {
+            Refusal::ExplicitDeny(PolicyType::Identity)
+        } else if verdict.allowed {
             return Ok(());
-        }
-        let why = if verdict.denied {
-            "with an explicit deny in an identity-based policy"
         } else {
-            "because no identity-based policy allows the action"
+            Refusal::NoAllow(PolicyType::Identity)
         };
-        Err(format!(
-            "User: {} is not authorized to perform: {} on resource: {} {why}",
-            request.principal.caller_arn(),
-            request.action,
-            request.resource
-        ))
+        Err(Denial::of(request, refusal))
     }
 }
 

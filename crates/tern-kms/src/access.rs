@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use tern_iam::policy::{Request, RequestContext, Verdict};
+use tern_iam::policy::{Denial, PolicyType, Refusal, Request, RequestContext, Verdict};
 
 use crate::error::{KmsError, KmsResult};
 use crate::model::{Grant, KeyRecord};
@@ -84,23 +84,20 @@ impl Kms {
         let key_policy = policy.evaluate(&request);
         let identity = self.iam.identity_verdict(&request);
         let grants = granted(&key.record.grants, caller, action, encryption_context);
-        let why = if key_policy.denied {
-            "with an explicit deny in a resource-based policy"
+        let refusal = if key_policy.denied {
+            Refusal::ExplicitDeny(PolicyType::Resource)
         } else if identity.denied {
-            "with an explicit deny in an identity-based policy"
+            Refusal::ExplicitDeny(PolicyType::Identity)
         } else if allows(key_policy, identity) {
             return Ok(Allowed::ByPolicy);
         } else if !grants.is_empty() {
             return Ok(Allowed::ByGrants(grants));
         } else if key_policy.allowed_for_account {
-            "because no identity-based policy allows the action"
+            Refusal::NoAllow(PolicyType::Identity)
         } else {
-            "because no resource-based policy allows the action"
+            Refusal::NoAllow(PolicyType::Resource)
         };
-        Err(KmsError::access_denied(format!(
-            "User: {} is not authorized to perform: {qualified} on resource: {arn} {why}",
-            caller.principal.caller_arn()
-        )))
+        Err(Denial::of(&request, refusal).into())
     }
 
     /// A key whose stored policy no longer parses allows nothing, not even
@@ -127,7 +124,7 @@ impl Kms {
         let context = RequestContext::of(&caller.principal);
         let qualified = format!("kms:{action}");
         let request = Request { principal: &caller.principal, action: &qualified, resource, context: &context };
-        self.iam.authorize(&request).map_err(KmsError::access_denied)
+        Ok(self.iam.authorize(&request)?)
     }
 
     /// Whether `policy` lets `caller` change it later (AWS's lockout check).

@@ -190,3 +190,10 @@ impl From<tern_store::StoreError> for KmsError {
         Self::internal("The key store could not complete the request.")
     }
 }
+
+/// A refusal by policy is KMS's `AccessDeniedException`.
+impl From<tern_iam::policy::Denial> for KmsError {
+    fn from(denial: tern_iam::policy::Denial) -> Self {
+        Self::access_denied(denial.to_string())
+    }
+}

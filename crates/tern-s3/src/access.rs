@@ -2,7 +2,7 @@
 //! authorization reference lists them, for identity policies; and the one
 //! way this crate authorizes a principal itself.
 
-use s3s::{S3Result, s3_error};
+use s3s::S3Result;
 use tern_iam::policy::{Principal, Request, RequestContext};
 
 use crate::region::Region;
@@ -64,7 +64,7 @@ impl Region {
     pub(crate) async fn authorize(&self, who: &Principal, action: &str, resource: &str) -> S3Result<()> {
         let context = RequestContext::of(who);
         let request = Request { principal: who, action, resource, context: &context };
-        self.iam.authorize_current(&request).await.map_err(|message| s3_error!(AccessDenied, "{message}"))
+        self.iam.authorize_current(&request).await.map_err(|denial| crate::error::access_denied(&denial))
     }
 }
 

@@ -70,17 +70,19 @@ impl Requested {
     }
 }
 
-/// `Requested` from an input with the full set of SSE fields.
+/// `Requested` from an input with the full set of SSE fields, or the
+/// error of an invalid SSE-C key. A macro because s3s's inputs share these
+/// fields but no trait.
 macro_rules! requested_encryption {
     ($input:expr) => {{
         let input = &$input;
-        $crate::encryption::Requested {
+        $crate::customer_key::customer_key!(input).map(|customer| $crate::encryption::Requested {
             sse: input.server_side_encryption.as_ref().map(|s| s.as_str().to_owned()),
             kms_key_id: input.ssekms_key_id.clone(),
             context: input.ssekms_encryption_context.clone(),
             bucket_key: input.bucket_key_enabled,
-            customer: $crate::customer_key::customer_key!(input)?,
-        }
+            customer,
+        })
     }};
 }
 pub(crate) use requested_encryption;

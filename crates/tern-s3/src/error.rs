@@ -63,14 +63,25 @@ pub(crate) fn incomplete_body() -> S3Error {
     s3_error!(IncompleteBody, "You did not provide the number of bytes specified by the Content-Length HTTP header.")
 }
 
+/// A refusal by policy, as S3 words it.
+#[must_use]
+pub fn access_denied(denial: &tern_iam::policy::Denial) -> S3Error {
+    s3_error!(AccessDenied, "{denial}")
+}
+
 pub(crate) fn registry_error(e: &RegistryError) -> S3Error {
     tracing::error!(error = %e, "bucket registry unavailable");
     s3_error!(ServiceUnavailable, "The bucket registry is unavailable; please retry.")
 }
 
-pub(crate) fn internal(e: impl std::fmt::Display) -> S3Error {
-    tracing::error!(error = %e, "internal error");
-    s3_error!(InternalError, "We encountered an internal error. Please try again.")
+/// A failure that is not the client's: logged, and kept as the error's
+/// source; the client is told only that it happened.
+pub(crate) fn internal(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> S3Error {
+    let cause = cause.into();
+    tracing::error!(error = %cause, "internal error");
+    let mut err = s3_error!(InternalError, "We encountered an internal error. Please try again.");
+    err.set_source(cause);
+    err
 }
 
 pub(crate) fn with_status(mut err: S3Error, status: StatusCode) -> S3Error {

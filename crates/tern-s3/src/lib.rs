@@ -25,7 +25,7 @@ mod tagging;
 mod wire;
 
 pub use encryption::{BUCKET_KEY_PERIOD, Sse};
-pub use error::REQUEST_TIMEOUT_TEXT;
+pub use error::{REQUEST_TIMEOUT_TEXT, access_denied};
 pub use region::Region;
 pub use registry::{BucketRegistry, PeerBuckets, RegistryEntry, RegistryError};
 pub use replication::{RuleCheck, require_replication};

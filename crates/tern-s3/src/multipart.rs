@@ -49,13 +49,13 @@ impl Region {
     ) -> S3Result<CreateMultipartUploadOutput> {
         check_key(&input.key)?;
         let bucket = self.bucket(&input.bucket).await?;
-        let mut attrs = attrs_from_input!(input);
+        let mut attrs = attrs_from_input!(input)?;
         attrs.checksum = input.checksum_algorithm.as_ref().map(|alg| StoredChecksum {
             algorithm: alg.as_str().to_uppercase(),
             value: String::new(),
             kind: Some("COMPOSITE".into()),
         });
-        let requested = requested_encryption!(input);
+        let requested = requested_encryption!(input)?;
         let customer = requested.customer.clone();
         let plan = self.plan_encryption(&bucket.name, requested).await?;
         // SSE-KMS keeps this key for every part; the other kinds seal each part under a fresh one.

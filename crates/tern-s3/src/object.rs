@@ -93,10 +93,10 @@ impl Region {
         let input = req.input;
         check_key(&input.key)?;
         let bucket = self.bucket(&input.bucket).await?;
-        let mut attrs = attrs_from_input!(input);
+        let mut attrs = attrs_from_input!(input)?;
         let tags = input.tagging.as_deref().map(parse_tagging_header).transpose()?.unwrap_or_default();
         let precondition = write_precondition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
-        let requested = requested_encryption!(input);
+        let requested = requested_encryption!(input)?;
         let customer = requested.customer.clone();
         let plan = self.plan_encryption(&bucket.name, requested).await?;
         let key = self.data_key_for(&plan, &bucket.name, &input.key, &mut attrs, who).await?;
@@ -378,11 +378,11 @@ impl Region {
         let source = self.copy_source(&input.copy_source, copy_source_conditions!(input)).await?;
         let source_keys = self.read_keys(&source, copy_source_customer_key!(input)?.as_ref(), who).await?;
         let target = self.bucket(&input.bucket).await?;
-        let requested = requested_encryption!(input);
+        let requested = requested_encryption!(input)?;
         let customer = requested.customer.clone();
 
         let replace_metadata = input.metadata_directive.as_ref().is_some_and(|d| d.as_str() == "REPLACE");
-        let mut attrs = if replace_metadata { attrs_from_input!(input) } else { source.attrs.clone() };
+        let mut attrs = if replace_metadata { attrs_from_input!(input)? } else { source.attrs.clone() };
         attrs.parts_count = None;
         if !replace_metadata {
             attrs.storage_class = crate::wire::storage_class(input.storage_class.as_ref())?.or(attrs.storage_class);

@@ -102,25 +102,30 @@ pub(crate) fn validate_tags(tags: &[(String, String)]) -> S3Result<()> {
     Ok(())
 }
 
-/// Builds `ObjectAttrs` from any input with the standard content fields
-/// (`PutObject`, `CopyObject` with REPLACE, `CreateMultipartUpload`).
+/// `ObjectAttrs` from any input with the standard content fields
+/// (`PutObject`, `CopyObject` with REPLACE, `CreateMultipartUpload`), or
+/// the error of the first that is invalid. A macro because s3s's inputs
+/// share these fields but no trait.
 macro_rules! attrs_from_input {
     ($input:expr) => {{
         let input = &$input;
-        $crate::wire::check_user_metadata(input.metadata.as_ref())?;
-        tern_store::ObjectAttrs {
-            content_type: input.content_type.as_ref().map(ToString::to_string),
-            content_encoding: input.content_encoding.clone(),
-            content_disposition: input.content_disposition.clone(),
-            content_language: input.content_language.clone(),
-            cache_control: input.cache_control.clone(),
-            expires: input.expires.as_ref().map($crate::wire::http_date),
-            website_redirect_location: input.website_redirect_location.clone(),
-            storage_class: $crate::wire::storage_class(input.storage_class.as_ref())?,
-            user_metadata: input.metadata.clone().unwrap_or_default().into_iter().collect(),
-            checksum: None,
-            parts_count: None,
-            ..tern_store::ObjectAttrs::default()
+        let metadata = $crate::wire::check_user_metadata(input.metadata.as_ref());
+        match (metadata, $crate::wire::storage_class(input.storage_class.as_ref())) {
+            (Err(e), _) | (_, Err(e)) => Err(e),
+            (Ok(()), Ok(storage_class)) => Ok(tern_store::ObjectAttrs {
+                content_type: input.content_type.as_ref().map(ToString::to_string),
+                content_encoding: input.content_encoding.clone(),
+                content_disposition: input.content_disposition.clone(),
+                content_language: input.content_language.clone(),
+                cache_control: input.cache_control.clone(),
+                expires: input.expires.as_ref().map($crate::wire::http_date),
+                website_redirect_location: input.website_redirect_location.clone(),
+                storage_class,
+                user_metadata: input.metadata.clone().unwrap_or_default().into_iter().collect(),
+                checksum: None,
+                parts_count: None,
+                ..tern_store::ObjectAttrs::default()
+            }),
         }
     }};
 }

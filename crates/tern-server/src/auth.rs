@@ -130,7 +130,7 @@ impl IamAccess {
     async fn authorize(&self, principal: &Principal, needs: &[Needs], context: &RequestContext) -> S3Result<()> {
         for Needs { action, resource } in needs {
             let request = Request { principal, action, resource, context };
-            self.iam.authorize_current(&request).await.map_err(|message| s3_error!(AccessDenied, "{message}"))?;
+            self.iam.authorize_current(&request).await.map_err(|denial| tern_s3::access_denied(&denial))?;
         }
         Ok(())
     }

@@ -176,11 +176,10 @@ async fn authenticate(
     let (parts, incoming) = req.into_parts();
     let headers: Vec<(&str, &str)> =
         parts.headers.iter().filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?))).collect();
-    let token = header_value(&parts.headers, "x-amz-security-token");
-    if let Some(key) = tern_sigv4::scope::access_key_of(
-        header_value(&parts.headers, "authorization"),
-        &tern_sigv4::query::Query::default(),
-    ) {
+    // Header authentication only: these services take no presigned URLs.
+    let no_query = tern_sigv4::query::Query::default();
+    let token = tern_sigv4::scope::session_token(header_value(&parts.headers, "x-amz-security-token"), &no_query);
+    if let Some(key) = tern_sigv4::scope::access_key_of(header_value(&parts.headers, "authorization"), &no_query) {
         // A key made a moment ago elsewhere must not be unknown for this region's lag.
         if services.iam.identity(&key, token).is_none() {
             services.iam.catch_up().await;

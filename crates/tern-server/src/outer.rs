@@ -163,9 +163,7 @@ impl OuterLayer {
     /// Opens the STS session of an S3 request that carries a session token,
     /// and leaves the token in the request for authorization.
     fn admit_session(&self, req: &mut Request<Incoming>, query: &Query) {
-        let token = header(req, "x-amz-security-token")
-            .or_else(|| query.unique("X-Amz-Security-Token"))
-            .or_else(|| query.unique("x-amz-security-token"));
+        let token = tern_sigv4::scope::session_token(header(req, "x-amz-security-token"), query);
         let Some(token) = token.map(str::to_owned) else { return };
         let access_key = tern_sigv4::scope::access_key_of(header(req, "authorization"), query)
             .or_else(|| v2::Signed::of(header(req, "authorization"), query).map(|s| s.access_key().to_owned()));

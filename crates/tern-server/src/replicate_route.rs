@@ -38,7 +38,8 @@ impl S3Route for ReplicateRoute {
 
     async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
         let access_key = req.credentials.as_ref().map(|c| c.access_key.clone()).unwrap_or_default();
-        let token = req.headers.get("x-amz-security-token").and_then(|v| v.to_str().ok());
+        // The outer layer read the token (header or query) once.
+        let token = req.extensions.get::<crate::auth::SessionToken>().map(|t| t.0.as_str());
         let identity = self
             .iam
             .identity(&access_key, token)

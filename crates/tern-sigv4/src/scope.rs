@@ -77,6 +77,13 @@ pub fn access_key_of(authorization: Option<&str>, query: &Query) -> Option<Strin
     parse_credential(credential).map(|c| c.access_key.to_owned())
 }
 
+/// The STS session token a request carries: the `x-amz-security-token`
+/// header (`header`), else a presigned URL's `X-Amz-Security-Token`.
+#[must_use]
+pub fn session_token<'a>(header: Option<&'a str>, query: &'a Query) -> Option<&'a str> {
+    header.or_else(|| query.unique("X-Amz-Security-Token")).or_else(|| query.unique("x-amz-security-token"))
+}
+
 /// AWS's longest presigned URL lifetime (`X-Amz-Expires`, and `SigV2`'s `Expires`).
 pub const MAX_PRESIGNED_SECONDS: u32 = 7 * 24 * 60 * 60;
 

@@ -28,6 +28,10 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("corrupt metadata: {0}")]
     Corrupt(String),
+    /// The write ran, but its transaction did not commit (shared by every
+    /// write of the batch).
+    #[error("the write was not committed: {0}")]
+    NotCommitted(#[source] std::sync::Arc<sqlx::Error>),
 }
 
 impl From<serde_json::Error> for StoreError {

@@ -5,6 +5,8 @@
 //! a refused write (a failed precondition, say) leaves the others intact.
 //! No caller is answered before the COMMIT that makes its write durable.
 
+use std::sync::Arc;
+
 use futures::future::BoxFuture;
 use sqlx::{Connection as _, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
@@ -15,7 +17,7 @@ use crate::{StoreError, StoreResult};
 const MAX_BATCH: usize = 256;
 
 /// Delivers a write's outcome once the batch's COMMIT outcome is known.
-type Finish = Box<dyn FnOnce(Result<(), String>) + Send>;
+type Finish = Box<dyn FnOnce(Result<(), Arc<sqlx::Error>>) + Send>;
 /// One write: runs inside the batch transaction; says whether it succeeded.
 type Job = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, (bool, Finish)> + Send>;
 
@@ -47,7 +49,7 @@ impl GroupCommitter {
                 let finish: Finish = Box::new(move |commit| {
                     let outcome = match (result, commit) {
                         (Ok(value), Ok(())) => Ok(value),
-                        (Ok(_), Err(e)) => Err(StoreError::Corrupt(format!("commit failed: {e}"))),
+                        (Ok(_), Err(e)) => Err(StoreError::NotCommitted(e)),
                         (Err(e), _) => Err(e),
                     };
                     let _ = tx.send(outcome);
@@ -80,28 +82,28 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>) {
 
 /// Applies a batch in one transaction; returns the COMMIT outcome and the
 /// callers to answer with it.
-async fn apply(conn: &mut SqliteConnection, jobs: Vec<Job>) -> (Result<(), String>, Vec<Finish>) {
+async fn apply(conn: &mut SqliteConnection, jobs: Vec<Job>) -> (Result<(), Arc<sqlx::Error>>, Vec<Finish>) {
     let mut finishers = Vec::with_capacity(jobs.len());
     if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
         // Dropping the jobs fails their callers; nothing ran.
-        return (Err(e.to_string()), finishers);
+        return (Err(Arc::new(e)), finishers);
     }
     for job in jobs {
         // A write runs only inside its savepoint; if either fails, the batch
         // rolls back and the writes not yet run are dropped (failing their callers).
         if let Err(e) = sqlx::query("SAVEPOINT write").execute(&mut *conn).await {
             let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-            return (Err(e.to_string()), finishers);
+            return (Err(Arc::new(e)), finishers);
         }
         let (ok, finish) = job(conn).await;
         finishers.push(finish);
         let end = if ok { "RELEASE write" } else { "ROLLBACK TO write; RELEASE write" };
         if let Err(e) = sqlx::raw_sql(end).execute(&mut *conn).await {
             let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-            return (Err(e.to_string()), finishers);
+            return (Err(Arc::new(e)), finishers);
         }
     }
-    let commit = sqlx::query("COMMIT").execute(&mut *conn).await.map(|_| ()).map_err(|e| e.to_string());
+    let commit = sqlx::query("COMMIT").execute(&mut *conn).await.map(|_| ()).map_err(Arc::new);
     if commit.is_err() {
         let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
     }

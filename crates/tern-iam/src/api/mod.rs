@@ -120,7 +120,7 @@ impl Iam {
         let context = RequestContext::of(caller);
         let request =
             Request { principal: caller, action: &format!("iam:{action}"), resource: &resource, context: &context };
-        self.authorize(&request).map_err(IamError::access_denied)?;
+        self.authorize(&request)?;
         let result = match call {
             Call::CreateUser { user } => Some(self.create_user(user).await?),
             Call::GetUser { user } => Some(self.get_user(caller, user.as_deref())?),

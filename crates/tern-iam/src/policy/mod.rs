@@ -9,10 +9,12 @@
 //! evaluates AWS policies.
 
 mod condition;
+mod denial;
 mod document;
 mod matching;
 
 pub use condition::RequestContext;
+pub use denial::{Denial, PolicyType, Refusal};
 pub use document::{Policy, PolicyError};
 
 /// The S3 service principal.
