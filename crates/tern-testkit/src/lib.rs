@@ -396,3 +396,25 @@ pub fn s3_client(endpoint: &str, region: &str, access_key: &str, secret_key: &st
         .build();
     aws_sdk_s3::Client::from_conf(config)
 }
+
+/// How often [`eventually`] looks.
+const POLL: Duration = Duration::from_millis(25);
+
+/// Waits for something that happens in the background (replication, IAM
+/// following): asks `probe` every 25 ms until it answers `Some`, and
+/// returns that. Panics naming `what` if `within` passes first, so a test
+/// never goes on with a state it did not see.
+pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(seen) = probe().await {
+            return seen;
+        }
+        assert!(Instant::now() < deadline, "not within {within:?}: {what}");
+        tokio::time::sleep(POLL).await;
+    }
+}

@@ -8,6 +8,10 @@ use aws_sdk_s3::types::{
     VersioningConfiguration,
 };
 
+use std::time::Duration;
+
+use tern_testkit::eventually;
+
 use crate::{EAST, WEST, code, two_regions};
 
 const ROLE: &str = "arn:aws:iam::000000000000:role/replication";
@@ -112,16 +116,33 @@ async fn matching_versions_get_their_outbox_tasks_in_the_same_commit() {
     assert_eq!(head.replication_status(), None, "outside every rule's filter");
 }
 
-/// Polls the source's `x-amz-replication-status` until it leaves PENDING.
+/// How long replication may take in these tests.
+pub(crate) const REPLICATION_WITHIN: Duration = Duration::from_secs(20);
+
+/// The source's `x-amz-replication-status` once it leaves PENDING.
 pub(crate) async fn settled(s3: &Client, bucket: &str, key: &str) -> Option<ReplicationStatus> {
-    for _ in 0..800 {
+    eventually(REPLICATION_WITHIN, &format!("{bucket}/{key} leaves PENDING"), || async {
         let head = s3.head_object().bucket(bucket).key(key).send().await.unwrap();
-        if head.replication_status() != Some(&ReplicationStatus::Pending) {
-            return head.replication_status().cloned();
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    Some(ReplicationStatus::Pending)
+        let status = head.replication_status().cloned();
+        (status != Some(ReplicationStatus::Pending)).then_some(status)
+    })
+    .await
+}
+
+/// Proves that nothing more replicates from `bucket` under its rule `rule`
+/// (whose destination is `destination`): a later object under the same
+/// rule arrives, and then nothing is pending. A look after a pause would
+/// pass on a slow machine without testing anything.
+pub(crate) async fn nothing_more_replicates(
+    tern: &tern_testkit::Deployment,
+    (source, bucket): (&Client, &str),
+    (destination, destination_bucket): (&Client, &str),
+    key: &str,
+) {
+    source.put_object().bucket(bucket).key(key).body(ByteStream::from_static(b"later")).send().await.unwrap();
+    assert_eq!(settled(source, bucket, key).await, Some(ReplicationStatus::Completed));
+    assert!(destination.head_object().bucket(destination_bucket).key(key).send().await.is_ok());
+    assert_eq!(status_report(tern, bucket)["counts"]["PENDING"], 0, "nothing else is on its way");
 }
 
 #[tokio::test]
@@ -170,7 +191,7 @@ async fn objects_replicate_as_the_role_with_their_identity() {
         "{metrics}"
     );
     east.delete_object().bucket("crr-src").key("small").send().await.unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    nothing_more_replicates(&tern, (&east, "crr-src"), (&west, "crr-dst"), "later").await;
     assert!(
         west.get_object().bucket("crr-dst").key("small").send().await.is_ok(),
         "markers stay home (DeleteMarkerReplication Disabled)"
@@ -307,18 +328,14 @@ async fn delete_markers_replicate_when_the_rule_says_so_and_version_deletes_neve
     assert_eq!(settled(&east, "dm-src", "k").await, Some(ReplicationStatus::Completed));
     let marker = east.delete_object().bucket("dm-src").key("k").send().await.unwrap();
     let marker_id = marker.version_id().unwrap().to_owned();
-    let mut seen = None;
-    for _ in 0..800 {
+    let seen = eventually(REPLICATION_WITHIN, "the delete marker replicates", || async {
         let versions = west.list_object_versions().bucket("dm-dst").send().await.unwrap();
-        if let Some(m) = versions.delete_markers().first() {
-            seen = m.version_id().map(str::to_owned);
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
+        versions.delete_markers().first().map(|m| m.version_id().map(str::to_owned))
+    })
+    .await;
     assert_eq!(seen.as_deref(), Some(marker_id.as_str()), "the marker replicated with its version id");
     east.delete_object().bucket("dm-src").key("k").version_id(put.version_id().unwrap()).send().await.unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    nothing_more_replicates(&tern, (&east, "dm-src"), (&west, "dm-dst"), "later").await;
     let kept = west.get_object().bucket("dm-dst").key("k").version_id(put.version_id().unwrap()).send().await;
     assert!(kept.is_ok(), "a version-specific delete is never replicated");
 }
@@ -348,16 +365,10 @@ async fn a_source_killed_mid_replication_resumes_and_loses_nothing() {
     .await;
     tern.restart().await.expect("restarted after kill -9 in the middle of replicating");
     let (east, west) = (tern.s3(EAST), tern.s3(WEST));
-    let mut completed = 0;
-    for _ in 0..400 {
-        let report = status_report(&tern, "crash-src");
-        completed = report["counts"]["COMPLETED"].as_u64().unwrap();
-        if completed == objects {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert_eq!(completed, objects, "every acknowledged object replicates after the crash");
+    eventually(REPLICATION_WITHIN, "every acknowledged object replicates after the crash", || async {
+        (status_report(&tern, "crash-src")["counts"]["COMPLETED"] == objects).then_some(())
+    })
+    .await;
     let mut versions = Vec::new();
     let mut marker: Option<String> = None;
     loop {
@@ -480,14 +491,11 @@ async fn sse_c_objects_replicate_sealed_and_need_the_customer_key_to_read() {
         .sse_customer_algorithm("AES256")
         .sse_customer_key(&key_b64)
         .sse_customer_key_md5(&md5_b64);
-    let mut status = None;
-    for _ in 0..800 {
-        status = head.clone().send().await.unwrap().replication_status().cloned();
-        if status != Some(ReplicationStatus::Pending) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
+    let status = eventually(REPLICATION_WITHIN, "the SSE-C object leaves PENDING", || async {
+        let status = head.clone().send().await.unwrap().replication_status().cloned();
+        (status != Some(ReplicationStatus::Pending)).then_some(status)
+    })
+    .await;
     assert_eq!(status, Some(ReplicationStatus::Completed));
     assert!(
         west.get_object().bucket("ssec-dst").key("k").send().await.is_err(),
@@ -563,12 +571,10 @@ async fn a_minute_long_destination_outage_leaves_versions_pending_and_the_backlo
 
     tern.start_region(WEST).await.unwrap();
     let back = std::time::Instant::now();
-    let mut completed = 0;
-    while completed < written && back.elapsed() < OUTAGE {
-        completed = status_report(&tern, "outage-src")["counts"]["COMPLETED"].as_u64().unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert_eq!(completed, written, "the backlog drains without anyone asking");
+    eventually(OUTAGE, "the backlog drains without anyone asking", || async {
+        (status_report(&tern, "outage-src")["counts"]["COMPLETED"] == written).then_some(())
+    })
+    .await;
     eprintln!(
         "{written} versions written during a {OUTAGE:?} outage drained {:?} after the destination returned",
         back.elapsed()
@@ -612,15 +618,9 @@ async fn check_names_what_a_rule_lacks_before_any_object_fails() {
     )
     .await
     .expect("role policy set");
-    let mut ok = false;
-    for _ in 0..40 {
-        if run(&["check"]).status.success() {
-            ok = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert!(ok, "{}", String::from_utf8_lossy(&run(&["check"]).stdout));
+    let within = Duration::from_secs(2);
+    eventually(within, "check passes once the role may", || async { run(&["check"]).status.success().then_some(()) })
+        .await;
     let json: serde_json::Value = serde_json::from_slice(&run(&["check", "--json"]).stdout).unwrap();
     assert_eq!(json["rules"][0]["ok"], true);
 }

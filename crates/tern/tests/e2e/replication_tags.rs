@@ -26,17 +26,14 @@ async fn tags_of(s3: &Client, bucket: &str, key: &str) -> Tags {
     out.tag_set().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect()
 }
 
-/// Polls `key`'s tags until they are `expected`; the last seen.
+/// Waits until `key`'s tags are `expected`, and returns them.
 async fn tags_become(s3: &Client, bucket: &str, key: &str, expected: &[(&str, &str)]) -> Tags {
-    let mut seen = Tags::new();
-    for _ in 0..200 {
-        seen = tags_of(s3, bucket, key).await;
-        if seen == owned(expected) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    seen
+    let what = format!("{bucket}/{key} has the tags {expected:?}");
+    tern_testkit::eventually(crate::replication::REPLICATION_WITHIN, &what, || async {
+        let seen = tags_of(s3, bucket, key).await;
+        (seen == owned(expected)).then_some(seen)
+    })
+    .await
 }
 
 #[tokio::test]
