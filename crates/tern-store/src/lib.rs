@@ -1,9 +1,21 @@
-//! Storage of one region: metadata (`MetaStore`), object bytes (`BlobStore`)
-//! and the small documents of the other services (`DocStore`).
+//! Storage of one region, behind three traits whose contracts are written
+//! down as test suites in [`contract`]; every engine must pass them:
 //!
-//! Both are narrow traits whose contracts are written down as test suites in
-//! [`contract`]; every engine must pass them. The embedded engines are `SQLite`
-//! ([`SqliteMeta`]) and plain files ([`LocalBlobs`]).
+//! - [`BlobStore`]: object bytes, written once and read by range (narrow).
+//! - [`DocStore`]: the small documents KMS and IAM keep (narrow).
+//! - [`MetaStore`]: everything else a region keeps, as one transactional
+//!   surface, because its writes must commit together (a version with its
+//!   replication tasks, a tag change with its own). Read its methods in the
+//!   groups the trait and [`contract::meta_suite`] are divided into:
+//!   buckets and their configurations; versions and tags; multipart
+//!   uploads; the global bucket registry; housekeeping (the sweeper); and
+//!   the replication outbox. Each method is one atomic transaction.
+//!
+//! The embedded engines are `SQLite` ([`SqliteMeta`]) and plain files
+//! ([`LocalBlobs`]). The store keeps what it is given: bucket configurations
+//! are opaque text (their schema and versions belong to `tern-s3`), and
+//! states are typed ([`ReplicationStatus`], [`SseAlgorithm`], [`TaskState`])
+//! and turned into text only in SQL.
 //!
 //! Write ordering that makes `kill -9` safe: blob bytes are written to a temp
 //! file and renamed into place, and both the bytes and the new name are
