@@ -34,6 +34,34 @@ pub struct DeploymentConfig {
     /// Bounds on what clients can make a region hold.
     #[serde(default)]
     pub limits: Limits,
+    /// How regions trust each other over TLS (needed once any region serves it).
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+}
+
+/// The deployment's trust between regions.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificates of the deployment's CA: a region verifies the
+    /// regions it calls against it (and, with mutual TLS, their client
+    /// certificates).
+    pub ca: PathBuf,
+    /// With `peer_key`: the client certificate regions present to each
+    /// other. When set, internal routes refuse callers without a valid
+    /// peer certificate, whatever their signature.
+    #[serde(default)]
+    pub peer_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub peer_key: Option<PathBuf>,
+}
+
+impl TlsConfig {
+    /// Whether regions authenticate each other with client certificates.
+    #[must_use]
+    pub fn mutual(&self) -> bool {
+        self.peer_cert.is_some()
+    }
 }
 
 /// Bounds on connections, per region.
@@ -85,13 +113,49 @@ pub struct RegionConfig {
     /// private address here.
     #[serde(default)]
     pub metrics_listen: Option<SocketAddr>,
+    /// With `tls_key`: the PEM certificate chain `listen` serves HTTPS with
+    /// (only HTTPS; reloaded on SIGHUP).
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+    /// A plaintext listener besides the HTTPS one, for a region that asks
+    /// for it explicitly (SSE-C is refused there unless it is loopback).
+    #[serde(default)]
+    pub plain_listen: Option<SocketAddr>,
 }
 
 impl RegionConfig {
+    /// Whether `listen` serves HTTPS.
+    #[must_use]
+    pub fn serves_tls(&self) -> bool {
+        self.tls_cert.is_some()
+    }
+
     /// The URL peers use to reach this region.
     #[must_use]
     pub fn endpoint_url(&self) -> String {
-        self.endpoint.clone().unwrap_or_else(|| format!("http://{}", self.listen))
+        let scheme = if self.serves_tls() { "https" } else { "http" };
+        self.endpoint.clone().unwrap_or_else(|| format!("{scheme}://{}", self.listen))
+    }
+
+    fn validate_tls(&self, deployment_tls: Option<&TlsConfig>) -> Result<(), ConfigError> {
+        let invalid = |what: &str| Err(ConfigError::Invalid(format!("region {}: {what}", self.name)));
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return invalid("tls_cert and tls_key go together");
+        }
+        if self.serves_tls() && deployment_tls.is_none() {
+            return invalid("serving TLS needs [tls] ca, which peers are verified against");
+        }
+        if self.plain_listen.is_some() && !self.serves_tls() {
+            return invalid("plain_listen is for a region whose listen serves TLS");
+        }
+        Ok(())
+    }
+
+    /// Every address this region binds.
+    fn listeners(&self) -> impl Iterator<Item = SocketAddr> {
+        std::iter::once(self.listen).chain(self.metrics_listen).chain(self.plain_listen)
     }
 }
 
@@ -122,6 +186,9 @@ impl Default for DeploymentConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], port)),
             endpoint: None,
             metrics_listen: None,
+            tls_cert: None,
+            tls_key: None,
+            plain_listen: None,
         };
         Self {
             account_id: default_account_id(),
@@ -129,6 +196,7 @@ impl Default for DeploymentConfig {
             regions: vec![region("us-east-1", 9100), region("eu-west-1", 9101)],
             sigv2: true,
             limits: Limits::default(),
+            tls: None,
         }
     }
 }
@@ -157,6 +225,11 @@ impl DeploymentConfig {
         if self.limits.max_connections == 0 || self.limits.request_timeout_seconds == 0 {
             return Err(ConfigError::Invalid("limits must be greater than zero".into()));
         }
+        if let Some(tls) = &self.tls
+            && tls.peer_cert.is_some() != tls.peer_key.is_some()
+        {
+            return Err(ConfigError::Invalid("[tls] peer_cert and peer_key go together".into()));
+        }
         if self.regions.is_empty() {
             return Err(ConfigError::Invalid("at least one [[region]] is required".into()));
         }
@@ -172,7 +245,8 @@ impl DeploymentConfig {
             if !names.insert(&region.name) {
                 return Err(ConfigError::Invalid(format!("region {:?} is listed twice", region.name)));
             }
-            for address in std::iter::once(region.listen).chain(region.metrics_listen) {
+            region.validate_tls(self.tls.as_ref())?;
+            for address in region.listeners() {
                 if !listens.insert(address) {
                     return Err(ConfigError::Invalid(format!("two listeners are configured on {address}")));
                 }
@@ -244,6 +318,26 @@ metrics_listen = \"127.0.0.1:2\"
         assert!(DeploymentConfig::parse(clash, Path::new("t")).is_err());
         let zero = "[limits]\nmax_connections = 0\n[[region]]\nname = \"us-east-1\"\nlisten = \"127.0.0.1:1\"\n";
         assert!(DeploymentConfig::parse(zero, Path::new("t")).is_err());
+    }
+
+    #[test]
+    fn tls_settings_parse_and_are_checked() {
+        let region = "[[region]]\nname = \"us-east-1\"\nlisten = \"127.0.0.1:1\"\n";
+        let tls = "tls_cert = \"r.pem\"\ntls_key = \"r.key\"\n";
+        let trust = "[tls]\nca = \"ca.pem\"\npeer_cert = \"p.pem\"\npeer_key = \"p.key\"\n";
+        let config = DeploymentConfig::parse(&format!("{trust}{region}{tls}"), Path::new("t")).unwrap();
+        assert_eq!(config.regions[0].endpoint_url(), "https://127.0.0.1:1");
+        assert!(config.tls.as_ref().is_some_and(TlsConfig::mutual));
+        let refused = [
+            format!("{region}{tls}"),
+            format!("[tls]\nca = \"c\"\n{region}tls_cert = \"r.pem\"\n"),
+            format!("[tls]\nca = \"c\"\npeer_cert = \"p\"\n{region}"),
+            format!("{region}plain_listen = \"127.0.0.1:2\"\n"),
+            format!("{trust}{region}{tls}plain_listen = \"127.0.0.1:1\"\n"),
+        ];
+        for text in refused {
+            assert!(DeploymentConfig::parse(&text, Path::new("t")).is_err(), "{text}");
+        }
     }
 
     #[test]

@@ -6,4 +6,4 @@
 pub mod config;
 pub mod names;
 
-pub use config::{ConfigError, DeploymentConfig, RegionConfig};
+pub use config::{ConfigError, DeploymentConfig, RegionConfig, TlsConfig};

@@ -62,6 +62,9 @@ pub struct Links {
     /// Woken when a commit adds tasks, so replication starts at once.
     pub wake: Arc<Notify>,
     pub observer: Arc<dyn ReplicationObserver>,
+    /// Reaches the source's S3 API and the destinations (built from
+    /// [`Replicator::http_builder`], with the deployment's TLS trust).
+    pub http: reqwest::Client,
 }
 
 /// The replication worker of one region.
@@ -86,15 +89,19 @@ fn now_ms() -> i64 {
 }
 
 impl Replicator {
-    pub fn new(region: &str, links: Links) -> Result<Self, String> {
-        let Links { meta, blobs, iam, topology, wake, observer } = links;
-        let http = reqwest::Client::builder()
+    /// How replication's HTTP client is made: a short connect timeout, and
+    /// ten minutes for a transfer.
+    pub fn http_builder() -> reqwest::ClientBuilder {
+        reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(3))
             .timeout(Duration::from_mins(10))
             .tcp_nodelay(true)
-            .build()
-            .map_err(|e| e.to_string())?;
-        Ok(Self {
+    }
+
+    #[must_use]
+    pub fn new(region: &str, links: Links) -> Self {
+        let Links { meta, blobs, iam, topology, wake, observer, http } = links;
+        Self {
             region: region.to_owned(),
             meta,
             blobs,
@@ -105,7 +112,7 @@ impl Replicator {
             http,
             sessions: Mutex::default(),
             troubled: Mutex::default(),
-        })
+        }
     }
 
     /// Replicates until the region stops (the returned task is aborted then).

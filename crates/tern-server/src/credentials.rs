@@ -41,6 +41,9 @@ impl RootCredentials {
             return Ok((Self { access_key_id, secret_access_key }, Origin::Environment));
         }
         let path = data_dir.join(FILE_NAME);
+        if path.exists() {
+            crate::private_file::ensure_private(&path)?;
+        }
         if let Ok(text) = std::fs::read_to_string(&path).map(zeroize::Zeroizing::new) {
             let (access_key_id, secret_access_key) = text
                 .trim()

@@ -15,3 +15,16 @@ pub const IAM_SNAPSHOT: &str = "/_tern/iam/snapshot";
 /// On a forwarded IAM call: the caller's ARN, and its session's ARN.
 pub const CALLER_HEADER: &str = "x-tern-caller";
 pub const CALLER_SESSION_HEADER: &str = "x-tern-caller-session";
+
+/// Whether `path` is a route only regions call each other on: the bucket
+/// registry, replica delivery, and the internal KMS and IAM routes (not the
+/// replication admin API, which operators call). With mutual TLS these
+/// need the deployment's peer certificate.
+#[must_use]
+pub fn is_between_regions(path: &str) -> bool {
+    path == KMS
+        || path.starts_with("/_tern/iam/")
+        || path == crate::registry::ROUTE
+        || path.starts_with(crate::registry::PREFIX)
+        || tern_replication_model::protocol::Route::of(path).is_some()
+}

@@ -11,6 +11,7 @@ mod iam_peer;
 mod internal_routes;
 mod kms_peers;
 mod listener;
+pub mod local_ca;
 mod metrics;
 mod other_services;
 mod outer;
@@ -21,6 +22,7 @@ mod registry;
 mod replicate_route;
 mod replication_admin;
 mod root_key;
+pub mod tls;
 mod topology;
 mod unverified;
 

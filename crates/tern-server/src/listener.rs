@@ -1,9 +1,11 @@
 //! A region's listeners: connections are accepted up to a bound, with
 //! back-pressure (nothing is accepted while at the bound, and a full file
 //! table pauses accepting instead of spinning), and whatever stalls is
-//! closed: request headers that do not arrive in time (HTTP/1), and
-//! connections that move no bytes for the request timeout while no request
-//! is being answered (every protocol, and before the protocol is known).
+//! closed: a TLS handshake or request headers that do not arrive in time,
+//! and connections that move no bytes for the request timeout while no
+//! request is being answered (every protocol, and before the protocol is
+//! known). Each request carries where it came from and over what
+//! ([`ClientAddress`], [`Transport`]).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -31,6 +33,18 @@ pub trait Handler: Send + Sync + 'static {
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddress(pub std::net::SocketAddr);
 
+/// How a request's connection reached the region, in its extensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transport {
+    /// The connection is TLS.
+    pub tls: bool,
+    /// The client presented a certificate that chains to the deployment's
+    /// CA (mutual TLS between regions).
+    pub peer_certificate: bool,
+    /// The listener's own address is loopback: nothing left the machine.
+    pub loopback: bool,
+}
+
 /// Bounds of one listener.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -38,20 +52,22 @@ pub struct Limits {
     pub timeout: Duration,
 }
 
-/// Serves `listener` until `stop` changes, then waits up to `drain` for
-/// requests in flight.
+/// Serves `listener` (over TLS when `tls` is given) until `stop` changes,
+/// then waits up to `drain` for requests in flight.
 pub async fn serve<H: Handler>(
     listener: TcpListener,
     handler: Arc<H>,
     limits: Limits,
-    mut stop: watch::Receiver<bool>,
-    drain: Duration,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    (mut stop, drain): (watch::Receiver<bool>, Duration),
 ) {
     let graceful = GracefulShutdown::new();
     let mut builder = ConnBuilder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.timeout);
     builder.http2().timer(TokioTimer::new());
+    let builder = Arc::new(builder);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let loopback = listener.local_addr().is_ok_and(|a| a.ip().is_loopback());
     loop {
         let accepted = tokio::select! {
             accepted = accept(&listener, &slots) => accepted,
@@ -60,11 +76,60 @@ pub async fn serve<H: Handler>(
         let (stream, client, slot) = accepted;
         // Without NODELAY a small response's head and body wait ~40 ms on delayed ACKs.
         let _ = stream.set_nodelay(true);
-        let activity = Arc::new(Activity::new());
+        let connection = Connection {
+            handler: Arc::clone(&handler),
+            builder: Arc::clone(&builder),
+            graceful: graceful.watcher(),
+            client,
+            timeout: limits.timeout,
+        };
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            let activity = Arc::new(Activity::new());
+            let socket = Watched { inner: stream, activity: Arc::clone(&activity) };
+            let transport = Transport { tls: tls.is_some(), peer_certificate: false, loopback };
+            match tls {
+                None => connection.serve(socket, transport, activity).await,
+                Some(acceptor) => match tokio::time::timeout(limits.timeout, acceptor.accept(socket)).await {
+                    Ok(Ok(stream)) => {
+                        let peer_certificate = stream.get_ref().1.peer_certificates().is_some();
+                        connection.serve(stream, Transport { peer_certificate, ..transport }, activity).await;
+                    }
+                    Ok(Err(e)) => tracing::debug!(error = %e, %client, "TLS handshake failed"),
+                    Err(_) => tracing::debug!(%client, "TLS handshake timed out"),
+                },
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(drain, graceful.shutdown()).await.is_err() {
+        tracing::warn!("some connections did not finish within {drain:?}");
+    }
+}
+
+/// One accepted connection and what serving it needs.
+struct Connection<H> {
+    handler: Arc<H>,
+    builder: Arc<ConnBuilder<TokioExecutor>>,
+    graceful: hyper_util::server::graceful::Watcher,
+    client: std::net::SocketAddr,
+    timeout: Duration,
+}
+
+impl<H: Handler> Connection<H> {
+    /// Serves requests on `io` until the client leaves, the connection
+    /// idles for the timeout, or the region drains.
+    async fn serve<I>(self, io: I, transport: Transport, activity: Arc<Activity>)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Self { handler, builder, graceful, client, timeout } = self;
         let service = {
-            let (handler, activity) = (Arc::clone(&handler), Arc::clone(&activity));
+            let activity = Arc::clone(&activity);
             hyper::service::service_fn(move |mut req: Request<Incoming>| {
                 req.extensions_mut().insert(ClientAddress(client));
+                req.extensions_mut().insert(transport);
                 let (handler, in_flight) = (Arc::clone(&handler), activity.request());
                 async move {
                     let response = handler.handle(req).await;
@@ -73,21 +138,13 @@ pub async fn serve<H: Handler>(
                 }
             })
         };
-        let io = TokioIo::new(Watched { inner: stream, activity: Arc::clone(&activity) });
-        let conn = graceful.watch(builder.serve_connection(io, service).into_owned());
-        tokio::spawn(async move {
-            tokio::select! {
-                ended = conn => if let Err(e) = ended {
-                    tracing::debug!(error = %e, "connection ended with an error");
-                },
-                () = activity.idle_for(limits.timeout) => tracing::debug!("idle connection closed"),
-            }
-            drop(slot);
-        });
-    }
-    drop(listener);
-    if tokio::time::timeout(drain, graceful.shutdown()).await.is_err() {
-        tracing::warn!("some connections did not finish within {drain:?}");
+        let conn = graceful.watch(builder.serve_connection(TokioIo::new(io), service).into_owned());
+        tokio::select! {
+            ended = conn => if let Err(e) = ended {
+                tracing::debug!(error = %e, "connection ended with an error");
+            },
+            () = activity.idle_for(timeout) => tracing::debug!("idle connection closed"),
+        }
     }
 }
 

@@ -174,8 +174,14 @@ async fn authenticate(
     idle: Duration,
 ) -> Result<Authenticated, Response<Body>> {
     let (parts, incoming) = req.into_parts();
-    let headers: Vec<(&str, &str)> =
+    let mut headers: Vec<(&str, &str)> =
         parts.headers.iter().filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?))).collect();
+    // HTTP/2 carries the host as the `:authority` pseudo-header, not a header.
+    if !parts.headers.contains_key(http::header::HOST)
+        && let Some(authority) = parts.uri.authority()
+    {
+        headers.push(("host", authority.as_str()));
+    }
     // Header authentication only: these services take no presigned URLs.
     let no_query = tern_sigv4::query::Query::default();
     let token = tern_sigv4::scope::session_token(header_value(&parts.headers, "x-amz-security-token"), &no_query);

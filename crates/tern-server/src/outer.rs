@@ -20,7 +20,8 @@ use tern_sigv4::v2;
 
 use crate::auth::{IamAuth, SessionToken, Sessions};
 use crate::body::RequestBody;
-use crate::listener::Handler;
+use crate::internal_routes;
+use crate::listener::{Handler, Transport};
 use crate::metrics::{RegionMetrics, Served};
 use crate::other_services::{self, OtherServices};
 
@@ -43,6 +44,8 @@ pub struct OuterLayer {
     pub sigv2: bool,
     /// How long a request body may go without a byte.
     pub request_timeout: Duration,
+    /// Routes between regions need the deployment's peer certificate (mutual TLS).
+    pub peer_certificates: bool,
 }
 
 fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
@@ -187,6 +190,9 @@ impl OuterLayer {
                 format!("The header {name} may be given only once."),
             ));
         }
+        if let Some(refusal) = self.refuse_transport(req) {
+            return Some(refusal);
+        }
         let form = header(req, "content-type")
             .is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
         if req.method() == http::Method::POST && form {
@@ -224,6 +230,35 @@ impl OuterLayer {
             )));
         }
         None
+    }
+
+    /// What the connection cannot carry: routes between regions without the
+    /// peer certificate (mutual TLS), and SSE-C keys in the clear over a
+    /// network (loopback listeners may, as the embedded default does).
+    fn refuse_transport(&self, req: &Request<Incoming>) -> Option<Response<Body>> {
+        let transport = req.extensions().get::<Transport>().copied();
+        let peer = transport.is_some_and(|t| t.peer_certificate);
+        if self.peer_certificates && !peer && internal_routes::is_between_regions(req.uri().path()) {
+            return Some(s3_error_with(
+                S3ErrorCode::AccessDenied,
+                StatusCode::FORBIDDEN,
+                "Routes between regions need the deployment's peer certificate.",
+            ));
+        }
+        let exposed = transport.is_none_or(|t| !t.tls && !t.loopback);
+        let customer_key = req.headers().keys().any(|name| {
+            let name = name.as_str();
+            name.starts_with("x-amz-server-side-encryption-customer-")
+                || name.starts_with("x-amz-copy-source-server-side-encryption-customer-")
+        });
+        (exposed && customer_key).then(|| {
+            s3_error_with(
+                S3ErrorCode::InvalidRequest,
+                StatusCode::BAD_REQUEST,
+                "Requests specifying Server Side Encryption with Customer provided keys must be made over a secure \
+                 connection.",
+            )
+        })
     }
 
     /// Checks what s3s does not about a `SigV2` request: that the deployment

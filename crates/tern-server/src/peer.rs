@@ -30,14 +30,22 @@ pub struct PeerRequest<'a> {
 }
 
 impl PeerClient {
-    pub fn new(endpoint: &str, region: &str, root: &RootCredentials) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
+    /// A client of the peer at `endpoint`, over `http` (see [`Self::http`]).
+    #[must_use]
+    pub fn new(http: &reqwest::Client, endpoint: &str, region: &str, root: &RootCredentials) -> Self {
+        let identity = Credentials::new(&root.access_key_id, root.secret_access_key.as_str(), None, None, "tern-root");
+        let endpoint = endpoint.trim_end_matches('/').to_owned();
+        Self { http: http.clone(), endpoint, region: region.to_owned(), identity }
+    }
+
+    /// The HTTP client a region's peer calls share: the deployment's TLS
+    /// trust, short timeouts (these calls are small).
+    pub fn http(trust: Option<&tern_core::TlsConfig>) -> anyhow::Result<reqwest::Client> {
+        let builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(3))
             .timeout(Duration::from_secs(30))
-            .tcp_nodelay(true)
-            .build()?;
-        let identity = Credentials::new(&root.access_key_id, root.secret_access_key.as_str(), None, None, "tern-root");
-        Ok(Self { http, endpoint: endpoint.trim_end_matches('/').to_owned(), region: region.to_owned(), identity })
+            .tcp_nodelay(true);
+        crate::tls::peer_http(trust, builder)
     }
 
     /// The peer's region.
@@ -112,16 +120,16 @@ pub struct Peers {
 
 impl Peers {
     /// Clients for every region of `deployment` but `this_region`.
+    #[must_use]
     pub fn new(
         deployment: &tern_core::DeploymentConfig,
         this_region: &str,
         root: &RootCredentials,
-    ) -> anyhow::Result<Self> {
-        let mut clients = std::collections::BTreeMap::new();
-        for region in deployment.regions.iter().filter(|r| r.name != this_region) {
-            clients.insert(region.name.clone(), PeerClient::new(&region.endpoint_url(), &region.name, root)?);
-        }
-        Ok(Self { clients })
+        http: &reqwest::Client,
+    ) -> Self {
+        let clients = deployment.regions.iter().filter(|r| r.name != this_region);
+        let clients = clients.map(|r| (r.name.clone(), PeerClient::new(http, &r.endpoint_url(), &r.name, root)));
+        Self { clients: clients.collect() }
     }
 
     #[must_use]

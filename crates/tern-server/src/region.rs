@@ -71,19 +71,20 @@ pub async fn start_region(
     let registry_region = deployment.registry_region();
     let local_registry = (registry_region.name == name)
         .then(|| Arc::new(LocalRegistry { meta: Arc::clone(&meta) as Arc<dyn MetaStore> }));
+    let peer_http = PeerClient::http(deployment.tls.as_ref())?;
     let registry: Arc<dyn BucketRegistry> = match &local_registry {
         Some(local) => Arc::clone(local) as Arc<dyn BucketRegistry>,
         None => Arc::new(RemoteRegistry {
-            peer: PeerClient::new(&registry_region.endpoint_url(), &registry_region.name, root)?,
+            peer: PeerClient::new(&peer_http, &registry_region.endpoint_url(), &registry_region.name, root),
         }),
     };
     let root_key = crate::root_key::load_or_create(&dir, name)?;
     let replication_wake = Arc::new(tokio::sync::Notify::new());
     let docs = Arc::clone(&meta) as Arc<dyn DocStore>;
-    let iam = Arc::new(open_iam(deployment, name, root, Arc::clone(&docs), &root_key).await?);
+    let iam = Arc::new(open_iam(deployment, (name, &peer_http), root, Arc::clone(&docs), &root_key).await?);
     iam.follow();
     let metrics = Arc::new(RegionMetrics::new(name));
-    let peers = Arc::new(Peers::new(deployment, name, root)?);
+    let peers = Arc::new(Peers::new(deployment, name, root, &peer_http));
     let links = KmsLinks {
         iam: Arc::clone(&iam),
         peers: Arc::new(HttpKmsPeers { peers: Arc::clone(&peers) }),
@@ -119,8 +120,9 @@ pub async fn start_region(
         topology,
         wake: replication_wake,
         observer,
+        http: crate::tls::peer_http(deployment.tls.as_ref(), Replicator::http_builder())?,
     };
-    let replicator = Replicator::new(name, links).map_err(|e| anyhow::anyhow!("replication: {e}"))?;
+    let replicator = Replicator::new(name, links);
     let replicating = Arc::new(replicator).spawn();
     let limits = Limits {
         max_connections: deployment.limits.max_connections,
@@ -138,19 +140,48 @@ pub async fn start_region(
         sessions,
         sigv2: deployment.sigv2,
         request_timeout: limits.timeout,
+        peer_certificates: deployment.tls.as_ref().is_some_and(tern_core::TlsConfig::mutual),
     });
 
-    let listener =
-        TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
-    let local_addr = listener.local_addr()?;
-    if let Some(address) = config.metrics_listen {
-        let metrics_listener =
-            TcpListener::bind(address).await.with_context(|| format!("cannot listen on {address} for metrics"))?;
-        let handler = Arc::new(MetricsOnly { metrics });
-        tokio::spawn(crate::listener::serve(metrics_listener, handler, limits, stop.clone(), DRAIN_TIMEOUT));
-    }
-    let task = tokio::spawn(serve(listener, outer, limits, stop, (meta, replicating)));
+    let (local_addr, task) = listen(deployment, name, (outer, metrics), limits, (stop, meta, replicating)).await?;
     Ok(RunningRegion { name: name.to_owned(), local_addr, endpoint: config.endpoint_url(), task })
+}
+
+/// Binds the region's listeners — the API (HTTPS when the region has a
+/// certificate), an explicit plaintext one, metrics — and serves them.
+async fn listen(
+    deployment: &DeploymentConfig,
+    name: &str,
+    (outer, metrics): (Arc<OuterLayer>, Arc<RegionMetrics>),
+    limits: Limits,
+    (stop, meta, replicating): (watch::Receiver<bool>, Arc<SqliteMeta>, tokio::task::JoinHandle<()>),
+) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<anyhow::Result<()>>)> {
+    let config = deployment.region(name).with_context(|| format!("region {name} is not in the deployment"))?;
+    let listener = bind(config.listen, "the API").await?;
+    let local_addr = listener.local_addr()?;
+    let tls = match &deployment.tls {
+        Some(trust) if config.serves_tls() => {
+            let tls = crate::tls::ServerTls::new(config, trust)?;
+            tls.reload_on_sighup(name)?;
+            Some(tls.acceptor)
+        }
+        _ => None,
+    };
+    if let Some(address) = config.plain_listen {
+        let plain = bind(address, "plaintext").await?;
+        let outer = Arc::clone(&outer);
+        tokio::spawn(crate::listener::serve(plain, outer, limits, None, (stop.clone(), DRAIN_TIMEOUT)));
+    }
+    if let Some(address) = config.metrics_listen {
+        let metrics_listener = bind(address, "metrics").await?;
+        let handler = Arc::new(MetricsOnly { metrics });
+        tokio::spawn(crate::listener::serve(metrics_listener, handler, limits, None, (stop.clone(), DRAIN_TIMEOUT)));
+    }
+    Ok((local_addr, tokio::spawn(serve((listener, tls), outer, limits, stop, (meta, replicating)))))
+}
+
+async fn bind(address: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(address).await.with_context(|| format!("cannot listen on {address} for {what}"))
 }
 
 /// The S3 API with Tern's authentication, authorization, names, limits and
@@ -216,7 +247,7 @@ impl Handler for MetricsOnly {
 /// directory; every other region follows it over HTTP.
 async fn open_iam(
     deployment: &DeploymentConfig,
-    name: &str,
+    (name, peer_http): (&str, &reqwest::Client),
     root: &RootCredentials,
     docs: Arc<dyn DocStore>,
     root_key: &tern_crypto::Key256,
@@ -229,20 +260,20 @@ async fn open_iam(
             .await
             .map_err(|e| anyhow::anyhow!("opening IAM: {e}"));
     }
-    let peer = PeerClient::new(&authority.endpoint_url(), &authority.name, root)?;
+    let peer = PeerClient::new(peer_http, &authority.endpoint_url(), &authority.name, root);
     Ok(Iam::follower(&deployment.account_id, name, identity, Arc::new(HttpIamAuthority { peer }), root_key))
 }
 
 /// Serves until `stop` changes, then drains, stops replication (its leases
 /// run out and are taken over at the next start) and closes the store.
 async fn serve(
-    listener: TcpListener,
+    (listener, tls): (TcpListener, Option<tokio_rustls::TlsAcceptor>),
     outer: Arc<OuterLayer>,
     limits: Limits,
     stop: watch::Receiver<bool>,
     (meta, replicating): (Arc<SqliteMeta>, tokio::task::JoinHandle<()>),
 ) -> anyhow::Result<()> {
-    crate::listener::serve(listener, outer, limits, stop, DRAIN_TIMEOUT).await;
+    crate::listener::serve(listener, outer, limits, tls, (stop, DRAIN_TIMEOUT)).await;
     replicating.abort();
     meta.close().await;
     Ok(())

@@ -16,7 +16,9 @@ use tern_store::MetaStore;
 
 use crate::peer::PeerClient;
 
-const ROUTE: &str = "/_tern/registry";
+pub const ROUTE: &str = "/_tern/registry";
+/// Where one name's entry is: `{PREFIX}{bucket}`.
+pub const PREFIX: &str = "/_tern/registry/";
 
 /// The registry region's own view: its metadata store.
 pub struct LocalRegistry {
@@ -122,7 +124,7 @@ fn respond(status: StatusCode, body: impl Into<Body>) -> S3Response<Body> {
 #[async_trait]
 impl S3Route for RegistryRoute {
     fn is_match(&self, _: &Method, uri: &http::Uri, _: &http::HeaderMap, _: &mut http::Extensions) -> bool {
-        uri.path() == ROUTE || uri.path().starts_with("/_tern/registry/")
+        uri.path() == ROUTE || uri.path().starts_with(PREFIX)
     }
 
     async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
@@ -134,7 +136,7 @@ impl S3Route for RegistryRoute {
 
     async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
         let internal = |e: RegistryError| s3_error!(InternalError, "{e}");
-        let name = req.uri.path().strip_prefix("/_tern/registry/").unwrap_or_default().to_owned();
+        let name = req.uri.path().strip_prefix(PREFIX).unwrap_or_default().to_owned();
         let region = query_region(&req.uri);
         match (req.method.clone(), name.is_empty(), region) {
             (Method::GET, true, _) => {

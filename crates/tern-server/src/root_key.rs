@@ -27,6 +27,7 @@ pub fn load_or_create(region_dir: &Path, region: &str) -> anyhow::Result<Key256>
 }
 
 fn read_key(path: &Path) -> anyhow::Result<Key256> {
+    crate::private_file::ensure_private(path)?;
     let bytes = std::fs::read(path).with_context(|| format!("cannot read root key {}", path.display()))?;
     match Key256::from_slice(&bytes) {
         Some(key) => Ok(key),
@@ -50,7 +51,11 @@ mod tests {
         assert_eq!(first.expose(), second.expose());
         let mode = std::fs::metadata(dir.path().join(FILE_NAME)).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+        std::fs::set_permissions(dir.path().join(FILE_NAME), std::fs::Permissions::from_mode(0o640)).unwrap();
+        let refused = load_or_create(dir.path(), "us-east-1").unwrap_err().to_string();
+        assert!(refused.contains("chmod 600"), "{refused}");
         std::fs::write(dir.path().join(FILE_NAME), b"short").unwrap();
+        std::fs::set_permissions(dir.path().join(FILE_NAME), std::fs::Permissions::from_mode(0o600)).unwrap();
         assert!(load_or_create(dir.path(), "us-east-1").is_err());
     }
 }

@@ -26,6 +26,8 @@ pub struct Deployment {
     /// Per-region processes of a split deployment.
     split: std::collections::BTreeMap<String, Child>,
     regions: Vec<(String, SocketAddr)>,
+    /// Started with `tern up --tls`: HTTPS, clients trusting its local CA.
+    tls: bool,
 }
 
 fn free_port() -> anyhow::Result<SocketAddr> {
@@ -42,6 +44,18 @@ impl Deployment {
     pub async fn start_with(binary: &Path, region_names: &[&str], settings: &str) -> anyhow::Result<Self> {
         let mut deployment = Self::configure(binary, region_names, settings)?;
         deployment.spawn().await?;
+        Ok(deployment)
+    }
+
+    /// Starts `binary up --tls`: every region serves HTTPS only, with the
+    /// local CA and certificates `tern` makes; the clients here trust it.
+    pub async fn start_tls(binary: &Path, region_names: &[&str]) -> anyhow::Result<Self> {
+        let mut deployment = Self::configure(binary, region_names, "")?;
+        deployment.tls = true;
+        deployment.child = Some(deployment.command(&["up", "--tls"])?);
+        for (name, _) in deployment.regions.clone() {
+            deployment.wait_healthy(&name).await?;
+        }
         Ok(deployment)
     }
 
@@ -102,7 +116,8 @@ impl Deployment {
             }
         }
         std::fs::write(dir.path().join("tern.toml"), config)?;
-        Ok(Self { binary: binary.to_owned(), dir, child: None, split: std::collections::BTreeMap::new(), regions })
+        let split = std::collections::BTreeMap::new();
+        Ok(Self { binary: binary.to_owned(), dir, child: None, split, regions, tls: false })
     }
 
     async fn spawn(&mut self) -> anyhow::Result<()> {
@@ -135,7 +150,12 @@ impl Deployment {
         let url = format!("{}/_tern/health", self.endpoint(region));
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if reqwest::get(&url).await.is_ok_and(|r| r.status().is_success()) {
+            // With TLS the CA exists once tern has started; until then, no client.
+            let healthy = match self.http() {
+                Ok(http) => http.get(&url).send().await.is_ok_and(|r| r.status().is_success()),
+                Err(_) => false,
+            };
+            if healthy {
                 return Ok(());
             }
             if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
@@ -161,25 +181,68 @@ impl Deployment {
     #[must_use]
     pub fn endpoint(&self, region: &str) -> String {
         let (_, addr) = self.regions.iter().find(|(n, _)| n == region).expect("region is part of the deployment");
-        format!("http://{addr}")
+        format!("{}://{addr}", if self.tls { "https" } else { "http" })
+    }
+
+    /// Sends SIGHUP to the `tern up` process (it reloads its TLS certificates).
+    pub fn hang_up(&self) -> anyhow::Result<()> {
+        let pid = self.child.as_ref().and_then(Child::id).context("no tern up process")?;
+        let status = std::process::Command::new("kill").args(["-HUP", &pid.to_string()]).status()?;
+        anyhow::ensure!(status.success(), "kill -HUP {pid} failed");
+        Ok(())
+    }
+
+    /// The CA a `--tls` deployment's certificates chain to.
+    #[must_use]
+    pub fn ca(&self) -> PathBuf {
+        self.data_dir().join("tls").join("ca.pem")
+    }
+
+    /// An HTTP client for this deployment (trusting only its CA, with TLS).
+    pub fn http(&self) -> anyhow::Result<reqwest::Client> {
+        let builder = reqwest::Client::builder();
+        if !self.tls {
+            return Ok(builder.build()?);
+        }
+        let ca = reqwest::Certificate::from_pem(&std::fs::read(self.ca())?)?;
+        Ok(builder.tls_certs_only([ca]).build()?)
+    }
+
+    /// The SDKs' HTTP client for this deployment: with TLS, one that trusts
+    /// only its CA, as `AWS_CA_BUNDLE` makes the aws cli do.
+    fn sdk_http(&self) -> Option<aws_sdk_s3::config::SharedHttpClient> {
+        use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
+        let pem = std::fs::read(self.ca()).ok().filter(|_| self.tls)?;
+        let context = TlsContext::builder().with_trust_store(TrustStore::empty().with_pem_certificate(pem)).build();
+        Some(
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
+                .tls_context(context.expect("a CA bundle tern wrote"))
+                .build_https(),
+        )
     }
 
     /// An aws-sdk-s3 client for `region`, configured as a user would.
     #[must_use]
     pub fn s3(&self, region: &str) -> aws_sdk_s3::Client {
-        s3_client(&self.endpoint(region), region, ACCESS_KEY, SECRET_KEY)
+        let client = s3_client(&self.endpoint(region), region, ACCESS_KEY, SECRET_KEY);
+        match self.sdk_http() {
+            Some(http) => aws_sdk_s3::Client::from_conf(client.config().to_builder().http_client(http).build()),
+            None => client,
+        }
     }
 
     /// An aws-sdk-kms client for `region`.
     #[must_use]
     pub fn kms(&self, region: &str) -> aws_sdk_kms::Client {
         let credentials = aws_credential_types::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "tern-testkit");
-        let config = aws_sdk_kms::Config::builder()
+        let mut config = aws_sdk_kms::Config::builder()
             .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
             .region(aws_sdk_kms::config::Region::new(region.to_owned()))
             .endpoint_url(self.endpoint(region))
-            .credentials_provider(credentials)
-            .build();
+            .credentials_provider(credentials);
+        config.set_http_client(self.sdk_http());
+        let config = config.build();
         aws_sdk_kms::Client::from_conf(config)
     }
 
@@ -289,7 +352,7 @@ impl Deployment {
         headers: &[(&str, &str)],
         body: Vec<u8>,
     ) -> anyhow::Result<Answer> {
-        raw::send(self.request_as(creds, region, service, request, headers, body)?).await
+        raw::send_with(&self.http()?, self.request_as(creds, region, service, request, headers, body)?).await
     }
 
     /// An IAM query-API call as `creds`; any status.

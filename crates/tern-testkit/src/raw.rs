@@ -80,13 +80,13 @@ pub fn signed(creds: &Creds, request: Unsigned<'_>) -> anyhow::Result<http::Requ
 
 /// Sends `request` as it is.
 pub async fn send(request: http::Request<Vec<u8>>) -> anyhow::Result<Answer> {
+    send_with(&reqwest::Client::new(), request).await
+}
+
+/// Sends `request` as it is, over `http`.
+pub async fn send_with(http: &reqwest::Client, request: http::Request<Vec<u8>>) -> anyhow::Result<Answer> {
     let (parts, body) = request.into_parts();
-    let response = reqwest::Client::new()
-        .request(parts.method, parts.uri.to_string())
-        .headers(parts.headers)
-        .body(body)
-        .send()
-        .await?;
+    let response = http.request(parts.method, parts.uri.to_string()).headers(parts.headers).body(body).send().await?;
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let body = response.bytes().await?.to_vec();

@@ -153,6 +153,18 @@ fn byte_range(text: &str) -> Result<(u64, u64), String> {
     parsed.filter(|(a, b)| a <= b).ok_or_else(|| format!("{text}: expected START-END with START <= END"))
 }
 
+/// An HTTP client that trusts only the CA certificates in `bundle`, as the
+/// aws cli does with `AWS_CA_BUNDLE` (the Rust SDK has no such setting).
+fn trusting(bundle: &std::path::Path) -> anyhow::Result<aws_sdk_s3::config::SharedHttpClient> {
+    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
+    let pem = std::fs::read(bundle).with_context(|| format!("cannot read the CA bundle {}", bundle.display()))?;
+    let context = TlsContext::builder().with_trust_store(TrustStore::empty().with_pem_certificate(pem)).build()?;
+    Ok(aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
+        .tls_context(context)
+        .build_https())
+}
+
 /// S3 and KMS clients and the region, as the aws cli would configure them.
 async fn connect(connection: &Connection) -> anyhow::Result<(aws_sdk_s3::Client, aws_sdk_kms::Client, String)> {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
@@ -164,6 +176,9 @@ async fn connect(connection: &Connection) -> anyhow::Result<(aws_sdk_s3::Client,
     }
     if let Some(endpoint) = &connection.endpoint_url {
         loader = loader.endpoint_url(endpoint);
+    }
+    if let Some(bundle) = std::env::var_os(tern_server::tls::CA_BUNDLE_ENV).filter(|b| !b.is_empty()) {
+        loader = loader.http_client(trusting(&std::path::PathBuf::from(bundle))?);
     }
     let config = loader.load().await;
     let region = config.region().map(ToString::to_string).context("no region: pass --region or set AWS_REGION")?;

@@ -29,6 +29,11 @@ enum Command {
         /// Deployment file (TOML); without it, us-east-1 on :9100 and eu-west-1 on :9101.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Serve every region over HTTPS only, with a local CA and certificates
+        /// made once in the data directory's tls/ (regions authenticate each other
+        /// with a peer certificate too).
+        #[arg(long)]
+        tls: bool,
     },
     /// Run one region of a deployment; the others are its peers over HTTP.
     Server {
@@ -78,11 +83,14 @@ fn run_cli() -> anyhow::Result<()> {
     let result = runtime.block_on(async {
         let stdin_watch = cli.exit_on_stdin_close;
         match cli.command {
-            Command::Up { config } => {
-                let deployment = match config {
+            Command::Up { config, tls } => {
+                let mut deployment = match config {
                     Some(path) => DeploymentConfig::load(&path)?,
                     None => DeploymentConfig::default(),
                 };
+                if tls {
+                    tern_server::local_ca::provision(&mut deployment)?;
+                }
                 let names: Vec<String> = deployment.regions.iter().map(|r| r.name.clone()).collect();
                 run(&deployment, &names, stdin_watch).await
             }
@@ -107,7 +115,7 @@ async fn run(deployment: &DeploymentConfig, regions: &[String], stdin_watch: boo
     for name in regions {
         running.push(start_region(deployment, name, &root, stop_rx.clone()).await?);
     }
-    announce(&running, &root, &origin);
+    announce(deployment, &running, (&root, &origin));
     wait_for_stop_signal(stdin_watch).await?;
     println!("stopping: finishing in-flight requests…");
     stop_tx.send(true).ok();
@@ -134,9 +142,17 @@ fn raise_file_limit(deployment: &DeploymentConfig, regions: usize) {
     }
 }
 
-fn announce(running: &[RunningRegion], root: &RootCredentials, origin: &Origin) {
+fn announce(deployment: &DeploymentConfig, running: &[RunningRegion], (root, origin): (&RootCredentials, &Origin)) {
+    let url = |region: &RunningRegion| {
+        let tls = deployment.region(&region.name).is_some_and(tern_core::RegionConfig::serves_tls);
+        format!("{}://{}", if tls { "https" } else { "http" }, region.local_addr)
+    };
     for region in running {
-        println!("region {:<12} serving on http://{}", region.name, region.local_addr);
+        println!("region {:<12} serving on {}", region.name, url(region));
+    }
+    if let Some(trust) = &deployment.tls {
+        let ca = std::path::absolute(&trust.ca).unwrap_or_else(|_| trust.ca.clone());
+        println!("\nClients trust the deployment's CA with:\nexport AWS_CA_BUNDLE={}", ca.display());
     }
     match origin {
         Origin::Generated(path) => {
@@ -150,7 +166,7 @@ fn announce(running: &[RunningRegion], root: &RootCredentials, origin: &Origin) 
         }
     }
     if let Some(first) = running.first() {
-        println!("\ntry: aws --endpoint-url http://{} --region {} s3 mb s3://my-bucket", first.local_addr, first.name);
+        println!("\ntry: aws --endpoint-url {} --region {} s3 mb s3://my-bucket", url(first), first.name);
     }
 }
 

@@ -54,11 +54,8 @@ fn client(target: &Target) -> anyhow::Result<PeerClient> {
         .or_else(|| std::env::var("AWS_REGION").ok())
         .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
         .unwrap_or_else(|| "us-east-1".to_owned());
-    PeerClient::new(
-        &target.endpoint,
-        &region,
-        &RootCredentials { access_key_id, secret_access_key: secret_access_key.into() },
-    )
+    let root = RootCredentials { access_key_id, secret_access_key: secret_access_key.into() };
+    Ok(PeerClient::new(&tern_server::tls::client_http()?, &target.endpoint, &region, &root))
 }
 
 async fn call(target: &Target, method: http::Method, suffix: &str) -> anyhow::Result<serde_json::Value> {

@@ -11,6 +11,7 @@ mod objects;
 mod replication;
 mod replication_tags;
 mod requests;
+mod tls;
 mod versioning;
 
 use aws_sdk_s3::Client;
