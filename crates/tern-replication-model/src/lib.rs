@@ -9,8 +9,9 @@
 //!   replication acts in.
 //! - [`reason`]: AWS's failure reasons, each with what an operator should fix.
 //!
-//! No I/O: the S3 layer converts rules from and to S3's XML, the worker and
-//! the server speak HTTP.
+//! No I/O of its own (it uses `tern-store`'s record types only): the S3
+//! layer converts rules from and to S3's XML, the worker and the server
+//! speak HTTP.
 
 pub mod protocol;
 pub mod reason;

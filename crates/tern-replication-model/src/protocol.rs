@@ -170,6 +170,49 @@ mod tests {
         assert_eq!(Route::Object.target("/_tern/replicate/b/"), None);
     }
 
+    /// The JSON regions exchange, as earlier versions sent it: a change of
+    /// the store's records must not change it unnoticed.
+    #[test]
+    fn manifests_keep_their_wire_form() {
+        let sealed = ReplicaManifest {
+            version_id: "v1".into(),
+            modified_ms: 7,
+            etag: "e".into(),
+            is_delete_marker: false,
+            size: 3,
+            attrs: ObjectAttrs {
+                encryption: Some(tern_store::SseAlgorithm::AwsKms),
+                kms_key_arn: Some("arn:k".into()),
+                replication_status: Some(tern_store::ReplicationStatus::Pending),
+                ..ObjectAttrs::default()
+            },
+            tags: vec![("a".into(), "b".into())],
+            tags_stamp: 9,
+            replica_kms_key_id: Some("mrk-1".into()),
+            sealed: Some(SealedLayout::Blobs(vec![StagedBlob {
+                part: BlobPart { blob: "b1".into(), size: 3, binding: Some("ab".into()) },
+                ticket: "t".into(),
+            }])),
+        };
+        let wire = serde_json::json!({
+            "version_id": "v1", "modified_ms": 7, "etag": "e", "is_delete_marker": false, "size": 3,
+            "attrs": {
+                "content_type": null, "content_encoding": null, "content_disposition": null,
+                "content_language": null, "cache_control": null, "expires": null,
+                "website_redirect_location": null, "storage_class": null, "user_metadata": {},
+                "checksum": null, "parts_count": null, "encryption": "aws:kms", "kms_key_arn": "arn:k",
+                "replication_status": "PENDING"
+            },
+            "tags": [["a", "b"]], "tags_stamp": 9, "replica_kms_key_id": "mrk-1",
+            "sealed": {"Blobs": [{"blob": "b1", "size": 3, "binding": "ab", "ticket": "t"}]}
+        });
+        assert_eq!(serde_json::to_value(&sealed).unwrap(), wire);
+        assert_eq!(serde_json::from_value::<ReplicaManifest>(wire).unwrap(), sealed);
+        let receipt = serde_json::json!({"blob": "b1", "binding": null, "ticket": "t"});
+        let read: StagedReceipt = serde_json::from_value(receipt.clone()).unwrap();
+        assert_eq!(serde_json::to_value(read).unwrap(), receipt);
+    }
+
     #[test]
     fn manifests_travel_as_base64_json() {
         let tags = TagManifest { version_id: "v".into(), tags: vec![], tags_stamp: 7, origin: "src".into() };

@@ -224,8 +224,8 @@ impl Region {
     }
 
     /// Who KMS sees when S3 calls it for `who`'s request.
-    fn kms_caller(&self, who: &Principal) -> Caller {
-        Caller::new(who.clone()).via(format!("s3.{}.amazonaws.com", self.name))
+    pub(crate) fn kms_caller(&self, who: &Principal) -> Caller {
+        Caller::new(who.clone()).via(s3_via(&self.name))
     }
 
     pub(crate) async fn bucket_encryption(&self, bucket: &str) -> S3Result<Option<BucketEncryption>> {
@@ -455,6 +455,11 @@ impl Region {
         self.bucket(bucket).await?;
         BucketEncryption::remove(&*self.meta, bucket).await
     }
+}
+
+/// `kms:ViaService` of S3's calls to KMS in `region`.
+pub(crate) fn s3_via(region: &str) -> String {
+    format!("s3.{region}.amazonaws.com")
 }
 
 fn object_key(bucket_key: &Key256, salt: &[u8]) -> Key256 {

@@ -77,12 +77,12 @@ pub(crate) fn parse_tagging_header(header: &str) -> S3Result<Vec<(String, String
     Ok(tags)
 }
 
-/// AWS's object tag rules: at most 10, unique keys of 1–128 chars, values ≤ 256.
 /// `x-amz-server-side-encryption` as s3s carries it.
 pub(crate) fn sse_dto(algorithm: Option<tern_store::SseAlgorithm>) -> Option<s3s::dto::ServerSideEncryption> {
     algorithm.map(|a| s3s::dto::ServerSideEncryption::from(a.as_str().to_owned()))
 }
 
+/// AWS's object tag rules: at most 10, unique keys of 1–128 chars, values ≤ 256.
 pub(crate) fn validate_tags(tags: &[(String, String)]) -> S3Result<()> {
     if tags.len() > 10 {
         return Err(s3_error!(InvalidTag, "Object tags cannot be greater than 10"));

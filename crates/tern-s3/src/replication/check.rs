@@ -69,7 +69,7 @@ impl Region {
     /// source bucket's default key here, `kms:GenerateDataKey` on
     /// `ReplicaKmsKeyID` in the destination's region, both through S3.
     async fn check_rule_keys(&self, bucket: &str, rule: &Rule, acting: &Principal, problems: &mut Vec<String>) {
-        let caller = tern_kms::Caller::new(acting.clone()).via(format!("s3.{}.amazonaws.com", self.name));
+        let caller = self.kms_caller(acting);
         if let Ok(Some(default)) = self.bucket_encryption(bucket).await
             && let Some(key) = default.kms_key_id.filter(|_| default.algorithm == SseAlgorithm::AwsKms)
             && let Err(e) = self.sse.kms.check(&caller, "Decrypt", &key, &BTreeMap::new())
@@ -78,12 +78,11 @@ impl Region {
         }
         let Some(key) = &rule.destination.replica_kms_key_id else { return };
         let Ok(Some(region)) = self.registry.lookup(&rule.destination.bucket).await else { return };
-        let via = format!("s3.{region}.amazonaws.com");
+        let via = crate::encryption::s3_via(&region);
         let refusal = if region == self.name {
-            let caller = tern_kms::Caller::new(acting.clone()).via(via);
             self.sse
                 .kms
-                .check(&caller, "GenerateDataKey", key, &BTreeMap::new())
+                .check(&self.kms_caller(acting), "GenerateDataKey", key, &BTreeMap::new())
                 .err()
                 .map(|e| format!("{}: {}", e.code, e.message))
         } else {
