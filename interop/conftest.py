@@ -2,6 +2,7 @@
 
 import os
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -25,9 +26,10 @@ def free_port() -> int:
 
 
 class Tern:
-    def __init__(self, binary: Path, workdir: Path):
+    def __init__(self, binary: Path, workdir: Path, tls: bool = False):
         self.binary = binary
         self.workdir = workdir
+        self.tls = tls
         self.ports = {region: free_port() for region in REGIONS}
         config = f'data_dir = "{workdir / "data"}"\n'
         for region, port in self.ports.items():
@@ -37,20 +39,34 @@ class Tern:
         self.log = open(workdir / "tern.log", "wb")
         # stdin is a pipe: tern exits by itself if this process dies.
         self.process = subprocess.Popen(
-            [str(binary), "--exit-on-stdin-close", "up", "--config", str(workdir / "tern.toml")],
+            [str(binary), "--exit-on-stdin-close", "up", "--config", str(workdir / "tern.toml")]
+            + (["--tls"] if tls else []),
             stdin=subprocess.PIPE, stdout=self.log, stderr=subprocess.STDOUT, env=env,
         )
         for region in REGIONS:
             self._wait_healthy(region)
 
     def endpoint(self, region: str = "us-east-1") -> str:
-        return f"http://127.0.0.1:{self.ports[region]}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.ports[region]}"
+
+    @property
+    def ca(self) -> Path:
+        """The CA `tern up --tls` made, which clients trust through AWS_CA_BUNDLE."""
+        return self.workdir / "data" / "tls" / "ca.pem"
+
+    def env(self, **extra: str) -> dict:
+        """The environment of a client process: with TLS, AWS_CA_BUNDLE."""
+        env = dict(os.environ, **extra)
+        if self.tls:
+            env["AWS_CA_BUNDLE"] = str(self.ca)
+        return env
 
     def _wait_healthy(self, region: str) -> None:
         deadline = time.time() + 20
         while time.time() < deadline:
             try:
-                with urllib.request.urlopen(self.endpoint(region) + "/_tern/health") as r:
+                context = ssl.create_default_context(cafile=str(self.ca)) if self.tls else None
+                with urllib.request.urlopen(self.endpoint(region) + "/_tern/health", context=context) as r:
                     if r.status == 200:
                         return
             except OSError:
@@ -65,12 +81,14 @@ class Tern:
             aws_access_key_id=ACCESS_KEY,
             aws_secret_access_key=SECRET_KEY,
             config=Config(**config),
+            verify=str(self.ca) if self.tls else None,
         )
 
-    def aws(self, *args: str, region: str = "us-east-1", check: bool = True) -> subprocess.CompletedProcess:
-        """Runs the aws cli against one region, as a user would."""
-        env = dict(
-            os.environ,
+    def aws(self, *args: str, region: str = "us-east-1", check: bool = True,
+            trust_ca: bool = True) -> subprocess.CompletedProcess:
+        """Runs the aws cli against one region, as a user would (with TLS,
+        trusting the deployment's CA unless `trust_ca` is false)."""
+        env = self.env(
             AWS_ACCESS_KEY_ID=ACCESS_KEY,
             AWS_SECRET_ACCESS_KEY=SECRET_KEY,
             AWS_DEFAULT_REGION=region,
@@ -78,6 +96,8 @@ class Tern:
             AWS_CONFIG_FILE="/dev/null",
             AWS_SHARED_CREDENTIALS_FILE="/dev/null",
         )
+        if not trust_ca:
+            env.pop("AWS_CA_BUNDLE", None)
         aws = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "aws"
         return subprocess.run(
             [str(aws), "--endpoint-url", self.endpoint(region), *args],
@@ -86,7 +106,7 @@ class Tern:
 
     def cli_replication(self, *args: str, region: str = "us-east-1") -> str:
         """Runs `tern replication …` against one region, as an operator would."""
-        env = dict(os.environ, AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY, AWS_REGION=region)
+        env = self.env(AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY, AWS_REGION=region)
         out = subprocess.run(
             [str(self.binary), "replication", *args, "--endpoint", self.endpoint(region)],
             env=env, capture_output=True, text=True, check=True, timeout=60,
@@ -96,7 +116,7 @@ class Tern:
     def cse(self, *args: str, region: str = "us-east-1", check: bool = True,
             stdin: bytes | None = None, binary_stdout: bool = False) -> subprocess.CompletedProcess:
         """Runs `tern cse …` against one region, configured as the aws cli would be."""
-        env = dict(os.environ, AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY, AWS_REGION=region)
+        env = self.env(AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY, AWS_REGION=region)
         done = subprocess.run(
             [str(self.binary), "cse", *args, "--endpoint-url", self.endpoint(region)],
             env=env, capture_output=True, input=stdin, check=check, timeout=300,
@@ -112,11 +132,23 @@ class Tern:
         self.log.close()
 
 
+def _binary() -> Path:
+    return Path(os.environ.get("TERN_BIN", ROOT / "target" / "debug" / "tern"))
+
+
 @pytest.fixture(scope="session")
 def tern():
-    binary = Path(os.environ.get("TERN_BIN", ROOT / "target" / "debug" / "tern"))
     with tempfile.TemporaryDirectory() as workdir:
-        server = Tern(binary, Path(workdir))
+        server = Tern(_binary(), Path(workdir))
+        yield server
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def tern_tls():
+    """`tern up --tls`: HTTPS only, regions over mutual TLS."""
+    with tempfile.TemporaryDirectory() as workdir:
+        server = Tern(_binary(), Path(workdir), tls=True)
         yield server
         server.stop()
 

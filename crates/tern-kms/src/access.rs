@@ -28,7 +28,7 @@ impl Kms {
         key: &KeyRecord,
         encryption_context: Option<&BTreeMap<String, String>>,
     ) -> RequestContext {
-        let mut cx = RequestContext::of(&caller.principal);
+        let mut cx = caller.context();
         cx.set("kms:CallerAccount", caller.principal.account.clone());
         if let Some(service) = &caller.via_service {
             cx.set("kms:ViaService", service.clone());
@@ -121,7 +121,7 @@ impl Kms {
     /// Authorizes `kms:<action>` on `resource` by identity policies alone
     /// (an alias: aliases have no resource policy).
     pub(crate) fn authorize_identity(&self, caller: &Caller, action: &str, resource: &str) -> KmsResult<()> {
-        let context = RequestContext::of(&caller.principal);
+        let context = caller.context();
         let qualified = format!("kms:{action}");
         let request = Request { principal: &caller.principal, action: &qualified, resource, context: &context };
         Ok(self.iam.authorize(&request)?)
@@ -129,7 +129,7 @@ impl Kms {
 
     /// Whether `policy` lets `caller` change it later (AWS's lockout check).
     pub(crate) fn keeps_control(&self, caller: &Caller, policy: &tern_iam::policy::Policy, key_arn: &str) -> bool {
-        let context = RequestContext::of(&caller.principal);
+        let context = caller.context();
         let request =
             Request { principal: &caller.principal, action: "kms:PutKeyPolicy", resource: key_arn, context: &context };
         let verdict = policy.evaluate(&request);

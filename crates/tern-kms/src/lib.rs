@@ -45,12 +45,14 @@ pub struct Caller {
     pub via_service: Option<String>,
     /// The resource a service acts for, for `aws:SourceArn`.
     pub source_arn: Option<String>,
+    /// The call came over TLS (`aws:SecureTransport`).
+    pub secure_transport: bool,
 }
 
 impl Caller {
     #[must_use]
     pub fn new(principal: Principal) -> Self {
-        Self { principal, via_service: None, source_arn: None }
+        Self { principal, via_service: None, source_arn: None, secure_transport: false }
     }
 
     /// The deployment's root identity of `account`.
@@ -66,9 +68,24 @@ impl Caller {
         self
     }
 
+    /// The same principal, over TLS or not.
+    #[must_use]
+    pub fn secure(mut self, secure_transport: bool) -> Self {
+        self.secure_transport = secure_transport;
+        self
+    }
+
     #[must_use]
     pub fn is_root(&self) -> bool {
         self.principal.is_root()
+    }
+
+    /// The global condition keys of the caller's request.
+    #[must_use]
+    pub fn context(&self) -> tern_iam::policy::RequestContext {
+        let mut cx = tern_iam::policy::RequestContext::of(&self.principal);
+        cx.secure_transport(self.secure_transport);
+        cx
     }
 }
 

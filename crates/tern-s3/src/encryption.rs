@@ -223,9 +223,10 @@ impl Region {
         }
     }
 
-    /// Who KMS sees when S3 calls it for `who`'s request.
+    /// Who KMS sees when S3 calls it for `who`'s request (S3 reaches KMS
+    /// over a secure channel, as on AWS).
     pub(crate) fn kms_caller(&self, who: &Principal) -> Caller {
-        Caller::new(who.clone()).via(s3_via(&self.name))
+        Caller::new(who.clone()).via(s3_via(&self.name)).secure(true)
     }
 
     pub(crate) async fn bucket_encryption(&self, bucket: &str) -> S3Result<Option<BucketEncryption>> {

@@ -146,11 +146,17 @@ impl IamAccess {
         let Unauthorized(principal) =
             req.extensions.remove::<Unauthorized>().ok_or_else(|| s3_error!(AccessDenied, "Access Denied"))?;
         let mut context = RequestContext::of(&principal);
+        context.secure_transport(over_tls(&req.extensions));
         keys(&mut context);
         self.authorize(&principal, needs, &context).await?;
         req.extensions.insert(principal);
         Ok(())
     }
+}
+
+/// Whether the request came over TLS (the listener says, in its extensions).
+fn over_tls(extensions: &http::Extensions) -> bool {
+    extensions.get::<crate::listener::Transport>().is_some_and(|t| t.tls)
 }
 
 /// What an input names that its authorization reads: s3s's parsed fields.
@@ -349,7 +355,9 @@ impl S3Access for IamAccess {
             S3Path::Bucket { bucket } => resource_arn(Some(bucket), None),
             S3Path::Object { bucket, key } => resource_arn(Some(bucket), Some(key)),
         };
-        self.authorize(&principal, &[Needs { action, resource }], &RequestContext::of(&principal)).await?;
+        let mut context = RequestContext::of(&principal);
+        context.secure_transport(over_tls(cx.extensions_mut()));
+        self.authorize(&principal, &[Needs { action, resource }], &context).await?;
         cx.extensions_mut().insert(principal);
         Ok(())
     }

@@ -280,7 +280,9 @@ async fn answer_kms(kms: &Kms, request: &Authenticated) -> Response<Body> {
         let named = header_value(&request.parts.headers, "x-amz-target").unwrap_or_default();
         return kms_error(&KmsError::unknown_operation(named));
     };
-    json(kms.handle(&Caller::new(request.principal.clone()), operation, &request.body).await)
+    let secure = request.parts.extensions.get::<crate::listener::Transport>().is_some_and(|t| t.tls);
+    let caller = Caller::new(request.principal.clone()).secure(secure);
+    json(kms.handle(&caller, operation, &request.body).await)
 }
 
 /// Answers an IAM or STS query-API request.

@@ -225,7 +225,13 @@ impl Deployment {
     /// An aws-sdk-s3 client for `region`, configured as a user would.
     #[must_use]
     pub fn s3(&self, region: &str) -> aws_sdk_s3::Client {
-        let client = s3_client(&self.endpoint(region), region, ACCESS_KEY, SECRET_KEY);
+        self.s3_as(&self.root(), region)
+    }
+
+    /// An aws-sdk-s3 client for `region` signing as `creds`.
+    #[must_use]
+    pub fn s3_as(&self, creds: &Creds, region: &str) -> aws_sdk_s3::Client {
+        let client = s3_client(&self.endpoint(region), region, &creds.access_key, &creds.secret);
         match self.sdk_http() {
             Some(http) => aws_sdk_s3::Client::from_conf(client.config().to_builder().http_client(http).build()),
             None => client,

@@ -14,9 +14,9 @@ pub struct RequestContext {
 }
 
 impl RequestContext {
-    /// The global keys every request carries, for `principal`. Tern serves
-    /// plain HTTP only, so `aws:SecureTransport` is false: a policy that
-    /// denies insecure transport denies everything, as it would on AWS.
+    /// The global keys every request carries, for `principal`.
+    /// `aws:SecureTransport` is false until [`Self::secure_transport`] says
+    /// the request came over TLS: a policy that requires TLS fails closed.
     #[must_use]
     pub fn of(principal: &super::Principal) -> Self {
         let mut cx = Self::default();
@@ -35,6 +35,11 @@ impl RequestContext {
             cx.set("aws:username", name);
         }
         cx
+    }
+
+    /// Whether the request came over TLS (`aws:SecureTransport`).
+    pub fn secure_transport(&mut self, secure: bool) {
+        self.set("aws:SecureTransport", secure.to_string());
     }
 
     /// Sets a single-valued key.

@@ -78,3 +78,24 @@ async fn a_new_certificate_is_served_after_sighup_and_open_connections_stay() {
     assert!(fresh.get(&health).send().await.is_err(), "new handshakes get the new certificate");
     assert!(old_trust.get(&health).send().await.unwrap().status().is_success(), "the open connection stays");
 }
+
+#[tokio::test]
+async fn policies_that_require_tls_allow_what_comes_over_it() {
+    let tern = Deployment::start_tls(env!("CARGO_BIN_EXE_tern").as_ref(), &[EAST]).await.expect("tern starts");
+    let tls_only = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:*","kms:*"],
+        "Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"true"}}}]}"#;
+    let user = tern.user("tls-only", tls_only).await.unwrap();
+    let s3 = tern.s3_as(&user, EAST);
+    s3.create_bucket().bucket("tls-only").send().await.expect("S3 over TLS is secure transport");
+    let key = tern.kms_as(&user, EAST, "CreateKey", "{}").await.unwrap();
+    assert_eq!(key.status, 200, "KMS over TLS is secure transport: {}", key.text());
+    let kms_via_s3 = s3
+        .put_object()
+        .bucket("tls-only")
+        .key("k")
+        .server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::AwsKms)
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await;
+    assert!(kms_via_s3.is_ok(), "S3's own calls to KMS are secure transport too: {kms_via_s3:?}");
+}
