@@ -86,9 +86,31 @@ impl Deployment {
         Ok(())
     }
 
+    /// As [`Self::start_split_with`], every region serving HTTPS only
+    /// (`tern server --tls`), the clients here trusting its local CA.
+    pub async fn start_split_tls_with(
+        binary: &Path,
+        region_names: &[&str],
+        region_settings: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
+        let mut deployment = Self::configure_regions(binary, region_names, "", region_settings)?;
+        deployment.tls = true;
+        for name in region_names {
+            deployment.start_region(name).await?;
+        }
+        Ok(deployment)
+    }
+
+    /// The address `region` listens on (its endpoint may name a proxy).
+    #[must_use]
+    pub fn listen_address(&self, region: &str) -> SocketAddr {
+        self.regions.iter().find(|(n, _)| n == region).expect("region is part of the deployment").1
+    }
+
     /// Starts one region of a split deployment (again).
     pub async fn start_region(&mut self, name: &str) -> anyhow::Result<()> {
-        let child = self.command(&["server", "--region", name])?;
+        let tls: &[&str] = if self.tls { &["--tls"] } else { &[] };
+        let child = self.command(&[&["server", "--region", name], tls].concat())?;
         self.split.insert(name.to_owned(), child);
         self.wait_healthy(name).await
     }

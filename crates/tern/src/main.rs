@@ -42,6 +42,10 @@ enum Command {
         /// Which region of the file this process is.
         #[arg(long)]
         region: String,
+        /// As for `up`: HTTPS with the local CA under the data directory's
+        /// tls/ (made by the first region that starts).
+        #[arg(long)]
+        tls: bool,
     },
     /// See and re-drive a bucket's cross-region replication.
     Replication {
@@ -94,8 +98,11 @@ fn run_cli() -> anyhow::Result<()> {
                 let names: Vec<String> = deployment.regions.iter().map(|r| r.name.clone()).collect();
                 run(&deployment, &names, stdin_watch).await
             }
-            Command::Server { config, region } => {
-                let deployment = DeploymentConfig::load(&config)?;
+            Command::Server { config, region, tls } => {
+                let mut deployment = DeploymentConfig::load(&config)?;
+                if tls {
+                    tern_server::local_ca::provision(&mut deployment)?;
+                }
                 run(&deployment, &[region], stdin_watch).await
             }
             Command::Replication { command } => replication_cli::run(command).await,
