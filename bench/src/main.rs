@@ -15,6 +15,8 @@
 //!   objects (RSS growth of the process from the start of the drain).
 //! - `cse`: client-side encryption (`tern-cse`) PUT/GET of 64 MiB objects
 //!   against plain PUT/GET of the same bytes, ratio to plain.
+//! - `tls`: PUT/GET throughput over HTTPS (`tern up --tls`) against plain
+//!   HTTP on the same build, ratio to HTTP.
 
 // Statistics over request counts and byte totals far below 2^52.
 #![allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
@@ -26,6 +28,7 @@ mod objects;
 mod peers;
 mod replication;
 mod sse;
+mod tls;
 
 use std::path::PathBuf;
 
@@ -39,6 +42,7 @@ enum Suite {
     Replication,
     Backlog,
     Cse,
+    Tls,
 }
 
 #[derive(Parser)]
@@ -82,6 +86,7 @@ async fn main() -> anyhow::Result<()> {
         Suite::Replication => replication::run(&args, &tern).await,
         Suite::Backlog => replication::backlog(&args, &tern).await,
         Suite::Cse => cse::run(&args, &tern).await,
+        Suite::Tls => tls::run(&args, &tern).await,
     };
     if result.is_err() {
         let log = tern.log();

@@ -51,12 +51,15 @@ pub fn s3_client_in(region: &str, url: &str, access_key: &str, secret_key: &str)
         .region(aws_sdk_s3::config::Region::new(region.to_owned()))
         .endpoint_url(url)
         .credentials_provider(credentials)
-        .force_path_style(true)
-        // Flexible checksums cost client CPU on the same two cores; leave them to the server's MD5.
+        .force_path_style(true);
+    Client::from_conf(without_flexible_checksums(config).build())
+}
+
+/// Flexible checksums cost client CPU on the same two cores; leave them to the server's MD5.
+pub fn without_flexible_checksums(config: aws_sdk_s3::config::Builder) -> aws_sdk_s3::config::Builder {
+    config
         .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired)
         .response_checksum_validation(aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired)
-        .build();
-    Client::from_conf(config)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {

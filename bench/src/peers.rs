@@ -25,6 +25,12 @@ pub async fn run(args: &Args, tern: &tern_testkit::Deployment) -> anyhow::Result
     for spec in &args.target {
         targets.push(parse_target(spec)?);
     }
+    compare(args, &targets).await
+}
+
+/// PUT/GET throughput of each target per workload, rounds interleaved;
+/// ratios to the first target.
+pub async fn compare(args: &Args, targets: &[(String, Client)]) -> anyhow::Result<()> {
     for w in WORKLOADS.iter().filter(|w| args.workloads.iter().any(|n| n == w.name)) {
         let requests = w.requests(args.scale);
         let mut puts: Vec<(String, Vec<Measure>)> = targets.iter().map(|(l, _)| (l.clone(), vec![])).collect();

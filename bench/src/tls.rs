@@ -1,0 +1,19 @@
+//! HTTPS against plain HTTP on the same build: PUT/GET throughput per
+//! workload of a `tern up --tls` next to a plain `tern up`, ratio to HTTP.
+//! Both clients reuse their connections, as SDKs do.
+
+use aws_sdk_s3::Client;
+
+use crate::Args;
+
+/// The testkit's client for `tern`, tuned as every bench client is.
+fn client(tern: &tern_testkit::Deployment) -> Client {
+    let config = tern.s3("us-east-1").config().to_builder();
+    Client::from_conf(crate::measure::without_flexible_checksums(config).build())
+}
+
+pub async fn run(args: &Args, plain: &tern_testkit::Deployment) -> anyhow::Result<()> {
+    let tls = tern_testkit::Deployment::start_tls(&args.tern_bin, &["us-east-1"]).await?;
+    let targets = [("http".to_owned(), client(plain)), ("https".to_owned(), client(&tls))];
+    crate::peers::compare(args, &targets).await
+}
