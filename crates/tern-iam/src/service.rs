@@ -21,7 +21,7 @@ use zeroize::Zeroizing;
 
 use crate::error::{IamError, IamResult};
 use crate::model::{CompiledPolicies, Directory, Owner};
-use crate::policy::{Denial, PolicyType, Principal, Refusal, Request, Verdict};
+use crate::policy::{Denial, Policy, PolicyType, Principal, Refusal, Request, Verdict};
 use crate::sessions::SessionKeys;
 
 /// How often a follower asks the authority for a newer directory.
@@ -370,9 +370,19 @@ impl Iam {
     /// authority before it refuses: a principal or policy created a moment
     /// ago elsewhere must not be denied for this region's lag.
     pub async fn authorize_current(&self, request: &Request<'_>) -> Result<(), Denial> {
-        let first = self.authorize(request);
+        self.authorize_current_with(request, None).await
+    }
+
+    /// As [`Iam::authorize_with`], catching up with the authority before it
+    /// refuses, as [`Iam::authorize_current`] does.
+    pub async fn authorize_current_with(
+        &self,
+        request: &Request<'_>,
+        resource_policy: Option<&Policy>,
+    ) -> Result<(), Denial> {
+        let first = self.authorize_with(request, resource_policy);
         if first.is_err() && self.catch_up().await {
-            return self.authorize(request);
+            return self.authorize_with(request, resource_policy);
         }
         first
     }
@@ -388,12 +398,24 @@ impl Iam {
         all_exist() || (self.catch_up().await && all_exist())
     }
 
-    /// Authorizes a request that only identity policies govern (S3, IAM).
+    /// Authorizes a request that only identity policies govern (IAM, STS).
     pub fn authorize(&self, request: &Request<'_>) -> Result<(), Denial> {
-        let verdict = self.identity_verdict(request);
-        let refusal = if verdict.denied {
+        self.authorize_with(request, None)
+    }
+
+    /// Authorizes a request within the account as AWS does when a resource
+    /// (a bucket) may have a policy of its own: an explicit deny in either
+    /// policy wins; else an allow in either suffices (a resource policy
+    /// that names only the account leaves the decision to identity
+    /// policies).
+    pub fn authorize_with(&self, request: &Request<'_>, resource_policy: Option<&Policy>) -> Result<(), Denial> {
+        let identity = self.identity_verdict(request);
+        let resource = resource_policy.map(|p| p.evaluate(request)).unwrap_or_default();
+        let refusal = if resource.denied {
+            Refusal::ExplicitDeny(PolicyType::Resource)
+        } else if identity.denied {
             Refusal::ExplicitDeny(PolicyType::Identity)
-        } else if verdict.allowed {
+        } else if identity.allowed || resource.allowed {
             return Ok(());
         } else {
             Refusal::NoAllow(PolicyType::Identity)

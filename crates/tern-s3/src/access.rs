@@ -3,7 +3,7 @@
 //! way this crate authorizes a principal itself.
 
 use s3s::S3Result;
-use tern_iam::policy::{Principal, Request, RequestContext};
+use tern_iam::policy::{Principal, RequestContext};
 
 use crate::region::Region;
 
@@ -44,6 +44,10 @@ pub fn iam_action(operation: &str, versioned: bool) -> Option<&'static str> {
         "PutBucketEncryption" | "DeleteBucketEncryption" => "s3:PutEncryptionConfiguration",
         "GetBucketReplication" => "s3:GetReplicationConfiguration",
         "PutBucketReplication" | "DeleteBucketReplication" => "s3:PutReplicationConfiguration",
+        "GetBucketPolicy" => "s3:GetBucketPolicy",
+        "PutBucketPolicy" => "s3:PutBucketPolicy",
+        "DeleteBucketPolicy" => "s3:DeleteBucketPolicy",
+        "GetBucketPolicyStatus" => "s3:GetBucketPolicyStatus",
         _ => return None,
     })
 }
@@ -62,9 +66,7 @@ impl Region {
     /// Whether `who`'s identity policies allow `action` on `resource` (a
     /// follower region catches up with IAM before it refuses).
     pub(crate) async fn authorize(&self, who: &Principal, action: &str, resource: &str) -> S3Result<()> {
-        let context = RequestContext::of(who);
-        let request = Request { principal: who, action, resource, context: &context };
-        self.iam.authorize_current(&request).await.map_err(|denial| crate::error::access_denied(&denial))
+        self.authorize_in(who, action, resource, &RequestContext::of(who)).await
     }
 }
 

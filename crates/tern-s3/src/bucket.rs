@@ -69,6 +69,7 @@ impl Region {
     pub(crate) async fn delete_bucket(&self, name: &str) -> S3Result<()> {
         self.bucket(name).await?;
         self.meta.delete_bucket(name).await.map_err(store_error)?;
+        self.forget_bucket_policy(name);
         if let Err(e) = self.registry.release(name, &self.name).await {
             // The name stays reserved for this region until a later create or delete.
             tracing::warn!(bucket = name, error = %e, "bucket deleted but its name could not be released");

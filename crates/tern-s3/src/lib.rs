@@ -11,6 +11,7 @@
 pub mod access;
 mod body;
 mod bucket;
+mod bucket_policy;
 mod customer_key;
 mod encryption;
 mod error;

@@ -18,6 +18,10 @@ use s3s::dto::{
     UploadPartOutput,
 };
 use s3s::dto::{
+    DeleteBucketPolicyInput, DeleteBucketPolicyOutput, GetBucketPolicyInput, GetBucketPolicyOutput,
+    GetBucketPolicyStatusInput, GetBucketPolicyStatusOutput, PolicyStatus, PutBucketPolicyInput, PutBucketPolicyOutput,
+};
+use s3s::dto::{
     DeleteBucketReplicationInput, DeleteBucketReplicationOutput, GetBucketReplicationInput, GetBucketReplicationOutput,
     PutBucketReplicationInput, PutBucketReplicationOutput,
 };
@@ -116,6 +120,37 @@ impl S3 for TernS3 {
     ) -> S3Result<S3Response<DeleteBucketEncryptionOutput>> {
         self.region.delete_bucket_encryption(&req.input.bucket).await?;
         ok(DeleteBucketEncryptionOutput {})
+    }
+
+    async fn put_bucket_policy(
+        &self,
+        req: S3Request<PutBucketPolicyInput>,
+    ) -> S3Result<S3Response<PutBucketPolicyOutput>> {
+        self.region.put_bucket_policy(&req.input.bucket, &req.input.policy).await?;
+        ok(PutBucketPolicyOutput {})
+    }
+
+    async fn get_bucket_policy(
+        &self,
+        req: S3Request<GetBucketPolicyInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
+        ok(GetBucketPolicyOutput { policy: Some(self.region.get_bucket_policy(&req.input.bucket).await?) })
+    }
+
+    async fn delete_bucket_policy(
+        &self,
+        req: S3Request<DeleteBucketPolicyInput>,
+    ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
+        self.region.delete_bucket_policy(&req.input.bucket).await?;
+        ok(DeleteBucketPolicyOutput {})
+    }
+
+    async fn get_bucket_policy_status(
+        &self,
+        req: S3Request<GetBucketPolicyStatusInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
+        let is_public = self.region.bucket_policy_is_public(&req.input.bucket).await?;
+        ok(GetBucketPolicyStatusOutput { policy_status: Some(PolicyStatus { is_public: Some(is_public) }) })
     }
 
     async fn put_bucket_replication(

@@ -24,7 +24,7 @@ use s3s::path::S3Path;
 use s3s::validation::NameValidation;
 use s3s::{S3Request, S3Result, s3_error};
 use tern_iam::Iam;
-use tern_iam::policy::{Principal, Request, RequestContext};
+use tern_iam::policy::{Principal, RequestContext};
 use tern_s3::access::{iam_action, resource_arn};
 
 /// STS sessions seen on this region's S3 requests. s3s asks for a secret by
@@ -85,10 +85,12 @@ impl S3Auth for IamAuth {
     }
 }
 
-/// Authorizes each signed S3 request by its caller's identity policies, and
-/// hands the caller to the operation (S3 calls KMS on its behalf).
+/// Authorizes each signed S3 request by its caller's identity policies and
+/// the bucket's policy, and hands the caller to the operation (S3 calls KMS
+/// on its behalf).
 pub struct IamAccess {
     pub iam: Arc<Iam>,
+    pub region: Arc<tern_s3::Region>,
 }
 
 /// An authenticated caller whose request is not authorized yet: its
@@ -127,10 +129,10 @@ struct Needs {
 }
 
 impl IamAccess {
+    /// Identity policies and the bucket's policy decide each need.
     async fn authorize(&self, principal: &Principal, needs: &[Needs], context: &RequestContext) -> S3Result<()> {
         for Needs { action, resource } in needs {
-            let request = Request { principal, action, resource, context };
-            self.iam.authorize_current(&request).await.map_err(|denial| tern_s3::access_denied(&denial))?;
+            self.region.authorize_in(principal, action, resource, context).await?;
         }
         Ok(())
     }

@@ -106,6 +106,7 @@ pub async fn start_region(
         replication_wake: Arc::clone(&replication_wake),
         sse: Arc::new(Sse::new(tern_crypto::wrap::derive(&root_key, KEK_PURPOSE), Arc::clone(&kms))),
         replica_tickets: tern_crypto::mac::Mac::derived(&root_key, REPLICA_TICKETS_PURPOSE),
+        bucket_policies: std::sync::Mutex::default(),
     });
 
     let sessions = Arc::new(Sessions::default());
@@ -195,7 +196,7 @@ fn s3_service(
     let iam = &region.iam;
     let mut builder = S3ServiceBuilder::new(TernS3::new(Arc::clone(region)));
     builder.set_auth(IamAuth { iam: Arc::clone(iam), sessions: Arc::clone(sessions) });
-    builder.set_access(IamAccess { iam: Arc::clone(iam) });
+    builder.set_access(IamAccess { iam: Arc::clone(iam), region: Arc::clone(region) });
     builder.set_validation(TernNames);
     builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(s3_limits()))));
     let registry_route =

@@ -265,6 +265,22 @@ impl Policy {
             .collect()
     }
 
+    /// Whether a statement allows anyone (`Principal: *`) without a
+    /// condition: a public policy, as S3's policy status reports it.
+    #[must_use]
+    pub fn is_public(&self) -> bool {
+        self.statements
+            .iter()
+            .any(|s| !s.deny && s.conditions.is_empty() && matches!(s.principals, Some((Principals::Any, false))))
+    }
+
+    /// Every resource (or `NotResource`) the policy's statements name.
+    #[must_use]
+    pub fn named_resources(&self) -> Vec<&str> {
+        let lists = self.statements.iter().filter_map(|s| s.resources.as_ref());
+        lists.flat_map(|(resources, _)| resources.iter().map(String::as_str)).collect()
+    }
+
     /// What this policy's statements say about `request`.
     #[must_use]
     pub fn evaluate(&self, request: &Request<'_>) -> Verdict {
