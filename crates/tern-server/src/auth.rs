@@ -148,7 +148,7 @@ impl IamAccess {
         let Unauthorized(principal) =
             req.extensions.remove::<Unauthorized>().ok_or_else(|| s3_error!(AccessDenied, "Access Denied"))?;
         let mut context = RequestContext::of(&principal);
-        context.secure_transport(over_tls(&req.extensions));
+        request_keys(&mut context, &req.extensions, &req.headers, req.uri.query());
         keys(&mut context);
         self.authorize(&principal, needs, &context).await?;
         req.extensions.insert(principal);
@@ -156,9 +156,36 @@ impl IamAccess {
     }
 }
 
-/// Whether the request came over TLS (the listener says, in its extensions).
-fn over_tls(extensions: &http::Extensions) -> bool {
-    extensions.get::<crate::listener::Transport>().is_some_and(|t| t.tls)
+/// The keys every S3 request carries: how it arrived (over TLS or not, from
+/// which address; the listener says, in its extensions) and how it was
+/// signed (`s3:signatureversion`, `s3:authType`).
+fn request_keys(
+    context: &mut RequestContext,
+    extensions: &http::Extensions,
+    headers: &http::HeaderMap,
+    query: Option<&str>,
+) {
+    transport_keys(context, extensions);
+    signing_keys(context, headers, query);
+}
+
+fn transport_keys(context: &mut RequestContext, extensions: &http::Extensions) {
+    context.secure_transport(extensions.get::<crate::listener::Transport>().is_some_and(|t| t.tls));
+    if let Some(crate::listener::ClientAddress(client)) = extensions.get() {
+        context.set("aws:SourceIp", client.ip().to_string());
+    }
+}
+
+fn signing_keys(context: &mut RequestContext, headers: &http::HeaderMap, query: Option<&str>) {
+    let authorization = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let (version, kind) = if let Some(authorization) = authorization {
+        (authorization.starts_with("AWS4-"), "REST-HEADER")
+    } else {
+        let presigned_v4 = tern_sigv4::query::Query::of(query).is_ok_and(|q| q.has("X-Amz-Algorithm"));
+        (presigned_v4, "REST-QUERY-STRING")
+    };
+    context.set("s3:signatureversion", if version { "AWS4-HMAC-SHA256" } else { "AWS" });
+    context.set("s3:authType", kind);
 }
 
 /// What an input names that its authorization reads: s3s's parsed fields.
@@ -259,7 +286,13 @@ impl IamAccess {
         }
         let (sse, kms_key) = input.sse();
         let (sse, kms_key) = (sse.cloned(), kms_key.cloned());
-        self.decide(req, &all, |cx| set_sse(cx, sse.as_ref(), kms_key.as_ref())).await
+        let tags: Vec<(String, String)> =
+            input.tagging().and_then(|t| serde_urlencoded::from_str(t).ok()).unwrap_or_default();
+        self.decide(req, &all, |cx| {
+            set_sse(cx, sse.as_ref(), kms_key.as_ref());
+            set_request_tags(cx, &tags);
+        })
+        .await
     }
 
     /// A listing: its parameters are condition keys.
@@ -312,6 +345,16 @@ fn set_sse(context: &mut RequestContext, sse: Option<&s3s::dto::ServerSideEncryp
     }
 }
 
+/// `s3:RequestObjectTag/<key>` and `s3:RequestObjectTagKeys` of tags sent with a write.
+fn set_request_tags(context: &mut RequestContext, tags: &[(String, String)]) {
+    for (key, value) in tags {
+        context.set(&format!("s3:RequestObjectTag/{key}"), value.clone());
+    }
+    if !tags.is_empty() {
+        context.set_all("s3:RequestObjectTagKeys", tags.iter().map(|(k, _)| k.clone()).collect());
+    }
+}
+
 fn set_listing(
     context: &mut RequestContext,
     prefix: Option<&String>,
@@ -358,7 +401,8 @@ impl S3Access for IamAccess {
             S3Path::Object { bucket, key } => resource_arn(Some(bucket), Some(key)),
         };
         let mut context = RequestContext::of(&principal);
-        context.secure_transport(over_tls(cx.extensions_mut()));
+        signing_keys(&mut context, cx.headers(), cx.uri().query());
+        transport_keys(&mut context, cx.extensions_mut());
         self.authorize(&principal, &[Needs { action, resource }], &context).await?;
         cx.extensions_mut().insert(principal);
         Ok(())

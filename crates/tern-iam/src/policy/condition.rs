@@ -65,6 +65,13 @@ enum Operator {
     ArnLike,
     Bool,
     Null,
+    /// A CIDR block (or one address) holds the value.
+    IpAddress,
+    NumericEquals,
+    NumericLessThan,
+    NumericLessThanEquals,
+    NumericGreaterThan,
+    NumericGreaterThanEquals,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +104,14 @@ fn operator(name: &str) -> Option<(Operator, bool)> {
         "ArnNotEquals" | "ArnNotLike" => (Operator::ArnLike, true),
         "Bool" => (Operator::Bool, false),
         "Null" => (Operator::Null, false),
+        "IpAddress" => (Operator::IpAddress, false),
+        "NotIpAddress" => (Operator::IpAddress, true),
+        "NumericEquals" => (Operator::NumericEquals, false),
+        "NumericNotEquals" => (Operator::NumericEquals, true),
+        "NumericLessThan" => (Operator::NumericLessThan, false),
+        "NumericLessThanEquals" => (Operator::NumericLessThanEquals, false),
+        "NumericGreaterThan" => (Operator::NumericGreaterThan, false),
+        "NumericGreaterThanEquals" => (Operator::NumericGreaterThanEquals, false),
         _ => return None,
     })
 }
@@ -111,6 +126,7 @@ const SET_KEYS: &[&str] = &[
     "aws:principaltype",
     "aws:username",
     "aws:sourcearn",
+    "aws:sourceip",
     "kms:viaservice",
     "kms:calleraccount",
     "kms:encryptioncontextkeys",
@@ -122,8 +138,11 @@ const SET_KEYS: &[&str] = &[
     "s3:max-keys",
     "s3:x-amz-server-side-encryption",
     "s3:x-amz-server-side-encryption-aws-kms-key-id",
+    "s3:signatureversion",
+    "s3:authtype",
+    "s3:requestobjecttagkeys",
 ];
-const SET_KEY_PREFIXES: &[&str] = &["kms:encryptioncontext:"];
+const SET_KEY_PREFIXES: &[&str] = &["kms:encryptioncontext:", "s3:requestobjecttag/"];
 
 fn is_set_by_tern(key: &str) -> bool {
     SET_KEYS.contains(&key) || SET_KEY_PREFIXES.iter().any(|p| key.starts_with(p))
@@ -140,6 +159,32 @@ fn values(value: &serde_json::Value) -> Result<Vec<String>, PolicyError> {
     match value {
         serde_json::Value::Array(list) => list.iter().map(one).collect(),
         other => Ok(vec![one(other)?]),
+    }
+}
+
+/// A CIDR block, or one address as a block of one.
+fn cidr(text: &str) -> Option<ipnet::IpNet> {
+    text.parse().ok().or_else(|| text.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+}
+
+/// Values an operator cannot compare are refused when the policy is written.
+fn check_values(operator: Operator, values: &[String]) -> Result<(), PolicyError> {
+    let numeric = matches!(
+        operator,
+        Operator::NumericEquals
+            | Operator::NumericLessThan
+            | Operator::NumericLessThanEquals
+            | Operator::NumericGreaterThan
+            | Operator::NumericGreaterThanEquals
+    );
+    let invalid = values.iter().find(|v| match operator {
+        Operator::IpAddress => cidr(v).is_none(),
+        _ if numeric => v.parse::<i64>().is_err(),
+        _ => false,
+    });
+    match invalid {
+        Some(value) => Err(PolicyError::new(format!("Invalid value for the condition operator: {value}"))),
+        None => Ok(()),
     }
 }
 
@@ -163,14 +208,9 @@ pub(crate) fn parse_block(block: &serde_json::Value) -> Result<Vec<Condition>, P
             return Err(PolicyError::new(format!("Condition {name} must map keys to values.")));
         };
         for (key, value) in keys {
-            out.push(Condition {
-                operator,
-                negated,
-                qualifier,
-                if_exists,
-                key: key.to_lowercase(),
-                values: values(value)?,
-            });
+            let values = values(value)?;
+            check_values(operator, &values)?;
+            out.push(Condition { operator, negated, qualifier, if_exists, key: key.to_lowercase(), values });
         }
     }
     Ok(out)
@@ -207,12 +247,21 @@ impl Condition {
     }
 
     fn matches(&self, actual: &str, wanted: &str) -> bool {
+        let numbers = || Some((actual.parse::<i64>().ok()?, wanted.parse::<i64>().ok()?));
         match self.operator {
             Operator::StringEquals => actual == wanted,
             Operator::StringEqualsIgnoreCase => actual.to_lowercase() == wanted.to_lowercase(),
             Operator::StringLike | Operator::ArnLike => glob(wanted, actual, false),
             Operator::Bool => actual.eq_ignore_ascii_case(wanted),
             Operator::Null => false,
+            Operator::IpAddress => {
+                actual.parse::<std::net::IpAddr>().is_ok_and(|ip| cidr(wanted).is_some_and(|net| net.contains(&ip)))
+            }
+            Operator::NumericEquals => numbers().is_some_and(|(a, w)| a == w),
+            Operator::NumericLessThan => numbers().is_some_and(|(a, w)| a < w),
+            Operator::NumericLessThanEquals => numbers().is_some_and(|(a, w)| a <= w),
+            Operator::NumericGreaterThan => numbers().is_some_and(|(a, w)| a > w),
+            Operator::NumericGreaterThanEquals => numbers().is_some_and(|(a, w)| a >= w),
         }
     }
 
@@ -247,6 +296,21 @@ mod tests {
 
     fn holds(block: &serde_json::Value, context: &RequestContext) -> bool {
         parse_block(block).unwrap().iter().all(|c| c.holds(context))
+    }
+
+    #[test]
+    fn addresses_and_numbers_compare_as_aws_documents() {
+        let mut cx = RequestContext::default();
+        cx.set("aws:SourceIp", "192.0.2.77");
+        cx.set("s3:max-keys", "50");
+        assert!(holds(&json!({"IpAddress": {"aws:SourceIp": "192.0.2.0/24"}}), &cx));
+        assert!(holds(&json!({"IpAddress": {"aws:SourceIp": ["10.0.0.0/8", "192.0.2.77"]}}), &cx));
+        assert!(holds(&json!({"NotIpAddress": {"aws:SourceIp": "10.0.0.0/8"}}), &cx));
+        assert!(!holds(&json!({"IpAddress": {"aws:SourceIp": "2001:db8::/32"}}), &cx));
+        assert!(holds(&json!({"NumericLessThanEquals": {"s3:max-keys": "50"}}), &cx));
+        assert!(!holds(&json!({"NumericGreaterThan": {"s3:max-keys": 50}}), &cx));
+        assert!(parse_block(&json!({"IpAddress": {"aws:SourceIp": "not-an-address"}})).is_err());
+        assert!(parse_block(&json!({"NumericEquals": {"s3:max-keys": "ten"}})).is_err());
     }
 
     #[test]

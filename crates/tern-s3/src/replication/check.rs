@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use s3s::S3Result;
-use tern_iam::policy::{Principal, Request, RequestContext, S3_SERVICE};
+use tern_iam::policy::{Principal, RequestContext, S3_SERVICE};
 use tern_replication_model::{Rule, protocol};
 use tern_store::SseAlgorithm;
 
@@ -45,17 +45,19 @@ impl Region {
     async fn check_rule(&self, bucket: &str, rule: &Rule, acting: &Principal, problems: &mut Vec<String>) {
         let prefix = rule.filter.prefix();
         let destination = &rule.destination.bucket;
-        let mut allowed = |action: &str, resource: String| {
-            let context = RequestContext::of(acting);
-            let request = Request { principal: acting, action, resource: &resource, context: &context };
-            if self.iam.authorize(&request).is_err() {
-                problems.push(format!("{} needs {action} on {resource} (its identity policies)", acting.arn));
-            }
-        };
-        allowed("s3:GetObjectVersionForReplication", format!("arn:aws:s3:::{bucket}/{prefix}*"));
-        allowed("s3:ReplicateObject", format!("arn:aws:s3:::{destination}/{prefix}*"));
+        let mut needs = vec![
+            ("s3:GetObjectVersionForReplication", format!("arn:aws:s3:::{bucket}/{prefix}*")),
+            ("s3:ReplicateObject", format!("arn:aws:s3:::{destination}/{prefix}*")),
+        ];
         if rule.delete_markers != Some(false) {
-            allowed("s3:ReplicateDelete", format!("arn:aws:s3:::{destination}/{prefix}*"));
+            needs.push(("s3:ReplicateDelete", format!("arn:aws:s3:::{destination}/{prefix}*")));
+        }
+        // Identity policies, and the policies of the buckets this region holds.
+        for (action, resource) in needs {
+            if let Err(denied) = self.authorize_in(acting, action, &resource, &RequestContext::of(acting)).await {
+                let why = denied.message().unwrap_or("denied");
+                problems.push(format!("{} needs {action} on {resource} ({why})", acting.arn));
+            }
         }
         if let Err(e) = self.check_destination(destination).await {
             problems.push(format!("destination {destination}: {}", e.message().unwrap_or("unusable")));

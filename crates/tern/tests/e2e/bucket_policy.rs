@@ -155,3 +155,366 @@ async fn replication_honours_the_destination_bucket_policy() {
     let report = status_report(&tern, "bp-src");
     assert_eq!(report["failed"][0]["reason"], "DstPutObjectNotPermitted", "{report}");
 }
+
+const NOT_PUBLIC: &str =
+    r#"{"Effect":"Deny","Principal":"*","Action":"s3:GetObject","NotResource":"arn:aws:s3:::matrix/public/*"}"#;
+
+/// Who calls in the matrix.
+#[derive(Clone, Copy, Debug)]
+enum Who {
+    Root,
+    /// Identity policy: `s3:*` on everything.
+    Alice,
+    /// Identity policy: nothing of S3.
+    Bob,
+    /// Identity policy: `s3:*`, and an explicit deny of `s3:PutObject`.
+    Carol,
+}
+
+/// What the caller tries.
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    Get(&'static str),
+    Put(&'static str),
+    PutSse(&'static str),
+    PutTagged(&'static str, &'static str),
+    List(&'static str, i32),
+    GetPolicy,
+}
+
+async fn perform(s3: &Client, op: Op) -> bool {
+    const B: &str = "matrix";
+    let put = |key| s3.put_object().bucket(B).key(key).body(ByteStream::from_static(b"x"));
+    match op {
+        Op::Get(key) => s3.get_object().bucket(B).key(key).send().await.is_ok(),
+        Op::Put(key) => put(key).send().await.is_ok(),
+        Op::PutSse(key) => put(key).server_side_encryption(ServerSideEncryption::Aes256).send().await.is_ok(),
+        Op::PutTagged(key, tags) => put(key).tagging(tags).send().await.is_ok(),
+        Op::List(prefix, max) => s3.list_objects_v2().bucket(B).prefix(prefix).max_keys(max).send().await.is_ok(),
+        Op::GetPolicy => s3.get_bucket_policy().bucket(B).send().await.is_ok(),
+    }
+}
+
+/// Bucket policy × identity policy × principal forms × conditions, each
+/// with the outcome AWS documents for a request within one account.
+#[tokio::test]
+async fn the_policy_matrix_decides_as_aws_documents() {
+    use Op::{Get, GetPolicy, List, Put, PutSse, PutTagged};
+    use Who::{Alice, Bob, Carol, Root};
+    const ALICE: &str = "arn:aws:iam::000000000000:user/alice";
+    const BOB: &str = "arn:aws:iam::000000000000:user/bob";
+    let tern = one_region().await;
+    let root = tern.s3(EAST);
+    crate::bucket(&root, "matrix").await;
+    for key in ["a", "docs/a", "public/a"] {
+        put(&root, "matrix", key).await.unwrap();
+    }
+    let everything = policy(r#"{"Effect":"Allow","Action":"s3:*","Resource":"*"}"#);
+    let nothing = policy(r#"{"Effect":"Allow","Action":"sts:GetCallerIdentity","Resource":"*"}"#);
+    let all_but_put = policy(
+        r#"{"Effect":"Allow","Action":"s3:*","Resource":"*"},{"Effect":"Deny","Action":"s3:PutObject","Resource":"*"}"#,
+    );
+    let alice = tern.s3_as(&tern.user("alice", &everything).await.unwrap(), EAST);
+    let bob = tern.s3_as(&tern.user("bob", &nothing).await.unwrap(), EAST);
+    let carol = tern.s3_as(&tern.user("carol", &all_but_put).await.unwrap(), EAST);
+    let client = |who: Who| match who {
+        Root => &root,
+        Alice => &alice,
+        Bob => &bob,
+        Carol => &carol,
+    };
+    let statement = |effect: &str, principal: &str, action: &str, resource: &str, extra: &str| {
+        format!(r#"{{"Effect":"{effect}",{principal},"Action":"{action}","Resource":"{resource}"{extra}}}"#)
+    };
+    let user = |arn: &str| format!(r#""Principal":{{"AWS":"{arn}"}}"#);
+    let anyone = r#""Principal":"*""#.to_owned();
+    let objects = "arn:aws:s3:::matrix/*";
+    let bucket = "arn:aws:s3:::matrix";
+    let when = |condition: &str| format!(r#","Condition":{condition}"#);
+    let cases: Vec<(Option<String>, Who, Op, bool)> = vec![
+        (None, Alice, Get("a"), true),
+        (None, Bob, Get("a"), false),
+        (None, Carol, Put("c"), false),
+        (Some(statement("Allow", &user(BOB), "s3:GetObject", objects, "")), Bob, Get("a"), true),
+        (Some(statement("Allow", &user(BOB), "s3:GetObject", objects, "")), Bob, Put("b"), false),
+        (Some(statement("Allow", &anyone, "s3:GetObject", objects, "")), Bob, Get("a"), true),
+        (Some(statement("Allow", r#""Principal":{"AWS":"*"}"#, "s3:GetObject", objects, "")), Bob, Get("a"), true),
+        (
+            Some(statement("Allow", &user("arn:aws:iam::000000000000:root"), "s3:GetObject", objects, "")),
+            Bob,
+            Get("a"),
+            false,
+        ),
+        (
+            Some(statement("Allow", &user("arn:aws:iam::000000000000:root"), "s3:GetObject", objects, "")),
+            Alice,
+            Get("a"),
+            true,
+        ),
+        (Some(statement("Allow", &user("000000000000"), "s3:GetObject", objects, "")), Bob, Get("a"), false),
+        (
+            Some(statement("Allow", r#""Principal":{"Service":"s3.amazonaws.com"}"#, "s3:GetObject", objects, "")),
+            Bob,
+            Get("a"),
+            false,
+        ),
+        (Some(statement("Allow", &user(BOB), "s3:Get*", objects, "")), Bob, Get("a"), true),
+        (Some(statement("Allow", &user(BOB), "s3:GetObject", bucket, "")), Bob, Get("a"), false),
+        (
+            Some(statement("Allow", &user(BOB), "s3:GetObject", "arn:aws:s3:::matrix/docs/*", "")),
+            Bob,
+            Get("docs/a"),
+            true,
+        ),
+        (Some(statement("Allow", &user(BOB), "s3:GetObject", "arn:aws:s3:::matrix/docs/*", "")), Bob, Get("a"), false),
+        (
+            Some(statement("Allow", &user("arn:aws:iam::000000000000:user/carol"), "s3:PutObject", objects, "")),
+            Carol,
+            Put("c"),
+            false,
+        ),
+        (Some(statement("Deny", &user(ALICE), "s3:PutObject", objects, "")), Alice, Put("b"), false),
+        (Some(statement("Deny", &user(ALICE), "s3:PutObject", objects, "")), Alice, Get("a"), true),
+        (Some(statement("Deny", &anyone, "s3:PutObject", objects, "")), Root, Put("b"), false),
+        (Some(statement("Deny", &anyone, "s3:PutObject", objects, "")), Bob, Get("a"), false),
+        (Some(statement("Deny", &anyone, "s3:*", bucket, "")), Root, GetPolicy, true),
+        (Some(statement("Deny", &anyone, "s3:*", bucket, "")), Alice, GetPolicy, false),
+        (Some(statement("Deny", &anyone, "s3:ListBucket", bucket, "")), Alice, List("", 10), false),
+        (Some(statement("Deny", &anyone, "s3:ListBucket", bucket, "")), Alice, Get("a"), true),
+        (
+            Some(format!(
+                r#"{{"Effect":"Deny","NotPrincipal":{{"AWS":"{ALICE}"}},"Action":"s3:*","Resource":"{objects}"}}"#
+            )),
+            Alice,
+            Get("a"),
+            true,
+        ),
+        (
+            Some(format!(
+                r#"{{"Effect":"Deny","NotPrincipal":{{"AWS":"{ALICE}"}},"Action":"s3:*","Resource":"{objects}"}}"#
+            )),
+            Root,
+            Get("a"),
+            false,
+        ),
+        (
+            Some(format!(
+                r#"{{"Effect":"Allow","Principal":{{"AWS":"{BOB}"}},"NotAction":"s3:PutObject","Resource":"{objects}"}}"#
+            )),
+            Bob,
+            Get("a"),
+            true,
+        ),
+        (
+            Some(format!(
+                r#"{{"Effect":"Allow","Principal":{{"AWS":"{BOB}"}},"NotAction":"s3:PutObject","Resource":"{objects}"}}"#
+            )),
+            Bob,
+            Put("b"),
+            false,
+        ),
+        (Some(NOT_PUBLIC.to_owned()), Alice, Get("a"), false),
+        (Some(NOT_PUBLIC.to_owned()), Alice, Get("public/a"), true),
+        (
+            Some(statement(
+                "Deny",
+                &anyone,
+                "s3:PutObject",
+                objects,
+                &when(r#"{"StringNotEquals":{"s3:x-amz-server-side-encryption":"AES256"}}"#),
+            )),
+            Alice,
+            Put("b"),
+            false,
+        ),
+        (
+            Some(statement(
+                "Deny",
+                &anyone,
+                "s3:PutObject",
+                objects,
+                &when(r#"{"StringNotEquals":{"s3:x-amz-server-side-encryption":"AES256"}}"#),
+            )),
+            Alice,
+            PutSse("b"),
+            true,
+        ),
+        (
+            Some(statement(
+                "Deny",
+                &anyone,
+                "s3:*",
+                objects,
+                &when(r#"{"NotIpAddress":{"aws:SourceIp":"127.0.0.0/8"}}"#),
+            )),
+            Alice,
+            Get("a"),
+            true,
+        ),
+        (
+            Some(statement("Deny", &anyone, "s3:*", objects, &when(r#"{"IpAddress":{"aws:SourceIp":"127.0.0.0/8"}}"#))),
+            Alice,
+            Get("a"),
+            false,
+        ),
+        (
+            Some(statement(
+                "Deny",
+                &anyone,
+                "s3:GetObject",
+                objects,
+                &when(&format!(r#"{{"StringEquals":{{"aws:PrincipalArn":"{ALICE}"}}}}"#)),
+            )),
+            Alice,
+            Get("a"),
+            false,
+        ),
+        (
+            Some(statement(
+                "Deny",
+                &anyone,
+                "s3:GetObject",
+                objects,
+                &when(&format!(r#"{{"StringEquals":{{"aws:PrincipalArn":"{ALICE}"}}}}"#)),
+            )),
+            Root,
+            Get("a"),
+            true,
+        ),
+        (
+            Some(statement(
+                "Allow",
+                &anyone,
+                "s3:GetObject",
+                objects,
+                &when(r#"{"StringEquals":{"aws:PrincipalAccount":"000000000000"}}"#),
+            )),
+            Bob,
+            Get("a"),
+            true,
+        ),
+        (
+            Some(statement(
+                "Allow",
+                &anyone,
+                "s3:GetObject",
+                objects,
+                &when(r#"{"StringEquals":{"aws:PrincipalAccount":"111111111111"}}"#),
+            )),
+            Bob,
+            Get("a"),
+            false,
+        ),
+        (
+            Some(statement(
+                "Allow",
+                &user(BOB),
+                "s3:ListBucket",
+                bucket,
+                &when(r#"{"StringEquals":{"s3:prefix":"docs/"}}"#),
+            )),
+            Bob,
+            List("docs/", 10),
+            true,
+        ),
+        (
+            Some(statement(
+                "Allow",
+                &user(BOB),
+                "s3:ListBucket",
+                bucket,
+                &when(r#"{"StringEquals":{"s3:prefix":"docs/"}}"#),
+            )),
+            Bob,
+            List("x/", 10),
+            false,
+        ),
+        (
+            Some(statement(
+                "Deny",
+                &anyone,
+                "s3:ListBucket",
+                bucket,
+                &when(r#"{"NumericGreaterThan":{"s3:max-keys":100}}"#),
+            )),
+            Alice,
+            List("", 500),
+            false,
+        ),
+        (
+            Some(statement(
+                "Deny",
+                &anyone,
+                "s3:ListBucket",
+                bucket,
+                &when(r#"{"NumericGreaterThan":{"s3:max-keys":100}}"#),
+            )),
+            Alice,
+            List("", 50),
+            true,
+        ),
+        (
+            Some(statement(
+                "Deny",
+                &anyone,
+                "s3:*",
+                objects,
+                &when(r#"{"StringNotEquals":{"s3:signatureversion":"AWS4-HMAC-SHA256"}}"#),
+            )),
+            Alice,
+            Get("a"),
+            true,
+        ),
+        (
+            Some(statement(
+                "Deny",
+                &anyone,
+                "s3:*",
+                objects,
+                &when(r#"{"StringEquals":{"s3:authType":"REST-HEADER"}}"#),
+            )),
+            Alice,
+            Get("a"),
+            false,
+        ),
+        (
+            Some(statement(
+                "Deny",
+                &anyone,
+                "s3:PutObject",
+                objects,
+                &when(r#"{"StringEquals":{"s3:RequestObjectTag/class":"secret"}}"#),
+            )),
+            Alice,
+            PutTagged("t", "class=secret"),
+            false,
+        ),
+        (
+            Some(statement(
+                "Deny",
+                &anyone,
+                "s3:PutObject",
+                objects,
+                &when(r#"{"StringEquals":{"s3:RequestObjectTag/class":"secret"}}"#),
+            )),
+            Alice,
+            PutTagged("t", "class=public"),
+            true,
+        ),
+    ];
+    assert!(cases.len() >= 40);
+    let mut wrong = Vec::new();
+    for (i, (statements, who, op, allowed)) in cases.iter().enumerate() {
+        match statements {
+            Some(s) => put_policy(&root, "matrix", &policy(s)).await,
+            None => drop(root.delete_bucket_policy().bucket("matrix").send().await),
+        }
+        if perform(client(*who), *op).await != *allowed {
+            wrong.push(format!(
+                "case {i}: {who:?} {op:?} should be {}; policy {statements:?}",
+                if *allowed { "allowed" } else { "denied" }
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
