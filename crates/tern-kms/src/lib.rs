@@ -45,14 +45,12 @@ pub struct Caller {
     pub via_service: Option<String>,
     /// The resource a service acts for, for `aws:SourceArn`.
     pub source_arn: Option<String>,
-    /// The call came over TLS (`aws:SecureTransport`).
-    pub secure_transport: bool,
 }
 
 impl Caller {
     #[must_use]
     pub fn new(principal: Principal) -> Self {
-        Self { principal, via_service: None, source_arn: None, secure_transport: false }
+        Self { principal, via_service: None, source_arn: None }
     }
 
     /// The deployment's root identity of `account`.
@@ -61,17 +59,13 @@ impl Caller {
         Self::new(Principal::root(account))
     }
 
-    /// The same principal, calling through `service` (e.g. `s3.us-east-1.amazonaws.com`).
+    /// The same principal, calling through `service` (e.g.
+    /// `s3.us-east-1.amazonaws.com`), which reaches KMS over TLS and, as
+    /// on AWS, leaves `aws:SourceIp` out.
     #[must_use]
     pub fn via(mut self, service: String) -> Self {
         self.via_service = Some(service);
-        self
-    }
-
-    /// The same principal, over TLS or not.
-    #[must_use]
-    pub fn secure(mut self, secure_transport: bool) -> Self {
-        self.secure_transport = secure_transport;
+        self.principal.origin = tern_iam::policy::Origin { secure_transport: true, source_ip: None };
         self
     }
 
@@ -83,9 +77,7 @@ impl Caller {
     /// The global condition keys of the caller's request.
     #[must_use]
     pub fn context(&self) -> tern_iam::policy::RequestContext {
-        let mut cx = tern_iam::policy::RequestContext::of(&self.principal);
-        cx.secure_transport(self.secure_transport);
-        cx
+        tern_iam::policy::RequestContext::of(&self.principal)
     }
 }
 

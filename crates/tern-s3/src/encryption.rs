@@ -226,7 +226,7 @@ impl Region {
     /// Who KMS sees when S3 calls it for `who`'s request (S3 reaches KMS
     /// over a secure channel, as on AWS).
     pub(crate) fn kms_caller(&self, who: &Principal) -> Caller {
-        Caller::new(who.clone()).via(s3_via(&self.name)).secure(true)
+        Caller::new(who.clone()).via(s3_via(&self.name))
     }
 
     pub(crate) async fn bucket_encryption(&self, bucket: &str) -> S3Result<Option<BucketEncryption>> {

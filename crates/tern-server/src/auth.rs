@@ -148,7 +148,7 @@ impl IamAccess {
         let Unauthorized(principal) =
             req.extensions.remove::<Unauthorized>().ok_or_else(|| s3_error!(AccessDenied, "Access Denied"))?;
         let mut context = RequestContext::of(&principal);
-        request_keys(&mut context, &req.extensions, &req.headers, req.uri.query());
+        signing_keys(&mut context, &req.headers, req.uri.query());
         keys(&mut context);
         self.authorize(&principal, needs, &context).await?;
         req.extensions.insert(principal);
@@ -156,26 +156,8 @@ impl IamAccess {
     }
 }
 
-/// The keys every S3 request carries: how it arrived (over TLS or not, from
-/// which address; the listener says, in its extensions) and how it was
-/// signed (`s3:signatureversion`, `s3:authType`).
-fn request_keys(
-    context: &mut RequestContext,
-    extensions: &http::Extensions,
-    headers: &http::HeaderMap,
-    query: Option<&str>,
-) {
-    transport_keys(context, extensions);
-    signing_keys(context, headers, query);
-}
-
-fn transport_keys(context: &mut RequestContext, extensions: &http::Extensions) {
-    context.secure_transport(extensions.get::<crate::listener::Transport>().is_some_and(|t| t.tls));
-    if let Some(crate::listener::ClientAddress(client)) = extensions.get() {
-        context.set("aws:SourceIp", client.ip().to_string());
-    }
-}
-
+/// How an S3 request was signed: `s3:signatureversion`, `s3:authType`
+/// (where it came from travels with the principal).
 fn signing_keys(context: &mut RequestContext, headers: &http::HeaderMap, query: Option<&str>) {
     let authorization = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let (version, kind) = if let Some(authorization) = authorization {
@@ -387,7 +369,7 @@ impl S3Access for IamAccess {
             .iam
             .identity(&access_key, token.as_deref())
             .ok_or_else(|| s3_error!(InvalidToken, "The provided token is malformed or otherwise invalid."))?;
-        let principal: Principal = identity.principal;
+        let principal: Principal = identity.principal.from(crate::listener::origin(cx.extensions_mut()));
         let operation = cx.s3_op().name();
         if DECIDED_BY_INPUT.contains(&operation) {
             cx.extensions_mut().insert(Unauthorized(principal));
@@ -402,7 +384,6 @@ impl S3Access for IamAccess {
         };
         let mut context = RequestContext::of(&principal);
         signing_keys(&mut context, cx.headers(), cx.uri().query());
-        transport_keys(&mut context, cx.extensions_mut());
         self.authorize(&principal, &[Needs { action, resource }], &context).await?;
         cx.extensions_mut().insert(principal);
         Ok(())

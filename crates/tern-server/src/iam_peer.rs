@@ -26,12 +26,17 @@ impl IamAuthority for HttpIamAuthority {
     }
 
     async fn forward(&self, caller: &Principal, params: &[(String, String)]) -> Result<(u16, Vec<u8>), String> {
+        let ip = caller.origin.source_ip.map(|ip| ip.to_string());
         let mut headers = vec![
             ("content-type", "application/x-www-form-urlencoded; charset=utf-8"),
             (internal_routes::CALLER_HEADER, caller.arn.as_str()),
+            (internal_routes::CALLER_TLS_HEADER, if caller.origin.secure_transport { "true" } else { "false" }),
         ];
         if let Some(session) = &caller.session_arn {
             headers.push((internal_routes::CALLER_SESSION_HEADER, session.as_str()));
+        }
+        if let Some(ip) = &ip {
+            headers.push((internal_routes::CALLER_IP_HEADER, ip.as_str()));
         }
         let request = PeerRequest {
             service: "iam",

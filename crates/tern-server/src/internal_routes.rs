@@ -15,6 +15,10 @@ pub const IAM_SNAPSHOT: &str = "/_tern/iam/snapshot";
 /// On a forwarded IAM call: the caller's ARN, and its session's ARN.
 pub const CALLER_HEADER: &str = "x-tern-caller";
 pub const CALLER_SESSION_HEADER: &str = "x-tern-caller-session";
+/// On a forwarded IAM call: where the caller's request came from, and
+/// whether over TLS (signed, like every header of a root-signed call).
+pub const CALLER_IP_HEADER: &str = "x-tern-caller-ip";
+pub const CALLER_TLS_HEADER: &str = "x-tern-caller-tls";
 
 /// Whether `path` is a route only regions call each other on: the bucket
 /// registry, replica delivery, and the internal KMS and IAM routes (not the

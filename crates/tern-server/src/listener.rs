@@ -45,6 +45,15 @@ pub struct Transport {
     pub loopback: bool,
 }
 
+/// Where a request came from and over what, as policies see it.
+#[must_use]
+pub fn origin(extensions: &http::Extensions) -> tern_iam::policy::Origin {
+    tern_iam::policy::Origin {
+        secure_transport: extensions.get::<Transport>().is_some_and(|t| t.tls),
+        source_ip: extensions.get::<ClientAddress>().map(|ClientAddress(client)| client.ip()),
+    }
+}
+
 /// Bounds of one listener.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {

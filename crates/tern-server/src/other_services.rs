@@ -192,9 +192,10 @@ async fn authenticate(
         }
     }
     let mut principal = None;
+    let origin = crate::listener::origin(&parts.extensions);
     let secret_for = |key: &str| {
         let identity = services.iam.identity(key, token)?;
-        principal = Some(identity.principal);
+        principal = Some(identity.principal.from(origin));
         Some(identity.secret)
     };
     let mut admitted =
@@ -280,9 +281,7 @@ async fn answer_kms(kms: &Kms, request: &Authenticated) -> Response<Body> {
         let named = header_value(&request.parts.headers, "x-amz-target").unwrap_or_default();
         return kms_error(&KmsError::unknown_operation(named));
     };
-    let secure = request.parts.extensions.get::<crate::listener::Transport>().is_some_and(|t| t.tls);
-    let caller = Caller::new(request.principal.clone()).secure(secure);
-    json(kms.handle(&caller, operation, &request.body).await)
+    json(kms.handle(&Caller::new(request.principal.clone()), operation, &request.body).await)
 }
 
 /// Answers an IAM or STS query-API request.
@@ -327,8 +326,13 @@ async fn forwarded_iam(iam: &Iam, request: &Authenticated) -> Response<Body> {
     let Some(arn) = header(internal_routes::CALLER_HEADER) else {
         return error("iam", StatusCode::BAD_REQUEST, "ValidationError", "A forwarded call names its caller.");
     };
+    let origin = tern_iam::policy::Origin {
+        secure_transport: header(internal_routes::CALLER_TLS_HEADER).is_some_and(|v| v == "true"),
+        source_ip: header(internal_routes::CALLER_IP_HEADER).and_then(|ip| ip.parse().ok()),
+    };
     let caller = Principal {
         session_arn: header(internal_routes::CALLER_SESSION_HEADER),
+        origin,
         ..Principal::of_arn(iam.account(), arn)
     };
     match form_params(&request.body, None) {

@@ -44,6 +44,10 @@ impl S3Route for ReplicateRoute {
             .iam
             .identity(&access_key, token)
             .ok_or_else(|| s3_error!(InvalidToken, "The provided token is malformed or otherwise invalid."))?;
+        let identity = tern_iam::Identity {
+            principal: identity.principal.from(crate::listener::origin(&req.extensions)),
+            ..identity
+        };
         // Before anything of the request is read: only S3's replication delivers.
         tern_s3::require_replication(&identity.principal)?;
         let route = Route::of(req.uri.path()).ok_or_else(|| s3_error!(InvalidURI, "No bucket and key"))?;

@@ -14,13 +14,16 @@ pub struct RequestContext {
 }
 
 impl RequestContext {
-    /// The global keys every request carries, for `principal`.
-    /// `aws:SecureTransport` is false until [`Self::secure_transport`] says
-    /// the request came over TLS: a policy that requires TLS fails closed.
+    /// The global keys every request carries, for `principal` and where
+    /// its request came from. `aws:SecureTransport` is false unless the
+    /// request came over TLS: a policy that requires TLS fails closed.
     #[must_use]
     pub fn of(principal: &super::Principal) -> Self {
         let mut cx = Self::default();
-        cx.set("aws:SecureTransport", "false");
+        cx.secure_transport(principal.origin.secure_transport);
+        if let Some(ip) = principal.origin.source_ip {
+            cx.set("aws:SourceIp", ip.to_string());
+        }
         cx.set("aws:PrincipalArn", principal.arn.clone());
         cx.set("aws:PrincipalAccount", principal.account.clone());
         let kind = if principal.is_root() {
@@ -38,7 +41,7 @@ impl RequestContext {
     }
 
     /// Whether the request came over TLS (`aws:SecureTransport`).
-    pub fn secure_transport(&mut self, secure: bool) {
+    fn secure_transport(&mut self, secure: bool) {
         self.set("aws:SecureTransport", secure.to_string());
     }
 

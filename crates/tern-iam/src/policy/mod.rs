@@ -36,6 +36,19 @@ pub struct Principal {
     /// as the rule's role), that service. Never set for a session a user
     /// asked for with `AssumeRole`.
     pub assumed_by_service: Option<String>,
+    /// Where the request came from, for `aws:SourceIp` and
+    /// `aws:SecureTransport`; set by whoever accepted the connection.
+    pub origin: Origin,
+}
+
+/// How a request reached the deployment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Origin {
+    /// Over TLS.
+    pub secure_transport: bool,
+    /// The client's address; absent when a service calls on the caller's
+    /// behalf (as AWS leaves `aws:SourceIp` out then).
+    pub source_ip: Option<std::net::IpAddr>,
 }
 
 impl Principal {
@@ -53,7 +66,14 @@ impl Principal {
     /// A user, role or root of `account` by ARN, without a session.
     #[must_use]
     pub fn of_arn(account: &str, arn: String) -> Self {
-        Self { arn, account: account.to_owned(), session_arn: None, service: None, assumed_by_service: None }
+        Self {
+            arn,
+            account: account.to_owned(),
+            session_arn: None,
+            service: None,
+            assumed_by_service: None,
+            origin: Origin::default(),
+        }
     }
 
     /// A session of `role_arn` named `session_name`; `by_service` is the
@@ -66,6 +86,13 @@ impl Principal {
             assumed_by_service: by_service.map(str::to_owned),
             ..Self::of_arn(account, role_arn.to_owned())
         }
+    }
+
+    /// The same principal, calling from `origin`.
+    #[must_use]
+    pub fn from(mut self, origin: Origin) -> Self {
+        self.origin = origin;
+        self
     }
 
     /// Whether S3 assumed this session for replication.

@@ -123,7 +123,7 @@ async fn policies_fail_closed() {
 
     // A condition on a key Tern never sets may narrow an Allow, never anything else.
     let silent_deny = serde_json::json!([{"Effect": "Deny", "Action": "s3:*", "Resource": "*",
-        "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}}]);
+        "Condition": {"IpAddress": {"aws:VpcSourceIp": "10.0.0.0/8"}}}]);
     assert!(tern.user("vpc", &policy(&silent_deny)).await.unwrap_err().to_string().contains("MalformedPolicyDocument"));
     let ignored_key = serde_json::json!([{"Effect": "Deny", "Action": "s3:*", "Resource": "*",
         "Condition": {"StringEquals": {"aws:SourceVpc": "vpc-1"}}}]);
@@ -166,4 +166,37 @@ async fn inline_policies_stay_within_aws_quotas() {
     let spaced = policy(&serde_json::json!([{"Effect": "Allow", "Action": "s3:PutObject", "Resource": "*"}]))
         .replace(',', ",          ");
     assert_eq!(put_more(&tern, &spaced).await.status, 200);
+}
+
+/// `aws:SourceIp` is set on every service's requests, IAM calls a follower
+/// forwards included, so a Deny on it applies everywhere rather than
+/// silently where Tern would leave the key out.
+#[tokio::test]
+async fn source_ip_conditions_apply_to_every_service() {
+    let tern = two_regions().await;
+    let everything_but_from_here = serde_json::json!([
+        {"Effect": "Allow", "Action": ["s3:*", "kms:*", "iam:*"], "Resource": "*"},
+        {"Effect": "Deny", "Action": ["s3:*", "kms:*", "iam:*"], "Resource": "*",
+         "Condition": {"IpAddress": {"aws:SourceIp": "127.0.0.0/8"}}},
+    ]);
+    let user = tern.user("local", &policy(&everything_but_from_here)).await.unwrap();
+    tern.wait_until_known(WEST, &user).await.unwrap();
+    let s3 = super::s3_as(&tern, EAST, &user).list_buckets().send().await.unwrap_err();
+    assert_eq!(crate::code(&s3), "AccessDenied");
+    let kms = tern.kms_as(&user, EAST, "CreateKey", "{}").await.unwrap();
+    assert!(kms.status == 400 && kms.text().contains("AccessDeniedException"), "{}", kms.text());
+    for region in [EAST, WEST] {
+        let iam = tern.iam_as(&user, region, &[("Action", "ListUsers"), ("Version", "2010-05-08")]).await.unwrap();
+        assert_eq!(iam.status, 403, "{region}: {}", iam.text());
+    }
+    let elsewhere = serde_json::json!([
+        {"Effect": "Allow", "Action": ["s3:*", "kms:*", "iam:*"], "Resource": "*"},
+        {"Effect": "Deny", "Action": ["s3:*", "kms:*", "iam:*"], "Resource": "*",
+         "Condition": {"IpAddress": {"aws:SourceIp": "192.0.2.0/24"}}},
+    ]);
+    let other = tern.user("remote", &policy(&elsewhere)).await.unwrap();
+    tern.wait_until_known(WEST, &other).await.unwrap();
+    assert!(super::s3_as(&tern, EAST, &other).list_buckets().send().await.is_ok());
+    let iam = tern.iam_as(&other, WEST, &[("Action", "ListUsers"), ("Version", "2010-05-08")]).await.unwrap();
+    assert_eq!(iam.status, 200, "{}", iam.text());
 }
