@@ -34,6 +34,10 @@ pub struct DeploymentConfig {
     /// Bounds on what clients can make a region hold.
     #[serde(default)]
     pub limits: Limits,
+    /// Block Public Access for the whole account (on by default): no bucket
+    /// can take a public policy, nor let anonymous callers in through one.
+    #[serde(default = "default_true")]
+    pub block_public_access: bool,
     /// How regions trust each other over TLS (needed once any region serves it).
     #[serde(default)]
     pub tls: Option<TlsConfig>,
@@ -196,6 +200,7 @@ impl Default for DeploymentConfig {
             regions: vec![region("us-east-1", 9100), region("eu-west-1", 9101)],
             sigv2: true,
             limits: Limits::default(),
+            block_public_access: true,
             tls: None,
         }
     }

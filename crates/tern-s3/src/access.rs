@@ -48,6 +48,8 @@ pub fn iam_action(operation: &str, versioned: bool) -> Option<&'static str> {
         "PutBucketPolicy" => "s3:PutBucketPolicy",
         "DeleteBucketPolicy" => "s3:DeleteBucketPolicy",
         "GetBucketPolicyStatus" => "s3:GetBucketPolicyStatus",
+        "GetPublicAccessBlock" => "s3:GetBucketPublicAccessBlock",
+        "PutPublicAccessBlock" | "DeletePublicAccessBlock" => "s3:PutBucketPublicAccessBlock",
         _ => return None,
     })
 }

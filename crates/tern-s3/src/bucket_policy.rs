@@ -1,8 +1,12 @@
-//! Bucket policies: `Put`/`Get`/`DeleteBucketPolicy` and `GetBucketPolicyStatus`.
-//! A policy is stored as written (a versioned document), parsed once, and
-//! kept per bucket in memory; every S3 authorization of the bucket's
-//! resources reads it beside the caller's identity policies
-//! ([`Region::authorize_in`]).
+//! Bucket policies (`Put`/`Get`/`DeleteBucketPolicy`, `GetBucketPolicyStatus`)
+//! and Block Public Access (`Put`/`Get`/`DeletePublicAccessBlock`). A policy
+//! is stored as written (a versioned document), parsed once, and kept per
+//! bucket in memory; every S3 authorization of the bucket's resources reads
+//! it beside the caller's identity policies ([`Region::authorize_in`]).
+//! Block Public Access is on for every bucket until removed, and the
+//! deployment's account-wide setting adds to it: a public policy cannot be
+//! put, and only the account's principals reach a bucket whose policy is
+//! public.
 
 use std::sync::Arc;
 
@@ -33,6 +37,59 @@ impl StoredConfig for StoredPolicy {
     }
 }
 
+/// Block Public Access settings of a bucket (or the account).
+#[allow(clippy::struct_excessive_bools)] // AWS's four independent settings, as its API names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicAccessBlock {
+    pub block_public_acls: bool,
+    pub ignore_public_acls: bool,
+    pub block_public_policy: bool,
+    pub restrict_public_buckets: bool,
+}
+
+impl PublicAccessBlock {
+    /// Everything blocked: a new bucket's settings, as on AWS since 2023.
+    pub const ALL: Self = Self {
+        block_public_acls: true,
+        ignore_public_acls: true,
+        block_public_policy: true,
+        restrict_public_buckets: true,
+    };
+    pub const NONE: Self = Self {
+        block_public_acls: false,
+        ignore_public_acls: false,
+        block_public_policy: false,
+        restrict_public_buckets: false,
+    };
+
+    /// Each setting that either blocks.
+    fn or(self, other: Self) -> Self {
+        Self {
+            block_public_acls: self.block_public_acls || other.block_public_acls,
+            ignore_public_acls: self.ignore_public_acls || other.ignore_public_acls,
+            block_public_policy: self.block_public_policy || other.block_public_policy,
+            restrict_public_buckets: self.restrict_public_buckets || other.restrict_public_buckets,
+        }
+    }
+}
+
+/// A bucket's Block Public Access as stored: a bucket without a row has
+/// [`PublicAccessBlock::ALL`]; `None` once the configuration was deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct StoredPublicAccessBlock {
+    config: Option<PublicAccessBlock>,
+}
+
+impl StoredConfig for StoredPublicAccessBlock {
+    const KIND: &'static str = "public-access-block";
+    const VERSION: u64 = 1;
+
+    /// Block Public Access began at version 1.
+    fn migrate(version: u64, _: serde_json::Value) -> Result<serde_json::Value, String> {
+        Err(format!("no public access block was ever stored as version {version}"))
+    }
+}
+
 /// Actions the account's root may always take on a bucket's policy, so a
 /// policy can never lock the account out of its own bucket (as on AWS).
 const POLICY_ACTIONS: [&str; 3] = ["s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"];
@@ -54,6 +111,13 @@ impl Region {
             return Err(malformed("Policies must be less than 20 KB."));
         }
         let policy = Policy::resource(text).map_err(|e| malformed(&e.0))?;
+        if policy.is_public() && self.public_access_block(bucket).await?.block_public_policy {
+            return Err(s3_error!(
+                AccessDenied,
+                "User is not authorized to perform: s3:PutBucketPolicy on resource: \"arn:aws:s3:::{bucket}\" because \
+                 public policies are blocked by the BlockPublicPolicy block public access setting."
+            ));
+        }
         let own = format!("arn:aws:s3:::{bucket}");
         let foreign = policy
             .named_resources()
@@ -105,6 +169,37 @@ impl Region {
         Ok(policy)
     }
 
+    pub(crate) async fn put_public_access_block(&self, bucket: &str, config: PublicAccessBlock) -> S3Result<()> {
+        self.bucket(bucket).await?;
+        StoredPublicAccessBlock { config: Some(config) }.store(&*self.meta, bucket).await
+    }
+
+    pub(crate) async fn get_public_access_block(&self, bucket: &str) -> S3Result<PublicAccessBlock> {
+        self.bucket(bucket).await?;
+        let stored = StoredPublicAccessBlock::load(&*self.meta, bucket).await?;
+        stored.map_or(Some(PublicAccessBlock::ALL), |s| s.config).ok_or_else(|| {
+            crate::error::with_status(
+                s3s::S3Error::with_message(
+                    s3s::S3ErrorCode::Custom("NoSuchPublicAccessBlockConfiguration".into()),
+                    "The public access block configuration was not found",
+                ),
+                http::StatusCode::NOT_FOUND,
+            )
+        })
+    }
+
+    pub(crate) async fn delete_public_access_block(&self, bucket: &str) -> S3Result<()> {
+        self.bucket(bucket).await?;
+        StoredPublicAccessBlock { config: None }.store(&*self.meta, bucket).await
+    }
+
+    /// What blocks public access to `bucket`: its own settings and the account's.
+    async fn public_access_block(&self, bucket: &str) -> S3Result<PublicAccessBlock> {
+        let stored = StoredPublicAccessBlock::load(&*self.meta, bucket).await?;
+        let own = stored.map_or(Some(PublicAccessBlock::ALL), |s| s.config).unwrap_or(PublicAccessBlock::NONE);
+        Ok(own.or(self.account_public_access_block))
+    }
+
     /// Forgets what is cached of `bucket`'s policy (it changed, or the bucket went).
     pub(crate) fn forget_bucket_policy(&self, bucket: &str) {
         self.policy_cache().remove(bucket);
@@ -126,10 +221,19 @@ impl Region {
         context: &RequestContext,
     ) -> S3Result<()> {
         let exempt = who.is_root() && POLICY_ACTIONS.contains(&action);
-        let policy = match bucket_of(resource) {
-            Some(bucket) if !exempt => self.bucket_policy(bucket).await?,
-            _ => None,
+        let bucket = bucket_of(resource).filter(|_| !exempt);
+        let mut policy = match bucket {
+            Some(bucket) => self.bucket_policy(bucket).await?,
+            None => None,
         };
+        // RestrictPublicBuckets: a public policy reaches only the account's principals.
+        if let Some(bucket) = bucket
+            && who.is_anonymous()
+            && policy.as_ref().is_some_and(|p| p.is_public())
+            && self.public_access_block(bucket).await?.restrict_public_buckets
+        {
+            policy = None;
+        }
         let request = Request { principal: who, action, resource, context };
         self.iam
             .authorize_current_with(&request, policy.as_deref())

@@ -28,6 +28,7 @@ mod stored;
 mod tagging;
 mod wire;
 
+pub use bucket_policy::PublicAccessBlock;
 pub use encryption::{BUCKET_KEY_PERIOD, Sse};
 pub use error::{REQUEST_TIMEOUT_TEXT, access_denied};
 pub use region::Region;

@@ -26,6 +26,9 @@ pub struct Region {
     pub sse: Arc<Sse>,
     /// Signs the tickets of blobs staged for replicas (a secret of this region).
     pub replica_tickets: tern_crypto::mac::Mac,
+    /// The account's Block Public Access (the deployment's setting), which
+    /// adds to every bucket's own.
+    pub account_public_access_block: crate::PublicAccessBlock,
     /// Bucket policies, parsed, by bucket (`None`: the bucket has none).
     pub bucket_policies: std::sync::Mutex<std::collections::HashMap<String, Option<Arc<tern_iam::policy::Policy>>>>,
 }

@@ -25,6 +25,10 @@ use s3s::dto::{
     DeleteBucketReplicationInput, DeleteBucketReplicationOutput, GetBucketReplicationInput, GetBucketReplicationOutput,
     PutBucketReplicationInput, PutBucketReplicationOutput,
 };
+use s3s::dto::{
+    DeletePublicAccessBlockInput, DeletePublicAccessBlockOutput, GetPublicAccessBlockInput, GetPublicAccessBlockOutput,
+    PublicAccessBlockConfiguration, PutPublicAccessBlockInput, PutPublicAccessBlockOutput,
+};
 use s3s::{S3, S3Request, S3Response, S3Result};
 
 use tern_iam::policy::Principal;
@@ -151,6 +155,44 @@ impl S3 for TernS3 {
     ) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
         let is_public = self.region.bucket_policy_is_public(&req.input.bucket).await?;
         ok(GetBucketPolicyStatusOutput { policy_status: Some(PolicyStatus { is_public: Some(is_public) }) })
+    }
+
+    async fn put_public_access_block(
+        &self,
+        req: S3Request<PutPublicAccessBlockInput>,
+    ) -> S3Result<S3Response<PutPublicAccessBlockOutput>> {
+        let c = &req.input.public_access_block_configuration;
+        let setting = |s: Option<bool>| s.unwrap_or(false);
+        let config = crate::PublicAccessBlock {
+            block_public_acls: setting(c.block_public_acls),
+            ignore_public_acls: setting(c.ignore_public_acls),
+            block_public_policy: setting(c.block_public_policy),
+            restrict_public_buckets: setting(c.restrict_public_buckets),
+        };
+        self.region.put_public_access_block(&req.input.bucket, config).await?;
+        ok(PutPublicAccessBlockOutput {})
+    }
+
+    async fn get_public_access_block(
+        &self,
+        req: S3Request<GetPublicAccessBlockInput>,
+    ) -> S3Result<S3Response<GetPublicAccessBlockOutput>> {
+        let c = self.region.get_public_access_block(&req.input.bucket).await?;
+        let config = PublicAccessBlockConfiguration {
+            block_public_acls: Some(c.block_public_acls),
+            ignore_public_acls: Some(c.ignore_public_acls),
+            block_public_policy: Some(c.block_public_policy),
+            restrict_public_buckets: Some(c.restrict_public_buckets),
+        };
+        ok(GetPublicAccessBlockOutput { public_access_block_configuration: Some(config) })
+    }
+
+    async fn delete_public_access_block(
+        &self,
+        req: S3Request<DeletePublicAccessBlockInput>,
+    ) -> S3Result<S3Response<DeletePublicAccessBlockOutput>> {
+        self.region.delete_public_access_block(&req.input.bucket).await?;
+        ok(DeletePublicAccessBlockOutput {})
     }
 
     async fn put_bucket_replication(

@@ -363,13 +363,20 @@ fn replication_read<T>(req: &S3Request<T>) -> bool {
 #[async_trait::async_trait]
 impl S3Access for IamAccess {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
-        let access_key = cx.credentials().ok_or_else(|| s3_error!(AccessDenied, "Access Denied"))?.access_key.clone();
-        let token = cx.extensions_mut().get::<SessionToken>().map(|t| t.0.clone());
-        let identity = self
-            .iam
-            .identity(&access_key, token.as_deref())
-            .ok_or_else(|| s3_error!(InvalidToken, "The provided token is malformed or otherwise invalid."))?;
-        let principal: Principal = identity.principal.from(crate::listener::origin(cx.extensions_mut()));
+        let principal = match cx.credentials() {
+            // Unsigned: only a bucket policy that allows anyone may let it in.
+            None => Principal::anonymous(),
+            Some(credentials) => {
+                let access_key = credentials.access_key.clone();
+                let token = cx.extensions_mut().get::<SessionToken>().map(|t| t.0.clone());
+                let identity = self
+                    .iam
+                    .identity(&access_key, token.as_deref())
+                    .ok_or_else(|| s3_error!(InvalidToken, "The provided token is malformed or otherwise invalid."))?;
+                identity.principal
+            }
+        };
+        let principal = principal.from(crate::listener::origin(cx.extensions_mut()));
         let operation = cx.s3_op().name();
         if DECIDED_BY_INPUT.contains(&operation) {
             cx.extensions_mut().insert(Unauthorized(principal));

@@ -106,6 +106,11 @@ pub async fn start_region(
         replication_wake: Arc::clone(&replication_wake),
         sse: Arc::new(Sse::new(tern_crypto::wrap::derive(&root_key, KEK_PURPOSE), Arc::clone(&kms))),
         replica_tickets: tern_crypto::mac::Mac::derived(&root_key, REPLICA_TICKETS_PURPOSE),
+        account_public_access_block: if deployment.block_public_access {
+            tern_s3::PublicAccessBlock::ALL
+        } else {
+            tern_s3::PublicAccessBlock::NONE
+        },
         bucket_policies: std::sync::Mutex::default(),
     });
 

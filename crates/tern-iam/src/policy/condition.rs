@@ -24,6 +24,10 @@ impl RequestContext {
         if let Some(ip) = principal.origin.source_ip {
             cx.set("aws:SourceIp", ip.to_string());
         }
+        if principal.is_anonymous() {
+            cx.set("aws:PrincipalType", "Anonymous");
+            return cx;
+        }
         cx.set("aws:PrincipalArn", principal.arn.clone());
         cx.set("aws:PrincipalAccount", principal.account.clone());
         let kind = if principal.is_root() {

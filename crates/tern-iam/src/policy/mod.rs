@@ -17,6 +17,9 @@ pub use condition::RequestContext;
 pub use denial::{Denial, PolicyType, Refusal};
 pub use document::{Policy, PolicyError};
 
+/// The ARN an anonymous caller carries (no principal element names it).
+const ANONYMOUS: &str = "anonymous";
+
 /// The S3 service principal.
 pub const S3_SERVICE: &str = "s3.amazonaws.com";
 
@@ -86,6 +89,18 @@ impl Principal {
             assumed_by_service: by_service.map(str::to_owned),
             ..Self::of_arn(account, role_arn.to_owned())
         }
+    }
+
+    /// An unsigned request's caller: it matches only `Principal: *`, and no
+    /// identity policy speaks for it.
+    #[must_use]
+    pub fn anonymous() -> Self {
+        Self::of_arn("", ANONYMOUS.to_owned())
+    }
+
+    #[must_use]
+    pub fn is_anonymous(&self) -> bool {
+        self.arn == ANONYMOUS && self.account.is_empty()
     }
 
     /// The same principal, calling from `origin`.

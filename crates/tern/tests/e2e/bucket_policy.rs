@@ -23,11 +23,22 @@ async fn put(s3: &Client, bucket: &str, key: &str) -> Result<(), String> {
     sent.map(drop).map_err(|e| code(&e))
 }
 
+/// A region whose account lets buckets opt out of Block Public Access.
+async fn open_region() -> Deployment {
+    let binary = env!("CARGO_BIN_EXE_tern").as_ref();
+    Deployment::start_with(binary, &[EAST], "block_public_access = false").await.expect("tern starts")
+}
+
 #[tokio::test]
 async fn policies_round_trip_as_written_and_malformed_ones_are_refused() {
-    let tern = one_region().await;
+    let tern = open_region().await;
     let s3 = tern.s3(EAST);
     crate::bucket(&s3, "pol").await;
+    let public =
+        policy(r#"{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::pol/*"}"#);
+    let blocked = s3.put_bucket_policy().bucket("pol").policy(&public).send().await.unwrap_err();
+    assert_eq!(code(&blocked), "AccessDenied", "a new bucket blocks public policies");
+    s3.delete_public_access_block().bucket("pol").send().await.unwrap();
     let missing = s3.get_bucket_policy().bucket("pol").send().await.unwrap_err();
     assert_eq!((code(&missing).as_str(), status(&missing)), ("NoSuchBucketPolicy", 404));
     let private = policy(
@@ -203,9 +214,10 @@ async fn the_policy_matrix_decides_as_aws_documents() {
     use Who::{Alice, Bob, Carol, Root};
     const ALICE: &str = "arn:aws:iam::000000000000:user/alice";
     const BOB: &str = "arn:aws:iam::000000000000:user/bob";
-    let tern = one_region().await;
+    let tern = open_region().await;
     let root = tern.s3(EAST);
     crate::bucket(&root, "matrix").await;
+    root.delete_public_access_block().bucket("matrix").send().await.unwrap();
     for key in ["a", "docs/a", "public/a"] {
         put(&root, "matrix", key).await.unwrap();
     }
@@ -517,4 +529,60 @@ async fn the_policy_matrix_decides_as_aws_documents() {
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// Unsigned requests: Block Public Access is on for every new bucket and for
+/// the account by default; where both are lifted, a policy that allows
+/// anyone lets anonymous callers do exactly what it allows.
+#[tokio::test]
+async fn anonymous_callers_reach_only_what_a_public_policy_allows_where_nothing_blocks_it() {
+    let public = |bucket: &str| {
+        policy(&format!(
+            r#"{{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::{bucket}/*"}}"#
+        ))
+    };
+    let anonymous_get = |tern: &Deployment, bucket: &str| {
+        let url = format!("{}/{bucket}/k", tern.endpoint(EAST));
+        async move { reqwest::get(url).await.unwrap().status().as_u16() }
+    };
+
+    let closed = one_region().await;
+    let s3 = closed.s3(EAST);
+    crate::bucket(&s3, "closed").await;
+    put(&s3, "closed", "k").await.unwrap();
+    s3.delete_public_access_block().bucket("closed").send().await.unwrap();
+    let refused = s3.put_bucket_policy().bucket("closed").policy(public("closed")).send().await.unwrap_err();
+    assert_eq!(code(&refused), "AccessDenied", "the account blocks public policies by default");
+    assert_eq!(anonymous_get(&closed, "closed").await, 403);
+
+    let open = open_region().await;
+    let s3 = open.s3(EAST);
+    for bucket in ["public", "private", "restricted"] {
+        crate::bucket(&s3, bucket).await;
+        put(&s3, bucket, "k").await.unwrap();
+    }
+    let bpa = s3.get_public_access_block().bucket("public").send().await.unwrap();
+    let config = bpa.public_access_block_configuration();
+    assert_eq!(config.and_then(aws_sdk_s3::types::PublicAccessBlockConfiguration::restrict_public_buckets), Some(true));
+    s3.delete_public_access_block().bucket("public").send().await.unwrap();
+    let gone = s3.get_public_access_block().bucket("public").send().await.unwrap_err();
+    assert_eq!((code(&gone).as_str(), status(&gone)), ("NoSuchPublicAccessBlockConfiguration", 404));
+    put_policy(&s3, "public", &public("public")).await;
+    assert_eq!(anonymous_get(&open, "public").await, 200, "what the policy allows anyone");
+    let anonymous_put = reqwest::Client::new().put(format!("{}/public/new", open.endpoint(EAST))).body("x").send();
+    assert_eq!(anonymous_put.await.unwrap().status().as_u16(), 403, "and nothing else");
+    assert_eq!(anonymous_get(&open, "private").await, 403, "a bucket without a policy lets no one in");
+
+    let only_restrict = aws_sdk_s3::types::PublicAccessBlockConfiguration::builder()
+        .restrict_public_buckets(true)
+        .block_public_policy(false)
+        .build();
+    s3.put_public_access_block()
+        .bucket("restricted")
+        .public_access_block_configuration(only_restrict)
+        .send()
+        .await
+        .unwrap();
+    put_policy(&s3, "restricted", &public("restricted")).await;
+    assert_eq!(anonymous_get(&open, "restricted").await, 403, "RestrictPublicBuckets keeps anonymous callers out");
 }
