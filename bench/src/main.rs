@@ -15,6 +15,8 @@
 //!   objects (RSS growth of the process from the start of the drain).
 //! - `cse`: client-side encryption (`tern-cse`) PUT/GET of 64 MiB objects
 //!   against plain PUT/GET of the same bytes, ratio to plain.
+//! - `policy`: PUT/GET on a bucket with a bucket policy against one
+//!   without, ratio to the bucket without.
 //! - `tls`: PUT/GET throughput over HTTPS (`tern up --tls`) against plain
 //!   HTTP on the same build, ratio to HTTP.
 
@@ -26,6 +28,7 @@ mod kms;
 mod measure;
 mod objects;
 mod peers;
+mod policy;
 mod replication;
 mod sse;
 mod tls;
@@ -43,6 +46,7 @@ enum Suite {
     Backlog,
     Cse,
     Tls,
+    Policy,
 }
 
 #[derive(Parser)]
@@ -87,6 +91,7 @@ async fn main() -> anyhow::Result<()> {
         Suite::Backlog => replication::backlog(&args, &tern).await,
         Suite::Cse => cse::run(&args, &tern).await,
         Suite::Tls => tls::run(&args, &tern).await,
+        Suite::Policy => policy::run(&args, &tern).await,
     };
     if result.is_err() {
         let log = tern.log();
