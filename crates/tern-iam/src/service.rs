@@ -381,7 +381,8 @@ impl Iam {
         resource_policy: Option<&Policy>,
     ) -> Result<(), Denial> {
         let first = self.authorize_with(request, resource_policy);
-        if first.is_err() && self.catch_up().await {
+        // Catching up never changes an anonymous caller's verdict.
+        if first.is_err() && !request.principal.is_anonymous() && self.catch_up().await {
             return self.authorize_with(request, resource_policy);
         }
         first

@@ -75,6 +75,10 @@ impl Kms {
         encryption_context: Option<&BTreeMap<String, String>>,
     ) -> KmsResult<Allowed<'k>> {
         let arn = self.arn(&key.record.id);
+        if caller.principal.is_anonymous() {
+            // As on AWS: no key policy reaches an unsigned caller, not even through S3.
+            return Err(KmsError::access_denied("Anonymous callers may not use KMS keys."));
+        }
         let context = self.request_context(caller, &key.record, encryption_context);
         let qualified = format!("kms:{action}");
         let request = Request { principal: &caller.principal, action: &qualified, resource: &arn, context: &context };

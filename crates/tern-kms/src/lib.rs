@@ -65,7 +65,7 @@ impl Caller {
     #[must_use]
     pub fn via(mut self, service: String) -> Self {
         self.via_service = Some(service);
-        self.principal.origin = tern_iam::policy::Origin { secure_transport: true, source_ip: None };
+        self.principal.origin = tern_iam::policy::Origin { secure_transport: true, ..Default::default() };
         self
     }
 

@@ -35,6 +35,8 @@ impl Region {
         }
         let record =
             BucketRecord { name: input.bucket.clone(), created_ms: now_ms(), versioning: Versioning::Unversioned };
+        // Nothing cached of an earlier bucket of this name may govern this one.
+        self.forget_bucket_policy(&input.bucket);
         self.meta.create_bucket(&record).await.map_err(|e| match e {
             tern_store::StoreError::BucketExists => already_owned(),
             other => store_error(other),

@@ -9,6 +9,7 @@
 //! public.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use s3s::{S3Result, s3_error};
 use serde::{Deserialize, Serialize};
@@ -130,7 +131,9 @@ impl Region {
             return Err(malformed("Invalid principal in policy"));
         }
         StoredPolicy { text: text.to_owned() }.store(&*self.meta, bucket).await?;
-        self.policy_cache().insert(bucket.to_owned(), Some(Arc::new(policy)));
+        let mut cache = self.policy_cache();
+        self.bucket_policies_changed.fetch_add(1, Ordering::SeqCst);
+        cache.insert(bucket.to_owned(), Some(Arc::new(policy)));
         Ok(())
     }
 
@@ -156,15 +159,21 @@ impl Region {
 
     /// The bucket's policy, parsed; cached until it changes, for buckets
     /// of this region only (so names a caller makes up take no memory).
-    pub(crate) async fn bucket_policy(&self, bucket: &str) -> S3Result<Option<Arc<Policy>>> {
+    pub async fn bucket_policy(&self, bucket: &str) -> S3Result<Option<Arc<Policy>>> {
         if let Some(cached) = self.policy_cache().get(bucket) {
             return Ok(cached.clone());
         }
+        // A change while this reads the store must not be undone by caching
+        // what was read before it.
+        let generation = self.bucket_policies_changed.load(Ordering::SeqCst);
         let stored = StoredPolicy::load(&*self.meta, bucket).await?;
         // A stored policy that no longer parses denies everything but its own repair.
         let policy = stored.map(|p| Arc::new(Policy::resource(&p.text).unwrap_or_else(|_| Policy::deny_all())));
         if policy.is_some() || self.meta.get_bucket(bucket).await.map_err(store_error)?.is_some() {
-            self.policy_cache().insert(bucket.to_owned(), policy.clone());
+            let mut cache = self.policy_cache();
+            if self.bucket_policies_changed.load(Ordering::SeqCst) == generation {
+                cache.insert(bucket.to_owned(), policy.clone());
+            }
         }
         Ok(policy)
     }
@@ -202,7 +211,9 @@ impl Region {
 
     /// Forgets what is cached of `bucket`'s policy (it changed, or the bucket went).
     pub(crate) fn forget_bucket_policy(&self, bucket: &str) {
-        self.policy_cache().remove(bucket);
+        let mut cache = self.policy_cache();
+        self.bucket_policies_changed.fetch_add(1, Ordering::SeqCst);
+        cache.remove(bucket);
     }
 
     fn policy_cache(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Option<Arc<Policy>>>> {

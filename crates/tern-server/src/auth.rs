@@ -129,6 +129,13 @@ struct Needs {
 }
 
 impl IamAccess {
+    /// Whether the bucket `path` names has a policy that could allow an
+    /// unsigned caller anything (conditions aside).
+    async fn may_let_in_anonymous(&self, path: &S3Path) -> S3Result<bool> {
+        let (S3Path::Bucket { bucket } | S3Path::Object { bucket, .. }) = path else { return Ok(false) };
+        Ok(self.region.bucket_policy(bucket).await?.is_some_and(|p| p.may_allow_anonymous()))
+    }
+
     /// Identity policies and the bucket's policy decide each need.
     async fn authorize(&self, principal: &Principal, needs: &[Needs], context: &RequestContext) -> S3Result<()> {
         for Needs { action, resource } in needs {
@@ -148,7 +155,6 @@ impl IamAccess {
         let Unauthorized(principal) =
             req.extensions.remove::<Unauthorized>().ok_or_else(|| s3_error!(AccessDenied, "Access Denied"))?;
         let mut context = RequestContext::of(&principal);
-        signing_keys(&mut context, &req.headers, req.uri.query());
         keys(&mut context);
         self.authorize(&principal, needs, &context).await?;
         req.extensions.insert(principal);
@@ -156,18 +162,17 @@ impl IamAccess {
     }
 }
 
-/// How an S3 request was signed: `s3:signatureversion`, `s3:authType`
-/// (where it came from travels with the principal).
-fn signing_keys(context: &mut RequestContext, headers: &http::HeaderMap, query: Option<&str>) {
+/// How an S3 request was signed (`s3:signatureversion`, `s3:authType`),
+/// which travels with its principal like where it came from.
+fn signature_of(headers: &http::HeaderMap, query: Option<&str>) -> (&'static str, &'static str) {
     let authorization = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let (version, kind) = if let Some(authorization) = authorization {
+    let (v4, kind) = if let Some(authorization) = authorization {
         (authorization.starts_with("AWS4-"), "REST-HEADER")
     } else {
         let presigned_v4 = tern_sigv4::query::Query::of(query).is_ok_and(|q| q.has("X-Amz-Algorithm"));
         (presigned_v4, "REST-QUERY-STRING")
     };
-    context.set("s3:signatureversion", if version { "AWS4-HMAC-SHA256" } else { "AWS" });
-    context.set("s3:authType", kind);
+    (if v4 { "AWS4-HMAC-SHA256" } else { "AWS" }, kind)
 }
 
 /// What an input names that its authorization reads: s3s's parsed fields.
@@ -376,7 +381,13 @@ impl S3Access for IamAccess {
                 identity.principal
             }
         };
-        let principal = principal.from(crate::listener::origin(cx.extensions_mut()));
+        let signature = Some(signature_of(cx.headers(), cx.uri().query()));
+        let principal =
+            principal.from(tern_iam::policy::Origin { signature, ..crate::listener::origin(cx.extensions_mut()) });
+        if principal.is_anonymous() && !self.may_let_in_anonymous(cx.s3_path()).await? {
+            // Before s3s reads any body: nothing here lets an unsigned caller in.
+            return Err(s3_error!(AccessDenied, "Access Denied"));
+        }
         let operation = cx.s3_op().name();
         if DECIDED_BY_INPUT.contains(&operation) {
             cx.extensions_mut().insert(Unauthorized(principal));
@@ -389,8 +400,7 @@ impl S3Access for IamAccess {
             S3Path::Bucket { bucket } => resource_arn(Some(bucket), None),
             S3Path::Object { bucket, key } => resource_arn(Some(bucket), Some(key)),
         };
-        let mut context = RequestContext::of(&principal);
-        signing_keys(&mut context, cx.headers(), cx.uri().query());
+        let context = RequestContext::of(&principal);
         self.authorize(&principal, &[Needs { action, resource }], &context).await?;
         cx.extensions_mut().insert(principal);
         Ok(())

@@ -50,7 +50,9 @@ pub struct Transport {
 pub fn origin(extensions: &http::Extensions) -> tern_iam::policy::Origin {
     tern_iam::policy::Origin {
         secure_transport: extensions.get::<Transport>().is_some_and(|t| t.tls),
-        source_ip: extensions.get::<ClientAddress>().map(|ClientAddress(client)| client.ip()),
+        // An IPv4 client of a dual-stack listener arrives as ::ffff:a.b.c.d.
+        source_ip: extensions.get::<ClientAddress>().map(|ClientAddress(client)| client.ip().to_canonical()),
+        signature: None,
     }
 }
 

@@ -326,9 +326,18 @@ async fn forwarded_iam(iam: &Iam, request: &Authenticated) -> Response<Body> {
     let Some(arn) = header(internal_routes::CALLER_HEADER) else {
         return error("iam", StatusCode::BAD_REQUEST, "ValidationError", "A forwarded call names its caller.");
     };
+    if !tern_headers_signed(&request.parts.headers) {
+        return error(
+            "iam",
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            "What a forwarded call says of its caller is signed.",
+        );
+    }
     let origin = tern_iam::policy::Origin {
         secure_transport: header(internal_routes::CALLER_TLS_HEADER).is_some_and(|v| v == "true"),
         source_ip: header(internal_routes::CALLER_IP_HEADER).and_then(|ip| ip.parse().ok()),
+        signature: None,
     };
     let caller = Principal {
         session_arn: header(internal_routes::CALLER_SESSION_HEADER),
@@ -342,6 +351,18 @@ async fn forwarded_iam(iam: &Iam, request: &Authenticated) -> Response<Body> {
         }
         Err(message) => error("iam", StatusCode::BAD_REQUEST, "ValidationError", &message),
     }
+}
+
+/// Whether every `x-tern-*` header is among the headers the signature covers
+/// (a header outside `SignedHeaders` could be added on the way).
+fn tern_headers_signed(headers: &http::HeaderMap) -> bool {
+    let authorization = header_value(headers, "authorization").unwrap_or_default();
+    let signed: Vec<&str> = authorization
+        .split([',', ' '])
+        .find_map(|field| field.strip_prefix("SignedHeaders="))
+        .map(|list| list.split(';').collect())
+        .unwrap_or_default();
+    headers.keys().filter(|name| name.as_str().starts_with("x-tern-")).all(|name| signed.contains(&name.as_str()))
 }
 
 fn snapshot(iam: &Iam, body: &[u8]) -> Response<Body> {

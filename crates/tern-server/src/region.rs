@@ -111,6 +111,7 @@ pub async fn start_region(
         } else {
             tern_s3::PublicAccessBlock::NONE
         },
+        bucket_policies_changed: std::sync::atomic::AtomicU64::default(),
         bucket_policies: std::sync::Mutex::default(),
     });
 

@@ -24,6 +24,10 @@ impl RequestContext {
         if let Some(ip) = principal.origin.source_ip {
             cx.set("aws:SourceIp", ip.to_string());
         }
+        if let Some((version, auth_type)) = principal.origin.signature {
+            cx.set("s3:signatureversion", version);
+            cx.set("s3:authType", auth_type);
+        }
         if principal.is_anonymous() {
             cx.set("aws:PrincipalType", "Anonymous");
             return cx;
@@ -246,6 +250,39 @@ impl Condition {
             self.key,
             if deny { "silently disable the Deny" } else { "allow every request" }
         )))
+    }
+
+    /// Whether this condition pins the caller to known callers, which makes
+    /// an Allow to anyone not public (AWS's rule for Block Public Access):
+    /// a key that says who or where, compared for fixed values (no
+    /// wildcard, no address block of everything), not negated.
+    pub(crate) fn restricts_to_known_callers(&self) -> bool {
+        const WHO_OR_WHERE: &[&str] = &[
+            "aws:sourceip",
+            "aws:sourcearn",
+            "aws:sourcevpc",
+            "aws:sourcevpce",
+            "aws:sourceowner",
+            "aws:sourceaccount",
+            "aws:principalaccount",
+            "aws:principalarn",
+            "aws:principalorgid",
+            "aws:userid",
+        ];
+        let fixed = |v: &String| match self.operator {
+            Operator::IpAddress => cidr(v).is_some_and(|net| net.prefix_len() > 0),
+            _ => !v.contains('*') && !v.contains('?'),
+        };
+        let comparing = matches!(
+            self.operator,
+            Operator::StringEquals | Operator::StringLike | Operator::ArnLike | Operator::IpAddress
+        );
+        comparing
+            && !self.negated
+            && !self.if_exists
+            && self.qualifier == Qualifier::Single
+            && WHO_OR_WHERE.contains(&self.key.as_str())
+            && self.values.iter().all(fixed)
     }
 
     /// Whether a value names a policy variable (`${aws:username}`).

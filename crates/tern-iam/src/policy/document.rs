@@ -269,9 +269,21 @@ impl Policy {
     /// condition: a public policy, as S3's policy status reports it.
     #[must_use]
     pub fn is_public(&self) -> bool {
-        self.statements
-            .iter()
-            .any(|s| !s.deny && s.conditions.is_empty() && matches!(s.principals, Some((Principals::Any, false))))
+        self.statements.iter().any(|s| {
+            // Everyone, or everyone but those named: anyone at all.
+            let anyone = matches!(s.principals, Some((Principals::Any, false) | (Principals::Listed { .. }, true)));
+            !s.deny && anyone && !s.conditions.iter().any(Condition::restricts_to_known_callers)
+        })
+    }
+
+    /// Whether some Allow could reach an unsigned caller (`Principal: *`, or
+    /// a `NotPrincipal`), conditions aside: the only policies worth reading
+    /// an anonymous request's body for.
+    #[must_use]
+    pub fn may_allow_anonymous(&self) -> bool {
+        self.statements.iter().any(|s| {
+            !s.deny && matches!(s.principals, Some((Principals::Any, false) | (Principals::Listed { .. }, true)))
+        })
     }
 
     /// Every resource (or `NotResource`) the policy's statements name.
@@ -330,9 +342,11 @@ impl Statement {
         let reach = match &self.principals {
             None => Reach::Principal,
             Some((principals, false)) => principal_reach(principals, request.principal)?,
+            // NotPrincipal exempts only whom it names exactly: naming the
+            // account's root exempts the root, not every user of the account.
             Some((principals, true)) => match principal_reach(principals, request.principal) {
-                Some(_) => return None,
-                None => Reach::Principal,
+                Some(Reach::Principal) => return None,
+                Some(Reach::Account) | None => Reach::Principal,
             },
         };
         let (actions, not_action) = &self.actions;

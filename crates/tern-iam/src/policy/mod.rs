@@ -52,6 +52,8 @@ pub struct Origin {
     /// The client's address; absent when a service calls on the caller's
     /// behalf (as AWS leaves `aws:SourceIp` out then).
     pub source_ip: Option<std::net::IpAddr>,
+    /// For S3 requests: `s3:signatureversion` and `s3:authType`.
+    pub signature: Option<(&'static str, &'static str)>,
 }
 
 impl Principal {

@@ -325,6 +325,22 @@ async fn the_policy_matrix_decides_as_aws_documents() {
             Put("b"),
             false,
         ),
+        (
+            Some(format!(
+                r#"{{"Effect":"Deny","NotPrincipal":{{"AWS":"arn:aws:iam::000000000000:root"}},"Action":"s3:GetObject","Resource":"{objects}"}}"#
+            )),
+            Alice,
+            Get("a"),
+            false,
+        ),
+        (
+            Some(format!(
+                r#"{{"Effect":"Deny","NotPrincipal":{{"AWS":"arn:aws:iam::000000000000:root"}},"Action":"s3:GetObject","Resource":"{objects}"}}"#
+            )),
+            Root,
+            Get("a"),
+            true,
+        ),
         (Some(NOT_PUBLIC.to_owned()), Alice, Get("a"), false),
         (Some(NOT_PUBLIC.to_owned()), Alice, Get("public/a"), true),
         (
@@ -585,4 +601,50 @@ async fn anonymous_callers_reach_only_what_a_public_policy_allows_where_nothing_
         .unwrap();
     put_policy(&s3, "restricted", &public("restricted")).await;
     assert_eq!(anonymous_get(&open, "restricted").await, 403, "RestrictPublicBuckets keeps anonymous callers out");
+}
+
+/// What AWS counts as public: anyone (or everyone but some, with
+/// `NotPrincipal`) unless a condition pins who or where; a condition that
+/// always holds pins nothing.
+#[tokio::test]
+async fn block_public_policy_sees_through_not_principal_and_conditions_that_always_hold() {
+    let tern = one_region().await;
+    let s3 = tern.s3(EAST);
+    crate::bucket(&s3, "bpp").await;
+    let refused = [
+        r#"{"Effect":"Allow","NotPrincipal":{"AWS":"arn:aws:iam::000000000000:root"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::bpp/*"}"#,
+        r#"{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::bpp/*","Condition":{"Bool":{"aws:SecureTransport":["true","false"]}}}"#,
+        r#"{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::bpp/*","Condition":{"IpAddress":{"aws:SourceIp":"0.0.0.0/0"}}}"#,
+        r#"{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::bpp/*","Condition":{"StringLike":{"aws:PrincipalAccount":"*"}}}"#,
+    ];
+    for statement in refused {
+        let err = s3.put_bucket_policy().bucket("bpp").policy(policy(statement)).send().await.unwrap_err();
+        assert_eq!(code(&err), "AccessDenied", "public: {statement}");
+    }
+    let pinned = r#"{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::bpp/*","Condition":{"StringEquals":{"aws:PrincipalAccount":"000000000000"}}}"#;
+    put_policy(&s3, "bpp", &policy(pinned)).await;
+}
+
+/// `DeleteObjects` reads the bucket policy for every key, as `DeleteObject` does.
+#[tokio::test]
+async fn delete_objects_honours_the_bucket_policy() {
+    let tern = one_region().await;
+    let s3 = tern.s3(EAST);
+    crate::bucket(&s3, "keep").await;
+    for key in ["a", "b"] {
+        put(&s3, "keep", key).await.unwrap();
+    }
+    put_policy(
+        &s3,
+        "keep",
+        &policy(r#"{"Effect":"Deny","Principal":"*","Action":"s3:DeleteObject","Resource":"arn:aws:s3:::keep/a"}"#),
+    )
+    .await;
+    let objects = ["a", "b"].map(|k| aws_sdk_s3::types::ObjectIdentifier::builder().key(k).build().unwrap());
+    let delete = aws_sdk_s3::types::Delete::builder().set_objects(Some(objects.to_vec())).build().unwrap();
+    let out = s3.delete_objects().bucket("keep").delete(delete).send().await.unwrap();
+    let refused: Vec<_> =
+        out.errors().iter().map(|e| (e.key().unwrap_or_default(), e.code().unwrap_or_default())).collect();
+    assert_eq!(refused, [("a", "AccessDenied")]);
+    assert_eq!(out.deleted().iter().filter_map(|d| d.key()).collect::<Vec<_>>(), ["b"]);
 }
