@@ -349,7 +349,7 @@ impl Iam {
         }
         let directory = self.directory();
         let (key, Owner::User(user)) = directory.access_key(access_key_id)?;
-        let principal = Principal::user(&self.account, &user.name);
+        let principal = Principal { user_id: Some(user.id.clone()), ..Principal::user(&self.account, &user.name) };
         Some(Identity { principal, secret: key.secret.clone(), expires: None })
     }
 

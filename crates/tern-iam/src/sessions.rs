@@ -42,7 +42,10 @@ impl Session {
     #[must_use]
     pub fn principal(&self) -> Principal {
         let service = self.assumed_by_service.as_deref();
-        Principal::assumed_role(&self.account, &self.role_arn, &self.session_name, service)
+        Principal {
+            user_id: Some(format!("{}:{}", self.role_id, self.session_name)),
+            ..Principal::assumed_role(&self.account, &self.role_arn, &self.session_name, service)
+        }
     }
 }
 

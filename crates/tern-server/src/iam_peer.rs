@@ -38,6 +38,9 @@ impl IamAuthority for HttpIamAuthority {
         if let Some(ip) = &ip {
             headers.push((internal_routes::CALLER_IP_HEADER, ip.as_str()));
         }
+        if let Some(id) = &caller.user_id {
+            headers.push((internal_routes::CALLER_USERID_HEADER, id.as_str()));
+        }
         let request = PeerRequest {
             service: "iam",
             method: http::Method::POST,

@@ -19,6 +19,8 @@ pub const CALLER_SESSION_HEADER: &str = "x-tern-caller-session";
 /// whether over TLS (signed, like every header of a root-signed call).
 pub const CALLER_IP_HEADER: &str = "x-tern-caller-ip";
 pub const CALLER_TLS_HEADER: &str = "x-tern-caller-tls";
+/// On a forwarded IAM call: the caller's `aws:userid`.
+pub const CALLER_USERID_HEADER: &str = "x-tern-caller-userid";
 
 /// Whether `path` is a route only regions call each other on: the bucket
 /// registry, replica delivery, and the internal KMS and IAM routes (not the

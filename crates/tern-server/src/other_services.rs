@@ -341,6 +341,7 @@ async fn forwarded_iam(iam: &Iam, request: &Authenticated) -> Response<Body> {
     };
     let caller = Principal {
         session_arn: header(internal_routes::CALLER_SESSION_HEADER),
+        user_id: header(internal_routes::CALLER_USERID_HEADER),
         origin,
         ..Principal::of_arn(iam.account(), arn)
     };

@@ -24,6 +24,9 @@ impl RequestContext {
         if let Some(ip) = principal.origin.source_ip {
             cx.set("aws:SourceIp", ip.to_string());
         }
+        if let Some(id) = &principal.user_id {
+            cx.set("aws:userid", id.clone());
+        }
         if let Some((version, auth_type)) = principal.origin.signature {
             cx.set("s3:signatureversion", version);
             cx.set("s3:authType", auth_type);
@@ -138,6 +141,7 @@ const SET_KEYS: &[&str] = &[
     "aws:username",
     "aws:sourcearn",
     "aws:sourceip",
+    "aws:userid",
     "kms:viaservice",
     "kms:calleraccount",
     "kms:encryptioncontextkeys",

@@ -42,6 +42,9 @@ pub struct Principal {
     /// Where the request came from, for `aws:SourceIp` and
     /// `aws:SecureTransport`; set by whoever accepted the connection.
     pub origin: Origin,
+    /// `aws:userid`: the user's unique id, `<role id>:<session name>` for a
+    /// role session, the account id for the root.
+    pub user_id: Option<String>,
 }
 
 /// How a request reached the deployment.
@@ -59,7 +62,7 @@ pub struct Origin {
 impl Principal {
     #[must_use]
     pub fn root(account: &str) -> Self {
-        Self::of_arn(account, format!("arn:aws:iam::{account}:root"))
+        Self { user_id: Some(account.to_owned()), ..Self::of_arn(account, format!("arn:aws:iam::{account}:root")) }
     }
 
     /// The IAM user `name` of `account`.
@@ -78,6 +81,7 @@ impl Principal {
             service: None,
             assumed_by_service: None,
             origin: Origin::default(),
+            user_id: None,
         }
     }
 

@@ -648,3 +648,25 @@ async fn delete_objects_honours_the_bucket_policy() {
     assert_eq!(refused, [("a", "AccessDenied")]);
     assert_eq!(out.deleted().iter().filter_map(|d| d.key()).collect::<Vec<_>>(), ["b"]);
 }
+
+/// `aws:userid` is the user's unique id (and the account id for the root),
+/// as AWS documents it.
+#[tokio::test]
+async fn aws_userid_names_the_user_by_its_unique_id() {
+    let tern = one_region().await;
+    let root = tern.s3(EAST);
+    crate::bucket(&root, "ids").await;
+    put(&root, "ids", "k").await.unwrap();
+    let everything = policy(r#"{"Effect":"Allow","Action":"s3:*","Resource":"*"}"#);
+    let dana = tern.user("dana", &everything).await.unwrap();
+    let answer =
+        tern.iam_call(EAST, &[("Action", "GetUser"), ("Version", "2010-05-08"), ("UserName", "dana")]).await.unwrap();
+    let id = answer.split("<UserId>").nth(1).and_then(|rest| rest.split('<').next()).unwrap().to_owned();
+    assert!(id.starts_with("AIDA"), "{answer}");
+    put_policy(&root, "ids", &policy(&format!(
+        r#"{{"Effect":"Deny","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::ids/*","Condition":{{"StringEquals":{{"aws:userid":["{id}","111111111111"]}}}}}}"#
+    ))).await;
+    let denied = tern.s3_as(&dana, EAST).get_object().bucket("ids").key("k").send().await.unwrap_err();
+    assert_eq!(code(&denied), "AccessDenied");
+    assert!(root.get_object().bucket("ids").key("k").send().await.is_ok(), "the root's userid is its account id");
+}
