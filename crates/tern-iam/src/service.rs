@@ -399,6 +399,13 @@ impl Iam {
         all_exist() || (self.catch_up().await && all_exist())
     }
 
+    /// Whether an identity policy of `principal` reads a condition key
+    /// starting with `prefix` (lower case): worth looking the key up for.
+    #[must_use]
+    pub fn identity_reads_keys(&self, principal: &Principal, prefix: &str) -> bool {
+        self.policies().of_principal(principal).is_some_and(|all| all.iter().any(|p| p.reads_keys(prefix)))
+    }
+
     /// Authorizes a request that only identity policies govern (IAM, STS).
     pub fn authorize(&self, request: &Request<'_>) -> Result<(), Denial> {
         self.authorize_with(request, None)

@@ -91,6 +91,18 @@ impl StoredConfig for StoredPublicAccessBlock {
     }
 }
 
+/// The object actions whose requests carry `s3:ExistingObjectTag/<key>`.
+const TAGGED_ACTIONS: &[&str] = &[
+    "s3:GetObject",
+    "s3:GetObjectVersion",
+    "s3:GetObjectTagging",
+    "s3:GetObjectVersionTagging",
+    "s3:PutObjectTagging",
+    "s3:PutObjectVersionTagging",
+    "s3:DeleteObjectTagging",
+    "s3:DeleteObjectVersionTagging",
+];
+
 /// Actions the account's root may always take on a bucket's policy, so a
 /// policy can never lock the account out of its own bucket (as on AWS).
 const POLICY_ACTIONS: [&str; 3] = ["s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"];
@@ -245,11 +257,42 @@ impl Region {
         {
             policy = None;
         }
+        let with_tags = self.existing_object_tags(who, action, resource, context, policy.as_deref()).await?;
+        let context = with_tags.as_ref().unwrap_or(context);
         let request = Request { principal: who, action, resource, context };
         self.iam
             .authorize_current_with(&request, policy.as_deref())
             .await
             .map_err(|denial| crate::error::access_denied(&denial))
+    }
+
+    /// `s3:ExistingObjectTag/<key>` for the object actions that carry it,
+    /// looked up only when a policy that decides reads it.
+    async fn existing_object_tags(
+        &self,
+        who: &Principal,
+        action: &str,
+        resource: &str,
+        context: &RequestContext,
+        policy: Option<&Policy>,
+    ) -> S3Result<Option<RequestContext>> {
+        const PREFIX: &str = "s3:existingobjecttag/";
+        let Some((bucket, key)) = resource.strip_prefix("arn:aws:s3:::").and_then(|r| r.split_once('/')) else {
+            return Ok(None);
+        };
+        let read = policy.is_some_and(|p| p.reads_keys(PREFIX)) || self.iam.identity_reads_keys(who, PREFIX);
+        if !TAGGED_ACTIONS.contains(&action) || !read {
+            return Ok(None);
+        }
+        let version = context.value("s3:VersionId");
+        let Some(found) = self.meta.get_version(bucket, key, version).await.map_err(store_error)? else {
+            return Ok(None);
+        };
+        let mut context = context.clone();
+        for (tag, value) in &found.tags {
+            context.set(&format!("s3:ExistingObjectTag/{tag}"), value.clone());
+        }
+        Ok(Some(context))
     }
 }
 

@@ -69,6 +69,12 @@ impl RequestContext {
     fn get(&self, key: &str) -> Option<&[String]> {
         self.values.get(key).map(Vec::as_slice)
     }
+
+    /// The (first) value of a key the request carries.
+    #[must_use]
+    pub fn value(&self, key: &str) -> Option<&str> {
+        self.get(&key.to_lowercase())?.first().map(String::as_str)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,7 +163,7 @@ const SET_KEYS: &[&str] = &[
     "s3:authtype",
     "s3:requestobjecttagkeys",
 ];
-const SET_KEY_PREFIXES: &[&str] = &["kms:encryptioncontext:", "s3:requestobjecttag/"];
+const SET_KEY_PREFIXES: &[&str] = &["kms:encryptioncontext:", "s3:requestobjecttag/", "s3:existingobjecttag/"];
 
 fn is_set_by_tern(key: &str) -> bool {
     SET_KEYS.contains(&key) || SET_KEY_PREFIXES.iter().any(|p| key.starts_with(p))
@@ -287,6 +293,11 @@ impl Condition {
             && self.qualifier == Qualifier::Single
             && WHO_OR_WHERE.contains(&self.key.as_str())
             && self.values.iter().all(fixed)
+    }
+
+    /// The condition's key (lower case).
+    pub(crate) fn key(&self) -> &str {
+        &self.key
     }
 
     /// Whether a value names a policy variable (`${aws:username}`).

@@ -286,6 +286,12 @@ impl Policy {
         })
     }
 
+    /// Whether some condition reads a key starting with `prefix` (lower case).
+    #[must_use]
+    pub fn reads_keys(&self, prefix: &str) -> bool {
+        self.statements.iter().flat_map(|s| &s.conditions).any(|c| c.key().starts_with(prefix))
+    }
+
     /// Every resource (or `NotResource`) the policy's statements name.
     #[must_use]
     pub fn named_resources(&self) -> Vec<&str> {

@@ -670,3 +670,38 @@ async fn aws_userid_names_the_user_by_its_unique_id() {
     assert_eq!(code(&denied), "AccessDenied");
     assert!(root.get_object().bucket("ids").key("k").send().await.is_ok(), "the root's userid is its account id");
 }
+
+/// `s3:ExistingObjectTag/<key>`: the tags of the object a request reads,
+/// in bucket policies and identity policies alike.
+#[tokio::test]
+async fn existing_object_tags_decide_in_either_policy() {
+    let tern = one_region().await;
+    let root = tern.s3(EAST);
+    crate::bucket(&root, "tagged").await;
+    for (key, tags) in [("secret", "class=secret"), ("open", "class=public&team=blue"), ("plain", "")] {
+        let put = root.put_object().bucket("tagged").key(key).body(ByteStream::from_static(b"x"));
+        put.tagging(tags).send().await.unwrap();
+    }
+    put_policy(
+        &root,
+        "tagged",
+        &policy(
+            r#"{"Effect":"Deny","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::tagged/*",
+            "Condition":{"StringEquals":{"s3:ExistingObjectTag/class":"secret"}}}"#,
+        ),
+    )
+    .await;
+    let get = |s3: &Client, key: &'static str| {
+        let s3 = s3.clone();
+        async move { s3.get_object().bucket("tagged").key(key).send().await.map(drop).map_err(|e| code(&e)) }
+    };
+    assert_eq!(get(&root, "secret").await, Err("AccessDenied".to_owned()), "the bucket policy reads the object's tags");
+    assert_eq!(get(&root, "open").await, Ok(()));
+    let blue_only = policy(
+        r#"{"Effect":"Allow","Action":"s3:GetObject","Resource":"*",
+        "Condition":{"StringEquals":{"s3:ExistingObjectTag/team":"blue"}}}"#,
+    );
+    let blue = tern.s3_as(&tern.user("blue", &blue_only).await.unwrap(), EAST);
+    assert_eq!(get(&blue, "open").await, Ok(()), "an identity policy reads them too");
+    assert_eq!(get(&blue, "plain").await, Err("AccessDenied".to_owned()));
+}
