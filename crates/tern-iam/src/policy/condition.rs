@@ -410,7 +410,7 @@ mod tests {
         let conditions = |block| parse_block(&block).unwrap();
         let check = |block, deny| conditions(block).iter().try_for_each(|c| c.check_supported(deny));
         assert!(check(json!({"Bool": {"kms:GrantIsForAWSResource": "true"}}), false).is_ok());
-        assert!(check(json!({"StringNotEquals": {"s3:ExistingObjectTag/team": "x"}}), false).is_err());
+        assert!(check(json!({"StringNotEquals": {"aws:RequestTag/team": "x"}}), false).is_err());
         assert!(check(json!({"StringEqualsIfExists": {"aws:SourceVpc": "v"}}), false).is_err());
         assert!(check(json!({"StringEquals": {"aws:SourceVpc": "v"}}), true).is_err());
         assert!(check(json!({"Bool": {"aws:SecureTransport": "false"}}), true).is_ok());
