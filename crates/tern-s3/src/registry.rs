@@ -35,6 +35,16 @@ pub trait PeerBuckets: Send + Sync + 'static {
         key_id: &str,
         via_service: &str,
     ) -> Result<(), String>;
+    /// Whether `principal` may take the S3 `action` on `resource` in the
+    /// other region `region`, decided there with the bucket's policy; the
+    /// refusal if not.
+    async fn s3_check(
+        &self,
+        region: &str,
+        principal: &tern_iam::policy::Principal,
+        action: &str,
+        resource: &str,
+    ) -> Result<(), String>;
 }
 
 #[async_trait]

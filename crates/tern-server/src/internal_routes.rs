@@ -8,6 +8,8 @@
 pub const KMS: &str = "/_tern/kms";
 /// The target prefix of internal KMS operations.
 pub const KMS_TARGET_PREFIX: &str = "TernInternal.";
+/// Whether a principal may take an S3 action here (another region's check).
+pub const ACCESS_CHECK: &str = "/_tern/check-access";
 /// An IAM query-API call a follower forwards for the caller it authenticated.
 pub const IAM_FORWARD: &str = "/_tern/iam/forward";
 /// A follower's request for the authority's directory.
@@ -29,6 +31,7 @@ pub const CALLER_USERID_HEADER: &str = "x-tern-caller-userid";
 #[must_use]
 pub fn is_between_regions(path: &str) -> bool {
     path == KMS
+        || path == ACCESS_CHECK
         || path.starts_with("/_tern/iam/")
         || path == crate::registry::ROUTE
         || path.starts_with(crate::registry::PREFIX)

@@ -4,6 +4,7 @@
 //! through [`peer::PeerClient`] (HTTP), even when several regions share one
 //! process under `tern up`. Nothing here is process-global.
 
+mod access_check;
 mod auth;
 mod body;
 pub mod credentials;

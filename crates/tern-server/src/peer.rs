@@ -184,4 +184,26 @@ impl tern_s3::PeerBuckets for Peers {
         });
         self.kms_call(region, "CheckAccess", body).await.map(drop).map_err(|e| format!("{}: {}", e.code, e.message))
     }
+
+    async fn s3_check(
+        &self,
+        region: &str,
+        principal: &tern_iam::policy::Principal,
+        action: &str,
+        resource: &str,
+    ) -> Result<(), String> {
+        let peer = self.get(region).ok_or_else(|| format!("region {region} is not in the deployment"))?;
+        let path = format!(
+            "{}?{}",
+            crate::internal_routes::ACCESS_CHECK,
+            crate::access_check::query(principal, action, resource)
+        );
+        let (status, body) = peer.send(http::Method::GET, &path, Bytes::new()).await.map_err(|e| format!("{e:#}"))?;
+        if status.is_success() {
+            return Ok(());
+        }
+        let text = String::from_utf8_lossy(&body);
+        let message = text.split("<Message>").nth(1).and_then(|m| m.split('<').next()).unwrap_or("refused");
+        Err(format!("{status}: {message}"))
+    }
 }

@@ -15,6 +15,7 @@ use tern_store::{DocStore, LocalBlobs, MetaStore, SqliteMeta, sweep_orphans};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::access_check::AccessCheck;
 use crate::auth::{IamAccess, IamAuth, Sessions, TernNames};
 use crate::credentials::RootCredentials;
 use crate::iam_peer::HttpIamAuthority;
@@ -209,7 +210,8 @@ fn s3_service(
         local_registry.map(|registry| RegistryRoute { registry, root_access_key: root.access_key_id.clone() });
     let replicate = ReplicateRoute { region: Arc::clone(region), iam: Arc::clone(iam) };
     let replication = ReplicationAdmin { region: Arc::clone(region), root_access_key: root.access_key_id.clone() };
-    builder.set_route(AdminRoutes { registry: registry_route, replicate, replication });
+    let access_check = AccessCheck { region: Arc::clone(region), root_access_key: root.access_key_id.clone() };
+    builder.set_route(AdminRoutes { registry: registry_route, replicate, replication, access_check });
     builder.build()
 }
 

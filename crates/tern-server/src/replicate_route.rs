@@ -80,6 +80,7 @@ pub struct AdminRoutes {
     pub registry: Option<crate::registry::RegistryRoute>,
     pub replicate: ReplicateRoute,
     pub replication: crate::replication_admin::ReplicationAdmin,
+    pub access_check: crate::access_check::AccessCheck,
 }
 
 impl AdminRoutes {
@@ -88,6 +89,8 @@ impl AdminRoutes {
             Some(&self.replicate)
         } else if path.starts_with(crate::replication_admin::PREFIX) {
             Some(&self.replication)
+        } else if path == crate::internal_routes::ACCESS_CHECK {
+            Some(&self.access_check)
         } else {
             self.registry.as_ref().map(|r| r as &dyn S3Route)
         }

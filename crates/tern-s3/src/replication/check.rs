@@ -52,10 +52,23 @@ impl Region {
         if rule.delete_markers != Some(false) {
             needs.push(("s3:ReplicateDelete", format!("arn:aws:s3:::{destination}/{prefix}*")));
         }
-        // Identity policies, and the policies of the buckets this region holds.
+        // Identity policies and each bucket's policy, decided where the bucket is.
+        let elsewhere = match self.registry.lookup(destination).await {
+            Ok(Some(region)) if region != self.name => Some(region),
+            _ => None,
+        };
         for (action, resource) in needs {
-            if let Err(denied) = self.authorize_in(acting, action, &resource, &RequestContext::of(acting)).await {
-                let why = denied.message().unwrap_or("denied");
+            let refusal = match &elsewhere {
+                Some(region) if !resource.starts_with(&format!("arn:aws:s3:::{bucket}/")) => {
+                    self.peers.s3_check(region, acting, action, &resource).await.err()
+                }
+                _ => self
+                    .authorize_in(acting, action, &resource, &RequestContext::of(acting))
+                    .await
+                    .err()
+                    .map(|denied| denied.message().unwrap_or("denied").to_owned()),
+            };
+            if let Some(why) = refusal {
                 problems.push(format!("{} needs {action} on {resource} ({why})", acting.arn));
             }
         }

@@ -165,6 +165,21 @@ async fn replication_honours_the_destination_bucket_policy() {
     assert_eq!(settled(&east, "bp-src", "k").await, Some(ReplicationStatus::Failed));
     let report = status_report(&tern, "bp-src");
     assert_eq!(report["failed"][0]["reason"], "DstPutObjectNotPermitted", "{report}");
+
+    // `tern replication check` asks the destination's region, which holds its policy.
+    let check = std::process::Command::new(env!("CARGO_BIN_EXE_tern"))
+        .args(["replication", "check", "--bucket", "bp-src", "--endpoint", &tern.endpoint(EAST)])
+        .env("AWS_ACCESS_KEY_ID", tern_testkit::ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", tern_testkit::SECRET_KEY)
+        .env("AWS_REGION", EAST)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&check.stdout);
+    assert!(!check.status.success(), "{text}");
+    assert!(
+        text.contains("s3:ReplicateObject on arn:aws:s3:::bp-dst/*") && text.contains("resource-based policy"),
+        "{text}"
+    );
 }
 
 const NOT_PUBLIC: &str =
