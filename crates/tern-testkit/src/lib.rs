@@ -71,7 +71,17 @@ impl Deployment {
         region_names: &[&str],
         region_settings: &[(&str, &str)],
     ) -> anyhow::Result<Self> {
+        Self::split(binary, region_names, region_settings, false).await
+    }
+
+    async fn split(
+        binary: &Path,
+        region_names: &[&str],
+        region_settings: &[(&str, &str)],
+        tls: bool,
+    ) -> anyhow::Result<Self> {
         let mut deployment = Self::configure_regions(binary, region_names, "", region_settings)?;
+        deployment.tls = tls;
         for name in region_names {
             deployment.start_region(name).await?;
         }
@@ -93,12 +103,7 @@ impl Deployment {
         region_names: &[&str],
         region_settings: &[(&str, &str)],
     ) -> anyhow::Result<Self> {
-        let mut deployment = Self::configure_regions(binary, region_names, "", region_settings)?;
-        deployment.tls = true;
-        for name in region_names {
-            deployment.start_region(name).await?;
-        }
-        Ok(deployment)
+        Self::split(binary, region_names, region_settings, true).await
     }
 
     /// The address `region` listens on (its endpoint may name a proxy).
