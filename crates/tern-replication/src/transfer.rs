@@ -128,9 +128,7 @@ impl Replicator {
         session: &RoleSession,
         destination: &Destination,
     ) -> Result<(), Trouble> {
-        if !self.role_may(session, "s3:GetObjectVersionTagging", task) {
-            return Err(permanent(FailureReason::SrcGetTaggingNotPermitted));
-        }
+        self.check_tag_read(task, session).await?;
         let manifest = TagManifest {
             version_id: version.version_id.clone(),
             tags: version.tags.clone(),
@@ -177,6 +175,25 @@ impl Replicator {
         let status = response.status().as_u16();
         let body = response.text().await.unwrap_or_default();
         Err(source_failure(status, &body))
+    }
+
+    /// The role's tag read at the source, checked as a real read through
+    /// the source's S3 API (`s3:GetObjectVersionTagging`, identity and
+    /// bucket policies alike).
+    async fn check_tag_read(&self, task: &TaskRecord, session: &RoleSession) -> Result<(), Trouble> {
+        let endpoint = self.topology.endpoint(&self.region).ok_or_else(|| transient("no endpoint for this region"))?;
+        let url = format!(
+            "{endpoint}/{}?tagging&versionId={}",
+            protocol::object_path(&task.bucket, &task.key),
+            urlencoding::encode(&task.version_id)
+        );
+        let response = self.signed(&http::Method::GET, &url, &self.region, session, &[], None)?.send().await;
+        match response.map_err(transient)?.status().as_u16() {
+            200..=299 => Ok(()),
+            403 => Err(permanent(FailureReason::SrcGetTaggingNotPermitted)),
+            404 => Err(permanent(FailureReason::SrcVersionNotFound)),
+            status => Err(transient(format!("source answered {status}"))),
+        }
     }
 
     async fn deliver(

@@ -720,3 +720,31 @@ async fn existing_object_tags_decide_in_either_policy() {
     assert_eq!(get(&blue, "open").await, Ok(()), "an identity policy reads them too");
     assert_eq!(get(&blue, "plain").await, Err("AccessDenied".to_owned()));
 }
+
+/// A tag change replicates only if the role may read the tags at the
+/// source: the worker reads them through the source's S3 API, so the
+/// source bucket's policy decides too.
+#[tokio::test]
+async fn a_source_bucket_policy_can_stop_tag_changes_from_replicating() {
+    let tern = two_regions().await;
+    let (east, west) = (tern.s3(EAST), tern.s3(WEST));
+    versioned(&east, "tg-src", EAST).await;
+    versioned(&west, "tg-dst", WEST).await;
+    let actions =
+        r#"["s3:GetObjectVersionForReplication","s3:ReplicateObject","s3:GetObjectVersionTagging","s3:ReplicateTags"]"#;
+    let role = tern.replication_role(EAST, "tg", actions).await.expect("role created");
+    replicate(&east, "tg-src", &role, vec![rule("all", 1, "", "tg-dst")]).await;
+    put(&east, "tg-src", "k").await.unwrap();
+    assert_eq!(settled(&east, "tg-src", "k").await, Some(ReplicationStatus::Completed));
+    put_policy(&east, "tg-src", &policy(&format!(
+        r#"{{"Effect":"Deny","Principal":{{"AWS":"{role}"}},"Action":"s3:GetObjectVersionTagging","Resource":"arn:aws:s3:::tg-src/*"}}"#
+    ))).await;
+    let tags = aws_sdk_s3::types::Tagging::builder()
+        .tag_set(aws_sdk_s3::types::Tag::builder().key("a").value("1").build().unwrap())
+        .build()
+        .unwrap();
+    east.put_object_tagging().bucket("tg-src").key("k").tagging(tags).send().await.unwrap();
+    assert_eq!(settled(&east, "tg-src", "k").await, Some(ReplicationStatus::Failed));
+    let report = status_report(&tern, "tg-src");
+    assert_eq!(report["failed"][0]["reason"], "SrcGetTaggingNotPermitted", "{report}");
+}
