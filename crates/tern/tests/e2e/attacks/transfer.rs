@@ -37,6 +37,8 @@ struct Interceptor {
     tamper: Mutex<Tamper>,
     /// Every (path, request headers, request body, answer body) that passed.
     seen: Mutex<Vec<(String, http::HeaderMap, Bytes, Bytes)>>,
+    /// Snapshot answers made up rather than passed on.
+    forged: std::sync::atomic::AtomicUsize,
 }
 
 type Answer = http::Response<Full<Bytes>>;
@@ -78,6 +80,7 @@ impl Interceptor {
         let path = parts.uri.path_and_query().map(ToString::to_string).unwrap_or_default();
         let tamper = self.tamper.lock().unwrap().clone();
         if let Some(forged) = Self::forge(&tamper, &path, &body) {
+            self.forged.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             return forged;
         }
         let response = reqwest::Client::new()
@@ -129,6 +132,16 @@ impl Interceptor {
 
     fn set(&self, tamper: Tamper) {
         *self.tamper.lock().unwrap() = tamper;
+    }
+
+    /// Waits until the follower has been handed `more` made-up snapshots
+    /// since now: it has seen the tampering, whatever it did with it.
+    async fn forges(&self, more: usize) {
+        let until = self.forged.load(std::sync::atomic::Ordering::SeqCst) + more;
+        tern_testkit::eventually(std::time::Duration::from_secs(10), "the follower takes forged snapshots", || {
+            std::future::ready((self.forged.load(std::sync::atomic::Ordering::SeqCst) >= until).then_some(()))
+        })
+        .await;
     }
 
     fn last(&self, path: &str) -> Option<(http::HeaderMap, Bytes, Bytes)> {
@@ -224,7 +237,7 @@ async fn a_follower_takes_only_fresh_directories_from_its_authority() {
         "name": "intruder", "id": "AIDAINTRUDER", "created": 0, "policies": {"all": anyone},
         "access_keys": [{"id": "AKIAINTRUDER00000000", "secret": "intruder-secret", "active": true, "created": 0}]}}, "roles": {}});
     proxy.set(Tamper::ForgeSnapshot(intruder));
-    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    proxy.forges(2).await;
     let forged =
         west_as(&tern_testkit::Creds::new("AKIAINTRUDER00000000", "intruder-secret")).list_buckets().send().await;
     assert_eq!(crate::code(&forged.unwrap_err()), "InvalidAccessKeyId", "a forged directory is not taken");
@@ -244,7 +257,7 @@ async fn a_follower_takes_only_fresh_directories_from_its_authority() {
     proxy.set(Tamper::ReplaySnapshot(captured));
     tern.stop_region(WEST).await.unwrap();
     tern.start_region(WEST).await.unwrap();
-    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    proxy.forges(2).await;
     let replayed = west_as(&user).list_buckets().send().await;
     assert_eq!(crate::code(&replayed.unwrap_err()), "InvalidAccessKeyId", "an old directory replayed is not taken");
     proxy.set(Tamper::Nothing);
