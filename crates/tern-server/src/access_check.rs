@@ -47,9 +47,9 @@ impl S3Route for AccessCheck {
     }
 
     async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(req.uri.query().unwrap_or_default())
+        let query = tern_sigv4::query::Query::of(req.uri.query())
             .map_err(|_| s3_error!(InvalidArgument, "The check's query is malformed."))?;
-        let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        let get = |name: &str| query.unique(name).map(str::to_owned);
         let (Some(arn), Some(action), Some(resource)) = (get("principal"), get("action"), get("resource")) else {
             return Err(s3_error!(InvalidArgument, "A check names a principal, an action and a resource."));
         };

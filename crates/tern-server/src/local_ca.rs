@@ -115,12 +115,9 @@ fn names_of(region: &RegionConfig) -> Vec<String> {
     if !listen.is_unspecified() {
         names.push(listen.to_string());
     }
-    let host = region.endpoint.as_deref().and_then(|e| e.split("://").nth(1)).and_then(|rest| {
-        let authority = rest.split('/').next()?;
-        let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
-        Some(host.trim_start_matches('[').trim_end_matches(']').to_owned())
-    });
-    names.extend(host.filter(|h| !h.is_empty()));
+    let endpoint = region.endpoint.as_deref().and_then(|e| reqwest::Url::parse(e).ok());
+    let host = endpoint.as_ref().and_then(reqwest::Url::host_str);
+    names.extend(host.map(|h| h.trim_start_matches('[').trim_end_matches(']').to_owned()));
     names.sort();
     names.dedup();
     names

@@ -358,9 +358,7 @@ async fn forwarded_iam(iam: &Iam, request: &Authenticated) -> Response<Body> {
 /// (a header outside `SignedHeaders` could be added on the way).
 fn tern_headers_signed(headers: &http::HeaderMap) -> bool {
     let authorization = header_value(headers, "authorization").unwrap_or_default();
-    let signed: Vec<&str> = authorization
-        .split([',', ' '])
-        .find_map(|field| field.strip_prefix("SignedHeaders="))
+    let signed: Vec<&str> = tern_sigv4::scope::authorization_field(authorization, "SignedHeaders")
         .map(|list| list.split(';').collect())
         .unwrap_or_default();
     headers.keys().filter(|name| name.as_str().starts_with("x-tern-")).all(|name| signed.contains(&name.as_str()))

@@ -45,23 +45,21 @@ impl Region {
     async fn check_rule(&self, bucket: &str, rule: &Rule, acting: &Principal, problems: &mut Vec<String>) {
         let prefix = rule.filter.prefix();
         let destination = &rule.destination.bucket;
+        // (action, the bucket it acts on, resource): each decided where its bucket is.
         let mut needs = vec![
-            ("s3:GetObjectVersionForReplication", format!("arn:aws:s3:::{bucket}/{prefix}*")),
-            ("s3:ReplicateObject", format!("arn:aws:s3:::{destination}/{prefix}*")),
+            ("s3:GetObjectVersionForReplication", bucket, format!("arn:aws:s3:::{bucket}/{prefix}*")),
+            ("s3:ReplicateObject", destination.as_str(), format!("arn:aws:s3:::{destination}/{prefix}*")),
         ];
         if rule.delete_markers != Some(false) {
-            needs.push(("s3:ReplicateDelete", format!("arn:aws:s3:::{destination}/{prefix}*")));
+            needs.push(("s3:ReplicateDelete", destination, format!("arn:aws:s3:::{destination}/{prefix}*")));
         }
-        // Identity policies and each bucket's policy, decided where the bucket is.
-        let elsewhere = match self.registry.lookup(destination).await {
+        let destination_region = match self.registry.lookup(destination).await {
             Ok(Some(region)) if region != self.name => Some(region),
             _ => None,
         };
-        for (action, resource) in needs {
-            let refusal = match &elsewhere {
-                Some(region) if !resource.starts_with(&format!("arn:aws:s3:::{bucket}/")) => {
-                    self.peers.s3_check(region, acting, action, &resource).await.err()
-                }
+        for (action, on, resource) in needs {
+            let refusal = match &destination_region {
+                Some(region) if on == destination => self.peers.s3_check(region, acting, action, &resource).await.err(),
                 _ => self
                     .authorize_in(acting, action, &resource, &RequestContext::of(acting))
                     .await
