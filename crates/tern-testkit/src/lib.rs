@@ -50,7 +50,12 @@ impl Deployment {
     /// Starts `binary up --tls`: every region serves HTTPS only, with the
     /// local CA and certificates `tern` makes; the clients here trust it.
     pub async fn start_tls(binary: &Path, region_names: &[&str]) -> anyhow::Result<Self> {
-        let mut deployment = Self::configure(binary, region_names, "")?;
+        Self::start_tls_with(binary, region_names, "").await
+    }
+
+    /// As [`Self::start_tls`], with `settings` (TOML) at the top of the deployment file.
+    pub async fn start_tls_with(binary: &Path, region_names: &[&str], settings: &str) -> anyhow::Result<Self> {
+        let mut deployment = Self::configure(binary, region_names, settings)?;
         deployment.tls = true;
         deployment.child = Some(deployment.command(&["up", "--tls"])?);
         for (name, _) in deployment.regions.clone() {

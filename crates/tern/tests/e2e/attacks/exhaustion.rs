@@ -205,3 +205,42 @@ async fn metrics_can_move_off_the_public_listener() {
     let metrics = reqwest::get(format!("http://{private}/_tern/metrics")).await.unwrap().text().await.unwrap();
     assert!(metrics.contains("tern_http_requests_total"), "{metrics}");
 }
+
+/// Unsigned S3 requests are served where a public bucket policy allows
+/// them; anywhere else one is refused before its body is read, however
+/// large it says the body is (s3s would otherwise read up to 4 MiB of XML
+/// for a batch delete before the operation's own check).
+#[tokio::test]
+async fn anonymous_bodies_are_refused_unread_where_no_policy_lets_anyone_in() {
+    let tern = one_region().await;
+    tern.s3(EAST).create_bucket().bucket("closed").send().await.unwrap();
+    for (method, target, length) in
+        [("POST", "/closed?delete", 4 << 20), ("PUT", "/closed/k", 1 << 30), ("PUT", "/made-up/k?tagging", 4 << 20)]
+    {
+        let mut stream = TcpStream::connect(address(&tern)).await.unwrap();
+        let head = format!(
+            "{method} {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {length}\r\n\r\n",
+            address(&tern)
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let started = Instant::now();
+        let answer = read_answer(&mut stream).await;
+        assert!(answer.starts_with("HTTP/1.1 403"), "{method} {target}: {answer}");
+        assert!(started.elapsed() < Duration::from_secs(2), "answered without waiting for the body");
+    }
+}
+
+/// A TLS client that connects and never says hello holds its connection
+/// slot only until the request timeout.
+#[tokio::test]
+async fn a_stalled_tls_handshake_is_closed_at_the_request_timeout() {
+    let settings = "[limits]\nrequest_timeout_seconds = 2";
+    let binary = env!("CARGO_BIN_EXE_tern").as_ref();
+    let tern = tern_testkit::Deployment::start_tls_with(binary, &[EAST], settings).await.expect("tern starts");
+    let mut stream = TcpStream::connect(tern.endpoint(EAST).trim_start_matches("https://")).await.unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 64];
+    let closed = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await;
+    assert!(matches!(closed, Ok(Ok(0) | Err(_))), "the server closed the silent connection: {closed:?}");
+    assert!(started.elapsed() >= Duration::from_secs(1), "not before the timeout");
+}
