@@ -107,6 +107,10 @@ const TAGGED_ACTIONS: &[&str] = &[
 /// policy can never lock the account out of its own bucket (as on AWS).
 const POLICY_ACTIONS: [&str; 3] = ["s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"];
 
+fn no_policy() -> s3s::S3Error {
+    s3_error!(NoSuchBucketPolicy, "The bucket policy does not exist")
+}
+
 fn malformed(message: &str) -> s3s::S3Error {
     s3_error!(MalformedPolicy, "{message}")
 }
@@ -152,7 +156,7 @@ impl Region {
     pub(crate) async fn get_bucket_policy(&self, bucket: &str) -> S3Result<String> {
         self.bucket(bucket).await?;
         let stored = StoredPolicy::load(&*self.meta, bucket).await?;
-        stored.map(|p| p.text).ok_or_else(|| s3_error!(NoSuchBucketPolicy, "The bucket policy does not exist"))
+        stored.map(|p| p.text).ok_or_else(no_policy)
     }
 
     pub(crate) async fn delete_bucket_policy(&self, bucket: &str) -> S3Result<()> {
@@ -165,8 +169,8 @@ impl Region {
     /// Whether the policy grants anyone (`Principal: *`) anything without a
     /// condition, as `GetBucketPolicyStatus` reports it.
     pub(crate) async fn bucket_policy_is_public(&self, bucket: &str) -> S3Result<bool> {
-        self.get_bucket_policy(bucket).await?;
-        Ok(self.bucket_policy(bucket).await?.is_some_and(|p| p.is_public()))
+        self.bucket(bucket).await?;
+        Ok(self.bucket_policy(bucket).await?.ok_or_else(no_policy)?.is_public())
     }
 
     /// The bucket's policy, parsed; cached until it changes, for buckets
@@ -280,8 +284,10 @@ impl Region {
         let Some((bucket, key)) = resource.strip_prefix("arn:aws:s3:::").and_then(|r| r.split_once('/')) else {
             return Ok(None);
         };
-        let read = policy.is_some_and(|p| p.reads_keys(PREFIX)) || self.iam.identity_reads_keys(who, PREFIX);
-        if !TAGGED_ACTIONS.contains(&action) || !read {
+        // The action first: it is the cheap test, and most requests stop here.
+        if !TAGGED_ACTIONS.contains(&action)
+            || !(policy.is_some_and(|p| p.reads_keys(PREFIX)) || self.iam.identity_reads_keys(who, PREFIX))
+        {
             return Ok(None);
         }
         let version = context.value("s3:VersionId");
