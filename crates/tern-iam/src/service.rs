@@ -335,21 +335,28 @@ impl Iam {
         if let Some(token) = session_token {
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
             let session = self.sessions.open(token, access_key_id, now)?;
-            let principal = session.principal();
+            let principal = Principal { access_key_id: Some(access_key_id.to_owned()), ..session.principal() };
             let expires = Some(session.expires);
             return Some(Identity { principal, secret: session.secret, expires });
         }
         // Constant time even for the public half, so timing reveals nothing about near misses.
         if bool::from(access_key_id.as_bytes().ct_eq(self.root.access_key_id.as_bytes())) {
             return Some(Identity {
-                principal: Principal::root(&self.account),
+                principal: Principal {
+                    access_key_id: Some(access_key_id.to_owned()),
+                    ..Principal::root(&self.account)
+                },
                 secret: self.root.secret_access_key.clone(),
                 expires: None,
             });
         }
         let directory = self.directory();
         let (key, Owner::User(user)) = directory.access_key(access_key_id)?;
-        let principal = Principal { user_id: Some(user.id.clone()), ..Principal::user(&self.account, &user.name) };
+        let principal = Principal {
+            user_id: Some(user.id.clone()),
+            access_key_id: Some(access_key_id.to_owned()),
+            ..Principal::user(&self.account, &user.name)
+        };
         Some(Identity { principal, secret: key.secret.clone(), expires: None })
     }
 

@@ -45,6 +45,9 @@ pub struct Principal {
     /// `aws:userid`: the user's unique id, `<role id>:<session name>` for a
     /// role session, the account id for the root.
     pub user_id: Option<String>,
+    /// The access key the request was signed with, for the audit trail
+    /// (never for authorization: policies speak of principals, not keys).
+    pub access_key_id: Option<String>,
 }
 
 /// How a request reached the deployment.
@@ -82,6 +85,7 @@ impl Principal {
             assumed_by_service: None,
             origin: Origin::default(),
             user_id: None,
+            access_key_id: None,
         }
     }
 
