@@ -89,18 +89,25 @@ impl AuditLog {
     /// If the trail is closed or the record could not be written.
     pub async fn append(&self, record: &Record, durability: Durability) -> Result<(), NotRecorded> {
         let Some(sender) = &self.sender else { return Ok(()) };
+        if durability == Durability::Batched {
+            self.append_batched(record);
+            return Ok(());
+        }
         let object = serde_json::to_vec(record).map_err(|_| NotRecorded)?;
-        let (durable, synced) = match durability {
-            Durability::BeforeResponse => {
-                let (tx, rx) = oneshot::channel();
-                (Some(tx), Some(rx))
-            }
-            Durability::Batched => (None, None),
-        };
-        sender.send(Entry::Record { object, durable }).await.map_err(|_| NotRecorded)?;
-        match synced {
-            Some(synced) => synced.await.ok().filter(|ok| *ok).map(drop).ok_or(NotRecorded),
-            None => Ok(()),
+        let (durable, synced) = oneshot::channel();
+        sender.send(Entry::Record { object, durable: Some(durable) }).await.map_err(|_| NotRecorded)?;
+        synced.await.ok().filter(|ok| *ok).map(drop).ok_or(NotRecorded)
+    }
+
+    /// Queues `record` for the next batch, from code that cannot wait.
+    /// Should the queue be full, a task waits for room: a record is
+    /// delayed, never dropped.
+    pub fn append_batched(&self, record: &Record) {
+        let Some(sender) = &self.sender else { return };
+        let Ok(object) = serde_json::to_vec(record) else { return };
+        if let Err(mpsc::error::TrySendError::Full(entry)) = sender.try_send(Entry::Record { object, durable: None }) {
+            let sender = sender.clone();
+            tokio::spawn(async move { sender.send(entry).await });
         }
     }
 

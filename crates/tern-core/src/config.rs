@@ -34,6 +34,9 @@ pub struct DeploymentConfig {
     /// Bounds on what clients can make a region hold.
     #[serde(default)]
     pub limits: Limits,
+    /// Each region's audit trail of KMS, IAM, STS and bucket-configuration calls.
+    #[serde(default)]
+    pub audit: AuditConfig,
     /// Block Public Access for the whole account (on by default): no bucket
     /// can take a public policy, nor let anonymous callers in through one.
     #[serde(default = "default_true")]
@@ -87,6 +90,28 @@ impl Default for Limits {
     fn default() -> Self {
         Self { max_connections: default_max_connections(), request_timeout_seconds: default_request_timeout_seconds() }
     }
+}
+
+/// The audit trail, per region (`<data_dir>/<region>/audit/`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// On by default; off only to measure what it costs.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// A file is closed with its digest, and the next begun, at this size.
+    #[serde(default = "default_audit_file_bytes")]
+    pub max_file_bytes: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self { enabled: true, max_file_bytes: default_audit_file_bytes() }
+    }
+}
+
+fn default_audit_file_bytes() -> u64 {
+    64 << 20
 }
 
 fn default_true() -> bool {
@@ -200,6 +225,7 @@ impl Default for DeploymentConfig {
             regions: vec![region("us-east-1", 9100), region("eu-west-1", 9101)],
             sigv2: true,
             limits: Limits::default(),
+            audit: AuditConfig::default(),
             block_public_access: true,
             tls: None,
         }

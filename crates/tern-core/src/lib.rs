@@ -6,4 +6,4 @@
 pub mod config;
 pub mod names;
 
-pub use config::{ConfigError, DeploymentConfig, RegionConfig, TlsConfig};
+pub use config::{AuditConfig, ConfigError, DeploymentConfig, RegionConfig, TlsConfig};

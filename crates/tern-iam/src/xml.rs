@@ -19,6 +19,42 @@ pub fn escape(text: &str) -> String {
     out
 }
 
+/// The text of the first `<name>…</name>` leaf of `xml`, as [`leaf`] wrote
+/// it: reads back this module's own output (a forwarded answer, for the
+/// audit trail), not XML at large.
+#[must_use]
+pub fn leaf_text(xml: &str, name: &str) -> Option<String> {
+    let open = format!("<{name}>");
+    let start = xml.find(&open)? + open.len();
+    let end = start + xml[start..].find(&format!("</{name}>"))?;
+    Some(unescape(&xml[start..end]))
+}
+
+/// The inverse of [`escape`].
+fn unescape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let entity = [("&amp;", '&'), ("&lt;", '<'), ("&gt;", '>'), ("&quot;", '"'), ("&apos;", '\'')]
+            .into_iter()
+            .find(|(name, _)| rest.starts_with(name));
+        match entity {
+            Some((name, c)) => {
+                out.push(c);
+                rest = &rest[name.len()..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Appends `<name>text</name>`.
 pub fn leaf(out: &mut String, name: &str, text: &str) {
     let _ = write!(out, "<{name}>{}</{name}>", escape(text));
@@ -75,4 +111,18 @@ pub fn error(namespace: &str, code: &str, message: &str, sender: bool) -> String
 pub fn iso8601(unix_seconds: i64) -> String {
     let at = time::OffsetDateTime::from_unix_timestamp(unix_seconds).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leaves_read_back_as_written() {
+        let mut out = String::new();
+        element(&mut out, "User", |out| leaf(out, "UserName", "a&b <'c'> \"d\" &amp;"));
+        assert_eq!(leaf_text(&out, "UserName").as_deref(), Some("a&b <'c'> \"d\" &amp;"));
+        assert_eq!(leaf_text(&out, "Arn"), None);
+        assert_eq!(leaf_text("<A>x", "A"), None);
+    }
 }

@@ -91,10 +91,23 @@ pub trait KmsPeers: Send + Sync {
     async fn call(&self, region: &str, operation: &str, body: Value) -> KmsResult<Value>;
 }
 
-/// Told of every cryptographic call (Encrypt, Decrypt, GenerateDataKey, …),
-/// so the region can count them; `via_service` is set when S3 called.
+/// Told of every cryptographic call (Encrypt, Decrypt, GenerateDataKey, …)
+/// once it is decided, so the region can count and audit them.
 pub trait KmsObserver: Send + Sync {
-    fn cryptographic_call(&self, action: &str, via_service: bool);
+    fn cryptographic_call(&self, call: &CryptoCall<'_>);
+}
+
+/// One cryptographic call, as observers are told of it. Never the
+/// plaintext, the data key or the ciphertext.
+pub struct CryptoCall<'a> {
+    /// The IAM action it was authorized as (`GenerateDataKey`, `ReEncryptFrom`, …).
+    pub action: &'a str,
+    /// `caller.via_service` is set when S3 called on the caller's behalf.
+    pub caller: &'a Caller,
+    /// The key's ARN in this region, when the call succeeded.
+    pub key_arn: Option<&'a str>,
+    pub context: &'a ops::crypto::Context,
+    pub error: Option<&'a KmsError>,
 }
 
 /// The purpose from which a region's transport key pair is derived.

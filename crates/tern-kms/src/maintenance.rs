@@ -83,7 +83,7 @@ mod tests {
     }
 
     impl KmsObserver for Alone {
-        fn cryptographic_call(&self, _: &str, _: bool) {}
+        fn cryptographic_call(&self, _: &crate::CryptoCall<'_>) {}
     }
 
     async fn links(docs: Arc<SqliteMeta>, root: &Key256) -> KmsLinks {

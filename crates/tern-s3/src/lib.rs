@@ -9,6 +9,7 @@
 //! `tern-replication-model`'s; this crate parses, plans and receives.
 
 pub mod access;
+pub mod audit;
 mod body;
 mod bucket;
 mod bucket_policy;

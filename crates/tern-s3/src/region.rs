@@ -34,6 +34,8 @@ pub struct Region {
     pub bucket_policies_changed: std::sync::atomic::AtomicU64,
     /// Bucket policies, parsed, by bucket (`None`: the bucket has none).
     pub bucket_policies: std::sync::Mutex<std::collections::HashMap<String, Option<Arc<tern_iam::policy::Policy>>>>,
+    /// Where changes of bucket configurations are recorded.
+    pub audit: Arc<tern_audit::AuditLog>,
 }
 
 impl Region {

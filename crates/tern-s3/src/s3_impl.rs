@@ -33,6 +33,7 @@ use s3s::{S3, S3Request, S3Response, S3Result};
 
 use tern_iam::policy::Principal;
 
+use crate::audit::{self, ConfigCall};
 use crate::region::Region;
 
 /// One region's S3 service.
@@ -61,12 +62,14 @@ fn ok<T>(output: T) -> S3Result<S3Response<T>> {
 #[async_trait::async_trait]
 impl S3 for TernS3 {
     async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
-        self.region.create_bucket(&req.input).await?;
+        let done = self.region.create_bucket(&req.input).await;
+        self.region.audited(&req, ConfigCall::new("CreateBucket", &req.input.bucket), done).await?;
         ok(CreateBucketOutput { location: Some(format!("/{}", req.input.bucket)) })
     }
 
     async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
-        self.region.delete_bucket(&req.input.bucket).await?;
+        let done = self.region.delete_bucket(&req.input.bucket).await;
+        self.region.audited(&req, ConfigCall::new("DeleteBucket", &req.input.bucket), done).await?;
         ok(DeleteBucketOutput {})
     }
 
@@ -91,7 +94,11 @@ impl S3 for TernS3 {
         &self,
         req: S3Request<PutBucketVersioningInput>,
     ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
-        self.region.put_versioning(&req.input).await?;
+        let done = self.region.put_versioning(&req.input).await;
+        let status = req.input.versioning_configuration.status.as_ref().map(|s| s.as_str().to_owned());
+        let call = ConfigCall::new("PutBucketVersioning", &req.input.bucket)
+            .with("VersioningConfiguration", serde_json::json!({ "Status": status }));
+        self.region.audited(&req, call, done).await?;
         ok(PutBucketVersioningOutput {})
     }
 
@@ -106,8 +113,13 @@ impl S3 for TernS3 {
         &self,
         req: S3Request<PutBucketEncryptionInput>,
     ) -> S3Result<S3Response<PutBucketEncryptionOutput>> {
-        let input = req.input;
-        self.region.put_bucket_encryption(&input.bucket, input.server_side_encryption_configuration).await?;
+        let input = &req.input;
+        let rules = audit::encryption_rules(&input.server_side_encryption_configuration);
+        let done =
+            self.region.put_bucket_encryption(&input.bucket, input.server_side_encryption_configuration.clone()).await;
+        let call =
+            ConfigCall::new("PutBucketEncryption", &input.bucket).with("ServerSideEncryptionConfiguration", rules);
+        self.region.audited(&req, call, done).await?;
         ok(PutBucketEncryptionOutput {})
     }
 
@@ -122,7 +134,9 @@ impl S3 for TernS3 {
         &self,
         req: S3Request<DeleteBucketEncryptionInput>,
     ) -> S3Result<S3Response<DeleteBucketEncryptionOutput>> {
-        self.region.delete_bucket_encryption(&req.input.bucket).await?;
+        let done = self.region.delete_bucket_encryption(&req.input.bucket).await;
+        let call = ConfigCall::new("DeleteBucketEncryption", &req.input.bucket);
+        self.region.audited(&req, call, done).await?;
         ok(DeleteBucketEncryptionOutput {})
     }
 
@@ -130,7 +144,10 @@ impl S3 for TernS3 {
         &self,
         req: S3Request<PutBucketPolicyInput>,
     ) -> S3Result<S3Response<PutBucketPolicyOutput>> {
-        self.region.put_bucket_policy(&req.input.bucket, &req.input.policy).await?;
+        let done = self.region.put_bucket_policy(&req.input.bucket, &req.input.policy).await;
+        let document = serde_json::from_str(&req.input.policy).unwrap_or(serde_json::Value::Null);
+        let call = ConfigCall::new("PutBucketPolicy", &req.input.bucket).with("bucketPolicy", document);
+        self.region.audited(&req, call, done).await?;
         ok(PutBucketPolicyOutput {})
     }
 
@@ -145,7 +162,9 @@ impl S3 for TernS3 {
         &self,
         req: S3Request<DeleteBucketPolicyInput>,
     ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
-        self.region.delete_bucket_policy(&req.input.bucket).await?;
+        let done = self.region.delete_bucket_policy(&req.input.bucket).await;
+        let call = ConfigCall::new("DeleteBucketPolicy", &req.input.bucket);
+        self.region.audited(&req, call, done).await?;
         ok(DeleteBucketPolicyOutput {})
     }
 
@@ -169,7 +188,10 @@ impl S3 for TernS3 {
             block_public_policy: setting(c.block_public_policy),
             restrict_public_buckets: setting(c.restrict_public_buckets),
         };
-        self.region.put_public_access_block(&req.input.bucket, config).await?;
+        let done = self.region.put_public_access_block(&req.input.bucket, config).await;
+        let call = ConfigCall::new("PutPublicAccessBlock", &req.input.bucket)
+            .with("PublicAccessBlockConfiguration", audit::public_access_block(&config));
+        self.region.audited(&req, call, done).await?;
         ok(PutPublicAccessBlockOutput {})
     }
 
@@ -191,7 +213,9 @@ impl S3 for TernS3 {
         &self,
         req: S3Request<DeletePublicAccessBlockInput>,
     ) -> S3Result<S3Response<DeletePublicAccessBlockOutput>> {
-        self.region.delete_public_access_block(&req.input.bucket).await?;
+        let done = self.region.delete_public_access_block(&req.input.bucket).await;
+        let call = ConfigCall::new("DeletePublicAccessBlock", &req.input.bucket);
+        self.region.audited(&req, call, done).await?;
         ok(DeletePublicAccessBlockOutput {})
     }
 
@@ -201,7 +225,10 @@ impl S3 for TernS3 {
     ) -> S3Result<S3Response<PutBucketReplicationOutput>> {
         let who = caller(&req)?;
         let input = &req.input;
-        self.region.put_bucket_replication(&input.bucket, &input.replication_configuration, &who).await?;
+        let done = self.region.put_bucket_replication(&input.bucket, &input.replication_configuration, &who).await;
+        let call = ConfigCall::new("PutBucketReplication", &input.bucket)
+            .with("ReplicationConfiguration", serde_json::json!({ "Role": input.replication_configuration.role }));
+        self.region.audited(&req, call, done).await?;
         ok(PutBucketReplicationOutput {})
     }
 
@@ -217,7 +244,9 @@ impl S3 for TernS3 {
         &self,
         req: S3Request<DeleteBucketReplicationInput>,
     ) -> S3Result<S3Response<DeleteBucketReplicationOutput>> {
-        self.region.delete_bucket_replication(&req.input.bucket).await?;
+        let done = self.region.delete_bucket_replication(&req.input.bucket).await;
+        let call = ConfigCall::new("DeleteBucketReplication", &req.input.bucket);
+        self.region.audited(&req, call, done).await?;
         ok(DeleteBucketReplicationOutput {})
     }
 

@@ -129,6 +129,17 @@ struct Needs {
 }
 
 impl IamAccess {
+    /// A refused change of a bucket's configuration is recorded as AWS
+    /// records it: who tried, and the error they got.
+    async fn audit_refusal(&self, cx: &S3AccessContext<'_>, principal: &Principal, refused: &s3s::S3Error) {
+        let S3Path::Bucket { bucket } = cx.s3_path() else { return };
+        let Some(call) = tern_s3::audit::ConfigCall::of(cx.s3_op().name(), bucket) else { return };
+        let outcome = Err((refused.code().as_str(), refused.message().unwrap_or_default()));
+        if self.region.audit_config_call(principal, cx.headers(), call, outcome).await.is_err() {
+            tracing::error!(bucket = %bucket, "a refused configuration change was not recorded");
+        }
+    }
+
     /// Whether the bucket `path` names has a policy that could allow an
     /// unsigned caller anything (conditions aside).
     async fn may_let_in_anonymous(&self, path: &S3Path) -> S3Result<bool> {
@@ -401,7 +412,10 @@ impl S3Access for IamAccess {
             S3Path::Object { bucket, key } => resource_arn(Some(bucket), Some(key)),
         };
         let context = RequestContext::of(&principal);
-        self.authorize(&principal, &[Needs { action, resource }], &context).await?;
+        if let Err(refused) = self.authorize(&principal, &[Needs { action, resource }], &context).await {
+            self.audit_refusal(cx, &principal, &refused).await;
+            return Err(refused);
+        }
         cx.extensions_mut().insert(principal);
         Ok(())
     }

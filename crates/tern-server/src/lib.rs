@@ -5,6 +5,7 @@
 //! process under `tern up`. Nothing here is process-global.
 
 mod access_check;
+pub mod audit;
 mod auth;
 mod body;
 pub mod credentials;
@@ -22,7 +23,7 @@ mod region;
 mod registry;
 mod replicate_route;
 mod replication_admin;
-mod root_key;
+pub mod root_key;
 pub mod tls;
 mod topology;
 mod unverified;

@@ -152,9 +152,9 @@ impl RegionMetrics {
 }
 
 impl tern_kms::KmsObserver for RegionMetrics {
-    fn cryptographic_call(&self, action: &str, via_service: bool) {
-        let caller = if via_service { "s3" } else { "direct" };
-        self.kms_calls.get_or_create(&KmsLabels { action: action.to_owned(), caller }).inc();
+    fn cryptographic_call(&self, call: &tern_kms::CryptoCall<'_>) {
+        let caller = if call.caller.via_service.is_some() { "s3" } else { "direct" };
+        self.kms_calls.get_or_create(&KmsLabels { action: call.action.to_owned(), caller }).inc();
     }
 }
 

@@ -20,12 +20,14 @@ use futures::StreamExt as _;
 use http::{HeaderMap, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use s3s::Body;
+use tern_audit::{AuditLog, Durability};
 use tern_iam::policy::Principal;
 use tern_iam::{Iam, SnapshotRequest};
 use tern_kms::{Caller, Kms, KmsError};
 use tern_sigv4::verify::{SignedRequest, VerifyError, admit};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::audit::{self, Requested};
 use crate::body::RequestBody;
 use crate::internal_routes;
 use crate::listener::ClientAddress;
@@ -43,16 +45,18 @@ const BUDGET_UNIT: usize = 1024;
 pub struct OtherServices {
     pub iam: Arc<Iam>,
     pub kms: Arc<Kms>,
+    pub audit: Arc<AuditLog>,
     buffers: Arc<Semaphore>,
     unverified: Unverified,
 }
 
 impl OtherServices {
     #[must_use]
-    pub fn new(iam: Arc<Iam>, kms: Arc<Kms>) -> Self {
+    pub fn new(iam: Arc<Iam>, kms: Arc<Kms>, audit: Arc<AuditLog>) -> Self {
         Self {
             iam,
             kms,
+            audit,
             buffers: Arc::new(Semaphore::new(BODY_BUDGET / BUDGET_UNIT)),
             unverified: Unverified::default(),
         }
@@ -145,6 +149,10 @@ impl Authenticated {
     fn path(&self) -> &str {
         self.parts.uri.path()
     }
+
+    fn requested<'a>(&'a self, region: &'a str) -> Requested<'a> {
+        Requested { region, principal: &self.principal, user_agent: header_value(&self.parts.headers, "user-agent") }
+    }
 }
 
 /// Answers a request signed for `service`.
@@ -154,8 +162,8 @@ pub async fn answer(service: &str, req: Request<Incoming>, services: &OtherServi
         Err(refusal) => return refusal,
     };
     match (service, request.path()) {
-        ("kms", "/") => answer_kms(&services.kms, &request).await,
-        ("iam" | "sts", "/") => answer_query(service, &services.iam, &request).await,
+        ("kms", "/") => answer_kms(services, &request).await,
+        ("iam" | "sts", "/") => answer_query(service, services, &request).await,
         ("kms" | "iam", _) => answer_internal(service, services, &request).await,
         (other, _) => error(
             other,
@@ -275,27 +283,51 @@ fn throttled(service: &str) -> Response<Body> {
     error(service, StatusCode::BAD_REQUEST, code, "Rate exceeded")
 }
 
-/// Answers a KMS request (`X-Amz-Target: TrentService.<Operation>`).
-async fn answer_kms(kms: &Kms, request: &Authenticated) -> Response<Body> {
+/// Answers a KMS request (`X-Amz-Target: TrentService.<Operation>`),
+/// recorded in the audit trail before the answer goes out.
+async fn answer_kms(services: &OtherServices, request: &Authenticated) -> Response<Body> {
     let Some(operation) = target(&request.parts.headers, "TrentService.") else {
         let named = header_value(&request.parts.headers, "x-amz-target").unwrap_or_default();
         return kms_error(&KmsError::unknown_operation(named));
     };
-    json(kms.handle(&Caller::new(request.principal.clone()), operation, &request.body).await)
+    let kms = &services.kms;
+    let result = kms.handle(&Caller::new(request.principal.clone()), operation, &request.body).await;
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let requested = request.requested(kms.region());
+    let (record, durability) = audit::kms_record(&requested, operation, &request.body, &result, &request_id);
+    let mut response = match services.audit.append(&record, durability).await {
+        Ok(()) => json(result),
+        Err(_) => kms_error(&KmsError::internal(UNRECORDED.to_owned())),
+    };
+    if let Ok(id) = http::HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-amzn-requestid", id);
+    }
+    response
 }
 
-/// Answers an IAM or STS query-API request.
-async fn answer_query(service: &str, iam: &Iam, request: &Authenticated) -> Response<Body> {
+/// What a caller is told of a change the audit trail could not record.
+const UNRECORDED: &str = "The call was made but could not be recorded in the audit trail; see the server's log.";
+
+/// Answers an IAM or STS query-API request, recorded in the audit trail
+/// before the answer goes out.
+async fn answer_query(service: &str, services: &OtherServices, request: &Authenticated) -> Response<Body> {
     let params = match form_params(&request.body, request.parts.uri.query()) {
         Ok(params) => params,
         Err(message) => return error(service, StatusCode::BAD_REQUEST, "ValidationError", &message),
     };
-    if service == "sts" {
+    let iam = &services.iam;
+    let (status, body) = if service == "sts" {
         let (status, body) = iam.handle_sts(&request.principal, &params);
-        return xml(status, body);
+        (status, body.into_bytes())
+    } else {
+        iam.handle_iam(&request.principal, &params).await
+    };
+    let requested = request.requested(services.kms.region());
+    let record = audit::query_record(&requested, service, &params, &String::from_utf8_lossy(&body));
+    match services.audit.append(&record, Durability::BeforeResponse).await {
+        Ok(()) => xml(status, body),
+        Err(_) => error(service, StatusCode::INTERNAL_SERVER_ERROR, "ServiceFailure", UNRECORDED),
     }
-    let (status, body) = iam.handle_iam(&request.principal, &params).await;
-    xml(status, body)
 }
 
 /// Tern's internal routes: the deployment's root only.

@@ -85,11 +85,16 @@ pub async fn start_region(
     let iam = Arc::new(open_iam(deployment, (name, &peer_http), root, Arc::clone(&docs), &root_key).await?);
     iam.follow();
     let metrics = Arc::new(RegionMetrics::new(name));
+    let audit = crate::audit::open(deployment, name, &dir, &root_key)?;
     let peers = Arc::new(Peers::new(deployment, name, root, &peer_http));
+    let kms_via_s3 = crate::audit::KmsViaS3 { region: name.to_owned(), log: Arc::clone(&audit) };
     let links = KmsLinks {
         iam: Arc::clone(&iam),
         peers: Arc::new(HttpKmsPeers { peers: Arc::clone(&peers) }),
-        observer: Arc::clone(&metrics) as Arc<dyn tern_kms::KmsObserver>,
+        observer: Arc::new(crate::audit::KmsObservers(vec![
+            Arc::clone(&metrics) as Arc<dyn tern_kms::KmsObserver>,
+            Arc::new(kms_via_s3),
+        ])),
         peer_secret: tern_crypto::transport::peer_secret(&root.secret_access_key),
     };
     let kms =
@@ -114,6 +119,7 @@ pub async fn start_region(
         },
         bucket_policies_changed: std::sync::atomic::AtomicU64::default(),
         bucket_policies: std::sync::Mutex::default(),
+        audit: Arc::clone(&audit),
     });
 
     let sessions = Arc::new(Sessions::default());
@@ -143,7 +149,7 @@ pub async fn start_region(
         // Metrics name buckets and rules: a public listener serves them only
         // when given a private address of their own (`metrics_listen`).
         serves_metrics: config.metrics_listen.is_none() && config.listen.ip().is_loopback(),
-        others: OtherServices::new(iam, kms),
+        others: OtherServices::new(iam, kms, Arc::clone(&audit)),
         auth,
         sessions,
         sigv2: deployment.sigv2,
@@ -151,7 +157,8 @@ pub async fn start_region(
         peer_certificates: deployment.tls.as_ref().is_some_and(tern_core::TlsConfig::mutual),
     });
 
-    let (local_addr, task) = listen(deployment, name, (outer, metrics), limits, (stop, meta, replicating)).await?;
+    let stores = Stores { meta, audit };
+    let (local_addr, task) = listen(deployment, name, (outer, metrics), limits, (stop, stores, replicating)).await?;
     Ok(RunningRegion { name: name.to_owned(), local_addr, endpoint: config.endpoint_url(), task })
 }
 
@@ -162,7 +169,7 @@ async fn listen(
     name: &str,
     (outer, metrics): (Arc<OuterLayer>, Arc<RegionMetrics>),
     limits: Limits,
-    (stop, meta, replicating): (watch::Receiver<bool>, Arc<SqliteMeta>, tokio::task::JoinHandle<()>),
+    (stop, stores, replicating): (watch::Receiver<bool>, Stores, tokio::task::JoinHandle<()>),
 ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<anyhow::Result<()>>)> {
     let config = deployment.region(name).with_context(|| format!("region {name} is not in the deployment"))?;
     let listener = bind(config.listen, "the API").await?;
@@ -185,7 +192,7 @@ async fn listen(
         let handler = Arc::new(MetricsOnly { metrics });
         tokio::spawn(crate::listener::serve(metrics_listener, handler, limits, None, (stop.clone(), DRAIN_TIMEOUT)));
     }
-    Ok((local_addr, tokio::spawn(serve((listener, tls), outer, limits, stop, (meta, replicating)))))
+    Ok((local_addr, tokio::spawn(serve((listener, tls), outer, limits, stop, (stores, replicating)))))
 }
 
 async fn bind(address: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
@@ -273,17 +280,25 @@ async fn open_iam(
     Ok(Iam::follower(&deployment.account_id, name, identity, Arc::new(HttpIamAuthority { peer }), root_key))
 }
 
+/// What a region closes once it has drained.
+struct Stores {
+    meta: Arc<SqliteMeta>,
+    audit: Arc<tern_audit::AuditLog>,
+}
+
 /// Serves until `stop` changes, then drains, stops replication (its leases
-/// run out and are taken over at the next start) and closes the store.
+/// run out and are taken over at the next start), closes the audit file
+/// with its digest and closes the store.
 async fn serve(
     (listener, tls): (TcpListener, Option<tokio_rustls::TlsAcceptor>),
     outer: Arc<OuterLayer>,
     limits: Limits,
     stop: watch::Receiver<bool>,
-    (meta, replicating): (Arc<SqliteMeta>, tokio::task::JoinHandle<()>),
+    (stores, replicating): (Stores, tokio::task::JoinHandle<()>),
 ) -> anyhow::Result<()> {
     crate::listener::serve(listener, outer, limits, tls, (stop, DRAIN_TIMEOUT)).await;
     replicating.abort();
-    meta.close().await;
+    stores.audit.close().await;
+    stores.meta.close().await;
     Ok(())
 }

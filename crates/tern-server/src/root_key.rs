@@ -13,17 +13,23 @@ const FILE_NAME: &str = "root.key";
 /// This region's root key. Regions never share one: a key supplied through
 /// the environment is a deployment key from which each region derives its own.
 pub fn load_or_create(region_dir: &Path, region: &str) -> anyhow::Result<Key256> {
-    if let Ok(path) = std::env::var(ROOT_KEY_FILE_ENV) {
-        let deployment_key = read_key(Path::new(&path))?;
-        return Ok(wrap::derive(&deployment_key, format!("tern/region-root/{region}").as_bytes()));
-    }
     let path = region_dir.join(FILE_NAME);
-    if path.exists() {
-        return read_key(&path);
+    if std::env::var(ROOT_KEY_FILE_ENV).is_ok() || path.exists() {
+        return load(region_dir, region);
     }
     let key = Key256::random()?;
     crate::private_file::create(&path, key.expose())?;
     Ok(key)
+}
+
+/// This region's root key, which must exist already (for tools that read
+/// what the region sealed, such as `tern audit verify`).
+pub fn load(region_dir: &Path, region: &str) -> anyhow::Result<Key256> {
+    if let Ok(path) = std::env::var(ROOT_KEY_FILE_ENV) {
+        let deployment_key = read_key(Path::new(&path))?;
+        return Ok(wrap::derive(&deployment_key, format!("tern/region-root/{region}").as_bytes()));
+    }
+    read_key(&region_dir.join(FILE_NAME))
 }
 
 fn read_key(path: &Path) -> anyhow::Result<Key256> {

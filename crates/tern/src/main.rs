@@ -1,5 +1,6 @@
 //! `tern`: run a deployment of regions, or one region of it.
 
+mod audit_cli;
 mod cse_cli;
 mod replication_cli;
 
@@ -57,6 +58,9 @@ enum Command {
         #[command(subcommand)]
         command: cse_cli::CseCommand,
     },
+    /// Who used which key, when, from where: the regions' audit trails
+    /// (`tern audit verify` checks they are unchanged).
+    Audit(audit_cli::AuditArgs),
 }
 
 /// Servers log progress; client commands only trouble, on stderr, so their
@@ -107,6 +111,7 @@ fn run_cli() -> anyhow::Result<()> {
             }
             Command::Replication { command } => replication_cli::run(command).await,
             Command::Cse { command } => cse_cli::run(command).await,
+            Command::Audit(args) => audit_cli::run(args),
         }
     });
     // Regions have drained by now; don't wait on the blocking stdin reader.

@@ -3,6 +3,7 @@
 //! [`Kms::seal_for`] and [`Kms::open_for`] also serve S3's SSE-KMS.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -11,8 +12,9 @@ use zeroize::Zeroizing;
 
 use crate::error::{KmsError, KmsResult};
 use crate::model::{KeyRecord, KeyState};
+use crate::store::LiveKey;
 use crate::wire::{b64, base64_opt, required};
-use crate::{Caller, Kms};
+use crate::{Caller, CryptoCall, Kms};
 
 pub type Context = BTreeMap<String, String>;
 /// Encrypt's plaintext limit.
@@ -42,26 +44,47 @@ impl Kms {
         context: &Context,
         plaintext: &[u8],
     ) -> KmsResult<(Vec<u8>, String)> {
-        self.observer.cryptographic_call(action, caller.via_service.is_some());
-        let key = self.resolve(key_id)?;
-        self.authorize_with_context(caller, action, &key, Some(context))?;
-        self.usable(&key.record)?;
-        let (version, material) = key.current().ok_or_else(|| KmsError::internal("The key has no material."))?;
-        let header = BlobHeader { key_id: key.record.id.clone(), material_version: version };
-        let blob =
-            kms_blob::encrypt(&header, material, context, plaintext).map_err(|e| KmsError::internal(e.to_string()))?;
-        Ok((blob, self.arn(&key.record.id)))
+        let sealed = (|| {
+            let key = self.authorized(caller, action, key_id, context)?;
+            let (version, material) = key.current().ok_or_else(|| KmsError::internal("The key has no material."))?;
+            let header = BlobHeader { key_id: key.record.id.clone(), material_version: version };
+            let blob = kms_blob::encrypt(&header, material, context, plaintext)
+                .map_err(|e| KmsError::internal(e.to_string()))?;
+            Ok((blob, self.arn(&key.record.id)))
+        })();
+        self.observe(caller, action, context, sealed.as_ref().map(|(_, arn)| arn.as_str()));
+        sealed
     }
 
     /// Checks, without any cryptography, that `caller` may perform
-    /// `kms:<action>` with `key_id` and that the key is usable; returns the
-    /// key's id and its ARN here.
+    /// `kms:<action>` with `key_id` and that the key is usable, as a call
+    /// that uses the key (S3 adopting a multi-Region key's data key);
+    /// returns the key's id and its ARN here.
     pub fn check(&self, caller: &Caller, action: &str, key_id: &str, context: &Context) -> KmsResult<(String, String)> {
-        self.observer.cryptographic_call(action, caller.via_service.is_some());
+        let checked = self.may_use(caller, action, key_id, context);
+        self.observe(caller, action, context, checked.as_ref().map(|(_, arn)| arn.as_str()));
+        checked
+    }
+
+    /// As [`Kms::check`], for a diagnosis that only asks (`tern
+    /// replication check`): neither counted nor audited as a use.
+    pub fn may_use(
+        &self,
+        caller: &Caller,
+        action: &str,
+        key_id: &str,
+        context: &Context,
+    ) -> KmsResult<(String, String)> {
+        let key = self.authorized(caller, action, key_id, context)?;
+        Ok((key.record.id.clone(), self.arn(&key.record.id)))
+    }
+
+    /// The usable key `key_id`, once `caller` is authorized for `kms:<action>` on it.
+    fn authorized(&self, caller: &Caller, action: &str, key_id: &str, context: &Context) -> KmsResult<Arc<LiveKey>> {
         let key = self.resolve(key_id)?;
         self.authorize_with_context(caller, action, &key, Some(context))?;
         self.usable(&key.record)?;
-        Ok((key.record.id.clone(), self.arn(&key.record.id)))
+        Ok(key)
     }
 
     /// Decrypts `blob` as `caller` performing `kms:<action>`; returns the
@@ -74,19 +97,30 @@ impl Kms {
         context: &Context,
         key_id: Option<&str>,
     ) -> KmsResult<(Zeroizing<Vec<u8>>, String)> {
-        self.observer.cryptographic_call(action, caller.via_service.is_some());
-        let header = kms_blob::header(blob).map_err(|_| KmsError::invalid_ciphertext())?;
-        let key = self.store.key(&header.key_id).ok_or_else(KmsError::foreign_ciphertext)?;
-        if let Some(named) = key_id
-            && self.resolve(named)?.record.id != key.record.id
-        {
-            return Err(KmsError::incorrect_key());
-        }
-        self.authorize_with_context(caller, action, &key, Some(context))?;
-        self.usable(&key.record)?;
-        let material = key.materials.get(&header.material_version).ok_or_else(KmsError::invalid_ciphertext)?;
-        let plain = kms_blob::decrypt(blob, material, context).map_err(|_| KmsError::invalid_ciphertext())?;
-        Ok((Zeroizing::new(plain), self.arn(&key.record.id)))
+        let opened = (|| {
+            let header = kms_blob::header(blob).map_err(|_| KmsError::invalid_ciphertext())?;
+            let key = self.store.key(&header.key_id).ok_or_else(KmsError::foreign_ciphertext)?;
+            if let Some(named) = key_id
+                && self.resolve(named)?.record.id != key.record.id
+            {
+                return Err(KmsError::incorrect_key());
+            }
+            self.authorize_with_context(caller, action, &key, Some(context))?;
+            self.usable(&key.record)?;
+            let material = key.materials.get(&header.material_version).ok_or_else(KmsError::invalid_ciphertext)?;
+            let plain = kms_blob::decrypt(blob, material, context).map_err(|_| KmsError::invalid_ciphertext())?;
+            Ok((Zeroizing::new(plain), self.arn(&key.record.id)))
+        })();
+        self.observe(caller, action, context, opened.as_ref().map(|(_, arn)| arn.as_str()));
+        opened
+    }
+
+    fn observe(&self, caller: &Caller, action: &str, context: &Context, outcome: Result<&str, &KmsError>) {
+        let (key_arn, error) = match outcome {
+            Ok(arn) => (Some(arn), None),
+            Err(e) => (None, Some(e)),
+        };
+        self.observer.cryptographic_call(&CryptoCall { action, caller, key_arn, context, error });
     }
 }
 

@@ -371,7 +371,7 @@ fn check_access(kms: &Kms, request: CheckAccess) -> KmsResult<Value> {
         ..tern_iam::policy::Principal::of_arn(&kms.account, request.principal_arn)
     };
     let caller = Caller::new(principal).via(request.via_service);
-    let (_, arn) = kms.check(&caller, &request.action, &request.key_id, &std::collections::BTreeMap::new())?;
+    let (_, arn) = kms.may_use(&caller, &request.action, &request.key_id, &std::collections::BTreeMap::new())?;
     Ok(json!({ "KeyArn": arn }))
 }
 

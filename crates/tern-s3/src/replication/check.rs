@@ -85,7 +85,7 @@ impl Region {
         let caller = self.kms_caller(acting);
         if let Ok(Some(default)) = self.bucket_encryption(bucket).await
             && let Some(key) = default.kms_key_id.filter(|_| default.algorithm == SseAlgorithm::AwsKms)
-            && let Err(e) = self.sse.kms.check(&caller, "Decrypt", &key, &BTreeMap::new())
+            && let Err(e) = self.sse.kms.may_use(&caller, "Decrypt", &key, &BTreeMap::new())
         {
             problems.push(format!("source key {key} in {}: {}: {}", self.name, e.code, e.message));
         }
@@ -95,7 +95,7 @@ impl Region {
         let refusal = if region == self.name {
             self.sse
                 .kms
-                .check(&self.kms_caller(acting), "GenerateDataKey", key, &BTreeMap::new())
+                .may_use(&self.kms_caller(acting), "GenerateDataKey", key, &BTreeMap::new())
                 .err()
                 .map(|e| format!("{}: {}", e.code, e.message))
         } else {
