@@ -4,9 +4,6 @@
 //! roll over by size and close with a digest (`files`, `writer`), checked
 //! by `verify` and searched by `query`.
 
-// CloudTrail and its member names fill the docs here.
-#![allow(clippy::doc_markdown)]
-
 pub mod chain;
 pub mod files;
 pub mod query;

@@ -40,15 +40,12 @@ fn unescape(text: &str) -> String {
         let entity = [("&amp;", '&'), ("&lt;", '<'), ("&gt;", '>'), ("&quot;", '"'), ("&apos;", '\'')]
             .into_iter()
             .find(|(name, _)| rest.starts_with(name));
-        match entity {
-            Some((name, c)) => {
-                out.push(c);
-                rest = &rest[name.len()..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
+        if let Some((name, c)) = entity {
+            out.push(c);
+            rest = &rest[name.len()..];
+        } else {
+            out.push('&');
+            rest = &rest[1..];
         }
     }
     out.push_str(rest);

@@ -128,7 +128,7 @@ pub(crate) fn encryption_rules(config: &s3s::dto::ServerSideEncryptionConfigurat
 }
 
 /// Block Public Access settings as AWS names them.
-pub(crate) fn public_access_block(config: &crate::PublicAccessBlock) -> Value {
+pub(crate) fn public_access_block(config: crate::PublicAccessBlock) -> Value {
     json!({
         "BlockPublicAcls": config.block_public_acls,
         "IgnorePublicAcls": config.ignore_public_acls,

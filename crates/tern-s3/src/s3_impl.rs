@@ -190,7 +190,7 @@ impl S3 for TernS3 {
         };
         let done = self.region.put_public_access_block(&req.input.bucket, config).await;
         let call = ConfigCall::new("PutPublicAccessBlock", &req.input.bucket)
-            .with("PublicAccessBlockConfiguration", audit::public_access_block(&config));
+            .with("PublicAccessBlockConfiguration", audit::public_access_block(config));
         self.region.audited(&req, call, done).await?;
         ok(PutPublicAccessBlockOutput {})
     }

@@ -5,7 +5,7 @@
 //! process under `tern up`. Nothing here is process-global.
 
 mod access_check;
-pub mod audit;
+mod audit;
 mod auth;
 mod body;
 pub mod credentials;

@@ -204,6 +204,12 @@ impl Deployment {
         std::fs::read_to_string(self.dir.path().join("tern.log")).unwrap_or_default()
     }
 
+    /// The deployment file the processes were started with.
+    #[must_use]
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("tern.toml")
+    }
+
     /// Root of all regions' state.
     #[must_use]
     pub fn data_dir(&self) -> PathBuf {

@@ -52,7 +52,7 @@ struct QueryArgs {
     /// A user, role or session ARN; a role's ARN matches its sessions.
     #[arg(long)]
     principal: Option<String>,
-    /// An event name, such as Decrypt or PutBucketPolicy.
+    /// An event name: the AWS operation, such as Decrypt.
     #[arg(long)]
     event: Option<String>,
     /// From this time: RFC 3339 (2026-11-29T08:00:00Z), a date, or an age (15m, 2h, 7d).

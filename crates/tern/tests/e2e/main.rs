@@ -1,6 +1,7 @@
 //! End-to-end tests: real `tern` processes driven by aws-sdk-s3.
 
 mod attacks;
+mod audit;
 mod bucket_policy;
 mod buckets;
 mod cse;

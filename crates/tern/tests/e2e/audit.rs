@@ -1,0 +1,255 @@
+//! The audit trail: a scripted sequence of KMS, IAM, STS and bucket calls
+//! made with stock clients produces exactly the expected records, read back
+//! with `tern audit`; no secret or plaintext used reaches the files; and
+//! `tern audit verify` fails once one byte of one record is changed.
+
+use aws_sdk_kms::primitives::Blob;
+use aws_sdk_kms::types::DataKeySpec;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{
+    ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
+};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::Value;
+use tern_testkit::raw::Answer;
+use tern_testkit::{Creds, Deployment};
+
+use crate::{EAST, one_region};
+
+const PLAINTEXT: &[u8] = b"the-audited-plaintext-4711";
+const OBJECT_BODY: &[u8] = b"audited-object-body-0815";
+const BUCKET: &str = "audited-bucket";
+const USER_ARN: &str = "arn:aws:iam::000000000000:user/auditee";
+const ROOT_ARN: &str = "arn:aws:iam::000000000000:root";
+const SESSION_ARN: &str = "arn:aws:sts::000000000000:assumed-role/audited-role/audit-session";
+
+fn tern_audit(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tern")).arg("audit").args(args).output().expect("tern audit runs")
+}
+
+fn xml_leaf(body: &str, name: &str) -> String {
+    let start = body.find(&format!("<{name}>")).expect(name) + name.len() + 2;
+    body[start..start + body[start..].find('<').expect("closed")].to_owned()
+}
+
+/// What the test compares of each record: service, event, error, caller, via.
+fn outline(record: &Value) -> (String, String, String, String, String) {
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let source = text(&record["eventSource"]).trim_end_matches(".amazonaws.com").to_owned();
+    let identity = &record["userIdentity"];
+    (
+        source,
+        text(&record["eventName"]),
+        text(&record["errorCode"]),
+        text(&identity["arn"]),
+        text(&identity["invokedBy"]),
+    )
+}
+
+fn expected(rows: &[(&str, &str, &str, &str, &str)]) -> Vec<(String, String, String, String, String)> {
+    rows.iter().map(|(a, b, c, d, e)| ((*a).into(), (*b).into(), (*c).into(), (*d).into(), (*e).into())).collect()
+}
+
+async fn assume_role(tern: &Deployment, user: &Creds) -> (Creds, Answer) {
+    let headers = [("content-type", "application/x-www-form-urlencoded")];
+    let body = "Action=AssumeRole&Version=2011-06-15&RoleSessionName=audit-session&RoleArn=arn%3Aaws%3Aiam%3A%3A000000000000%3Arole%2Faudited-role";
+    let answer = tern.call_as(user, EAST, "sts", ("POST", "/"), &headers, body.into()).await.unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let text = answer.text();
+    let session = Creds {
+        access_key: xml_leaf(&text, "AccessKeyId"),
+        secret: xml_leaf(&text, "SecretAccessKey"),
+        token: Some(xml_leaf(&text, "SessionToken")),
+    };
+    (session, answer)
+}
+
+/// What the scripted calls used and made.
+struct Scripted {
+    key: String,
+    user: Creds,
+    session: Creds,
+    /// The `AssumeRole` answer, as the caller received it.
+    assumed: String,
+    /// Everything that must never reach the trail.
+    secrets: Vec<String>,
+}
+
+/// KMS, as the root: the key, and a use of each kind.
+async fn kms_calls(tern: &Deployment, secrets: &mut Vec<String>) -> String {
+    let kms = tern.kms(EAST);
+    let key = kms.create_key().description("audited").send().await.unwrap().key_metadata.unwrap().arn.unwrap();
+    let blob = kms.encrypt().key_id(&key).plaintext(Blob::new(PLAINTEXT)).send().await.unwrap();
+    let blob = blob.ciphertext_blob.unwrap();
+    kms.decrypt().ciphertext_blob(blob.clone()).send().await.unwrap();
+    let data_key = kms.generate_data_key().key_id(&key).key_spec(DataKeySpec::Aes256).send().await.unwrap();
+    secrets.push(STANDARD.encode(blob.as_ref()));
+    secrets.push(STANDARD.encode(data_key.plaintext.unwrap().as_ref()));
+    secrets.push(STANDARD.encode(data_key.ciphertext_blob.unwrap().as_ref()));
+    key
+}
+
+/// IAM and STS: a user, a role it may assume, and a session of it.
+async fn identity_calls(tern: &Deployment, secrets: &mut Vec<String>) -> (Creds, Creds, String) {
+    let allow_list =
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListAllMyBuckets","Resource":"*"}]}"#;
+    let user = tern.user("auditee", allow_list).await.unwrap();
+    let trust = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"{USER_ARN}"}},"Action":"sts:AssumeRole"}}]}}"#
+    );
+    let create_role = [
+        ("Action", "CreateRole"),
+        ("Version", "2010-05-08"),
+        ("RoleName", "audited-role"),
+        ("AssumeRolePolicyDocument", trust.as_str()),
+    ];
+    tern.iam_call(EAST, &create_role).await.unwrap();
+    let (session, assumed) = assume_role(tern, &user).await;
+    secrets.extend([user.secret.clone(), session.secret.clone(), session.token.clone().unwrap()]);
+    (user, session, assumed.text())
+}
+
+fn deny_without_tls() -> String {
+    format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::{BUCKET}/*","Condition":{{"Bool":{{"aws:SecureTransport":"false"}},"IpAddress":{{"aws:SourceIp":"192.0.2.0/24"}}}}}}]}}"#
+    )
+}
+
+/// Bucket configuration, S3 calling KMS for an SSE-KMS object, and an
+/// SSE-C object whose key must not reach the trail either.
+async fn bucket_calls(tern: &Deployment, key: &str, secrets: &mut Vec<String>) {
+    let s3 = tern.s3(EAST);
+    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    let by_default =
+        ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::AwsKms).kms_master_key_id(key);
+    let rule = ServerSideEncryptionRule::builder().apply_server_side_encryption_by_default(by_default.build().unwrap());
+    let encryption = ServerSideEncryptionConfiguration::builder().rules(rule.build()).build().unwrap();
+    s3.put_bucket_encryption().bucket(BUCKET).server_side_encryption_configuration(encryption).send().await.unwrap();
+    s3.put_object().bucket(BUCKET).key("o").body(ByteStream::from_static(OBJECT_BODY)).send().await.unwrap();
+    let read = s3.get_object().bucket(BUCKET).key("o").send().await.unwrap().body.collect().await.unwrap();
+    assert_eq!(read.into_bytes().as_ref(), OBJECT_BODY);
+    s3.put_bucket_policy().bucket(BUCKET).policy(deny_without_tls()).send().await.unwrap();
+    let customer_key = [0x5a_u8; 32];
+    secrets.push(STANDARD.encode(customer_key));
+    let key_md5 = STANDARD.encode(<md5::Md5 as md5::Digest>::digest(customer_key));
+    s3.put_object()
+        .bucket(BUCKET)
+        .key("c")
+        .body(ByteStream::from_static(OBJECT_BODY))
+        .sse_customer_algorithm("AES256")
+        .sse_customer_key(STANDARD.encode(customer_key))
+        .sse_customer_key_md5(key_md5)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Refusals are recorded too, with the caller who was refused.
+async fn refused_calls(tern: &Deployment, key: &str, user: &Creds, session: &Creds) {
+    let as_user = tern_testkit::s3_client(&tern.endpoint(EAST), EAST, &user.access_key, &user.secret);
+    let refused = as_user.put_bucket_policy().bucket(BUCKET).policy(deny_without_tls()).send().await.unwrap_err();
+    assert_eq!(crate::code(&refused), "AccessDenied");
+    let describe = format!(r#"{{"KeyId":"{key}"}}"#);
+    assert_eq!(tern.kms_as(user, EAST, "DescribeKey", &describe).await.unwrap().status, 400);
+    let encrypt = format!(r#"{{"KeyId":"{key}","Plaintext":"{}"}}"#, STANDARD.encode(PLAINTEXT));
+    let by_session = tern.kms_as(session, EAST, "Encrypt", &encrypt).await.unwrap();
+    assert_eq!(by_session.status, 400, "{}", by_session.text());
+}
+
+async fn script(tern: &Deployment) -> Scripted {
+    let mut secrets: Vec<String> = vec![tern.root().secret, STANDARD.encode(PLAINTEXT)];
+    secrets.extend([PLAINTEXT, OBJECT_BODY].map(|bytes| String::from_utf8(bytes.to_vec()).unwrap()));
+    let key = kms_calls(tern, &mut secrets).await;
+    let (user, session, assumed) = identity_calls(tern, &mut secrets).await;
+    bucket_calls(tern, &key, &mut secrets).await;
+    refused_calls(tern, &key, &user, &session).await;
+    Scripted { key, user, session, assumed, secrets }
+}
+
+/// Every record, in order, and what an investigator asks of some.
+fn check_records(records: &[Value], scripted: &Scripted) {
+    let s3_invoked = "s3.amazonaws.com";
+    assert_eq!(
+        records.iter().map(outline).collect::<Vec<_>>(),
+        expected(&[
+            ("kms", "CreateKey", "", ROOT_ARN, ""),
+            ("kms", "Encrypt", "", ROOT_ARN, ""),
+            ("kms", "Decrypt", "", ROOT_ARN, ""),
+            ("kms", "GenerateDataKey", "", ROOT_ARN, ""),
+            ("iam", "CreateUser", "", ROOT_ARN, ""),
+            ("iam", "PutUserPolicy", "", ROOT_ARN, ""),
+            ("iam", "CreateAccessKey", "", ROOT_ARN, ""),
+            ("iam", "CreateRole", "", ROOT_ARN, ""),
+            ("sts", "AssumeRole", "", USER_ARN, ""),
+            ("s3", "CreateBucket", "", ROOT_ARN, ""),
+            ("s3", "PutBucketEncryption", "", ROOT_ARN, ""),
+            ("kms", "GenerateDataKey", "", ROOT_ARN, s3_invoked),
+            ("kms", "Decrypt", "", ROOT_ARN, s3_invoked),
+            ("s3", "PutBucketPolicy", "", ROOT_ARN, ""),
+            ("s3", "PutBucketPolicy", "AccessDenied", USER_ARN, ""),
+            ("kms", "DescribeKey", "AccessDeniedException", USER_ARN, ""),
+            ("kms", "Encrypt", "AccessDeniedException", SESSION_ARN, ""),
+        ])
+    );
+    let assumed = &records[8];
+    assert_eq!(assumed["requestID"], xml_leaf(&scripted.assumed, "RequestId"));
+    assert_eq!(assumed["responseElements"]["credentials"]["accessKeyId"], scripted.session.access_key.as_str());
+    assert_eq!(assumed["userIdentity"]["accessKeyId"], scripted.user.access_key.as_str());
+    let by_session = &records[16]["userIdentity"];
+    assert_eq!(by_session["type"], "AssumedRole");
+    assert_eq!(by_session["sessionContext"]["sessionIssuer"]["arn"], "arn:aws:iam::000000000000:role/audited-role");
+    assert_eq!(records[11]["sourceIPAddress"], s3_invoked);
+    assert_eq!(records[11]["requestParameters"]["encryptionContext"]["aws:s3:arn"], format!("arn:aws:s3:::{BUCKET}/o"));
+    let kms_records = records.iter().filter(|r| r["eventSource"] == "kms.amazonaws.com");
+    assert_eq!(kms_records.clone().count(), 8);
+    assert!(kms_records.clone().all(|r| r["resources"][0]["ARN"] == scripted.key.as_str()));
+    assert_eq!(records[13]["requestParameters"]["bucketPolicy"]["Statement"][0]["Effect"], "Deny");
+    assert_eq!(records[0]["sourceIPAddress"], "127.0.0.1");
+}
+
+#[tokio::test]
+async fn a_scripted_sequence_leaves_exactly_its_records_and_no_secret() {
+    let mut tern = one_region().await;
+    let scripted = script(&tern).await;
+    // A clean stop closes the file with its digest.
+    assert!(tern.stop().await.unwrap().success(), "{}", tern.log());
+    let config = tern.config_path();
+    let config = config.to_str().unwrap();
+    let listed = tern_audit(&["--config", config, "--json"]);
+    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+    let lines: Vec<&str> = std::str::from_utf8(&listed.stdout).unwrap().lines().collect();
+    let records: Vec<Value> = lines.iter().map(|line| serde_json::from_str(line).unwrap()).collect();
+    check_records(&records, &scripted);
+
+    // Who used this key? Everyone above who did, and nobody else.
+    let key_users = tern_audit(&["--config", config, "--key", &scripted.key, "--json"]);
+    assert_eq!(String::from_utf8_lossy(&key_users.stdout).lines().count(), 8);
+    let by_role = tern_audit(&["--config", config, "--principal", "arn:aws:iam::000000000000:role/audited-role"]);
+    assert_eq!(String::from_utf8_lossy(&by_role.stdout).lines().count(), 1);
+    let since = tern_audit(&["--config", config, "--since", "1h", "--event", "AssumeRole", "--json"]);
+    assert_eq!(String::from_utf8_lossy(&since.stdout).lines().collect::<Vec<_>>(), [lines[8]]);
+
+    // No secret, plaintext or key used above is anywhere in the trail.
+    let dir = tern.data_dir().join(EAST).join("audit");
+    let mut trail = String::new();
+    for file in std::fs::read_dir(&dir).unwrap() {
+        trail.push_str(&std::fs::read_to_string(file.unwrap().path()).unwrap());
+    }
+    assert!(trail.contains(&scripted.key), "the trail was read");
+    for secret in &scripted.secrets {
+        assert!(!trail.contains(secret.as_str()), "the audit trail holds a secret: {secret}");
+    }
+
+    // Verified as written; one byte changed fails it.
+    let verified = tern_audit(&["verify", "--config", config]);
+    assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stdout));
+    assert!(String::from_utf8_lossy(&verified.stdout).contains("verified 1 file(s), 17 record(s)"));
+    let file = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text.replacen("\"eventName\":\"DescribeKey\"", "\"eventName\":\"DescribeKeys\"", 1)).unwrap();
+    let tampered = tern_audit(&["verify", "--config", config]);
+    assert!(!tampered.status.success());
+    let report = String::from_utf8_lossy(&tampered.stdout);
+    assert!(report.contains("FAILED") && report.contains(":17: the line is not the one sealed here"), "{report}");
+}
