@@ -8,8 +8,8 @@ use serde_json::json;
 use crate::Args;
 use crate::measure::{Measure, measure, report};
 
-const CONCURRENCY: usize = 16;
-const REQUESTS: f64 = 4000.0;
+pub const CONCURRENCY: usize = 16;
+pub const REQUESTS: f64 = 4000.0;
 
 fn kms_client(url: &str, access_key: &str, secret_key: &str) -> Client {
     let credentials = aws_sdk_kms::config::Credentials::new(access_key, secret_key, None, None, "bench");
@@ -23,7 +23,7 @@ fn kms_client(url: &str, access_key: &str, secret_key: &str) -> Client {
 }
 
 /// One round on one KMS: (`GenerateDataKey`, `Decrypt`).
-async fn round(kms: &Client, requests: usize) -> anyhow::Result<(Measure, Measure)> {
+pub async fn round(kms: &Client, requests: usize) -> anyhow::Result<(Measure, Measure)> {
     let key = kms.create_key().send().await?.key_metadata.map(|m| m.key_id).unwrap_or_default();
     let generate = measure(requests, CONCURRENCY, 0, |_| {
         let request = kms.generate_data_key().key_id(&key).key_spec(DataKeySpec::Aes256);

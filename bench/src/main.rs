@@ -19,10 +19,13 @@
 //!   without, ratio to the bucket without.
 //! - `tls`: PUT/GET throughput over HTTPS (`tern up --tls`) against plain
 //!   HTTP on the same build, ratio to HTTP.
+//! - `audit`: KMS calls per second with the audit trail on against off
+//!   (batched `GenerateDataKey`/`Decrypt`, fsynced `DescribeKey`), ratio to off.
 
 // Statistics over request counts and byte totals far below 2^52.
 #![allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 
+mod audit;
 mod cse;
 mod kms;
 mod measure;
@@ -47,6 +50,7 @@ enum Suite {
     Cse,
     Tls,
     Policy,
+    Audit,
 }
 
 #[derive(Parser)]
@@ -92,6 +96,7 @@ async fn main() -> anyhow::Result<()> {
         Suite::Cse => cse::run(&args, &tern).await,
         Suite::Tls => tls::run(&args, &tern).await,
         Suite::Policy => policy::run(&args, &tern).await,
+        Suite::Audit => audit::run(&args, &tern).await,
     };
     if result.is_err() {
         let log = tern.log();

@@ -1,17 +1,20 @@
 //! Appending to a region's trail.
 //!
-//! One thread owns the open file. Callers hand it serialized records over
-//! a bounded channel (a region whose disk cannot keep up slows its callers
-//! rather than queueing without end). The thread writes whatever has
-//! arrived in one go and calls `fdatasync` when a caller is waiting for its
-//! record to be durable, so concurrent management calls share one sync; a
-//! tick every [`BATCH_INTERVAL`] syncs batched records that nobody waits for.
+//! One thread owns the open file. Callers queue serialized records; a
+//! record nobody waits for (a KMS data-plane call) does not wake the thread,
+//! which writes the queue once a [`BATCH_INTERVAL`], or sooner when it grows
+//! long. A caller that must see its record durable (a management call)
+//! wakes it: the thread writes everything queued and calls `fdatasync`
+//! once for all the callers then waiting. Wake-ups, not bytes, are what
+//! records would otherwise cost a busy region.
 
 use std::fs::File;
 use std::io::{BufWriter, Seek as _, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::Instant;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::chain::{ChainKey, GENESIS, Tag, claimed_tag};
 use crate::files::{self, Closing, Line};
@@ -20,8 +23,12 @@ use crate::record::{Durability, Record};
 /// The longest a batched record waits to be synced: what a crash can lose
 /// of KMS data-plane records (those not yet synced by a management call).
 pub const BATCH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
-/// Records waiting for the writer, all callers together.
-const QUEUE: usize = 16 * 1024;
+/// Queued records that wake the writer without waiting for the interval.
+const WAKE_AT: usize = 4096;
+/// Beyond this many queued records (a disk that cannot keep up), callers
+/// that can wait do, as management calls do: the region slows down rather
+/// than queueing without end.
+const BACK_PRESSURE_AT: usize = 64 * 1024;
 
 /// Where and how a region keeps its trail.
 #[derive(Debug, Clone)]
@@ -37,49 +44,50 @@ pub struct Options {
 #[error("the audit trail could not record the call")]
 pub struct NotRecorded;
 
-enum Entry {
-    Record { object: Vec<u8>, durable: Option<oneshot::Sender<bool>> },
-    Tick,
-    Close(oneshot::Sender<()>),
+/// What callers have handed the writer and it has not yet taken.
+#[derive(Default)]
+struct Queue {
+    records: Vec<Vec<u8>>,
+    /// Callers waiting until everything queued before them is synced.
+    waiting: Vec<oneshot::Sender<bool>>,
+    /// Set by [`AuditLog::close`]: write, close the file, stop.
+    closing: Option<oneshot::Sender<()>>,
+}
+
+#[derive(Default)]
+struct Shared {
+    queue: Mutex<Queue>,
+    wake: Condvar,
 }
 
 /// A region's audit trail, or none (`[audit] enabled = false`).
 pub struct AuditLog {
-    sender: Option<mpsc::Sender<Entry>>,
+    shared: Option<Arc<Shared>>,
 }
 
 impl AuditLog {
     /// A trail that records nothing.
     #[must_use]
     pub fn disabled() -> Self {
-        Self { sender: None }
+        Self { shared: None }
     }
 
     /// Opens the trail in `options.dir`: a file a crash left open is closed
-    /// first, then a new file is begun. Needs a Tokio runtime (for the tick).
+    /// first, then a new file is begun.
     ///
     /// # Errors
     /// If the directory or its files cannot be read or written.
     pub fn open(options: &Options, key: ChainKey) -> std::io::Result<Self> {
         let trail = Trail::resume(options, key)?;
-        let (sender, receiver) = mpsc::channel(QUEUE);
-        std::thread::Builder::new().name(format!("audit-{}", options.region)).spawn(move || run(receiver, trail))?;
-        let ticks = sender.downgrade();
-        tokio::spawn(async move {
-            let mut interval = tokio::time::interval(BATCH_INTERVAL);
-            loop {
-                interval.tick().await;
-                let Some(sender) = ticks.upgrade() else { return };
-                // A full queue will be written anyway.
-                let _ = sender.try_send(Entry::Tick);
-            }
-        });
-        Ok(Self { sender: Some(sender) })
+        let shared = Arc::new(Shared::default());
+        let writer = Arc::clone(&shared);
+        std::thread::Builder::new().name(format!("audit-{}", options.region)).spawn(move || run(&writer, trail))?;
+        Ok(Self { shared: Some(shared) })
     }
 
     #[must_use]
     pub fn is_enabled(&self) -> bool {
-        self.sender.is_some()
+        self.shared.is_some()
     }
 
     /// Appends `record`; with [`Durability::BeforeResponse`], returns once
@@ -88,65 +96,88 @@ impl AuditLog {
     /// # Errors
     /// If the trail is closed or the record could not be written.
     pub async fn append(&self, record: &Record, durability: Durability) -> Result<(), NotRecorded> {
-        let Some(sender) = &self.sender else { return Ok(()) };
-        if durability == Durability::Batched {
-            self.append_batched(record);
+        let Some(shared) = &self.shared else { return Ok(()) };
+        let object = serde_json::to_vec(record).map_err(|_| NotRecorded)?;
+        let (synced, durable) = oneshot::channel();
+        let mut synced = Some(synced);
+        let queued = {
+            let mut queue = shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
+            queue.records.push(object);
+            let wait = durability == Durability::BeforeResponse || queue.records.len() >= BACK_PRESSURE_AT;
+            if wait {
+                queue.waiting.extend(synced.take());
+            }
+            queue.records.len()
+        };
+        if synced.is_some() {
+            if queued == WAKE_AT {
+                shared.wake.notify_one();
+            }
             return Ok(());
         }
-        let object = serde_json::to_vec(record).map_err(|_| NotRecorded)?;
-        let (durable, synced) = oneshot::channel();
-        sender.send(Entry::Record { object, durable: Some(durable) }).await.map_err(|_| NotRecorded)?;
-        synced.await.ok().filter(|ok| *ok).map(drop).ok_or(NotRecorded)
+        shared.wake.notify_one();
+        durable.await.ok().filter(|ok| *ok).map(drop).ok_or(NotRecorded)
     }
 
     /// Queues `record` for the next batch, from code that cannot wait.
-    /// Should the queue be full, a task waits for room: a record is
-    /// delayed, never dropped.
     pub fn append_batched(&self, record: &Record) {
-        let Some(sender) = &self.sender else { return };
+        let Some(shared) = &self.shared else { return };
         let Ok(object) = serde_json::to_vec(record) else { return };
-        if let Err(mpsc::error::TrySendError::Full(entry)) = sender.try_send(Entry::Record { object, durable: None }) {
-            let sender = sender.clone();
-            tokio::spawn(async move { sender.send(entry).await });
+        let queued = {
+            let mut queue = shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
+            queue.records.push(object);
+            queue.records.len()
+        };
+        if queued == WAKE_AT || queued >= BACK_PRESSURE_AT {
+            shared.wake.notify_one();
         }
     }
 
     /// Writes what is queued, closes the file with its digest, and stops.
     pub async fn close(&self) {
-        let Some(sender) = &self.sender else { return };
+        let Some(shared) = &self.shared else { return };
         let (tx, rx) = oneshot::channel();
-        if sender.send(Entry::Close(tx)).await.is_ok() {
-            let _ = rx.await;
+        shared.queue.lock().unwrap_or_else(PoisonError::into_inner).closing = Some(tx);
+        shared.wake.notify_one();
+        let _ = rx.await;
+    }
+}
+
+impl Drop for AuditLog {
+    /// A trail dropped without [`AuditLog::close`] is still closed, in the background.
+    fn drop(&mut self) {
+        if let Some(shared) = &self.shared {
+            let mut queue = shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
+            if queue.closing.is_none() {
+                queue.closing = Some(oneshot::channel().0);
+            }
+            shared.wake.notify_one();
         }
     }
 }
 
-/// The writer thread: batches what has arrived, syncs when asked to.
-fn run(mut receiver: mpsc::Receiver<Entry>, mut trail: Trail) {
-    let mut batch = Vec::new();
-    while let Some(first) = receiver.blocking_recv() {
-        batch.push(first);
-        while batch.len() < 1024
-            && let Ok(more) = receiver.try_recv()
-        {
-            batch.push(more);
-        }
-        let mut waiting = Vec::new();
-        let mut sync = false;
-        let mut closing = None;
+/// The writer thread: takes what is queued when woken or when the interval
+/// is up, writes it, and syncs when a caller waits or the interval is up.
+fn run(shared: &Shared, mut trail: Trail) {
+    let mut last_sync = Instant::now();
+    loop {
+        let (records, waiting, closing) = {
+            let queue = shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
+            let idle = |q: &mut Queue| q.waiting.is_empty() && q.closing.is_none() && q.records.len() < WAKE_AT;
+            let timeout = BATCH_INTERVAL.saturating_sub(last_sync.elapsed());
+            let (mut queue, _) =
+                shared.wake.wait_timeout_while(queue, timeout, idle).unwrap_or_else(PoisonError::into_inner);
+            (std::mem::take(&mut queue.records), std::mem::take(&mut queue.waiting), queue.closing.take())
+        };
         let mut written = Ok(());
-        for entry in batch.drain(..) {
-            match entry {
-                Entry::Record { object, durable } => {
-                    written = written.and_then(|()| trail.append_record(&object));
-                    sync |= durable.is_some();
-                    waiting.extend(durable);
-                }
-                Entry::Tick => sync |= trail.unsynced,
-                Entry::Close(done) => closing = Some(done),
-            }
+        for object in &records {
+            written = written.and_then(|()| trail.append_record(object));
         }
-        let result = written.and_then(|()| trail.flush(sync));
+        let due = !waiting.is_empty() || last_sync.elapsed() >= BATCH_INTERVAL;
+        let result = written.and_then(|()| trail.flush(due));
+        if due {
+            last_sync = Instant::now();
+        }
         if let Err(e) = &result {
             tracing::error!(error = %e, dir = %trail.dir.display(), "audit records not written");
         }
@@ -154,17 +185,12 @@ fn run(mut receiver: mpsc::Receiver<Entry>, mut trail: Trail) {
             let _ = waiter.send(result.is_ok());
         }
         if let Some(done) = closing {
-            close(&mut trail, Closing::Shutdown);
+            if let Err(e) = trail.close(Closing::Shutdown) {
+                tracing::error!(error = %e, dir = %trail.dir.display(), "audit file not closed");
+            }
             let _ = done.send(());
             return;
         }
-    }
-    close(&mut trail, Closing::Shutdown);
-}
-
-fn close(trail: &mut Trail, reason: Closing) {
-    if let Err(e) = trail.close(reason) {
-        tracing::error!(error = %e, dir = %trail.dir.display(), "audit file not closed");
     }
 }
 
@@ -227,6 +253,7 @@ impl Trail {
         Ok(())
     }
 
+    /// Hands buffered lines to the file and, with `sync`, makes them durable.
     fn flush(&mut self, sync: bool) -> std::io::Result<()> {
         self.file.flush()?;
         if sync && self.unsynced {

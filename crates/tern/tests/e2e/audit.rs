@@ -253,3 +253,31 @@ async fn a_scripted_sequence_leaves_exactly_its_records_and_no_secret() {
     let report = String::from_utf8_lossy(&tampered.stdout);
     assert!(report.contains("FAILED") && report.contains(":17: the line is not the one sealed here"), "{report}");
 }
+
+#[tokio::test]
+async fn an_acknowledged_change_survives_kill_9_and_the_trail_goes_on() {
+    let mut tern = one_region().await;
+    let first = tern.kms(EAST).create_key().send().await.unwrap().key_metadata.unwrap().key_id;
+    // No chance to close the file: the record must already be on disk.
+    tern.restart().await.unwrap();
+    let second = tern.kms(EAST).create_key().send().await.unwrap().key_metadata.unwrap().key_id;
+    assert!(tern.stop().await.unwrap().success(), "{}", tern.log());
+
+    let config = tern.config_path();
+    let config = config.to_str().unwrap();
+    let created = tern_audit(&["--config", config, "--event", "CreateKey", "--json"]);
+    let created = String::from_utf8_lossy(&created.stdout).into_owned();
+    let keys: Vec<String> = created
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<Value>(line).unwrap()["responseElements"]["keyMetadata"]["KeyId"].to_string()
+        })
+        .collect();
+    assert_eq!(keys, [format!("\"{first}\""), format!("\"{second}\"")]);
+    let verified = tern_audit(&["verify", "--config", config]);
+    let report = String::from_utf8_lossy(&verified.stdout);
+    assert!(verified.status.success() && report.contains("verified 2 file(s), 2 record(s)"), "{report}");
+    let dir = tern.data_dir().join(EAST).join("audit");
+    let crashed = std::fs::read_to_string(dir.join("audit-00000001.jsonl")).unwrap();
+    assert!(crashed.lines().last().unwrap().contains(r#""reason":"recovered""#), "{crashed}");
+}
