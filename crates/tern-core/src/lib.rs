@@ -5,5 +5,6 @@
 
 pub mod config;
 pub mod names;
+pub mod pem;
 
 pub use config::{AuditConfig, ConfigError, DeploymentConfig, RegionConfig, TlsConfig};

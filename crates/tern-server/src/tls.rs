@@ -12,7 +12,6 @@ use rustls::RootCertStore;
 use rustls::crypto::CryptoProvider;
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
-use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tern_core::{RegionConfig, TlsConfig};
 
@@ -29,17 +28,15 @@ fn alpn() -> Vec<Vec<u8>> {
 }
 
 fn certificates(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
-    let certs = CertificateDer::pem_file_iter(path)
-        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
-        .with_context(|| format!("cannot read PEM certificates from {}", path.display()))?;
-    anyhow::ensure!(!certs.is_empty(), "{} holds no certificate", path.display());
-    Ok(certs)
+    let pem = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    tern_core::pem::certificates(&pem).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 /// A private key, refused if anyone but its owner may read it.
 fn private_key(path: &Path) -> anyhow::Result<PrivateKeyDer<'static>> {
     crate::private_file::ensure_private(path)?;
-    PrivateKeyDer::from_pem_file(path).with_context(|| format!("cannot read a PEM private key from {}", path.display()))
+    let pem = zeroize::Zeroizing::new(std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?);
+    tern_core::pem::private_key(&pem).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 fn certified_key(cert: &Path, key: &Path) -> anyhow::Result<CertifiedKey> {
