@@ -98,7 +98,7 @@ pub fn verify_dir(dir: &Path, key: &ChainKey) -> Result<Vec<FileSummary>, Findin
     let mut summaries: Vec<FileSummary> = Vec::new();
     let mut previous = GENESIS;
     for (position, (sequence, path)) in listed.iter().enumerate() {
-        let expected = summaries.last().map_or(1, |s| s.sequence + 1);
+        let expected = summaries.last().map_or(1, |s| s.sequence.saturating_add(1));
         if *sequence != expected {
             return Err(finding(path, 0, format!("file {expected} is missing")));
         }

@@ -17,7 +17,7 @@ use std::time::Instant;
 use tokio::sync::oneshot;
 
 use crate::chain::{ChainKey, GENESIS, Tag, claimed_tag};
-use crate::files::{self, Closing, Line};
+use crate::files::{self, Closing};
 use crate::record::{Durability, Record};
 
 /// The longest a batched record waits to be synced: what a crash can lose
@@ -52,12 +52,20 @@ struct Queue {
     waiting: Vec<oneshot::Sender<bool>>,
     /// Set by [`AuditLog::close`]: write, close the file, stop.
     closing: Option<oneshot::Sender<()>>,
+    /// The writer has stopped (closed, or failed): nothing more is recorded.
+    stopped: bool,
 }
 
 #[derive(Default)]
 struct Shared {
     queue: Mutex<Queue>,
     wake: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// A region's audit trail, or none (`[audit] enabled = false`).
@@ -81,7 +89,11 @@ impl AuditLog {
         let trail = Trail::resume(options, key)?;
         let shared = Arc::new(Shared::default());
         let writer = Arc::clone(&shared);
-        std::thread::Builder::new().name(format!("audit-{}", options.region)).spawn(move || run(&writer, trail))?;
+        std::thread::Builder::new().name(format!("audit-{}", options.region)).spawn(move || {
+            let stopped = Stopped(&writer);
+            run(&writer, trail);
+            drop(stopped);
+        })?;
         Ok(Self { shared: Some(shared) })
     }
 
@@ -90,54 +102,61 @@ impl AuditLog {
         self.shared.is_some()
     }
 
-    /// Appends `record`; with [`Durability::BeforeResponse`], returns once
-    /// it is synced to disk.
+    /// Appends `record`; with [`Durability::BeforeResponse`] (or when the
+    /// queue is long: a disk that cannot keep up slows its callers), returns
+    /// once it is synced to disk.
     ///
     /// # Errors
-    /// If the trail is closed or the record could not be written.
+    /// If the trail has stopped or the record could not be written.
     pub async fn append(&self, record: &Record, durability: Durability) -> Result<(), NotRecorded> {
-        let Some(shared) = &self.shared else { return Ok(()) };
-        let object = serde_json::to_vec(record).map_err(|_| NotRecorded)?;
-        let (synced, durable) = oneshot::channel();
-        let mut synced = Some(synced);
-        let queued = {
-            let mut queue = shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
-            queue.records.push(object);
-            let wait = durability == Durability::BeforeResponse || queue.records.len() >= BACK_PRESSURE_AT;
-            if wait {
-                queue.waiting.extend(synced.take());
-            }
-            queue.records.len()
-        };
-        if synced.is_some() {
-            if queued == WAKE_AT {
-                shared.wake.notify_one();
-            }
-            return Ok(());
+        match self.push(record, durability == Durability::BeforeResponse)? {
+            Some(synced) => synced.await.ok().filter(|ok| *ok).map(drop).ok_or(NotRecorded),
+            None => Ok(()),
         }
-        shared.wake.notify_one();
-        durable.await.ok().filter(|ok| *ok).map(drop).ok_or(NotRecorded)
     }
 
-    /// Queues `record` for the next batch, from code that cannot wait.
+    /// Queues `record` for the next batch, from code that cannot wait (S3's
+    /// calls to KMS inside a request). A record the trail cannot take is
+    /// logged as lost.
     pub fn append_batched(&self, record: &Record) {
-        let Some(shared) = &self.shared else { return };
-        let Ok(object) = serde_json::to_vec(record) else { return };
-        let queued = {
-            let mut queue = shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
-            queue.records.push(object);
-            queue.records.len()
-        };
-        if queued == WAKE_AT || queued >= BACK_PRESSURE_AT {
+        if self.push(record, false).is_err() {
+            tracing::error!(event = %record.event_name, "an audit record was lost: the trail has stopped");
+        }
+    }
+
+    /// Queues `record`; returns what to await when the caller must wait.
+    fn push(&self, record: &Record, wait: bool) -> Result<Option<oneshot::Receiver<bool>>, NotRecorded> {
+        let Some(shared) = &self.shared else { return Ok(None) };
+        let object = serde_json::to_vec(record).map_err(|_| NotRecorded)?;
+        let mut queue = shared.lock();
+        if queue.stopped {
+            return Err(NotRecorded);
+        }
+        queue.records.push(object);
+        let queued = queue.records.len();
+        let synced = (wait || queued >= BACK_PRESSURE_AT).then(|| {
+            let (synced, durable) = oneshot::channel();
+            queue.waiting.push(synced);
+            durable
+        });
+        drop(queue);
+        if synced.is_some() || queued == WAKE_AT {
             shared.wake.notify_one();
         }
+        Ok(synced)
     }
 
     /// Writes what is queued, closes the file with its digest, and stops.
     pub async fn close(&self) {
         let Some(shared) = &self.shared else { return };
         let (tx, rx) = oneshot::channel();
-        shared.queue.lock().unwrap_or_else(PoisonError::into_inner).closing = Some(tx);
+        {
+            let mut queue = shared.lock();
+            if queue.stopped || queue.closing.is_some() {
+                return;
+            }
+            queue.closing = Some(tx);
+        }
         shared.wake.notify_one();
         let _ = rx.await;
     }
@@ -147,7 +166,7 @@ impl Drop for AuditLog {
     /// A trail dropped without [`AuditLog::close`] is still closed, in the background.
     fn drop(&mut self) {
         if let Some(shared) = &self.shared {
-            let mut queue = shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut queue = shared.lock();
             if queue.closing.is_none() {
                 queue.closing = Some(oneshot::channel().0);
             }
@@ -156,33 +175,50 @@ impl Drop for AuditLog {
     }
 }
 
+/// Marks the trail stopped when the writer thread ends, however it ends
+/// (a panic too): callers still waiting are told their record was not
+/// made durable, and later ones are refused rather than left waiting.
+struct Stopped<'a>(&'a Shared);
+
+impl Drop for Stopped<'_> {
+    fn drop(&mut self) {
+        let mut queue = self.0.lock();
+        queue.stopped = true;
+        for waiter in queue.waiting.drain(..) {
+            let _ = waiter.send(false);
+        }
+        queue.records.clear();
+    }
+}
+
 /// The writer thread: takes what is queued when woken or when the interval
 /// is up, writes it, and syncs when a caller waits or the interval is up.
+/// After a failed write or sync it stops: what it had acknowledged stays
+/// true, and nothing is acknowledged over a hole. The next start recovers
+/// the file.
 fn run(shared: &Shared, mut trail: Trail) {
     let mut last_sync = Instant::now();
     loop {
         let (records, waiting, closing) = {
-            let queue = shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
+            let queue = shared.lock();
             let idle = |q: &mut Queue| q.waiting.is_empty() && q.closing.is_none() && q.records.len() < WAKE_AT;
             let timeout = BATCH_INTERVAL.saturating_sub(last_sync.elapsed());
             let (mut queue, _) =
                 shared.wake.wait_timeout_while(queue, timeout, idle).unwrap_or_else(PoisonError::into_inner);
             (std::mem::take(&mut queue.records), std::mem::take(&mut queue.waiting), queue.closing.take())
         };
-        let mut written = Ok(());
-        for object in &records {
-            written = written.and_then(|()| trail.append_record(object));
-        }
-        let due = !waiting.is_empty() || last_sync.elapsed() >= BATCH_INTERVAL;
-        let result = written.and_then(|()| trail.flush(due));
+        let due = !waiting.is_empty() || closing.is_some() || last_sync.elapsed() >= BATCH_INTERVAL;
+        let written = records.iter().try_for_each(|object| trail.append_record(object)).and_then(|()| trail.flush(due));
         if due {
             last_sync = Instant::now();
         }
-        if let Err(e) = &result {
-            tracing::error!(error = %e, dir = %trail.dir.display(), "audit records not written");
-        }
+        let ok = written.is_ok();
         for waiter in waiting {
-            let _ = waiter.send(result.is_ok());
+            let _ = waiter.send(ok);
+        }
+        if let Err(e) = written {
+            tracing::error!(error = %e, dir = %trail.dir.display(), "audit trail stopped: records not written");
+            return;
         }
         if let Some(done) = closing {
             if let Err(e) = trail.close(Closing::Shutdown) {
@@ -246,9 +282,9 @@ impl Trail {
         self.records += 1;
         if self.bytes >= self.max_file_bytes {
             self.close(Closing::Rollover)?;
-            let (file, bytes, last) = begin(&self.dir, &self.region, &self.key, self.sequence + 1, &self.last)?;
-            (self.file, self.bytes, self.last, self.records) = (file, bytes, last, 0);
-            self.sequence += 1;
+            let next = self.sequence.checked_add(1).ok_or_else(|| invalid(&self.dir))?;
+            let (file, bytes, last) = begin(&self.dir, &self.region, &self.key, next, &self.last)?;
+            (self.file, self.bytes, self.last, self.records, self.sequence) = (file, bytes, last, 0, next);
         }
         Ok(())
     }
@@ -290,36 +326,45 @@ fn begin(
 /// The sequence and tag a trail continues from after its newest file,
 /// at `path`. A file left open by a crash loses its torn last line (never
 /// acknowledged: it was never synced) and is closed with a `recovered`
-/// digest; one with no complete line holds nothing and is removed.
+/// digest; one with no complete line holds nothing and is removed. A file
+/// whose lines do not verify is left as found, for `verify` to report, and
+/// the trail goes on in a new file rather than seal over it.
 fn recover(path: &Path, sequence: u64, key: &ChainKey, existing: &[(u64, PathBuf)]) -> std::io::Result<(u64, Tag)> {
     let bytes = std::fs::read(path)?;
     let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |at| at + 1);
-    let lines: Vec<&[u8]> = bytes[..complete].split(|b| *b == b'\n').filter(|l| !l.is_empty()).collect();
-    let Some(last) = lines.last() else {
+    if complete == 0 {
         std::fs::remove_file(path)?;
         let before = existing.iter().rev().nth(1).map(|(_, p)| last_line_tag(p)).transpose()?.flatten();
         return Ok((sequence, before.unwrap_or(GENESIS)));
+    }
+    let next = sequence.checked_add(1).ok_or_else(|| invalid(path))?;
+    let (summary, tag) = match crate::verify::check_file(&bytes[..complete], key, None, sequence) {
+        Ok(checked) => checked,
+        Err((line, what)) => {
+            tracing::error!(file = %path.display(), line, what, "audit file does not verify; left as found");
+            return Ok((next, GENESIS));
+        }
     };
-    let Some(last_tag) = claimed_tag(last) else {
-        // Left as found, for `verify` to report; the trail goes on after it.
-        tracing::error!(file = %path.display(), "audit file ends with a malformed line");
-        return Ok((sequence + 1, GENESIS));
-    };
-    if let Some(Line::Digest(_)) = Line::classify(last) {
-        return Ok((sequence + 1, last_tag));
+    if summary.closed {
+        return Ok((next, tag));
     }
     let mut file = std::fs::OpenOptions::new().write(true).open(path)?;
     file.set_len(complete as u64)?;
     file.seek(std::io::SeekFrom::End(0))?;
-    let records = lines.iter().filter(|l| Line::classify(l) == Some(Line::Record)).count() as u64;
-    let (line, tag) = key.seal(&last_tag, &files::digest_object(sequence, records, Closing::Recovered));
+    let (line, tag) = key.seal(&tag, &files::digest_object(sequence, summary.records, Closing::Recovered));
     file.write_all(&line)?;
     file.sync_data()?;
-    tracing::warn!(file = %path.display(), records, "closed an audit file left open by a crash");
-    Ok((sequence + 1, tag))
+    let torn = bytes.len() - complete;
+    tracing::warn!(file = %path.display(), records = summary.records, torn, "closed an audit file left open by a crash");
+    Ok((next, tag))
 }
 
 fn last_line_tag(path: &Path) -> std::io::Result<Option<Tag>> {
     let bytes = std::fs::read(path)?;
     Ok(bytes.split(|b| *b == b'\n').rfind(|l| !l.is_empty()).and_then(claimed_tag))
+}
+
+/// A file numbered so high that no file can follow it (planted, not made).
+fn invalid(path: &Path) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: no audit file can follow it", path.display()))
 }

@@ -120,3 +120,33 @@ async fn a_crash_loses_no_synced_record_and_the_trail_goes_on() {
         .collect();
     assert_eq!(names, ["Synced", "AfterRestart"]);
 }
+
+#[tokio::test]
+async fn a_stopped_trail_refuses_rather_than_keeps_callers_waiting() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = AuditLog::open(&options(dir.path(), 1 << 20), key()).unwrap();
+    log.append(&record("Before"), Durability::BeforeResponse).await.unwrap();
+    log.close().await;
+    let after = record("After");
+    let late = log.append(&after, Durability::BeforeResponse);
+    let late = tokio::time::timeout(std::time::Duration::from_secs(5), late);
+    assert!(late.await.expect("answered at once").is_err());
+    log.close().await;
+    assert_eq!(records(dir.path(), &Filter::default()).unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn recovery_never_seals_over_a_changed_record() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), 1 << 20, &["A", "B"]).await;
+    // As a crash would leave it (no digest), then changed by an intruder.
+    edit(&files(dir.path())[0], |lines| {
+        lines.pop();
+        lines[1] = lines[1].replace("alice", "mallory");
+    });
+    write(dir.path(), 1 << 20, &["C"]).await;
+    let finding = verify_dir(dir.path(), &key()).unwrap_err();
+    assert!(finding.file.ends_with("audit-00000001.jsonl"), "{finding}");
+    let first = std::fs::read_to_string(&files(dir.path())[0]).unwrap();
+    assert!(!first.contains("recovered"), "the changed file was sealed: {first}");
+}
