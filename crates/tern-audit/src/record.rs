@@ -1,5 +1,6 @@
-//! One audit record, shaped as AWS CloudTrail shapes an event, so the tools
-//! that read CloudTrail (jq recipes, Athena tables, SIEM parsers) read it.
+//! One audit record, shaped as AWS CloudTrail shapes an event (one JSON
+//! object per line, as CloudTrail Lake and most SIEM agents take them, not
+//! CloudTrail's `{"Records": […]}` delivery files).
 //!
 //! What goes in is chosen, never filtered: callers name the request
 //! parameters and response elements a record keeps (see [`keep`]), so a
@@ -224,6 +225,8 @@ pub struct Record {
     pub management_event: bool,
     pub recipient_account_id: String,
     pub event_category: &'static str,
+    #[serde(skip_serializing_if = "Value::is_null")]
+    pub additional_event_data: Value,
 }
 
 /// What a call was, before it is stamped with a time and an id.
@@ -232,6 +235,8 @@ pub struct Call<'a> {
     pub service: Service,
     pub name: &'a str,
     pub region: &'a str,
+    /// The account whose resources the call is about (`recipientAccountId`).
+    pub account: &'a str,
     pub principal: &'a Principal,
     pub source: Source,
     pub read_only: bool,
@@ -268,8 +273,9 @@ impl Record {
             resources: Vec::new(),
             event_type: "AwsApiCall",
             management_event: true,
-            recipient_account_id: call.principal.account.clone(),
+            recipient_account_id: call.account.to_owned(),
             event_category: "Management",
+            additional_event_data: Value::Null,
         }
     }
 
@@ -285,6 +291,14 @@ impl Record {
         self
     }
 
+    /// CloudTrail's `additionalEventData`: what the call's record needs
+    /// beyond AWS's own members (such as the region that forwarded it).
+    #[must_use]
+    pub fn with_additional(mut self, data: Value) -> Self {
+        self.additional_event_data = data;
+        self
+    }
+
     #[must_use]
     pub fn with_resources(mut self, resources: Vec<Resource>) -> Self {
         self.resources = resources;
@@ -297,13 +311,21 @@ impl Record {
 #[must_use]
 pub fn keep(object: &Value, allowed: &[&str]) -> Value {
     let Some(members) = object.as_object() else { return Value::Null };
+    keep_pairs(members.iter().map(|(name, value)| (name.as_str(), value.clone())), allowed)
+}
+
+/// As [`keep`], for members given as name and value.
+pub fn keep_pairs<'a>(members: impl IntoIterator<Item = (&'a str, Value)>, allowed: &[&str]) -> Value {
     let kept: Map<String, Value> = members
-        .iter()
-        .filter(|(name, _)| allowed.contains(&name.as_str()))
-        .map(|(name, value)| (lower_camel(name), value.clone()))
+        .into_iter()
+        .filter(|(name, _)| allowed.contains(name))
+        .map(|(name, value)| (lower_camel(name), value))
         .collect();
     if kept.is_empty() { Value::Null } else { Value::Object(kept) }
 }
+
+/// What a caller is told of a call that was made but could not be recorded.
+pub const UNRECORDED: &str = "The call was made but could not be recorded in the audit trail; see the server's log.";
 
 /// `KeyId` → `keyId`, as CloudTrail names request members.
 #[must_use]

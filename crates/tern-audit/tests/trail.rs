@@ -23,6 +23,7 @@ fn record(name: &str) -> Record {
         service: Service::Kms,
         name,
         region: "us-east-1",
+        account: "123456789012",
         principal: &principal,
         source: Source::client(Some([127, 0, 0, 1].into()), Some("aws-cli/2")),
         read_only: false,

@@ -104,7 +104,8 @@ pub struct CryptoCall<'a> {
     pub action: &'a str,
     /// `caller.via_service` is set when S3 called on the caller's behalf.
     pub caller: &'a Caller,
-    /// The key's ARN in this region, when the call succeeded.
+    /// The key's ARN in this region; for a refused call, the key it named,
+    /// if that exists here.
     pub key_arn: Option<&'a str>,
     pub context: &'a ops::crypto::Context,
     pub error: Option<&'a KmsError>,

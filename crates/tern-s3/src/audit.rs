@@ -68,10 +68,7 @@ impl Region {
         let outcome = result.as_ref().map(drop).map_err(|e| (e.code().as_str(), e.message().unwrap_or_default()));
         match self.audit_config_call(principal, &req.headers, call, outcome).await {
             Ok(()) => result,
-            Err(_) => Err(s3s::s3_error!(
-                InternalError,
-                "The change was made but could not be recorded in the audit trail; see the server's log."
-            )),
+            Err(_) => Err(s3s::S3Error::with_message(s3s::S3ErrorCode::InternalError, tern_audit::record::UNRECORDED)),
         }
     }
 
@@ -92,8 +89,15 @@ impl Region {
         }
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let source = Source::client(principal.origin.source_ip, header("user-agent"));
-        let audited =
-            Call { service: Service::S3, name: call.name, region: &self.name, principal, source, read_only: false };
+        let audited = Call {
+            service: Service::S3,
+            name: call.name,
+            region: &self.name,
+            account: &self.account_id,
+            principal,
+            source,
+            read_only: false,
+        };
         let mut parameters = call.details;
         parameters.insert("bucketName".into(), json!(call.bucket));
         parameters.insert("Host".into(), json!(header("host").unwrap_or_default()));

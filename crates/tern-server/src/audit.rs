@@ -86,14 +86,19 @@ const KMS_RESPONSE: &[&str] = &["KeyMetadata", "ReplicaKeyMetadata", "GrantId"];
 /// A region's view of one request for its records.
 pub struct Requested<'a> {
     pub region: &'a str,
+    /// The deployment's account, whose resources every call is about.
+    pub account: &'a str,
     pub principal: &'a Principal,
     pub user_agent: Option<&'a str>,
+    /// For an IAM call another region forwarded to the authority: that region.
+    pub forwarded_by: Option<&'a str>,
 }
 
 impl Requested<'_> {
     fn call<'a>(&'a self, service: Service, name: &'a str, read_only: bool) -> Call<'a> {
         let source = Source::client(self.principal.origin.source_ip, self.user_agent);
-        Call { service, name, region: self.region, principal: self.principal, source, read_only }
+        let (region, account, principal) = (self.region, self.account, self.principal);
+        Call { service, name, region, account, principal, source, read_only }
     }
 }
 
@@ -109,7 +114,11 @@ pub fn kms_record(
     let data_plane = KMS_DATA_PLANE.contains(&operation);
     let read_only = data_plane && operation != "ReEncrypt"
         || ["Describe", "List", "Get"].iter().any(|verb| operation.starts_with(verb));
-    let outcome = result.as_ref().map(drop).map_err(|e| (e.code, e.message.as_str()));
+    // A request KMS could not read is refused with words that quote it.
+    let outcome = result.as_ref().map(drop).map_err(|e| {
+        let message = if e.code == "SerializationException" { "The request could not be read." } else { &e.message };
+        (e.code, message)
+    });
     let request: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let response = match result {
         Ok(response) if !read_only => tern_audit::record::keep(response, KMS_RESPONSE),
@@ -125,14 +134,19 @@ pub fn kms_record(
 
 /// The keys a KMS call used: as the response names them, else as the request did.
 fn kms_keys(requested: &Requested<'_>, request: &Value, response: Option<&Value>) -> Vec<Resource> {
-    let account = &requested.principal.account;
+    let account = requested.account;
+    // Only what could be a key's id: a resource is never the caller's free text.
+    let is_key_id =
+        |id: &str| (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
     let named = |value: &Value| -> Option<String> {
         let id = value.as_str()?;
-        if id.starts_with("arn:aws:kms:") && id.contains(":key/") {
-            return Some(id.to_owned());
+        let (head, tail) = id.rsplit_once(":key/").unwrap_or(("", id));
+        let arn = head.starts_with("arn:aws:kms:") && head.split(':').count() == 5;
+        match (head.is_empty(), is_key_id(tail)) {
+            (true, true) => Some(tern_kms::ids::key_arn(requested.region, account, tail)),
+            (false, true) if arn => Some(id.to_owned()),
+            _ => None,
         }
-        let bare = !id.is_empty() && !id.contains(':') && !id.starts_with("alias/");
-        bare.then(|| tern_kms::ids::key_arn(requested.region, account, id))
     };
     let mut arns: Vec<String> = match response {
         Some(response) => [&response["KeyId"], &response["SourceKeyId"], &response["KeyMetadata"]["Arn"]]
@@ -152,6 +166,12 @@ fn kms_keys(requested: &Requested<'_>, request: &Value, response: Option<&Value>
 /// `body` the XML answered.
 pub fn query_record(requested: &Requested<'_>, service: &str, params: &[(String, String)], body: &str) -> Record {
     let action = params.iter().find(|(k, _)| k == "Action").map_or("", |(_, v)| v.as_str());
+    // The caller's free text names no event.
+    let action = if (1..=64).contains(&action.len()) && action.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        action
+    } else {
+        "InvalidAction"
+    };
     let read_only = ["Get", "List"].iter().any(|verb| action.starts_with(verb));
     let service = if service == "sts" { Service::Sts } else { Service::Iam };
     let code = tern_iam::xml::leaf_text(body, "Code");
@@ -159,9 +179,12 @@ pub fn query_record(requested: &Requested<'_>, service: &str, params: &[(String,
     let outcome = code.as_deref().map_or(Ok(()), |code| Err((code, message.as_str())));
     let request_id = tern_iam::xml::leaf_text(body, "RequestId");
     let response = if code.is_none() && !read_only { query_response(action, body) } else { Value::Null };
+    let forwarded = requested.forwarded_by.map_or(Value::Null, |region| json!({ "forwardedBy": region }));
+    let parameters = params.iter().map(|(name, value)| (name.as_str(), json!(value)));
     Record::new(&requested.call(service, action, read_only), outcome, request_id.as_deref())
-        .with_request(query_request(params))
+        .with_request(tern_audit::record::keep_pairs(parameters, QUERY_REQUEST))
         .with_response(response)
+        .with_additional(forwarded)
 }
 
 /// What an IAM or STS request may show of itself: names, ARNs and policy
@@ -186,15 +209,6 @@ const QUERY_REQUEST: &[&str] = &[
     "Marker",
     "MaxItems",
 ];
-
-fn query_request(params: &[(String, String)]) -> Value {
-    let kept: serde_json::Map<String, Value> = params
-        .iter()
-        .filter(|(name, _)| QUERY_REQUEST.contains(&name.as_str()))
-        .map(|(name, value)| (tern_audit::record::lower_camel(name), json!(value)))
-        .collect();
-    if kept.is_empty() { Value::Null } else { Value::Object(kept) }
-}
 
 /// What a successful IAM or STS change answered, as CloudTrail shows it:
 /// identifiers and dates. An access key's secret and a session's secret and
@@ -225,8 +239,15 @@ fn query_response(action: &str, body: &str) -> Value {
 /// those callers make themselves), as CloudTrail does: the caller's
 /// identity, invoked by `s3.amazonaws.com`.
 pub struct KmsViaS3 {
-    pub region: String,
-    pub log: Arc<AuditLog>,
+    region: String,
+    account: String,
+    log: Arc<AuditLog>,
+}
+
+impl KmsViaS3 {
+    pub fn new(region: &str, account: &str, log: &Arc<AuditLog>) -> Self {
+        Self { region: region.to_owned(), account: account.to_owned(), log: Arc::clone(log) }
+    }
 }
 
 impl tern_kms::KmsObserver for KmsViaS3 {
@@ -237,7 +258,8 @@ impl tern_kms::KmsObserver for KmsViaS3 {
         let name = call.action.strip_suffix("From").or_else(|| call.action.strip_suffix("To")).unwrap_or(call.action);
         let source = Source::service(tern_iam::policy::S3_SERVICE);
         let principal = &call.caller.principal;
-        let audited = Call { service: Service::Kms, name, region: &self.region, principal, source, read_only: true };
+        let (region, account) = (&self.region, &self.account);
+        let audited = Call { service: Service::Kms, name, region, account, principal, source, read_only: true };
         let outcome = call.error.map_or(Ok(()), |e| Err((e.code, e.message.as_str())));
         let mut request = json!({ "encryptionContext": call.context });
         match name {
@@ -269,7 +291,13 @@ mod tests {
     use super::*;
 
     fn requested(principal: &Principal) -> Requested<'_> {
-        Requested { region: "us-east-1", principal, user_agent: Some("test") }
+        Requested {
+            region: "us-east-1",
+            account: "123456789012",
+            principal,
+            user_agent: Some("test"),
+            forwarded_by: None,
+        }
     }
 
     #[test]

@@ -397,7 +397,9 @@ impl S3Access for IamAccess {
             principal.from(tern_iam::policy::Origin { signature, ..crate::listener::origin(cx.extensions_mut()) });
         if principal.is_anonymous() && !self.may_let_in_anonymous(cx.s3_path()).await? {
             // Before s3s reads any body: nothing here lets an unsigned caller in.
-            return Err(s3_error!(AccessDenied, "Access Denied"));
+            let refused = s3_error!(AccessDenied, "Access Denied");
+            self.audit_refusal(cx, &principal, &refused).await;
+            return Err(refused);
         }
         let operation = cx.s3_op().name();
         if DECIDED_BY_INPUT.contains(&operation) {

@@ -12,6 +12,8 @@ use crate::peer::{PeerClient, PeerRequest};
 
 pub struct HttpIamAuthority {
     pub peer: PeerClient,
+    /// This (the forwarding) region.
+    pub region: String,
 }
 
 /// Form-encodes query-protocol parameters.
@@ -31,6 +33,7 @@ impl IamAuthority for HttpIamAuthority {
             ("content-type", "application/x-www-form-urlencoded; charset=utf-8"),
             (internal_routes::CALLER_HEADER, caller.arn.as_str()),
             (internal_routes::CALLER_TLS_HEADER, if caller.origin.secure_transport { "true" } else { "false" }),
+            (internal_routes::FORWARDED_BY_HEADER, self.region.as_str()),
         ];
         if let Some(session) = &caller.session_arn {
             headers.push((internal_routes::CALLER_SESSION_HEADER, session.as_str()));

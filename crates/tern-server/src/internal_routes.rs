@@ -23,6 +23,9 @@ pub const CALLER_IP_HEADER: &str = "x-tern-caller-ip";
 pub const CALLER_TLS_HEADER: &str = "x-tern-caller-tls";
 /// On a forwarded IAM call: the caller's `aws:userid`.
 pub const CALLER_USERID_HEADER: &str = "x-tern-caller-userid";
+/// On a forwarded IAM call: the region that forwarded it (for the
+/// authority's audit record of it).
+pub const FORWARDED_BY_HEADER: &str = "x-tern-forwarded-by";
 
 /// Whether `path` is a route only regions call each other on: the bucket
 /// registry, replica delivery, and the internal KMS and IAM routes (not the

@@ -150,8 +150,14 @@ impl Authenticated {
         self.parts.uri.path()
     }
 
-    fn requested<'a>(&'a self, region: &'a str) -> Requested<'a> {
-        Requested { region, principal: &self.principal, user_agent: header_value(&self.parts.headers, "user-agent") }
+    fn requested<'a>(&'a self, services: &'a OtherServices) -> Requested<'a> {
+        Requested {
+            region: services.kms.region(),
+            account: services.iam.account(),
+            principal: &self.principal,
+            user_agent: header_value(&self.parts.headers, "user-agent"),
+            forwarded_by: None,
+        }
     }
 }
 
@@ -293,20 +299,17 @@ async fn answer_kms(services: &OtherServices, request: &Authenticated) -> Respon
     let kms = &services.kms;
     let result = kms.handle(&Caller::new(request.principal.clone()), operation, &request.body).await;
     let request_id = uuid::Uuid::new_v4().to_string();
-    let requested = request.requested(kms.region());
+    let requested = request.requested(services);
     let (record, durability) = audit::kms_record(&requested, operation, &request.body, &result, &request_id);
     let mut response = match services.audit.append(&record, durability).await {
         Ok(()) => json(result),
-        Err(_) => kms_error(&KmsError::internal(UNRECORDED.to_owned())),
+        Err(_) => kms_error(&KmsError::internal(tern_audit::record::UNRECORDED.to_owned())),
     };
     if let Ok(id) = http::HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-amzn-requestid", id);
     }
     response
 }
-
-/// What a caller is told of a change the audit trail could not record.
-const UNRECORDED: &str = "The call was made but could not be recorded in the audit trail; see the server's log.";
 
 /// Answers an IAM or STS query-API request, recorded in the audit trail
 /// before the answer goes out.
@@ -322,11 +325,21 @@ async fn answer_query(service: &str, services: &OtherServices, request: &Authent
     } else {
         iam.handle_iam(&request.principal, &params).await
     };
-    let requested = request.requested(services.kms.region());
-    let record = audit::query_record(&requested, service, &params, &String::from_utf8_lossy(&body));
+    recorded(service, services, &request.requested(services), &params, (status, body)).await
+}
+
+/// The answer `(status, body)` to an IAM or STS call, once its record is on disk.
+async fn recorded(
+    service: &str,
+    services: &OtherServices,
+    requested: &Requested<'_>,
+    params: &[(String, String)],
+    (status, body): (u16, Vec<u8>),
+) -> Response<Body> {
+    let record = audit::query_record(requested, service, params, &String::from_utf8_lossy(&body));
     match services.audit.append(&record, Durability::BeforeResponse).await {
         Ok(()) => xml(status, body),
-        Err(_) => error(service, StatusCode::INTERNAL_SERVER_ERROR, "ServiceFailure", UNRECORDED),
+        Err(_) => error(service, StatusCode::INTERNAL_SERVER_ERROR, "ServiceFailure", tern_audit::record::UNRECORDED),
     }
 }
 
@@ -345,15 +358,18 @@ async fn answer_internal(service: &str, services: &OtherServices, request: &Auth
             Some(operation) => json(services.kms.handle_internal(operation, &request.body).await),
             None => kms_error(&KmsError::unknown_operation("")),
         },
-        ("iam", internal_routes::IAM_FORWARD) => forwarded_iam(&services.iam, request).await,
+        ("iam", internal_routes::IAM_FORWARD) => forwarded_iam(services, request).await,
         ("iam", internal_routes::IAM_SNAPSHOT) => snapshot(&services.iam, &request.body),
         _ => error(service, StatusCode::NOT_FOUND, "NotFound", "No such route."),
     }
 }
 
 /// An IAM call a follower authenticated and forwarded: it runs as the
-/// caller the follower names, never as the root that signed it.
-async fn forwarded_iam(iam: &Iam, request: &Authenticated) -> Response<Body> {
+/// caller the follower names, never as the root that signed it, and the
+/// authority records it too (marked with the region that forwarded it), so
+/// no change to IAM escapes the trail of the region that made it.
+async fn forwarded_iam(services: &OtherServices, request: &Authenticated) -> Response<Body> {
+    let iam = &services.iam;
     let header = |name: &str| header_value(&request.parts.headers, name).map(str::to_owned);
     let Some(arn) = header(internal_routes::CALLER_HEADER) else {
         return error("iam", StatusCode::BAD_REQUEST, "ValidationError", "A forwarded call names its caller.");
@@ -377,13 +393,14 @@ async fn forwarded_iam(iam: &Iam, request: &Authenticated) -> Response<Body> {
         origin,
         ..Principal::of_arn(iam.account(), arn)
     };
-    match form_params(&request.body, None) {
-        Ok(params) => {
-            let (status, body) = iam.handle_iam(&caller, &params).await;
-            xml(status, body)
-        }
-        Err(message) => error("iam", StatusCode::BAD_REQUEST, "ValidationError", &message),
-    }
+    let params = match form_params(&request.body, None) {
+        Ok(params) => params,
+        Err(message) => return error("iam", StatusCode::BAD_REQUEST, "ValidationError", &message),
+    };
+    let answer = iam.handle_iam(&caller, &params).await;
+    let forwarded_by = header_value(&request.parts.headers, internal_routes::FORWARDED_BY_HEADER);
+    let requested = Requested { principal: &caller, user_agent: None, forwarded_by, ..request.requested(services) };
+    recorded("iam", services, &requested, &params, answer).await
 }
 
 /// Whether every `x-tern-*` header is among the headers the signature covers

@@ -87,14 +87,12 @@ pub async fn start_region(
     let metrics = Arc::new(RegionMetrics::new(name));
     let audit = crate::audit::open(deployment, name, &dir, &root_key)?;
     let peers = Arc::new(Peers::new(deployment, name, root, &peer_http));
-    let kms_via_s3 = crate::audit::KmsViaS3 { region: name.to_owned(), log: Arc::clone(&audit) };
+    let kms_via_s3 = crate::audit::KmsViaS3::new(name, &deployment.account_id, &audit);
+    let observers: Vec<Arc<dyn tern_kms::KmsObserver>> = vec![Arc::clone(&metrics) as _, Arc::new(kms_via_s3)];
     let links = KmsLinks {
         iam: Arc::clone(&iam),
         peers: Arc::new(HttpKmsPeers { peers: Arc::clone(&peers) }),
-        observer: Arc::new(crate::audit::KmsObservers(vec![
-            Arc::clone(&metrics) as Arc<dyn tern_kms::KmsObserver>,
-            Arc::new(kms_via_s3),
-        ])),
+        observer: Arc::new(crate::audit::KmsObservers(observers)),
         peer_secret: tern_crypto::transport::peer_secret(&root.secret_access_key),
     };
     let kms =
@@ -112,11 +110,7 @@ pub async fn start_region(
         replication_wake: Arc::clone(&replication_wake),
         sse: Arc::new(Sse::new(tern_crypto::wrap::derive(&root_key, KEK_PURPOSE), Arc::clone(&kms))),
         replica_tickets: tern_crypto::mac::Mac::derived(&root_key, REPLICA_TICKETS_PURPOSE),
-        account_public_access_block: if deployment.block_public_access {
-            tern_s3::PublicAccessBlock::ALL
-        } else {
-            tern_s3::PublicAccessBlock::NONE
-        },
+        account_public_access_block: account_public_access_block(deployment),
         bucket_policies_changed: std::sync::atomic::AtomicU64::default(),
         bucket_policies: std::sync::Mutex::default(),
         audit: Arc::clone(&audit),
@@ -160,6 +154,11 @@ pub async fn start_region(
     let stores = Stores { meta, audit };
     let (local_addr, task) = listen(deployment, name, (outer, metrics), limits, (stop, stores, replicating)).await?;
     Ok(RunningRegion { name: name.to_owned(), local_addr, endpoint: config.endpoint_url(), task })
+}
+
+/// The account's Block Public Access, as the deployment sets it.
+fn account_public_access_block(deployment: &DeploymentConfig) -> tern_s3::PublicAccessBlock {
+    if deployment.block_public_access { tern_s3::PublicAccessBlock::ALL } else { tern_s3::PublicAccessBlock::NONE }
 }
 
 /// Binds the region's listeners — the API (HTTPS when the region has a
@@ -277,7 +276,8 @@ async fn open_iam(
             .map_err(|e| anyhow::anyhow!("opening IAM: {e}"));
     }
     let peer = PeerClient::new(peer_http, &authority.endpoint_url(), &authority.name, root);
-    Ok(Iam::follower(&deployment.account_id, name, identity, Arc::new(HttpIamAuthority { peer }), root_key))
+    let authority = Arc::new(HttpIamAuthority { peer, region: name.to_owned() });
+    Ok(Iam::follower(&deployment.account_id, name, identity, authority, root_key))
 }
 
 /// What a region closes once it has drained.

@@ -97,6 +97,10 @@ fn query(args: &QueryArgs) -> anyhow::Result<()> {
     for name in &names {
         let dir = tern_audit::dir_of(&deployment.region_data_dir(name));
         found.extend(tern_audit::query::records(&dir, &filter).with_context(|| format!("reading {}", dir.display()))?);
+        // What is shown is only as good as the chain: say when it is not.
+        if let Err(e) = check(&deployment, name) {
+            eprintln!("warning: {name}'s trail does not verify, so these records may not be what was recorded: {e:#}");
+        }
     }
     // Each region's records are in order; together, by time.
     found.sort_by(|a, b| a.time().cmp(b.time()));
@@ -117,13 +121,13 @@ fn query(args: &QueryArgs) -> anyhow::Result<()> {
 
 /// One line a person reads: when, where, what, who, from where, on what, how it ended.
 fn summary(record: &serde_json::Value) -> String {
-    let text = |value: &serde_json::Value| value.as_str().unwrap_or("-").to_owned();
+    // Callers choose some of these texts: nothing they send reaches a terminal raw.
+    let text = |value: &serde_json::Value| value.as_str().unwrap_or("-").escape_debug().to_string();
     let identity = &record["userIdentity"];
-    let who = identity["arn"].as_str().or(identity["invokedBy"].as_str()).unwrap_or("anonymous");
-    let via = identity["invokedBy"].as_str().map(|s| format!(" (via {s})")).unwrap_or_default();
-    let on: Vec<&str> =
-        record["resources"].as_array().into_iter().flatten().filter_map(|r| r["ARN"].as_str()).collect();
-    let result = record["errorCode"].as_str().unwrap_or("ok");
+    let who = identity["arn"].as_str().or(identity["invokedBy"].as_str()).unwrap_or("anonymous").escape_debug();
+    let via = identity["invokedBy"].as_str().map(|s| format!(" (via {})", s.escape_debug())).unwrap_or_default();
+    let on: Vec<String> = record["resources"].as_array().into_iter().flatten().map(|r| text(&r["ARN"])).collect();
+    let result = record["errorCode"].as_str().unwrap_or("ok").escape_debug();
     format!(
         "{}  {:<10} {:<28} {}{via}  from {}  on {}  {result}\n",
         text(&record["eventTime"]),
@@ -135,16 +139,23 @@ fn summary(record: &serde_json::Value) -> String {
     )
 }
 
+/// Verifies region `name`'s trail: its files, or why it does not verify.
+fn check(deployment: &DeploymentConfig, name: &str) -> anyhow::Result<Vec<tern_audit::verify::FileSummary>> {
+    let region_dir = deployment.region_data_dir(name);
+    let key =
+        tern_server::root_key::load(&region_dir, name).with_context(|| format!("the root key of {name} is needed"))?;
+    let dir = tern_audit::dir_of(&region_dir);
+    let files = tern_audit::verify::verify_dir(&dir, &tern_audit::ChainKey::derived(&key))?;
+    // A region that has run has a trail: none at all is a trail removed.
+    anyhow::ensure!(!files.is_empty(), "{} holds no audit file", dir.display());
+    Ok(files)
+}
+
 fn verify(args: &DeploymentArgs) -> anyhow::Result<()> {
     let (deployment, names) = regions(args)?;
     let mut failed = Vec::new();
     for name in &names {
-        let region_dir = deployment.region_data_dir(name);
-        let key = tern_server::root_key::load(&region_dir, name)
-            .with_context(|| format!("region {name}: its root key verifies its trail"))?;
-        let dir = tern_audit::dir_of(&region_dir);
-        match tern_audit::verify::verify_dir(&dir, &tern_audit::ChainKey::derived(&key)) {
-            Ok(files) if files.is_empty() => println!("{name}: no audit files in {}", dir.display()),
+        match check(&deployment, name) {
             Ok(files) => {
                 let records: u64 = files.iter().map(|f| f.records).sum();
                 let open = files.last().is_some_and(|f| !f.closed);
@@ -152,7 +163,7 @@ fn verify(args: &DeploymentArgs) -> anyhow::Result<()> {
                 println!("{name}: verified {} file(s), {records} record(s){note}", files.len());
             }
             Err(finding) => {
-                println!("{name}: FAILED: {finding}");
+                println!("{name}: FAILED: {finding:#}");
                 failed.push(name.clone());
             }
         }

@@ -52,7 +52,7 @@ impl Kms {
                 .map_err(|e| KmsError::internal(e.to_string()))?;
             Ok((blob, self.arn(&key.record.id)))
         })();
-        self.observe(caller, action, context, sealed.as_ref().map(|(_, arn)| arn.as_str()));
+        self.observe(caller, action, context, sealed.as_ref().map(|(_, arn)| arn.as_str()), Some(key_id));
         sealed
     }
 
@@ -62,7 +62,7 @@ impl Kms {
     /// returns the key's id and its ARN here.
     pub fn check(&self, caller: &Caller, action: &str, key_id: &str, context: &Context) -> KmsResult<(String, String)> {
         let checked = self.may_use(caller, action, key_id, context);
-        self.observe(caller, action, context, checked.as_ref().map(|(_, arn)| arn.as_str()));
+        self.observe(caller, action, context, checked.as_ref().map(|(_, arn)| arn.as_str()), Some(key_id));
         checked
     }
 
@@ -111,15 +111,28 @@ impl Kms {
             let plain = kms_blob::decrypt(blob, material, context).map_err(|_| KmsError::invalid_ciphertext())?;
             Ok((Zeroizing::new(plain), self.arn(&key.record.id)))
         })();
-        self.observe(caller, action, context, opened.as_ref().map(|(_, arn)| arn.as_str()));
+        let named = key_id.map(str::to_owned).or_else(|| kms_blob::header(blob).ok().map(|h| h.key_id));
+        self.observe(caller, action, context, opened.as_ref().map(|(_, arn)| arn.as_str()), named.as_deref());
         opened
     }
 
-    fn observe(&self, caller: &Caller, action: &str, context: &Context, outcome: Result<&str, &KmsError>) {
+    /// Tells the observers of a call; a refused one still names the key it
+    /// asked for, when that key exists here (who tried to use a key matters
+    /// as much as who did).
+    fn observe(
+        &self,
+        caller: &Caller,
+        action: &str,
+        context: &Context,
+        outcome: Result<&str, &KmsError>,
+        asked_for: Option<&str>,
+    ) {
+        let refused_key = || Some(self.arn(&self.resolve(asked_for?).ok()?.record.id));
         let (key_arn, error) = match outcome {
-            Ok(arn) => (Some(arn), None),
-            Err(e) => (None, Some(e)),
+            Ok(arn) => (Some(arn.to_owned()), None),
+            Err(e) => (refused_key(), Some(e)),
         };
+        let key_arn = key_arn.as_deref();
         self.observer.cryptographic_call(&CryptoCall { action, caller, key_arn, context, error });
     }
 }

@@ -281,3 +281,23 @@ async fn an_acknowledged_change_survives_kill_9_and_the_trail_goes_on() {
     let crashed = std::fs::read_to_string(dir.join("audit-00000001.jsonl")).unwrap();
     assert!(crashed.lines().last().unwrap().contains(r#""reason":"recovered""#), "{crashed}");
 }
+
+#[tokio::test]
+async fn an_iam_change_forwarded_to_the_authority_is_in_both_trails() {
+    let mut tern = crate::two_regions().await;
+    let create = [("Action", "CreateUser"), ("Version", "2010-05-08"), ("UserName", "forwarded")];
+    tern.iam_call(crate::WEST, &create).await.unwrap();
+    assert!(tern.stop().await.unwrap().success(), "{}", tern.log());
+    let config = tern.config_path();
+    let records = |region: &str| -> Vec<Value> {
+        let listed = tern_audit(&["--config", config.to_str().unwrap(), "--region", region, "--json"]);
+        String::from_utf8_lossy(&listed.stdout).lines().map(|line| serde_json::from_str(line).unwrap()).collect()
+    };
+    let (west, east) = (records(crate::WEST), records(EAST));
+    assert_eq!(west.iter().map(outline).collect::<Vec<_>>(), expected(&[("iam", "CreateUser", "", ROOT_ARN, "")]));
+    assert_eq!(west[0]["sourceIPAddress"], "127.0.0.1");
+    assert_eq!(east.iter().map(outline).collect::<Vec<_>>(), expected(&[("iam", "CreateUser", "", ROOT_ARN, "")]));
+    assert_eq!(east[0]["additionalEventData"]["forwardedBy"], crate::WEST);
+    assert_eq!(east[0]["sourceIPAddress"], "127.0.0.1", "the caller's address, not the forwarding region's");
+    assert_eq!(east[0]["requestParameters"]["userName"], "forwarded");
+}
