@@ -267,8 +267,8 @@ impl Record {
             error_message,
             request_parameters: Value::Null,
             response_elements: Value::Null,
-            request_id: request_id.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned),
-            event_id: uuid::Uuid::new_v4().to_string(),
+            request_id: request_id.map_or_else(random_id, str::to_owned),
+            event_id: random_id(),
             read_only: call.read_only,
             resources: Vec::new(),
             event_type: "AwsApiCall",
@@ -304,6 +304,12 @@ impl Record {
         self.resources = resources;
         self
     }
+}
+
+/// A random (v4) UUID from the thread's CSPRNG: `Uuid::new_v4` would make a
+/// `getrandom` system call for each, and every KMS call makes two.
+fn random_id() -> String {
+    uuid::Builder::from_random_bytes(rand::random()).into_uuid().to_string()
 }
 
 /// The members of `object` named in `allowed`, renamed to CloudTrail's
