@@ -19,7 +19,7 @@ pub(crate) fn etag(value: &str) -> ETag {
 
 /// Version ids are 32 URL-safe characters, like AWS's.
 pub(crate) fn new_version_id() -> String {
-    use rand::Rng as _;
+    use rand::RngExt as _;
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._";
     let mut rng = rand::rng();
     (0..32).map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())])).collect()

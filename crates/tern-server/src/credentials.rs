@@ -63,7 +63,7 @@ impl RootCredentials {
     }
 
     fn generate() -> Self {
-        use rand::Rng as _;
+        use rand::RngExt as _;
         const UPPER: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
         const SECRET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
         let mut rng = rand::rng();

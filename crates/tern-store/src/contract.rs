@@ -480,6 +480,59 @@ mod tests {
         super::doc_suite(&store).await;
     }
 
+    /// A fresh database in the cluster `scripts/with-postgres` started, or
+    /// `None` (said aloud) without one; `TERN_REQUIRE_POSTGRES`, which
+    /// `scripts/test` sets, makes that a failure.
+    async fn fresh_postgres() -> Option<String> {
+        let Ok(admin) = std::env::var("TERN_TEST_POSTGRES_URL") else {
+            assert!(
+                std::env::var_os("TERN_REQUIRE_POSTGRES").is_none(),
+                "TERN_REQUIRE_POSTGRES is set but TERN_TEST_POSTGRES_URL is not: run under scripts/with-postgres"
+            );
+            eprintln!("skipped: no PostgreSQL here (run under scripts/with-postgres)");
+            return None;
+        };
+        let name = format!("tern_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await.unwrap();
+        // A name made here of hex digits: nothing a caller chose.
+        let create = sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"));
+        sqlx::query(create).execute(&mut conn).await.unwrap();
+        let (server, _) = admin.rsplit_once('/').unwrap();
+        Some(format!("{server}/{name}"))
+    }
+
+    #[tokio::test]
+    async fn postgres_meets_the_doc_contract() {
+        let Some(url) = fresh_postgres().await else { return };
+        super::doc_suite(&crate::PgStore::connect(&url).await.unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn a_schema_a_newer_tern_made_is_refused() {
+        let Some(url) = fresh_postgres().await else { return };
+        crate::PgStore::connect(&url).await.unwrap().close().await;
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url).await.unwrap();
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (99999, 'from a newer tern', true, '\\x00', 0)",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        let refused = crate::PgStore::connect(&url).await.err().expect("refused");
+        assert!(matches!(refused, crate::StoreError::SchemaTooNew(99999)), "{refused}");
+        assert!(refused.to_string().contains("newer Tern"), "{refused}");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_database_is_named_never_its_password() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let url = format!("postgres://tern:hunter2-secret@{closed}/tern_region");
+        let refused = crate::PgStore::connect(&url).await.err().expect("refused").to_string();
+        assert!(refused.contains(&format!("{closed}/tern_region")), "{refused}");
+        assert!(!refused.contains("hunter2"), "{refused}");
+    }
+
     #[tokio::test]
     async fn local_files_meet_the_blob_contract() {
         let dir = tempfile::tempdir().unwrap();

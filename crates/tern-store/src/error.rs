@@ -28,6 +28,14 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("corrupt metadata: {0}")]
     Corrupt(String),
+    /// The database could not be reached: its server is named, never a password.
+    #[error("cannot reach PostgreSQL at {server}: {reason}")]
+    Unreachable { server: String, reason: String },
+    /// The database's schema has a migration this binary does not know.
+    #[error(
+        "the database's schema has migration {0}, which this Tern does not know: a newer Tern made it; run that version or newer"
+    )]
+    SchemaTooNew(i64),
     /// The write ran, but its transaction did not commit (shared by every
     /// write of the batch).
     #[error("the write was not committed: {0}")]

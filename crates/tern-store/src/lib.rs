@@ -12,7 +12,8 @@
 //!   the replication outbox. Each method is one atomic transaction.
 //!
 //! The embedded engines are `SQLite` ([`SqliteMeta`]) and plain files
-//! ([`LocalBlobs`]). The store keeps what it is given: bucket configurations
+//! ([`LocalBlobs`]). PostgreSQL ([`PgStore`], for a region of several
+//! front-ends) keeps documents so far; its metadata engine is under way. The store keeps what it is given: bucket configurations
 //! are opaque text (their schema and versions belong to `tern-s3`), and
 //! states are typed ([`ReplicationStatus`], [`SseAlgorithm`], [`TaskState`])
 //! and turned into text only in SQL.
@@ -31,6 +32,7 @@ mod error;
 mod group_commit;
 mod meta;
 mod model;
+mod postgres;
 pub mod private;
 mod replication;
 mod sqlite;
@@ -41,6 +43,7 @@ pub use docs::{DocStore, DocWrite};
 pub use error::StoreError;
 pub use meta::MetaStore;
 pub use model::*;
+pub use postgres::PgStore;
 pub use replication::{
     Backlog, NewTask, ReplicationReport, TagWrite, TagsApplied, TaskKind, TaskOutcome, TaskRecord, TaskState,
 };
