@@ -24,6 +24,25 @@ const CONFIG_CHANGES: &[(&str, &str, Option<&str>)] = &[
     ("DeleteBucketReplication", "DeleteBucketReplication", Some("replication")),
 ];
 
+/// The id an S3 request is answered with (`x-amz-request-id`), which its
+/// audit record carries too: set by the server on every S3 request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(pub String);
+
+impl RequestId {
+    /// A fresh id, shaped as AWS's (16 upper-case hex digits).
+    #[must_use]
+    pub fn new() -> Self {
+        Self(format!("{:016X}", rand::random::<u64>()))
+    }
+}
+
+impl Default for RequestId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// A configuration call, as its record names it.
 pub struct ConfigCall<'a> {
     name: &'static str,
@@ -66,21 +85,23 @@ impl Region {
         let anonymous = Principal::anonymous();
         let principal = req.extensions.get::<Principal>().unwrap_or(&anonymous);
         let outcome = result.as_ref().map(drop).map_err(|e| (e.code().as_str(), e.message().unwrap_or_default()));
-        match self.audit_config_call(principal, &req.headers, call, outcome).await {
+        let request_id = req.extensions.get::<RequestId>();
+        match self.audit_config_call(principal, (&req.headers, request_id), call, outcome).await {
             Ok(()) => result,
             Err(_) => Err(s3s::S3Error::with_message(s3s::S3ErrorCode::InternalError, tern_audit::record::UNRECORDED)),
         }
     }
 
-    /// Records `call` by `principal`, sent with `headers`, that ended in
-    /// `outcome` (refusals too), synced before the answer goes out.
+    /// Records `call` by `principal`, sent with `headers` and answered
+    /// with `request_id`, that ended in `outcome` (refusals too), synced
+    /// before the answer goes out.
     ///
     /// # Errors
     /// If the record could not be made durable.
     pub async fn audit_config_call(
         &self,
         principal: &Principal,
-        headers: &http::HeaderMap,
+        (headers, request_id): (&http::HeaderMap, Option<&RequestId>),
         call: ConfigCall<'_>,
         outcome: tern_audit::record::Outcome<'_>,
     ) -> Result<(), tern_audit::NotRecorded> {
@@ -104,7 +125,7 @@ impl Region {
         if let Some(subresource) = call.subresource {
             parameters.insert(subresource.into(), json!(""));
         }
-        let record = Record::new(&audited, outcome, None)
+        let record = Record::new(&audited, outcome, request_id.map(|id| id.0.as_str()))
             .with_request(Value::Object(parameters))
             .with_resources(vec![Resource::bucket(&self.account_id, call.bucket)]);
         self.audit.append(&record, Durability::BeforeResponse).await

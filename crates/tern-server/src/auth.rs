@@ -131,11 +131,13 @@ struct Needs {
 impl IamAccess {
     /// A refused change of a bucket's configuration is recorded as AWS
     /// records it: who tried, and the error they got.
-    async fn audit_refusal(&self, cx: &S3AccessContext<'_>, principal: &Principal, refused: &s3s::S3Error) {
+    async fn audit_refusal(&self, cx: &mut S3AccessContext<'_>, principal: &Principal, refused: &s3s::S3Error) {
+        let request_id = cx.extensions_mut().get::<tern_s3::audit::RequestId>().cloned();
         let S3Path::Bucket { bucket } = cx.s3_path() else { return };
         let Some(call) = tern_s3::audit::ConfigCall::of(cx.s3_op().name(), bucket) else { return };
         let outcome = Err((refused.code().as_str(), refused.message().unwrap_or_default()));
-        if self.region.audit_config_call(principal, cx.headers(), call, outcome).await.is_err() {
+        let sent = (cx.headers(), request_id.as_ref());
+        if self.region.audit_config_call(principal, sent, call, outcome).await.is_err() {
             tracing::error!(bucket = %bucket, "a refused configuration change was not recorded");
         }
     }

@@ -150,16 +150,21 @@ impl OuterLayer {
             return (Served::Refused, refusal);
         }
         let chunked = header(&req, "x-amz-content-sha256").is_some_and(|v| v.starts_with("STREAMING-"));
+        let request_id = tern_s3::audit::RequestId::new();
+        req.extensions_mut().insert(request_id.clone());
         let (parts, incoming) = req.into_parts();
         let body = RequestBody::new(incoming, self.request_timeout, chunked);
         let req = Request::from_parts(parts, Body::from(Box::pin(body) as s3s::stream::DynByteStream));
-        let response = match self.s3.call(req).await {
+        let mut response = match self.s3.call(req).await {
             Ok(response) => response,
             Err(e) => {
                 tracing::error!(error = ?e, "s3 service failed");
                 plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
             }
         };
+        if let Ok(id) = http::HeaderValue::from_str(&request_id.0) {
+            response.headers_mut().insert("x-amz-request-id", id);
+        }
         (Served::S3, response)
     }
 

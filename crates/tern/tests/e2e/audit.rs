@@ -74,6 +74,8 @@ struct Scripted {
     assumed: String,
     /// Everything that must never reach the trail.
     secrets: Vec<String>,
+    /// The `x-amz-request-id` the root's `PutBucketPolicy` was answered with.
+    policy_request_id: String,
 }
 
 /// KMS, as the root: the key, and a use of each kind.
@@ -118,7 +120,7 @@ fn deny_without_tls() -> String {
 
 /// Bucket configuration, S3 calling KMS for an SSE-KMS object, and an
 /// SSE-C object whose key must not reach the trail either.
-async fn bucket_calls(tern: &Deployment, key: &str, secrets: &mut Vec<String>) {
+async fn bucket_calls(tern: &Deployment, key: &str, secrets: &mut Vec<String>) -> String {
     let s3 = tern.s3(EAST);
     s3.create_bucket().bucket(BUCKET).send().await.unwrap();
     let by_default =
@@ -129,7 +131,8 @@ async fn bucket_calls(tern: &Deployment, key: &str, secrets: &mut Vec<String>) {
     s3.put_object().bucket(BUCKET).key("o").body(ByteStream::from_static(OBJECT_BODY)).send().await.unwrap();
     let read = s3.get_object().bucket(BUCKET).key("o").send().await.unwrap().body.collect().await.unwrap();
     assert_eq!(read.into_bytes().as_ref(), OBJECT_BODY);
-    s3.put_bucket_policy().bucket(BUCKET).policy(deny_without_tls()).send().await.unwrap();
+    let policy = s3.put_bucket_policy().bucket(BUCKET).policy(deny_without_tls()).send().await.unwrap();
+    let request_id = aws_sdk_s3::operation::RequestId::request_id(&policy).expect("x-amz-request-id").to_owned();
     let customer_key = [0x5a_u8; 32];
     secrets.push(STANDARD.encode(customer_key));
     let key_md5 = STANDARD.encode(<md5::Md5 as md5::Digest>::digest(customer_key));
@@ -143,6 +146,7 @@ async fn bucket_calls(tern: &Deployment, key: &str, secrets: &mut Vec<String>) {
         .send()
         .await
         .unwrap();
+    request_id
 }
 
 /// Refusals are recorded too, with the caller who was refused.
@@ -162,9 +166,9 @@ async fn script(tern: &Deployment) -> Scripted {
     secrets.extend([PLAINTEXT, OBJECT_BODY].map(|bytes| String::from_utf8(bytes.to_vec()).unwrap()));
     let key = kms_calls(tern, &mut secrets).await;
     let (user, session, assumed) = identity_calls(tern, &mut secrets).await;
-    bucket_calls(tern, &key, &mut secrets).await;
+    let policy_request_id = bucket_calls(tern, &key, &mut secrets).await;
     refused_calls(tern, &key, &user, &session).await;
-    Scripted { key, user, session, assumed, secrets }
+    Scripted { key, user, session, assumed, secrets, policy_request_id }
 }
 
 /// Every record, in order, and what an investigator asks of some.
@@ -205,6 +209,7 @@ fn check_records(records: &[Value], scripted: &Scripted) {
     assert_eq!(kms_records.clone().count(), 8);
     assert!(kms_records.clone().all(|r| r["resources"][0]["ARN"] == scripted.key.as_str()));
     assert_eq!(records[13]["requestParameters"]["bucketPolicy"]["Statement"][0]["Effect"], "Deny");
+    assert_eq!(records[13]["requestID"], scripted.policy_request_id.as_str(), "the id S3 answered with");
     assert_eq!(records[0]["sourceIPAddress"], "127.0.0.1");
 }
 
