@@ -157,6 +157,12 @@ impl Resource {
         Self { account_id: account_id.to_owned(), kind: "AWS::KMS::Key", arn: arn.to_owned() }
     }
 
+    /// An IAM role by its ARN.
+    #[must_use]
+    pub fn role(account_id: &str, arn: &str) -> Self {
+        Self { account_id: account_id.to_owned(), kind: "AWS::IAM::Role", arn: arn.to_owned() }
+    }
+
     /// An S3 bucket by name.
     #[must_use]
     pub fn bucket(account_id: &str, name: &str) -> Self {

@@ -50,6 +50,9 @@ pub trait ReplicationObserver: Send + Sync {
     fn failed(&self, task: &TaskRecord, reason: FailureReason);
     /// The whole current backlog (series absent from it have none).
     fn backlog(&self, backlog: &[tern_store::Backlog]);
+    /// S3 assumed (or failed to assume) a rule's role: `Ok` carries the
+    /// session's access key id and expiry (Unix seconds), never its secrets.
+    fn role_assumed(&self, _role: &str, _session: Result<(&str, i64), &str>) {}
 }
 
 /// What a region's replicator works with.

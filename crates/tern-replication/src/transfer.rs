@@ -49,7 +49,12 @@ impl Replicator {
         if let Some(session) = sessions.get(role).filter(|s| s.expires - now > 300) {
             return Ok(session.clone());
         }
-        let (session, token) = self.iam.service_session(role, S3_SERVICE, protocol::SESSION_NAME).map_err(|why| {
+        let assumed = self.iam.service_session(role, S3_SERVICE, protocol::SESSION_NAME);
+        self.observer.role_assumed(
+            role,
+            assumed.as_ref().map(|(s, _)| (s.access_key_id.as_str(), s.expires)).map_err(String::as_str),
+        );
+        let (session, token) = assumed.map_err(|why| {
             tracing::warn!(%role, %why, "replication role cannot be assumed");
             permanent(FailureReason::AssumeRoleNotPermitted)
         })?;

@@ -275,6 +275,63 @@ impl tern_kms::KmsObserver for KmsViaS3 {
     }
 }
 
+/// The replicator's observers: the region's metrics, and the trail, which
+/// records S3 assuming a rule's role as CloudTrail does (an `AWSService`
+/// identity calling STS `AssumeRole`).
+pub struct ReplicationObservers {
+    metrics: Arc<crate::metrics::RegionMetrics>,
+    s3_calls: KmsViaS3,
+}
+
+impl ReplicationObservers {
+    pub fn new(metrics: &Arc<crate::metrics::RegionMetrics>, region: &str, account: &str, log: &Arc<AuditLog>) -> Self {
+        Self { metrics: Arc::clone(metrics), s3_calls: KmsViaS3::new(region, account, log) }
+    }
+}
+
+impl tern_replication::ReplicationObserver for ReplicationObservers {
+    fn completed(&self, task: &tern_store::TaskRecord, latency: std::time::Duration) {
+        self.metrics.completed(task, latency);
+    }
+
+    fn failed(&self, task: &tern_store::TaskRecord, reason: tern_replication_model::FailureReason) {
+        self.metrics.failed(task, reason);
+    }
+
+    fn backlog(&self, backlog: &[tern_store::Backlog]) {
+        self.metrics.backlog(backlog);
+    }
+
+    fn role_assumed(&self, role: &str, session: Result<(&str, i64), &str>) {
+        let KmsViaS3 { region, account, log } = &self.s3_calls;
+        let service = tern_iam::policy::S3_SERVICE;
+        let principal = Principal { service: Some(service.to_owned()), ..Principal::root(account) };
+        let session_name = tern_replication_model::protocol::SESSION_NAME;
+        let call = Call {
+            service: Service::Sts,
+            name: "AssumeRole",
+            region,
+            account,
+            principal: &principal,
+            source: Source::service(service),
+            read_only: false,
+        };
+        let outcome = session.map(drop).map_err(|why| ("AccessDenied", why));
+        let response = session.map_or(Value::Null, |(access_key_id, expires)| {
+            let session_arn = Principal::assumed_role(account, role, session_name, Some(service)).session_arn;
+            json!({
+                "credentials": {"accessKeyId": access_key_id, "expiration": tern_iam::xml::iso8601(expires)},
+                "assumedRoleUser": {"arn": session_arn},
+            })
+        });
+        let record = Record::new(&call, outcome, None)
+            .with_request(json!({"roleArn": role, "roleSessionName": session_name}))
+            .with_response(response)
+            .with_resources(vec![Resource::role(account, role)]);
+        log.append_batched(&record);
+    }
+}
+
 /// The region's KMS observers: its metrics and its audit trail.
 pub struct KmsObservers(pub Vec<Arc<dyn tern_kms::KmsObserver>>);
 

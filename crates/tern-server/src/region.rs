@@ -120,7 +120,7 @@ pub async fn start_region(
     let auth = Arc::new(IamAuth { iam: Arc::clone(&iam), sessions: Arc::clone(&sessions) });
     let s3 = s3_service(&region, &sessions, local_registry, root);
     let topology = Arc::new(Topology::new(Arc::clone(&region.registry), deployment));
-    let observer = Arc::clone(&metrics) as Arc<dyn tern_replication::ReplicationObserver>;
+    let observer = Arc::new(crate::audit::ReplicationObservers::new(&metrics, name, &deployment.account_id, &audit));
     let links = tern_replication::Links {
         meta: Arc::clone(&region.meta),
         blobs: Arc::clone(&region.blobs),

@@ -306,3 +306,34 @@ async fn an_iam_change_forwarded_to_the_authority_is_in_both_trails() {
     assert_eq!(east[0]["sourceIPAddress"], "127.0.0.1", "the caller's address, not the forwarding region's");
     assert_eq!(east[0]["requestParameters"]["userName"], "forwarded");
 }
+
+#[tokio::test]
+async fn s3_assuming_a_replication_role_is_recorded_as_the_service() {
+    use crate::replication::{READ_AND_REPLICATE, replicate, rule, settled, versioned};
+    let mut tern = crate::two_regions().await;
+    let (east, west) = (tern.s3(EAST), tern.s3(crate::WEST));
+    versioned(&east, "audited-src", EAST).await;
+    versioned(&west, "audited-dst", crate::WEST).await;
+    let role = tern.replication_role(EAST, "audited-crr", READ_AND_REPLICATE).await.unwrap();
+    replicate(&east, "audited-src", &role, vec![rule("all", 1, "", "audited-dst")]).await;
+    for key in ["a", "b"] {
+        east.put_object().bucket("audited-src").key(key).body(ByteStream::from_static(b"x")).send().await.unwrap();
+        assert_eq!(settled(&east, "audited-src", key).await, Some(aws_sdk_s3::types::ReplicationStatus::Completed));
+    }
+    assert!(tern.stop().await.unwrap().success(), "{}", tern.log());
+    let config = tern.config_path();
+    let listed = tern_audit(&["--config", config.to_str().unwrap(), "--event", "AssumeRole", "--json"]);
+    let records: Vec<Value> =
+        String::from_utf8_lossy(&listed.stdout).lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert_eq!(records.len(), 1, "one session serves both objects: {records:?}");
+    let assumed = &records[0];
+    assert_eq!(assumed["awsRegion"], EAST);
+    assert_eq!(assumed["userIdentity"]["type"], "AWSService");
+    assert_eq!(assumed["userIdentity"]["invokedBy"], "s3.amazonaws.com");
+    assert_eq!(assumed["sourceIPAddress"], "s3.amazonaws.com");
+    assert_eq!(assumed["requestParameters"]["roleArn"], role.as_str());
+    assert_eq!(assumed["resources"][0]["ARN"], role.as_str());
+    let session_key = assumed["responseElements"]["credentials"]["accessKeyId"].as_str().unwrap();
+    assert!(session_key.starts_with("ASIA"), "a session's key, never its secret: {session_key}");
+    assert!(assumed["responseElements"]["credentials"].get("sessionToken").is_none());
+}
