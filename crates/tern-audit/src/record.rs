@@ -297,6 +297,14 @@ impl Record {
         self
     }
 
+    /// What an AWS service did by itself, with time (CloudTrail's
+    /// `AwsServiceEvent`), rather than a call anyone made.
+    #[must_use]
+    pub fn as_service_event(mut self) -> Self {
+        self.event_type = "AwsServiceEvent";
+        self
+    }
+
     /// CloudTrail's `additionalEventData`: what the call's record needs
     /// beyond AWS's own members (such as the region that forwarded it).
     #[must_use]

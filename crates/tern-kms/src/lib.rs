@@ -95,6 +95,9 @@ pub trait KmsPeers: Send + Sync {
 /// once it is decided, so the region can count and audit them.
 pub trait KmsObserver: Send + Sync {
     fn cryptographic_call(&self, call: &CryptoCall<'_>);
+    /// KMS itself acted on a key with time: `DeleteKey` when a deletion
+    /// window ended, `RotateKey` when an automatic rotation fell due.
+    fn service_event(&self, _name: &str, _key_arn: &str) {}
 }
 
 /// One cryptographic call, as observers are told of it. Never the

@@ -17,8 +17,9 @@ impl Kms {
             let record = &key.record;
             let due = record.state.is_pending_deletion() && record.deletion_date.is_some_and(|d| d <= at);
             if due {
-                if let Err(e) = self.destroy(&key).await {
-                    tracing::warn!(key = %record.id, error = %e, "deletion postponed");
+                match self.destroy(&key).await {
+                    Ok(()) => self.observer.service_event("DeleteKey", &self.arn(&record.id)),
+                    Err(e) => tracing::warn!(key = %record.id, error = %e, "deletion postponed"),
                 }
                 continue;
             }
@@ -33,8 +34,9 @@ impl Kms {
                         Ok(())
                     })
                     .await;
-                if let Err(e) = rotated {
-                    tracing::warn!(key = %record.id, error = %e, "automatic rotation failed");
+                match rotated {
+                    Ok(_) => self.observer.service_event("RotateKey", &self.arn(&record.id)),
+                    Err(e) => tracing::warn!(key = %record.id, error = %e, "automatic rotation failed"),
                 }
             }
         }
@@ -86,6 +88,18 @@ mod tests {
         fn cryptographic_call(&self, _: &crate::CryptoCall<'_>) {}
     }
 
+    /// The service events KMS told of, as `name arn`.
+    #[derive(Default)]
+    struct Events(std::sync::Mutex<Vec<String>>);
+
+    impl KmsObserver for Events {
+        fn cryptographic_call(&self, _: &crate::CryptoCall<'_>) {}
+
+        fn service_event(&self, name: &str, key_arn: &str) {
+            self.0.lock().unwrap().push(format!("{name} {key_arn}"));
+        }
+    }
+
     async fn links(docs: Arc<SqliteMeta>, root: &Key256) -> KmsLinks {
         let identity = RootIdentity {
             access_key_id: "AKIAROOT".into(),
@@ -97,8 +111,12 @@ mod tests {
     }
 
     async fn open(dir: &std::path::Path, root: &Key256) -> Kms {
+        open_observed(dir, root, Arc::new(Alone)).await
+    }
+
+    async fn open_observed(dir: &std::path::Path, root: &Key256, observer: Arc<dyn KmsObserver>) -> Kms {
         let docs = Arc::new(SqliteMeta::open(&dir.join("meta.db")).await.unwrap());
-        let links = links(Arc::clone(&docs), root).await;
+        let links = KmsLinks { observer, ..links(Arc::clone(&docs), root).await };
         Kms::open("us-east-1", docs, root, links).await.unwrap()
     }
 
@@ -143,7 +161,8 @@ mod tests {
     async fn a_deletion_window_ends_with_the_material_destroyed_for_good() {
         let dir = tempfile::tempdir().unwrap();
         let root = Key256::random().unwrap();
-        let kms = open(dir.path(), &root).await;
+        let events = Arc::new(Events::default());
+        let kms = open_observed(dir.path(), &root, Arc::clone(&events) as Arc<dyn KmsObserver>).await;
         let id = call(&kms, "CreateKey", json!({})).await.unwrap()["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
         call(&kms, "CreateAlias", json!({"AliasName": "alias/doomed", "TargetKeyId": id})).await.unwrap();
         let blob =
@@ -153,8 +172,10 @@ mod tests {
 
         kms.maintain(now() + 6.0 * DAY).await;
         assert!(kms.store.key(&id).is_some(), "still inside the window");
+        assert!(events.0.lock().unwrap().is_empty());
         kms.maintain(now() + 7.0 * DAY + 1.0).await;
         assert!(kms.store.key(&id).is_none());
+        assert_eq!(*events.0.lock().unwrap(), [format!("DeleteKey {}", kms.arn(&id))], "told, for the audit trail");
         assert!(kms.store.alias("alias/doomed").is_none(), "its aliases go with it");
         drop(kms);
 
@@ -166,13 +187,16 @@ mod tests {
     #[tokio::test]
     async fn automatic_rotation_adds_material_when_due() {
         let dir = tempfile::tempdir().unwrap();
-        let kms = open(dir.path(), &Key256::random().unwrap()).await;
+        let events = Arc::new(Events::default());
+        let kms =
+            open_observed(dir.path(), &Key256::random().unwrap(), Arc::clone(&events) as Arc<dyn KmsObserver>).await;
         let id = call(&kms, "CreateKey", json!({})).await.unwrap()["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
         call(&kms, "EnableKeyRotation", json!({"KeyId": id, "RotationPeriodInDays": 90})).await.unwrap();
         kms.maintain(now() + 89.0 * DAY).await;
         assert_eq!(kms.store.key(&id).unwrap().materials.len(), 1);
         kms.maintain(now() + 90.0 * DAY + 1.0).await;
         assert_eq!(kms.store.key(&id).unwrap().materials.len(), 2);
+        assert_eq!(*events.0.lock().unwrap(), [format!("RotateKey {}", kms.arn(&id))]);
         let status = call(&kms, "GetKeyRotationStatus", json!({"KeyId": id})).await.unwrap();
         assert!(status["NextRotationDate"].as_f64().unwrap() > now() + 179.0 * DAY);
     }

@@ -235,22 +235,37 @@ fn query_response(action: &str, body: &str) -> Value {
     }
 }
 
-/// Records the KMS calls S3 makes for its callers (the front door records
-/// those callers make themselves), as CloudTrail does: the caller's
-/// identity, invoked by `s3.amazonaws.com`.
-pub struct KmsViaS3 {
+/// Records what the front door does not see: the KMS calls S3 makes for
+/// its callers (as CloudTrail does: the caller's identity, invoked by
+/// `s3.amazonaws.com`), and what KMS does by itself with time.
+pub struct KmsAudit {
     region: String,
     account: String,
     log: Arc<AuditLog>,
 }
 
-impl KmsViaS3 {
+impl KmsAudit {
     pub fn new(region: &str, account: &str, log: &Arc<AuditLog>) -> Self {
         Self { region: region.to_owned(), account: account.to_owned(), log: Arc::clone(log) }
     }
 }
 
-impl tern_kms::KmsObserver for KmsViaS3 {
+impl tern_kms::KmsObserver for KmsAudit {
+    /// Recorded as CloudTrail records KMS's own deletions and rotations:
+    /// invoked by `kms.amazonaws.com`, the key as the resource.
+    fn service_event(&self, name: &str, key_arn: &str) {
+        let service = "kms.amazonaws.com";
+        let principal = Principal { service: Some(service.to_owned()), ..Principal::root(&self.account) };
+        let (region, account) = (&self.region, &self.account);
+        let source = Source::service(service);
+        let call =
+            Call { service: Service::Kms, name, region, account, principal: &principal, source, read_only: false };
+        let record = Record::new(&call, Ok(()), None)
+            .as_service_event()
+            .with_resources(vec![Resource::kms_key(account, key_arn)]);
+        self.log.append_batched(&record);
+    }
+
     fn cryptographic_call(&self, call: &CryptoCall<'_>) {
         if call.caller.via_service.is_none() {
             return;
@@ -280,12 +295,12 @@ impl tern_kms::KmsObserver for KmsViaS3 {
 /// identity calling STS `AssumeRole`).
 pub struct ReplicationObservers {
     metrics: Arc<crate::metrics::RegionMetrics>,
-    s3_calls: KmsViaS3,
+    s3_calls: KmsAudit,
 }
 
 impl ReplicationObservers {
     pub fn new(metrics: &Arc<crate::metrics::RegionMetrics>, region: &str, account: &str, log: &Arc<AuditLog>) -> Self {
-        Self { metrics: Arc::clone(metrics), s3_calls: KmsViaS3::new(region, account, log) }
+        Self { metrics: Arc::clone(metrics), s3_calls: KmsAudit::new(region, account, log) }
     }
 }
 
@@ -303,7 +318,7 @@ impl tern_replication::ReplicationObserver for ReplicationObservers {
     }
 
     fn role_assumed(&self, role: &str, session: Result<(&str, i64), &str>) {
-        let KmsViaS3 { region, account, log } = &self.s3_calls;
+        let KmsAudit { region, account, log } = &self.s3_calls;
         let service = tern_iam::policy::S3_SERVICE;
         let principal = Principal { service: Some(service.to_owned()), ..Principal::root(account) };
         let session_name = tern_replication_model::protocol::SESSION_NAME;
@@ -341,6 +356,12 @@ impl tern_kms::KmsObserver for KmsObservers {
             observer.cryptographic_call(call);
         }
     }
+
+    fn service_event(&self, name: &str, key_arn: &str) {
+        for observer in &self.0 {
+            observer.service_event(name, key_arn);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -372,6 +393,27 @@ mod tests {
         let (record, durability) = kms_record(&requested(&alice), "CreateGrant", b"{}", &grant, "r2");
         assert_eq!(record.response_elements, json!({"grantId": "g"}));
         assert_eq!(durability, Durability::BeforeResponse);
+    }
+
+    #[tokio::test]
+    async fn kms_acting_by_itself_is_a_service_event() {
+        use tern_kms::KmsObserver as _;
+        let dir = tempfile::tempdir().unwrap();
+        let options =
+            tern_audit::Options { dir: dir.path().to_owned(), region: "us-east-1".into(), max_file_bytes: 1 << 20 };
+        let log =
+            Arc::new(AuditLog::open(&options, ChainKey::derived(&tern_crypto::Key256::from_bytes([1; 32]))).unwrap());
+        let arn = "arn:aws:kms:us-east-1:123456789012:key/k1";
+        KmsAudit::new("us-east-1", "123456789012", &log).service_event("DeleteKey", arn);
+        log.close().await;
+        let records = tern_audit::query::records(dir.path(), &tern_audit::query::Filter::default()).unwrap();
+        let record = &records[0].record;
+        assert_eq!(
+            (record["eventType"].as_str(), record["eventName"].as_str()),
+            (Some("AwsServiceEvent"), Some("DeleteKey"))
+        );
+        assert_eq!(record["userIdentity"]["invokedBy"], "kms.amazonaws.com");
+        assert_eq!(record["resources"][0]["ARN"], arn);
     }
 
     #[test]

@@ -87,8 +87,8 @@ pub async fn start_region(
     let metrics = Arc::new(RegionMetrics::new(name));
     let audit = crate::audit::open(deployment, name, &dir, &root_key)?;
     let peers = Arc::new(Peers::new(deployment, name, root, &peer_http));
-    let kms_via_s3 = crate::audit::KmsViaS3::new(name, &deployment.account_id, &audit);
-    let observers: Vec<Arc<dyn tern_kms::KmsObserver>> = vec![Arc::clone(&metrics) as _, Arc::new(kms_via_s3)];
+    let kms_audit = crate::audit::KmsAudit::new(name, &deployment.account_id, &audit);
+    let observers: Vec<Arc<dyn tern_kms::KmsObserver>> = vec![Arc::clone(&metrics) as _, Arc::new(kms_audit)];
     let links = KmsLinks {
         iam: Arc::clone(&iam),
         peers: Arc::new(HttpKmsPeers { peers: Arc::clone(&peers) }),
