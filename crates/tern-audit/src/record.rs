@@ -258,14 +258,14 @@ impl Record {
     pub fn new(call: &Call<'_>, outcome: Outcome<'_>, request_id: Option<&str>) -> Self {
         let (error_code, error_message) = match outcome {
             Ok(()) => (None, None),
-            Err((code, message)) => (Some(code.to_owned()), Some(message.to_owned())),
+            Err((code, message)) => (Some(truncated(code, MAX_NAME)), Some(truncated(message, MAX_MESSAGE))),
         };
         Self {
             event_version: EVENT_VERSION,
             user_identity: UserIdentity::of(call.principal, call.source.invoked_by.as_deref()),
             event_time: crate::now(),
             event_source: call.service.event_source(),
-            event_name: call.name.to_owned(),
+            event_name: event_name(call.name),
             aws_region: call.region.to_owned(),
             source_ip_address: call.source.ip_address.clone(),
             user_agent: call.source.user_agent.clone(),
@@ -287,13 +287,13 @@ impl Record {
 
     #[must_use]
     pub fn with_request(mut self, parameters: Value) -> Self {
-        self.request_parameters = parameters;
+        self.request_parameters = bounded(parameters);
         self
     }
 
     #[must_use]
     pub fn with_response(mut self, elements: Value) -> Self {
-        self.response_elements = elements;
+        self.response_elements = bounded(elements);
         self
     }
 
@@ -318,6 +318,50 @@ impl Record {
         self.resources = resources;
         self
     }
+}
+
+/// The longest event name or error code kept (AWS's are under 64).
+const MAX_NAME: usize = 64;
+/// The longest error message kept: messages quote what callers sent.
+const MAX_MESSAGE: usize = 1024;
+/// The longest text kept of any one value a caller chose (a key policy,
+/// 32 KiB on AWS, fits whole).
+const MAX_TEXT: usize = 32 * 1024;
+/// The most a record keeps of a request's parameters or a response's
+/// elements: a caller cannot make one call cost the trail more.
+const MAX_PART: usize = 64 * 1024;
+
+/// `name` if it is an operation's name (ASCII letters and digits, as AWS
+/// names them), else `InvalidAction`: an event name is never a caller's
+/// free text.
+fn event_name(name: &str) -> String {
+    let valid = (1..=MAX_NAME).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric());
+    if valid { name.to_owned() } else { "InvalidAction".to_owned() }
+}
+
+/// `text`, cut to at most `max` bytes at a character boundary.
+fn truncated(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let end = (0..=max).rev().find(|at| text.is_char_boundary(*at)).unwrap_or(0);
+    format!("{}…", &text[..end])
+}
+
+/// `value` with every long text cut to [`MAX_TEXT`], and replaced by a
+/// note of its size if it is still longer than [`MAX_PART`].
+fn bounded(value: Value) -> Value {
+    fn cut(value: Value) -> Value {
+        match value {
+            Value::String(text) if text.len() > MAX_TEXT => Value::String(truncated(&text, MAX_TEXT)),
+            Value::Array(items) => Value::Array(items.into_iter().map(cut).collect()),
+            Value::Object(members) => Value::Object(members.into_iter().map(|(k, v)| (k, cut(v))).collect()),
+            other => other,
+        }
+    }
+    let value = cut(value);
+    let size = serde_json::to_vec(&value).map_or(usize::MAX, |bytes| bytes.len());
+    if size > MAX_PART { serde_json::json!({ "ternTruncated": { "bytes": size } }) } else { value }
 }
 
 /// A random (v4) UUID from the thread's CSPRNG: `Uuid::new_v4` would make a
@@ -387,6 +431,31 @@ mod tests {
         assert_eq!(root["principalId"], "123456789012");
         let anonymous = serde_json::to_value(UserIdentity::of(&Principal::anonymous(), None)).unwrap();
         assert_eq!(anonymous["accountId"], "ANONYMOUS_PRINCIPAL");
+    }
+
+    #[test]
+    fn what_a_caller_chose_is_bounded() {
+        let alice = Principal::user("123456789012", "alice");
+        let source = Source::client(None, None);
+        let call = Call {
+            service: Service::Kms,
+            name: "Decrypt  arn:aws:iam::1:root  ok",
+            region: "us-east-1",
+            account: "123456789012",
+            principal: &alice,
+            source,
+            read_only: true,
+        };
+        let long = "x".repeat(100_000);
+        let record = Record::new(&call, Err(("Code", &long)), None)
+            .with_request(serde_json::json!({"policy": long, "many": vec!["y".repeat(1000); 100]}));
+        assert_eq!(record.event_name, "InvalidAction");
+        assert!(record.error_message.as_ref().unwrap().len() <= MAX_MESSAGE + 3);
+        assert!(record.request_parameters["ternTruncated"]["bytes"].as_u64().unwrap() > 64 * 1024);
+        let small = Record::new(&Call { name: "Decrypt", ..call }, Ok(()), None)
+            .with_request(serde_json::json!({"policy": "y".repeat(40_000)}));
+        assert_eq!(small.request_parameters["policy"].as_str().unwrap().len(), MAX_TEXT + "…".len());
+        assert_eq!(truncated("héllo", 2), "h…");
     }
 
     #[test]

@@ -25,10 +25,11 @@ use crate::record::{Durability, Record};
 pub const BATCH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 /// Queued records that wake the writer without waiting for the interval.
 const WAKE_AT: usize = 4096;
-/// Beyond this many queued records (a disk that cannot keep up), callers
-/// that can wait do, as management calls do: the region slows down rather
-/// than queueing without end.
+/// Beyond this many queued records, or bytes (a disk that cannot keep up,
+/// or callers sending large parameters), callers that can wait do, as
+/// management calls do: the region slows down rather than queue without end.
 const BACK_PRESSURE_AT: usize = 64 * 1024;
+const BACK_PRESSURE_BYTES: usize = 64 << 20;
 
 /// Where and how a region keeps its trail.
 #[derive(Debug, Clone)]
@@ -48,6 +49,8 @@ pub struct NotRecorded;
 #[derive(Default)]
 struct Queue {
     records: Vec<Vec<u8>>,
+    /// The bytes of `records`.
+    bytes: usize,
     /// Callers waiting until everything queued before them is synced.
     waiting: Vec<oneshot::Sender<bool>>,
     /// Set by [`AuditLog::close`]: write, close the file, stop.
@@ -132,15 +135,17 @@ impl AuditLog {
         if queue.stopped {
             return Err(NotRecorded);
         }
+        queue.bytes += object.len();
         queue.records.push(object);
         let queued = queue.records.len();
-        let synced = (wait || queued >= BACK_PRESSURE_AT).then(|| {
+        let full = queued >= BACK_PRESSURE_AT || queue.bytes >= BACK_PRESSURE_BYTES;
+        let synced = (wait || full).then(|| {
             let (synced, durable) = oneshot::channel();
             queue.waiting.push(synced);
             durable
         });
         drop(queue);
-        if synced.is_some() || queued == WAKE_AT {
+        if synced.is_some() || full || queued == WAKE_AT {
             shared.wake.notify_one();
         }
         Ok(synced)
@@ -188,6 +193,7 @@ impl Drop for Stopped<'_> {
             let _ = waiter.send(false);
         }
         queue.records.clear();
+        queue.bytes = 0;
     }
 }
 
@@ -201,10 +207,16 @@ fn run(shared: &Shared, mut trail: Trail) {
     loop {
         let (records, waiting, closing) = {
             let queue = shared.lock();
-            let idle = |q: &mut Queue| q.waiting.is_empty() && q.closing.is_none() && q.records.len() < WAKE_AT;
+            let idle = |q: &mut Queue| {
+                q.waiting.is_empty()
+                    && q.closing.is_none()
+                    && q.records.len() < WAKE_AT
+                    && q.bytes < BACK_PRESSURE_BYTES
+            };
             let timeout = BATCH_INTERVAL.saturating_sub(last_sync.elapsed());
             let (mut queue, _) =
                 shared.wake.wait_timeout_while(queue, timeout, idle).unwrap_or_else(PoisonError::into_inner);
+            queue.bytes = 0;
             (std::mem::take(&mut queue.records), std::mem::take(&mut queue.waiting), queue.closing.take())
         };
         let due = !waiting.is_empty() || closing.is_some() || last_sync.elapsed() >= BATCH_INTERVAL;

@@ -151,3 +151,20 @@ async fn recovery_never_seals_over_a_changed_record() {
     let first = std::fs::read_to_string(&files(dir.path())[0]).unwrap();
     assert!(!first.contains("recovered"), "the changed file was sealed: {first}");
 }
+
+#[tokio::test]
+async fn a_torn_tail_is_never_shown_as_a_record() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), 1 << 20, &["Real"]).await;
+    let newest = files(dir.path()).last().unwrap().clone();
+    let mut bytes = std::fs::read(&newest).unwrap();
+    let forged = format!(r#"{{"eventVersion":"1.09","eventName":"Forged","ternChain":"{}"}}"#, "0".repeat(64));
+    bytes.extend_from_slice(forged.as_bytes());
+    std::fs::write(&newest, bytes).unwrap();
+    let names: Vec<String> = records(dir.path(), &Filter::default())
+        .unwrap()
+        .iter()
+        .map(|s| s.record["eventName"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["Real"]);
+}

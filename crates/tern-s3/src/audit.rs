@@ -8,6 +8,9 @@ use tern_iam::policy::Principal;
 
 use crate::region::Region;
 
+/// The longest `Host` a record keeps (DNS names are at most 253 bytes).
+const MAX_HOST: usize = 256;
+
 /// The operations that change a bucket's configuration, by s3s's name:
 /// CloudTrail's event name and the sub-resource its record marks.
 const CONFIG_CHANGES: &[(&str, &str, Option<&str>)] = &[
@@ -121,14 +124,18 @@ impl Region {
         };
         let mut parameters = call.details;
         parameters.insert("bucketName".into(), json!(call.bucket));
-        parameters.insert("Host".into(), json!(header("host").unwrap_or_default()));
+        let host: String = header("host").unwrap_or_default().chars().take(MAX_HOST).collect();
+        parameters.insert("Host".into(), json!(host));
         if let Some(subresource) = call.subresource {
             parameters.insert(subresource.into(), json!(""));
         }
         let record = Record::new(&audited, outcome, request_id.map(|id| id.0.as_str()))
             .with_request(Value::Object(parameters))
             .with_resources(vec![Resource::bucket(&self.account_id, call.bucket)]);
-        self.audit.append(&record, Durability::BeforeResponse).await
+        // Anyone may be refused: an unsigned caller's attempts are recorded
+        // without a sync each, so they cannot make the region sync at will.
+        let durability = if principal.is_anonymous() { Durability::Batched } else { Durability::BeforeResponse };
+        self.audit.append(&record, durability).await
     }
 }
 

@@ -337,3 +337,14 @@ async fn s3_assuming_a_replication_role_is_recorded_as_the_service() {
     assert!(session_key.starts_with("ASIA"), "a session's key, never its secret: {session_key}");
     assert!(assumed["responseElements"]["credentials"].get("sessionToken").is_none());
 }
+
+#[tokio::test]
+async fn a_kms_body_the_record_could_not_show_is_refused() {
+    let tern = one_region().await;
+    let key = tern.kms(EAST).create_key().send().await.unwrap().key_metadata.unwrap().key_id;
+    // A lone surrogate in a member KMS would skip unread.
+    let body = format!(r#"{{"KeyId":"{key}","Zz":"\ud800"}}"#);
+    let answer = tern.kms_as(&tern.root(), EAST, "DescribeKey", &body).await.unwrap();
+    assert_eq!(answer.status, 400, "{}", answer.text());
+    assert!(answer.text().contains("SerializationException"), "{}", answer.text());
+}
