@@ -45,6 +45,7 @@ impl Kms {
         plaintext: &[u8],
     ) -> KmsResult<(Vec<u8>, String)> {
         let sealed = (|| {
+            check_context(context)?;
             let key = self.authorized(caller, action, key_id, context)?;
             let (version, material) = key.current().ok_or_else(|| KmsError::internal("The key has no material."))?;
             let header = BlobHeader { key_id: key.record.id.clone(), material_version: version };
@@ -134,6 +135,22 @@ impl Kms {
         };
         let key_arn = key_arn.as_deref();
         self.observer.cryptographic_call(&CryptoCall { action, caller, key_arn, context, error });
+    }
+}
+
+/// An encryption context the ciphertext can bind: its entries and each key
+/// and value at most 65,535 bytes (the blob's two-byte lengths). Beyond,
+/// the caller is told so rather than given a server error.
+fn check_context(context: &Context) -> KmsResult<()> {
+    let limit = usize::from(u16::MAX);
+    let fits = context.len() <= limit && context.iter().all(|(k, v)| k.len() <= limit && v.len() <= limit);
+    if fits {
+        Ok(())
+    } else {
+        Err(KmsError::validation(
+            "1 validation error detected: Value at 'encryptionContext' failed to satisfy constraint: Member must \
+             have at most 65535 entries, each key and value at most 65535 bytes",
+        ))
     }
 }
 

@@ -141,3 +141,13 @@ async fn keys_and_aliases_survive_a_crash() {
     let aliases = tern.kms(EAST).list_aliases().send().await.unwrap().aliases.unwrap();
     assert!(aliases.iter().any(|a| a.alias_name.as_deref() == Some("alias/durable")));
 }
+
+#[tokio::test]
+async fn an_encryption_context_too_large_to_bind_is_a_validation_error() {
+    let tern = crate::one_region().await;
+    let kms = tern.kms(EAST);
+    let key = kms.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
+    let huge = "v".repeat(70_000);
+    let refused = kms.encrypt().key_id(&key).plaintext(Blob::new(*b"x")).encryption_context("k", huge).send().await;
+    assert_eq!(code(&refused.unwrap_err()), "ValidationException");
+}
