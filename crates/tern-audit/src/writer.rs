@@ -112,7 +112,9 @@ impl AuditLog {
     /// # Errors
     /// If the trail has stopped or the record could not be written.
     pub async fn append(&self, record: &Record, durability: Durability) -> Result<(), NotRecorded> {
-        match self.push(record, durability == Durability::BeforeResponse)? {
+        // Every caller here can wait: when the queue is long, they do.
+        let wait = durability == Durability::BeforeResponse || self.is_full();
+        match self.push(record, wait)? {
             Some(synced) => synced.await.ok().filter(|ok| *ok).map(drop).ok_or(NotRecorded),
             None => Ok(()),
         }
@@ -123,8 +125,15 @@ impl AuditLog {
     /// logged as lost.
     pub fn append_batched(&self, record: &Record) {
         if self.push(record, false).is_err() {
-            tracing::error!(event = %record.event_name, "an audit record was lost: the trail has stopped");
+            tracing::error!(event = %record.event_name, "an audit record was lost: the trail has stopped or cannot keep up");
         }
+    }
+
+    fn is_full(&self) -> bool {
+        self.shared.as_ref().is_some_and(|shared| {
+            let queue = shared.lock();
+            queue.records.len() >= BACK_PRESSURE_AT || queue.bytes >= BACK_PRESSURE_BYTES
+        })
     }
 
     /// Queues `record`; returns what to await when the caller must wait.
@@ -135,11 +144,16 @@ impl AuditLog {
         if queue.stopped {
             return Err(NotRecorded);
         }
+        let full = queue.records.len() >= BACK_PRESSURE_AT || queue.bytes >= BACK_PRESSURE_BYTES;
+        if full && !wait && queue.bytes >= 2 * BACK_PRESSURE_BYTES {
+            // A caller that cannot wait, on a disk that does not keep up:
+            // the record is lost, loudly, rather than memory without end.
+            return Err(NotRecorded);
+        }
         queue.bytes += object.len();
         queue.records.push(object);
         let queued = queue.records.len();
-        let full = queued >= BACK_PRESSURE_AT || queue.bytes >= BACK_PRESSURE_BYTES;
-        let synced = (wait || full).then(|| {
+        let synced = wait.then(|| {
             let (synced, durable) = oneshot::channel();
             queue.waiting.push(synced);
             durable
@@ -192,6 +206,9 @@ impl Drop for Stopped<'_> {
         for waiter in queue.waiting.drain(..) {
             let _ = waiter.send(false);
         }
+        if let Some(closing) = queue.closing.take() {
+            let _ = closing.send(());
+        }
         queue.records.clear();
         queue.bytes = 0;
     }
@@ -217,7 +234,10 @@ fn run(shared: &Shared, mut trail: Trail) {
             let (mut queue, _) =
                 shared.wake.wait_timeout_while(queue, timeout, idle).unwrap_or_else(PoisonError::into_inner);
             queue.bytes = 0;
-            (std::mem::take(&mut queue.records), std::mem::take(&mut queue.waiting), queue.closing.take())
+            let closing = queue.closing.take();
+            // Nothing queued after this could be written.
+            queue.stopped |= closing.is_some();
+            (std::mem::take(&mut queue.records), std::mem::take(&mut queue.waiting), closing)
         };
         let due = !waiting.is_empty() || closing.is_some() || last_sync.elapsed() >= BATCH_INTERVAL;
         let written = records.iter().try_for_each(|object| trail.append_record(object)).and_then(|()| trail.flush(due));
@@ -229,6 +249,7 @@ fn run(shared: &Shared, mut trail: Trail) {
             let _ = waiter.send(ok);
         }
         if let Err(e) = written {
+            shared.lock().stopped = true;
             tracing::error!(error = %e, dir = %trail.dir.display(), "audit trail stopped: records not written");
             return;
         }

@@ -17,9 +17,10 @@ impl Kms {
             let record = &key.record;
             let due = record.state.is_pending_deletion() && record.deletion_date.is_some_and(|d| d <= at);
             if due {
-                match self.destroy(&key).await {
-                    Ok(()) => self.observer.service_event("DeleteKey", &self.arn(&record.id)),
-                    Err(e) => tracing::warn!(key = %record.id, error = %e, "deletion postponed"),
+                // Told first: the material is gone for good once destroyed.
+                self.observer.service_event("DeleteKey", &self.arn(&record.id));
+                if let Err(e) = self.destroy(&key).await {
+                    tracing::warn!(key = %record.id, error = %e, "deletion postponed");
                 }
                 continue;
             }

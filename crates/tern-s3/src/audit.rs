@@ -132,9 +132,12 @@ impl Region {
         let record = Record::new(&audited, outcome, request_id.map(|id| id.0.as_str()))
             .with_request(Value::Object(parameters))
             .with_resources(vec![Resource::bucket(&self.account_id, call.bucket)]);
-        // Anyone may be refused: an unsigned caller's attempts are recorded
-        // without a sync each, so they cannot make the region sync at will.
-        let durability = if principal.is_anonymous() { Durability::Batched } else { Durability::BeforeResponse };
+        // Anyone may be refused: an unsigned caller's refused attempts are
+        // recorded without a sync each, so they cannot make the region sync
+        // at will. What a public policy lets one change is synced as any change.
+        let refused = outcome.is_err();
+        let durability =
+            if principal.is_anonymous() && refused { Durability::Batched } else { Durability::BeforeResponse };
         self.audit.append(&record, durability).await
     }
 }

@@ -107,7 +107,7 @@ impl Requested<'_> {
 pub fn kms_record(
     requested: &Requested<'_>,
     operation: &str,
-    body: &[u8],
+    request: &Value,
     result: &Result<Value, KmsError>,
     request_id: &str,
 ) -> (Record, Durability) {
@@ -119,14 +119,13 @@ pub fn kms_record(
         let message = if e.code == "SerializationException" { "The request could not be read." } else { &e.message };
         (e.code, message)
     });
-    let request: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let response = match result {
         Ok(response) if !read_only => tern_audit::record::keep(response, KMS_RESPONSE),
         _ => Value::Null,
     };
-    let resources = kms_keys(requested, &request, result.as_ref().ok());
+    let resources = kms_keys(requested, request, result.as_ref().ok());
     let record = Record::new(&requested.call(Service::Kms, operation, read_only), outcome, Some(request_id))
-        .with_request(tern_audit::record::keep(&request, KMS_REQUEST))
+        .with_request(tern_audit::record::keep(request, KMS_REQUEST))
         .with_response(response)
         .with_resources(resources);
     (record, if data_plane { Durability::Batched } else { Durability::BeforeResponse })
@@ -135,17 +134,12 @@ pub fn kms_record(
 /// The keys a KMS call used: as the response names them, else as the request did.
 fn kms_keys(requested: &Requested<'_>, request: &Value, response: Option<&Value>) -> Vec<Resource> {
     let account = requested.account;
-    // Only what could be a key's id: a resource is never the caller's free text.
-    let is_key_id =
-        |id: &str| (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    // Read as KMS reads a key reference: a resource is never the caller's
+    // free text, nor a key of another region or account.
     let named = |value: &Value| -> Option<String> {
-        let id = value.as_str()?;
-        let (head, tail) = id.rsplit_once(":key/").unwrap_or(("", id));
-        let arn = head.starts_with("arn:aws:kms:") && head.split(':').count() == 5;
-        match (head.is_empty(), is_key_id(tail)) {
-            (true, true) => Some(tern_kms::ids::key_arn(requested.region, account, tail)),
-            (false, true) if arn => Some(id.to_owned()),
-            _ => None,
+        match tern_kms::ids::parse_key_ref(value.as_str()?, requested.region, account).ok()? {
+            tern_kms::ids::KeyRef::Key(id) => Some(tern_kms::ids::key_arn(requested.region, account, &id)),
+            tern_kms::ids::KeyRef::Alias(_) => None,
         }
     };
     let mut arns: Vec<String> = match response {
@@ -229,6 +223,11 @@ fn query_response(action: &str, body: &str) -> Value {
     }
 }
 
+/// An AWS service acting in `account` by itself.
+fn service_principal(account: &str, service: &str) -> Principal {
+    Principal { service: Some(service.to_owned()), ..Principal::root(account) }
+}
+
 /// Records what the front door does not see: the KMS calls S3 makes for
 /// its callers (as CloudTrail does: the caller's identity, invoked by
 /// `s3.amazonaws.com`), and what KMS does by itself with time.
@@ -249,7 +248,7 @@ impl tern_kms::KmsObserver for KmsAudit {
     /// invoked by `kms.amazonaws.com`, the key as the resource.
     fn service_event(&self, name: &str, key_arn: &str) {
         let service = "kms.amazonaws.com";
-        let principal = Principal { service: Some(service.to_owned()), ..Principal::root(&self.account) };
+        let principal = service_principal(&self.account, service);
         let (region, account) = (&self.region, &self.account);
         let source = Source::service(service);
         let call =
@@ -314,7 +313,7 @@ impl tern_replication::ReplicationObserver for ReplicationObservers {
     fn role_assumed(&self, role: &str, session: Result<(&str, i64), &str>) {
         let KmsAudit { region, account, log } = &self.s3_calls;
         let service = tern_iam::policy::S3_SERVICE;
-        let principal = Principal { service: Some(service.to_owned()), ..Principal::root(account) };
+        let principal = service_principal(account, service);
         let session_name = tern_replication_model::protocol::SESSION_NAME;
         let call = Call {
             service: Service::Sts,
@@ -375,16 +374,24 @@ mod tests {
     #[test]
     fn kms_records_keep_no_plaintext_and_name_the_key() {
         let alice = Principal::user("123456789012", "alice");
-        let body = br#"{"KeyId":"k1","Plaintext":"c2VjcmV0","EncryptionContext":{"a":"b"}}"#;
-        let response = Ok(json!({"KeyId": "arn:aws:kms:us-east-1:123456789012:key/k1", "CiphertextBlob": "YmxvYg=="}));
-        let (record, durability) = kms_record(&requested(&alice), "Encrypt", body, &response, "r1");
+        let body = json!({"KeyId": "1234abcd-12ab-34cd-56ef-1234567890ab", "Plaintext": "c2VjcmV0", "EncryptionContext": {"a": "b"}});
+        let arn = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        let response = Ok(json!({"KeyId": arn, "CiphertextBlob": "YmxvYg=="}));
+        let (record, durability) = kms_record(&requested(&alice), "Encrypt", &body, &response, "r1");
         let text = serde_json::to_string(&record).unwrap();
         assert!(!text.contains("c2VjcmV0") && !text.contains("YmxvYg=="), "{text}");
         assert_eq!(durability, Durability::Batched);
-        assert_eq!(record.resources[0].arn, "arn:aws:kms:us-east-1:123456789012:key/k1");
-        assert_eq!(record.request_parameters, json!({"keyId": "k1", "encryptionContext": {"a": "b"}}));
+        assert_eq!(record.resources[0].arn, arn);
+        assert_eq!(
+            record.request_parameters,
+            json!({"keyId": "1234abcd-12ab-34cd-56ef-1234567890ab", "encryptionContext": {"a": "b"}})
+        );
+        let foreign = json!({"KeyId": "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"});
+        let refused = Err(KmsError::not_found("no"));
+        let (record, _) = kms_record(&requested(&alice), "Decrypt", &foreign, &refused, "r3");
+        assert!(record.resources.is_empty(), "no key of another region is named");
         let grant = Ok(json!({"GrantId": "g", "GrantToken": "secret-token"}));
-        let (record, durability) = kms_record(&requested(&alice), "CreateGrant", b"{}", &grant, "r2");
+        let (record, durability) = kms_record(&requested(&alice), "CreateGrant", &json!({}), &grant, "r2");
         assert_eq!(record.response_elements, json!({"grantId": "g"}));
         assert_eq!(durability, Durability::BeforeResponse);
     }

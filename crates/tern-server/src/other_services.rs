@@ -300,13 +300,13 @@ async fn answer_kms(services: &OtherServices, request: &Authenticated) -> Respon
     // Read once as the record reads it: a body KMS would take but the
     // record could not show (a lone surrogate in an unknown member) is refused.
     let body = if request.body.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { &request.body };
-    let result = match serde_json::from_slice::<serde_json::Value>(body) {
-        Ok(_) => kms.handle(&Caller::new(request.principal.clone()), operation, body).await,
-        Err(e) => Err(KmsError::serialization(format!("Could not read the request: {e}"))),
+    let (parsed, result) = match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(parsed) => (parsed, kms.handle(&Caller::new(request.principal.clone()), operation, body).await),
+        Err(e) => (serde_json::Value::Null, Err(KmsError::serialization(format!("Could not read the request: {e}")))),
     };
     let request_id = uuid::Uuid::new_v4().to_string();
     let requested = request.requested(services);
-    let (record, durability) = audit::kms_record(&requested, operation, body, &result, &request_id);
+    let (record, durability) = audit::kms_record(&requested, operation, &parsed, &result, &request_id);
     let mut response = match services.audit.append(&record, durability).await {
         Ok(()) => json(result),
         Err(_) => kms_error(&KmsError::internal(tern_audit::record::UNRECORDED.to_owned())),

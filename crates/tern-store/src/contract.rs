@@ -497,8 +497,7 @@ mod tests {
         // A name made here of hex digits: nothing a caller chose.
         let create = sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"));
         sqlx::query(create).execute(&mut conn).await.unwrap();
-        let (server, _) = admin.rsplit_once('/').unwrap();
-        Some(format!("{server}/{name}"))
+        Some(admin.replacen("/postgres?", &format!("/{name}?"), 1))
     }
 
     #[tokio::test]

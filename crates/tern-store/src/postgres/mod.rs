@@ -1,11 +1,13 @@
 //! The shared metadata engine: PostgreSQL through sqlx, for a region served
 //! by several front-ends (schema in `migrations-postgres/`).
 //!
-//! What it asks of the database stays within what PostgreSQL-wire
-//! distributed databases (CockroachDB, YugabyteDB) also accept: no advisory
-//! locks, no LISTEN/NOTIFY as a correctness dependency, and a transaction
-//! that fails to serialize (SQLSTATE 40001) is run again, a bounded number
-//! of times. A commit is durable once acknowledged (`synchronous_commit` on,
+//! What its own statements ask of the database stays within what
+//! PostgreSQL-wire distributed databases (CockroachDB, YugabyteDB) also
+//! accept: no advisory locks, no LISTEN/NOTIFY as a correctness dependency,
+//! and a transaction that fails to serialize (SQLSTATE 40001) is run again,
+//! a bounded number of times. (sqlx's migrator still takes an advisory lock
+//! while it brings the schema up to date; to be replaced before those
+//! databases are claimed.) A commit is durable once acknowledged (`synchronous_commit` on,
 //! PostgreSQL's default).
 
 use std::str::FromStr as _;

@@ -303,7 +303,7 @@ async fn an_iam_change_forwarded_to_the_authority_is_in_both_trails() {
     assert_eq!(west[0]["sourceIPAddress"], "127.0.0.1");
     assert_eq!(east.iter().map(outline).collect::<Vec<_>>(), expected(&[("iam", "CreateUser", "", ROOT_ARN, "")]));
     assert_eq!(east[0]["additionalEventData"]["forwardedBy"], crate::WEST);
-    assert_eq!(east[0]["sourceIPAddress"], "127.0.0.1", "the caller's address, not the forwarding region's");
+    assert_eq!(east[0]["sourceIPAddress"], "127.0.0.1", "the address the follower was called from");
     assert_eq!(east[0]["requestParameters"]["userName"], "forwarded");
 }
 
