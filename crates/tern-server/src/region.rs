@@ -98,7 +98,7 @@ pub async fn start_region(
     let kms =
         Kms::open(name, docs, &root_key, links).await.map_err(|e| anyhow::anyhow!("opening the key store: {e}"))?;
     let kms = Arc::new(kms);
-    kms.spawn_maintenance();
+    let maintaining = kms.spawn_maintenance();
     let region = Arc::new(Region {
         name: name.to_owned(),
         account_id: deployment.account_id.clone(),
@@ -151,7 +151,7 @@ pub async fn start_region(
         peer_certificates: deployment.tls.as_ref().is_some_and(tern_core::TlsConfig::mutual),
     });
 
-    let stores = Stores { meta, audit };
+    let stores = Stores { meta, audit, maintaining };
     let (local_addr, task) = listen(deployment, name, (outer, metrics), limits, (stop, stores, replicating)).await?;
     Ok(RunningRegion { name: name.to_owned(), local_addr, endpoint: config.endpoint_url(), task })
 }
@@ -284,6 +284,8 @@ async fn open_iam(
 struct Stores {
     meta: Arc<SqliteMeta>,
     audit: Arc<tern_audit::AuditLog>,
+    /// KMS's deletions and rotations, stopped before the trail closes.
+    maintaining: tokio::task::JoinHandle<()>,
 }
 
 /// Serves until `stop` changes, then drains, stops replication (its leases
@@ -298,6 +300,7 @@ async fn serve(
 ) -> anyhow::Result<()> {
     crate::listener::serve(listener, outer, limits, tls, (stop, DRAIN_TIMEOUT)).await;
     replicating.abort();
+    stores.maintaining.abort();
     stores.audit.close().await;
     stores.meta.close().await;
     Ok(())
