@@ -3,6 +3,7 @@
 //! names the finding it answers (issue 10); SECURITY.md lists them.
 
 mod at_rest;
+mod audit;
 mod exhaustion;
 mod iam;
 mod kms;
