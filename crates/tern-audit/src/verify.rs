@@ -88,31 +88,51 @@ pub fn check_file(
     Ok((summary, tag))
 }
 
-/// Checks every file of the trail in `dir`, oldest first.
+/// Everything wrong with a trail, file by file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+pub struct Findings(pub Vec<Finding>);
+
+/// Checks every file of the trail in `dir`, oldest first. A file that fails
+/// does not hide the others: the next is checked from its own header's word,
+/// so one damaged line cannot cover tampering further on.
 ///
 /// # Errors
-/// The first finding; an unreadable file is one.
-pub fn verify_dir(dir: &Path, key: &ChainKey) -> Result<Vec<FileSummary>, Finding> {
+/// Every finding; an unreadable file or directory is one.
+pub fn verify_dir(dir: &Path, key: &ChainKey) -> Result<Vec<FileSummary>, Findings> {
     let finding = |file: &Path, line, what: String| Finding { file: file.to_path_buf(), line, what };
-    let listed = files::list(dir).map_err(|e| finding(dir, 0, e.to_string()))?;
-    let mut summaries: Vec<FileSummary> = Vec::new();
-    let mut previous = GENESIS;
+    let listed = files::list(dir).map_err(|e| Findings(vec![finding(dir, 0, e.to_string())]))?;
+    let (mut summaries, mut findings) = (Vec::new(), Vec::new());
+    // The tag the next file must follow, when the files so far vouch for it.
+    let mut previous = Some(GENESIS);
+    let mut expected = 1;
+    let mut left_open = None;
     for (position, (sequence, path)) in listed.iter().enumerate() {
-        let expected = summaries.last().map_or(1, |s| s.sequence.saturating_add(1));
         if *sequence != expected {
-            return Err(finding(path, 0, format!("file {expected} is missing")));
+            findings.push(finding(path, 0, format!("file {expected} is missing")));
+            previous = None;
         }
-        if let Some(open) = summaries.last().filter(|s| !s.closed) {
-            return Err(finding(path, 0, format!("file {} was never closed, yet a later one exists", open.sequence)));
+        if let Some(open) = left_open.take() {
+            findings.push(finding(path, 0, format!("file {open} was never closed, yet a later one exists")));
         }
-        let bytes = std::fs::read(path).map_err(|e| finding(path, 0, e.to_string()))?;
-        let newest = position + 1 == listed.len();
-        let (summary, tag) = check_file(trimmed(&bytes, newest), key, Some(&previous), *sequence)
-            .map_err(|(line, what)| finding(path, line, what))?;
-        summaries.push(summary);
-        previous = tag;
+        expected = sequence.saturating_add(1);
+        let checked = std::fs::read(path).map_err(|e| (0, e.to_string())).and_then(|bytes| {
+            let newest = position + 1 == listed.len();
+            check_file(trimmed(&bytes, newest), key, previous.as_ref(), *sequence)
+        });
+        match checked {
+            Ok((summary, tag)) => {
+                left_open = (!summary.closed).then_some(summary.sequence);
+                summaries.push(summary);
+                previous = Some(tag);
+            }
+            Err((line, what)) => {
+                findings.push(finding(path, line, what));
+                previous = None;
+            }
+        }
     }
-    Ok(summaries)
+    if findings.is_empty() { Ok(summaries) } else { Err(Findings(findings)) }
 }
 
 /// The newest file may end in a line torn by a crash, which the region

@@ -92,8 +92,8 @@ async fn every_kind_of_tampering_is_found() {
         assert!(files(dir.path()).len() >= 3);
         verify_dir(dir.path(), &key()).unwrap();
         tamper(dir.path());
-        let finding = verify_dir(dir.path(), &key()).expect_err(what);
-        assert!(!finding.what.is_empty(), "{what}: {finding}");
+        let findings = verify_dir(dir.path(), &key()).expect_err(what);
+        assert!(!findings.0.is_empty() && !findings.0[0].what.is_empty(), "{what}: {findings}");
     }
 }
 
@@ -146,8 +146,8 @@ async fn recovery_never_seals_over_a_changed_record() {
         lines[1] = lines[1].replace("alice", "mallory");
     });
     write(dir.path(), 1 << 20, &["C"]).await;
-    let finding = verify_dir(dir.path(), &key()).unwrap_err();
-    assert!(finding.file.ends_with("audit-00000001.jsonl"), "{finding}");
+    let findings = verify_dir(dir.path(), &key()).unwrap_err();
+    assert!(findings.0[0].file.ends_with("audit-00000001.jsonl"), "{findings}");
     let first = std::fs::read_to_string(&files(dir.path())[0]).unwrap();
     assert!(!first.contains("recovered"), "the changed file was sealed: {first}");
 }
@@ -167,4 +167,17 @@ async fn a_torn_tail_is_never_shown_as_a_record() {
         .map(|s| s.record["eventName"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(names, ["Real"]);
+}
+
+#[tokio::test]
+async fn one_damaged_line_does_not_hide_tampering_further_on() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), 2048, &["A", "B", "C", "D", "E", "F", "G", "H", "I", "J"]).await;
+    let all = files(dir.path());
+    assert!(all.len() >= 3);
+    edit(&all[0], |lines| lines[1] = lines[1].replace("alice", "mallory"));
+    edit(all.last().unwrap(), |lines| lines[1] = lines[1].replace("alice", "eve"));
+    let findings = verify_dir(dir.path(), &key()).unwrap_err();
+    let files_found: Vec<&std::path::Path> = findings.0.iter().map(|f| f.file.as_path()).collect();
+    assert_eq!(files_found, [all[0].as_path(), all.last().unwrap().as_path()], "{findings}");
 }
