@@ -48,6 +48,14 @@ pub fn list(dir: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
     Ok(files)
 }
 
+/// The complete lines of a file's `bytes`: all of it up to its last
+/// newline. What follows is a line torn by a crash (or appended by hand),
+/// never a record.
+#[must_use]
+pub fn complete_lines(bytes: &[u8]) -> &[u8] {
+    &bytes[..bytes.iter().rposition(|b| *b == b'\n').map_or(0, |at| at + 1)]
+}
+
 /// The first line of a file.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]

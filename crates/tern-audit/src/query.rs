@@ -75,8 +75,7 @@ pub fn records(dir: &Path, filter: &Filter) -> std::io::Result<Vec<Stored>> {
         let bytes = std::fs::read(&path)?;
         // Only complete lines: a torn tail (a crash, or an intruder's
         // append that `verify` would not see) is never shown as a record.
-        let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |at| at + 1);
-        for line in bytes[..complete].split(|b| *b == b'\n') {
+        for line in files::complete_lines(&bytes).split(|b| *b == b'\n') {
             if claimed_tag(line).is_none() || Line::classify(line) != Some(Line::Record) {
                 continue;
             }

@@ -138,8 +138,8 @@ pub fn verify_dir(dir: &Path, key: &ChainKey) -> Result<Vec<FileSummary>, Findin
 /// The newest file may end in a line torn by a crash, which the region
 /// drops when it next starts; until then it is not a finding.
 fn trimmed(bytes: &[u8], newest: bool) -> &[u8] {
-    match bytes.iter().rposition(|b| *b == b'\n') {
-        Some(end) if newest => &bytes[..=end],
+    match files::complete_lines(bytes) {
+        complete if newest && !complete.is_empty() => complete,
         _ => bytes,
     }
 }

@@ -364,7 +364,7 @@ fn begin(
 /// the trail goes on in a new file rather than seal over it.
 fn recover(path: &Path, sequence: u64, key: &ChainKey, existing: &[(u64, PathBuf)]) -> std::io::Result<(u64, Tag)> {
     let bytes = std::fs::read(path)?;
-    let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |at| at + 1);
+    let complete = files::complete_lines(&bytes).len();
     if complete == 0 {
         std::fs::remove_file(path)?;
         let before = existing.iter().rev().nth(1).map(|(_, p)| last_line_tag(p)).transpose()?.flatten();

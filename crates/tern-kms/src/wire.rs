@@ -6,9 +6,15 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{KmsError, KmsResult};
 
+/// A request body as KMS reads it: an empty one is an empty request.
+#[must_use]
+pub fn request_body(body: &[u8]) -> &[u8] {
+    if body.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { body }
+}
+
 /// Reads a request body; an empty body is an empty request.
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> KmsResult<T> {
-    let body = if body.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { body };
+    let body = request_body(body);
     serde_json::from_slice(body).map_err(|e| KmsError::serialization(format!("Could not read the request: {e}")))
 }
 

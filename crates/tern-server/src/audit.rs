@@ -288,12 +288,12 @@ impl tern_kms::KmsObserver for KmsAudit {
 /// identity calling STS `AssumeRole`).
 pub struct ReplicationObservers {
     metrics: Arc<crate::metrics::RegionMetrics>,
-    s3_calls: KmsAudit,
+    trail: KmsAudit,
 }
 
 impl ReplicationObservers {
     pub fn new(metrics: &Arc<crate::metrics::RegionMetrics>, region: &str, account: &str, log: &Arc<AuditLog>) -> Self {
-        Self { metrics: Arc::clone(metrics), s3_calls: KmsAudit::new(region, account, log) }
+        Self { metrics: Arc::clone(metrics), trail: KmsAudit::new(region, account, log) }
     }
 }
 
@@ -311,7 +311,7 @@ impl tern_replication::ReplicationObserver for ReplicationObservers {
     }
 
     fn role_assumed(&self, role: &str, session: Result<(&str, i64), &str>) {
-        let KmsAudit { region, account, log } = &self.s3_calls;
+        let KmsAudit { region, account, log } = &self.trail;
         let service = tern_iam::policy::S3_SERVICE;
         let principal = service_principal(account, service);
         let session_name = tern_replication_model::protocol::SESSION_NAME;

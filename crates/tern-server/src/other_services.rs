@@ -299,7 +299,7 @@ async fn answer_kms(services: &OtherServices, request: &Authenticated) -> Respon
     let kms = &services.kms;
     // Read once as the record reads it: a body KMS would take but the
     // record could not show (a lone surrogate in an unknown member) is refused.
-    let body = if request.body.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { &request.body };
+    let body = tern_kms::wire::request_body(&request.body);
     let (parsed, result) = match serde_json::from_slice::<serde_json::Value>(body) {
         Ok(parsed) => (parsed, kms.handle(&Caller::new(request.principal.clone()), operation, body).await),
         Err(e) => (serde_json::Value::Null, Err(KmsError::serialization(format!("Could not read the request: {e}")))),
