@@ -62,6 +62,55 @@ async fn new_bucket(store: &dyn MetaStore, name: &str, versioning: Versioning) {
     store.create_bucket(&record).await.unwrap();
 }
 
+/// Two stores of one region (front-ends of a shared engine): what one
+/// commits, the other reads at once; writes to one key from both keep one
+/// latest version; the outbox is one queue, whose leases each front-end
+/// holds, finishes and releases for itself.
+pub async fn front_ends_suite(a: &dyn MetaStore, b: &dyn MetaStore) {
+    new_bucket(a, "shared", Versioning::Enabled).await;
+    assert!(b.get_bucket("shared").await.unwrap().is_some(), "read your writes across front-ends");
+    let writes = (0..40).map(|i| {
+        let store = if i % 2 == 0 { a } else { b };
+        let mut v = version("shared", "hot", &format!("v{i:02}"), "e", inline("x"));
+        v.replication = vec![task_to("elsewhere")];
+        async move { store.put_version(&v, None).await }
+    });
+    for result in futures::future::join_all(writes).await {
+        result.unwrap();
+    }
+    let all = b.list_versions("shared", "hot", &KeyStart::Beginning, 100).await.unwrap();
+    assert_eq!(all.len(), 40);
+    assert_eq!(all.iter().filter(|v| v.is_latest).count(), 1, "exactly one latest");
+    assert!(all[0].is_latest, "the newest is latest");
+    let deletes = all.iter().take(10).enumerate().map(|(i, v)| {
+        let store = if i % 2 == 0 { a } else { b };
+        async move { store.delete_version("shared", "hot", &v.version_id).await }
+    });
+    for result in futures::future::join_all(deletes).await {
+        assert!(result.unwrap().0.is_some());
+    }
+    let left = a.list_versions("shared", "hot", &KeyStart::Beginning, 100).await.unwrap();
+    assert_eq!(left.len(), 30);
+    assert_eq!(left.iter().filter(|v| v.is_latest).count(), 1, "a latest after concurrent deletes");
+
+    let now = 1_800_000_000_000;
+    let (by_a, by_b) = futures::future::join(a.lease_tasks(now, 1000, 25), b.lease_tasks(now, 1000, 25)).await;
+    let (by_a, by_b) = (by_a.unwrap(), by_b.unwrap());
+    assert_eq!(by_a.len() + by_b.len(), 40, "one queue, every task leased once");
+    assert!(by_a.iter().all(|t| by_b.iter().all(|u| u.id != t.id)), "no task leased twice");
+    assert_eq!(b.release_leases().await.unwrap(), by_b.len() as u64, "a front-end releases only its own");
+    let taken_over = a.lease_tasks(now, 1000, 100).await.unwrap();
+    assert_eq!(taken_over.len(), by_b.len(), "released tasks are due at once");
+    // a's first leases run out: b takes one over, and only b's outcome counts.
+    let stale = by_a[0].id;
+    let retaken = b.lease_tasks(now + 1001, 1000, 100).await.unwrap();
+    assert!(retaken.iter().any(|t| t.id == stale));
+    a.finish_task(stale, &crate::TaskOutcome::Failed("late".into()), now + 1002).await.unwrap();
+    b.finish_task(stale, &crate::TaskOutcome::Completed, now + 1002).await.unwrap();
+    let report = a.replication_report("shared").await.unwrap();
+    assert_eq!((report.completed, report.failed), (1, 0), "the lease holder's outcome, not the late one's");
+}
+
 /// Runs every metadata check against `store`, which must be empty.
 pub async fn meta_suite(store: &dyn MetaStore) {
     bucket_configs(store).await;
@@ -498,6 +547,20 @@ mod tests {
         let create = sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"));
         sqlx::query(create).execute(&mut conn).await.unwrap();
         Some(admin.replacen("/postgres?", &format!("/{name}?"), 1))
+    }
+
+    #[tokio::test]
+    async fn postgres_meets_the_meta_contract() {
+        let Some(url) = fresh_postgres().await else { return };
+        super::meta_suite(&crate::PgStore::connect(&url).await.unwrap()).await;
+    }
+
+    /// Two front-ends of one region, each with its own connection pool.
+    #[tokio::test]
+    async fn postgres_front_ends_share_one_outbox_and_one_key_order() {
+        let Some(url) = fresh_postgres().await else { return };
+        let (a, b) = (crate::PgStore::connect(&url).await.unwrap(), crate::PgStore::connect(&url).await.unwrap());
+        super::front_ends_suite(&a, &b).await;
     }
 
     #[tokio::test]

@@ -13,7 +13,8 @@
 //!
 //! The embedded engines are `SQLite` ([`SqliteMeta`]) and plain files
 //! ([`LocalBlobs`]). PostgreSQL ([`PgStore`], for a region of several
-//! front-ends) keeps documents so far; its metadata engine is under way. The store keeps what it is given: bucket configurations
+//! front-ends) passes the same contracts, and [`contract::front_ends_suite`]
+//! besides: what several front-ends of one region need of it. The store keeps what it is given: bucket configurations
 //! are opaque text (their schema and versions belong to `tern-s3`), and
 //! states are typed ([`ReplicationStatus`], [`SseAlgorithm`], [`TaskState`])
 //! and turned into text only in SQL.
@@ -30,11 +31,13 @@ pub mod contract;
 mod docs;
 mod error;
 mod group_commit;
+mod listing;
 mod meta;
 mod model;
 mod postgres;
 pub mod private;
 mod replication;
+mod rows;
 mod sqlite;
 mod sweep;
 

@@ -255,6 +255,18 @@ pub enum Precondition {
     Match(String),
 }
 
+impl Precondition {
+    /// Whether the condition holds when the key's current object has
+    /// `live_etag` (`None`: no object, or a delete marker).
+    #[must_use]
+    pub fn holds(&self, live_etag: Option<&str>) -> bool {
+        match self {
+            Self::NoneMatchAny => live_etag.is_none(),
+            Self::Match(etag) => live_etag == Some(etag.as_str()),
+        }
+    }
+}
+
 /// Where a key-ordered scan starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyStart {

@@ -11,34 +11,33 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::Bytes;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection as _, Row, SqliteConnection, SqlitePool};
 
 use crate::docs::{DocStore, DocWrite};
 use crate::group_commit::GroupCommitter;
 use crate::meta::MetaStore;
-use crate::model::prefix_upper_bound;
 use crate::model::{
-    BlobPart, BucketRecord, Displaced, KeyStart, NewVersion, ObjectAttrs, ObjectData, PartRecord, Precondition,
-    RegisteredBucket, UploadRecord, VersionRecord, VersionSummary, Versioning,
+    BlobPart, BucketRecord, Displaced, KeyStart, NewVersion, PartRecord, Precondition, RegisteredBucket, UploadRecord,
+    VersionRecord, VersionSummary, Versioning,
 };
 use crate::replication::{
-    Backlog, NewTask, ReplicationReport, TagWrite, TagsApplied, TaskKind, TaskOutcome, TaskRecord, TaskState,
+    Backlog, NewTask, ReplicationReport, TagWrite, TagsApplied, TaskOutcome, TaskRecord, TaskState,
 };
-use crate::{StoreError, StoreResult};
+use crate::{StoreResult, listing, rows};
 
 mod writes;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// Columns of `versions` every version query selects, in [`version_from_row`] order.
+/// Columns of `versions` every version query selects, in [`rows::version`] order.
 const VERSION_COLUMNS: &str = "key, version_id, is_latest, is_delete_marker, modified_ms, size, etag, attrs, tags, tags_stamp, inline_data, parts, \
      bucket";
-/// Columns of `replication_tasks`, in [`task_from_row`] order.
+/// Columns of `replication_tasks`, in [`rows::task`] order.
 const TASK_COLUMNS: &str = "id, bucket, key, version_id, kind, rule_id, destination, role, replica_kms_key_id, size, state, attempts, reason, \
      created_ms, finished_ms";
 const SUMMARY_COLUMNS: &str = "key, version_id, is_latest, is_delete_marker, modified_ms, size, etag, attrs";
+const UPLOAD_COLUMNS: &str = "upload_id, bucket, key, created_ms, attrs, tags";
 
 pub struct SqliteMeta {
     writer: GroupCommitter,
@@ -86,111 +85,6 @@ fn audited(sql: String) -> sqlx::AssertSqlSafe<String> {
     sqlx::AssertSqlSafe(sql)
 }
 
-fn json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
-    serde_json::to_string(value).map_err(StoreError::from)
-}
-
-fn parts_of(data: &ObjectData) -> &[BlobPart] {
-    match data {
-        ObjectData::Inline(_) => &[],
-        ObjectData::Blobs(parts) => parts,
-    }
-}
-
-fn to_i64(n: u64) -> StoreResult<i64> {
-    i64::try_from(n).map_err(|_| StoreError::Corrupt(format!("{n} out of range")))
-}
-
-fn to_u64(n: i64) -> StoreResult<u64> {
-    u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("{n} out of range")))
-}
-
-fn version_from_row(row: &SqliteRow) -> StoreResult<VersionRecord> {
-    let inline: Option<Vec<u8>> = row.try_get("inline_data")?;
-    let parts: Vec<BlobPart> = serde_json::from_str(row.try_get("parts")?)?;
-    let data = match inline {
-        Some(bytes) => ObjectData::Inline(Bytes::from(bytes)),
-        None => ObjectData::Blobs(parts),
-    };
-    Ok(VersionRecord {
-        bucket: row.try_get("bucket")?,
-        key: row.try_get("key")?,
-        version_id: row.try_get("version_id")?,
-        is_latest: row.try_get("is_latest")?,
-        is_delete_marker: row.try_get("is_delete_marker")?,
-        modified_ms: row.try_get("modified_ms")?,
-        size: to_u64(row.try_get("size")?)?,
-        etag: row.try_get("etag")?,
-        attrs: serde_json::from_str(row.try_get("attrs")?)?,
-        tags: serde_json::from_str(row.try_get("tags")?)?,
-        tags_stamp: row.try_get("tags_stamp")?,
-        data,
-    })
-}
-
-fn summary_from_row(row: &SqliteRow) -> StoreResult<VersionSummary> {
-    let attrs: ObjectAttrs = serde_json::from_str(row.try_get("attrs")?)?;
-    Ok(VersionSummary {
-        key: row.try_get("key")?,
-        version_id: row.try_get("version_id")?,
-        is_latest: row.try_get("is_latest")?,
-        is_delete_marker: row.try_get("is_delete_marker")?,
-        modified_ms: row.try_get("modified_ms")?,
-        size: to_u64(row.try_get("size")?)?,
-        etag: row.try_get("etag")?,
-        storage_class: attrs.storage_class,
-        checksum_algorithm: attrs.checksum.map(|c| c.algorithm),
-    })
-}
-
-fn upload_from_row(row: &SqliteRow) -> StoreResult<UploadRecord> {
-    Ok(UploadRecord {
-        upload_id: row.try_get("upload_id")?,
-        bucket: row.try_get("bucket")?,
-        key: row.try_get("key")?,
-        created_ms: row.try_get("created_ms")?,
-        attrs: serde_json::from_str(row.try_get("attrs")?)?,
-        tags: serde_json::from_str(row.try_get("tags")?)?,
-    })
-}
-
-fn part_from_row(row: &SqliteRow) -> StoreResult<PartRecord> {
-    Ok(PartRecord {
-        upload_id: row.try_get("upload_id")?,
-        part_number: u32::try_from(row.try_get::<i64, _>("part_number")?)
-            .map_err(|_| StoreError::Corrupt("part number".into()))?,
-        size: to_u64(row.try_get("size")?)?,
-        etag: row.try_get("etag")?,
-        blob: row.try_get("blob")?,
-        modified_ms: row.try_get("modified_ms")?,
-        checksum: row.try_get("checksum")?,
-        binding: row.try_get("binding")?,
-    })
-}
-
-/// SQL fragment and binds for "key within `prefix`, starting at `start`".
-/// `AfterVersion` is handled by the version listing itself.
-fn key_range(prefix: &str, start: &KeyStart) -> (String, Vec<String>) {
-    let mut clauses = vec!["key >= ?".to_owned()];
-    let mut binds = vec![prefix.to_owned()];
-    if let Some(upper) = prefix_upper_bound(prefix) {
-        clauses.push("key < ?".to_owned());
-        binds.push(upper);
-    }
-    match start {
-        KeyStart::Beginning | KeyStart::AfterVersion { .. } => {}
-        KeyStart::After(key) => {
-            clauses.push("key > ?".to_owned());
-            binds.push(key.clone());
-        }
-        KeyStart::From(key) => {
-            clauses.push("key >= ?".to_owned());
-            binds.push(key.clone());
-        }
-    }
-    (clauses.join(" AND "), binds)
-}
-
 #[async_trait]
 impl MetaStore for SqliteMeta {
     async fn create_bucket(&self, bucket: &BucketRecord) -> StoreResult<()> {
@@ -203,14 +97,14 @@ impl MetaStore for SqliteMeta {
             .bind(name)
             .fetch_optional(&self.reader)
             .await?;
-        row.map(|r| bucket_from_row(&r)).transpose()
+        row.map(|r| rows::bucket(&r)).transpose()
     }
 
     async fn list_buckets(&self) -> StoreResult<Vec<BucketRecord>> {
         let rows = sqlx::query("SELECT name, created_ms, versioning FROM buckets ORDER BY name")
             .fetch_all(&self.reader)
             .await?;
-        rows.iter().map(bucket_from_row).collect()
+        rows.iter().map(rows::bucket).collect()
     }
 
     async fn delete_bucket(&self, name: &str) -> StoreResult<()> {
@@ -266,7 +160,7 @@ impl MetaStore for SqliteMeta {
             query = query.bind(id);
         }
         let row = query.fetch_optional(&self.reader).await?;
-        row.map(|r| version_from_row(&r)).transpose()
+        row.map(|r| rows::version(&r)).transpose()
     }
 
     async fn delete_version(
@@ -293,17 +187,9 @@ impl MetaStore for SqliteMeta {
         start: &KeyStart,
         limit: usize,
     ) -> StoreResult<Vec<VersionSummary>> {
-        let (range, binds) = key_range(prefix, start);
-        let sql = format!(
-            "SELECT {SUMMARY_COLUMNS} FROM versions WHERE bucket = ? AND is_latest = 1 AND is_delete_marker = 0 \
-             AND {range} ORDER BY key LIMIT ?"
-        );
-        let mut query = sqlx::query(audited(sql)).bind(bucket);
-        for b in &binds {
-            query = query.bind(b);
-        }
-        let rows = query.bind(to_i64(limit as u64)?).fetch_all(&self.reader).await?;
-        rows.iter().map(summary_from_row).collect()
+        let mut query = listing::current(SUMMARY_COLUMNS, bucket, prefix, start, rows::to_i64(limit as u64)?);
+        let found = query.build().fetch_all(&self.reader).await?;
+        found.iter().map(rows::summary).collect()
     }
 
     async fn list_versions(
@@ -313,8 +199,6 @@ impl MetaStore for SqliteMeta {
         start: &KeyStart,
         limit: usize,
     ) -> StoreResult<Vec<VersionSummary>> {
-        let (range, binds) = key_range(prefix, start);
-        // A version cursor continues with older versions of the same key, then later keys.
         let cursor = match start {
             KeyStart::AfterVersion { key, version_id } => {
                 let id: Option<i64> =
@@ -324,23 +208,14 @@ impl MetaStore for SqliteMeta {
                         .bind(version_id)
                         .fetch_optional(&self.reader)
                         .await?;
-                Some((key.clone(), id.unwrap_or(i64::MIN)))
+                Some((key.as_str(), id.unwrap_or(i64::MIN)))
             }
             _ => None,
         };
-        let after = if cursor.is_some() { " AND (key > ? OR (key = ? AND id < ?))" } else { "" };
-        let sql = format!(
-            "SELECT {SUMMARY_COLUMNS} FROM versions WHERE bucket = ? AND {range}{after} ORDER BY key, id DESC LIMIT ?"
-        );
-        let mut query = sqlx::query(audited(sql)).bind(bucket);
-        for b in &binds {
-            query = query.bind(b);
-        }
-        if let Some((key, id)) = &cursor {
-            query = query.bind(key).bind(key).bind(id);
-        }
-        let rows = query.bind(to_i64(limit as u64)?).fetch_all(&self.reader).await?;
-        rows.iter().map(summary_from_row).collect()
+        let limit = rows::to_i64(limit as u64)?;
+        let mut query = listing::versions(SUMMARY_COLUMNS, bucket, prefix, start, cursor, limit);
+        let found = query.build().fetch_all(&self.reader).await?;
+        found.iter().map(rows::summary).collect()
     }
 
     async fn create_upload(&self, upload: &UploadRecord) -> StoreResult<()> {
@@ -354,7 +229,7 @@ impl MetaStore for SqliteMeta {
             .bind(bucket)
             .fetch_optional(&self.reader)
             .await?;
-        row.map(|r| upload_from_row(&r)).transpose()
+        row.map(|r| rows::upload(&r)).transpose()
     }
 
     async fn put_part(&self, part: &PartRecord) -> StoreResult<Displaced> {
@@ -367,10 +242,10 @@ impl MetaStore for SqliteMeta {
             sqlx::query("SELECT * FROM parts WHERE upload_id = ? AND part_number > ? ORDER BY part_number LIMIT ?")
                 .bind(upload_id)
                 .bind(after)
-                .bind(to_i64(limit as u64)?)
+                .bind(rows::to_i64(limit as u64)?)
                 .fetch_all(&self.reader)
                 .await?;
-        rows.iter().map(part_from_row).collect()
+        rows.iter().map(rows::part).collect()
     }
 
     async fn list_uploads(
@@ -381,27 +256,10 @@ impl MetaStore for SqliteMeta {
         upload_id_marker: Option<&str>,
         limit: usize,
     ) -> StoreResult<Vec<UploadRecord>> {
-        let (range, binds) = key_range(prefix, &KeyStart::Beginning);
-        let after = match (key_marker, upload_id_marker) {
-            (Some(_), Some(_)) => " AND (key > ? OR (key = ? AND upload_id > ?))",
-            (Some(_), None) => " AND key > ?",
-            _ => "",
-        };
-        let sql = format!(
-            "SELECT * FROM uploads WHERE bucket = ? AND {range}{after} ORDER BY key, created_ms, upload_id LIMIT ?"
-        );
-        let mut query = sqlx::query(audited(sql)).bind(bucket);
-        for b in &binds {
-            query = query.bind(b);
-        }
-        if let Some(k) = key_marker {
-            query = query.bind(k);
-            if let Some(u) = upload_id_marker {
-                query = query.bind(k).bind(u);
-            }
-        }
-        let rows = query.bind(to_i64(limit as u64)?).fetch_all(&self.reader).await?;
-        rows.iter().map(upload_from_row).collect()
+        let markers = (key_marker, upload_id_marker);
+        let mut query = listing::uploads(UPLOAD_COLUMNS, bucket, prefix, markers, rows::to_i64(limit as u64)?);
+        let found = query.build().fetch_all(&self.reader).await?;
+        found.iter().map(rows::upload).collect()
     }
 
     async fn complete_upload(
@@ -437,14 +295,14 @@ impl MetaStore for SqliteMeta {
             .bind(name)
             .fetch_optional(&self.reader)
             .await?;
-        row.map(|r| registered_from_row(&r)).transpose()
+        row.map(|r| rows::registered(&r)).transpose()
     }
 
     async fn registry_list(&self) -> StoreResult<Vec<RegisteredBucket>> {
         let rows = sqlx::query("SELECT name, region, created_ms FROM bucket_registry ORDER BY name")
             .fetch_all(&self.reader)
             .await?;
-        rows.iter().map(registered_from_row).collect()
+        rows.iter().map(rows::registered).collect()
     }
 
     async fn registry_release(&self, name: &str, region: &str) -> StoreResult<()> {
@@ -524,7 +382,7 @@ impl MetaStore for SqliteMeta {
                     bucket: row.try_get("bucket")?,
                     rule_id: row.try_get("rule_id")?,
                     destination: row.try_get("destination")?,
-                    operations: to_u64(row.try_get("n")?)?,
+                    operations: rows::to_u64(row.try_get("n")?)?,
                     bytes,
                 })
             })
@@ -541,7 +399,7 @@ impl MetaStore for SqliteMeta {
         .await?;
         let mut report = ReplicationReport::default();
         for row in &rows {
-            let n = to_u64(row.try_get("n")?)?;
+            let n = rows::to_u64(row.try_get("n")?)?;
             match TaskState::from_db(row.try_get("state")?) {
                 TaskState::Pending => {
                     report.pending = n;
@@ -561,7 +419,7 @@ impl MetaStore for SqliteMeta {
         .bind(bucket)
         .fetch_all(&self.reader)
         .await?;
-        report.failures = failed.iter().map(task_from_row).collect::<StoreResult<_>>()?;
+        report.failures = failed.iter().map(rows::task).collect::<StoreResult<_>>()?;
         Ok(report)
     }
 
@@ -603,40 +461,4 @@ impl DocStore for SqliteMeta {
     async fn write_docs(&self, writes: Vec<DocWrite>) -> StoreResult<()> {
         self.writer.write(move |conn| Box::pin(async move { writes::write_docs(conn, &writes).await })).await
     }
-}
-
-fn task_from_row(row: &SqliteRow) -> StoreResult<TaskRecord> {
-    Ok(TaskRecord {
-        id: row.try_get("id")?,
-        bucket: row.try_get("bucket")?,
-        key: row.try_get("key")?,
-        version_id: row.try_get("version_id")?,
-        kind: TaskKind::from_db(row.try_get("kind")?),
-        rule_id: row.try_get("rule_id")?,
-        destination: row.try_get("destination")?,
-        role: row.try_get("role")?,
-        replica_kms_key_id: row.try_get("replica_kms_key_id")?,
-        size: to_u64(row.try_get("size")?)?,
-        state: TaskState::from_db(row.try_get("state")?),
-        attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
-        reason: row.try_get("reason")?,
-        created_ms: row.try_get("created_ms")?,
-        finished_ms: row.try_get("finished_ms")?,
-    })
-}
-
-fn registered_from_row(row: &SqliteRow) -> StoreResult<RegisteredBucket> {
-    Ok(RegisteredBucket {
-        name: row.try_get("name")?,
-        region: row.try_get("region")?,
-        created_ms: row.try_get("created_ms")?,
-    })
-}
-
-fn bucket_from_row(row: &SqliteRow) -> StoreResult<BucketRecord> {
-    Ok(BucketRecord {
-        name: row.try_get("name")?,
-        created_ms: row.try_get("created_ms")?,
-        versioning: Versioning::from_db(row.try_get::<Option<&str>, _>("versioning")?),
-    })
 }

@@ -7,16 +7,14 @@ use std::collections::HashSet;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 
-use super::{
-    TASK_COLUMNS, VERSION_COLUMNS, audited, json, parts_of, registered_from_row, task_from_row, to_i64,
-    version_from_row,
-};
+use super::{TASK_COLUMNS, VERSION_COLUMNS, audited};
 use crate::docs::DocWrite;
 use crate::model::{
-    BlobPart, BucketRecord, Displaced, NULL_VERSION, NewVersion, ObjectData, PartRecord, Precondition,
-    RegisteredBucket, ReplicationStatus, UploadRecord, VersionRecord, Versioning,
+    BlobPart, BucketRecord, Displaced, NULL_VERSION, NewVersion, PartRecord, Precondition, RegisteredBucket,
+    ReplicationStatus, UploadRecord, VersionRecord, Versioning,
 };
 use crate::replication::{NewTask, TagWrite, TagsApplied, TaskOutcome, TaskRecord, TaskState};
+use crate::rows::{self, inline_of, json, parts_of, to_i64};
 use crate::{StoreError, StoreResult};
 
 async fn require_bucket(conn: &mut SqliteConnection, bucket: &str) -> StoreResult<()> {
@@ -29,12 +27,11 @@ fn check_precondition(current: Option<&SqliteRow>, precondition: Option<&Precond
         Some(row) if !row.try_get::<bool, _>("is_delete_marker")? => Some(row.try_get::<String, _>("etag")?),
         _ => None,
     };
-    let holds = match precondition {
-        None => true,
-        Some(Precondition::NoneMatchAny) => live_etag.is_none(),
-        Some(Precondition::Match(etag)) => live_etag.as_deref() == Some(etag.as_str()),
-    };
-    if holds { Ok(()) } else { Err(StoreError::PreconditionFailed) }
+    if precondition.is_none_or(|p| p.holds(live_etag.as_deref())) {
+        Ok(())
+    } else {
+        Err(StoreError::PreconditionFailed)
+    }
 }
 
 /// The body of `put_version`, shared with `complete_upload`. Every statement
@@ -111,10 +108,7 @@ async fn release_blobs(conn: &mut SqliteConnection, blobs: &[String]) -> StoreRe
 
 /// Inserts the version row (latest or not) and its replication tasks.
 async fn insert_row(conn: &mut SqliteConnection, v: &NewVersion, latest: bool) -> StoreResult<()> {
-    let inline = match &v.data {
-        ObjectData::Inline(bytes) => Some(bytes.as_ref()),
-        ObjectData::Blobs(_) => None,
-    };
+    let inline = inline_of(&v.data);
     let inserted = sqlx::query(
         "INSERT INTO versions (bucket, key, version_id, is_latest, is_delete_marker, modified_ms, size, etag, \
          attrs, tags, tags_stamp, inline_data, parts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -216,7 +210,7 @@ pub(super) async fn lease_tasks(
     .bind(i64::try_from(limit).unwrap_or(i64::MAX))
     .fetch_all(&mut *conn)
     .await?;
-    let mut tasks = rows.iter().map(task_from_row).collect::<StoreResult<Vec<_>>>()?;
+    let mut tasks = rows.iter().map(rows::task).collect::<StoreResult<Vec<_>>>()?;
     tasks.sort_by_key(|t| t.id);
     Ok(tasks)
 }
@@ -417,7 +411,7 @@ pub(super) async fn delete_version(
     let Some(row) = row else {
         return Ok((None, Displaced::default()));
     };
-    let removed = version_from_row(&row)?;
+    let removed = rows::version(&row)?;
     let blobs: Vec<String> = removed.data.blob_ids().map(str::to_owned).collect();
     release_blobs(conn, &blobs).await?;
     if removed.is_latest {
@@ -445,7 +439,7 @@ pub(super) async fn put_tags(conn: &mut SqliteConnection, w: &TagWrite) -> Store
     let current = query
         .fetch_optional(&mut *conn)
         .await?
-        .map(|r| version_from_row(&r))
+        .map(|r| rows::version(&r))
         .transpose()?
         .ok_or(StoreError::NoSuchVersion)?;
     let tags = json(&w.tags)?;
@@ -459,7 +453,7 @@ pub(super) async fn put_tags(conn: &mut SqliteConnection, w: &TagWrite) -> Store
          RETURNING {VERSION_COLUMNS}"
     );
     let query = sqlx::query(audited(sql)).bind(&tags).bind(stamp).bind(&w.bucket).bind(&w.key);
-    let version = version_from_row(&query.bind(&current.version_id).fetch_one(&mut *conn).await?)?;
+    let version = rows::version(&query.bind(&current.version_id).fetch_one(&mut *conn).await?)?;
     let mut tasks = 0;
     for task in &w.replication {
         tasks += add_tag_task(conn, &version, task, w.now_ms).await?;
@@ -610,7 +604,7 @@ pub(super) async fn registry_claim(
     .bind(created_ms)
     .fetch_one(&mut *conn)
     .await?;
-    registered_from_row(&row)
+    rows::registered(&row)
 }
 
 pub(super) async fn registry_release(conn: &mut SqliteConnection, name: &str, region: &str) -> StoreResult<()> {
