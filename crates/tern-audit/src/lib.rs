@@ -15,10 +15,37 @@ pub use chain::ChainKey;
 pub use record::{Call, Durability, Record, Resource, Service, Source};
 pub use writer::{AuditLog, BATCH_INTERVAL, NotRecorded, Options};
 
-/// The audit directory of a region whose data lives in `region_dir`.
+use std::path::{Path, PathBuf};
+
+/// Where front-ends of a region that share its stores keep their trails:
+/// one each, since a trail's chain has one writer.
+const FRONT_ENDS: &str = "front-ends";
+
+/// The audit directory of a region whose data lives in `region_dir`: the
+/// region's own, or, for one of several front-ends (named by its listen
+/// address), that front-end's.
 #[must_use]
-pub fn dir_of(region_dir: &std::path::Path) -> std::path::PathBuf {
-    region_dir.join("audit")
+pub fn dir_of(region_dir: &Path, front_end: Option<std::net::SocketAddr>) -> PathBuf {
+    let dir = region_dir.join("audit");
+    match front_end {
+        None => dir,
+        Some(address) => dir.join(FRONT_ENDS).join(address.to_string().replace([':', '[', ']'], "_")),
+    }
+}
+
+/// Every trail of the region: its own, then each front-end's, by name.
+///
+/// # Errors
+/// The front-ends' directory exists but cannot be read.
+pub fn trails_of(region_dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let own = dir_of(region_dir, None);
+    let mut front_ends = match std::fs::read_dir(own.join(FRONT_ENDS)) {
+        Ok(entries) => entries.map(|e| e.map(|e| e.path())).collect::<std::io::Result<Vec<_>>>()?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    front_ends.sort();
+    Ok(std::iter::once(own).chain(front_ends).collect())
 }
 
 /// Now, to the second, as CloudTrail writes times.

@@ -152,6 +152,35 @@ pub struct RegionConfig {
     /// for it explicitly (SSE-C is refused there unless it is loopback).
     #[serde(default)]
     pub plain_listen: Option<SocketAddr>,
+    /// Where the region's metadata lives: absent for `SQLite` under
+    /// `data_dir`, or `postgres://user@host:port/database` for a database
+    /// several front-ends share (libpq's `PG*` variables, `PGPASSWORD`
+    /// among them, supply what the URL leaves out).
+    #[serde(default)]
+    pub metadata: Option<String>,
+    /// Where object bytes live: absent for files under `data_dir`, or
+    /// `file:///absolute/dir`, which may be a shared mount (NFS, `CephFS`)
+    /// that every front-end of the region sees.
+    #[serde(default)]
+    pub blobs: Option<String>,
+}
+
+/// Where a region keeps its metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetadataLocation {
+    /// `SQLite` in the region's data directory: one process.
+    Embedded,
+    /// A PostgreSQL database (its URL) that several front-ends share.
+    Postgres(String),
+}
+
+/// Where a region keeps object bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlobLocation {
+    /// Files in the region's data directory.
+    Embedded,
+    /// Files in this directory, possibly a mount every front-end shares.
+    Directory(PathBuf),
 }
 
 impl RegionConfig {
@@ -180,6 +209,45 @@ impl RegionConfig {
             return invalid("plain_listen is for a region whose listen serves TLS");
         }
         Ok(())
+    }
+
+    /// Where the region's metadata lives.
+    ///
+    /// # Errors
+    /// A `metadata` that is not a PostgreSQL URL.
+    pub fn metadata_location(&self) -> Result<MetadataLocation, ConfigError> {
+        match self.metadata.as_deref() {
+            None => Ok(MetadataLocation::Embedded),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Ok(MetadataLocation::Postgres(url.to_owned()))
+            }
+            Some(_) => Err(ConfigError::Invalid(format!(
+                "region {}: metadata must be a postgres:// URL (or absent, for SQLite under data_dir)",
+                self.name
+            ))),
+        }
+    }
+
+    /// Where the region's object bytes live.
+    ///
+    /// # Errors
+    /// A `blobs` that is not a `file://` URL of an absolute directory.
+    pub fn blob_location(&self) -> Result<BlobLocation, ConfigError> {
+        let Some(url) = self.blobs.as_deref() else { return Ok(BlobLocation::Embedded) };
+        match url.strip_prefix("file://") {
+            Some(path) if path.starts_with('/') => Ok(BlobLocation::Directory(PathBuf::from(path))),
+            _ => Err(ConfigError::Invalid(format!(
+                "region {}: blobs must be file:///absolute/directory (or absent, for files under data_dir)",
+                self.name
+            ))),
+        }
+    }
+
+    /// Whether other processes (front-ends of this region) may share its
+    /// stores, so nothing in them is this process's alone.
+    #[must_use]
+    pub fn shares_stores(&self) -> bool {
+        self.metadata.is_some()
     }
 
     /// Every address this region binds.
@@ -218,6 +286,8 @@ impl Default for DeploymentConfig {
             tls_cert: None,
             tls_key: None,
             plain_listen: None,
+            metadata: None,
+            blobs: None,
         };
         Self {
             account_id: default_account_id(),
@@ -277,6 +347,14 @@ impl DeploymentConfig {
                 return Err(ConfigError::Invalid(format!("region {:?} is listed twice", region.name)));
             }
             region.validate_tls(self.tls.as_ref())?;
+            let (metadata, blobs) = (region.metadata_location()?, region.blob_location()?);
+            if metadata != MetadataLocation::Embedded && blobs == BlobLocation::Embedded {
+                return Err(ConfigError::Invalid(format!(
+                    "region {}: its front-ends share metadata, so they must share object bytes too: \
+                     set blobs = \"file:///a/directory/every/front-end/mounts\"",
+                    region.name
+                )));
+            }
             for address in region.listeners() {
                 if !listens.insert(address) {
                     return Err(ConfigError::Invalid(format!("two listeners are configured on {address}")));
@@ -290,6 +368,24 @@ impl DeploymentConfig {
     #[must_use]
     pub fn region(&self, name: &str) -> Option<&RegionConfig> {
         self.regions.iter().find(|r| r.name == name)
+    }
+
+    /// Moves `region`'s listener to `address` (a front-end of a region with
+    /// several, on a host they share); peers still reach the region at its
+    /// `endpoint`, or at the file's `listen` without one.
+    ///
+    /// # Errors
+    /// An unknown region, or an address another listener of the file has.
+    pub fn listen_at(&mut self, region: &str, address: SocketAddr) -> Result<(), ConfigError> {
+        let Some(index) = self.regions.iter().position(|r| r.name == region) else {
+            return Err(ConfigError::Invalid(format!("region {region} is not in the deployment")));
+        };
+        let config = &mut self.regions[index];
+        if config.endpoint.is_none() {
+            config.endpoint = Some(config.endpoint_url());
+        }
+        config.listen = address;
+        self.validate()
     }
 
     /// The region that keeps the global bucket-name registry.
@@ -328,6 +424,38 @@ mod tests {
         assert_eq!(config.region("eu-west-1").unwrap().endpoint_url(), "http://127.0.0.1:9101");
         assert!(config.sigv2, "SigV2 stays on unless a deployment turns it off");
         assert_eq!(config.limits, Limits::default());
+    }
+
+    #[test]
+    fn shared_stores_parse_and_are_checked() {
+        let region = |extra: &str| format!("[[region]]\nname = \"us-east-1\"\nlisten = \"127.0.0.1:1\"\n{extra}");
+        let config = DeploymentConfig::parse(
+            &region(
+                "metadata = \"postgres://tern@db1:5432/tern_us_east_1\"\nblobs = \"file:///srv/shared/us-east-1\"\n",
+            ),
+            Path::new("t"),
+        )
+        .unwrap();
+        let us = &config.regions[0];
+        assert_eq!(
+            us.metadata_location().unwrap(),
+            MetadataLocation::Postgres("postgres://tern@db1:5432/tern_us_east_1".into())
+        );
+        assert_eq!(us.blob_location().unwrap(), BlobLocation::Directory("/srv/shared/us-east-1".into()));
+        assert!(us.shares_stores());
+        let embedded = DeploymentConfig::parse(&region(""), Path::new("t")).unwrap();
+        assert_eq!(embedded.regions[0].metadata_location().unwrap(), MetadataLocation::Embedded);
+        assert!(!embedded.regions[0].shares_stores());
+        let bad = [
+            "metadata = \"mysql://x/y\"",
+            "blobs = \"file://relative\"",
+            "blobs = \"/srv/x\"",
+            "metadata = \"postgres://h/d\"",
+        ];
+        for bad in bad {
+            let refused = DeploymentConfig::parse(&region(bad), Path::new("t")).unwrap_err().to_string();
+            assert!(refused.contains("region us-east-1"), "{refused}");
+        }
     }
 
     #[test]
@@ -394,5 +522,17 @@ metrics_listen = \"127.0.0.1:2\"
         config.validate().unwrap();
         assert_eq!(config.regions[0].listen.to_string(), "127.0.0.1:9100");
         assert_eq!(config.regions[1].name, "eu-west-1");
+    }
+
+    #[test]
+    fn a_front_end_listens_elsewhere_and_peers_still_find_its_region() {
+        let mut config = DeploymentConfig::default();
+        config.listen_at("us-east-1", SocketAddr::from(([127, 0, 0, 1], 9200))).unwrap();
+        let us = config.region("us-east-1").unwrap();
+        assert_eq!(us.listen.to_string(), "127.0.0.1:9200");
+        assert_eq!(us.endpoint_url(), "http://127.0.0.1:9100", "peers reach the region where the file says");
+        assert!(config.listen_at("ap-south-1", SocketAddr::from(([127, 0, 0, 1], 9300))).is_err());
+        let clash = config.listen_at("us-east-1", SocketAddr::from(([127, 0, 0, 1], 9101)));
+        assert!(clash.unwrap_err().to_string().contains("127.0.0.1:9101"));
     }
 }

@@ -7,4 +7,4 @@ pub mod config;
 pub mod names;
 pub mod pem;
 
-pub use config::{AuditConfig, ConfigError, DeploymentConfig, RegionConfig, TlsConfig};
+pub use config::{AuditConfig, BlobLocation, ConfigError, DeploymentConfig, MetadataLocation, RegionConfig, TlsConfig};

@@ -9,6 +9,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use anyhow::Context as _;
+
 use serde_json::{Value, json};
 use tern_audit::{AuditLog, Call, ChainKey, Durability, Record, Resource, Service, Source};
 use tern_core::DeploymentConfig;
@@ -25,8 +27,9 @@ pub fn open(
     if !deployment.audit.enabled {
         return Ok(Arc::new(AuditLog::disabled()));
     }
+    let config = deployment.region(name).with_context(|| format!("region {name} is not in the deployment"))?;
     let options = tern_audit::Options {
-        dir: tern_audit::dir_of(region_dir),
+        dir: tern_audit::dir_of(region_dir, config.shares_stores().then_some(config.listen)),
         region: name.to_owned(),
         max_file_bytes: deployment.audit.max_file_bytes,
     };

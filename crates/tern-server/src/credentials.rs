@@ -58,8 +58,12 @@ impl RootCredentials {
         let creds = Self::generate();
         tern_store::private::dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
         let line = zeroize::Zeroizing::new(format!("{}:{}\n", creds.access_key_id, creds.secret_access_key.as_str()));
-        crate::private_file::create(&path, line.as_bytes())?;
-        Ok((creds, Origin::Generated(path)))
+        if crate::private_file::publish(&path, line.as_bytes())? {
+            Ok((creds, Origin::Generated(path)))
+        } else {
+            // Another front-end made them a moment ago.
+            Self::load_or_create(data_dir)
+        }
     }
 
     fn generate() -> Self {

@@ -24,6 +24,7 @@ mod registry;
 mod replicate_route;
 mod replication_admin;
 pub mod root_key;
+mod stores;
 pub mod tls;
 mod topology;
 mod unverified;

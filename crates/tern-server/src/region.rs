@@ -11,7 +11,7 @@ use tern_iam::{Iam, RootIdentity};
 use tern_kms::{Kms, KmsLinks};
 use tern_replication::Replicator;
 use tern_s3::{BucketRegistry, KEK_PURPOSE, Region, Sse, TernS3};
-use tern_store::{DocStore, LocalBlobs, MetaStore, SqliteMeta, sweep_orphans};
+use tern_store::{DocStore, MetaStore};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -61,17 +61,12 @@ pub async fn start_region(
     tern_store::private::dir_all(&deployment.data_dir)
         .and_then(|()| tern_store::private::dir_all(&dir))
         .with_context(|| format!("cannot create {}", dir.display()))?;
-    let meta = Arc::new(SqliteMeta::open(&dir.join("meta.db")).await.context("opening metadata")?);
-    let blobs = Arc::new(LocalBlobs::open(&dir.join("blobs")).context("opening blob store")?);
-    let swept = sweep_orphans(meta.as_ref(), blobs.as_ref()).await.context("sweeping orphan blobs")?;
-    if swept > 0 {
-        tracing::info!(region = name, swept, "removed blobs left by interrupted writes");
-    }
+    let root_key = crate::root_key::load_or_create(&dir, name)?;
+    let crate::stores::RegionStores { meta, docs, blobs } = crate::stores::open(config, &dir, &root_key).await?;
 
     // The registry region keeps the bucket-name registry; the others ask it over HTTP.
     let registry_region = deployment.registry_region();
-    let local_registry = (registry_region.name == name)
-        .then(|| Arc::new(LocalRegistry { meta: Arc::clone(&meta) as Arc<dyn MetaStore> }));
+    let local_registry = (registry_region.name == name).then(|| Arc::new(LocalRegistry { meta: Arc::clone(&meta) }));
     let peer_http = PeerClient::http(deployment.tls.as_ref())?;
     let registry: Arc<dyn BucketRegistry> = match &local_registry {
         Some(local) => Arc::clone(local) as Arc<dyn BucketRegistry>,
@@ -79,9 +74,7 @@ pub async fn start_region(
             peer: PeerClient::new(&peer_http, &registry_region.endpoint_url(), &registry_region.name, root),
         }),
     };
-    let root_key = crate::root_key::load_or_create(&dir, name)?;
     let replication_wake = Arc::new(tokio::sync::Notify::new());
-    let docs = Arc::clone(&meta) as Arc<dyn DocStore>;
     let iam = Arc::new(open_iam(deployment, (name, &peer_http), root, Arc::clone(&docs), &root_key).await?);
     iam.follow();
     let metrics = Arc::new(RegionMetrics::new(name));
@@ -102,7 +95,7 @@ pub async fn start_region(
     let region = Arc::new(Region {
         name: name.to_owned(),
         account_id: deployment.account_id.clone(),
-        meta: Arc::clone(&meta) as Arc<dyn MetaStore>,
+        meta: Arc::clone(&meta),
         blobs,
         registry,
         peers,
@@ -282,14 +275,14 @@ async fn open_iam(
 
 /// What a region closes once it has drained.
 struct Stores {
-    meta: Arc<SqliteMeta>,
+    meta: Arc<dyn MetaStore>,
     audit: Arc<tern_audit::AuditLog>,
     /// KMS's deletions and rotations, stopped before the trail closes.
     maintaining: tokio::task::JoinHandle<()>,
 }
 
-/// Serves until `stop` changes, then drains, stops replication (its leases
-/// run out and are taken over at the next start), closes the audit file
+/// Serves until `stop` changes, then drains, stops replication (releasing
+/// its leases for whoever runs next), closes the audit file
 /// with its digest and closes the store.
 async fn serve(
     (listener, tls): (TcpListener, Option<tokio_rustls::TlsAcceptor>),
@@ -300,6 +293,11 @@ async fn serve(
 ) -> anyhow::Result<()> {
     crate::listener::serve(listener, outer, limits, tls, (stop, DRAIN_TIMEOUT)).await;
     replicating.abort();
+    let _ = replicating.await;
+    // Other front-ends of the region take this one's unfinished tasks at once.
+    if let Err(e) = stores.meta.release_leases().await {
+        tracing::warn!(error = %e, "cannot release replication leases; they will run out");
+    }
     stores.maintaining.abort();
     stores.audit.close().await;
     stores.meta.close().await;

@@ -18,8 +18,12 @@ pub fn load_or_create(region_dir: &Path, region: &str) -> anyhow::Result<Key256>
         return load(region_dir, region);
     }
     let key = Key256::random()?;
-    crate::private_file::create(&path, key.expose())?;
-    Ok(key)
+    if crate::private_file::publish(&path, key.expose())? {
+        Ok(key)
+    } else {
+        // Another front-end of the region made it a moment ago.
+        load(region_dir, region)
+    }
 }
 
 /// This region's root key, which must exist already (for tools that read

@@ -6,6 +6,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -27,10 +28,10 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn get(&self, id: &str, range: Range<u64>) -> StoreResult<ByteStream>;
     /// Removes a blob; removing a missing blob succeeds.
     async fn delete(&self, id: &str) -> StoreResult<()>;
-    /// Every blob id present (for the orphan sweeper).
-    async fn list(&self) -> StoreResult<Vec<String>>;
-    /// Drops leftovers of writes that never finished.
-    async fn clear_incomplete(&self) -> StoreResult<()>;
+    /// Every blob id written more than `age` ago (for the orphan sweeper).
+    async fn list(&self, age: Duration) -> StoreResult<Vec<String>>;
+    /// Drops leftovers, begun more than `age` ago, of writes that never finished.
+    async fn clear_incomplete(&self, age: Duration) -> StoreResult<()>;
 }
 
 /// Plain files under `<root>/blobs/<xx>/<id>`.
@@ -112,6 +113,13 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> io::Result<T> + Send + 
 
 async fn join<T>(handle: tokio::task::JoinHandle<io::Result<T>>) -> io::Result<T> {
     handle.await.map_err(io::Error::other)?
+}
+
+/// Whether `entry` was last written more than `age` ago (a clock that
+/// stepped back counts as recent: kept).
+fn written_before(entry: &std::fs::DirEntry, age: Duration) -> io::Result<bool> {
+    let modified = entry.metadata()?.modified()?;
+    Ok(age.is_zero() || modified.elapsed().is_ok_and(|elapsed| elapsed > age))
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -196,13 +204,16 @@ impl BlobStore for LocalBlobs {
         }
     }
 
-    async fn list(&self) -> StoreResult<Vec<String>> {
+    async fn list(&self, age: Duration) -> StoreResult<Vec<String>> {
         let root = self.root.join("blobs");
         let ids = blocking(move || {
             let mut ids = Vec::new();
             for dir in std::fs::read_dir(root)? {
                 for entry in std::fs::read_dir(dir?.path())? {
-                    ids.push(entry?.file_name().to_string_lossy().into_owned());
+                    let entry = entry?;
+                    if written_before(&entry, age)? {
+                        ids.push(entry.file_name().to_string_lossy().into_owned());
+                    }
                 }
             }
             Ok(ids)
@@ -211,11 +222,14 @@ impl BlobStore for LocalBlobs {
         Ok(ids)
     }
 
-    async fn clear_incomplete(&self) -> StoreResult<()> {
+    async fn clear_incomplete(&self, age: Duration) -> StoreResult<()> {
         let tmp = self.root.join("tmp");
         blocking(move || {
             for entry in std::fs::read_dir(&tmp)? {
-                std::fs::remove_file(entry?.path())?;
+                let entry = entry?;
+                if written_before(&entry, age)? {
+                    std::fs::remove_file(entry.path())?;
+                }
             }
             Ok(())
         })

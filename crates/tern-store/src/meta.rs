@@ -121,6 +121,9 @@ pub trait MetaStore: Send + Sync + 'static {
 
     /// Every blob id any version or part references.
     async fn referenced_blobs(&self) -> StoreResult<HashSet<String>>;
+    /// Closes the engine's connections; every acknowledged write has
+    /// already committed.
+    async fn close(&self);
 
     // ---- replication outbox ---------------------------------------------
 

@@ -95,8 +95,12 @@ fn query(args: &QueryArgs) -> anyhow::Result<()> {
     };
     let mut found: Vec<Stored> = Vec::new();
     for name in &names {
-        let dir = tern_audit::dir_of(&deployment.region_data_dir(name));
-        found.extend(tern_audit::query::records(&dir, &filter).with_context(|| format!("reading {}", dir.display()))?);
+        let region_dir = deployment.region_data_dir(name);
+        let trails = tern_audit::trails_of(&region_dir).with_context(|| format!("reading {}", region_dir.display()))?;
+        for dir in trails {
+            let records = tern_audit::query::records(&dir, &filter);
+            found.extend(records.with_context(|| format!("reading {}", dir.display()))?);
+        }
         // What is shown is only as good as the chain: say when it is not.
         if deployment.audit.enabled
             && let Err(e) = check(&deployment, name)
@@ -104,7 +108,7 @@ fn query(args: &QueryArgs) -> anyhow::Result<()> {
             eprintln!("warning: {name}'s trail does not verify, so these records may not be what was recorded: {e:#}");
         }
     }
-    // Each region's records are in order; together, by time.
+    // Each trail's records are in order; together, by time.
     found.sort_by(|a, b| a.time().cmp(b.time()));
     let mut out = std::io::stdout().lock();
     for stored in &found {
@@ -141,15 +145,19 @@ fn summary(record: &serde_json::Value) -> String {
     )
 }
 
-/// Verifies region `name`'s trail: its files, or why it does not verify.
+/// Verifies region `name`'s trails (its own, and each front-end's where
+/// several share its stores): their files, or why they do not verify.
 fn check(deployment: &DeploymentConfig, name: &str) -> anyhow::Result<Vec<tern_audit::verify::FileSummary>> {
     let region_dir = deployment.region_data_dir(name);
     let key =
         tern_server::root_key::load(&region_dir, name).with_context(|| format!("the root key of {name} is needed"))?;
-    let dir = tern_audit::dir_of(&region_dir);
-    let files = tern_audit::verify::verify_dir(&dir, &tern_audit::ChainKey::derived(&key))?;
+    let key = tern_audit::ChainKey::derived(&key);
+    let mut files = Vec::new();
+    for dir in tern_audit::trails_of(&region_dir)? {
+        files.extend(tern_audit::verify::verify_dir(&dir, &key)?);
+    }
     // A region that has run has a trail: none at all is a trail removed.
-    anyhow::ensure!(!files.is_empty(), "{} holds no audit file", dir.display());
+    anyhow::ensure!(!files.is_empty(), "{} holds no audit file", tern_audit::dir_of(&region_dir, None).display());
     Ok(files)
 }
 

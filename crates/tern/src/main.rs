@@ -43,6 +43,10 @@ enum Command {
         /// Which region of the file this process is.
         #[arg(long)]
         region: String,
+        /// Listen here instead of the region's `listen`: one of several
+        /// front-ends of a region whose stores they share.
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
         /// As for `up`: HTTPS with the local CA under the data directory's
         /// tls/ (made by the first region that starts).
         #[arg(long)]
@@ -102,8 +106,11 @@ fn run_cli() -> anyhow::Result<()> {
                 let names: Vec<String> = deployment.regions.iter().map(|r| r.name.clone()).collect();
                 run(&deployment, &names, stdin_watch).await
             }
-            Command::Server { config, region, tls } => {
+            Command::Server { config, region, listen, tls } => {
                 let mut deployment = DeploymentConfig::load(&config)?;
+                if let Some(address) = listen {
+                    deployment.listen_at(&region, address)?;
+                }
                 if tls {
                     tern_server::local_ca::provision(&mut deployment)?;
                 }

@@ -87,11 +87,6 @@ impl PgStore {
             Err(e) => Err(e.into()),
         }
     }
-
-    /// Closes the pool; every acknowledged write has committed.
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
 }
 
 /// Runs `$body` (a future using `$conn`) in one transaction of `$store`'s
@@ -325,6 +320,10 @@ impl MetaStore for PgStore {
         .fetch_all(&self.pool)
         .await?;
         Ok(found.into_iter().collect())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
     }
 
     async fn put_replica(&self, version: &NewVersion) -> StoreResult<Displaced> {

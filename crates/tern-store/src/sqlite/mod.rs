@@ -70,13 +70,6 @@ impl SqliteMeta {
         let reader = SqlitePoolOptions::new().max_connections(8).connect_with(options.read_only(true)).await?;
         Ok(Self { writer, reader })
     }
-
-    /// Closes the read pool. Every acknowledged write has already committed
-    /// (callers are answered after their COMMIT); the writer connection
-    /// closes when the store is dropped.
-    pub async fn close(&self) {
-        self.reader.close().await;
-    }
 }
 
 /// Every dynamic statement here is assembled from constant fragments of this
@@ -323,6 +316,12 @@ impl MetaStore for SqliteMeta {
         let part_blobs: Vec<String> = sqlx::query_scalar("SELECT blob FROM parts").fetch_all(&self.reader).await?;
         referenced.extend(part_blobs);
         Ok(referenced)
+    }
+
+    /// Closes the read pool; the writer connection closes when the store
+    /// is dropped.
+    async fn close(&self) {
+        self.reader.close().await;
     }
 
     async fn put_replica(&self, version: &NewVersion) -> StoreResult<Displaced> {

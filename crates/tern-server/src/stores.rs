@@ -1,0 +1,100 @@
+//! Where a region keeps its state, as its configuration says: `SQLite` and
+//! files of its own, or a PostgreSQL database and a blob directory that
+//! every front-end of the region shares.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tern_core::{BlobLocation, MetadataLocation, RegionConfig};
+use tern_crypto::Key256;
+use tern_store::{BlobStore, DocStore, DocWrite, LocalBlobs, MetaStore, PgStore, SqliteMeta, sweep_orphans};
+
+/// How old a blob of a shared store must be before the sweep may call it
+/// an orphan: far longer than any write takes between its bytes and its
+/// commit, which another front-end may be in the middle of.
+const SHARED_SWEEP_GRACE: Duration = Duration::from_hours(1);
+
+pub struct RegionStores {
+    pub meta: Arc<dyn MetaStore>,
+    /// KMS's and IAM's documents, in the same engine as `meta`.
+    pub docs: Arc<dyn DocStore>,
+    pub blobs: Arc<dyn BlobStore>,
+}
+
+/// Opens the region's stores, checks they were sealed under `root_key`,
+/// and sweeps what interrupted writes left (in the background where other
+/// front-ends share the stores).
+pub async fn open(config: &RegionConfig, dir: &Path, root_key: &Key256) -> anyhow::Result<RegionStores> {
+    let (meta, docs): (Arc<dyn MetaStore>, Arc<dyn DocStore>) = match config.metadata_location()? {
+        MetadataLocation::Embedded => {
+            let store = Arc::new(SqliteMeta::open(&dir.join("meta.db")).await.context("opening metadata")?);
+            (Arc::clone(&store) as _, store as _)
+        }
+        MetadataLocation::Postgres(url) => {
+            let store = Arc::new(PgStore::connect(&url).await?);
+            (Arc::clone(&store) as _, store as _)
+        }
+    };
+    check_root_key(docs.as_ref(), root_key, config.shares_stores()).await?;
+    let blob_dir = match config.blob_location()? {
+        BlobLocation::Embedded => dir.join("blobs"),
+        BlobLocation::Directory(shared) => shared,
+    };
+    let blobs: Arc<dyn BlobStore> = Arc::new(
+        LocalBlobs::open(&blob_dir).with_context(|| format!("opening the blob store in {}", blob_dir.display()))?,
+    );
+    let stores = RegionStores { meta, docs, blobs };
+    if config.shares_stores() {
+        tokio::spawn(sweep(Arc::clone(&stores.meta), Arc::clone(&stores.blobs), config.name.clone()));
+    } else {
+        let swept = sweep_orphans(stores.meta.as_ref(), stores.blobs.as_ref(), Duration::ZERO)
+            .await
+            .context("sweeping orphan blobs")?;
+        if swept > 0 {
+            tracing::info!(region = config.name, swept, "removed blobs left by interrupted writes");
+        }
+    }
+    Ok(stores)
+}
+
+async fn sweep(meta: Arc<dyn MetaStore>, blobs: Arc<dyn BlobStore>, region: String) {
+    match sweep_orphans(meta.as_ref(), blobs.as_ref(), SHARED_SWEEP_GRACE).await {
+        Ok(0) => {}
+        Ok(swept) => tracing::info!(region, swept, "removed blobs left by interrupted writes"),
+        Err(e) => tracing::warn!(region, error = %e, "cannot sweep orphan blobs; will try at the next start"),
+    }
+}
+
+const CHECK_COLLECTION: &str = "region";
+const CHECK_ID: &str = "root-key-check";
+const CHECK_PURPOSE: &[u8] = b"tern/root-key-check/v1";
+
+/// Refuses a root key other than the one the stores were sealed under. The
+/// first start records a MAC under the key (never the key); every later
+/// start, on any front-end, must reproduce it. Without this, a front-end
+/// started with a fresh data directory would make a key of its own and
+/// fail on every sealed key and object its peers wrote.
+async fn check_root_key(docs: &dyn DocStore, root_key: &Key256, shared: bool) -> anyhow::Result<()> {
+    let mac = tern_crypto::mac::Mac::derived(root_key, CHECK_PURPOSE);
+    let recorded = docs.load_docs(CHECK_COLLECTION).await.context("reading the root key check")?;
+    match recorded.iter().find(|(id, _)| id == CHECK_ID) {
+        Some((_, tag)) if mac.verify(CHECK_ID.as_bytes(), tag) => Ok(()),
+        Some(_) if shared => anyhow::bail!(
+            "this front-end's root key is not the one the region's database was sealed with: give every \
+             front-end of the region the same root.key (or TERN_ROOT_KEY_FILE)"
+        ),
+        Some(_) => anyhow::bail!(
+            "the region's root key is not the one its metadata was sealed with: restore its root.key \
+             (or TERN_ROOT_KEY_FILE)"
+        ),
+        None => {
+            let tag = mac.sign(CHECK_ID.as_bytes()).to_vec();
+            docs.write_docs(vec![DocWrite::put(CHECK_COLLECTION, CHECK_ID, tag)])
+                .await
+                .context("recording the root key check")?;
+            Ok(())
+        }
+    }
+}
