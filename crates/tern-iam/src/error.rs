@@ -10,6 +10,8 @@ pub struct IamError {
 
 pub type IamResult<T> = Result<T, IamError>;
 
+const STALE: &str = "The IAM directory changed during the request; try again.";
+
 impl IamError {
     fn new(code: &'static str, status: u16, message: impl Into<String>) -> Self {
         Self { code, message: message.into(), status }
@@ -57,6 +59,18 @@ impl IamError {
 
     pub fn service_failure(message: impl Into<String>) -> Self {
         Self::new("ServiceFailure", 500, message)
+    }
+
+    /// Another front-end of the authority region changed the directory
+    /// while this request ran; the request may run again on the fresh one.
+    #[must_use]
+    pub fn stale() -> Self {
+        Self::service_failure(STALE)
+    }
+
+    #[must_use]
+    pub fn is_stale(&self) -> bool {
+        self.code == "ServiceFailure" && self.message == STALE
     }
 
     /// An error another region answered, with its code when it is one of ours.

@@ -81,16 +81,18 @@ pub struct Identity {
     pub expires: Option<i64>,
 }
 
-/// The directory and its parsed policies, replaced together.
+/// The directory and its parsed policies, replaced together, with the
+/// generation of the stored directory they are (an authority's).
 struct State {
     directory: Arc<Directory>,
     policies: Arc<CompiledPolicies>,
+    stored: i64,
 }
 
 impl State {
-    fn new(directory: Directory) -> Self {
+    fn new(directory: Directory, stored: i64) -> Self {
         let policies = Arc::new(CompiledPolicies::of(&directory));
-        Self { directory: Arc::new(directory), policies }
+        Self { directory: Arc::new(directory), policies, stored }
     }
 }
 
@@ -108,6 +110,20 @@ pub struct Iam {
     /// serves it too, so a flood of unknown keys costs the authority one
     /// request at a time, never one per request.
     caught_up: tokio::sync::Mutex<Option<std::time::Instant>>,
+}
+
+/// The stored directory with its secrets opened, and its generation.
+async fn load_directory(docs: &dyn DocStore, kek: &Key256) -> IamResult<(Directory, i64)> {
+    let loaded = docs.load_docs(DOCS).await?;
+    let directory = match loaded.docs.into_iter().find(|(id, _)| id == DIRECTORY) {
+        Some((_, body)) => {
+            let sealed: Directory =
+                serde_json::from_slice(&body).map_err(|e| IamError::service_failure(e.to_string()))?;
+            open_secrets(sealed, kek).map_err(|e| IamError::service_failure(format!("IAM store: {e}")))?
+        }
+        None => Directory::default(),
+    };
+    Ok((directory, loaded.generation))
 }
 
 fn seal_secrets(directory: &Directory, kek: &Key256) -> IamResult<Directory> {
@@ -154,20 +170,23 @@ impl Iam {
         root_key: &Key256,
     ) -> IamResult<Self> {
         let kek = wrap::derive(root_key, STORE_PURPOSE);
-        let stored = docs.load_docs(DOCS).await?.into_iter().find(|(id, _)| id == DIRECTORY);
-        let mut directory = match stored {
-            Some((_, body)) => {
-                let sealed: Directory =
-                    serde_json::from_slice(&body).map_err(|e| IamError::service_failure(e.to_string()))?;
-                open_secrets(sealed, &kek).map_err(|e| IamError::service_failure(format!("IAM store: {e}")))?
-            }
-            None => Directory::default(),
-        };
-        if directory.epoch.is_empty() {
-            directory.epoch = new_epoch();
-        }
+        let (directory, stored) = load_directory(docs.as_ref(), &kek).await?;
         let home = Home::Authority { docs, kek, writing: tokio::sync::Mutex::new(()) };
-        Ok(Self::new((account, region), root, directory, home, root_key))
+        let iam = Self::new((account, region), root, directory, home, root_key);
+        iam.state.write().expect("directory lock").stored = stored;
+        if iam.directory().epoch.is_empty() {
+            // Stored at once, so every front-end of the region (and every
+            // follower) sees one line of directories.
+            let set_epoch = |d: &mut Directory| {
+                d.epoch = new_epoch();
+                Ok(())
+            };
+            match iam.update(set_epoch).await {
+                Err(e) if e.is_stale() => {}
+                other => other?,
+            }
+        }
+        Ok(iam)
     }
 
     /// A follower of `authority` in `region`; call [`Iam::follow`] to keep it current.
@@ -195,7 +214,7 @@ impl Iam {
             account: account.to_owned(),
             region: region.to_owned(),
             root,
-            state: RwLock::new(State::new(directory)),
+            state: RwLock::new(State::new(directory, 0)),
             home,
             sessions,
             transport: TransportKey::from_seed(&wrap::derive(root_key, TRANSPORT_PURPOSE)),
@@ -218,8 +237,8 @@ impl Iam {
         Arc::clone(&self.state.read().expect("directory lock").policies)
     }
 
-    fn replace(&self, directory: Directory) {
-        *self.state.write().expect("directory lock") = State::new(directory);
+    fn stored(&self) -> i64 {
+        self.state.read().expect("directory lock").stored
     }
 
     pub(crate) fn authority_peer(&self) -> Option<&Arc<dyn IamAuthority>> {
@@ -229,20 +248,47 @@ impl Iam {
         }
     }
 
-    /// Applies `change` to a copy of the directory and stores it (authority only).
+    /// Applies `change` to a copy of the directory and stores it (authority
+    /// only), unless another front-end of the region stored a change since
+    /// this one last read it: then the answer is [`IamError::stale`], with
+    /// the directory caught up for a retry.
     pub(crate) async fn update<T>(&self, change: impl FnOnce(&mut Directory) -> IamResult<T>) -> IamResult<T> {
         let Home::Authority { docs, kek, writing } = &self.home else {
             return Err(IamError::service_failure("IAM changes are made by the authority region."));
         };
         let _guard = writing.lock().await;
+        let stored = self.stored();
         let mut directory = Directory::clone(&self.directory());
         let out = change(&mut directory)?;
         directory.generation += 1;
         let body = serde_json::to_vec(&seal_secrets(&directory, kek)?)
             .map_err(|e| IamError::service_failure(e.to_string()))?;
-        docs.write_docs(vec![DocWrite::put(DOCS, DIRECTORY, body)]).await?;
-        self.replace(directory);
+        match docs.write_docs(vec![DocWrite::put(DOCS, DIRECTORY, body)], &[(DOCS, stored)]).await {
+            Ok(()) => {}
+            Err(tern_store::StoreError::Conflict(_)) => {
+                self.reload().await?;
+                return Err(IamError::stale());
+            }
+            Err(e) => return Err(e.into()),
+        }
+        *self.state.write().expect("directory lock") = State::new(directory, stored + 1);
         Ok(out)
+    }
+
+    /// Reads the stored directory again if another front-end of the region
+    /// changed it (authority side); says whether it had.
+    async fn reload(&self) -> IamResult<bool> {
+        let Home::Authority { docs, kek, .. } = &self.home else { return Ok(false) };
+        if docs.doc_generation(DOCS).await? == self.stored() {
+            return Ok(false);
+        }
+        let (directory, stored) = load_directory(docs.as_ref(), kek).await?;
+        let mut state = self.state.write().expect("directory lock");
+        // Never back: a change of this process may have landed meanwhile.
+        if stored > state.stored {
+            *state = State::new(directory, stored);
+        }
+        Ok(true)
     }
 
     /// The directory sealed for the follower that asked, if newer than what
@@ -264,9 +310,12 @@ impl Iam {
             .map_err(|e| IamError::service_failure(e.to_string()))
     }
 
-    /// Fetches a newer directory from the authority, if there is one (follower side).
+    /// Fetches a newer directory: from the authority (follower side), or
+    /// from the store other front-ends of the authority region write to.
     pub async fn refresh(&self) -> Result<(), String> {
-        let Some(peer) = self.authority_peer() else { return Ok(()) };
+        let Some(peer) = self.authority_peer() else {
+            return self.reload().await.map(|_| ()).map_err(|e| e.to_string());
+        };
         let current = self.directory();
         let mut nonce = [0u8; 16];
         tern_crypto::fill_random(&mut nonce).map_err(|e| e.to_string())?;
@@ -288,24 +337,28 @@ impl Iam {
         // Answers to concurrent requests may arrive out of order: never go
         // back within one line of directories.
         if directory.epoch != state.directory.epoch || directory.generation > state.directory.generation {
-            *state = State::new(directory);
+            *state = State::new(directory, 0);
         }
         Ok(())
     }
 
-    /// Catches a follower up with the authority before it refuses something
-    /// (a key, a principal, a permission) that may be only a moment old;
-    /// returns whether anything could have changed.
+    /// Catches up with the authority (or, at the authority, with the other
+    /// front-ends of its region) before refusing something (a key, a
+    /// principal, a permission) that may be only a moment old; returns
+    /// whether anything could have changed.
     pub async fn catch_up(&self) -> bool {
-        if self.authority_peer().is_none() {
-            return false;
-        }
         let arrived = std::time::Instant::now();
         let mut last = self.caught_up.lock().await;
         if last.is_some_and(|started| started >= arrived) {
             return true;
         }
         *last = Some(std::time::Instant::now());
+        if self.authority_peer().is_none() {
+            return self.reload().await.unwrap_or_else(|e| {
+                tracing::debug!(error = %e, "IAM directory not reloaded on demand");
+                false
+            });
+        }
         if let Err(e) = self.refresh().await {
             tracing::debug!(error = %e, "IAM directory not refreshed on demand");
         }

@@ -13,6 +13,8 @@ pub struct KmsError {
 
 pub type KmsResult<T> = Result<T, KmsError>;
 
+const STALE: &str = "The key store changed during the request; try again.";
+
 fn client(code: &'static str, message: impl Into<String>) -> KmsError {
     KmsError { code, message: message.into(), status: 400 }
 }
@@ -177,6 +179,29 @@ impl KmsError {
 
     pub fn internal(message: impl Into<String>) -> Self {
         Self { code: "KMSInternalException", message: message.into(), status: 500 }
+    }
+
+    /// Another front-end of the region changed the keys while this request
+    /// ran; the request may run again on the fresh state.
+    #[must_use]
+    pub fn stale() -> Self {
+        Self::internal(STALE)
+    }
+
+    #[must_use]
+    pub fn is_stale(&self) -> bool {
+        self.code == "KMSInternalException" && self.message == STALE
+    }
+
+    /// A refusal that a front-end whose view of the keys is behind might
+    /// give wrongly: worth a second look after catching up.
+    #[must_use]
+    pub fn may_be_behind(&self) -> bool {
+        self.is_stale()
+            || matches!(
+                self.code,
+                "NotFoundException" | "AccessDeniedException" | "DisabledException" | "KMSInvalidStateException"
+            )
     }
 
     pub fn dependency_timeout(message: impl Into<String>) -> Self {

@@ -128,6 +128,9 @@ pub struct KmsLinks {
     pub peer_secret: Key256,
 }
 
+/// Runs of a request whose change lost a race with another front-end.
+pub(crate) const STALE_ATTEMPTS: u32 = 5;
+
 pub struct Kms {
     region: String,
     account: String,
@@ -172,8 +175,35 @@ impl Kms {
     }
 
     /// Answers one TrentService operation with its JSON response.
+    /// Another front-end's change to a key (a policy, a state) is seen by
+    /// the next request here: a look at the store's generations first, two
+    /// small reads, which a request to the KMS API easily affords.
     pub async fn handle(&self, caller: &Caller, operation: &str, body: &[u8]) -> KmsResult<Value> {
-        ops::dispatch(self, caller, operation, body).await
+        self.catch_up().await;
+        let mut attempts = 1;
+        loop {
+            match ops::dispatch(self, caller, operation, body).await {
+                Err(e) if attempts < STALE_ATTEMPTS && e.may_be_behind() && self.caught_up(&e).await => attempts += 1,
+                other => return other,
+            }
+        }
+    }
+
+    /// Catches up with what other front-ends of the region changed in the
+    /// key store; says whether they had (for S3, before it repeats a use of
+    /// keys that was refused).
+    pub async fn catch_up(&self) -> bool {
+        self.store.refresh().await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "the key store could not catch up");
+            false
+        })
+    }
+
+    /// Whether a request refused with `refusal` may fare differently now:
+    /// it lost a race with another front-end (the view is already fresh),
+    /// or the view was behind and has caught up.
+    async fn caught_up(&self, refusal: &KmsError) -> bool {
+        refusal.is_stale() || self.catch_up().await
     }
 
     /// Answers one of Tern's internal operations between regions (MRK

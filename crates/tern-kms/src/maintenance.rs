@@ -9,10 +9,19 @@ use crate::wire::{DAY, now};
 
 /// How often a region checks for due deletions and rotations.
 const PERIOD: Duration = Duration::from_secs(30);
+/// How often it catches up with what other front-ends of the region
+/// changed: the longest a change made elsewhere goes unseen here, unless a
+/// refusal prompts an earlier look.
+pub const REFRESH_PERIOD: Duration = Duration::from_secs(1);
 
 impl Kms {
     /// One maintenance round at time `at` (epoch seconds).
     pub async fn maintain(&self, at: f64) {
+        // What another front-end already deleted or rotated is not done twice.
+        if let Err(e) = self.store.refresh().await {
+            tracing::warn!(error = %e, "maintenance postponed: the key store could not catch up");
+            return;
+        }
         for key in self.store.keys() {
             let record = &key.record;
             let due = record.state.is_pending_deletion() && record.deletion_date.is_some_and(|d| d <= at);
@@ -44,15 +53,23 @@ impl Kms {
         self.retry_pushes().await;
     }
 
-    /// Runs [`Kms::maintain`] every 30 seconds until the region stops.
+    /// Catches up with other front-ends every second and runs
+    /// [`Kms::maintain`] every 30, until the region stops.
     pub fn spawn_maintenance(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let kms = Arc::downgrade(self);
         tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(PERIOD);
+            let mut ticks = tokio::time::interval(REFRESH_PERIOD);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut last_maintained: Option<tokio::time::Instant> = None;
             loop {
                 ticks.tick().await;
                 let Some(kms) = kms.upgrade() else { return };
-                kms.maintain(now()).await;
+                if last_maintained.is_none_or(|at| at.elapsed() >= PERIOD) {
+                    last_maintained = Some(tokio::time::Instant::now());
+                    kms.maintain(now()).await;
+                } else if let Err(e) = kms.store.refresh().await {
+                    tracing::debug!(error = %e, "the key store could not catch up");
+                }
             }
         })
     }

@@ -5,6 +5,11 @@
 //! which is derived from the region's root key; the purpose label binds each
 //! sealed material to its key id and version, so sealed blobs cannot be
 //! swapped between keys. Writers are serialized; readers never wait.
+//!
+//! Several front-ends of a region may share the document store: each
+//! write requires that nobody changed its collections since this process
+//! last read them (their generation), and [`KeyStore::refresh`] catches up
+//! with what the others wrote.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
@@ -12,7 +17,7 @@ use std::sync::{Arc, RwLock};
 use tern_crypto::Key256;
 use tern_crypto::wrap;
 use tern_iam::policy::Policy;
-use tern_store::{DocStore, DocWrite};
+use tern_store::{DocStore, DocWrite, StoreError};
 
 use crate::error::{KmsError, KmsResult};
 use crate::model::{AliasRecord, KeyRecord, SealedMaterial};
@@ -49,11 +54,20 @@ impl LiveKey {
     }
 }
 
+/// The keys and aliases as of known generations of their collections
+/// (`None` until first read).
+#[derive(Default)]
+struct View {
+    keys: HashMap<String, Arc<LiveKey>>,
+    aliases: BTreeMap<String, AliasRecord>,
+    keys_generation: Option<i64>,
+    aliases_generation: Option<i64>,
+}
+
 pub struct KeyStore {
     docs: Arc<dyn DocStore>,
     kek: Key256,
-    keys: RwLock<HashMap<String, Arc<LiveKey>>>,
-    aliases: RwLock<BTreeMap<String, AliasRecord>>,
+    view: RwLock<View>,
     writing: tokio::sync::Mutex<()>,
 }
 
@@ -80,52 +94,89 @@ impl KeyStore {
     /// Loads every key and alias; fails if any sealed material does not
     /// open under `kek` (a wrong root key must stop the region, not lose keys).
     pub async fn open(docs: Arc<dyn DocStore>, kek: Key256) -> KmsResult<Self> {
+        let store = Self { docs, kek, view: RwLock::default(), writing: tokio::sync::Mutex::new(()) };
+        store.refresh().await?;
+        Ok(store)
+    }
+
+    /// Catches up with changes other front-ends of the region made, if
+    /// any; says whether there were. A key whose record is unchanged keeps
+    /// its unsealed material.
+    pub async fn refresh(&self) -> KmsResult<bool> {
+        let (keys_seen, aliases_seen) = {
+            let view = self.view.read().expect("key store lock");
+            (view.keys_generation, view.aliases_generation)
+        };
+        let mut changed = false;
+        if Some(self.docs.doc_generation(KEYS).await?) != keys_seen {
+            let loaded = self.docs.load_docs(KEYS).await?;
+            let keys = self.unseal_all(loaded.docs)?;
+            let mut view = self.view.write().expect("key store lock");
+            // Never back: a write of this process may have moved on meanwhile.
+            if view.keys_generation.is_none_or(|seen| loaded.generation > seen) {
+                (view.keys, view.keys_generation) = (keys, Some(loaded.generation));
+                changed = true;
+            }
+        }
+        if Some(self.docs.doc_generation(ALIASES).await?) != aliases_seen {
+            let loaded = self.docs.load_docs(ALIASES).await?;
+            let mut aliases = BTreeMap::new();
+            for (name, body) in loaded.docs {
+                aliases.insert(name, serde_json::from_slice(&body).map_err(|e| corrupt("an alias", e))?);
+            }
+            let mut view = self.view.write().expect("key store lock");
+            if view.aliases_generation.is_none_or(|seen| loaded.generation > seen) {
+                (view.aliases, view.aliases_generation) = (aliases, Some(loaded.generation));
+                changed = true;
+            }
+        }
+        Ok(changed)
+    }
+
+    /// The keys stored as `docs`, unsealing only those whose record differs
+    /// from the one in memory.
+    fn unseal_all(&self, docs: Vec<(String, Vec<u8>)>) -> KmsResult<HashMap<String, Arc<LiveKey>>> {
+        let known = self.view.read().expect("key store lock").keys.clone();
         let mut keys = HashMap::new();
-        for (id, body) in docs.load_docs(KEYS).await? {
+        for (id, body) in docs {
+            if let Some(same) = known.get(&id).filter(|k| serde_json::to_vec(&k.record).is_ok_and(|b| b == body)) {
+                keys.insert(id, Arc::clone(same));
+                continue;
+            }
             let record: KeyRecord = serde_json::from_slice(&body).map_err(|e| corrupt("a key", e))?;
             let materials = record
                 .materials
                 .iter()
-                .map(|m| Ok((m.version, wrap::unwrap_key(&kek, &purpose(&id, m.version), &m.sealed)?)))
+                .map(|m| Ok((m.version, wrap::unwrap_key(&self.kek, &purpose(&id, m.version), &m.sealed)?)))
                 .collect::<Result<_, tern_crypto::CryptoError>>()
                 .map_err(|e| corrupt("key material (wrong root key?)", e))?;
             keys.insert(id, Arc::new(LiveKey::new(record, materials)));
         }
-        let mut aliases = BTreeMap::new();
-        for (name, body) in docs.load_docs(ALIASES).await? {
-            aliases.insert(name, serde_json::from_slice(&body).map_err(|e| corrupt("an alias", e))?);
-        }
-        Ok(Self {
-            docs,
-            kek,
-            keys: RwLock::new(keys),
-            aliases: RwLock::new(aliases),
-            writing: tokio::sync::Mutex::new(()),
-        })
+        Ok(keys)
     }
 
     #[must_use]
     pub fn key(&self, id: &str) -> Option<Arc<LiveKey>> {
-        self.keys.read().expect("key map lock").get(id).cloned()
+        self.view.read().expect("key store lock").keys.get(id).cloned()
     }
 
     /// Every key, by id.
     #[must_use]
     pub fn keys(&self) -> Vec<Arc<LiveKey>> {
-        let mut all: Vec<_> = self.keys.read().expect("key map lock").values().cloned().collect();
+        let mut all: Vec<_> = self.view.read().expect("key store lock").keys.values().cloned().collect();
         all.sort_by(|a, b| a.record.id.cmp(&b.record.id));
         all
     }
 
     #[must_use]
     pub fn alias(&self, name: &str) -> Option<AliasRecord> {
-        self.aliases.read().expect("alias map lock").get(name).cloned()
+        self.view.read().expect("key store lock").aliases.get(name).cloned()
     }
 
     /// Every alias, by name.
     #[must_use]
     pub fn aliases(&self) -> Vec<AliasRecord> {
-        self.aliases.read().expect("alias map lock").values().cloned().collect()
+        self.view.read().expect("key store lock").aliases.values().cloned().collect()
     }
 
     /// Seals `material` as version `version` of `key`.
@@ -138,48 +189,42 @@ impl KeyStore {
         Ok(())
     }
 
-    /// Stores a new key; fails if its id is taken.
-    pub async fn insert(&self, key: LiveKey) -> KmsResult<Arc<LiveKey>> {
+    /// Stores a new key, and with it the alias that names it if one is
+    /// given; fails if either is taken.
+    pub async fn insert(&self, key: LiveKey, alias: Option<AliasRecord>) -> KmsResult<Arc<LiveKey>> {
         let _guard = self.writing.lock().await;
         if self.key(&key.record.id).is_some() {
             return Err(KmsError::already_exists(format!("Key {} already exists", key.record.id)));
         }
-        self.persist_key(key, Vec::new()).await
+        let mut change = Change::default();
+        if let Some(alias) = alias {
+            if self.alias(&alias.name).is_some() {
+                return Err(KmsError::already_exists(format!("Alias {} already exists", alias.name)));
+            }
+            change.aliases.push((alias.name.clone(), Some(alias)));
+        }
+        change.keys.push((key.record.id.clone(), Some(key)));
+        let mut stored = self.commit(change).await?;
+        Ok(stored.pop().expect("the key just stored"))
     }
 
-    /// Applies `change` to a copy of key `id` and stores it. The change sees
-    /// the latest state: writers are serialized.
+    /// Applies `change` to a copy of key `id` and stores it, unless another
+    /// front-end changed the keys since this one last saw them: then the
+    /// answer is [`KmsError::stale`] and the view is fresh for a retry.
     pub async fn update<T>(&self, id: &str, change: impl FnOnce(&mut LiveKey) -> KmsResult<T>) -> KmsResult<T> {
         let _guard = self.writing.lock().await;
         let current = self.key(id).ok_or_else(|| KmsError::not_found(format!("Key {id} does not exist")))?;
         let mut key = LiveKey::clone(&current);
         let out = change(&mut key)?;
-        self.persist_key(key, Vec::new()).await?;
+        self.commit(Change { keys: vec![(id.to_owned(), Some(key))], ..Change::default() }).await?;
         Ok(out)
-    }
-
-    async fn persist_key(&self, mut key: LiveKey, mut writes: Vec<DocWrite>) -> KmsResult<Arc<LiveKey>> {
-        key.policy = compile(&key.record);
-        let body = serde_json::to_vec(&key.record).map_err(|e| KmsError::internal(e.to_string()))?;
-        writes.push(DocWrite::put(KEYS, key.record.id.clone(), body));
-        self.docs.write_docs(writes).await?;
-        let key = Arc::new(key);
-        self.keys.write().expect("key map lock").insert(key.record.id.clone(), Arc::clone(&key));
-        Ok(key)
     }
 
     /// Destroys key `id`, its material and its aliases, for good.
     pub async fn remove(&self, id: &str) -> KmsResult<()> {
         let _guard = self.writing.lock().await;
-        let doomed: Vec<String> = self.aliases().into_iter().filter(|a| a.target == id).map(|a| a.name).collect();
-        let mut writes: Vec<DocWrite> = doomed.iter().map(|name| DocWrite::delete(ALIASES, name.clone())).collect();
-        writes.push(DocWrite::delete(KEYS, id));
-        self.docs.write_docs(writes).await?;
-        self.keys.write().expect("key map lock").remove(id);
-        let mut aliases = self.aliases.write().expect("alias map lock");
-        for name in doomed {
-            aliases.remove(&name);
-        }
+        let doomed = self.aliases().into_iter().filter(|a| a.target == id).map(|a| (a.name, None)).collect();
+        self.commit(Change { keys: vec![(id.to_owned(), None)], aliases: doomed }).await?;
         Ok(())
     }
 
@@ -191,9 +236,7 @@ impl KeyStore {
     ) -> KmsResult<()> {
         let _guard = self.writing.lock().await;
         let record = change(self.alias(name).as_ref())?;
-        let body = serde_json::to_vec(&record).map_err(|e| KmsError::internal(e.to_string()))?;
-        self.docs.write_docs(vec![DocWrite::put(ALIASES, name, body)]).await?;
-        self.aliases.write().expect("alias map lock").insert(name.to_owned(), record);
+        self.commit(Change { aliases: vec![(name.to_owned(), Some(record))], ..Change::default() }).await?;
         Ok(())
     }
 
@@ -203,8 +246,83 @@ impl KeyStore {
         if self.alias(name).is_none() {
             return Err(missing);
         }
-        self.docs.write_docs(vec![DocWrite::delete(ALIASES, name)]).await?;
-        self.aliases.write().expect("alias map lock").remove(name);
+        self.commit(Change { aliases: vec![(name.to_owned(), None)], ..Change::default() }).await?;
         Ok(())
     }
+
+    /// Writes `change` if the collections it touches are still at the
+    /// generations this view has, then shows it; returns the keys stored.
+    /// The caller holds `writing`.
+    async fn commit(&self, change: Change) -> KmsResult<Vec<Arc<LiveKey>>> {
+        let (keys_generation, aliases_generation) = {
+            let view = self.view.read().expect("key store lock");
+            (view.keys_generation.unwrap_or(0), view.aliases_generation.unwrap_or(0))
+        };
+        let mut writes = Vec::new();
+        let mut expect = Vec::new();
+        let mut stored = Vec::new();
+        if !change.keys.is_empty() {
+            expect.push((KEYS, keys_generation));
+        }
+        for (id, key) in change.keys {
+            match key {
+                Some(mut key) => {
+                    key.policy = compile(&key.record);
+                    let body = serde_json::to_vec(&key.record).map_err(|e| KmsError::internal(e.to_string()))?;
+                    writes.push(DocWrite::put(KEYS, id, body));
+                    stored.push(Arc::new(key));
+                }
+                None => writes.push(DocWrite::delete(KEYS, id)),
+            }
+        }
+        if !change.aliases.is_empty() {
+            expect.push((ALIASES, aliases_generation));
+        }
+        for (name, alias) in &change.aliases {
+            match alias {
+                Some(record) => {
+                    let body = serde_json::to_vec(record).map_err(|e| KmsError::internal(e.to_string()))?;
+                    writes.push(DocWrite::put(ALIASES, name.clone(), body));
+                }
+                None => writes.push(DocWrite::delete(ALIASES, name.clone())),
+            }
+        }
+        let removed: Vec<String> =
+            writes.iter().filter(|w| w.collection == KEYS && w.body.is_none()).map(|w| w.id.clone()).collect();
+        match self.docs.write_docs(writes, &expect).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(_)) => {
+                self.refresh().await?;
+                return Err(KmsError::stale());
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let mut view = self.view.write().expect("key store lock");
+        if expect.iter().any(|(c, _)| *c == KEYS) {
+            view.keys_generation = Some(keys_generation + 1);
+        }
+        if expect.iter().any(|(c, _)| *c == ALIASES) {
+            view.aliases_generation = Some(aliases_generation + 1);
+        }
+        for id in removed {
+            view.keys.remove(&id);
+        }
+        for key in &stored {
+            view.keys.insert(key.record.id.clone(), Arc::clone(key));
+        }
+        for (name, alias) in change.aliases {
+            match alias {
+                Some(record) => view.aliases.insert(name, record),
+                None => view.aliases.remove(&name),
+            };
+        }
+        Ok(stored)
+    }
+}
+
+/// What one write changes: keys and aliases stored (`Some`) or removed.
+#[derive(Default)]
+struct Change {
+    keys: Vec<(String, Option<LiveKey>)>,
+    aliases: Vec<(String, Option<AliasRecord>)>,
 }

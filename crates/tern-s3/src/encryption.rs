@@ -177,6 +177,16 @@ fn kms_error(e: KmsError) -> S3Error {
     }
 }
 
+/// Whether S3's answer for a KMS refusal may change once this front-end
+/// has caught up (see [`kms_error`]).
+fn may_be_behind(e: &S3Error) -> bool {
+    match e.code() {
+        S3ErrorCode::AccessDenied => true,
+        S3ErrorCode::Custom(code) => code.starts_with("KMS."),
+        _ => false,
+    }
+}
+
 fn clear_encryption(attrs: &mut ObjectAttrs) {
     attrs.encryption = None;
     attrs.kms_key_arn = None;
@@ -207,16 +217,17 @@ fn decode_context(attrs: &ObjectAttrs) -> S3Result<BTreeMap<String, String>> {
 }
 
 impl Region {
-    /// Runs `call` (which asks KMS as a caller); if it is refused here, in a
-    /// region that follows IAM, retries once after catching up with the
-    /// authority: a permission granted a moment ago must not be denied for
-    /// this region's lag.
+    /// Runs `call` (which asks KMS as a caller); if it is refused for
+    /// something that may be only a moment old (a permission granted in
+    /// another region, a key made or enabled by another front-end of this
+    /// one), retries once after catching up with IAM and the key store.
     pub(crate) async fn fresh_if_denied<T>(&self, call: impl Fn() -> S3Result<T>) -> S3Result<T> {
         match call() {
-            Err(e) if *e.code() == S3ErrorCode::AccessDenied => {
+            Err(e) if may_be_behind(&e) => {
                 if let Err(why) = self.iam.refresh().await {
                     tracing::debug!(error = %why, "IAM directory not refreshed before a KMS denial");
                 }
+                self.sse.kms.catch_up().await;
                 call()
             }
             other => other,
@@ -350,7 +361,8 @@ impl Region {
         match attrs.kms_data_key.as_deref() {
             Some(text) => {
                 let wrapped = base64_decode(text).ok_or_else(|| internal("stored data key"))?;
-                Ok(Arc::new(KnownKey(self.stored_kms_key(attrs, wrapped, who)?)))
+                let key = self.fresh_if_denied(|| self.stored_kms_key(attrs, wrapped.clone(), who)).await?;
+                Ok(Arc::new(KnownKey(key)))
             }
             None => Ok(Arc::clone(&self.sse.region_keys) as Arc<dyn KeyOpener>),
         }

@@ -121,7 +121,7 @@ impl Region {
         let number = part_number(input.part_number)?;
         let upload = self.upload(&input.bucket, &input.key, &input.upload_id).await?;
         let customer = customer_key!(input)?;
-        let key = self.part_key(&upload.attrs, customer.as_ref(), who)?;
+        let key = self.fresh_if_denied(|| self.part_key(&upload.attrs, customer.as_ref(), who)).await?;
         let declared = Declared::from_headers(&req.headers, input.content_length, input.content_md5.clone());
         let ingested = ingest(self, input.body, &declared, req.trailing_headers.as_ref(), false, &key).await?;
         self.record_part(&input.upload_id, number, &ingested).await?;
@@ -139,7 +139,7 @@ impl Region {
         let number = part_number(input.part_number)?;
         let upload = self.upload(&input.bucket, &input.key, &input.upload_id).await?;
         let customer = customer_key!(input)?;
-        let key = self.part_key(&upload.attrs, customer.as_ref(), who)?;
+        let key = self.fresh_if_denied(|| self.part_key(&upload.attrs, customer.as_ref(), who)).await?;
         let source = self.copy_source(&input.copy_source, copy_source_conditions!(input)).await?;
         let source_keys = self.read_keys(&source, copy_source_customer_key!(input)?.as_ref(), who).await?;
         let range = match input.copy_source_range.as_deref() {

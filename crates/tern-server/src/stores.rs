@@ -79,7 +79,7 @@ const CHECK_PURPOSE: &[u8] = b"tern/root-key-check/v1";
 async fn check_root_key(docs: &dyn DocStore, root_key: &Key256, shared: bool) -> anyhow::Result<()> {
     let mac = tern_crypto::mac::Mac::derived(root_key, CHECK_PURPOSE);
     let recorded = docs.load_docs(CHECK_COLLECTION).await.context("reading the root key check")?;
-    match recorded.iter().find(|(id, _)| id == CHECK_ID) {
+    match recorded.docs.iter().find(|(id, _)| id == CHECK_ID) {
         Some((_, tag)) if mac.verify(CHECK_ID.as_bytes(), tag) => Ok(()),
         Some(_) if shared => anyhow::bail!(
             "this front-end's root key is not the one the region's database was sealed with: give every \
@@ -91,10 +91,13 @@ async fn check_root_key(docs: &dyn DocStore, root_key: &Key256, shared: bool) ->
         ),
         None => {
             let tag = mac.sign(CHECK_ID.as_bytes()).to_vec();
-            docs.write_docs(vec![DocWrite::put(CHECK_COLLECTION, CHECK_ID, tag)])
-                .await
-                .context("recording the root key check")?;
-            Ok(())
+            // Expecting nothing there yet: of two first front-ends, one
+            // records its key and the other is checked against it.
+            let expect = [(CHECK_COLLECTION, recorded.generation)];
+            match docs.write_docs(vec![DocWrite::put(CHECK_COLLECTION, CHECK_ID, tag)], &expect).await {
+                Err(tern_store::StoreError::Conflict(_)) => Box::pin(check_root_key(docs, root_key, shared)).await,
+                other => other.context("recording the root key check"),
+            }
         }
     }
 }

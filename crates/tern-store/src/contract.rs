@@ -495,20 +495,28 @@ async fn replication_status(store: &dyn MetaStore) -> Option<ReplicationStatus> 
 
 /// Runs every document check against `store`, which must be empty.
 pub async fn doc_suite(store: &dyn DocStore) {
-    assert!(store.load_docs("keys").await.unwrap().is_empty());
+    assert_eq!(store.load_docs("keys").await.unwrap(), crate::Docs::default());
     let writes = vec![
         DocWrite::put("keys", "b", b"2".to_vec()),
         DocWrite::put("keys", "a", b"1".to_vec()),
         DocWrite::put("aliases", "a", b"x".to_vec()),
     ];
-    store.write_docs(writes).await.unwrap();
+    store.write_docs(writes, &[]).await.unwrap();
+    let loaded = store.load_docs("keys").await.unwrap();
     let expected = vec![("a".to_owned(), b"1".to_vec()), ("b".to_owned(), b"2".to_vec())];
-    assert_eq!(store.load_docs("keys").await.unwrap(), expected, "by id, per collection");
+    assert_eq!(loaded.docs, expected, "by id, per collection");
+    assert_eq!(loaded.generation, 1, "one batch, one generation");
 
-    store.write_docs(vec![DocWrite::put("keys", "a", b"3".to_vec()), DocWrite::delete("keys", "b")]).await.unwrap();
-    assert_eq!(store.load_docs("keys").await.unwrap(), vec![("a".to_owned(), b"3".to_vec())]);
-    store.write_docs(vec![DocWrite::delete("keys", "absent")]).await.unwrap();
-    assert_eq!(store.load_docs("aliases").await.unwrap(), vec![("a".to_owned(), b"x".to_vec())]);
+    let change = || vec![DocWrite::put("keys", "a", b"3".to_vec()), DocWrite::delete("keys", "b")];
+    store.write_docs(change(), &[("keys", 1)]).await.unwrap();
+    let refused = store.write_docs(vec![DocWrite::put("keys", "c", b"4".to_vec())], &[("keys", 1)]).await;
+    assert!(matches!(refused, Err(StoreError::Conflict(c)) if c == "keys"), "a writer that missed a change");
+    assert_eq!(store.doc_generation("keys").await.unwrap(), 2, "a refused batch changes nothing");
+    assert_eq!(store.load_docs("keys").await.unwrap().docs, vec![("a".to_owned(), b"3".to_vec())]);
+    store.write_docs(vec![DocWrite::delete("keys", "absent")], &[("keys", 2)]).await.unwrap();
+    assert_eq!(store.load_docs("aliases").await.unwrap().docs, vec![("a".to_owned(), b"x".to_vec())]);
+    assert_eq!(store.doc_generation("aliases").await.unwrap(), 1);
+    assert_eq!(store.doc_generation("never-written").await.unwrap(), 0);
 }
 
 #[cfg(test)]
@@ -561,6 +569,14 @@ mod tests {
         let Some(url) = fresh_postgres().await else { return };
         let (a, b) = (crate::PgStore::connect(&url).await.unwrap(), crate::PgStore::connect(&url).await.unwrap());
         super::front_ends_suite(&a, &b).await;
+        // Two front-ends change one collection from the same generation: one wins.
+        let put = |body: &[u8]| vec![crate::DocWrite::put("kms-keys", "k", body.to_vec())];
+        let (x, y) = futures::future::join(
+            crate::DocStore::write_docs(&a, put(b"from a"), &[("kms-keys", 0)]),
+            crate::DocStore::write_docs(&b, put(b"from b"), &[("kms-keys", 0)]),
+        )
+        .await;
+        assert!(x.is_ok() != y.is_ok(), "exactly one of {x:?} and {y:?}");
     }
 
     #[tokio::test]

@@ -26,10 +26,45 @@ impl DocWrite {
     }
 }
 
+/// A collection's documents as `(id, body)`, by id, and its generation:
+/// how many batches had changed it, at most, when they were read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Docs {
+    pub generation: i64,
+    pub docs: Vec<(String, Vec<u8>)>,
+}
+
+/// The documents of several processes at once (front-ends of a region):
+/// each collection counts the batches that change it, so a process sees
+/// that another changed it, and a write may require that nobody did.
 #[async_trait]
 pub trait DocStore: Send + Sync + 'static {
-    /// Every document of `collection` as `(id, body)`, by id.
-    async fn load_docs(&self, collection: &str) -> StoreResult<Vec<(String, Vec<u8>)>>;
+    /// Every document of `collection`, with a generation no newer than
+    /// the documents (read first, so a change in between is seen again,
+    /// never missed).
+    async fn load_docs(&self, collection: &str) -> StoreResult<Docs>;
+    /// How many batches have changed `collection` (0: none).
+    async fn doc_generation(&self, collection: &str) -> StoreResult<i64>;
     /// Applies all `writes` in one durable transaction, or none of them.
-    async fn write_docs(&self, writes: Vec<DocWrite>) -> StoreResult<()>;
+    /// Each collection written moves on by one generation; one named in
+    /// `expect` must be at the generation given there, else nothing is
+    /// written and the answer is `Conflict`.
+    async fn write_docs(&self, writes: Vec<DocWrite>, expect: &[(&'static str, i64)]) -> StoreResult<()>;
+}
+
+/// The collections `writes` change, each once.
+pub(crate) fn collections_of(writes: &[DocWrite]) -> Vec<&'static str> {
+    let mut collections: Vec<&'static str> = writes.iter().map(|w| w.collection).collect();
+    collections.sort_unstable();
+    collections.dedup();
+    collections
+}
+
+/// `Conflict` unless `collection`, now at `generation` after this batch's
+/// step, was where `expect` says before it.
+pub(crate) fn check_expected(collection: &str, generation: i64, expect: &[(&'static str, i64)]) -> StoreResult<()> {
+    match expect.iter().find(|(c, _)| *c == collection) {
+        Some((_, expected)) if generation != expected + 1 => Err(crate::StoreError::Conflict(collection.to_owned())),
+        _ => Ok(()),
+    }
 }

@@ -20,6 +20,9 @@ pub enum StoreError {
     BlobMissing(String),
     #[error("blob {0} already belongs to another version or part")]
     BlobInUse(String),
+    /// Another writer changed the collection since the caller read it.
+    #[error("the documents of {0} changed meanwhile")]
+    Conflict(String),
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
     #[error("database: {0}")]

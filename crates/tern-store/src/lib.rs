@@ -42,7 +42,7 @@ mod sqlite;
 mod sweep;
 
 pub use blob::{BlobStore, ByteStream, LocalBlobs};
-pub use docs::{DocStore, DocWrite};
+pub use docs::{DocStore, DocWrite, Docs};
 pub use error::StoreError;
 pub use meta::MetaStore;
 pub use model::*;

@@ -18,6 +18,8 @@ use crate::xml::{element, iso8601, leaf, members, response};
 pub const NAMESPACE: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
 /// AWS's limit of access keys per user.
 const MAX_KEYS: usize = 2;
+/// Runs of a call whose change lost a race with another front-end.
+const STALE_ATTEMPTS: u32 = 5;
 
 /// Request parameters, as the query protocol's form body carries them.
 pub type Params = [(String, String)];
@@ -82,7 +84,7 @@ impl Iam {
     pub async fn handle_iam(&self, caller: &Principal, params: &Params) -> (u16, Vec<u8>) {
         let answer = match self.authority_peer() {
             Some(peer) => self.forward(peer.as_ref(), caller, params).await,
-            None => self.iam_call(caller, params).await.map(|body| (200, body.into_bytes())),
+            None => self.iam_call_current(caller, params).await.map(|body| (200, body.into_bytes())),
         };
         answer.unwrap_or_else(|e| {
             (e.status, crate::xml::error(NAMESPACE, e.code, &e.message, e.status < 500).into_bytes())
@@ -106,6 +108,28 @@ impl Iam {
             tracing::warn!(error = %e, "IAM directory not refreshed after a change");
         }
         Ok(answer)
+    }
+
+    /// Runs the call at the authority; again, a few times, when another
+    /// front-end of the region changed the directory under it, or once
+    /// caught up when it was refused for something that may be a moment old.
+    async fn iam_call_current(&self, caller: &Principal, params: &Params) -> IamResult<String> {
+        // Another front-end's change is seen by the next call here.
+        if let Err(e) = self.refresh().await {
+            tracing::warn!(error = %e, "IAM directory not reloaded");
+        }
+        let mut attempts = 1;
+        loop {
+            match self.iam_call(caller, params).await {
+                Err(e) if attempts < STALE_ATTEMPTS && e.is_stale() => attempts += 1,
+                Err(e)
+                    if attempts == 1 && matches!(e.code, "AccessDenied" | "NoSuchEntity") && self.catch_up().await =>
+                {
+                    attempts += 1;
+                }
+                other => return other,
+            }
+        }
     }
 
     async fn iam_call(&self, caller: &Principal, params: &Params) -> IamResult<String> {

@@ -114,7 +114,7 @@ pub(crate) async fn create_key(kms: &Kms, caller: &Caller, req: CreateKeyRequest
     };
     let mut key = new_key(kms, id, policy, description, shared)?;
     key.record.tags = tags;
-    let key = kms.store.insert(key).await?;
+    let key = kms.store.insert(key, None).await?;
     Ok(json!({ "KeyMetadata": kms.metadata(&key.record) }))
 }
 
@@ -316,23 +316,33 @@ impl Kms {
     pub async fn managed_key(&self, service: &str) -> KmsResult<String> {
         let alias = format!("alias/aws/{service}");
         let _creating = self.managed.lock().await;
-        if let Some(existing) = self.store.alias(&alias) {
-            return Ok(existing.target);
+        for _ in 0..crate::STALE_ATTEMPTS {
+            if let Some(existing) = self.store.alias(&alias) {
+                return Ok(existing.target);
+            }
+            // The key and its alias are stored together: a front-end that
+            // loses the race to create them stores neither and finds the
+            // winner's on its next look.
+            match self.create_managed_key(service, &alias).await {
+                Err(e) if e.is_stale() => {}
+                other => return other,
+            }
         }
+        Err(KmsError::stale())
+    }
+
+    async fn create_managed_key(&self, service: &str, alias: &str) -> KmsResult<String> {
         let policy = policy::managed_policy(&self.account, &format!("{service}.{}.amazonaws.com", self.region));
         let description =
             format!("Default key that protects my {} data when no other key is defined", service.to_uppercase());
         let mut key =
             new_key(self, new_key_id(false), policy, description, Shared { generation: 1, ..Shared::default() })?;
         key.record.managed = true;
-        let key = self.store.insert(key).await?;
         let id = key.record.id.clone();
-        self.store
-            .put_alias(&alias, |_| {
-                let at = now();
-                Ok(crate::model::AliasRecord { name: alias.clone(), target: id.clone(), created: at, updated: at })
-            })
-            .await?;
+        let at = now();
+        let name = alias.to_owned();
+        let named = crate::model::AliasRecord { name, target: id.clone(), created: at, updated: at };
+        self.store.insert(key, Some(named)).await?;
         Ok(id)
     }
 }

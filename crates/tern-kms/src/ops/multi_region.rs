@@ -327,7 +327,7 @@ async fn apply_sync(kms: &Kms, message: SyncKey) -> KmsResult<Value> {
         for (version, material) in materials {
             kms.store.add_material(&mut key, version, material)?;
         }
-        kms.store.insert(key).await?;
+        kms.store.insert(key, None).await?;
     } else {
         kms.store
             .update(&id, |key| {

@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection as _, PgConnection, PgPool, Row as _};
 
-use crate::docs::{DocStore, DocWrite};
+use crate::docs::{DocStore, DocWrite, Docs};
 use crate::meta::MetaStore;
 use crate::model::{
     BucketRecord, Displaced, KeyStart, NewVersion, PartRecord, Precondition, RegisteredBucket, UploadRecord,
@@ -424,15 +424,26 @@ impl MetaStore for PgStore {
 
 #[async_trait]
 impl DocStore for PgStore {
-    async fn load_docs(&self, collection: &str) -> StoreResult<Vec<(String, Vec<u8>)>> {
+    async fn load_docs(&self, collection: &str) -> StoreResult<Docs> {
+        let generation = self.doc_generation(collection).await?;
         let found = sqlx::query("SELECT id, body FROM docs WHERE collection = $1 ORDER BY id COLLATE \"C\"")
             .bind(collection)
             .fetch_all(&self.pool)
             .await?;
-        found.iter().map(|r| Ok((r.try_get("id")?, r.try_get("body")?))).collect()
+        let docs = found.iter().map(|r| Ok((r.try_get("id")?, r.try_get("body")?))).collect::<StoreResult<_>>()?;
+        Ok(Docs { generation, docs })
     }
 
-    async fn write_docs(&self, writes: Vec<DocWrite>) -> StoreResult<()> {
-        transaction!(self, |conn| writes::write_docs(conn, &writes))
+    async fn doc_generation(&self, collection: &str) -> StoreResult<i64> {
+        let generation: Option<i64> =
+            sqlx::query_scalar("SELECT generation FROM doc_generations WHERE collection = $1")
+                .bind(collection)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(generation.unwrap_or(0))
+    }
+
+    async fn write_docs(&self, writes: Vec<DocWrite>, expect: &[(&'static str, i64)]) -> StoreResult<()> {
+        transaction!(self, |conn| writes::write_docs(conn, &writes, expect))
     }
 }

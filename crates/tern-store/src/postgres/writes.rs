@@ -649,7 +649,23 @@ pub(super) async fn registry_claim(conn: &mut PgConnection, name: &str, region: 
     rows::registered(&row)
 }
 
-pub(super) async fn write_docs(conn: &mut PgConnection, writes: &[DocWrite]) -> StoreResult<()> {
+/// The generation rows are bumped first: each locks its collection against
+/// every other front-end's batch until this one commits.
+pub(super) async fn write_docs(
+    conn: &mut PgConnection,
+    writes: &[DocWrite],
+    expect: &[(&'static str, i64)],
+) -> StoreResult<()> {
+    for collection in crate::docs::collections_of(writes) {
+        let generation: i64 = sqlx::query_scalar(
+            "INSERT INTO doc_generations (collection, generation) VALUES ($1, 1) \
+             ON CONFLICT (collection) DO UPDATE SET generation = doc_generations.generation + 1 RETURNING generation",
+        )
+        .bind(collection)
+        .fetch_one(&mut *conn)
+        .await?;
+        crate::docs::check_expected(collection, generation, expect)?;
+    }
     for write in writes {
         match &write.body {
             Some(body) => {

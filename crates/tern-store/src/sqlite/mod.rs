@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection as _, Row, SqliteConnection, SqlitePool};
 
-use crate::docs::{DocStore, DocWrite};
+use crate::docs::{DocStore, DocWrite, Docs};
 use crate::group_commit::GroupCommitter;
 use crate::meta::MetaStore;
 use crate::model::{
@@ -449,15 +449,26 @@ impl MetaStore for SqliteMeta {
 
 #[async_trait]
 impl DocStore for SqliteMeta {
-    async fn load_docs(&self, collection: &str) -> StoreResult<Vec<(String, Vec<u8>)>> {
-        let rows = sqlx::query("SELECT id, body FROM docs WHERE collection = ? ORDER BY id")
+    async fn load_docs(&self, collection: &str) -> StoreResult<Docs> {
+        let generation = self.doc_generation(collection).await?;
+        let found = sqlx::query("SELECT id, body FROM docs WHERE collection = ? ORDER BY id")
             .bind(collection)
             .fetch_all(&self.reader)
             .await?;
-        rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("body")?))).collect()
+        let docs = found.iter().map(|r| Ok((r.try_get("id")?, r.try_get("body")?))).collect::<StoreResult<_>>()?;
+        Ok(Docs { generation, docs })
     }
 
-    async fn write_docs(&self, writes: Vec<DocWrite>) -> StoreResult<()> {
-        self.writer.write(move |conn| Box::pin(async move { writes::write_docs(conn, &writes).await })).await
+    async fn doc_generation(&self, collection: &str) -> StoreResult<i64> {
+        let generation: Option<i64> = sqlx::query_scalar("SELECT generation FROM doc_generations WHERE collection = ?")
+            .bind(collection)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(generation.unwrap_or(0))
+    }
+
+    async fn write_docs(&self, writes: Vec<DocWrite>, expect: &[(&'static str, i64)]) -> StoreResult<()> {
+        let expect = expect.to_vec();
+        self.writer.write(move |conn| Box::pin(async move { writes::write_docs(conn, &writes, &expect).await })).await
     }
 }

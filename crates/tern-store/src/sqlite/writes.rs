@@ -616,7 +616,21 @@ pub(super) async fn registry_release(conn: &mut SqliteConnection, name: &str, re
     Ok(())
 }
 
-pub(super) async fn write_docs(conn: &mut SqliteConnection, writes: &[DocWrite]) -> StoreResult<()> {
+pub(super) async fn write_docs(
+    conn: &mut SqliteConnection,
+    writes: &[DocWrite],
+    expect: &[(&'static str, i64)],
+) -> StoreResult<()> {
+    for collection in crate::docs::collections_of(writes) {
+        let generation: i64 = sqlx::query_scalar(
+            "INSERT INTO doc_generations (collection, generation) VALUES (?, 1) \
+             ON CONFLICT (collection) DO UPDATE SET generation = generation + 1 RETURNING generation",
+        )
+        .bind(collection)
+        .fetch_one(&mut *conn)
+        .await?;
+        crate::docs::check_expected(collection, generation, expect)?;
+    }
     for write in writes {
         match &write.body {
             Some(body) => {
