@@ -1,15 +1,18 @@
 //! Bucket policies (`Put`/`Get`/`DeleteBucketPolicy`, `GetBucketPolicyStatus`)
 //! and Block Public Access (`Put`/`Get`/`DeletePublicAccessBlock`). A policy
 //! is stored as written (a versioned document), parsed once, and kept per
-//! bucket in memory; every S3 authorization of the bucket's resources reads
+//! bucket in memory (where front-ends share the store, the stored text is
+//! read for every authorization and only its parse is kept, so a change made
+//! through any front-end holds at once on all); every S3 authorization of the bucket's resources reads
 //! it beside the caller's identity policies ([`Region::authorize_in`]).
 //! Block Public Access is on for every bucket until removed, and the
 //! deployment's account-wide setting adds to it: a public policy cannot be
 //! put, and only the account's principals reach a bucket whose policy is
 //! public.
 
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use s3s::{S3Result, s3_error};
 use serde::{Deserialize, Serialize};
@@ -21,6 +24,46 @@ use crate::stored::StoredConfig;
 
 /// AWS's largest bucket policy.
 const MAX_POLICY_BYTES: usize = 20 * 1024;
+
+/// The parsed policies of this region's buckets, by bucket.
+#[derive(Default)]
+pub struct BucketPolicies {
+    /// Counts changes, so a read of the store that a change overtook is
+    /// not cached.
+    changed: AtomicU64,
+    /// `None`: the bucket has no policy.
+    parsed: Mutex<HashMap<String, Option<ParsedPolicy>>>,
+}
+
+#[derive(Clone)]
+struct ParsedPolicy {
+    text: String,
+    policy: Arc<Policy>,
+}
+
+impl ParsedPolicy {
+    /// A stored policy that no longer parses denies everything but its own repair.
+    fn of(text: String) -> Self {
+        let policy = Arc::new(Policy::resource(&text).unwrap_or_else(|_| Policy::deny_all()));
+        Self { text, policy }
+    }
+}
+
+impl BucketPolicies {
+    fn cache(&self) -> MutexGuard<'_, HashMap<String, Option<ParsedPolicy>>> {
+        self.parsed.lock().expect("bucket policy cache lock")
+    }
+
+    /// Records what `bucket`'s policy now is (`None`: forgets it).
+    fn changed(&self, bucket: &str, now: Option<Option<ParsedPolicy>>) {
+        let mut cache = self.cache();
+        self.changed.fetch_add(1, Ordering::SeqCst);
+        match now {
+            Some(policy) => cache.insert(bucket.to_owned(), policy),
+            None => cache.remove(bucket),
+        };
+    }
+}
 
 /// A bucket policy as stored: the document as it was put.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,9 +190,8 @@ impl Region {
             return Err(malformed("Invalid principal in policy"));
         }
         StoredPolicy { text: text.to_owned() }.store(&*self.meta, bucket).await?;
-        let mut cache = self.policy_cache();
-        self.bucket_policies_changed.fetch_add(1, Ordering::SeqCst);
-        cache.insert(bucket.to_owned(), Some(Arc::new(policy)));
+        let parsed = ParsedPolicy { text: text.to_owned(), policy: Arc::new(policy) };
+        self.bucket_policies.changed(bucket, Some(Some(parsed)));
         Ok(())
     }
 
@@ -175,23 +217,29 @@ impl Region {
 
     /// The bucket's policy, parsed; cached until it changes, for buckets
     /// of this region only (so names a caller makes up take no memory).
+    /// Where other front-ends share the store, any of them may have changed
+    /// it: the stored text is read every time, and only its parse reused.
     pub async fn bucket_policy(&self, bucket: &str) -> S3Result<Option<Arc<Policy>>> {
-        if let Some(cached) = self.policy_cache().get(bucket) {
-            return Ok(cached.clone());
+        let shared = self.meta.is_shared();
+        if !shared && let Some(cached) = self.bucket_policies.cache().get(bucket) {
+            return Ok(cached.as_ref().map(|p| Arc::clone(&p.policy)));
         }
         // A change while this reads the store must not be undone by caching
         // what was read before it.
-        let generation = self.bucket_policies_changed.load(Ordering::SeqCst);
+        let generation = self.bucket_policies.changed.load(Ordering::SeqCst);
         let stored = StoredPolicy::load(&*self.meta, bucket).await?;
-        // A stored policy that no longer parses denies everything but its own repair.
-        let policy = stored.map(|p| Arc::new(Policy::resource(&p.text).unwrap_or_else(|_| Policy::deny_all())));
-        if policy.is_some() || self.meta.get_bucket(bucket).await.map_err(store_error)?.is_some() {
-            let mut cache = self.policy_cache();
-            if self.bucket_policies_changed.load(Ordering::SeqCst) == generation {
-                cache.insert(bucket.to_owned(), policy.clone());
+        let reused = match (&stored, self.bucket_policies.cache().get(bucket)) {
+            (Some(stored), Some(Some(cached))) if cached.text == stored.text => Some(cached.clone()),
+            _ => None,
+        };
+        let parsed = reused.or_else(|| stored.map(|p| ParsedPolicy::of(p.text)));
+        if parsed.is_some() || self.meta.get_bucket(bucket).await.map_err(store_error)?.is_some() {
+            let mut cache = self.bucket_policies.cache();
+            if self.bucket_policies.changed.load(Ordering::SeqCst) == generation {
+                cache.insert(bucket.to_owned(), parsed.clone());
             }
         }
-        Ok(policy)
+        Ok(parsed.map(|p| p.policy))
     }
 
     pub(crate) async fn put_public_access_block(&self, bucket: &str, config: PublicAccessBlock) -> S3Result<()> {
@@ -227,13 +275,7 @@ impl Region {
 
     /// Forgets what is cached of `bucket`'s policy (it changed, or the bucket went).
     pub(crate) fn forget_bucket_policy(&self, bucket: &str) {
-        let mut cache = self.policy_cache();
-        self.bucket_policies_changed.fetch_add(1, Ordering::SeqCst);
-        cache.remove(bucket);
-    }
-
-    fn policy_cache(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Option<Arc<Policy>>>> {
-        self.bucket_policies.lock().expect("bucket policy cache lock")
+        self.bucket_policies.changed(bucket, None);
     }
 
     /// Whether `who` may take `action` on `resource` with the request's

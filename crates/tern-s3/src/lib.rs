@@ -29,7 +29,7 @@ mod stored;
 mod tagging;
 mod wire;
 
-pub use bucket_policy::PublicAccessBlock;
+pub use bucket_policy::{BucketPolicies, PublicAccessBlock};
 pub use encryption::{BUCKET_KEY_PERIOD, Sse};
 pub use error::{REQUEST_TIMEOUT_TEXT, access_denied};
 pub use region::Region;

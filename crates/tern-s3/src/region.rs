@@ -29,11 +29,8 @@ pub struct Region {
     /// The account's Block Public Access (the deployment's setting), which
     /// adds to every bucket's own.
     pub account_public_access_block: crate::PublicAccessBlock,
-    /// Counts changes of bucket policies, so a read of the store that a
-    /// change overtook is not cached.
-    pub bucket_policies_changed: std::sync::atomic::AtomicU64,
-    /// Bucket policies, parsed, by bucket (`None`: the bucket has none).
-    pub bucket_policies: std::sync::Mutex<std::collections::HashMap<String, Option<Arc<tern_iam::policy::Policy>>>>,
+    /// Bucket policies, parsed, by bucket.
+    pub bucket_policies: crate::BucketPolicies,
     /// Where changes of bucket configurations are recorded.
     pub audit: Arc<tern_audit::AuditLog>,
 }

@@ -104,8 +104,7 @@ pub async fn start_region(
         sse: Arc::new(Sse::new(tern_crypto::wrap::derive(&root_key, KEK_PURPOSE), Arc::clone(&kms))),
         replica_tickets: tern_crypto::mac::Mac::derived(&root_key, REPLICA_TICKETS_PURPOSE),
         account_public_access_block: account_public_access_block(deployment),
-        bucket_policies_changed: std::sync::atomic::AtomicU64::default(),
-        bucket_policies: std::sync::Mutex::default(),
+        bucket_policies: tern_s3::BucketPolicies::default(),
         audit: Arc::clone(&audit),
     });
 

@@ -519,6 +519,26 @@ pub async fn doc_suite(store: &dyn DocStore) {
     assert_eq!(store.doc_generation("never-written").await.unwrap(), 0);
 }
 
+/// A fresh database in the cluster `scripts/with-postgres` started, or
+/// `None` (said aloud) without one; `TERN_REQUIRE_POSTGRES`, which
+/// `scripts/test` sets, makes that a failure.
+pub async fn fresh_postgres() -> Option<String> {
+    let Ok(admin) = std::env::var("TERN_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var_os("TERN_REQUIRE_POSTGRES").is_none(),
+            "TERN_REQUIRE_POSTGRES is set but TERN_TEST_POSTGRES_URL is not: run under scripts/with-postgres"
+        );
+        eprintln!("skipped: no PostgreSQL here (run under scripts/with-postgres)");
+        return None;
+    };
+    let name = format!("tern_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await.expect("the test cluster answers");
+    // A name made here of hex digits: nothing a caller chose.
+    let create = sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"));
+    sqlx::query(create).execute(&mut conn).await.expect("the test cluster creates a database");
+    Some(admin.replacen("/postgres?", &format!("/{name}?"), 1))
+}
+
 #[cfg(test)]
 mod tests {
     use crate::{LocalBlobs, SqliteMeta, sweep_orphans};
@@ -537,36 +557,16 @@ mod tests {
         super::doc_suite(&store).await;
     }
 
-    /// A fresh database in the cluster `scripts/with-postgres` started, or
-    /// `None` (said aloud) without one; `TERN_REQUIRE_POSTGRES`, which
-    /// `scripts/test` sets, makes that a failure.
-    async fn fresh_postgres() -> Option<String> {
-        let Ok(admin) = std::env::var("TERN_TEST_POSTGRES_URL") else {
-            assert!(
-                std::env::var_os("TERN_REQUIRE_POSTGRES").is_none(),
-                "TERN_REQUIRE_POSTGRES is set but TERN_TEST_POSTGRES_URL is not: run under scripts/with-postgres"
-            );
-            eprintln!("skipped: no PostgreSQL here (run under scripts/with-postgres)");
-            return None;
-        };
-        let name = format!("tern_test_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await.unwrap();
-        // A name made here of hex digits: nothing a caller chose.
-        let create = sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"));
-        sqlx::query(create).execute(&mut conn).await.unwrap();
-        Some(admin.replacen("/postgres?", &format!("/{name}?"), 1))
-    }
-
     #[tokio::test]
     async fn postgres_meets_the_meta_contract() {
-        let Some(url) = fresh_postgres().await else { return };
+        let Some(url) = super::fresh_postgres().await else { return };
         super::meta_suite(&crate::PgStore::connect(&url).await.unwrap()).await;
     }
 
     /// Two front-ends of one region, each with its own connection pool.
     #[tokio::test]
     async fn postgres_front_ends_share_one_outbox_and_one_key_order() {
-        let Some(url) = fresh_postgres().await else { return };
+        let Some(url) = super::fresh_postgres().await else { return };
         let (a, b) = (crate::PgStore::connect(&url).await.unwrap(), crate::PgStore::connect(&url).await.unwrap());
         super::front_ends_suite(&a, &b).await;
         // Two front-ends change one collection from the same generation: one wins.
@@ -581,13 +581,13 @@ mod tests {
 
     #[tokio::test]
     async fn postgres_meets_the_doc_contract() {
-        let Some(url) = fresh_postgres().await else { return };
+        let Some(url) = super::fresh_postgres().await else { return };
         super::doc_suite(&crate::PgStore::connect(&url).await.unwrap()).await;
     }
 
     #[tokio::test]
     async fn a_schema_a_newer_tern_made_is_refused() {
-        let Some(url) = fresh_postgres().await else { return };
+        let Some(url) = super::fresh_postgres().await else { return };
         crate::MetaStore::close(&crate::PgStore::connect(&url).await.unwrap()).await;
         let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url).await.unwrap();
         sqlx::query(

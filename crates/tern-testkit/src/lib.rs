@@ -18,7 +18,12 @@ pub const SECRET_KEY: &str = "testkit-secret-key-0000000000000000000000";
 
 /// A deployment of regions in its own data dir: one `tern up` process, or
 /// (with [`Deployment::start_split`]) one `tern server` process per region,
-/// so a region can go down while the others serve.
+/// so a region can go down while the others serve, or (with
+/// [`Deployment::start_shared`]) several per region.
+///
+/// Wherever a region's name is taken, `"<region>#<n>"` names its n-th
+/// front-end (n ≥ 2) of a shared deployment: clients sign for the region
+/// and send to that front-end.
 pub struct Deployment {
     binary: PathBuf,
     dir: tempfile::TempDir,
@@ -28,6 +33,11 @@ pub struct Deployment {
     regions: Vec<(String, SocketAddr)>,
     /// Started with `tern up --tls`: HTTPS, clients trusting its local CA.
     tls: bool,
+}
+
+/// The region a region or front-end name (`"<region>#<n>"`) signs for.
+fn signing_region(name: &str) -> &str {
+    name.split_once('#').map_or(name, |(region, _)| region)
 }
 
 fn free_port() -> anyhow::Result<SocketAddr> {
@@ -93,6 +103,30 @@ impl Deployment {
         Ok(deployment)
     }
 
+    /// Regions served by several front-ends each (`("us-east-1", 2)`), on a
+    /// fresh PostgreSQL database and a shared blob directory per region;
+    /// `None` where no PostgreSQL is at hand (see
+    /// [`tern_store::contract::fresh_postgres`]).
+    pub async fn start_shared(binary: &Path, layout: &[(&str, usize)]) -> anyhow::Result<Option<Self>> {
+        let mut settings = Vec::new();
+        for (region, _) in layout {
+            let Some(url) = tern_store::contract::fresh_postgres().await else { return Ok(None) };
+            settings.push((*region, format!("metadata = \"{url}\"\nblobs = \"file://{{dir}}/blobs-{region}\"")));
+        }
+        let settings: Vec<(&str, &str)> = settings.iter().map(|(r, s)| (*r, s.as_str())).collect();
+        let names: Vec<&str> = layout.iter().map(|(region, _)| *region).collect();
+        let mut deployment = Self::configure_regions(binary, &names, "", &settings)?;
+        for (region, front_ends) in layout {
+            deployment.start_region(region).await?;
+            for n in 2..=*front_ends {
+                let name = format!("{region}#{n}");
+                deployment.regions.push((name.clone(), free_port()?));
+                deployment.start_region(&name).await?;
+            }
+        }
+        Ok(Some(deployment))
+    }
+
     /// Stops one region of a split deployment (SIGKILL); the others keep serving.
     pub async fn stop_region(&mut self, name: &str) -> anyhow::Result<()> {
         let mut child = self.split.remove(name).context("the region is not running on its own")?;
@@ -117,10 +151,12 @@ impl Deployment {
         self.regions.iter().find(|(n, _)| n == region).expect("region is part of the deployment").1
     }
 
-    /// Starts one region of a split deployment (again).
+    /// Starts one region (or front-end) of a split deployment (again).
     pub async fn start_region(&mut self, name: &str) -> anyhow::Result<()> {
         let tls: &[&str] = if self.tls { &["--tls"] } else { &[] };
-        let child = self.command(&[&["server", "--region", name], tls].concat())?;
+        let listen = self.listen_address(name).to_string();
+        let front_end: &[&str] = if name.contains('#') { &["--listen", &listen] } else { &[] };
+        let child = self.command(&[&["server", "--region", signing_region(name)], front_end, tls].concat())?;
         self.split.insert(name.to_owned(), child);
         self.wait_healthy(name).await
     }
@@ -144,7 +180,7 @@ impl Deployment {
         for (name, addr) in &regions {
             writeln!(config, "[[region]]\nname = \"{name}\"\nlisten = \"{addr}\"")?;
             for (_, extra) in region_settings.iter().filter(|(region, _)| region == name) {
-                writeln!(config, "{extra}")?;
+                writeln!(config, "{}", extra.replace("{dir}", &dir.path().display().to_string()))?;
             }
         }
         std::fs::write(dir.path().join("tern.toml"), config)?;
@@ -269,7 +305,7 @@ impl Deployment {
     /// An aws-sdk-s3 client for `region` signing as `creds`.
     #[must_use]
     pub fn s3_as(&self, creds: &Creds, region: &str) -> aws_sdk_s3::Client {
-        let client = s3_client(&self.endpoint(region), region, &creds.access_key, &creds.secret);
+        let client = s3_client(&self.endpoint(region), signing_region(region), &creds.access_key, &creds.secret);
         match self.sdk_http() {
             Some(http) => aws_sdk_s3::Client::from_conf(client.config().to_builder().http_client(http).build()),
             None => client,
@@ -282,7 +318,7 @@ impl Deployment {
         let credentials = aws_credential_types::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "tern-testkit");
         let mut config = aws_sdk_kms::Config::builder()
             .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
-            .region(aws_sdk_kms::config::Region::new(region.to_owned()))
+            .region(aws_sdk_kms::config::Region::new(signing_region(region).to_owned()))
             .endpoint_url(self.endpoint(region))
             .credentials_provider(credentials);
         config.set_http_client(self.sdk_http());
@@ -383,6 +419,7 @@ impl Deployment {
         body: Vec<u8>,
     ) -> anyhow::Result<http::Request<Vec<u8>>> {
         let url = format!("{}{path}", self.endpoint(region));
+        let region = signing_region(region);
         raw::signed(creds, raw::Unsigned { region, service, method, url: &url, headers, body })
     }
 

@@ -322,6 +322,10 @@ impl MetaStore for PgStore {
         Ok(found.into_iter().collect())
     }
 
+    fn is_shared(&self) -> bool {
+        true
+    }
+
     async fn close(&self) {
         self.pool.close().await;
     }

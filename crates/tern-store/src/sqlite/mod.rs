@@ -318,6 +318,11 @@ impl MetaStore for SqliteMeta {
         Ok(referenced)
     }
 
+    /// One process opens an embedded store.
+    fn is_shared(&self) -> bool {
+        false
+    }
+
     /// Closes the read pool; the writer connection closes when the store
     /// is dropped.
     async fn close(&self) {

@@ -7,6 +7,7 @@ mod buckets;
 mod cse;
 mod durability;
 mod encryption;
+mod front_ends;
 mod kms;
 mod multipart;
 mod objects;
