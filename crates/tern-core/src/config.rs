@@ -37,6 +37,9 @@ pub struct DeploymentConfig {
     /// Each region's audit trail of KMS, IAM, STS and bucket-configuration calls.
     #[serde(default)]
     pub audit: AuditConfig,
+    /// How replication workers share the outbox.
+    #[serde(default)]
+    pub replication: ReplicationConfig,
     /// Block Public Access for the whole account (on by default): no bucket
     /// can take a public policy, nor let anonymous callers in through one.
     #[serde(default = "default_true")]
@@ -108,6 +111,27 @@ impl Default for AuditConfig {
     fn default() -> Self {
         Self { enabled: true, max_file_bytes: default_audit_file_bytes() }
     }
+}
+
+/// Replication's workers, per region.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicationConfig {
+    /// How long a worker holds a task without renewing its lease (it renews
+    /// while it works): the longest a front-end's death delays its tasks
+    /// before another takes them over.
+    #[serde(default = "default_lease_seconds")]
+    pub lease_seconds: u64,
+}
+
+impl Default for ReplicationConfig {
+    fn default() -> Self {
+        Self { lease_seconds: default_lease_seconds() }
+    }
+}
+
+fn default_lease_seconds() -> u64 {
+    30
 }
 
 fn default_audit_file_bytes() -> u64 {
@@ -296,6 +320,7 @@ impl Default for DeploymentConfig {
             sigv2: true,
             limits: Limits::default(),
             audit: AuditConfig::default(),
+            replication: ReplicationConfig::default(),
             block_public_access: true,
             tls: None,
         }
@@ -325,6 +350,9 @@ impl DeploymentConfig {
         }
         if self.limits.max_connections == 0 || self.limits.request_timeout_seconds == 0 {
             return Err(ConfigError::Invalid("limits must be greater than zero".into()));
+        }
+        if !(2..=3600).contains(&self.replication.lease_seconds) {
+            return Err(ConfigError::Invalid("[replication] lease_seconds must be 2 to 3600".into()));
         }
         if let Some(tls) = &self.tls
             && tls.peer_cert.is_some() != tls.peer_key.is_some()

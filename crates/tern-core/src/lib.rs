@@ -7,4 +7,7 @@ pub mod config;
 pub mod names;
 pub mod pem;
 
-pub use config::{AuditConfig, BlobLocation, ConfigError, DeploymentConfig, MetadataLocation, RegionConfig, TlsConfig};
+pub use config::{
+    AuditConfig, BlobLocation, ConfigError, DeploymentConfig, MetadataLocation, RegionConfig, ReplicationConfig,
+    TlsConfig,
+};

@@ -6,8 +6,10 @@
 //! S3 API and delivering it to the destination region's replica endpoint,
 //! both over signed HTTP, so every permission check of both regions applies
 //! — and records the outcome: COMPLETED, FAILED with the AWS failure reason,
-//! or a retry with capped exponential backoff for transient trouble. A
-//! lease that runs out (a crash) hands the task to the next round.
+//! or a retry with capped exponential backoff for transient trouble. Leases
+//! are renewed while the work goes on; one that runs out (its worker died,
+//! perhaps with its whole front-end) hands the task to any worker of the
+//! region.
 
 mod reasons;
 mod sealed;
@@ -25,8 +27,6 @@ use tern_replication_model::FailureReason;
 use tern_store::{BlobStore, MetaStore, TaskOutcome, TaskRecord};
 use tokio::sync::Notify;
 
-/// How long a leased task is ours before another round may take it over.
-const LEASE: Duration = Duration::from_mins(2);
 /// How often the outbox is polled when nothing wakes the replicator.
 const POLL: Duration = Duration::from_millis(250);
 /// Tasks replicated at once.
@@ -68,6 +68,8 @@ pub struct Links {
     /// Reaches the source's S3 API and the destinations (built from
     /// [`Replicator::http_builder`], with the deployment's TLS trust).
     pub http: reqwest::Client,
+    /// How long a task is this worker's without a renewal.
+    pub lease: Duration,
 }
 
 /// The replication worker of one region.
@@ -80,11 +82,16 @@ pub struct Replicator {
     wake: Arc<Notify>,
     observer: Arc<dyn ReplicationObserver>,
     http: reqwest::Client,
+    lease: Duration,
     sessions: Mutex<HashMap<String, transfer::RoleSession>>,
     /// Destinations that failed transiently since their last success: the
     /// first success after an outage makes their backed-off tasks due at
     /// once, so a backlog drains as soon as its destination is back.
     troubled: Mutex<HashSet<String>>,
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 fn now_ms() -> i64 {
@@ -103,7 +110,7 @@ impl Replicator {
 
     #[must_use]
     pub fn new(region: &str, links: Links) -> Self {
-        let Links { meta, blobs, iam, topology, wake, observer, http } = links;
+        let Links { meta, blobs, iam, topology, wake, observer, http, lease } = links;
         Self {
             region: region.to_owned(),
             meta,
@@ -113,6 +120,7 @@ impl Replicator {
             wake,
             observer,
             http,
+            lease,
             sessions: Mutex::default(),
             troubled: Mutex::default(),
         }
@@ -143,9 +151,10 @@ impl Replicator {
         })
     }
 
-    /// One round: lease due tasks and replicate them. Whether there were any.
+    /// One round: lease due tasks and replicate them, renewing the leases
+    /// of those not done yet. Whether there were any.
     async fn round(&self) -> bool {
-        let lease_ms = i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX);
+        let lease_ms = millis(self.lease);
         let tasks = match self.meta.lease_tasks(now_ms(), lease_ms, BATCH).await {
             Ok(tasks) => tasks,
             Err(e) => {
@@ -154,9 +163,27 @@ impl Replicator {
             }
         };
         let busy = !tasks.is_empty();
-        futures::stream::iter(tasks)
-            .for_each_concurrent(CONCURRENCY, |task| async move { self.settle(&task).await })
-            .await;
+        let unfinished: Mutex<HashSet<i64>> = Mutex::new(tasks.iter().map(|t| t.id).collect());
+        let work = futures::stream::iter(tasks).for_each_concurrent(CONCURRENCY, |task| {
+            let unfinished = &unfinished;
+            async move {
+                self.settle(&task).await;
+                unfinished.lock().expect("unfinished tasks lock").remove(&task.id);
+            }
+        });
+        let renewing = async {
+            loop {
+                tokio::time::sleep(self.lease / 3).await;
+                let ids: Vec<i64> = unfinished.lock().expect("unfinished tasks lock").iter().copied().collect();
+                if let Err(e) = self.meta.renew_leases(&ids, now_ms() + lease_ms).await {
+                    tracing::warn!(error = %e, "replication leases not renewed; another worker may take the tasks over");
+                }
+            }
+        };
+        tokio::select! {
+            () = work => {}
+            () = renewing => {}
+        }
         busy
     }
 

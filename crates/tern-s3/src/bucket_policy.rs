@@ -54,12 +54,12 @@ impl BucketPolicies {
         self.parsed.lock().expect("bucket policy cache lock")
     }
 
-    /// Records what `bucket`'s policy now is (`None`: forgets it).
-    fn changed(&self, bucket: &str, now: Option<Option<ParsedPolicy>>) {
+    /// Records `bucket`'s new policy, or forgets what was known of it (`None`).
+    fn changed(&self, bucket: &str, now: Option<ParsedPolicy>) {
         let mut cache = self.cache();
         self.changed.fetch_add(1, Ordering::SeqCst);
         match now {
-            Some(policy) => cache.insert(bucket.to_owned(), policy),
+            Some(policy) => cache.insert(bucket.to_owned(), Some(policy)),
             None => cache.remove(bucket),
         };
     }
@@ -191,7 +191,7 @@ impl Region {
         }
         StoredPolicy { text: text.to_owned() }.store(&*self.meta, bucket).await?;
         let parsed = ParsedPolicy { text: text.to_owned(), policy: Arc::new(policy) };
-        self.bucket_policies.changed(bucket, Some(Some(parsed)));
+        self.bucket_policies.changed(bucket, Some(parsed));
         Ok(())
     }
 

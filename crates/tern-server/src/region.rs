@@ -121,6 +121,7 @@ pub async fn start_region(
         wake: replication_wake,
         observer,
         http: crate::tls::peer_http(deployment.tls.as_ref(), Replicator::http_builder())?,
+        lease: Duration::from_secs(deployment.replication.lease_seconds),
     };
     let replicator = Replicator::new(name, links);
     let replicating = Arc::new(replicator).spawn();

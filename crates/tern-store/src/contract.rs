@@ -357,9 +357,12 @@ async fn replication_outbox(store: &dyn MetaStore) {
     let leased = store.lease_tasks(now, 1000, 10).await.unwrap();
     assert_eq!(leased.len(), 2, "both tasks committed with the version");
     assert!(store.lease_tasks(now, 1000, 10).await.unwrap().is_empty(), "leased tasks are not handed out twice");
-    assert_eq!(store.lease_tasks(now + 1001, 1000, 10).await.unwrap().len(), 2, "an expired lease is taken over");
+    assert_eq!(store.renew_leases(&[leased[0].id], now + 5000).await.unwrap(), 1);
+    assert_eq!(store.lease_tasks(now + 1001, 1000, 10).await.unwrap().len(), 1, "an expired lease is taken over");
+    assert!(store.lease_tasks(now + 2000, 1000, 10).await.unwrap().is_empty(), "a renewed lease holds");
+    assert_eq!(store.lease_tasks(now + 5001, 1000, 10).await.unwrap().len(), 2, "until it runs out");
     assert_eq!(store.release_leases().await.unwrap(), 2);
-    assert_eq!(store.lease_tasks(now + 1001, 1000, 10).await.unwrap().len(), 2, "a released lease is due at once");
+    assert_eq!(store.lease_tasks(now + 5001, 1000, 10).await.unwrap().len(), 2, "a released lease is due at once");
 
     store.finish_task(leased[0].id, &crate::TaskOutcome::Completed, now).await.unwrap();
     assert_eq!(

@@ -150,6 +150,9 @@ pub trait MetaStore: Send + Sync + 'static {
     /// waits while its version's OBJECT task to the same destination is
     /// pending: the tags go after the object.
     async fn lease_tasks(&self, now_ms: i64, lease_ms: i64, limit: usize) -> StoreResult<Vec<TaskRecord>>;
+    /// Extends to `until_ms` the leases this store holds on `ids` that are
+    /// still pending (a worker renews what it is still working on).
+    async fn renew_leases(&self, ids: &[i64], until_ms: i64) -> StoreResult<u64>;
     /// Records how a leased task ended, and sets its version's replication
     /// status: FAILED if any task failed, else PENDING while any is pending,
     /// else COMPLETED (REPLICA on a replica).

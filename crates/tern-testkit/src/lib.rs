@@ -108,6 +108,11 @@ impl Deployment {
     /// `None` where no PostgreSQL is at hand (see
     /// [`tern_store::contract::fresh_postgres`]).
     pub async fn start_shared(binary: &Path, layout: &[(&str, usize)]) -> anyhow::Result<Option<Self>> {
+        Self::start_shared_with(binary, layout, "").await
+    }
+
+    /// As [`Self::start_shared`], with `top` (TOML) at the top of the deployment file.
+    pub async fn start_shared_with(binary: &Path, layout: &[(&str, usize)], top: &str) -> anyhow::Result<Option<Self>> {
         let mut settings = Vec::new();
         for (region, _) in layout {
             let Some(url) = tern_store::contract::fresh_postgres().await else { return Ok(None) };
@@ -115,7 +120,7 @@ impl Deployment {
         }
         let settings: Vec<(&str, &str)> = settings.iter().map(|(r, s)| (*r, s.as_str())).collect();
         let names: Vec<&str> = layout.iter().map(|(region, _)| *region).collect();
-        let mut deployment = Self::configure_regions(binary, &names, "", &settings)?;
+        let mut deployment = Self::configure_regions(binary, &names, top, &settings)?;
         for (region, front_ends) in layout {
             deployment.start_region(region).await?;
             for n in 2..=*front_ends {

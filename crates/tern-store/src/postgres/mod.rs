@@ -355,6 +355,19 @@ impl MetaStore for PgStore {
         transaction!(self, |conn| writes::lease_tasks(conn, &self.owner, (now_ms, lease_ms), limit))
     }
 
+    async fn renew_leases(&self, ids: &[i64], until_ms: i64) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "UPDATE replication_tasks SET lease_until_ms = $1 \
+             WHERE id = ANY($2) AND lease_owner = $3 AND state = 'PENDING'",
+        )
+        .bind(until_ms)
+        .bind(ids)
+        .bind(&self.owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn finish_task(&self, id: i64, outcome: &TaskOutcome, now_ms: i64) -> StoreResult<()> {
         transaction!(self, |conn| writes::finish_task(conn, &self.owner, id, outcome, now_ms))
     }

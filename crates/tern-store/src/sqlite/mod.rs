@@ -363,6 +363,29 @@ impl MetaStore for SqliteMeta {
             .await
     }
 
+    async fn renew_leases(&self, ids: &[i64], until_ms: i64) -> StoreResult<u64> {
+        let ids = ids.to_vec();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let mut renewed = 0;
+                    for id in ids {
+                        let done = sqlx::query(
+                            "UPDATE replication_tasks SET lease_until_ms = ? \
+                             WHERE id = ? AND state = 'PENDING' AND lease_until_ms > 0",
+                        )
+                        .bind(until_ms)
+                        .bind(id)
+                        .execute(&mut *conn)
+                        .await?;
+                        renewed += done.rows_affected();
+                    }
+                    Ok(renewed)
+                })
+            })
+            .await
+    }
+
     async fn finish_task(&self, id: i64, outcome: &TaskOutcome, now_ms: i64) -> StoreResult<()> {
         let outcome = outcome.clone();
         self.writer

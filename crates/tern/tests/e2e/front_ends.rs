@@ -3,6 +3,8 @@
 //! through the other: objects, versions, multipart parts, buckets, keys,
 //! IAM users and policies, bucket policies.
 
+use std::time::Duration;
+
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketVersioningStatus, CompletedMultipartUpload, CompletedPart};
 use tern_testkit::Deployment;
@@ -107,4 +109,78 @@ async fn keys_users_and_policies_made_through_one_front_end_hold_at_once_on_the_
     // …and its removal through the other holds on the first.
     tern.s3(A2).delete_bucket_policy().bucket("sealed").send().await.unwrap();
     assert_eq!(body_of(&tern.s3_as(&alice, EAST), "sealed", "plain").await, b"p");
+}
+
+/// The three ways an object is protected, by key prefix: bytes S3 cannot
+/// read (as a client-side encryption client writes them), SSE-KMS under a
+/// key of this region, SSE-KMS under a multi-Region key.
+const MODELS: [&str; 3] = ["opaque", "kms", "mrk"];
+
+#[tokio::test]
+async fn a_front_end_killed_mid_backlog_leaves_its_tasks_to_the_survivor_and_each_version_replicates_once() {
+    use crate::replication::{kms_rule_for, replicate, rule, status_report, versioned};
+    use aws_sdk_s3::types::ServerSideEncryption;
+    let layout = [(EAST, 2), (WEST, 1)];
+    let quick_leases = "[replication]\nlease_seconds = 3";
+    let binary = env!("CARGO_BIN_EXE_tern").as_ref();
+    let Some(mut tern) = Deployment::start_shared_with(binary, &layout, quick_leases).await.unwrap() else { return };
+    let (east, west) = (tern.s3(EAST), tern.s3(WEST));
+    versioned(&east, "crr-src", EAST).await;
+    versioned(&west, "crr-dst", WEST).await;
+    let arn = |region: &str, id: &str| format!("arn:aws:kms:{region}:000000000000:key/{id}");
+    let regional = tern.kms(EAST).create_key().send().await.unwrap().key_metadata.unwrap().key_id;
+    let west_key = tern.kms(WEST).create_key().send().await.unwrap().key_metadata.unwrap().arn.unwrap();
+    let mrk = tern.kms(EAST).create_key().multi_region(true).send().await.unwrap().key_metadata.unwrap().key_id;
+    tern.kms(EAST).replicate_key().key_id(&mrk).replica_region(WEST).send().await.unwrap();
+    let actions = r#"["s3:GetObjectVersionForReplication","s3:ReplicateObject","kms:Decrypt","kms:GenerateDataKey"]"#;
+    let role = tern.replication_role(EAST, "crr", actions).await.unwrap();
+    let rules = vec![
+        rule("opaque", 3, "opaque/", "crr-dst"),
+        kms_rule_for(("kms", 2, "kms/"), "crr-dst", &west_key),
+        kms_rule_for(("mrk", 1, "mrk/"), "crr-dst", &arn(WEST, &mrk)),
+    ];
+    replicate(&east, "crr-src", &role, rules).await;
+
+    let objects: u64 = 300;
+    let body = |i: usize| crate::pattern(1000 + (i % 7) * 20_000, u8::try_from(i % 251).unwrap());
+    let key = |i: usize| format!("{}/{i:03}", MODELS[i % 3]);
+    futures::future::join_all((0..300).map(|i| {
+        let put = east.put_object().bucket("crr-src").key(key(i)).body(ByteStream::from(body(i)));
+        let put = match MODELS[i % 3] {
+            "kms" => put.server_side_encryption(ServerSideEncryption::AwsKms).ssekms_key_id(&regional),
+            "mrk" => put.server_side_encryption(ServerSideEncryption::AwsKms).ssekms_key_id(arn(EAST, &mrk)),
+            _ => put.metadata("x-amz-cek-alg", "AES/GCM/NoPadding"),
+        };
+        async move { put.send().await.expect("acknowledged") }
+    }))
+    .await;
+    let completed = |tern: &Deployment| status_report(tern, "crr-src")["counts"]["COMPLETED"].as_u64().unwrap_or(0);
+    tern_testkit::eventually(Duration::from_secs(30), "replication under way", || async {
+        (completed(&tern) >= 20).then_some(())
+    })
+    .await;
+    assert!(completed(&tern) < objects, "killed in the middle of the backlog");
+    tern.stop_region(A2).await.unwrap();
+
+    tern_testkit::eventually(Duration::from_mins(2), "the survivor finishes the backlog", || async {
+        (completed(&tern) == objects).then_some(())
+    })
+    .await;
+    let report = status_report(&tern, "crr-src");
+    assert_eq!((report["counts"]["FAILED"].as_u64(), report["counts"]["PENDING"].as_u64()), (Some(0), Some(0)));
+    let versions = west.list_object_versions().bucket("crr-dst").max_keys(1000).send().await.unwrap();
+    let mut keys: Vec<&str> = versions.versions().iter().filter_map(|v| v.key()).collect();
+    assert_eq!(keys.len(), usize::try_from(objects).unwrap(), "every version replicated exactly once");
+    keys.dedup();
+    assert_eq!(keys.len(), usize::try_from(objects).unwrap(), "one version per key");
+    for i in [0, 1, 2, 100, 101, 299] {
+        let replica = west.get_object().bucket("crr-dst").key(key(i)).send().await.unwrap();
+        let expected_key = match MODELS[i % 3] {
+            "kms" => Some(west_key.clone()),
+            "mrk" => Some(arn(WEST, &mrk)),
+            _ => None,
+        };
+        assert_eq!(replica.ssekms_key_id().map(str::to_owned), expected_key, "{}", key(i));
+        assert_eq!(replica.body.collect().await.unwrap().into_bytes().to_vec(), body(i), "byte-exact: {}", key(i));
+    }
 }

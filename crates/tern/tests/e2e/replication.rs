@@ -265,6 +265,16 @@ async fn key_arn(tern: &tern_testkit::Deployment, region: &str) -> String {
 }
 
 fn kms_rule(destination: &str, replica_key: &str) -> ReplicationRule {
+    kms_rule_for(("kms", 1, ""), destination, replica_key)
+}
+
+/// A rule `(id, priority, prefix)` that replicates SSE-KMS objects too,
+/// re-encrypted under `replica_key`.
+pub(crate) fn kms_rule_for(
+    (id, priority, prefix): (&str, i32, &str),
+    destination: &str,
+    replica_key: &str,
+) -> ReplicationRule {
     use aws_sdk_s3::types::{
         EncryptionConfiguration, SourceSelectionCriteria, SseKmsEncryptedObjects, SseKmsEncryptedObjectsStatus,
     };
@@ -274,7 +284,7 @@ fn kms_rule(destination: &str, replica_key: &str) -> ReplicationRule {
         .encryption_configuration(EncryptionConfiguration::builder().replica_kms_key_id(replica_key).build())
         .build()
         .unwrap();
-    let mut rule = rule("kms", 1, "", "unused");
+    let mut rule = rule(id, priority, prefix, "unused");
     rule.destination = Some(destination);
     rule.source_selection_criteria = Some(SourceSelectionCriteria::builder().sse_kms_encrypted_objects(sse).build());
     rule
