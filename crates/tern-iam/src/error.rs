@@ -95,6 +95,14 @@ impl IamError {
 
 impl From<tern_store::StoreError> for IamError {
     fn from(e: tern_store::StoreError) -> Self {
+        if e.is_unavailable() {
+            tracing::warn!(error = %e, "the IAM store is unavailable");
+            return Self::new(
+                "ServiceUnavailable",
+                503,
+                "The request has failed due to a temporary failure of the server.",
+            );
+        }
         tracing::error!(error = %e, "IAM store failed");
         Self::service_failure("IAM could not store the change.")
     }

@@ -277,7 +277,7 @@ impl Iam {
 
     /// Reads the stored directory again if another front-end of the region
     /// changed it (authority side); says whether it had.
-    async fn reload(&self) -> IamResult<bool> {
+    pub(crate) async fn reload(&self) -> IamResult<bool> {
         let Home::Authority { docs, kek, .. } = &self.home else { return Ok(false) };
         if docs.doc_generation(DOCS).await? == self.stored() {
             return Ok(false);

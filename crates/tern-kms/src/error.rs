@@ -211,6 +211,10 @@ impl KmsError {
 
 impl From<tern_store::StoreError> for KmsError {
     fn from(e: tern_store::StoreError) -> Self {
+        if e.is_unavailable() {
+            tracing::warn!(error = %e, "the key store is unavailable");
+            return Self::dependency_timeout("The key store is unavailable; retry the request.");
+        }
         tracing::error!(error = %e, "key store failed");
         Self::internal("The key store could not complete the request.")
     }

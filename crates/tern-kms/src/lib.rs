@@ -177,9 +177,11 @@ impl Kms {
     /// Answers one TrentService operation with its JSON response.
     /// Another front-end's change to a key (a policy, a state) is seen by
     /// the next request here: a look at the store's generations first, two
-    /// small reads, which a request to the KMS API easily affords.
+    /// small reads, which a request to the KMS API easily affords. Without
+    /// that look (the store unreachable) nothing is answered from memory
+    /// that may be out of date.
     pub async fn handle(&self, caller: &Caller, operation: &str, body: &[u8]) -> KmsResult<Value> {
-        self.catch_up().await;
+        self.store.refresh().await?;
         let mut attempts = 1;
         loop {
             match ops::dispatch(self, caller, operation, body).await {

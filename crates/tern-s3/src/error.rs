@@ -22,6 +22,16 @@ pub(crate) fn store_error(e: StoreError) -> S3Error {
             s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold")
         }
         StoreError::Body(e) => body_error(&e),
+        e if e.is_unavailable() => {
+            tracing::warn!(error = %e, "the metadata store is unavailable");
+            with_headers(
+                with_status(
+                    S3Error::with_message(S3ErrorCode::ServiceUnavailable, "Please reduce your request rate."),
+                    StatusCode::SERVICE_UNAVAILABLE,
+                ),
+                &[("retry-after", "1")],
+            )
+        }
         other => internal(other),
     }
 }

@@ -19,6 +19,7 @@ mod other_services;
 mod outer;
 pub mod peer;
 mod private_file;
+mod readiness;
 mod region;
 mod registry;
 mod replicate_route;

@@ -46,9 +46,11 @@ pub struct OuterLayer {
     pub request_timeout: Duration,
     /// Routes between regions need the deployment's peer certificate (mutual TLS).
     pub peer_certificates: bool,
+    /// What `/_tern/health` answers.
+    pub readiness: Arc<crate::readiness::Readiness>,
 }
 
-fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
+pub(crate) fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
     let mut response = Response::new(Body::from(text.to_owned()));
     *response.status_mut() = status;
     response
@@ -103,14 +105,19 @@ fn header_u64(req: &Request<Incoming>, name: &str) -> Option<u64> {
 impl Handler for OuterLayer {
     async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
         match req.uri().path() {
-            "/_tern/health" => return plain(StatusCode::OK, "ok\n"),
+            "/_tern/health" => return self.readiness.response().await,
             "/_tern/metrics" if self.serves_metrics => return metrics_response(&self.metrics),
             _ => {}
         }
         let started = Instant::now();
         let method = req.method().clone();
-        let (served, response) = self.dispatch(req).await;
+        let (served, mut response) = self.dispatch(req).await;
         self.metrics.observe(served, &method, response.status(), started.elapsed());
+        // Every service's "try again shortly" says when.
+        if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+            let retry = http::HeaderValue::from_static("1");
+            response.headers_mut().entry(http::header::RETRY_AFTER).or_insert(retry);
+        }
         response
     }
 }

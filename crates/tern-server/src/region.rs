@@ -129,6 +129,7 @@ pub async fn start_region(
         max_connections: deployment.limits.max_connections,
         timeout: Duration::from_secs(deployment.limits.request_timeout_seconds),
     };
+    let readiness = Arc::new(crate::readiness::Readiness::new(Arc::clone(&meta)));
     let outer = Arc::new(OuterLayer {
         region: name.to_owned(),
         s3,
@@ -142,6 +143,7 @@ pub async fn start_region(
         sigv2: deployment.sigv2,
         request_timeout: limits.timeout,
         peer_certificates: deployment.tls.as_ref().is_some_and(tern_core::TlsConfig::mutual),
+        readiness: Arc::clone(&readiness),
     });
 
     let stores = Stores { meta, audit, maintaining };
@@ -181,7 +183,7 @@ async fn listen(
     }
     if let Some(address) = config.metrics_listen {
         let metrics_listener = bind(address, "metrics").await?;
-        let handler = Arc::new(MetricsOnly { metrics });
+        let handler = Arc::new(MetricsOnly { metrics, readiness: Arc::clone(&outer.readiness) });
         tokio::spawn(crate::listener::serve(metrics_listener, handler, limits, None, (stop.clone(), DRAIN_TIMEOUT)));
     }
     Ok((local_addr, tokio::spawn(serve((listener, tls), outer, limits, stop, (stores, replicating)))))
@@ -235,13 +237,14 @@ const REPLICA_TICKETS_PURPOSE: &[u8] = b"tern/replica-tickets/v1";
 /// stay on a private address while the API listens publicly.
 struct MetricsOnly {
     metrics: Arc<RegionMetrics>,
+    readiness: Arc<crate::readiness::Readiness>,
 }
 
 impl Handler for MetricsOnly {
     async fn handle(&self, req: http::Request<hyper::body::Incoming>) -> http::Response<s3s::Body> {
         match req.uri().path() {
             "/_tern/metrics" => crate::outer::metrics_response(&self.metrics),
-            "/_tern/health" => http::Response::new(s3s::Body::from("ok\n".to_owned())),
+            "/_tern/health" => self.readiness.response().await,
             _ => {
                 let mut response = http::Response::new(s3s::Body::empty());
                 *response.status_mut() = http::StatusCode::NOT_FOUND;

@@ -526,20 +526,33 @@ pub async fn doc_suite(store: &dyn DocStore) {
 /// `None` (said aloud) without one; `TERN_REQUIRE_POSTGRES`, which
 /// `scripts/test` sets, makes that a failure.
 pub async fn fresh_postgres() -> Option<String> {
-    let Ok(admin) = std::env::var("TERN_TEST_POSTGRES_URL") else {
+    let admin = postgres_setting("TERN_TEST_POSTGRES_URL")?;
+    Some(fresh_database(&admin.to_string_lossy()).await)
+}
+
+/// A setting `scripts/with-postgres` exports, or `None` (said aloud)
+/// outside it; `TERN_REQUIRE_POSTGRES` makes that a failure.
+#[must_use]
+pub fn postgres_setting(name: &str) -> Option<std::ffi::OsString> {
+    let value = std::env::var_os(name);
+    if value.is_none() {
         assert!(
             std::env::var_os("TERN_REQUIRE_POSTGRES").is_none(),
-            "TERN_REQUIRE_POSTGRES is set but TERN_TEST_POSTGRES_URL is not: run under scripts/with-postgres"
+            "TERN_REQUIRE_POSTGRES is set but {name} is not: run under scripts/with-postgres"
         );
         eprintln!("skipped: no PostgreSQL here (run under scripts/with-postgres)");
-        return None;
-    };
+    }
+    value
+}
+
+/// A fresh database in the cluster whose `postgres` database `admin` names.
+pub async fn fresh_database(admin: &str) -> String {
     let name = format!("tern_test_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await.expect("the test cluster answers");
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(admin).await.expect("the test cluster answers");
     // A name made here of hex digits: nothing a caller chose.
     let create = sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"));
     sqlx::query(create).execute(&mut conn).await.expect("the test cluster creates a database");
-    Some(admin.replacen("/postgres?", &format!("/{name}?"), 1))
+    admin.replacen("/postgres?", &format!("/{name}?"), 1)
 }
 
 #[cfg(test)]

@@ -45,6 +45,37 @@ pub enum StoreError {
     NotCommitted(#[source] std::sync::Arc<sqlx::Error>),
 }
 
+impl StoreError {
+    /// Whether the engine could not be reached, or went away mid-request
+    /// (a database restarting, a network between): nothing is wrong with
+    /// the request, and it may succeed if sent again shortly.
+    #[must_use]
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Unreachable { .. } => true,
+            Self::Db(e) => unreachable_engine(e),
+            Self::NotCommitted(e) => unreachable_engine(e),
+            _ => false,
+        }
+    }
+}
+
+fn unreachable_engine(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        // Connection exceptions (08…), the server shutting down or starting
+        // (57P01-57P03), no connection slot free (53300).
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300")),
+        _ => false,
+    }
+}
+
 impl From<serde_json::Error> for StoreError {
     fn from(e: serde_json::Error) -> Self {
         Self::Corrupt(e.to_string())

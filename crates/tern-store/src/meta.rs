@@ -121,6 +121,8 @@ pub trait MetaStore: Send + Sync + 'static {
 
     /// Every blob id any version or part references.
     async fn referenced_blobs(&self) -> StoreResult<HashSet<String>>;
+    /// Whether the engine answers (a region's readiness).
+    async fn ping(&self) -> StoreResult<()>;
     /// Whether other processes (front-ends of the region) write to this
     /// store too, so nothing read from it may be kept as current for long.
     fn is_shared(&self) -> bool;

@@ -35,6 +35,62 @@ pub struct Deployment {
     tls: bool,
 }
 
+/// A PostgreSQL cluster of a test's own (`scripts/pg-cluster`), which the
+/// test may stop (as a crash would) and start again; removed when dropped.
+pub struct PgCluster {
+    script: PathBuf,
+    /// Holds the cluster's directory, `cluster`.
+    parent: tempfile::TempDir,
+}
+
+impl PgCluster {
+    /// A new running cluster, or `None` outside `scripts/with-postgres`
+    /// (which says where to find `scripts/pg-cluster`).
+    pub fn start() -> anyhow::Result<Option<Self>> {
+        let Some(script) = tern_store::contract::postgres_setting("TERN_TEST_PG_CLUSTER") else { return Ok(None) };
+        let parent = tempfile::tempdir()?;
+        // The cluster's own directory (0700, its owner's) lies within.
+        std::fs::set_permissions(parent.path(), std::os::unix::fs::PermissionsExt::from_mode(0o711))?;
+        let cluster = Self { script: PathBuf::from(script), parent };
+        cluster.run("init")?;
+        Ok(Some(cluster))
+    }
+
+    /// The URL of its `postgres` database, as user `tern`.
+    pub fn admin_url(&self) -> anyhow::Result<String> {
+        let out = std::process::Command::new(&self.script).arg("url").arg(self.dir()).output()?;
+        Ok(String::from_utf8(out.stdout)?.trim().to_owned())
+    }
+
+    /// Stops the server at once (`-m immediate`: no checkpoint, as a crash).
+    pub fn crash(&self) -> anyhow::Result<()> {
+        self.run("stop")
+    }
+
+    /// Starts the server again, on the same data.
+    pub fn restart(&self) -> anyhow::Result<()> {
+        self.run("start")
+    }
+
+    fn dir(&self) -> PathBuf {
+        self.parent.path().join("cluster")
+    }
+
+    fn run(&self, command: &str) -> anyhow::Result<()> {
+        let status = std::process::Command::new(&self.script).arg(command).arg(self.dir()).status()?;
+        anyhow::ensure!(status.success(), "scripts/pg-cluster {command} failed");
+        Ok(())
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        if self.dir().join("data/postmaster.pid").exists() {
+            let _ = self.run("stop");
+        }
+    }
+}
+
 /// The region a region or front-end name (`"<region>#<n>"`) signs for.
 fn signing_region(name: &str) -> &str {
     name.split_once('#').map_or(name, |(region, _)| region)
@@ -113,9 +169,21 @@ impl Deployment {
 
     /// As [`Self::start_shared`], with `top` (TOML) at the top of the deployment file.
     pub async fn start_shared_with(binary: &Path, layout: &[(&str, usize)], top: &str) -> anyhow::Result<Option<Self>> {
+        let Some(admin) = tern_store::contract::postgres_setting("TERN_TEST_POSTGRES_URL") else { return Ok(None) };
+        Self::start_shared_on(binary, layout, top, &admin.to_string_lossy()).await.map(Some)
+    }
+
+    /// As [`Self::start_shared_with`], on the cluster whose `postgres`
+    /// database `admin` names (a [`PgCluster`] of the test's own).
+    pub async fn start_shared_on(
+        binary: &Path,
+        layout: &[(&str, usize)],
+        top: &str,
+        admin: &str,
+    ) -> anyhow::Result<Self> {
         let mut settings = Vec::new();
         for (region, _) in layout {
-            let Some(url) = tern_store::contract::fresh_postgres().await else { return Ok(None) };
+            let url = tern_store::contract::fresh_database(admin).await;
             settings.push((*region, format!("metadata = \"{url}\"\nblobs = \"file://{{dir}}/blobs-{region}\"")));
         }
         let settings: Vec<(&str, &str)> = settings.iter().map(|(r, s)| (*r, s.as_str())).collect();
@@ -129,7 +197,7 @@ impl Deployment {
                 deployment.start_region(&name).await?;
             }
         }
-        Ok(Some(deployment))
+        Ok(deployment)
     }
 
     /// Stops one region of a split deployment (SIGKILL); the others keep serving.

@@ -114,10 +114,9 @@ impl Iam {
     /// front-end of the region changed the directory under it, or once
     /// caught up when it was refused for something that may be a moment old.
     async fn iam_call_current(&self, caller: &Principal, params: &Params) -> IamResult<String> {
-        // Another front-end's change is seen by the next call here.
-        if let Err(e) = self.refresh().await {
-            tracing::warn!(error = %e, "IAM directory not reloaded");
-        }
+        // Another front-end's change is seen by the next call here; without
+        // the store, nothing is answered that may be out of date.
+        self.reload().await?;
         let mut attempts = 1;
         loop {
             match self.iam_call(caller, params).await {

@@ -322,6 +322,11 @@ impl MetaStore for PgStore {
         Ok(found.into_iter().collect())
     }
 
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     fn is_shared(&self) -> bool {
         true
     }

@@ -318,6 +318,11 @@ impl MetaStore for SqliteMeta {
         Ok(referenced)
     }
 
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
     /// One process opens an embedded store.
     fn is_shared(&self) -> bool {
         false

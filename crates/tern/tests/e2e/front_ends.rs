@@ -184,3 +184,75 @@ async fn a_front_end_killed_mid_backlog_leaves_its_tasks_to_the_survivor_and_eac
         assert_eq!(replica.body.collect().await.unwrap().into_bytes().to_vec(), body(i), "byte-exact: {}", key(i));
     }
 }
+
+/// The database of a region crashes under a stream of writes and comes
+/// back: meanwhile every service answers 503 with `Retry-After` and the
+/// region reports not ready; afterwards it serves again without a restart,
+/// and every write it acknowledged is there, byte-exact.
+#[tokio::test]
+async fn a_database_crash_under_load_answers_503_loses_nothing_acknowledged_and_service_resumes() {
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let Some(cluster) = tern_testkit::PgCluster::start().unwrap() else { return };
+    let binary = env!("CARGO_BIN_EXE_tern").as_ref();
+    let admin = cluster.admin_url().unwrap();
+    let tern = Deployment::start_shared_on(binary, &[(EAST, 1)], "", &admin).await.unwrap();
+    let s3 = tern.s3(EAST);
+    bucket(&s3, "steady").await;
+
+    let acknowledged: Arc<Mutex<BTreeMap<String, Vec<u8>>>> = Arc::default();
+    let done = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..4u8)
+        .map(|writer| {
+            let (s3, acknowledged, done) = (s3.clone(), Arc::clone(&acknowledged), Arc::clone(&done));
+            tokio::spawn(async move {
+                for i in 0usize.. {
+                    if done.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let (key, body) = (format!("w{writer}/{i}"), pattern(500 + i % 3 * 40_000, writer));
+                    let put = s3.put_object().bucket("steady").key(&key).body(ByteStream::from(body.clone()));
+                    if put.send().await.is_ok() {
+                        acknowledged.lock().unwrap().insert(key, body);
+                    }
+                }
+            })
+        })
+        .collect();
+    let health = format!("{}/_tern/health", tern.endpoint(EAST));
+    let http = tern.http().unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    cluster.crash().unwrap();
+
+    let root = tern.root();
+    let listing = tern.call_as(&root, EAST, "s3", ("GET", "/steady"), &[], Vec::new()).await.unwrap();
+    assert_eq!(listing.status, 503, "{}", listing.text());
+    assert!(listing.text().contains("<Code>ServiceUnavailable</Code>"), "{}", listing.text());
+    assert_eq!(listing.headers.get("retry-after").map(|v| v.to_str().unwrap()), Some("1"));
+    let kms = tern.kms_as(&root, EAST, "ListKeys", "{}").await.unwrap();
+    assert_eq!((kms.status, kms.headers.contains_key("retry-after")), (503, true), "{}", kms.text());
+    assert!(kms.text().contains("DependencyTimeoutException"), "{}", kms.text());
+    let unready = http.get(&health).send().await.unwrap();
+    assert_eq!(unready.status(), 503, "not ready without its database");
+
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    cluster.restart().unwrap();
+    tern_testkit::eventually(Duration::from_secs(20), "ready again, without a restart", || async {
+        http.get(&health).send().await.is_ok_and(|r| r.status() == 200).then_some(())
+    })
+    .await;
+    let before = acknowledged.lock().unwrap().len();
+    tern_testkit::eventually(Duration::from_secs(20), "writes acknowledged again", || async {
+        (acknowledged.lock().unwrap().len() > before + 20).then_some(())
+    })
+    .await;
+    done.store(true, Ordering::SeqCst);
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    for (key, body) in &acknowledged {
+        assert_eq!(&body_of(&s3, "steady", key).await, body, "{key} was acknowledged");
+    }
+}

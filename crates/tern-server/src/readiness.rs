@@ -1,0 +1,51 @@
+//! `/_tern/health`: a region is ready when its metadata store answers, so a
+//! load balancer stops sending to a front-end that lost its database and
+//! sends to it again, without a restart, once the database is back.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::{Response, StatusCode};
+use s3s::Body;
+use tern_store::MetaStore;
+
+/// How long one look at the store answers for: health checks come from
+/// anyone, unauthenticated, and must not become database load.
+const FRESH_FOR: Duration = Duration::from_millis(500);
+/// How long a look may take before the store counts as unreachable.
+const PATIENCE: Duration = Duration::from_secs(2);
+
+pub struct Readiness {
+    meta: Arc<dyn MetaStore>,
+    /// When the store was last asked, and whether it answered.
+    last: tokio::sync::Mutex<Option<(Instant, bool)>>,
+}
+
+impl Readiness {
+    pub fn new(meta: Arc<dyn MetaStore>) -> Self {
+        Self { meta, last: tokio::sync::Mutex::default() }
+    }
+
+    pub async fn response(&self) -> Response<Body> {
+        if self.ready().await {
+            return crate::outer::plain(StatusCode::OK, "ok\n");
+        }
+        let mut response =
+            crate::outer::plain(StatusCode::SERVICE_UNAVAILABLE, "not ready: the metadata store is unreachable\n");
+        response.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+        response
+    }
+
+    /// Callers arriving together share one look.
+    async fn ready(&self) -> bool {
+        let mut last = self.last.lock().await;
+        if let Some((at, ready)) = *last
+            && at.elapsed() < FRESH_FOR
+        {
+            return ready;
+        }
+        let ready = tokio::time::timeout(PATIENCE, self.meta.ping()).await.is_ok_and(|answer| answer.is_ok());
+        *last = Some((Instant::now(), ready));
+        ready
+    }
+}
