@@ -256,3 +256,27 @@ async fn a_database_crash_under_load_answers_503_loses_nothing_acknowledged_and_
         assert_eq!(&body_of(&s3, "steady", key).await, body, "{key} was acknowledged");
     }
 }
+
+#[test]
+fn an_unreachable_database_stops_the_front_end_with_one_line_naming_the_server_never_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let listen = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let config = format!(
+        "data_dir = \"{data}\"\n[[region]]\nname = \"us-east-1\"\nlisten = \"{listen}\"\n\
+         metadata = \"postgres://tern:hunter2-secret@{closed}/tern_us\"\nblobs = \"file://{data}/blobs\"\n",
+        data = dir.path().display()
+    );
+    std::fs::write(dir.path().join("tern.toml"), config).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tern"))
+        .args(["server", "--region", EAST, "--config"])
+        .arg(dir.path().join("tern.toml"))
+        .env("TERN_LOG", "off")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(said.trim_end().lines().count(), 1, "{said}");
+    assert!(said.contains(&format!("{closed}/tern_us")), "{said}");
+    assert!(!said.contains("hunter2"), "{said}");
+}
