@@ -56,6 +56,24 @@ impl LocalBlobs {
         Ok(Self { root: Arc::new(root.to_owned()) })
     }
 
+    /// Copies every blob into `target` under its own id (metadata names
+    /// blobs by id), durably: each is written under a temporary name,
+    /// synced, and renamed into place. A blob `target` holds already with
+    /// the same bytes is left as it is, so a copy may run again after an
+    /// interruption; one with other bytes is refused. `progress` hears of
+    /// each blob copied (or found), with the total.
+    pub async fn copy_into(&self, target: &Self, progress: &(dyn Fn(u64, u64) + Sync)) -> StoreResult<u64> {
+        let ids = self.list(Duration::ZERO).await?;
+        let total = ids.len() as u64;
+        for (done, id) in ids.iter().enumerate() {
+            let (from, to) = (self.blob_path(id)?, target.blob_path(id)?);
+            let temp = target.root.join("tmp").join(format!("{id}.copy"));
+            blocking(move || copy_file(&from, &to, &temp)).await?;
+            progress(done as u64 + 1, total);
+        }
+        Ok(total)
+    }
+
     fn blob_path(&self, id: &str) -> StoreResult<PathBuf> {
         let valid = id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit());
         if !valid {
@@ -113,6 +131,45 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> io::Result<T> + Send + 
 
 async fn join<T>(handle: tokio::task::JoinHandle<io::Result<T>>) -> io::Result<T> {
     handle.await.map_err(io::Error::other)?
+}
+
+/// Copies `from` to `to` through `temp` (see [`LocalBlobs::copy_into`]).
+fn copy_file(from: &Path, to: &Path, temp: &Path) -> io::Result<()> {
+    if to.exists() {
+        return if same_bytes(from, to)? {
+            Ok(())
+        } else {
+            Err(io::Error::other(format!("{} exists with other bytes", to.display())))
+        };
+    }
+    let dir = to.parent().expect("a blob lives in a directory");
+    crate::private::new_dirs(dir)?;
+    let _ = std::fs::remove_file(temp);
+    let mut file = crate::private::create_new(temp)?;
+    io::copy(&mut std::fs::File::open(from)?, &mut file)?;
+    file.sync_data()?;
+    std::fs::rename(temp, to)?;
+    sync_dir(dir)
+}
+
+/// Whether two files hold the same bytes, read a block at a time.
+fn same_bytes(a: &Path, b: &Path) -> io::Result<bool> {
+    use std::io::Read as _;
+    if std::fs::metadata(a)?.len() != std::fs::metadata(b)?.len() {
+        return Ok(false);
+    }
+    let (mut a, mut b) = (std::fs::File::open(a)?, std::fs::File::open(b)?);
+    let (mut block_a, mut block_b) = (vec![0; IO_BLOCK], vec![0; IO_BLOCK]);
+    loop {
+        let n = a.read(&mut block_a)?;
+        if n == 0 {
+            return Ok(true);
+        }
+        b.read_exact(&mut block_b[..n])?;
+        if block_a[..n] != block_b[..n] {
+            return Ok(false);
+        }
+    }
 }
 
 /// Whether `entry` was last written more than `age` ago (a clock that

@@ -557,7 +557,7 @@ pub async fn fresh_database(admin: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use crate::{LocalBlobs, SqliteMeta, sweep_orphans};
+    use crate::{DocStore, DocWrite, KeyStart, LocalBlobs, MetaStore, SqliteMeta, sweep_orphans};
 
     #[tokio::test]
     async fn sqlite_meets_the_meta_contract() {
@@ -593,6 +593,77 @@ mod tests {
         )
         .await;
         assert!(x.is_ok() != y.is_ok(), "exactly one of {x:?} and {y:?}");
+    }
+
+    /// Everything the contract suites leave in `SQLite` moves to PostgreSQL
+    /// and reads back the same; again, it changes nothing; into a database
+    /// that holds something else, it writes nothing.
+    #[tokio::test]
+    async fn an_embedded_store_migrates_to_postgres_once_and_verified() {
+        use crate::migrate::Migration;
+        let Some(url) = super::fresh_postgres().await else { return };
+        let dir = tempfile::tempdir().unwrap();
+        let source = SqliteMeta::open(&dir.path().join("meta.db")).await.unwrap();
+        super::meta_suite(&source).await;
+        super::doc_suite(&source).await;
+        // What the suites leave no trace of: an upload in progress and a configuration.
+        let upload = crate::UploadRecord {
+            upload_id: "left-open".into(),
+            bucket: "b-mpu".into(),
+            key: "k".into(),
+            created_ms: 9,
+            attrs: crate::ObjectAttrs { content_type: Some("text/plain".into()), ..crate::ObjectAttrs::default() },
+            tags: vec![("t".into(), String::new())],
+        };
+        source.create_upload(&upload).await.unwrap();
+        let part = crate::PartRecord {
+            upload_id: "left-open".into(),
+            part_number: 1,
+            size: 5,
+            etag: "e".into(),
+            blob: "open-part".into(),
+            modified_ms: 10,
+            checksum: Some("c".into()),
+            binding: None,
+        };
+        source.put_part(&part).await.unwrap();
+        source.put_bucket_config("b-mpu", "encryption", Some(r#"{"v":1}"#)).await.unwrap();
+        let target = crate::PgStore::connect(&url).await.unwrap();
+        let quiet = |_: u64, _: u64| {};
+        let Migration::Copied(tables) = crate::migrate::to_postgres(&source, &target, &quiet).await.unwrap() else {
+            panic!("an empty target takes the copy")
+        };
+        assert!(tables.iter().all(|t| t.rows > 0), "every table has something to copy: {tables:?}");
+        let again = crate::migrate::to_postgres(&source, &target, &quiet).await.unwrap();
+        assert_eq!(again, Migration::AlreadyThere(tables), "a second run finds the copy and leaves it");
+
+        let (from, to): (&dyn MetaStore, &dyn MetaStore) = (&source, &target);
+        assert_eq!(from.list_buckets().await.unwrap(), to.list_buckets().await.unwrap());
+        assert_eq!(from.registry_list().await.unwrap(), to.registry_list().await.unwrap());
+        for bucket in from.list_buckets().await.unwrap() {
+            let all = KeyStart::Beginning;
+            let versions = from.list_versions(&bucket.name, "", &all, 1000).await.unwrap();
+            assert_eq!(versions, to.list_versions(&bucket.name, "", &all, 1000).await.unwrap(), "{}", bucket.name);
+            assert_eq!(
+                from.replication_report(&bucket.name).await.unwrap(),
+                to.replication_report(&bucket.name).await.unwrap()
+            );
+        }
+        assert_eq!(
+            DocStore::load_docs(&source, "keys").await.unwrap(),
+            DocStore::load_docs(&target, "keys").await.unwrap()
+        );
+        assert_eq!(from.referenced_blobs().await.unwrap(), to.referenced_blobs().await.unwrap());
+        assert_eq!(to.get_upload("b-mpu", "left-open").await.unwrap(), Some(upload));
+        assert_eq!(to.list_parts("left-open", 0, 10).await.unwrap(), vec![part]);
+        assert_eq!(to.get_bucket_config("b-mpu", "encryption").await.unwrap().as_deref(), Some(r#"{"v":1}"#));
+
+        let Some(other) = super::fresh_postgres().await else { return };
+        let other = crate::PgStore::connect(&other).await.unwrap();
+        DocStore::write_docs(&other, vec![DocWrite::put("region", "x", b"y".to_vec())], &[]).await.unwrap();
+        let refused = crate::migrate::to_postgres(&source, &other, &quiet).await.unwrap();
+        assert!(matches!(refused, Migration::TargetDiffers(_)), "{refused:?}");
+        assert!(MetaStore::list_buckets(&other).await.unwrap().is_empty(), "nothing mixed in");
     }
 
     #[tokio::test]

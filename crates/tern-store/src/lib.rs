@@ -33,6 +33,7 @@ mod error;
 mod group_commit;
 mod listing;
 mod meta;
+pub mod migrate;
 mod model;
 mod postgres;
 pub mod private;

@@ -313,6 +313,17 @@ impl Deployment {
         std::fs::read_to_string(self.dir.path().join("tern.log")).unwrap_or_default()
     }
 
+    /// Adds `lines` (TOML) to `region`'s `[[region]]` table of the
+    /// deployment file, for the processes started next.
+    pub fn add_region_settings(&self, region: &str, lines: &str) -> anyhow::Result<()> {
+        let path = self.config_path();
+        let text = std::fs::read_to_string(&path)?;
+        let table = format!("name = \"{region}\"\nlisten = \"{}\"", self.listen_address(region));
+        anyhow::ensure!(text.contains(&table), "no [[region]] {region} in {}", path.display());
+        std::fs::write(&path, text.replacen(&table, &format!("{table}\n{lines}"), 1))?;
+        Ok(())
+    }
+
     /// The deployment file the processes were started with.
     #[must_use]
     pub fn config_path(&self) -> PathBuf {

@@ -3,6 +3,7 @@
 mod audit_cli;
 mod cse_cli;
 mod replication_cli;
+mod store_cli;
 
 use std::path::PathBuf;
 
@@ -65,6 +66,12 @@ enum Command {
     /// Who used which key, when, from where: the regions' audit trails
     /// (`tern audit verify` checks they are unchanged).
     Audit(audit_cli::AuditArgs),
+    /// Move a region's stores: `tern store migrate` takes an embedded region
+    /// to PostgreSQL (and its bytes to a shared directory).
+    Store {
+        #[command(subcommand)]
+        command: store_cli::StoreCommand,
+    },
 }
 
 /// Servers log progress; client commands only trouble, on stderr, so their
@@ -119,6 +126,7 @@ fn run_cli() -> anyhow::Result<()> {
             Command::Replication { command } => replication_cli::run(command).await,
             Command::Cse { command } => cse_cli::run(command).await,
             Command::Audit(args) => audit_cli::run(args),
+            Command::Store { command } => store_cli::run(command).await,
         }
     });
     // Regions have drained by now; don't wait on the blocking stdin reader.

@@ -89,6 +89,12 @@ impl PgStore {
     }
 }
 
+impl PgStore {
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
 /// Runs `$body` (a future using `$conn`) in one transaction of `$store`'s
 /// pool, again (at most [`MAX_ATTEMPTS`] times) when the database could
 /// not serialize it. A macro, not a function taking a closure: the body

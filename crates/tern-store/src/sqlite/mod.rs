@@ -70,6 +70,10 @@ impl SqliteMeta {
         let reader = SqlitePoolOptions::new().max_connections(8).connect_with(options.read_only(true)).await?;
         Ok(Self { writer, reader })
     }
+
+    pub(crate) fn reader(&self) -> &SqlitePool {
+        &self.reader
+    }
 }
 
 /// Every dynamic statement here is assembled from constant fragments of this

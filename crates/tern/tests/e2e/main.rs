@@ -9,6 +9,7 @@ mod durability;
 mod encryption;
 mod front_ends;
 mod kms;
+mod migrate;
 mod multipart;
 mod objects;
 mod replication;
