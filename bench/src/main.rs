@@ -19,6 +19,9 @@
 //!   without, ratio to the bucket without.
 //! - `tls`: PUT/GET throughput over HTTPS (`tern up --tls`) against plain
 //!   HTTP on the same build, ratio to HTTP.
+//! - `shared`: a region on PostgreSQL (one and two front-ends) against the
+//!   embedded default, the outbox drained by two front-ends against one, and
+//!   PostgreSQL transactions per operation (run under `scripts/with-postgres`).
 //! - `audit`: KMS calls per second with the audit trail on against off
 //!   (batched `GenerateDataKey`/`Decrypt`, fsynced `DescribeKey`), ratio to off.
 
@@ -33,6 +36,7 @@ mod objects;
 mod peers;
 mod policy;
 mod replication;
+mod shared;
 mod sse;
 mod tls;
 
@@ -51,6 +55,7 @@ enum Suite {
     Tls,
     Policy,
     Audit,
+    Shared,
 }
 
 #[derive(Parser)]
@@ -97,6 +102,7 @@ async fn main() -> anyhow::Result<()> {
         Suite::Tls => tls::run(&args, &tern).await,
         Suite::Policy => policy::run(&args, &tern).await,
         Suite::Audit => audit::run(&args, &tern).await,
+        Suite::Shared => shared::run(&args, &tern).await,
     };
     if result.is_err() {
         let log = tern.log();

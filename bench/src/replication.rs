@@ -32,7 +32,7 @@ use crate::measure::{Workload, s3_client_in};
 const SOURCE: &str = "us-east-1";
 const DESTINATION: &str = "eu-west-1";
 
-async fn versioned_bucket(s3: &Client, name: &str, region: &str) -> anyhow::Result<()> {
+pub(crate) async fn versioned_bucket(s3: &Client, name: &str, region: &str) -> anyhow::Result<()> {
     let mut create = s3.create_bucket().bucket(name);
     if region != "us-east-1" {
         let location = aws_sdk_s3::types::BucketLocationConstraint::from(region);
@@ -46,7 +46,7 @@ async fn versioned_bucket(s3: &Client, name: &str, region: &str) -> anyhow::Resu
     Ok(())
 }
 
-const READ_AND_REPLICATE: &str =
+pub(crate) const READ_AND_REPLICATE: &str =
     r#"["s3:GetObjectVersionForReplication","s3:ReplicateObject","kms:Decrypt","kms:GenerateDataKey"]"#;
 
 /// How the drained objects are encrypted: the source key (none: SSE-S3)
@@ -73,7 +73,7 @@ async fn modes(tern: &tern_testkit::Deployment) -> anyhow::Result<Vec<Mode>> {
 
 /// A source bucket replicating everything to a fresh destination bucket
 /// (SSE-KMS objects too, under `replica_key`, if given).
-async fn replicated_pair(
+pub(crate) async fn replicated_pair(
     source: &Client,
     destination: &Client,
     name: &str,

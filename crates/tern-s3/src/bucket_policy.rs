@@ -233,7 +233,8 @@ impl Region {
             _ => None,
         };
         let parsed = reused.or_else(|| stored.map(|p| ParsedPolicy::of(p.text)));
-        if parsed.is_some() || self.meta.get_bucket(bucket).await.map_err(store_error)?.is_some() {
+        // "No policy" is worth remembering only where nobody else may put one.
+        if parsed.is_some() || (!shared && self.meta.get_bucket(bucket).await.map_err(store_error)?.is_some()) {
             let mut cache = self.bucket_policies.cache();
             if self.bucket_policies.changed.load(Ordering::SeqCst) == generation {
                 cache.insert(bucket.to_owned(), parsed.clone());

@@ -149,9 +149,11 @@ impl Region {
         version_id: Option<&str>,
     ) -> S3Result<VersionRecord> {
         check_key(key)?;
-        self.bucket(bucket).await?;
+        // A version found proves its bucket is here (versions go first);
+        // only a miss asks which of bucket and key is missing.
         let found = self.meta.get_version(bucket, key, version_id).await.map_err(store_error)?;
         let Some(record) = found else {
+            self.bucket(bucket).await?;
             return Err(match version_id {
                 Some(_) => s3_error!(NoSuchVersion, "The specified version does not exist."),
                 None => s3_error!(NoSuchKey, "The specified key does not exist."),

@@ -45,6 +45,9 @@ const SUMMARY_COLUMNS: &str =
 const UPLOAD_COLUMNS: &str = "upload_id, bucket, key, created_ms, attrs::text AS attrs, tags::text AS tags";
 const PART_COLUMNS: &str = "upload_id, part_number, size, etag, blob, modified_ms, checksum, binding";
 
+/// How long a pooled connection may sit idle before it is tried on lending.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
+
 /// Runs of a transaction that failed to serialize, before giving up.
 const MAX_ATTEMPTS: u32 = 5;
 
@@ -77,7 +80,19 @@ impl PgStore {
         PgConnection::connect_with(&options).await.map_err(unreachable)?.close().await?;
         let pool = PgPoolOptions::new()
             .max_connections(16)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(Duration::from_secs(3))
+            // A connection in use proves itself; one idle for a while may
+            // have lost its server (a restart), so it is tried first. (sqlx's
+            // own test pings before every use: a round trip per statement.)
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > IDLE_BEFORE_PING {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(options)
             .await
             .map_err(unreachable)?;

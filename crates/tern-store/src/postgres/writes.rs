@@ -77,11 +77,15 @@ pub(super) async fn insert_version(
         }
     }
     let mut displaced = Displaced::default();
-    let mut replaced_latest = false;
     if v.version_id == NULL_VERSION {
+        // One round trip: the null version goes, and whichever other version
+        // was latest stops being so (disjoint rows; the key's lock is held).
         let old = sqlx::query(
-            "DELETE FROM versions WHERE bucket = $1 AND key = $2 AND version_id = $3 \
-             RETURNING parts::text AS parts, is_latest",
+            "WITH gone AS (DELETE FROM versions WHERE bucket = $1 AND key = $2 AND version_id = $3 \
+             RETURNING parts::text AS parts), \
+             demoted AS (UPDATE versions SET is_latest = false \
+             WHERE bucket = $1 AND key = $2 AND is_latest AND version_id <> $3 RETURNING 1) \
+             SELECT parts FROM gone",
         )
         .bind(&v.bucket)
         .bind(&v.key)
@@ -92,10 +96,8 @@ pub(super) async fn insert_version(
             let parts: Vec<BlobPart> = serde_json::from_str(row.try_get("parts")?)?;
             displaced.blobs.extend(parts.into_iter().map(|p| p.blob));
             release_blobs(conn, &displaced.blobs).await?;
-            replaced_latest = row.try_get("is_latest")?;
         }
-    }
-    if !replaced_latest {
+    } else {
         sqlx::query("UPDATE versions SET is_latest = false WHERE bucket = $1 AND key = $2 AND is_latest")
             .bind(&v.bucket)
             .bind(&v.key)
