@@ -182,11 +182,39 @@ pub struct RegionConfig {
     /// among them, supply what the URL leaves out).
     #[serde(default)]
     pub metadata: Option<String>,
-    /// Where object bytes live: absent for files under `data_dir`, or
+    /// Where object bytes live: absent for files under `data_dir`,
     /// `file:///absolute/dir`, which may be a shared mount (NFS, `CephFS`)
-    /// that every front-end of the region sees.
+    /// that every front-end of the region sees, or `s3://bucket/prefix` in
+    /// an S3-compatible service described by `blob_s3`.
     #[serde(default)]
     pub blobs: Option<String>,
+    /// The S3-compatible service of `blobs = "s3://…"`.
+    #[serde(default)]
+    pub blob_s3: Option<BlobS3Config>,
+}
+
+/// How a region reaches the S3-compatible service its blobs are in.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlobS3Config {
+    /// The service's URL; absent for AWS S3 itself.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    pub region: String,
+    /// With `secret_access_key`; absent, the AWS SDKs' usual places
+    /// (`AWS_ACCESS_KEY_ID`…, profiles, instance roles) are asked.
+    #[serde(default)]
+    pub access_key_id: Option<String>,
+    #[serde(default)]
+    pub secret_access_key: Option<String>,
+    /// Parts of multipart uploads, in MiB (at least 5), and the size above
+    /// which a blob is uploaded in parts.
+    #[serde(default = "default_part_size_mib")]
+    pub part_size_mib: usize,
+}
+
+fn default_part_size_mib() -> usize {
+    16
 }
 
 /// Where a region keeps its metadata.
@@ -205,6 +233,8 @@ pub enum BlobLocation {
     Embedded,
     /// Files in this directory, possibly a mount every front-end shares.
     Directory(PathBuf),
+    /// Objects under `prefix` in `bucket` of an S3-compatible service.
+    S3 { bucket: String, prefix: String, service: BlobS3Config },
 }
 
 impl RegionConfig {
@@ -257,14 +287,37 @@ impl RegionConfig {
     /// # Errors
     /// A `blobs` that is not a `file://` URL of an absolute directory.
     pub fn blob_location(&self) -> Result<BlobLocation, ConfigError> {
+        let invalid = |what: &str| Err(ConfigError::Invalid(format!("region {}: {what}", self.name)));
         let Some(url) = self.blobs.as_deref() else { return Ok(BlobLocation::Embedded) };
-        match url.strip_prefix("file://") {
-            Some(path) if path.starts_with('/') => Ok(BlobLocation::Directory(PathBuf::from(path))),
-            _ => Err(ConfigError::Invalid(format!(
-                "region {}: blobs must be file:///absolute/directory (or absent, for files under data_dir)",
-                self.name
-            ))),
+        if let Some(path) = url.strip_prefix("file://") {
+            if self.blob_s3.is_some() {
+                return invalid("blob_s3 goes with blobs = \"s3://…\"");
+            }
+            return if path.starts_with('/') {
+                Ok(BlobLocation::Directory(PathBuf::from(path)))
+            } else {
+                invalid("blobs = \"file://…\" names an absolute directory: file:///srv/…")
+            };
         }
+        let Some(location) = url.strip_prefix("s3://") else {
+            return invalid(
+                "blobs must be file:///absolute/directory or s3://bucket/prefix (or absent, for files under data_dir)",
+            );
+        };
+        let (bucket, prefix) = location.split_once('/').unwrap_or((location, ""));
+        let Some(service) = self.blob_s3.clone() else {
+            return invalid("blobs = \"s3://…\" needs a [region.blob_s3] table (region, and endpoint unless AWS)");
+        };
+        if bucket.is_empty()
+            || service.part_size_mib < 5
+            || service.access_key_id.is_some() != service.secret_access_key.is_some()
+        {
+            return invalid(
+                "s3 blobs need a bucket, parts of at least 5 MiB, and access_key_id with secret_access_key or neither",
+            );
+        }
+        let prefix = if prefix.is_empty() || prefix.ends_with('/') { prefix.to_owned() } else { format!("{prefix}/") };
+        Ok(BlobLocation::S3 { bucket: bucket.to_owned(), prefix, service })
     }
 
     /// Whether other processes (front-ends of this region) may share its
@@ -312,6 +365,7 @@ impl Default for DeploymentConfig {
             plain_listen: None,
             metadata: None,
             blobs: None,
+            blob_s3: None,
         };
         Self {
             account_id: default_account_id(),

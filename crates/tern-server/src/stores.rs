@@ -38,13 +38,7 @@ pub async fn open(config: &RegionConfig, dir: &Path, root_key: &Key256) -> anyho
         }
     };
     check_root_key(docs.as_ref(), root_key, config.shares_stores()).await?;
-    let blob_dir = match config.blob_location()? {
-        BlobLocation::Embedded => dir.join("blobs"),
-        BlobLocation::Directory(shared) => shared,
-    };
-    let blobs: Arc<dyn BlobStore> = Arc::new(
-        LocalBlobs::open(&blob_dir).with_context(|| format!("opening the blob store in {}", blob_dir.display()))?,
-    );
+    let blobs = open_blobs(config, dir).await?;
     let stores = RegionStores { meta, docs, blobs };
     if config.shares_stores() {
         tokio::spawn(sweep(Arc::clone(&stores.meta), Arc::clone(&stores.blobs), config.name.clone()));
@@ -57,6 +51,27 @@ pub async fn open(config: &RegionConfig, dir: &Path, root_key: &Key256) -> anyho
         }
     }
     Ok(stores)
+}
+
+async fn open_blobs(config: &RegionConfig, dir: &Path) -> anyhow::Result<Arc<dyn BlobStore>> {
+    let blob_dir = match config.blob_location()? {
+        BlobLocation::Embedded => dir.join("blobs"),
+        BlobLocation::Directory(shared) => shared,
+        BlobLocation::S3 { bucket, prefix, service } => {
+            let s3 = tern_blobs_s3::S3BlobsConfig {
+                endpoint: service.endpoint,
+                region: service.region,
+                bucket,
+                prefix,
+                credentials: service.access_key_id.zip(service.secret_access_key),
+                part_size: service.part_size_mib << 20,
+            };
+            return Ok(Arc::new(tern_blobs_s3::S3Blobs::open(&s3).await?));
+        }
+    };
+    let blobs =
+        LocalBlobs::open(&blob_dir).with_context(|| format!("opening the blob store in {}", blob_dir.display()))?;
+    Ok(Arc::new(blobs))
 }
 
 async fn sweep(meta: Arc<dyn MetaStore>, blobs: Arc<dyn BlobStore>, region: String) {

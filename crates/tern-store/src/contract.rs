@@ -295,11 +295,15 @@ async fn registry(store: &dyn MetaStore) {
     assert!(store.registry_lookup("shared").await.unwrap().is_none());
 }
 
-fn stream_of(chunks: Vec<std::io::Result<Bytes>>) -> ByteStream {
-    Box::pin(futures::stream::iter(chunks))
+/// A body of `chunks` that, like a request body, must not be asked for
+/// more once it has ended (it panics if it is).
+#[must_use]
+pub fn stream_of(chunks: Vec<std::io::Result<Bytes>>) -> ByteStream {
+    Box::pin(futures::stream::unfold(chunks.into_iter(), |mut rest| async move { rest.next().map(|c| (c, rest)) }))
 }
 
-async fn read_all(store: &dyn BlobStore, id: &str, range: std::ops::Range<u64>) -> Vec<u8> {
+/// The bytes of `range` of blob `id`.
+pub async fn read_all(store: &dyn BlobStore, id: &str, range: std::ops::Range<u64>) -> Vec<u8> {
     let chunks: Vec<Bytes> = store.get(id, range).await.unwrap().try_collect().await.unwrap();
     chunks.concat()
 }

@@ -181,10 +181,23 @@ impl Deployment {
         top: &str,
         admin: &str,
     ) -> anyhow::Result<Self> {
+        let in_files = |region: &str| format!("blobs = \"file://{{dir}}/blobs-{region}\"");
+        Self::start_shared_blobs(binary, layout, top, admin, &in_files).await
+    }
+
+    /// As [`Self::start_shared_on`], each region's blobs where `blobs`
+    /// (its TOML lines, last in the region's table) says.
+    pub async fn start_shared_blobs(
+        binary: &Path,
+        layout: &[(&str, usize)],
+        top: &str,
+        admin: &str,
+        blobs: &dyn Fn(&str) -> String,
+    ) -> anyhow::Result<Self> {
         let mut settings = Vec::new();
         for (region, _) in layout {
             let url = tern_store::contract::fresh_database(admin).await;
-            settings.push((*region, format!("metadata = \"{url}\"\nblobs = \"file://{{dir}}/blobs-{region}\"")));
+            settings.push((*region, format!("metadata = \"{url}\"\n{}", blobs(region))));
         }
         let settings: Vec<(&str, &str)> = settings.iter().map(|(r, s)| (*r, s.as_str())).collect();
         let names: Vec<&str> = layout.iter().map(|(region, _)| *region).collect();

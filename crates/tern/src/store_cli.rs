@@ -107,6 +107,9 @@ fn moved_region(region: &RegionConfig, region_dir: &Path, args: &MigrateArgs) ->
     let here = || std::path::absolute(region_dir.join("blobs")).map(|dir| format!("file://{}", dir.display()));
     moved.blobs = Some(if let Some(url) = &args.blobs { url.clone() } else { here()? });
     moved.metadata_location()?;
+    if moved.blobs.as_deref().is_some_and(|b| !b.starts_with("file://")) {
+        bail!("--blobs copies to a directory (file:///…); to move bytes into S3, copy blobs/ there yourself");
+    }
     moved.blob_location()?;
     Ok(moved)
 }

@@ -2,6 +2,7 @@
 
 mod attacks;
 mod audit;
+mod blobs_s3;
 mod bucket_policy;
 mod buckets;
 mod cse;
