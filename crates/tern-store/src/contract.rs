@@ -583,11 +583,13 @@ mod tests {
         super::meta_suite(&crate::PgStore::connect(&url).await.unwrap()).await;
     }
 
-    /// Two front-ends of one region, each with its own connection pool.
+    /// Two front-ends of one region, each with its own connection pool,
+    /// started at once on a fresh database (both bring its schema up).
     #[tokio::test]
     async fn postgres_front_ends_share_one_outbox_and_one_key_order() {
         let Some(url) = super::fresh_postgres().await else { return };
-        let (a, b) = (crate::PgStore::connect(&url).await.unwrap(), crate::PgStore::connect(&url).await.unwrap());
+        let (a, b) = futures::future::join(crate::PgStore::connect(&url), crate::PgStore::connect(&url)).await;
+        let (a, b) = (a.unwrap(), b.unwrap());
         super::front_ends_suite(&a, &b).await;
         // Two front-ends change one collection from the same generation: one wins.
         let put = |body: &[u8]| vec![crate::DocWrite::put("kms-keys", "k", body.to_vec())];

@@ -5,10 +5,11 @@
 //! PostgreSQL-wire distributed databases (CockroachDB, YugabyteDB) also
 //! accept: no advisory locks, no LISTEN/NOTIFY as a correctness dependency,
 //! and a transaction that fails to serialize (SQLSTATE 40001) is run again,
-//! a bounded number of times. (sqlx's migrator still takes an advisory lock
-//! while it brings the schema up to date; to be replaced before those
-//! databases are claimed.) A commit is durable once acknowledged (`synchronous_commit` on,
-//! PostgreSQL's default).
+//! a bounded number of times. The schema is brought up to date without
+//! sqlx's advisory lock: each migration runs in its own transaction, and a
+//! front-end that finds another applying the same one at the same moment
+//! (its transaction fails) looks again. A commit is durable once
+//! acknowledged (`synchronous_commit` on, PostgreSQL's default).
 
 use std::collections::HashSet;
 use std::str::FromStr as _;
@@ -32,7 +33,8 @@ use crate::{StoreError, StoreResult, listing};
 
 mod writes;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations-postgres");
+/// Looks at the schema again after a failed migration, before giving up.
+const MIGRATION_ATTEMPTS: u32 = 5;
 
 /// Columns of `versions` every version query selects, as [`rows::version`] reads them.
 const VERSION_COLUMNS: &str = "key, version_id, is_latest, is_delete_marker, modified_ms, size, etag, \
@@ -96,10 +98,26 @@ impl PgStore {
             .connect_with(options)
             .await
             .map_err(unreachable)?;
-        match MIGRATOR.run(&pool).await {
-            Ok(()) => Ok(Self { pool, owner: uuid::Uuid::new_v4().to_string() }),
-            Err(sqlx::migrate::MigrateError::VersionMissing(version)) => Err(StoreError::SchemaTooNew(version)),
-            Err(e) => Err(e.into()),
+        migrate(&pool).await?;
+        Ok(Self { pool, owner: uuid::Uuid::new_v4().to_string() })
+    }
+}
+
+/// Brings the schema up to date; refuses one a newer Tern made.
+async fn migrate(pool: &PgPool) -> StoreResult<()> {
+    let mut migrator = sqlx::migrate!("./migrations-postgres");
+    migrator.set_locking(false);
+    let mut attempt = 1;
+    loop {
+        match migrator.run(pool).await {
+            Ok(()) => return Ok(()),
+            Err(sqlx::migrate::MigrateError::VersionMissing(version)) => return Err(StoreError::SchemaTooNew(version)),
+            // Another front-end applied the same migration a moment ago.
+            Err(_) if attempt < MIGRATION_ATTEMPTS => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+            }
+            Err(e) => return Err(e.into()),
         }
     }
 }
