@@ -21,7 +21,12 @@ pub(crate) fn store_error(e: StoreError) -> S3Error {
         StoreError::PreconditionFailed => {
             s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold")
         }
+        StoreError::PartChanged => s3_error!(
+            InvalidPart,
+            "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag."
+        ),
         StoreError::Body(e) => body_error(&e),
+        e if e.is_refused_value() => s3_error!(InvalidArgument, "The request carries a value that cannot be stored."),
         e if e.is_unavailable() => {
             tracing::warn!(error = %e, "the metadata store is unavailable");
             with_headers(

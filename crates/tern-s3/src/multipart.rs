@@ -106,7 +106,9 @@ impl Region {
                 Ok(())
             }
             Err(e) => {
-                self.release_blobs(&[part.blob]).await;
+                if !e.may_have_committed() {
+                    self.release_blobs(&[part.blob]).await;
+                }
                 Err(store_error(e))
             }
         }

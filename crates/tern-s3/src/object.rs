@@ -135,7 +135,9 @@ impl Region {
                 Ok(())
             }
             Err(e) => {
-                self.release_blobs(&version.data.blob_ids().map(str::to_owned).collect::<Vec<_>>()).await;
+                if !e.may_have_committed() {
+                    self.release_blobs(&version.data.blob_ids().map(str::to_owned).collect::<Vec<_>>()).await;
+                }
                 Err(store_error(e))
             }
         }

@@ -95,6 +95,9 @@ pub(crate) fn validate_tags(tags: &[(String, String)]) -> S3Result<()> {
         if k.starts_with("aws:") {
             return Err(s3_error!(InvalidTag, "Your TagKey cannot be prefixed with aws:"));
         }
+        if k.chars().chain(v.chars()).any(char::is_control) {
+            return Err(s3_error!(InvalidTag, "The TagKey or TagValue you have provided is invalid"));
+        }
         if !seen.insert(k) {
             return Err(s3_error!(InvalidTag, "Cannot provide multiple Tags with the same key"));
         }

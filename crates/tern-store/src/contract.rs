@@ -270,6 +270,11 @@ async fn multipart(store: &dyn MetaStore) {
     assert!(store.referenced_blobs().await.unwrap().contains("p3"));
     assert_eq!(parts[0].binding.as_deref(), Some("binding-of-p2"), "a part keeps its blob's binding");
 
+    // A completion that names a part since uploaded again (the list it was
+    // built from is stale) fails and changes nothing.
+    let stale = version("b-mpu", "big", NULL_VERSION, "x-2", blobs(&["p1a", "p2"]));
+    assert!(matches!(store.complete_upload("u1", &stale, None).await, Err(StoreError::PartChanged)));
+    assert_eq!(store.list_parts("u1", 0, 10).await.unwrap().len(), 3, "the upload is as it was");
     let done = version("b-mpu", "big", NULL_VERSION, "x-2", blobs(&["p1b", "p2"]));
     let displaced = store.complete_upload("u1", &done, None).await.unwrap();
     assert_eq!(displaced.blobs, vec!["p3".to_owned()], "unused parts are released");

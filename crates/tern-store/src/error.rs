@@ -14,6 +14,10 @@ pub enum StoreError {
     NoSuchUpload,
     #[error("precondition failed")]
     PreconditionFailed,
+    /// A completed upload named a part that is not the upload's as it now
+    /// stands (it was uploaded again meanwhile).
+    #[error("a part changed while the upload completed")]
+    PartChanged,
     #[error("request body: {0}")]
     Body(std::io::Error),
     #[error("blob {0} is missing")]
@@ -46,6 +50,22 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the engine refused a value the caller sent (PostgreSQL's data
+    /// exceptions, class 22: a NUL character in text, say, which `SQLite`
+    /// would have kept): the request's fault, and nothing was written.
+    #[must_use]
+    pub fn is_refused_value(&self) -> bool {
+        matches!(self, Self::Db(sqlx::Error::Database(db)) if db.code().is_some_and(|c| c.starts_with("22")))
+    }
+
+    /// Whether a write that failed so may have committed all the same (the
+    /// connection went away around its COMMIT): its blobs must stay, for
+    /// the sweep to judge by what the metadata names.
+    #[must_use]
+    pub fn may_have_committed(&self) -> bool {
+        self.is_unavailable()
+    }
+
     /// Whether the engine could not be reached, or went away mid-request
     /// (a database restarting, a network between): nothing is wrong with
     /// the request, and it may succeed if sent again shortly.
@@ -68,10 +88,12 @@ fn unreachable_engine(e: &sqlx::Error) -> bool {
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => true,
         // Connection exceptions (08…), the server shutting down or starting
-        // (57P01-57P03), no connection slot free (53300).
-        sqlx::Error::Database(db) => db
-            .code()
-            .is_some_and(|code| code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300")),
+        // (57P01-57P03), a statement cancelled (57014), no connection slot
+        // (53300), a full disk (53100), a standby after a failover (25006).
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08")
+                || matches!(&*code, "57P01" | "57P02" | "57P03" | "57014" | "53300" | "53100" | "25006")
+        }),
         _ => false,
     }
 }

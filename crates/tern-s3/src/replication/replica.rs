@@ -64,7 +64,7 @@ impl Region {
                 // Blobs ingested here are this delivery's alone; staged ones are
                 // left for the start-up sweep, since the error may be that
                 // another version owns one of them.
-                if !sealed {
+                if !sealed && !e.may_have_committed() {
                     self.release_blobs(&version.data.blob_ids().map(str::to_owned).collect::<Vec<_>>()).await;
                 }
                 Err(store_error(e))

@@ -617,6 +617,12 @@ pub(super) async fn complete_upload(
         .bind(upload_id)
         .fetch_all(&mut *conn)
         .await?;
+    // The parts read before this transaction must be the upload's still:
+    // one uploaded again meanwhile (through any front-end) fails the
+    // completion rather than lose its bytes.
+    if version.data.blob_ids().any(|b| !blobs.iter().any(|owned| owned == b)) {
+        return Err(StoreError::PartChanged);
+    }
     release_blobs(conn, &blobs).await?;
     let mut displaced = insert_version(conn, version, precondition).await?;
     let kept: HashSet<&str> = version.data.blob_ids().collect();

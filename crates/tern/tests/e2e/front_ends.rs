@@ -280,3 +280,22 @@ fn an_unreachable_database_stops_the_front_end_with_one_line_naming_the_server_n
     assert!(said.contains(&format!("{closed}/tern_us")), "{said}");
     assert!(!said.contains("hunter2"), "{said}");
 }
+
+/// Text PostgreSQL cannot hold (a NUL character) is the request's fault:
+/// a 400 with nothing written, as on the embedded engine, never a 500.
+#[tokio::test]
+async fn values_postgresql_cannot_store_are_refused_as_the_clients_mistake() {
+    let Some(tern) = shared().await else { return };
+    let s3 = tern.s3(EAST);
+    bucket(&s3, "nul").await;
+    s3.put_object().bucket("nul").key("k").body(ByteStream::from_static(b"x")).send().await.unwrap();
+    let listed = s3.list_objects_v2().bucket("nul").prefix("a\0b").send().await.unwrap_err();
+    assert_eq!((crate::status(&listed), code(&listed).as_str()), (400, "InvalidArgument"));
+    let tags = aws_sdk_s3::types::Tagging::builder()
+        .tag_set(aws_sdk_s3::types::Tag::builder().key("k").value("a\0b").build().unwrap())
+        .build()
+        .unwrap();
+    let tagged = s3.put_object_tagging().bucket("nul").key("k").tagging(tags).send().await.unwrap_err();
+    assert_eq!(code(&tagged), "InvalidTag");
+    assert_eq!(body_of(&tern.s3(A2), "nul", "k").await, b"x");
+}
