@@ -22,15 +22,19 @@ use std::path::{Path, PathBuf};
 const FRONT_ENDS: &str = "front-ends";
 
 /// The audit directory of a region whose data lives in `region_dir`: the
-/// region's own, or, for one of several front-ends (named by its listen
-/// address), that front-end's.
+/// region's own, or, for one of several front-ends (named by its host and
+/// listen address, so front-ends on several hosts sharing a data
+/// directory never write one chain), that front-end's.
 #[must_use]
 pub fn dir_of(region_dir: &Path, front_end: Option<std::net::SocketAddr>) -> PathBuf {
     let dir = region_dir.join("audit");
-    match front_end {
-        None => dir,
-        Some(address) => dir.join(FRONT_ENDS).join(address.to_string().replace([':', '[', ']'], "_")),
-    }
+    let Some(address) = front_end else { return dir };
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let name = format!("{}-{address}", host.trim());
+    // A name of the host's choosing: only what a file name may hold.
+    let name: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || ".-".contains(c) { c } else { '_' }).collect();
+    dir.join(FRONT_ENDS).join(name)
 }
 
 /// Every trail of the region: its own, then each front-end's, by name.

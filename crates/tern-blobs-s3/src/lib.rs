@@ -26,7 +26,7 @@ use tern_store::{BlobStore, ByteStream, StoreError, StoreResult};
 pub const MIN_PART_SIZE: usize = 5 << 20;
 
 /// Where the blobs go, and how to reach it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct S3BlobsConfig {
     /// The service's URL; `None` for AWS S3 itself.
     pub endpoint: Option<String>,
@@ -39,6 +39,18 @@ pub struct S3BlobsConfig {
     pub credentials: Option<(String, String)>,
     /// Bytes per part of a multipart upload, and the size above which one is used.
     pub part_size: usize,
+}
+
+/// Never shows the secret key.
+impl std::fmt::Debug for S3BlobsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3BlobsConfig")
+            .field("endpoint", &self.endpoint)
+            .field("bucket", &self.bucket)
+            .field("prefix", &self.prefix)
+            .field("access_key_id", &self.credentials.as_ref().map(|(key, _)| key))
+            .finish_non_exhaustive()
+    }
 }
 
 pub struct S3Blobs {

@@ -194,7 +194,7 @@ pub struct RegionConfig {
 }
 
 /// How a region reaches the S3-compatible service its blobs are in.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BlobS3Config {
     /// The service's URL; absent for AWS S3 itself.
@@ -211,6 +211,19 @@ pub struct BlobS3Config {
     /// which a blob is uploaded in parts.
     #[serde(default = "default_part_size_mib")]
     pub part_size_mib: usize,
+}
+
+/// Never shows the secret key.
+impl std::fmt::Debug for BlobS3Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobS3Config")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &self.secret_access_key.as_ref().map(|_| "…"))
+            .field("part_size_mib", &self.part_size_mib)
+            .finish()
+    }
 }
 
 fn default_part_size_mib() -> usize {

@@ -259,11 +259,11 @@ impl KeyStore {
             (view.keys_generation.unwrap_or(0), view.aliases_generation.unwrap_or(0))
         };
         let mut writes = Vec::new();
-        let mut expect = Vec::new();
+        // The keys are expected unchanged by every write: an alias must not
+        // come to name a key another front-end removed meanwhile.
+        let mut expect = vec![(KEYS, keys_generation)];
         let mut stored = Vec::new();
-        if !change.keys.is_empty() {
-            expect.push((KEYS, keys_generation));
-        }
+        let writes_keys = !change.keys.is_empty();
         for (id, key) in change.keys {
             match key {
                 Some(mut key) => {
@@ -275,7 +275,8 @@ impl KeyStore {
                 None => writes.push(DocWrite::delete(KEYS, id)),
             }
         }
-        if !change.aliases.is_empty() {
+        let writes_aliases = !change.aliases.is_empty();
+        if writes_aliases {
             expect.push((ALIASES, aliases_generation));
         }
         for (name, alias) in &change.aliases {
@@ -297,24 +298,26 @@ impl KeyStore {
             }
             Err(e) => return Err(e.into()),
         }
+        // Shown only over the state it was made from: a refresh that has
+        // already moved the view past it brought this write along.
         let mut view = self.view.write().expect("key store lock");
-        if expect.iter().any(|(c, _)| *c == KEYS) {
+        if writes_keys && view.keys_generation.unwrap_or(0) == keys_generation {
             view.keys_generation = Some(keys_generation + 1);
+            for id in removed {
+                view.keys.remove(&id);
+            }
+            for key in &stored {
+                view.keys.insert(key.record.id.clone(), Arc::clone(key));
+            }
         }
-        if expect.iter().any(|(c, _)| *c == ALIASES) {
+        if writes_aliases && view.aliases_generation.unwrap_or(0) == aliases_generation {
             view.aliases_generation = Some(aliases_generation + 1);
-        }
-        for id in removed {
-            view.keys.remove(&id);
-        }
-        for key in &stored {
-            view.keys.insert(key.record.id.clone(), Arc::clone(key));
-        }
-        for (name, alias) in change.aliases {
-            match alias {
-                Some(record) => view.aliases.insert(name, record),
-                None => view.aliases.remove(&name),
-            };
+            for (name, alias) in change.aliases {
+                match alias {
+                    Some(record) => view.aliases.insert(name, record),
+                    None => view.aliases.remove(&name),
+                };
+            }
         }
         Ok(stored)
     }

@@ -13,8 +13,9 @@ use tern_store::{BlobStore, DocStore, DocWrite, LocalBlobs, MetaStore, PgStore, 
 
 /// How old a blob of a shared store must be before the sweep may call it
 /// an orphan: far longer than any write takes between its bytes and its
-/// commit, which another front-end may be in the middle of.
-const SHARED_SWEEP_GRACE: Duration = Duration::from_hours(1);
+/// commit, which another front-end may be in the middle of (a 5 GiB part
+/// on a slow link, a large replica staged blob by blob).
+const SHARED_SWEEP_GRACE: Duration = Duration::from_hours(24);
 
 pub struct RegionStores {
     pub meta: Arc<dyn MetaStore>,

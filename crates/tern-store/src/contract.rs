@@ -529,6 +529,11 @@ pub async fn doc_suite(store: &dyn DocStore) {
     assert_eq!(store.load_docs("aliases").await.unwrap().docs, vec![("a".to_owned(), b"x".to_vec())]);
     assert_eq!(store.doc_generation("aliases").await.unwrap(), 1);
     assert_eq!(store.doc_generation("never-written").await.unwrap(), 0);
+    let alias = || vec![DocWrite::put("aliases", "b", b"y".to_vec())];
+    let refused = store.write_docs(alias(), &[("aliases", 1), ("keys", 2)]).await;
+    assert!(matches!(refused, Err(StoreError::Conflict(c)) if c == "keys"), "a collection expected, not written");
+    store.write_docs(alias(), &[("aliases", 1), ("keys", 3)]).await.unwrap();
+    assert_eq!(store.doc_generation("keys").await.unwrap(), 3, "expected, not written: unchanged");
 }
 
 /// A fresh database in the cluster `scripts/with-postgres` started, or

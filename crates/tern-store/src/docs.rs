@@ -46,10 +46,14 @@ pub trait DocStore: Send + Sync + 'static {
     /// How many batches have changed `collection` (0: none).
     async fn doc_generation(&self, collection: &str) -> StoreResult<i64>;
     /// Applies all `writes` in one durable transaction, or none of them.
-    /// Each collection written moves on by one generation; one named in
-    /// `expect` must be at the generation given there, else nothing is
-    /// written and the answer is `Conflict`.
+    /// Each collection written moves on by one generation; every one named
+    /// in `expect`, written or not, must be at the generation given there
+    /// (and stays so until the commit), else nothing is written and the
+    /// answer is `Conflict`.
     async fn write_docs(&self, writes: Vec<DocWrite>, expect: &[(&'static str, i64)]) -> StoreResult<()>;
+    /// Whether other processes write these documents too (front-ends of
+    /// the region); if not, what this process holds is never behind.
+    fn docs_shared(&self) -> bool;
 }
 
 /// The collections `writes` change, each once.
@@ -58,6 +62,15 @@ pub(crate) fn collections_of(writes: &[DocWrite]) -> Vec<&'static str> {
     collections.sort_unstable();
     collections.dedup();
     collections
+}
+
+/// The collections `expect` names that `writes` leave alone.
+pub(crate) fn only_expected<'a>(
+    writes: &[DocWrite],
+    expect: &'a [(&'static str, i64)],
+) -> impl Iterator<Item = (&'static str, i64)> + 'a {
+    let written = collections_of(writes);
+    expect.iter().copied().filter(move |(c, _)| !written.contains(c))
 }
 
 /// `Conflict` unless `collection`, now at `generation` after this batch's

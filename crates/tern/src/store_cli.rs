@@ -129,12 +129,21 @@ fn progress_bar(unit: &str) -> ProgressBar {
 }
 
 /// `url` as it may be written down: without a password (`PGPASSWORD`
-/// supplies it).
+/// supplies it), whether in the user part or as a `password=` parameter.
 fn without_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    let Some((credentials, host)) = rest.split_once('@') else { return url.to_owned() };
-    let user = credentials.split_once(':').map_or(credentials, |(user, _)| user);
-    format!("{scheme}://{user}@{host}")
+    // The host follows the last `@`: whatever precedes it is credentials,
+    // however the password is written.
+    let (user, rest) = match rest.rsplit_once('@') {
+        Some((credentials, rest)) => (credentials.split_once(':').map_or(credentials, |(user, _)| user), rest),
+        None => ("", rest),
+    };
+    let (place, query) = rest.split_once('?').map_or((rest, None), |(p, q)| (p, Some(q)));
+    let kept: Vec<&str> =
+        query.into_iter().flat_map(|q| q.split('&')).filter(|p| !p.starts_with("password=")).collect();
+    let query = if kept.is_empty() { String::new() } else { format!("?{}", kept.join("&")) };
+    let user = if user.is_empty() { String::new() } else { format!("{user}@") };
+    format!("{scheme}://{user}{place}{query}")
 }
 
 #[cfg(test)]
@@ -146,5 +155,11 @@ mod tests {
         assert_eq!(without_password("postgres://tern:s3cret@db:5432/x"), "postgres://tern@db:5432/x");
         assert_eq!(without_password("postgres://tern@db/x"), "postgres://tern@db/x");
         assert_eq!(without_password("postgres://db/x"), "postgres://db/x");
+        assert_eq!(without_password("postgres://tern:p@ss@db/x"), "postgres://tern@db/x");
+        assert_eq!(without_password("postgres://tern:pa/ss@db/x"), "postgres://tern@db/x");
+        assert_eq!(
+            without_password("postgres://tern@db/x?sslmode=require&password=s3cret&host=/run"),
+            "postgres://tern@db/x?sslmode=require&host=/run"
+        );
     }
 }

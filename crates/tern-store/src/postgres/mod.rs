@@ -504,6 +504,10 @@ impl DocStore for PgStore {
         Ok(generation.unwrap_or(0))
     }
 
+    fn docs_shared(&self) -> bool {
+        true
+    }
+
     async fn write_docs(&self, writes: Vec<DocWrite>, expect: &[(&'static str, i64)]) -> StoreResult<()> {
         transaction!(self, |conn| writes::write_docs(conn, &writes, expect))
     }

@@ -504,6 +504,10 @@ impl DocStore for SqliteMeta {
         Ok(generation.unwrap_or(0))
     }
 
+    fn docs_shared(&self) -> bool {
+        false
+    }
+
     async fn write_docs(&self, writes: Vec<DocWrite>, expect: &[(&'static str, i64)]) -> StoreResult<()> {
         let expect = expect.to_vec();
         self.writer.write(move |conn| Box::pin(async move { writes::write_docs(conn, &writes, &expect).await })).await

@@ -637,6 +637,15 @@ pub(super) async fn write_docs(
         .await?;
         crate::docs::check_expected(collection, generation, expect)?;
     }
+    for (collection, expected) in crate::docs::only_expected(writes, expect) {
+        let generation: Option<i64> = sqlx::query_scalar("SELECT generation FROM doc_generations WHERE collection = ?")
+            .bind(collection)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if generation.unwrap_or(0) != expected {
+            return Err(StoreError::Conflict(collection.to_owned()));
+        }
+    }
     for write in writes {
         match &write.body {
             Some(body) => {
