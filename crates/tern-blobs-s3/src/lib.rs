@@ -251,7 +251,10 @@ impl BlobStore for S3Blobs {
                         .last_modified
                         .and_then(|t| std::time::SystemTime::try_from(t).ok())
                         .is_some_and(|t| t < before);
-                if let Some(id) = object.key.as_deref().and_then(|k| k.strip_prefix(&prefix))
+                // Only names a blob of ours could have: anything else someone
+                // put there is not the sweep's to judge (nor to stop it).
+                let id = object.key.as_deref().and_then(|k| k.strip_prefix(&prefix)).filter(|id| self.key(id).is_ok());
+                if let Some(id) = id
                     && old_enough
                 {
                     ids.push(id.to_owned());
@@ -264,15 +267,24 @@ impl BlobStore for S3Blobs {
     async fn clear_incomplete(&self, age: Duration) -> StoreResult<()> {
         let prefix = format!("{}blobs/", self.prefix);
         let before = std::time::SystemTime::now() - age;
-        let uploads = self.client.list_multipart_uploads().bucket(&self.bucket).prefix(&prefix).send().await;
-        for upload in uploads.map_err(|e| self.unreachable(&e))?.uploads.unwrap_or_default() {
-            let started = upload.initiated.and_then(|t| std::time::SystemTime::try_from(t).ok());
-            if !age.is_zero() && started.is_none_or(|t| t >= before) {
-                continue;
+        let (mut key_marker, mut upload_marker) = (None, None);
+        loop {
+            let page = self.client.list_multipart_uploads().bucket(&self.bucket).prefix(&prefix);
+            let page = page.set_key_marker(key_marker.take()).set_upload_id_marker(upload_marker.take()).send().await;
+            let page = page.map_err(|e| self.unreachable(&e))?;
+            for upload in page.uploads.unwrap_or_default() {
+                let started = upload.initiated.and_then(|t| std::time::SystemTime::try_from(t).ok());
+                if !age.is_zero() && started.is_none_or(|t| t >= before) {
+                    continue;
+                }
+                let (Some(key), Some(upload_id)) = (upload.key, upload.upload_id) else { continue };
+                let abort = self.client.abort_multipart_upload().bucket(&self.bucket).key(key).upload_id(upload_id);
+                abort.send().await.map_err(|e| self.unreachable(&e))?;
             }
-            let (Some(key), Some(upload_id)) = (upload.key, upload.upload_id) else { continue };
-            let abort = self.client.abort_multipart_upload().bucket(&self.bucket).key(key).upload_id(upload_id);
-            abort.send().await.map_err(|e| self.unreachable(&e))?;
+            if page.is_truncated != Some(true) {
+                break;
+            }
+            (key_marker, upload_marker) = (page.next_key_marker, page.next_upload_id_marker);
         }
         Ok(())
     }

@@ -55,6 +55,10 @@ const MAX_ATTEMPTS: u32 = 5;
 
 pub struct PgStore {
     pool: PgPool,
+    /// For readiness checks, which must not wait behind a busy pool.
+    options: PgConnectOptions,
+    /// Named in errors (never a password).
+    server: String,
     /// Names this store's leases on replication tasks, so that finishing
     /// and releasing touch only its own (each front-end has its own).
     owner: String,
@@ -95,11 +99,11 @@ impl PgStore {
                     Ok(true)
                 })
             })
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(unreachable)?;
         migrate(&pool).await?;
-        Ok(Self { pool, owner: uuid::Uuid::new_v4().to_string() })
+        Ok(Self { pool, options, server, owner: uuid::Uuid::new_v4().to_string() })
     }
 }
 
@@ -361,8 +365,17 @@ impl MetaStore for PgStore {
         Ok(found.into_iter().collect())
     }
 
+    /// On a connection of its own (a pool busy with requests is no sign of
+    /// trouble), and a server that cannot take writes (a standby after a
+    /// failover) does not count.
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        let unreachable = |reason: String| StoreError::Unreachable { server: self.server.clone(), reason };
+        let mut conn = PgConnection::connect_with(&self.options).await.map_err(|e| unreachable(e.to_string()))?;
+        let standby: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()").fetch_one(&mut conn).await?;
+        conn.close().await?;
+        if standby {
+            return Err(unreachable("a standby, which takes no writes".into()));
+        }
         Ok(())
     }
 
