@@ -271,7 +271,16 @@ impl BlobStore for S3Blobs {
         loop {
             let page = self.client.list_multipart_uploads().bucket(&self.bucket).prefix(&prefix);
             let page = page.set_key_marker(key_marker.take()).set_upload_id_marker(upload_marker.take()).send().await;
-            let page = page.map_err(|e| self.unreachable(&e))?;
+            let page = match page {
+                Ok(page) => page,
+                // Some services (s3s-fs) cannot list them: their own lifecycle
+                // rules (AbortIncompleteMultipartUpload) must clear them.
+                Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 501) => {
+                    tracing::warn!(server = %self.server, "the blob service cannot list incomplete uploads; give its bucket a rule that aborts them");
+                    return Ok(());
+                }
+                Err(e) => return Err(self.unreachable(&e)),
+            };
             for upload in page.uploads.unwrap_or_default() {
                 let started = upload.initiated.and_then(|t| std::time::SystemTime::try_from(t).ok());
                 if !age.is_zero() && started.is_none_or(|t| t >= before) {

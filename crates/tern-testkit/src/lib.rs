@@ -91,6 +91,44 @@ impl Drop for PgCluster {
     }
 }
 
+/// s3s-fs, an S3 server of another make than Tern, serving a temporary
+/// directory on a free port until dropped; `None` where `scripts/test`
+/// has not installed it (`TERN_TEST_S3S_FS`).
+pub struct S3sFs {
+    pub endpoint: String,
+    _child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl S3sFs {
+    pub const ACCESS_KEY: &'static str = "S3SFSTESTKEY";
+    pub const SECRET_KEY: &'static str = "s3s-fs-test-secret";
+
+    pub async fn start() -> anyhow::Result<Option<Self>> {
+        let Some(binary) = std::env::var_os("TERN_TEST_S3S_FS") else {
+            eprintln!("skipped: no s3s-fs here (scripts/test installs it)");
+            return Ok(None);
+        };
+        let dir = tempfile::tempdir()?;
+        let address = free_port()?;
+        let child = Command::new(binary)
+            .args(["--host", "127.0.0.1", "--port", &address.port().to_string()])
+            .args(["--access-key", Self::ACCESS_KEY, "--secret-key", Self::SECRET_KEY])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting s3s-fs")?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(address).await.is_err() {
+            anyhow::ensure!(Instant::now() < deadline, "s3s-fs never listened on {address}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(Some(Self { endpoint: format!("http://{address}"), _child: child, _dir: dir }))
+    }
+}
+
 /// The region a region or front-end name (`"<region>#<n>"`) signs for.
 fn signing_region(name: &str) -> &str {
     name.split_once('#').map_or(name, |(region, _)| region)

@@ -12,8 +12,12 @@ use tern_testkit::Deployment;
 use crate::{EAST, body_of, bucket, one_region, pattern};
 
 fn backend(store: &Deployment, bucket: &str) -> S3BlobsConfig {
+    backend_at(&store.endpoint(EAST), bucket)
+}
+
+fn backend_at(endpoint: &str, bucket: &str) -> S3BlobsConfig {
     S3BlobsConfig {
-        endpoint: Some(store.endpoint(EAST)),
+        endpoint: Some(endpoint.to_owned()),
         region: EAST.to_owned(),
         bucket: bucket.to_owned(),
         prefix: "region-a/".to_owned(),
@@ -24,6 +28,26 @@ fn backend(store: &Deployment, bucket: &str) -> S3BlobsConfig {
 
 fn chunks_of(bytes: &[u8]) -> tern_store::ByteStream {
     tern_store::contract::stream_of(bytes.chunks(100_000).map(|c| Ok(bytes::Bytes::copy_from_slice(c))).collect())
+}
+
+/// s3s-fs, an S3 server of another make: the contract and multipart blobs.
+#[tokio::test]
+async fn s3s_fs_meets_the_blob_contract() {
+    let Some(s3s_fs) = tern_testkit::S3sFs::start().await.unwrap() else { return };
+    let keys = (tern_testkit::S3sFs::ACCESS_KEY, tern_testkit::S3sFs::SECRET_KEY);
+    let admin = tern_testkit::s3_client(&s3s_fs.endpoint, EAST, keys.0, keys.1);
+    bucket(&admin, "blobs").await;
+    let config = S3BlobsConfig {
+        endpoint: Some(s3s_fs.endpoint.clone()),
+        credentials: Some((keys.0.to_owned(), keys.1.to_owned())),
+        ..backend_at("http://unused", "blobs")
+    };
+    let blobs = S3Blobs::open(&config).await.expect("s3s-fs answers");
+    tern_store::contract::blob_suite(&blobs).await;
+    let big = pattern(12 << 20, 5);
+    let (id, size) = blobs.put(chunks_of(&big)).await.unwrap();
+    assert_eq!(tern_store::contract::read_all(&blobs, &id, 0..size).await, big, "a multipart blob");
+    blobs.clear_incomplete(Duration::ZERO).await.expect("a service that cannot list uploads is no error");
 }
 
 #[tokio::test]
