@@ -10,7 +10,7 @@
 //! source's data is reported as such and left alone; one that holds
 //! anything else is refused, never mixed into.
 
-use futures::TryStreamExt as _;
+use futures::{StreamExt as _, TryStreamExt as _};
 use sha2::{Digest as _, Sha256};
 use sqlx::{Connection as _, QueryBuilder};
 
@@ -217,18 +217,25 @@ fn select(table: &Table, postgres: bool) -> String {
     format!("SELECT {} FROM {} ORDER BY {order}", columns.join(", "), table.name)
 }
 
+/// One table's rows, counted and hashed.
+async fn summary_of(
+    table: &'static Table,
+    mut rows: impl futures::Stream<Item = StoreResult<Vec<Cell>>> + Unpin,
+) -> StoreResult<TableSummary> {
+    let (mut hash, mut count) = (Sha256::new(), 0);
+    while let Some(row) = rows.try_next().await? {
+        hash_row(&mut hash, table, &row)?;
+        count += 1;
+    }
+    Ok(TableSummary { table: table.name, rows: count, sha256: hex::encode(hash.finalize()) })
+}
+
 /// Every table of a `SQLite` transaction, counted and hashed.
 async fn summarize_sqlite(conn: &mut sqlx::SqliteConnection) -> StoreResult<Vec<TableSummary>> {
     let mut out = Vec::new();
     for table in TABLES {
-        let mut hash = Sha256::new();
-        let mut rows = 0;
-        let mut stream = sqlx::query(sqlx::AssertSqlSafe(select(table, false))).fetch(&mut *conn);
-        while let Some(row) = stream.try_next().await? {
-            hash_row(&mut hash, table, &cells(&row, table)?)?;
-            rows += 1;
-        }
-        out.push(TableSummary { table: table.name, rows, sha256: hex::encode(hash.finalize()) });
+        let rows = sqlx::query(sqlx::AssertSqlSafe(select(table, false))).fetch(&mut *conn);
+        out.push(summary_of(table, rows.map(|row| cells(&row?, table))).await?);
     }
     Ok(out)
 }
@@ -236,14 +243,8 @@ async fn summarize_sqlite(conn: &mut sqlx::SqliteConnection) -> StoreResult<Vec<
 async fn summarize_postgres(conn: &mut sqlx::PgConnection) -> StoreResult<Vec<TableSummary>> {
     let mut out = Vec::new();
     for table in TABLES {
-        let mut hash = Sha256::new();
-        let mut rows = 0;
-        let mut stream = sqlx::query(sqlx::AssertSqlSafe(select(table, true))).fetch(&mut *conn);
-        while let Some(row) = stream.try_next().await? {
-            hash_row(&mut hash, table, &cells(&row, table)?)?;
-            rows += 1;
-        }
-        out.push(TableSummary { table: table.name, rows, sha256: hex::encode(hash.finalize()) });
+        let rows = sqlx::query(sqlx::AssertSqlSafe(select(table, true))).fetch(&mut *conn);
+        out.push(summary_of(table, rows.map(|row| cells(&row?, table))).await?);
     }
     Ok(out)
 }
