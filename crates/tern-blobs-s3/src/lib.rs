@@ -264,6 +264,11 @@ impl BlobStore for S3Blobs {
         Ok(ids)
     }
 
+    async fn ping(&self) -> StoreResult<()> {
+        self.client.head_bucket().bucket(&self.bucket).send().await.map_err(|e| self.unreachable(&e))?;
+        Ok(())
+    }
+
     async fn clear_incomplete(&self, age: Duration) -> StoreResult<()> {
         let prefix = format!("{}blobs/", self.prefix);
         let before = std::time::SystemTime::now() - age;

@@ -1,13 +1,14 @@
-//! `/_tern/health`: a region is ready when its metadata store answers, so a
-//! load balancer stops sending to a front-end that lost its database and
-//! sends to it again, without a restart, once the database is back.
+//! `/_tern/health`: a region is ready when its metadata store and its blob
+//! store answer, so a load balancer stops sending to a front-end that lost
+//! its database or its blob mount and sends to it again, without a
+//! restart, once they are back.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::{Response, StatusCode};
 use s3s::Body;
-use tern_store::MetaStore;
+use tern_store::{BlobStore, MetaStore};
 
 /// How long one look at the store answers for: health checks come from
 /// anyone, unauthenticated, and must not become database load.
@@ -17,13 +18,14 @@ const PATIENCE: Duration = Duration::from_secs(2);
 
 pub struct Readiness {
     meta: Arc<dyn MetaStore>,
+    blobs: Arc<dyn BlobStore>,
     /// When the store was last asked, and whether it answered.
     last: tokio::sync::Mutex<Option<(Instant, bool)>>,
 }
 
 impl Readiness {
-    pub fn new(meta: Arc<dyn MetaStore>) -> Self {
-        Self { meta, last: tokio::sync::Mutex::default() }
+    pub fn new(meta: Arc<dyn MetaStore>, blobs: Arc<dyn BlobStore>) -> Self {
+        Self { meta, blobs, last: tokio::sync::Mutex::default() }
     }
 
     pub async fn response(&self) -> Response<Body> {
@@ -31,7 +33,7 @@ impl Readiness {
             return crate::outer::plain(StatusCode::OK, "ok\n");
         }
         let mut response =
-            crate::outer::plain(StatusCode::SERVICE_UNAVAILABLE, "not ready: the metadata store is unreachable\n");
+            crate::outer::plain(StatusCode::SERVICE_UNAVAILABLE, "not ready: the region's stores are unreachable\n");
         response.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
         response
     }
@@ -44,7 +46,8 @@ impl Readiness {
         {
             return ready;
         }
-        let ready = tokio::time::timeout(PATIENCE, self.meta.ping()).await.is_ok_and(|answer| answer.is_ok());
+        let both = async { self.meta.ping().await.and(self.blobs.ping().await) };
+        let ready = tokio::time::timeout(PATIENCE, both).await.is_ok_and(|answer| answer.is_ok());
         *last = Some((Instant::now(), ready));
         ready
     }

@@ -129,7 +129,7 @@ pub async fn start_region(
         max_connections: deployment.limits.max_connections,
         timeout: Duration::from_secs(deployment.limits.request_timeout_seconds),
     };
-    let readiness = Arc::new(crate::readiness::Readiness::new(Arc::clone(&meta)));
+    let readiness = Arc::new(crate::readiness::Readiness::new(Arc::clone(&meta), Arc::clone(&region.blobs)));
     let outer = Arc::new(OuterLayer {
         region: name.to_owned(),
         s3,

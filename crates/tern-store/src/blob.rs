@@ -32,6 +32,8 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn list(&self, age: Duration) -> StoreResult<Vec<String>>;
     /// Drops leftovers, begun more than `age` ago, of writes that never finished.
     async fn clear_incomplete(&self, age: Duration) -> StoreResult<()>;
+    /// Whether the store answers (a region's readiness).
+    async fn ping(&self) -> StoreResult<()>;
 }
 
 /// Plain files under `<root>/blobs/<xx>/<id>`.
@@ -277,6 +279,12 @@ impl BlobStore for LocalBlobs {
         })
         .await?;
         Ok(ids)
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        let root = self.root.join("blobs");
+        blocking(move || std::fs::read_dir(root).map(drop)).await?;
+        Ok(())
     }
 
     async fn clear_incomplete(&self, age: Duration) -> StoreResult<()> {

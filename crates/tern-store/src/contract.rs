@@ -315,6 +315,7 @@ pub async fn read_all(store: &dyn BlobStore, id: &str, range: std::ops::Range<u6
 
 /// Runs every blob check against `store`, which must be empty.
 pub async fn blob_suite(store: &dyn BlobStore) {
+    store.ping().await.expect("a store that works answers");
     let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
     let chunks = big.chunks(65_536).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
     let (id, size) = store.put(stream_of(chunks)).await.unwrap();

@@ -73,11 +73,19 @@ impl StoreError {
     pub fn is_unavailable(&self) -> bool {
         match self {
             Self::Unreachable { .. } => true,
+            Self::Io(e) => unreachable_mount(e),
             Self::Db(e) => unreachable_engine(e),
             Self::NotCommitted(e) => unreachable_engine(e),
             _ => false,
         }
     }
+}
+
+/// A file system that went away (a shared mount's server gone, or the
+/// mount stale) rather than a file that is wrong.
+fn unreachable_mount(e: &std::io::Error) -> bool {
+    // ESTALE, ENOTCONN, ETIMEDOUT, EHOSTDOWN, EHOSTUNREACH, EIO.
+    matches!(e.raw_os_error(), Some(116 | 107 | 110 | 112 | 113 | 5))
 }
 
 fn unreachable_engine(e: &sqlx::Error) -> bool {

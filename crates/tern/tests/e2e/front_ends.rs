@@ -299,3 +299,24 @@ async fn values_postgresql_cannot_store_are_refused_as_the_clients_mistake() {
     assert_eq!(code(&tagged), "InvalidTag");
     assert_eq!(body_of(&tern.s3(A2), "nul", "k").await, b"x");
 }
+
+/// A front-end whose blob mount is gone says so to the load balancer, and
+/// is ready again when it is back, without a restart.
+#[tokio::test]
+async fn a_lost_blob_mount_makes_a_front_end_not_ready_until_it_is_back() {
+    let Some(tern) = shared().await else { return };
+    let health = format!("{}/_tern/health", tern.endpoint(EAST));
+    let http = tern.http().unwrap();
+    let status = || async { http.get(&health).send().await.unwrap().status().as_u16() };
+    assert_eq!(status().await, 200);
+    let mount = tern.data_dir().with_file_name(format!("blobs-{EAST}"));
+    let away = mount.with_file_name("blobs-away");
+    std::fs::rename(&mount, &away).unwrap();
+    tern_testkit::eventually(Duration::from_secs(5), "not ready without the blob mount", || async {
+        (status().await == 503).then_some(())
+    })
+    .await;
+    std::fs::rename(&away, &mount).unwrap();
+    tern_testkit::eventually(Duration::from_secs(5), "ready again", || async { (status().await == 200).then_some(()) })
+        .await;
+}
