@@ -192,6 +192,7 @@ def test_bad_input_gets_aws_errors_and_changes_nothing(tern, east):
         ("CreateKey", json.dumps({"Tags": [{"TagKey": "aws:x", "TagValue": "y"}]}).encode(), "TagException"),
         ("CreateAlias", json.dumps({"AliasName": "alias/aws/mine", "TargetKeyId": key}).encode(),
          "InvalidAliasNameException"),
+        ("CreateAlias", json.dumps({"AliasName": "my-key", "TargetKeyId": key}).encode(), "ValidationException"),
         ("DescribeKey", json.dumps({"KeyId": f"arn:aws:kms:{WEST}:{ACCOUNT}:key/{key}"}).encode(),
          "NotFoundException"),
     ]

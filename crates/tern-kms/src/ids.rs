@@ -95,7 +95,10 @@ pub fn validate_alias_name(name: &str) -> KmsResult<()> {
         ));
     }
     if !name.starts_with("alias/") || name.len() == "alias/".len() {
-        return Err(KmsError::invalid_alias_name(format!("Alias must start with the prefix \"alias/\": {name}")));
+        // What AWS answers, a validation error, not InvalidAliasNameException.
+        return Err(KmsError::validation(
+            "Alias must start with the prefix \"alias/\". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html",
+        ));
     }
     if name.starts_with("alias/aws/") {
         return Err(KmsError::invalid_alias_name(format!("Alias {name} cannot begin with reserved prefix alias/aws/")));
@@ -137,7 +140,8 @@ mod tests {
     #[test]
     fn alias_names_follow_aws_rules() {
         assert!(validate_alias_name("alias/my-key_1:x/y").is_ok());
-        assert_eq!(validate_alias_name("my-key").unwrap_err().code, "InvalidAliasNameException");
+        assert_eq!(validate_alias_name("my-key").unwrap_err().code, "ValidationException");
+        assert_eq!(validate_alias_name("alias/").unwrap_err().code, "ValidationException");
         assert_eq!(validate_alias_name("alias/aws/s3").unwrap_err().code, "InvalidAliasNameException");
         assert_eq!(validate_alias_name("alias/a b").unwrap_err().code, "ValidationException");
     }
