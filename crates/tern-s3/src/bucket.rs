@@ -70,7 +70,8 @@ impl Region {
 
     pub(crate) async fn delete_bucket(&self, name: &str) -> S3Result<()> {
         self.bucket(name).await?;
-        self.meta.delete_bucket(name).await.map_err(store_error)?;
+        let gone = self.meta.delete_bucket(name).await.map_err(store_error)?;
+        self.release_blobs(&gone.blobs).await;
         self.forget_bucket_policy(name);
         if let Err(e) = self.registry.release(name, &self.name).await {
             // The name stays reserved for this region until a later create or delete.

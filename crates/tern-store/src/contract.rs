@@ -159,7 +159,30 @@ async fn buckets(store: &dyn MetaStore) {
     store.put_version(&version("b-one", "k", NULL_VERSION, "e", inline("x")), None).await.unwrap();
     assert!(matches!(store.delete_bucket("b-one").await, Err(StoreError::BucketNotEmpty)));
     store.delete_version("b-one", "k", NULL_VERSION).await.unwrap();
-    store.delete_bucket("b-one").await.unwrap();
+    // An upload in progress goes with the bucket, and its parts' blobs are the caller's to delete.
+    let upload = UploadRecord {
+        upload_id: "left".into(),
+        bucket: "b-one".into(),
+        key: "k".into(),
+        created_ms: 1,
+        attrs: ObjectAttrs::default(),
+        tags: vec![],
+    };
+    store.create_upload(&upload).await.unwrap();
+    let part = PartRecord {
+        upload_id: "left".into(),
+        part_number: 1,
+        size: 1,
+        etag: "e".into(),
+        blob: "left-part".into(),
+        modified_ms: 1,
+        checksum: None,
+        binding: None,
+    };
+    store.put_part(&part).await.unwrap();
+    assert_eq!(store.delete_bucket("b-one").await.unwrap().blobs, vec!["left-part".to_owned()]);
+    assert!(store.get_upload("b-one", "left").await.unwrap().is_none());
+    assert!(!store.referenced_blobs().await.unwrap().contains("left-part"));
     assert!(store.list_buckets().await.unwrap().iter().all(|b| b.name != "b-one"));
     let missing = version("b-none", "k", NULL_VERSION, "e", inline("x"));
     assert!(matches!(store.put_version(&missing, None).await, Err(StoreError::NoSuchBucket)));

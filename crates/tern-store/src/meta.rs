@@ -22,8 +22,10 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn get_bucket(&self, name: &str) -> StoreResult<Option<BucketRecord>>;
     /// All buckets, by name.
     async fn list_buckets(&self) -> StoreResult<Vec<BucketRecord>>;
-    /// Fails with `BucketNotEmpty` while any version, marker or upload exists.
-    async fn delete_bucket(&self, name: &str) -> StoreResult<()>;
+    /// Fails with `BucketNotEmpty` while any version or marker exists;
+    /// uploads in progress go with the bucket, as on AWS, and their parts'
+    /// blobs are returned for deletion.
+    async fn delete_bucket(&self, name: &str) -> StoreResult<Displaced>;
     async fn set_versioning(&self, name: &str, state: Versioning) -> StoreResult<()>;
     /// Sets (`Some`) or removes (`None`) the bucket's configuration of `kind`;
     /// `NoSuchBucket` if the bucket does not exist.

@@ -182,7 +182,7 @@ impl MetaStore for PgStore {
         found.iter().map(rows::bucket).collect()
     }
 
-    async fn delete_bucket(&self, name: &str) -> StoreResult<()> {
+    async fn delete_bucket(&self, name: &str) -> StoreResult<Displaced> {
         transaction!(self, |conn| writes::delete_bucket(conn, name))
     }
 

@@ -377,25 +377,33 @@ pub(super) async fn create_bucket(conn: &mut PgConnection, bucket: &BucketRecord
 /// a key-share lock on it until it commits, so by the time this lock is
 /// granted every such write is visible to the emptiness check, and later
 /// ones find the bucket gone.
-pub(super) async fn delete_bucket(conn: &mut PgConnection, name: &str) -> StoreResult<()> {
+pub(super) async fn delete_bucket(conn: &mut PgConnection, name: &str) -> StoreResult<Displaced> {
     let found =
         sqlx::query("SELECT 1 FROM buckets WHERE name = $1 FOR UPDATE").bind(name).fetch_optional(&mut *conn).await?;
     if found.is_none() {
         return Err(StoreError::NoSuchBucket);
     }
-    let used = sqlx::query(
-        "SELECT 1 FROM versions WHERE bucket = $1 UNION ALL SELECT 1 FROM uploads WHERE bucket = $1 LIMIT 1",
-    )
-    .bind(name)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let used =
+        sqlx::query("SELECT 1 FROM versions WHERE bucket = $1 LIMIT 1").bind(name).fetch_optional(&mut *conn).await?;
     if used.is_some() {
         return Err(StoreError::BucketNotEmpty);
     }
+    // Uploads in progress go with the bucket; each is locked as a part
+    // write would lock it, so none is mid-write.
+    let uploads: Vec<String> = sqlx::query_scalar("SELECT upload_id FROM uploads WHERE bucket = $1 FOR UPDATE")
+        .bind(name)
+        .fetch_all(&mut *conn)
+        .await?;
+    let blobs: Vec<String> = sqlx::query_scalar("DELETE FROM parts WHERE upload_id = ANY($1) RETURNING blob")
+        .bind(&uploads)
+        .fetch_all(&mut *conn)
+        .await?;
+    release_blobs(conn, &blobs).await?;
+    sqlx::query("DELETE FROM uploads WHERE bucket = $1").bind(name).execute(&mut *conn).await?;
     sqlx::query("DELETE FROM key_locks WHERE bucket = $1").bind(name).execute(&mut *conn).await?;
     let deleted = sqlx::query("DELETE FROM buckets WHERE name = $1").bind(name).execute(&mut *conn).await;
     or_missing(deleted, StoreError::BucketNotEmpty)?;
-    Ok(())
+    Ok(Displaced { blobs })
 }
 
 pub(super) async fn set_versioning(conn: &mut PgConnection, name: &str, state: Versioning) -> StoreResult<()> {

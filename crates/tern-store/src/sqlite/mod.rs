@@ -104,7 +104,7 @@ impl MetaStore for SqliteMeta {
         rows.iter().map(rows::bucket).collect()
     }
 
-    async fn delete_bucket(&self, name: &str) -> StoreResult<()> {
+    async fn delete_bucket(&self, name: &str) -> StoreResult<Displaced> {
         let name = name.to_owned();
         self.writer.write(move |conn| Box::pin(async move { writes::delete_bucket(conn, &name).await })).await
     }

@@ -345,19 +345,23 @@ pub(super) async fn create_bucket(conn: &mut SqliteConnection, bucket: &BucketRe
     Ok(())
 }
 
-pub(super) async fn delete_bucket(conn: &mut SqliteConnection, name: &str) -> StoreResult<()> {
+pub(super) async fn delete_bucket(conn: &mut SqliteConnection, name: &str) -> StoreResult<Displaced> {
     require_bucket(conn, name).await?;
-    let used = sqlx::query(
-        "SELECT 1 FROM versions WHERE bucket = ?1 UNION ALL SELECT 1 FROM uploads WHERE bucket = ?1 LIMIT 1",
-    )
-    .bind(name)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let used =
+        sqlx::query("SELECT 1 FROM versions WHERE bucket = ? LIMIT 1").bind(name).fetch_optional(&mut *conn).await?;
     if used.is_some() {
         return Err(StoreError::BucketNotEmpty);
     }
+    let blobs: Vec<String> = sqlx::query_scalar(
+        "DELETE FROM parts WHERE upload_id IN (SELECT upload_id FROM uploads WHERE bucket = ?) RETURNING blob",
+    )
+    .bind(name)
+    .fetch_all(&mut *conn)
+    .await?;
+    release_blobs(conn, &blobs).await?;
+    sqlx::query("DELETE FROM uploads WHERE bucket = ?").bind(name).execute(&mut *conn).await?;
     sqlx::query("DELETE FROM buckets WHERE name = ?").bind(name).execute(&mut *conn).await?;
-    Ok(())
+    Ok(Displaced { blobs })
 }
 
 pub(super) async fn set_versioning(conn: &mut SqliteConnection, name: &str, state: Versioning) -> StoreResult<()> {

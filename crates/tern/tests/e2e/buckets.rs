@@ -98,3 +98,26 @@ async fn invalid_and_busy_buckets_are_refused() {
         .collect();
     assert_eq!(names, ["busy"], "failed creates leave nothing behind");
 }
+
+/// As on AWS, an upload left in progress does not keep its bucket alive:
+/// DeleteBucket takes it, and its parts' bytes, along.
+#[tokio::test]
+async fn a_bucket_with_only_uploads_in_progress_is_deleted_with_them() {
+    let tern = two_regions().await;
+    let east = tern.s3(EAST);
+    bucket(&east, "leftovers").await;
+    let upload = east.create_multipart_upload().bucket("leftovers").key("big").send().await.unwrap();
+    let part = east.upload_part().bucket("leftovers").key("big").upload_id(upload.upload_id().unwrap());
+    part.part_number(1).body(vec![7u8; 200_000].into()).send().await.unwrap();
+    let blobs = |tern: &tern_testkit::Deployment| {
+        crate::files_under(&tern.data_dir().join(EAST).join("blobs").join("blobs")).len()
+    };
+    assert_eq!(blobs(&tern), 1, "the part's bytes");
+    east.delete_bucket().bucket("leftovers").send().await.expect("uploads do not keep a bucket");
+    assert_eq!(blobs(&tern), 0, "and they go with it");
+    let gone = east.list_multipart_uploads().bucket("leftovers").send().await.unwrap_err();
+    assert_eq!(code(&gone), "NoSuchBucket");
+    bucket(&east, "leftovers").await;
+    let fresh = east.list_multipart_uploads().bucket("leftovers").send().await.unwrap();
+    assert!(fresh.uploads().is_empty(), "a bucket made again under the name starts empty");
+}
