@@ -100,7 +100,7 @@ async fn invalid_and_busy_buckets_are_refused() {
 }
 
 /// As on AWS, an upload left in progress does not keep its bucket alive:
-/// DeleteBucket takes it, and its parts' bytes, along.
+/// `DeleteBucket` takes it, and its parts' bytes, along.
 #[tokio::test]
 async fn a_bucket_with_only_uploads_in_progress_is_deleted_with_them() {
     let tern = two_regions().await;
