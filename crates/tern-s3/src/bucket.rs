@@ -37,10 +37,12 @@ impl Region {
             BucketRecord { name: input.bucket.clone(), created_ms: now_ms(), versioning: Versioning::Unversioned };
         // Nothing cached of an earlier bucket of this name may govern this one.
         self.forget_bucket_policy(&input.bucket);
-        self.meta.create_bucket(&record).await.map_err(|e| match e {
-            tern_store::StoreError::BucketExists => already_owned(),
-            other => store_error(other),
-        })
+        match self.meta.create_bucket(&record).await {
+            // AWS's legacy answer in us-east-1: the owner's bucket, as it was.
+            Err(tern_store::StoreError::BucketExists) if self.name == "us-east-1" => Ok(()),
+            Err(tern_store::StoreError::BucketExists) => Err(already_owned()),
+            other => other.map_err(store_error),
+        }
     }
 
     /// As AWS: us-east-1 takes no constraint; every other region requires its own name.

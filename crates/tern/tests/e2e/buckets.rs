@@ -12,8 +12,10 @@ async fn bucket_names_are_global_across_regions() {
     let (east, west) = (tern.s3(EAST), tern.s3(WEST));
     bucket(&east, "shared-name").await;
 
-    let again = east.create_bucket().bucket("shared-name").send().await.unwrap_err();
-    assert_eq!(code(&again), "BucketAlreadyOwnedByYou");
+    east.put_object().bucket("shared-name").key("k").body(b"kept".to_vec().into()).send().await.unwrap();
+    // us-east-1's legacy answer to its owner: 200, and the bucket as it was.
+    east.create_bucket().bucket("shared-name").send().await.expect("the owner re-creates in us-east-1");
+    assert_eq!(crate::body_of(&east, "shared-name", "k").await, b"kept");
     let elsewhere = west
         .create_bucket()
         .bucket("shared-name")
@@ -24,6 +26,8 @@ async fn bucket_names_are_global_across_regions() {
     assert_eq!(code(&elsewhere), "BucketAlreadyOwnedByYou");
 
     west.create_bucket().bucket("west-only").create_bucket_configuration(in_region(WEST)).send().await.unwrap();
+    let again = west.create_bucket().bucket("west-only").create_bucket_configuration(in_region(WEST)).send().await;
+    assert_eq!(code(&again.unwrap_err()), "BucketAlreadyOwnedByYou", "everywhere else, as AWS");
     let listed = east.list_buckets().send().await.unwrap();
     let names: Vec<(&str, &str)> =
         listed.buckets().iter().map(|b| (b.name().unwrap(), b.bucket_region().unwrap())).collect();
