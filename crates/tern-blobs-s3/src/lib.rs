@@ -10,6 +10,7 @@
 
 use std::io;
 use std::ops::Range;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -24,6 +25,8 @@ use tern_store::{BlobStore, ByteStream, StoreError, StoreResult};
 
 /// The smallest part S3 takes (but the last).
 pub const MIN_PART_SIZE: usize = 5 << 20;
+/// What part buffers may hold in all, in MiB (at least one part's worth).
+const BUFFER_BUDGET_MIB: usize = 256;
 
 /// Where the blobs go, and how to reach it.
 #[derive(Clone)]
@@ -55,6 +58,10 @@ impl std::fmt::Debug for S3BlobsConfig {
 
 pub struct S3Blobs {
     client: Client,
+    /// MiB of part buffers all writes may hold at once: a write waits for
+    /// its part's worth, so many slow or concurrent PUTs cannot make the
+    /// region hold a part size each without bound.
+    buffers: Arc<tokio::sync::Semaphore>,
     bucket: String,
     prefix: String,
     part_size: usize,
@@ -85,11 +92,13 @@ impl S3Blobs {
             s3 = s3.endpoint_url(endpoint);
         }
         let server = format!("{}/{}", config.endpoint.as_deref().unwrap_or("s3"), config.bucket);
+        let part_size = config.part_size.max(MIN_PART_SIZE);
         let blobs = Self {
             client: Client::from_conf(s3.build()),
+            buffers: Arc::new(tokio::sync::Semaphore::new(BUFFER_BUDGET_MIB.max(part_size >> 20))),
             bucket: config.bucket.clone(),
             prefix: config.prefix.clone(),
-            part_size: config.part_size.max(MIN_PART_SIZE),
+            part_size,
             server,
         };
         blobs.client.head_bucket().bucket(&blobs.bucket).send().await.map_err(|e| blobs.unreachable(&e))?;
@@ -200,6 +209,8 @@ async fn fill(body: &mut ByteStream, limit: usize) -> StoreResult<(Bytes, bool)>
 #[async_trait]
 impl BlobStore for S3Blobs {
     async fn put(&self, mut body: ByteStream) -> StoreResult<(String, u64)> {
+        let permits = u32::try_from(self.part_size >> 20).unwrap_or(u32::MAX);
+        let _buffer = self.buffers.acquire_many(permits).await.map_err(io::Error::other)?;
         let id = uuid::Uuid::new_v4().simple().to_string();
         let key = self.key(&id)?;
         let (first, ended) = fill(&mut body, self.part_size).await?;

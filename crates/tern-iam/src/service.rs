@@ -283,7 +283,8 @@ impl Iam {
     /// changed it (authority side); says whether it had.
     pub(crate) async fn reload(&self) -> IamResult<bool> {
         let Home::Authority { docs, kek, .. } = &self.home else { return Ok(false) };
-        if docs.doc_generation(DOCS).await? == self.stored() {
+        // Nobody else writes an embedded store: what this process holds is it.
+        if !docs.docs_shared() || docs.doc_generation(DOCS).await? == self.stored() {
             return Ok(false);
         }
         let (directory, stored) = load_directory(docs.as_ref(), kek).await?;
@@ -351,13 +352,6 @@ impl Iam {
     /// principal, a permission) that may be only a moment old; returns
     /// whether anything could have changed.
     pub async fn catch_up(&self) -> bool {
-        // An authority no other process writes for is never behind, and an
-        // unknown key asks nothing of its store.
-        if let Home::Authority { docs, .. } = &self.home
-            && !docs.docs_shared()
-        {
-            return false;
-        }
         let arrived = std::time::Instant::now();
         let mut last = self.caught_up.lock().await;
         if last.is_some_and(|started| started >= arrived) {

@@ -107,6 +107,10 @@ impl KeyStore {
             let view = self.view.read().expect("key store lock");
             (view.keys_generation, view.aliases_generation)
         };
+        // Nobody else writes an embedded store: once read, it is current.
+        if keys_seen.is_some() && aliases_seen.is_some() && !self.docs.docs_shared() {
+            return Ok(false);
+        }
         let mut changed = false;
         if Some(self.docs.doc_generation(KEYS).await?) != keys_seen {
             let loaded = self.docs.load_docs(KEYS).await?;
