@@ -2,7 +2,7 @@
 
 use s3s::dto::{
     Bucket, BucketLocationConstraint, BucketVersioningStatus, CreateBucketInput, GetBucketVersioningOutput,
-    ListBucketsOutput, PutBucketVersioningInput,
+    ListBucketsInput, ListBucketsOutput, PutBucketVersioningInput,
 };
 use s3s::{S3Result, s3_error};
 use tern_core::names::is_valid_bucket_name;
@@ -82,9 +82,29 @@ impl Region {
         Ok(())
     }
 
-    pub(crate) async fn list_buckets(&self) -> S3Result<ListBucketsOutput> {
-        let entries = self.registry.list().await.map_err(|e| registry_error(&e))?;
-        let buckets = entries
+    /// ListBuckets, one page: names after the continuation token that match
+    /// `prefix` and `bucket-region`, at most `max-buckets` (all when absent).
+    pub(crate) async fn list_buckets(&self, input: ListBucketsInput) -> S3Result<ListBucketsOutput> {
+        let max = match input.max_buckets {
+            None => usize::MAX,
+            Some(n @ 1..=10_000) => usize::try_from(n).unwrap_or(usize::MAX),
+            Some(_) => {
+                return Err(s3_error!(InvalidArgument, "Argument max-buckets must be an integer between 1 and 10000"));
+            }
+        };
+        let after = input.continuation_token.as_deref().map(bucket_token_start).transpose()?;
+        let prefix = input.prefix.as_deref().unwrap_or_default();
+        let mut entries = self.registry.list().await.map_err(|e| registry_error(&e))?;
+        entries.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        let mut matching = entries
+            .into_iter()
+            .filter(|e| after.as_ref().is_none_or(|after| e.name > *after))
+            .filter(|e| e.name.starts_with(prefix))
+            .filter(|e| input.bucket_region.as_ref().is_none_or(|r| e.region == *r));
+        let page: Vec<_> = matching.by_ref().take(max).collect();
+        let next =
+            (matching.next().is_some()).then(|| page.last().map(|e| crate::body::base64_encode(e.name.as_bytes())));
+        let buckets = page
             .into_iter()
             .map(|e| Bucket {
                 bucket_region: Some(e.region),
@@ -92,7 +112,12 @@ impl Region {
                 name: Some(e.name),
             })
             .collect();
-        Ok(ListBucketsOutput { buckets: Some(buckets), owner: Some(owner(&self.account_id)), ..Default::default() })
+        Ok(ListBucketsOutput {
+            buckets: Some(buckets),
+            owner: Some(owner(&self.account_id)),
+            continuation_token: next.flatten(),
+            prefix: input.prefix,
+        })
     }
 
     pub(crate) async fn location(&self, name: &str) -> S3Result<Option<BucketLocationConstraint>> {
@@ -125,6 +150,14 @@ impl Region {
         };
         Ok(GetBucketVersioningOutput { status, ..Default::default() })
     }
+}
+
+/// The bucket name a ListBuckets continuation token resumes after.
+fn bucket_token_start(token: &str) -> S3Result<String> {
+    crate::body::base64_decode(token)
+        .and_then(|b| String::from_utf8(b).ok())
+        .filter(|name| !name.is_empty())
+        .ok_or_else(|| s3_error!(InvalidArgument, "The continuation token provided is incorrect"))
 }
 
 fn already_owned() -> s3s::S3Error {

@@ -41,7 +41,7 @@ fn resume_after(entry: &Entry, versions: bool) -> KeyStart {
 
 /// The common prefix `key` folds into, if any.
 fn common_prefix(key: &str, prefix: &str, delimiter: Option<&str>) -> Option<String> {
-    let delimiter = delimiter.filter(|d| !d.is_empty())?;
+    let delimiter = delimiter?;
     let rest = key.strip_prefix(prefix)?;
     rest.find(delimiter).map(|i| format!("{prefix}{}", &rest[..i + delimiter.len()]))
 }
@@ -68,6 +68,10 @@ where
     Fut: Future<Output = S3Result<Vec<VersionSummary>>>,
 {
     let mut entries: Vec<Entry> = Vec::new();
+    if max == 0 {
+        // S3 answers MaxKeys=0 with nothing, not truncated, whatever the bucket holds.
+        return Ok(Page { entries, truncated: false });
+    }
     // One entry past `max` tells whether the listing is truncated.
     'fetch: while entries.len() <= max {
         let rows = fetch(start.clone(), (max + 1 - entries.len()).clamp(1, 1000)).await?;
@@ -100,20 +104,13 @@ fn max_keys(requested: Option<i32>) -> S3Result<usize> {
     }
 }
 
-fn url_encoding(encoding_type: Option<&s3s::dto::EncodingType>) -> bool {
-    encoding_type.is_some_and(|e| e.as_str() == "url")
+/// An empty `delimiter=` is no delimiter, and S3 does not echo it.
+fn delimiter_of(requested: Option<String>) -> Option<String> {
+    requested.filter(|d| !d.is_empty())
 }
 
-fn object_entry(row: VersionSummary, url: bool) -> Object {
-    Object {
-        checksum_algorithm: row.checksum_algorithm.map(|a| vec![a.into()]),
-        e_tag: Some(etag(&row.etag)),
-        key: Some(encode_if(url, row.key)),
-        last_modified: Some(timestamp(row.modified_ms)),
-        size: Some(i64::try_from(row.size).unwrap_or(i64::MAX)),
-        storage_class: Some(row.storage_class.unwrap_or_else(|| "STANDARD".into()).into()),
-        ..Default::default()
-    }
+fn url_encoding(encoding_type: Option<&s3s::dto::EncodingType>) -> bool {
+    encoding_type.is_some_and(|e| e.as_str() == "url")
 }
 
 /// Continuation tokens are the resume position, base64-encoded and opaque to clients.
@@ -172,22 +169,24 @@ impl Region {
             (None, Some(after)) => KeyStart::After(after.clone()),
             (None, None) => KeyStart::Beginning,
         };
-        let page = self.list_current_page(&input.bucket, &prefix, input.delimiter.as_deref(), start, max).await?;
+        let delimiter = delimiter_of(input.delimiter);
+        let page = self.list_current_page(&input.bucket, &prefix, delimiter.as_deref(), start, max).await?;
         let next = page.truncated.then(|| page.entries.last().map(|e| encode_token(&resume_after(e, false)))).flatten();
         let url = url_encoding(input.encoding_type.as_ref());
+        let fetch_owner = input.fetch_owner == Some(true);
         let key_count = page.entries.len();
         let (items, prefixes) = split_entries(page.entries, url);
         Ok(ListObjectsV2Output {
             name: Some(input.bucket),
             prefix: Some(encode_if(url, prefix)),
-            delimiter: input.delimiter.map(|d| encode_if(url, d)),
+            delimiter: delimiter.map(|d| encode_if(url, d)),
             max_keys: input.max_keys.or(Some(1000)),
             key_count: Some(i32::try_from(key_count).unwrap_or(i32::MAX)),
             is_truncated: Some(page.truncated),
             continuation_token: input.continuation_token,
             next_continuation_token: next,
             start_after: input.start_after.map(|s| encode_if(url, s)),
-            contents: Some(items.into_iter().map(|r| object_entry(r, url)).collect()),
+            contents: Some(items.into_iter().map(|r| self.object_entry(r, url, fetch_owner)).collect()),
             common_prefixes: Some(prefixes),
             encoding_type: input.encoding_type,
             ..Default::default()
@@ -198,12 +197,14 @@ impl Region {
         self.bucket(&input.bucket).await?;
         let max = max_keys(input.max_keys)?;
         let prefix = input.prefix.clone().unwrap_or_default();
-        let delimiter = input.delimiter.as_deref();
-        let start = input.marker.as_deref().map_or(KeyStart::Beginning, |m| start_at_marker(m, &prefix, delimiter));
-        let page = self.list_current_page(&input.bucket, &prefix, delimiter, start, max).await?;
+        let delimiter = delimiter_of(input.delimiter);
+        let start =
+            input.marker.as_deref().map_or(KeyStart::Beginning, |m| start_at_marker(m, &prefix, delimiter.as_deref()));
+        let page = self.list_current_page(&input.bucket, &prefix, delimiter.as_deref(), start, max).await?;
         let url = url_encoding(input.encoding_type.as_ref());
-        let next_marker = page
-            .truncated
+        // S3 names a NextMarker only when a delimiter was given; without one
+        // the last key is the marker.
+        let next_marker = (page.truncated && delimiter.is_some())
             .then(|| {
                 page.entries.last().map(|e| match e {
                     Entry::Item(row) => row.key.clone(),
@@ -215,12 +216,12 @@ impl Region {
         Ok(ListObjectsOutput {
             name: Some(input.bucket),
             prefix: Some(encode_if(url, prefix)),
-            delimiter: input.delimiter.map(|d| encode_if(url, d)),
+            delimiter: delimiter.map(|d| encode_if(url, d)),
             marker: Some(input.marker.map(|m| encode_if(url, m)).unwrap_or_default()),
             next_marker: next_marker.map(|m| encode_if(url, m)),
             max_keys: input.max_keys.or(Some(1000)),
             is_truncated: Some(page.truncated),
-            contents: Some(items.into_iter().map(|r| object_entry(r, url)).collect()),
+            contents: Some(items.into_iter().map(|r| self.object_entry(r, url, true)).collect()),
             common_prefixes: Some(prefixes),
             encoding_type: input.encoding_type,
             ..Default::default()
@@ -234,16 +235,16 @@ impl Region {
         self.bucket(&input.bucket).await?;
         let max = max_keys(input.max_keys)?;
         let prefix = input.prefix.clone().unwrap_or_default();
-        let delimiter = input.delimiter.as_deref();
+        let delimiter = delimiter_of(input.delimiter);
         let start = match (&input.key_marker, &input.version_id_marker) {
             (Some(key), Some(version)) if !version.is_empty() => {
                 KeyStart::AfterVersion { key: key.clone(), version_id: version.clone() }
             }
-            (Some(key), _) => start_at_marker(key, &prefix, delimiter),
+            (Some(key), _) => start_at_marker(key, &prefix, delimiter.as_deref()),
             (None, _) => KeyStart::Beginning,
         };
         let bucket = input.bucket.as_str();
-        let page = walk(&prefix, delimiter, start, max, true, |start, limit| {
+        let page = walk(&prefix, delimiter.as_deref(), start, max, true, |start, limit| {
             let prefix = prefix.as_str();
             async move { self.meta.list_versions(bucket, prefix, &start, limit).await.map_err(store_error) }
         })
@@ -262,7 +263,7 @@ impl Region {
         Ok(ListObjectVersionsOutput {
             name: Some(input.bucket),
             prefix: Some(encode_if(url, prefix)),
-            delimiter: input.delimiter.map(|d| encode_if(url, d)),
+            delimiter: delimiter.map(|d| encode_if(url, d)),
             key_marker: Some(input.key_marker.map(|m| encode_if(url, m)).unwrap_or_default()),
             version_id_marker: Some(input.version_id_marker.unwrap_or_default()),
             next_key_marker: next_key.map(|k| encode_if(url, k)),
@@ -275,6 +276,20 @@ impl Region {
             encoding_type: input.encoding_type,
             ..Default::default()
         })
+    }
+
+    /// A V1 listing always names the owner; V2 only with `fetch-owner=true`.
+    fn object_entry(&self, row: VersionSummary, url: bool, with_owner: bool) -> Object {
+        Object {
+            checksum_algorithm: row.checksum_algorithm.map(|a| vec![a.into()]),
+            e_tag: Some(etag(&row.etag)),
+            key: Some(encode_if(url, row.key)),
+            last_modified: Some(timestamp(row.modified_ms)),
+            owner: with_owner.then(|| owner(&self.account_id)),
+            size: Some(i64::try_from(row.size).unwrap_or(i64::MAX)),
+            storage_class: Some(row.storage_class.unwrap_or_else(|| "STANDARD".into()).into()),
+            ..Default::default()
+        }
     }
 
     fn push_version_entry(

@@ -78,8 +78,8 @@ impl S3 for TernS3 {
         ok(HeadBucketOutput { bucket_region: Some(self.region.name.clone()), ..Default::default() })
     }
 
-    async fn list_buckets(&self, _req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
-        ok(self.region.list_buckets().await?)
+    async fn list_buckets(&self, req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
+        ok(self.region.list_buckets(req.input).await?)
     }
 
     async fn get_bucket_location(

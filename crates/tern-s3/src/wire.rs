@@ -195,8 +195,15 @@ pub(crate) fn parse_http_date(text: &str) -> Option<Timestamp> {
 }
 
 /// Percent-encodes listing fields when the client asked for `encoding-type=url`.
+/// A listing value as S3 sends it under `encoding-type=url`: form encoding
+/// (space as `+`, all but `A-Za-z0-9*-._` escaped) with `/` left as it is.
 pub(crate) fn encode_if(url: bool, value: String) -> String {
-    if url { urlencoding::encode(&value).into_owned() } else { value }
+    if !url {
+        return value;
+    }
+    let segments: Vec<String> =
+        value.split('/').map(|s| form_urlencoded::byte_serialize(s.as_bytes()).collect()).collect();
+    segments.join("/")
 }
 
 #[cfg(test)]
@@ -211,6 +218,12 @@ mod tests {
         let many = (0..11).map(|i| format!("k{i}=v")).collect::<Vec<_>>().join("&");
         assert!(parse_tagging_header(&many).is_err());
         assert!(parse_tagging_header(&format!("{}=v", "k".repeat(129))).is_err());
+    }
+
+    #[test]
+    fn listing_url_encoding_matches_s3() {
+        assert_eq!(encode_if(true, "a b/c+d\n~é*(1).txt".into()), "a+b/c%2Bd%0A%7E%C3%A9*%281%29.txt");
+        assert_eq!(encode_if(false, "a b".into()), "a b");
     }
 
     #[test]
