@@ -111,7 +111,16 @@ impl Handler for OuterLayer {
         }
         let started = Instant::now();
         let method = req.method().clone();
+        let declares_body = header_u64(&req, "content-length").is_some_and(|n| n > 0)
+            || req.headers().contains_key(http::header::TRANSFER_ENCODING);
         let (served, mut response) = self.dispatch(req).await;
+        // A refusal is often answered before the body is read. A client told
+        // no by its `Expect: 100-continue` then sends no body, and hyper would
+        // read the next request on the connection as this body's rest; so an
+        // error to a request with a body closes the connection.
+        if declares_body && (response.status().is_client_error() || response.status().is_server_error()) {
+            response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+        }
         self.metrics.observe(served, &method, response.status(), started.elapsed());
         // Every service's "try again shortly" says when.
         if response.status() == StatusCode::SERVICE_UNAVAILABLE {

@@ -5,6 +5,7 @@ mod cse_cli;
 mod replication_cli;
 mod store_cli;
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -78,11 +79,18 @@ enum Command {
 /// standard output stays theirs (`--json`).
 fn init_logging(command: &Command) {
     let server = matches!(command, Command::Up { .. } | Command::Server { .. });
-    let default = if server { "info,s3s=warn,sqlx=warn" } else { "warn" };
+    // s3s logs every error answer at ERROR, a client's mistakes included;
+    // Tern logs its own failures itself, so s3s is heard only when asked for.
+    let default = if server { "info,s3s=off,sqlx=warn" } else { "warn,s3s=off" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("TERN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let logs = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
-    if server { logs.init() } else { logs.with_writer(std::io::stderr).init() }
+    // Colour only for a person at a terminal, never into files or pipes.
+    if server {
+        logs.with_ansi(std::io::stdout().is_terminal()).init();
+    } else {
+        logs.with_ansi(std::io::stderr().is_terminal()).with_writer(std::io::stderr).init();
+    }
 }
 
 fn main() -> std::process::ExitCode {
