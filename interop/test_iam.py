@@ -215,3 +215,20 @@ def test_s3_calls_kms_as_the_caller(tern, bucket):
     with pytest.raises(ClientError) as e:
         client_for(tern, "kms", EAST, creds).generate_data_key(KeyId=key, KeySpec="AES_256")
     assert code(e.value) == "AccessDeniedException", "kms:ViaService limits the key to S3"
+
+
+@pytest.mark.parametrize("made_in", [EAST, WEST])
+def test_a_new_access_key_works_at_once_in_every_region(tern, made_in):
+    """No retries: the first request with a key made a moment ago, in either
+    region and to any service, is answered as that key's owner."""
+    iam = tern.client("iam", made_in)
+    for _ in range(5):
+        name, key = new_user(iam, None, allow(["s3:CreateBucket", "s3:ListAllMyBuckets"]))
+        for region in (WEST, EAST):
+            s3 = client_for(tern, "s3", region, key)
+            bucket = unique("fresh-key").lower()
+            config = {} if region == EAST else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+            s3.create_bucket(Bucket=bucket, **config)
+            tern.client("s3", region).delete_bucket(Bucket=bucket)
+        for region in (WEST, EAST):
+            assert client_for(tern, "sts", region, key).get_caller_identity()["Arn"].endswith(f":user/{name}")
