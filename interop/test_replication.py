@@ -95,6 +95,10 @@ def test_a_failure_names_the_aws_reason_and_the_config_errors_are_aws_codes(tern
         east.put_bucket_replication(Bucket=src, ReplicationConfiguration={"Role": arn, "Rules": [rule("no-such-bucket-x")]})
     assert e.value.response["Error"]["Code"] == "InvalidRequest"
     east.put_bucket_replication(Bucket=src, ReplicationConfiguration={"Role": arn, "Rules": [rule(dst)]})
+    with pytest.raises(ClientError) as e:
+        east.put_bucket_versioning(Bucket=src, VersioningConfiguration={"Status": "Suspended"})
+    assert (e.value.response["Error"]["Code"], e.value.response["ResponseMetadata"]["HTTPStatusCode"]) == ("InvalidBucketState", 409)
+    assert east.get_bucket_versioning(Bucket=src)["Status"] == "Enabled"
     east.put_object(Bucket=src, Key="k", Body=b"x")
     assert settle(east, src, "k") == "FAILED"
     report = json.loads(tern.cli_replication("status", "--bucket", src, "--json"))

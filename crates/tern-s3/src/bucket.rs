@@ -138,6 +138,12 @@ impl Region {
                 ));
             }
         };
+        if state == Versioning::Suspended && self.replication_config(&bucket.name).await?.is_some() {
+            return Err(s3_error!(
+                InvalidBucketState,
+                "A replication configuration is present on this bucket, so the versioning state cannot be changed."
+            ));
+        }
         self.meta.set_versioning(&bucket.name, state).await.map_err(store_error)
     }
 
