@@ -15,6 +15,8 @@ pub fn iam_action(operation: &str, versioned: bool) -> Option<&'static str> {
     Some(match operation {
         "GetObject" | "HeadObject" if versioned => "s3:GetObjectVersion",
         "GetObject" | "HeadObject" => "s3:GetObject",
+        "GetObjectAttributes" if versioned => "s3:GetObjectVersionAttributes",
+        "GetObjectAttributes" => "s3:GetObjectAttributes",
         "GetObjectTagging" if versioned => "s3:GetObjectVersionTagging",
         "GetObjectTagging" => "s3:GetObjectTagging",
         "PutObjectTagging" if versioned => "s3:PutObjectVersionTagging",

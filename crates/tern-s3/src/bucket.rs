@@ -82,7 +82,7 @@ impl Region {
         Ok(())
     }
 
-    /// ListBuckets, one page: names after the continuation token that match
+    /// `ListBuckets`, one page: names after the continuation token that match
     /// `prefix` and `bucket-region`, at most `max-buckets` (all when absent).
     pub(crate) async fn list_buckets(&self, input: ListBucketsInput) -> S3Result<ListBucketsOutput> {
         let max = match input.max_buckets {
@@ -158,7 +158,7 @@ impl Region {
     }
 }
 
-/// The bucket name a ListBuckets continuation token resumes after.
+/// The bucket name a `ListBuckets` continuation token resumes after.
 fn bucket_token_start(token: &str) -> S3Result<String> {
     crate::body::base64_decode(token)
         .and_then(|b| String::from_utf8(b).ok())

@@ -18,6 +18,7 @@ pub(crate) fn store_error(e: StoreError) -> S3Error {
             NoSuchUpload,
             "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
         ),
+        StoreError::NoSuchKey => s3_error!(NoSuchKey, "The specified key does not exist."),
         StoreError::PreconditionFailed => {
             s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold")
         }

@@ -1,14 +1,15 @@
 //! The S3 API of one region, on s3s.
 //!
 //! [`TernS3`] is a thin `impl s3s::S3`: each operation hands its input to the
-//! use-case module of its family (`bucket`, `object`, `list`, `multipart`,
-//! `tagging`, `replication`), each a set of methods on [`Region`]. Storage is
+//! use-case module of its family (`bucket`, `object`, `attributes`, `list`,
+//! `multipart`, `tagging`, `replication`), each a set of methods on [`Region`]. Storage is
 //! reached only through the `tern-store` traits (bucket configurations as
 //! versioned documents, `stored`), and the global bucket namespace only
 //! through [`BucketRegistry`]. Replication's rules and wire protocol are
 //! `tern-replication-model`'s; this crate parses, plans and receives.
 
 pub mod access;
+mod attributes;
 pub mod audit;
 mod body;
 mod bucket;

@@ -9,7 +9,9 @@ use s3s::dto::{
     UploadPartCopyOutput, UploadPartInput, UploadPartOutput,
 };
 use s3s::{S3Request, S3Result, s3_error};
-use tern_store::{BlobPart, NewVersion, ObjectData, PartRecord, StoredChecksum, UploadRecord};
+use tern_store::{
+    BlobPart, BucketRecord, NewVersion, ObjectAttrs, ObjectData, PartRecord, StoredChecksum, UploadRecord,
+};
 
 use crate::body::{Declared, Ingested, base64_decode, base64_encode, checksum_hasher, checksum_value, ingest};
 use tern_iam::policy::Principal;
@@ -165,11 +167,41 @@ impl Region {
         Ok(out)
     }
 
+    /// `CompleteMultipartUpload`; a retry of one that already succeeded (an SDK
+    /// retries after a timeout) is answered as the first was, while the
+    /// version it made is still the key's current one.
     pub(crate) async fn complete_multipart_upload(
         &self,
         input: CompleteMultipartUploadInput,
     ) -> S3Result<CompleteMultipartUploadOutput> {
         let bucket = self.bucket(&input.bucket).await?;
+        let (key, upload_id) = (input.key.clone(), input.upload_id.clone());
+        match self.complete_upload(&bucket, input).await {
+            Err(e) if *e.code() == s3s::S3ErrorCode::NoSuchUpload => {
+                self.completed_before(&bucket, &key, &upload_id).await?.ok_or(e)
+            }
+            done => done,
+        }
+    }
+
+    /// The answer of an earlier Complete of `upload_id`, if its version is current.
+    async fn completed_before(
+        &self,
+        bucket: &BucketRecord,
+        key: &str,
+        upload_id: &str,
+    ) -> S3Result<Option<CompleteMultipartUploadOutput>> {
+        let current = self.meta.get_version(&bucket.name, key, None).await.map_err(store_error)?;
+        Ok(current
+            .filter(|v| !v.is_delete_marker && v.attrs.upload_id.as_deref() == Some(upload_id))
+            .map(|v| completed(bucket, key, &v.version_id, &v.etag, &v.attrs)))
+    }
+
+    async fn complete_upload(
+        &self,
+        bucket: &BucketRecord,
+        input: CompleteMultipartUploadInput,
+    ) -> S3Result<CompleteMultipartUploadOutput> {
         let upload = self.upload(&input.bucket, &input.key, &input.upload_id).await?;
         let requested = input.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
         let stored = self.meta.list_parts(&upload.upload_id, 0, 10_000).await.map_err(store_error)?;
@@ -177,8 +209,9 @@ impl Region {
 
         let mut attrs = upload.attrs.clone();
         attrs.parts_count = Some(u32::try_from(chosen.len()).unwrap_or(u32::MAX));
+        attrs.upload_id = Some(upload.upload_id.clone());
         attrs.checksum = attrs.checksum.and_then(|c| composite_checksum(&c.algorithm, &chosen));
-        let version_id = version_id_for(&bucket);
+        let version_id = version_id_for(bucket);
         let modified_ms = now_ms();
         let mut version = NewVersion {
             bucket: bucket.name.clone(),
@@ -207,20 +240,7 @@ impl Region {
             self.replication_wake.notify_one();
         }
         self.release_blobs(&displaced.blobs).await;
-        let mut out = CompleteMultipartUploadOutput {
-            server_side_encryption: crate::wire::sse_dto(version.attrs.encryption),
-            ssekms_key_id: version.attrs.kms_key_arn.clone(),
-            bucket_key_enabled: version.attrs.bucket_key.then_some(true),
-            bucket: Some(bucket.name.clone()),
-            key: Some(upload.key.clone()),
-            location: Some(format!("/{}/{}", bucket.name, upload.key)),
-            e_tag: Some(etag(&version.etag)),
-            version_id: reported_version(&bucket, &version_id),
-            ..Default::default()
-        };
-        fill_checksum!(out, version.attrs.checksum.as_ref());
-        out.checksum_type = checksum_type(version.attrs.checksum.as_ref());
-        Ok(out)
+        Ok(completed(bucket, &upload.key, &version_id, &version.etag, &version.attrs))
     }
 
     pub(crate) async fn abort_multipart_upload(&self, input: &AbortMultipartUploadInput) -> S3Result<()> {
@@ -306,6 +326,30 @@ impl Region {
             ..Default::default()
         })
     }
+}
+
+/// What `CompleteMultipartUpload` answers for the version it made.
+fn completed(
+    bucket: &BucketRecord,
+    key: &str,
+    version_id: &str,
+    version_etag: &str,
+    attrs: &ObjectAttrs,
+) -> CompleteMultipartUploadOutput {
+    let mut out = CompleteMultipartUploadOutput {
+        server_side_encryption: crate::wire::sse_dto(attrs.encryption),
+        ssekms_key_id: attrs.kms_key_arn.clone(),
+        bucket_key_enabled: attrs.bucket_key.then_some(true),
+        bucket: Some(bucket.name.clone()),
+        key: Some(key.to_owned()),
+        location: Some(format!("/{}/{key}", bucket.name)),
+        e_tag: Some(etag(version_etag)),
+        version_id: reported_version(bucket, version_id),
+        ..Default::default()
+    };
+    fill_checksum!(out, attrs.checksum.as_ref());
+    out.checksum_type = checksum_type(attrs.checksum.as_ref());
+    out
 }
 
 fn part_entry(p: &PartRecord) -> Part {

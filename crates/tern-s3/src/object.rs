@@ -196,6 +196,7 @@ impl Region {
         let (record, range, content_range) =
             self.prepare_read(target, read_conditions!(input), input.range.as_ref(), input.part_number).await?;
         let keys = self.read_keys(&record, customer.as_ref(), who).await?;
+        let with_checksum = checksum_asked(input.checksum_mode.as_ref());
         let mut out = GetObjectOutput {
             content_length: Some(i64::try_from(range.end - range.start).unwrap_or(i64::MAX)),
             content_range,
@@ -204,7 +205,7 @@ impl Region {
             ..Default::default()
         };
         fill_object_headers!(out, record, customer.as_ref());
-        if range.end - range.start == record.size {
+        if with_checksum && range.end - range.start == record.size {
             fill_checksum!(out, record.attrs.checksum.as_ref());
             out.checksum_type = checksum_type(record.attrs.checksum.as_ref());
         }
@@ -223,8 +224,10 @@ impl Region {
             ..Default::default()
         };
         fill_object_headers!(out, record, customer.as_ref());
-        fill_checksum!(out, record.attrs.checksum.as_ref());
-        out.checksum_type = checksum_type(record.attrs.checksum.as_ref());
+        if checksum_asked(input.checksum_mode.as_ref()) {
+            fill_checksum!(out, record.attrs.checksum.as_ref());
+            out.checksum_type = checksum_type(record.attrs.checksum.as_ref());
+        }
         Ok(out)
     }
 
@@ -524,6 +527,11 @@ impl ReadConditions<'_> {
 
 /// The byte range a read returns and its `Content-Range`; a `Content-Range`
 /// (hence a 206) only when the client asked for a range or a part.
+/// S3 returns an object's checksum on GET and HEAD only to `x-amz-checksum-mode: ENABLED`.
+fn checksum_asked(mode: Option<&s3s::dto::ChecksumMode>) -> bool {
+    mode.is_some_and(|m| m.as_str() == s3s::dto::ChecksumMode::ENABLED)
+}
+
 fn select_range(
     record: &VersionRecord,
     range: Option<&Range>,

@@ -155,12 +155,18 @@ macro_rules! fill_object_headers {
         $crate::encryption::fill_sse!($out, attrs, $customer);
         $out.replication_status =
             attrs.replication_status.map(|s| s3s::dto::ReplicationStatus::from(s.as_str().to_owned()));
-        if record.version_id != tern_store::NULL_VERSION {
-            $out.version_id = Some(record.version_id.clone());
-        }
+        $out.version_id = $crate::wire::reported_read_version(record);
     }};
 }
 pub(crate) use fill_object_headers;
+
+/// The `x-amz-version-id` of a read: S3 names a null version `null` only in
+/// a bucket that has had versioning.
+pub(crate) fn reported_read_version(record: &tern_store::VersionRecord) -> Option<String> {
+    let named = record.version_id != tern_store::NULL_VERSION
+        || record.bucket_versioning != tern_store::Versioning::Unversioned;
+    named.then(|| record.version_id.clone())
+}
 
 /// Copies a stored checksum into an output that has the five checksum fields.
 macro_rules! fill_checksum {

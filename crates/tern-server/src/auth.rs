@@ -17,8 +17,9 @@ use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{S3Auth, SecretKey};
 use s3s::dto::{
     CopyObjectInput, CopySource, CreateMultipartUploadInput, DeleteObjectInput, DeleteObjectTaggingInput,
-    DeleteObjectsInput, GetObjectInput, GetObjectTaggingInput, HeadObjectInput, ListObjectVersionsInput,
-    ListObjectsInput, ListObjectsV2Input, PutObjectInput, PutObjectTaggingInput, UploadPartCopyInput,
+    DeleteObjectsInput, GetObjectAttributesInput, GetObjectInput, GetObjectTaggingInput, HeadObjectInput,
+    ListObjectVersionsInput, ListObjectsInput, ListObjectsV2Input, PutObjectInput, PutObjectTaggingInput,
+    UploadPartCopyInput,
 };
 use s3s::path::S3Path;
 use s3s::validation::NameValidation;
@@ -101,6 +102,7 @@ struct Unauthorized(Principal);
 /// Operations authorized from their parsed input, each by a method below.
 const DECIDED_BY_INPUT: &[&str] = &[
     "GetObject",
+    "GetObjectAttributes",
     "HeadObject",
     "DeleteObject",
     "DeleteObjects",
@@ -255,6 +257,7 @@ macro_rules! listing {
 
 named! {
     HeadObjectInput => { versioned_object!(); }
+    GetObjectAttributesInput => { versioned_object!(); }
     DeleteObjectInput => { versioned_object!(); }
     GetObjectTaggingInput => { versioned_object!(); }
     PutObjectTaggingInput => { versioned_object!(); }
@@ -438,6 +441,18 @@ impl S3Access for IamAccess {
 
     async fn head_object(&self, req: &mut S3Request<HeadObjectInput>) -> S3Result<()> {
         self.by_version(req, "HeadObject").await
+    }
+
+    /// As AWS: the attributes' own permission and reading the object's.
+    async fn get_object_attributes(&self, req: &mut S3Request<GetObjectAttributesInput>) -> S3Result<()> {
+        let input = &req.input;
+        let versioned = input.version_id().is_some();
+        let all = [
+            needs("GetObjectAttributes", versioned, target_of(input)),
+            needs("GetObject", versioned, target_of(input)),
+        ];
+        let version = input.version_id().cloned();
+        self.decide(req, &all, |cx| set_version(cx, version.as_ref())).await
     }
 
     async fn delete_object(&self, req: &mut S3Request<DeleteObjectInput>) -> S3Result<()> {

@@ -98,6 +98,16 @@ const SINGLE_VALUED: &[&str] = &[
     "x-amz-target",
 ];
 
+/// s3s quotes every `ETag` it writes; `GetObjectAttributes` is the one answer in
+/// which S3 sends it bare, and clients compare it as sent.
+fn unquote_attributes_etag(response: &mut Response<Body>) {
+    let Some(xml) = response.body().bytes() else { return };
+    let Ok(text) = std::str::from_utf8(&xml) else { return };
+    let bare = text.replacen("<ETag>\"", "<ETag>", 1).replacen("\"</ETag>", "</ETag>", 1);
+    response.headers_mut().insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(bare.len()));
+    *response.body_mut() = Body::from(bare);
+}
+
 fn header_u64(req: &Request<Incoming>, name: &str) -> Option<u64> {
     header(req, name)?.parse().ok()
 }
@@ -168,6 +178,8 @@ impl OuterLayer {
         let chunked = header(&req, "x-amz-content-sha256").is_some_and(|v| v.starts_with("STREAMING-"));
         let request_id = tern_s3::audit::RequestId::new();
         req.extensions_mut().insert(request_id.clone());
+        let is_head = req.method() == http::Method::HEAD;
+        let object_attributes = req.method() == http::Method::GET && query.has("attributes");
         let (parts, incoming) = req.into_parts();
         let body = RequestBody::new(incoming, self.request_timeout, chunked);
         let req = Request::from_parts(parts, Body::from(Box::pin(body) as s3s::stream::DynByteStream));
@@ -180,6 +192,17 @@ impl OuterLayer {
         };
         if let Ok(id) = http::HeaderValue::from_str(&request_id.0) {
             response.headers_mut().insert("x-amz-request-id", id);
+        }
+        // As a ranged GET, a HEAD of a range or a part is partial content
+        // (s3s answers every successful HEAD 200).
+        if is_head
+            && response.status() == StatusCode::OK
+            && response.headers().contains_key(http::header::CONTENT_RANGE)
+        {
+            *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+        }
+        if object_attributes && response.status() == StatusCode::OK {
+            unquote_attributes_etag(&mut response);
         }
         (Served::S3, response)
     }

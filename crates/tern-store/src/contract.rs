@@ -233,6 +233,9 @@ async fn preconditions(store: &dyn MetaStore) {
     let wrong = store.put_version(&v, Some(&Precondition::Match("nope".into()))).await;
     assert!(matches!(wrong, Err(StoreError::PreconditionFailed)));
     store.put_version(&v, Some(&Precondition::Match("e1".into()))).await.unwrap();
+    let absent = version("b-pre", "absent", NULL_VERSION, "e1", inline("x"));
+    let nothing_to_match = store.put_version(&absent, Some(&Precondition::Match("e1".into()))).await;
+    assert!(matches!(nothing_to_match, Err(StoreError::NoSuchKey)), "{nothing_to_match:?}");
 }
 
 async fn listings(store: &dyn MetaStore) {

@@ -14,6 +14,9 @@ pub enum StoreError {
     NoSuchUpload,
     #[error("precondition failed")]
     PreconditionFailed,
+    /// A write conditional on the key's current object found none.
+    #[error("no such key")]
+    NoSuchKey,
     /// A completed upload named a part that is not the upload's as it now
     /// stands (it was uploaded again meanwhile).
     #[error("a part changed while the upload completed")]

@@ -127,6 +127,10 @@ pub struct ObjectAttrs {
     pub checksum: Option<StoredChecksum>,
     /// Number of parts when the version came from a multipart upload.
     pub parts_count: Option<u32>,
+    /// The multipart upload the version completed: a retried Complete of it
+    /// is answered with this version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_id: Option<String>,
     /// `x-amz-server-side-encryption` of the stored bytes; `None` with SSE-C.
     pub encryption: Option<SseAlgorithm>,
     /// SSE-KMS: ARN of the KMS key that protects the data key.
@@ -230,6 +234,9 @@ pub struct VersionRecord {
     /// on every change; replicated changes apply only if newer.
     pub tags_stamp: i64,
     pub data: ObjectData,
+    /// The bucket's versioning as the version was read: S3 names a null
+    /// version `null` only in a bucket that has had versioning.
+    pub bucket_versioning: Versioning,
 }
 
 /// What a listing row needs (no bytes, no tags).
@@ -257,12 +264,14 @@ pub enum Precondition {
 
 impl Precondition {
     /// Whether the condition holds when the key's current object has
-    /// `live_etag` (`None`: no object, or a delete marker).
-    #[must_use]
-    pub fn holds(&self, live_etag: Option<&str>) -> bool {
-        match self {
-            Self::NoneMatchAny => live_etag.is_none(),
-            Self::Match(etag) => live_etag == Some(etag.as_str()),
+    /// `live_etag` (`None`: no object, or a delete marker): as S3 answers,
+    /// `If-Match` with no object to match is `NoSuchKey`.
+    pub fn check(&self, live_etag: Option<&str>) -> Result<(), crate::StoreError> {
+        match (self, live_etag) {
+            (Self::NoneMatchAny, None) => Ok(()),
+            (Self::Match(_), None) => Err(crate::StoreError::NoSuchKey),
+            (Self::Match(etag), Some(live)) if etag == live => Ok(()),
+            _ => Err(crate::StoreError::PreconditionFailed),
         }
     }
 }

@@ -95,6 +95,7 @@ pub(crate) fn version(row: &impl Columns) -> StoreResult<VersionRecord> {
         tags: serde_json::from_str(&row.text("tags")?)?,
         tags_stamp: row.int("tags_stamp")?,
         data,
+        bucket_versioning: Versioning::from_db(row.maybe_text("bucket_versioning")?.as_deref()),
     })
 }
 

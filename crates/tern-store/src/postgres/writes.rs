@@ -72,9 +72,7 @@ pub(super) async fn insert_version(
         .fetch_optional(&mut *conn)
         .await?;
         let live_etag = current.map(|row| row.try_get::<String, _>("etag")).transpose()?;
-        if !precondition.holds(live_etag.as_deref()) {
-            return Err(StoreError::PreconditionFailed);
-        }
+        precondition.check(live_etag.as_deref())?;
     }
     let mut displaced = Displaced::default();
     if v.version_id == NULL_VERSION {

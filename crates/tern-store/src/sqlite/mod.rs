@@ -32,7 +32,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Columns of `versions` every version query selects, in [`rows::version`] order.
 const VERSION_COLUMNS: &str = "key, version_id, is_latest, is_delete_marker, modified_ms, size, etag, attrs, tags, tags_stamp, inline_data, parts, \
-     bucket";
+     bucket, (SELECT versioning FROM buckets WHERE buckets.name = versions.bucket) AS bucket_versioning";
 /// Columns of `replication_tasks`, in [`rows::task`] order.
 const TASK_COLUMNS: &str = "id, bucket, key, version_id, kind, rule_id, destination, role, replica_kms_key_id, size, state, attempts, reason, \
      created_ms, finished_ms";

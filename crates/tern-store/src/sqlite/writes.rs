@@ -27,11 +27,7 @@ fn check_precondition(current: Option<&SqliteRow>, precondition: Option<&Precond
         Some(row) if !row.try_get::<bool, _>("is_delete_marker")? => Some(row.try_get::<String, _>("etag")?),
         _ => None,
     };
-    if precondition.is_none_or(|p| p.holds(live_etag.as_deref())) {
-        Ok(())
-    } else {
-        Err(StoreError::PreconditionFailed)
-    }
+    precondition.map_or(Ok(()), |p| p.check(live_etag.as_deref()))
 }
 
 /// The body of `put_version`, shared with `complete_upload`. Every statement
