@@ -88,6 +88,23 @@ def test_regional_and_multi_region_sse_kms_replicate(tern, pair):
         assert replica["Body"].read() == b"secret" * 10_000
 
 
+def test_replicas_take_the_rules_storage_class(tern, pair):
+    east, west, src, dst = pair
+    arn = role(tern, ["s3:GetObjectVersionForReplication", "s3:ReplicateObject"])
+    with pytest.raises(ClientError) as e:
+        east.put_bucket_replication(Bucket=src, ReplicationConfiguration={
+            "Role": arn, "Rules": [rule(dst, destination={"StorageClass": "DEEP_ARCHIVE"})]})
+    assert e.value.response["Error"]["Code"] == "InvalidStorageClass"
+    east.put_bucket_replication(Bucket=src, ReplicationConfiguration={
+        "Role": arn, "Rules": [rule(dst, destination={"StorageClass": "STANDARD_IA"})]})
+    assert east.get_bucket_replication(Bucket=src)["ReplicationConfiguration"]["Rules"][0]["Destination"]["StorageClass"] == "STANDARD_IA"
+    east.put_object(Bucket=src, Key="k", Body=b"x", StorageClass="ONEZONE_IA")
+    assert settle(east, src, "k") == "COMPLETED"
+    assert east.head_object(Bucket=src, Key="k")["StorageClass"] == "ONEZONE_IA"
+    assert west.head_object(Bucket=dst, Key="k")["StorageClass"] == "STANDARD_IA"
+    assert west.list_objects_v2(Bucket=dst)["Contents"][0]["StorageClass"] == "STANDARD_IA"
+
+
 def test_a_failure_names_the_aws_reason_and_the_config_errors_are_aws_codes(tern, pair):
     east, west, src, dst = pair
     arn = role(tern, ["s3:GetObjectVersionForReplication"])

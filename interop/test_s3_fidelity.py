@@ -232,3 +232,31 @@ def test_get_object_attributes(s3, bucket):
     with pytest.raises(ClientError) as missing:
         s3.get_object_attributes(Bucket=bucket, Key="absent", ObjectAttributes=["ObjectSize"])
     assert code(missing.value) == "NoSuchKey"
+
+
+SERVED_CLASSES = ["REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR"]
+
+
+def test_storage_classes(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="standard", Body=b"x", StorageClass="STANDARD")
+    assert "StorageClass" not in s3.head_object(Bucket=bucket, Key="standard")  # S3 names no class for STANDARD
+    for cls in SERVED_CLASSES:
+        s3.put_object(Bucket=bucket, Key=f"put/{cls}", Body=b"x", StorageClass=cls)
+        assert s3.head_object(Bucket=bucket, Key=f"put/{cls}")["StorageClass"] == cls
+    listed = {o["Key"]: o["StorageClass"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert listed == {"standard": "STANDARD", **{f"put/{c}": c for c in SERVED_CLASSES}}
+    versions = {v["Key"]: v["StorageClass"] for v in s3.list_object_versions(Bucket=bucket)["Versions"]}
+    assert versions == listed
+    s3.copy_object(Bucket=bucket, Key="copied", CopySource={"Bucket": bucket, "Key": "standard"}, StorageClass="ONEZONE_IA")
+    assert s3.head_object(Bucket=bucket, Key="copied")["StorageClass"] == "ONEZONE_IA"
+    upload, done = multipart(s3, bucket, "multi", [b"m"], StorageClass="STANDARD_IA")
+    assert s3.list_parts(Bucket=bucket, Key="multi", UploadId=upload)["StorageClass"] == "STANDARD_IA"
+    assert [u["StorageClass"] for u in s3.list_multipart_uploads(Bucket=bucket)["Uploads"]] == ["STANDARD_IA"]
+    s3.complete_multipart_upload(Bucket=bucket, Key="multi", UploadId=upload, MultipartUpload={"Parts": done})
+    assert s3.get_object(Bucket=bucket, Key="multi")["StorageClass"] == "STANDARD_IA"
+    for refused in ("GLACIER", "DEEP_ARCHIVE", "NOT_A_CLASS"):
+        with pytest.raises(ClientError) as e:
+            s3.put_object(Bucket=bucket, Key="archived", Body=b"x", StorageClass=refused)
+        assert code(e.value) == "InvalidStorageClass"
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="archived")

@@ -148,6 +148,7 @@ impl ReplicationConfig {
                 destination: r.destination.bucket.clone(),
                 role: self.role.clone(),
                 replica_kms_key_id: r.destination.replica_kms_key_id.clone(),
+                storage_class: r.destination.storage_class.clone(),
             })
             .collect()
     }

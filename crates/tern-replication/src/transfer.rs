@@ -237,13 +237,18 @@ struct Delivery {
 }
 
 fn manifest(version: &VersionRecord, task: &TaskRecord) -> ReplicaManifest {
+    let mut attrs = version.attrs.clone();
+    // The rule may store replicas in a class of its own (STANDARD is no class).
+    if let Some(class) = &task.storage_class {
+        attrs.storage_class = (class != "STANDARD").then(|| class.clone());
+    }
     ReplicaManifest {
         version_id: version.version_id.clone(),
         modified_ms: version.modified_ms,
         etag: version.etag.clone(),
         is_delete_marker: version.is_delete_marker,
         size: if version.is_delete_marker { 0 } else { version.size },
-        attrs: version.attrs.clone(),
+        attrs,
         tags: version.tags.clone(),
         tags_stamp: version.tags_stamp,
         // Only SSE-KMS sources are re-encrypted under the rule's key; the

@@ -42,21 +42,22 @@ pub(crate) fn check_user_metadata(metadata: Option<&s3s::dto::Metadata>) -> S3Re
     Ok(())
 }
 
+/// The storage classes Tern stores objects in: all of S3's whose objects
+/// are read at once. STANDARD is stored as no class, as S3 reports it.
+pub(crate) const STORAGE_CLASSES: [&str; 6] =
+    ["STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR"];
+
+/// A write's storage class. The archival classes (GLACIER, `DEEP_ARCHIVE`)
+/// need `RestoreObject` before a read, which Tern does not serve, so they are
+/// refused at the door rather than accepted and left unreadable.
 pub(crate) fn storage_class(class: Option<&StorageClass>) -> S3Result<Option<String>> {
-    const KNOWN: [&str; 9] = [
-        "STANDARD",
-        "REDUCED_REDUNDANCY",
-        "STANDARD_IA",
-        "ONEZONE_IA",
-        "INTELLIGENT_TIERING",
-        "GLACIER",
-        "DEEP_ARCHIVE",
-        "GLACIER_IR",
-        "EXPRESS_ONEZONE",
-    ];
     match class.map(StorageClass::as_str) {
         None | Some("STANDARD") => Ok(None),
-        Some(c) if KNOWN.contains(&c) => Ok(Some(c.to_owned())),
+        Some(c) if STORAGE_CLASSES.contains(&c) => Ok(Some(c.to_owned())),
+        Some(c @ ("GLACIER" | "DEEP_ARCHIVE")) => Err(s3_error!(
+            InvalidStorageClass,
+            "The storage class you specified is not valid: {c} objects need RestoreObject, which Tern does not serve"
+        )),
         Some(_) => Err(s3_error!(InvalidStorageClass, "The storage class you specified is not valid")),
     }
 }

@@ -46,6 +46,7 @@ fn task_to(destination: &str) -> crate::NewTask {
         destination: destination.into(),
         role: "arn:aws:iam::000000000000:role/r".into(),
         replica_kms_key_id: None,
+        storage_class: Some("STANDARD_IA".into()),
     }
 }
 
@@ -392,6 +393,7 @@ async fn replication_outbox(store: &dyn MetaStore) {
     let now = 1_800_000_000_000;
     let leased = store.lease_tasks(now, 1000, 10).await.unwrap();
     assert_eq!(leased.len(), 2, "both tasks committed with the version");
+    assert!(leased.iter().all(|t| t.storage_class.as_deref() == Some("STANDARD_IA")), "{leased:?}");
     assert!(store.lease_tasks(now, 1000, 10).await.unwrap().is_empty(), "leased tasks are not handed out twice");
     assert_eq!(store.renew_leases(&[leased[0].id], now + 5000).await.unwrap(), 1);
     assert_eq!(store.lease_tasks(now + 1001, 1000, 10).await.unwrap().len(), 1, "an expired lease is taken over");

@@ -108,6 +108,7 @@ const TABLES: &[Table] = &[
             ("destination", Text),
             ("role", Text),
             ("replica_kms_key_id", Text),
+            ("storage_class", Text),
             ("size", Int),
             ("state", Text),
             ("attempts", Int),

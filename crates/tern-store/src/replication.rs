@@ -10,6 +10,8 @@ pub struct NewTask {
     /// The rule's role, which replication acts as.
     pub role: String,
     pub replica_kms_key_id: Option<String>,
+    /// The rule's `Destination.StorageClass`: replicas are stored in it.
+    pub storage_class: Option<String>,
 }
 
 /// What a task replicates.
@@ -65,6 +67,7 @@ pub struct TaskRecord {
     pub destination: String,
     pub role: String,
     pub replica_kms_key_id: Option<String>,
+    pub storage_class: Option<String>,
     pub size: u64,
     pub state: TaskState,
     pub attempts: u32,

@@ -149,6 +149,7 @@ pub(crate) fn task(row: &impl Columns) -> StoreResult<TaskRecord> {
         destination: row.text("destination")?,
         role: row.text("role")?,
         replica_kms_key_id: row.maybe_text("replica_kms_key_id")?,
+        storage_class: row.maybe_text("storage_class")?,
         size: to_u64(row.int("size")?)?,
         state: TaskState::from_db(&row.text("state")?),
         attempts: u32::try_from(row.int("attempts")?).unwrap_or(u32::MAX),

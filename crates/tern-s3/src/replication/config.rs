@@ -94,6 +94,8 @@ fn destination(d: &dto::Destination) -> S3Result<Destination> {
         }
         _ => None,
     };
+    // Replicas are stored as writes are: in the classes Tern serves.
+    crate::wire::storage_class(d.storage_class.as_ref())?;
     Ok(Destination {
         bucket: bucket.to_owned(),
         account: d.account.clone(),

@@ -160,7 +160,8 @@ async fn insert_row(conn: &mut PgConnection, v: &NewVersion, latest: bool) -> St
     for task in &v.replication {
         sqlx::query(
             "INSERT INTO replication_tasks (bucket, key, version_id, rule_id, destination, role, replica_kms_key_id, \
-             size, state, not_before_ms, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'PENDING', $9, $9)",
+             storage_class, size, state, not_before_ms, created_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'PENDING', $10, $10)",
         )
         .bind(&v.bucket)
         .bind(&v.key)
@@ -169,6 +170,7 @@ async fn insert_row(conn: &mut PgConnection, v: &NewVersion, latest: bool) -> St
         .bind(&task.destination)
         .bind(&task.role)
         .bind(&task.replica_kms_key_id)
+        .bind(&task.storage_class)
         .bind(to_i64(v.size)?)
         .bind(v.modified_ms)
         .execute(&mut *conn)
@@ -316,8 +318,9 @@ pub(super) async fn add_tasks(
     for task in tasks {
         let inserted = sqlx::query(
             "INSERT INTO replication_tasks (bucket, key, version_id, rule_id, destination, role, replica_kms_key_id, \
-             size, state, not_before_ms, created_ms) SELECT bucket, key, version_id, $1, $2, $3, $4, size, 'PENDING', \
-             modified_ms, modified_ms FROM versions v WHERE bucket = $5 AND key = $6 AND version_id = $7 AND NOT EXISTS \
+             storage_class, size, state, not_before_ms, created_ms) SELECT bucket, key, version_id, $1, $2, $3, $4, $8, \
+             size, 'PENDING', modified_ms, modified_ms FROM versions v WHERE bucket = $5 AND key = $6 AND version_id = $7 \
+             AND NOT EXISTS \
              (SELECT 1 FROM replication_tasks t WHERE t.bucket = v.bucket AND t.key = v.key \
              AND t.version_id = v.version_id AND t.destination = $2)",
         )
@@ -328,6 +331,7 @@ pub(super) async fn add_tasks(
         .bind(bucket)
         .bind(key)
         .bind(version_id)
+        .bind(&task.storage_class)
         .execute(&mut *conn)
         .await?;
         added += inserted.rows_affected();

@@ -34,7 +34,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 const VERSION_COLUMNS: &str = "key, version_id, is_latest, is_delete_marker, modified_ms, size, etag, attrs, tags, tags_stamp, inline_data, parts, \
      bucket, (SELECT versioning FROM buckets WHERE buckets.name = versions.bucket) AS bucket_versioning";
 /// Columns of `replication_tasks`, in [`rows::task`] order.
-const TASK_COLUMNS: &str = "id, bucket, key, version_id, kind, rule_id, destination, role, replica_kms_key_id, size, state, attempts, reason, \
+const TASK_COLUMNS: &str = "id, bucket, key, version_id, kind, rule_id, destination, role, replica_kms_key_id, storage_class, size, state, attempts, reason, \
      created_ms, finished_ms";
 const SUMMARY_COLUMNS: &str = "key, version_id, is_latest, is_delete_marker, modified_ms, size, etag, attrs";
 const UPLOAD_COLUMNS: &str = "upload_id, bucket, key, created_ms, attrs, tags";

@@ -133,7 +133,7 @@ async fn insert_row(conn: &mut SqliteConnection, v: &NewVersion, latest: bool) -
     for task in &v.replication {
         sqlx::query(
             "INSERT INTO replication_tasks (bucket, key, version_id, rule_id, destination, role, replica_kms_key_id, \
-             size, state, not_before_ms, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'PENDING', ?, ?)",
+             storage_class, size, state, not_before_ms, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'PENDING', ?, ?)",
         )
         .bind(&v.bucket)
         .bind(&v.key)
@@ -142,6 +142,7 @@ async fn insert_row(conn: &mut SqliteConnection, v: &NewVersion, latest: bool) -
         .bind(&task.destination)
         .bind(&task.role)
         .bind(&task.replica_kms_key_id)
+        .bind(&task.storage_class)
         .bind(to_i64(v.size)?)
         .bind(v.modified_ms)
         .bind(v.modified_ms)
@@ -289,7 +290,7 @@ pub(super) async fn add_tasks(
     for task in tasks {
         let inserted = sqlx::query(
             "INSERT INTO replication_tasks (bucket, key, version_id, rule_id, destination, role, replica_kms_key_id, \
-             size, state, not_before_ms, created_ms) SELECT bucket, key, version_id, ?, ?, ?, ?, size, 'PENDING', \
+             storage_class, size, state, not_before_ms, created_ms) SELECT bucket, key, version_id, ?, ?, ?, ?, ?, size, 'PENDING', \
              modified_ms, modified_ms FROM versions v WHERE bucket = ? AND key = ? AND version_id = ? AND NOT EXISTS \
              (SELECT 1 FROM replication_tasks t WHERE t.bucket = v.bucket AND t.key = v.key \
              AND t.version_id = v.version_id AND t.destination = ?)",
@@ -298,6 +299,7 @@ pub(super) async fn add_tasks(
         .bind(&task.destination)
         .bind(&task.role)
         .bind(&task.replica_kms_key_id)
+        .bind(&task.storage_class)
         .bind(bucket)
         .bind(key)
         .bind(version_id)
