@@ -2,6 +2,8 @@
 
 import base64
 import hashlib
+import os
+import zlib
 
 import pytest
 from botocore.exceptions import ClientError
@@ -260,3 +262,36 @@ def test_storage_classes(s3, bucket):
         assert code(e.value) == "InvalidStorageClass"
     with pytest.raises(ClientError):
         s3.head_object(Bucket=bucket, Key="archived")
+
+
+def test_full_object_checksums_of_multipart_uploads(s3, bucket):
+    parts = [os.urandom(5 << 20), os.urandom(5 << 20), b"tail"]
+    whole = base64.b64encode(zlib.crc32(b"".join(parts)).to_bytes(4, "big")).decode()
+    created = s3.create_multipart_upload(Bucket=bucket, Key="full", ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT")
+    assert (created["ChecksumAlgorithm"], created["ChecksumType"]) == ("CRC32", "FULL_OBJECT")
+    upload, done = created["UploadId"], []
+    for number, body in enumerate(parts, start=1):
+        part = s3.upload_part(Bucket=bucket, Key="full", UploadId=upload, PartNumber=number, Body=body, ChecksumAlgorithm="CRC32")
+        done.append({"PartNumber": number, "ETag": part["ETag"], "ChecksumCRC32": part["ChecksumCRC32"]})
+    listed = s3.list_parts(Bucket=bucket, Key="full", UploadId=upload)
+    assert (listed["ChecksumAlgorithm"], listed["ChecksumType"]) == ("CRC32", "FULL_OBJECT")
+    wrong = base64.b64encode(b"\0\0\0\0").decode()
+    with pytest.raises(ClientError) as mismatch:
+        s3.complete_multipart_upload(Bucket=bucket, Key="full", UploadId=upload, MultipartUpload={"Parts": done},
+                                     ChecksumCRC32=wrong, ChecksumType="FULL_OBJECT")
+    assert code(mismatch.value) == "BadDigest"
+    finished = s3.complete_multipart_upload(Bucket=bucket, Key="full", UploadId=upload, MultipartUpload={"Parts": done},
+                                            ChecksumCRC32=whole, ChecksumType="FULL_OBJECT")
+    assert (finished["ChecksumCRC32"], finished["ChecksumType"]) == (whole, "FULL_OBJECT")
+    head = s3.head_object(Bucket=bucket, Key="full", ChecksumMode="ENABLED")
+    assert (head["ChecksumCRC32"], head["ChecksumType"]) == (whole, "FULL_OBJECT")
+
+    composite = s3.create_multipart_upload(Bucket=bucket, Key="composite", ChecksumAlgorithm="SHA256")
+    assert composite["ChecksumType"] == "COMPOSITE"
+    with pytest.raises(ClientError) as refused:
+        s3.create_multipart_upload(Bucket=bucket, Key="x", ChecksumAlgorithm="SHA256", ChecksumType="FULL_OBJECT")
+    assert code(refused.value) == "InvalidRequest"
+    with pytest.raises(ClientError) as mismatched:
+        s3.upload_part(Bucket=bucket, Key="composite", UploadId=composite["UploadId"], PartNumber=1, Body=b"x",
+                       ChecksumAlgorithm="CRC32")
+    assert code(mismatched.value) == "InvalidRequest"

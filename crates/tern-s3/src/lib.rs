@@ -28,6 +28,7 @@ mod s3_impl;
 mod sse;
 mod stored;
 mod tagging;
+mod upload_checksum;
 mod wire;
 
 pub use bucket_policy::{BucketPolicies, PublicAccessBlock};

@@ -13,7 +13,8 @@ use tern_store::{
     BlobPart, BucketRecord, NewVersion, ObjectAttrs, ObjectData, PartRecord, StoredChecksum, UploadRecord,
 };
 
-use crate::body::{Declared, Ingested, base64_decode, base64_encode, checksum_hasher, checksum_value, ingest};
+use crate::body::{Declared, Ingested, base64_encode, ingest};
+use crate::upload_checksum;
 use tern_iam::policy::Principal;
 
 use crate::customer_key::{copy_source_customer_key, customer_key};
@@ -52,11 +53,7 @@ impl Region {
         check_key(&input.key)?;
         let bucket = self.bucket(&input.bucket).await?;
         let mut attrs = attrs_from_input!(input)?;
-        attrs.checksum = input.checksum_algorithm.as_ref().map(|alg| StoredChecksum {
-            algorithm: alg.as_str().to_uppercase(),
-            value: String::new(),
-            kind: Some("COMPOSITE".into()),
-        });
+        attrs.checksum = upload_checksum::declared(input.checksum_algorithm.as_ref(), input.checksum_type.as_ref())?;
         let requested = requested_encryption!(input)?;
         let customer = requested.customer.clone();
         let plan = self.plan_encryption(&bucket.name, requested).await?;
@@ -77,6 +74,7 @@ impl Region {
             key: Some(input.key),
             upload_id: Some(upload.upload_id),
             checksum_algorithm: input.checksum_algorithm,
+            checksum_type: checksum_type(upload.attrs.checksum.as_ref()),
             ..Default::default()
         };
         fill_sse!(out, upload.attrs, customer.as_ref());
@@ -126,7 +124,8 @@ impl Region {
         let upload = self.upload(&input.bucket, &input.key, &input.upload_id).await?;
         let customer = customer_key!(input)?;
         let key = self.fresh_if_denied(|| self.part_key(&upload.attrs, customer.as_ref(), who)).await?;
-        let declared = Declared::from_headers(&req.headers, input.content_length, input.content_md5.clone());
+        let mut declared = Declared::from_headers(&req.headers, input.content_length, input.content_md5.clone());
+        declared.checksum = part_checksum(&upload, declared.checksum)?;
         let ingested = ingest(self, input.body, &declared, req.trailing_headers.as_ref(), false, &key).await?;
         self.record_part(&input.upload_id, number, &ingested).await?;
         let mut out = UploadPartOutput { e_tag: Some(etag(&hex::encode(ingested.md5))), ..Default::default() };
@@ -150,7 +149,11 @@ impl Region {
             None => 0..source.size,
             Some(text) => copy_range(text, source.size)?,
         };
-        let declared = Declared { content_length: Some(range.end - range.start), ..Declared::default() };
+        let declared = Declared {
+            content_length: Some(range.end - range.start),
+            checksum: part_checksum(&upload, None)?,
+            ..Declared::default()
+        };
         let body = stream_range(self, source_keys, &source.data, source.size, range);
         let ingested = ingest(self, Some(body), &declared, None, false, &key).await?;
         self.record_part(&input.upload_id, number, &ingested).await?;
@@ -203,14 +206,17 @@ impl Region {
         input: CompleteMultipartUploadInput,
     ) -> S3Result<CompleteMultipartUploadOutput> {
         let upload = self.upload(&input.bucket, &input.key, &input.upload_id).await?;
-        let requested = input.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
+        let requested = input.multipart_upload.as_ref().and_then(|m| m.parts.as_deref()).unwrap_or_default();
         let stored = self.meta.list_parts(&upload.upload_id, 0, 10_000).await.map_err(store_error)?;
-        let chosen = choose_parts(&requested, &stored)?;
+        let chosen = choose_parts(requested, &stored)?;
 
         let mut attrs = upload.attrs.clone();
         attrs.parts_count = Some(u32::try_from(chosen.len()).unwrap_or(u32::MAX));
         attrs.upload_id = Some(upload.upload_id.clone());
-        attrs.checksum = attrs.checksum.and_then(|c| composite_checksum(&c.algorithm, &chosen));
+        attrs.checksum = match &attrs.checksum {
+            Some(declared) => upload_checksum::completed(declared, &chosen, claimed_checksum(&input, declared))?,
+            None => None,
+        };
         let version_id = version_id_for(bucket);
         let modified_ms = now_ms();
         let mut version = NewVersion {
@@ -272,6 +278,8 @@ impl Region {
             is_truncated: Some(truncated),
             initiator: Some(Initiator { display_name: who.display_name.clone(), id: who.id.clone() }),
             owner: Some(who),
+            checksum_algorithm: upload.attrs.checksum.as_ref().map(|c| c.algorithm.clone().into()),
+            checksum_type: checksum_type(upload.attrs.checksum.as_ref()),
             storage_class: Some(upload.attrs.storage_class.unwrap_or_else(|| "STANDARD".into()).into()),
             parts: Some(parts.iter().map(part_entry).collect()),
             ..Default::default()
@@ -407,22 +415,34 @@ fn multipart_etag(parts: &[PartRecord]) -> String {
     format!("{}-{}", hex::encode(md5.finalize()), parts.len())
 }
 
-/// AWS's composite checksum: the checksum of the parts' binary checksums, `-N`.
-/// (CRC64NVME uploads are full-object only in AWS, so they get none here.)
-fn composite_checksum(algorithm: &str, parts: &[PartRecord]) -> Option<StoredChecksum> {
-    if algorithm == "CRC64NVME" {
-        return None;
+/// The checksum a part is stored with: the upload's algorithm, computed
+/// when the client sent none; another algorithm is S3's mismatch.
+fn part_checksum(
+    upload: &UploadRecord,
+    sent: Option<(String, Option<String>)>,
+) -> S3Result<Option<(String, Option<String>)>> {
+    let Some(expected) = upload.attrs.checksum.as_ref().map(|c| c.algorithm.clone()) else { return Ok(sent) };
+    match sent {
+        Some((algorithm, _)) if algorithm != expected => Err(s3_error!(
+            InvalidRequest,
+            "Checksum Type mismatch occurred, expected checksum Type: {}, actual checksum Type: {}",
+            expected.to_lowercase(),
+            algorithm.to_lowercase()
+        )),
+        Some(sent) => Ok(Some(sent)),
+        None => Ok(Some((expected, None))),
     }
-    let mut hasher = checksum_hasher(algorithm).ok()?;
-    for part in parts {
-        hasher.update(&base64_decode(part.checksum.as_deref()?)?);
+}
+
+/// The whole object's checksum a completion was sent with, in the upload's algorithm.
+fn claimed_checksum<'i>(input: &'i CompleteMultipartUploadInput, declared: &StoredChecksum) -> Option<&'i str> {
+    match declared.algorithm.as_str() {
+        "CRC32" => input.checksum_crc32.as_deref(),
+        "CRC32C" => input.checksum_crc32c.as_deref(),
+        "CRC64NVME" => input.checksum_crc64nvme.as_deref(),
+        "SHA1" => input.checksum_sha1.as_deref(),
+        _ => input.checksum_sha256.as_deref(),
     }
-    let value = checksum_value(algorithm, hasher)?;
-    Some(StoredChecksum {
-        algorithm: algorithm.to_owned(),
-        value: format!("{value}-{}", parts.len()),
-        kind: Some("COMPOSITE".into()),
-    })
 }
 
 /// Parses `x-amz-copy-source-range: bytes=first-last` against the source size.

@@ -130,3 +130,83 @@ async fn bad_completions_and_aborts() {
         .unwrap_err();
     assert_eq!(code(&bad_number), "InvalidArgument");
 }
+
+/// aws-sdk-s3 uploads with full-object CRC64NVME and CRC32C checksums: the
+/// region combines the parts' CRCs into the whole object's, which is what
+/// the SDK sends with the completion and what a read reports.
+#[tokio::test]
+async fn full_object_checksums_combine_from_the_parts() {
+    use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, ChecksumType};
+    use base64::Engine as _;
+    let tern = one_region().await;
+    let s3 = tern.s3(EAST);
+    bucket(&s3, "crc").await;
+    let parts = [pattern(PART, 4), pattern(PART, 5), pattern(777, 6)];
+    let whole = parts.concat();
+    for (algorithm, crc) in [
+        (ChecksumAlgorithm::Crc64Nvme, crc_fast::CrcAlgorithm::Crc64Nvme),
+        (ChecksumAlgorithm::Crc32C, crc_fast::CrcAlgorithm::Crc32Iscsi),
+    ] {
+        let value = crc_fast::checksum(crc, &whole);
+        let bytes = if crc == crc_fast::CrcAlgorithm::Crc64Nvme {
+            value.to_be_bytes().to_vec()
+        } else {
+            u32::try_from(value).unwrap().to_be_bytes().to_vec()
+        };
+        let expected = base64::engine::general_purpose::STANDARD.encode(bytes);
+        let key = algorithm.as_str();
+        let created = s3
+            .create_multipart_upload()
+            .bucket("crc")
+            .key(key)
+            .checksum_algorithm(algorithm.clone())
+            .checksum_type(ChecksumType::FullObject)
+            .send()
+            .await
+            .unwrap();
+        let id = created.upload_id().unwrap();
+        let mut completed = Vec::new();
+        for (i, data) in parts.iter().enumerate() {
+            let number = i32::try_from(i + 1).unwrap();
+            let out = s3
+                .upload_part()
+                .bucket("crc")
+                .key(key)
+                .upload_id(id)
+                .part_number(number)
+                .checksum_algorithm(algorithm.clone())
+                .body(ByteStream::from(data.clone()))
+                .send()
+                .await
+                .unwrap();
+            let part = CompletedPart::builder().part_number(number).e_tag(out.e_tag().unwrap());
+            let part = match algorithm {
+                ChecksumAlgorithm::Crc64Nvme => part.checksum_crc64_nvme(out.checksum_crc64_nvme().unwrap()),
+                _ => part.checksum_crc32_c(out.checksum_crc32_c().unwrap()),
+            };
+            completed.push(part.build());
+        }
+        let complete = s3
+            .complete_multipart_upload()
+            .bucket("crc")
+            .key(key)
+            .upload_id(id)
+            .checksum_type(ChecksumType::FullObject)
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(completed)).build());
+        let complete = match algorithm {
+            ChecksumAlgorithm::Crc64Nvme => complete.checksum_crc64_nvme(&expected),
+            _ => complete.checksum_crc32_c(&expected),
+        };
+        let done = complete.send().await.unwrap();
+        assert_eq!(done.checksum_type(), Some(&ChecksumType::FullObject));
+        let head = s3.head_object().bucket("crc").key(key).checksum_mode(ChecksumMode::Enabled).send().await.unwrap();
+        let reported = match algorithm {
+            ChecksumAlgorithm::Crc64Nvme => head.checksum_crc64_nvme(),
+            _ => head.checksum_crc32_c(),
+        };
+        assert_eq!(reported, Some(expected.as_str()), "{key}");
+        // The SDK checks the whole object's CRC as it reads it back.
+        let got = s3.get_object().bucket("crc").key(key).checksum_mode(ChecksumMode::Enabled).send().await.unwrap();
+        assert_eq!(got.body.collect().await.unwrap().into_bytes().len(), whole.len());
+    }
+}
