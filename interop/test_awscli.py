@@ -44,3 +44,22 @@ def test_s3api_versioning_and_errors(tern):
     assert '"Enabled"' in status
     missing = tern.aws("s3api", "head-object", "--bucket", "cli-west", "--key", "nope", region="eu-west-1", check=False)
     assert missing.returncode != 0 and "404" in missing.stderr
+
+
+def test_a_bucket_of_another_region_through_this_regions_endpoint(tern, tmp_path):
+    """The aws cli, configured for us-east-1 and its endpoint, working with a
+    bucket in eu-west-1: S3 redirects, the cli signs again for eu-west-1 and
+    sends to the same endpoint, which relays to eu-west-1."""
+    tern.aws("s3", "mb", "s3://cli-eu-bucket", region="eu-west-1")
+    data = tmp_path / "data.bin"
+    data.write_bytes(os.urandom(9 * 1024 * 1024))
+    tern.aws("s3", "cp", str(data), "s3://cli-eu-bucket/data.bin")
+    assert "data.bin" in tern.aws("s3", "ls", "s3://cli-eu-bucket").stdout
+    back = tmp_path / "back.bin"
+    tern.aws("s3", "cp", "s3://cli-eu-bucket/data.bin", str(back))
+    assert back.read_bytes() == data.read_bytes()
+    # The object lives in eu-west-1, read there directly.
+    head = tern.aws("s3api", "head-object", "--bucket", "cli-eu-bucket", "--key", "data.bin", region="eu-west-1")
+    assert '"ContentLength": 9437184' in head.stdout
+    tern.aws("s3", "rm", "s3://cli-eu-bucket/data.bin")
+    tern.aws("s3", "rb", "s3://cli-eu-bucket")

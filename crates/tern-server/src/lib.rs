@@ -9,6 +9,7 @@ mod audit;
 mod auth;
 mod body;
 pub mod credentials;
+mod forward;
 mod iam_peer;
 mod internal_routes;
 mod kms_peers;

@@ -23,6 +23,8 @@ pub enum Served {
     Sts,
     /// Refused before any service saw it.
     Refused,
+    /// Signed for another region, and relayed to it.
+    Relayed,
 }
 
 impl Served {
@@ -40,6 +42,7 @@ impl Served {
     fn label(self) -> &'static str {
         match self {
             Self::S3 => "s3",
+            Self::Relayed => "relayed",
             Self::Kms => "kms",
             Self::Iam => "iam",
             Self::Sts => "sts",

@@ -48,6 +48,8 @@ pub struct OuterLayer {
     pub peer_certificates: bool,
     /// What `/_tern/health` answers.
     pub readiness: Arc<crate::readiness::Readiness>,
+    /// Relays requests signed for other regions of the deployment.
+    pub forwarder: crate::forward::Forwarder,
 }
 
 pub(crate) fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
@@ -142,7 +144,15 @@ impl Handler for OuterLayer {
 }
 
 impl OuterLayer {
-    async fn dispatch(&self, req: Request<Incoming>) -> (Served, Response<Body>) {
+    async fn dispatch(&self, mut req: Request<Incoming>) -> (Served, Response<Body>) {
+        let Ok(relayed) = self.forwarder.admit(&mut req) else {
+            let refusal = s3_error_with(
+                S3ErrorCode::AccessDenied,
+                StatusCode::FORBIDDEN,
+                "The relayed request's origin does not verify.",
+            );
+            return (Served::Refused, refusal);
+        };
         let Ok(query) = Query::of(req.uri().query()) else {
             return (
                 Served::Refused,
@@ -150,8 +160,20 @@ impl OuterLayer {
             );
         };
         let scope = scope::of_request(header(&req, "authorization"), &query);
-        if let Some(response) = self.refuse(&req, &query, scope.as_ref()) {
+        let relay_to = scope.as_ref().map(|s| s.region.as_str()).filter(|region| {
+            // Never relayed: a request already relayed once, and this
+            // region's own routes (a relay holds the peer certificate).
+            *region != self.region
+                && !relayed
+                && self.forwarder.serves(region)
+                && !req.uri().path().starts_with("/_tern/")
+        });
+        if let Some(response) = self.refuse(&req, &query, scope.as_ref().filter(|_| relay_to.is_none())) {
             return (Served::Refused, response);
+        }
+        if let Some(region) = relay_to {
+            let region = region.to_owned();
+            return (Served::Relayed, self.forwarder.forward(req, &region).await);
         }
         match scope.as_ref().map(|s| s.service.as_str()) {
             Some(service @ ("kms" | "iam" | "sts")) => {

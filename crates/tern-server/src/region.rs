@@ -144,11 +144,33 @@ pub async fn start_region(
         request_timeout: limits.timeout,
         peer_certificates: deployment.tls.as_ref().is_some_and(tern_core::TlsConfig::mutual),
         readiness: Arc::clone(&readiness),
+        forwarder: forwarder(deployment, name, root, limits.timeout)?,
     });
 
     let stores = Stores { meta, audit, maintaining };
     let (local_addr, task) = listen(deployment, name, (outer, metrics), limits, (stop, stores, replicating)).await?;
     Ok(RunningRegion { name: name.to_owned(), local_addr, endpoint: config.endpoint_url(), task })
+}
+
+/// Relays requests signed for the other regions to them: streams of any
+/// length, so no overall deadline, but none may sit idle past `idle`.
+fn forwarder(
+    deployment: &DeploymentConfig,
+    name: &str,
+    root: &RootCredentials,
+    idle: Duration,
+) -> anyhow::Result<crate::forward::Forwarder> {
+    let builder =
+        reqwest::Client::builder().connect_timeout(Duration::from_secs(3)).read_timeout(idle).tcp_nodelay(true);
+    let http = crate::tls::peer_http(deployment.tls.as_ref(), builder)?;
+    let endpoints = deployment
+        .regions
+        .iter()
+        .filter(|r| r.name != name)
+        .map(|r| (r.name.clone(), r.endpoint_url().trim_end_matches('/').to_owned()))
+        .collect();
+    let secret = tern_crypto::transport::peer_secret(&root.secret_access_key);
+    Ok(crate::forward::Forwarder::new(http, endpoints, &secret, idle))
 }
 
 /// The account's Block Public Access, as the deployment sets it.

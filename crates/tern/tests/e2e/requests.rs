@@ -17,8 +17,10 @@ async fn signatures_are_verified() {
     let unknown = tern_testkit::s3_client(&endpoint, EAST, "AKIAUNKNOWN000000000", "x");
     assert_eq!(code(&unknown.list_buckets().send().await.unwrap_err()), "InvalidAccessKeyId");
 
-    // A request signed for another region is refused by this one.
-    let misdirected = tern_testkit::s3_client(&endpoint, WEST, tern_testkit::ACCESS_KEY, tern_testkit::SECRET_KEY);
+    // A request signed for a region the deployment does not have is refused
+    // (one signed for another of its regions is relayed there).
+    let misdirected =
+        tern_testkit::s3_client(&endpoint, "ap-south-1", tern_testkit::ACCESS_KEY, tern_testkit::SECRET_KEY);
     let err = misdirected.list_buckets().send().await.unwrap_err();
     assert_eq!((code(&err), status(&err)), ("AuthorizationHeaderMalformed".into(), 400));
 
@@ -424,4 +426,84 @@ async fn client_mistakes_are_not_server_errors_in_the_log() {
     assert!(loud.is_empty(), "client mistakes logged as server trouble:\n{}", loud.join("\n"));
     assert!(!log.contains('\u{1b}'), "colour codes in a log file:\n{log}");
     assert!(log.contains("serving on"), "{log}");
+}
+
+/// What a client sends to pass itself off as relayed from another address.
+const FORGED_RELAY: &[(&str, &str)] = &[("x-tern-forwarded-for", "127.0.0.1 0 1"), ("x-tern-forwarded-proof", "00")];
+
+/// A request signed for eu-west-1 but sent to us-east-1's endpoint is
+/// relayed to eu-west-1, which verifies it and answers, streaming both ways.
+/// The owner judges the client: its policies see the client's address, a
+/// client's own claim to have been relayed is refused, and this region's
+/// routes between regions are never relayed.
+#[tokio::test]
+async fn requests_signed_for_another_region_are_relayed_to_it() {
+    let tern = two_regions().await;
+    let east_endpoint = tern.endpoint(EAST);
+    // An SDK configured for eu-west-1, with us-east-1's endpoint.
+    let misdirected = tern_testkit::s3_client(&east_endpoint, WEST, tern_testkit::ACCESS_KEY, tern_testkit::SECRET_KEY);
+    misdirected
+        .create_bucket()
+        .bucket("relayed")
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let data = crate::pattern(3 << 20, 7);
+    misdirected.put_object().bucket("relayed").key("k").body(ByteStream::from(data.clone())).send().await.unwrap();
+    assert_eq!(crate::body_of(&tern.s3(WEST), "relayed", "k").await, data, "the bytes live in eu-west-1");
+    assert_eq!(crate::body_of(&misdirected, "relayed", "k").await, data);
+    let missing = misdirected.get_object().bucket("relayed").key("absent").send().await.unwrap_err();
+    assert_eq!((code(&missing), status(&missing)), ("NoSuchKey".into(), 404));
+    let metrics = reqwest::get(format!("{east_endpoint}/_tern/metrics")).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains(r#"service="relayed""#), "{metrics}");
+
+    // eu-west-1's policy denies the client's address; the relay's is another.
+    let deny = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::relayed/*","Condition":{"IpAddress":{"aws:SourceIp":"127.0.0.2/32"}}}]}"#;
+    tern.s3(WEST).put_bucket_policy().bucket("relayed").policy(deny).send().await.unwrap();
+    let from_elsewhere =
+        reqwest::Client::builder().local_address(std::net::IpAddr::from([127, 0, 0, 2])).build().unwrap();
+    let url = format!("{east_endpoint}/relayed/k");
+    let get = |client: reqwest::Client, extra: &'static [(&'static str, &'static str)]| {
+        let signed = tern_testkit::raw::signed(
+            &tern.root(),
+            tern_testkit::raw::Unsigned {
+                region: WEST,
+                service: "s3",
+                method: "GET",
+                url: &url,
+                headers: extra,
+                body: vec![],
+            },
+        )
+        .unwrap();
+        async move { tern_testkit::raw::send_with(&client, signed).await.unwrap() }
+    };
+    let denied = get(from_elsewhere.clone(), &[]).await;
+    assert_eq!(denied.status, 403, "{}", String::from_utf8_lossy(&denied.body));
+    assert_eq!(get(reqwest::Client::new(), &[]).await.status, 200);
+    // A client claiming to be relayed itself, to borrow an address.
+    let refused = get(from_elsewhere, FORGED_RELAY).await;
+    assert_eq!(refused.status, 403, "{}", String::from_utf8_lossy(&refused.body));
+
+    // Routes between regions stay the addressed region's own.
+    let internal = tern_testkit::raw::signed(
+        &tern.root(),
+        tern_testkit::raw::Unsigned {
+            region: WEST,
+            service: "s3",
+            method: "GET",
+            url: &format!("{east_endpoint}/_tern/registry/relayed"),
+            headers: &[],
+            body: vec![],
+        },
+    )
+    .unwrap();
+    let answer = tern_testkit::raw::send_with(&reqwest::Client::new(), internal).await.unwrap();
+    assert_eq!(answer.status, 400, "{}", String::from_utf8_lossy(&answer.body));
+    assert!(String::from_utf8_lossy(&answer.body).contains("AuthorizationHeaderMalformed"));
 }

@@ -220,3 +220,24 @@ async fn a_capture_between_regions_holds_no_plaintext() {
     assert!(seen.len() > body.len(), "the replica crossed the relay ({} bytes seen)", seen.len());
     assert!(!seen.windows(marker.len()).any(|w| w == marker), "plaintext on the wire");
 }
+
+/// A request signed for eu-west-1 and sent to us-east-1 over HTTPS is relayed
+/// over mutual TLS, and eu-west-1 knows it came over TLS.
+#[tokio::test]
+async fn relayed_requests_cross_over_mutual_tls_and_keep_their_transport() {
+    let tern = two_tls_regions().await;
+    versioned(&tern.s3(WEST), "tls-relayed", WEST).await;
+    let tls_only = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::tls-relayed/*","Condition":{"Bool":{"aws:SecureTransport":"false"}}}]}"#;
+    tern.s3(WEST).put_bucket_policy().bucket("tls-relayed").policy(tls_only).send().await.unwrap();
+    let url = format!("{}/tls-relayed/k", tern.endpoint(EAST));
+    let body = crate::pattern(100_000, 3);
+    let send = |method: &'static str, body: Vec<u8>| {
+        let unsigned = tern_testkit::raw::Unsigned { region: WEST, service: "s3", method, url: &url, headers: &[], body };
+        let signed = tern_testkit::raw::signed(&tern.root(), unsigned).unwrap();
+        async { tern_testkit::raw::send_with(&tern.http().unwrap(), signed).await.unwrap() }
+    };
+    let put = send("PUT", body.clone()).await;
+    assert_eq!(put.status, 200, "{}", put.text());
+    let got = send("GET", vec![]).await;
+    assert_eq!((got.status, got.body), (200, body));
+}
