@@ -40,6 +40,9 @@ pub struct DeploymentConfig {
     /// How replication workers share the outbox.
     #[serde(default)]
     pub replication: ReplicationConfig,
+    /// How often buckets' lifecycle rules are applied.
+    #[serde(default)]
+    pub lifecycle: LifecycleConfig,
     /// Block Public Access for the whole account (on by default): no bucket
     /// can take a public policy, nor let anonymous callers in through one.
     #[serde(default = "default_true")]
@@ -111,6 +114,33 @@ impl Default for AuditConfig {
     fn default() -> Self {
         Self { enabled: true, max_file_bytes: default_audit_file_bytes() }
     }
+}
+
+/// Each region's lifecycle worker.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LifecycleConfig {
+    /// Seconds between two passes over the region's buckets.
+    #[serde(default = "default_lifecycle_interval")]
+    pub interval_seconds: u64,
+    /// How long a rule's "day" is: 86400, as on AWS; shorter only to see
+    /// rules act in a test or a demonstration.
+    #[serde(default = "default_day_seconds")]
+    pub day_seconds: u64,
+}
+
+impl Default for LifecycleConfig {
+    fn default() -> Self {
+        Self { interval_seconds: default_lifecycle_interval(), day_seconds: default_day_seconds() }
+    }
+}
+
+fn default_lifecycle_interval() -> u64 {
+    600
+}
+
+fn default_day_seconds() -> u64 {
+    86_400
 }
 
 /// Replication's workers, per region.
@@ -388,6 +418,7 @@ impl Default for DeploymentConfig {
             limits: Limits::default(),
             audit: AuditConfig::default(),
             replication: ReplicationConfig::default(),
+            lifecycle: LifecycleConfig::default(),
             block_public_access: true,
             tls: None,
         }
@@ -420,6 +451,9 @@ impl DeploymentConfig {
         }
         if !(2..=3600).contains(&self.replication.lease_seconds) {
             return Err(ConfigError::Invalid("[replication] lease_seconds must be 2 to 3600".into()));
+        }
+        if self.lifecycle.interval_seconds == 0 || self.lifecycle.day_seconds == 0 {
+            return Err(ConfigError::Invalid("[lifecycle] interval_seconds and day_seconds must be positive".into()));
         }
         if let Some(tls) = &self.tls
             && tls.peer_cert.is_some() != tls.peer_key.is_some()

@@ -44,6 +44,8 @@ pub fn iam_action(operation: &str, versioned: bool) -> Option<&'static str> {
         "PutBucketVersioning" => "s3:PutBucketVersioning",
         "GetBucketEncryption" => "s3:GetEncryptionConfiguration",
         "PutBucketEncryption" | "DeleteBucketEncryption" => "s3:PutEncryptionConfiguration",
+        "GetBucketLifecycleConfiguration" => "s3:GetLifecycleConfiguration",
+        "PutBucketLifecycleConfiguration" | "DeleteBucketLifecycle" => "s3:PutLifecycleConfiguration",
         "GetBucketReplication" => "s3:GetReplicationConfiguration",
         "PutBucketReplication" | "DeleteBucketReplication" => "s3:PutReplicationConfiguration",
         "GetBucketPolicy" => "s3:GetBucketPolicy",

@@ -25,6 +25,8 @@ const CONFIG_CHANGES: &[(&str, &str, Option<&str>)] = &[
     ("DeletePublicAccessBlock", "DeleteBucketPublicAccessBlock", Some("publicAccessBlock")),
     ("PutBucketReplication", "PutBucketReplication", Some("replication")),
     ("DeleteBucketReplication", "DeleteBucketReplication", Some("replication")),
+    ("PutBucketLifecycleConfiguration", "PutBucketLifecycle", Some("lifecycle")),
+    ("DeleteBucketLifecycle", "DeleteBucketLifecycle", Some("lifecycle")),
 ];
 
 /// The id an S3 request is answered with (`x-amz-request-id`), which its

@@ -58,6 +58,25 @@ pub(crate) fn write_precondition(
     }
 }
 
+/// A delete marker for `key`, now.
+pub(crate) fn delete_marker(bucket: &BucketRecord, key: &str) -> NewVersion {
+    let modified_ms = now_ms();
+    NewVersion {
+        bucket: bucket.name.clone(),
+        key: key.to_owned(),
+        version_id: version_id_for(bucket),
+        is_delete_marker: true,
+        modified_ms,
+        size: 0,
+        etag: String::new(),
+        attrs: ObjectAttrs::default(),
+        tags: vec![],
+        tags_stamp: modified_ms,
+        data: tern_store::ObjectData::Inline(bytes::Bytes::new()),
+        replication: Vec::new(),
+    }
+}
+
 /// A new version of `key` holding an ingested body, with the `ETag` S3 gives
 /// a single-part object: the hex MD5 of its bytes.
 fn new_object_version(
@@ -247,7 +266,7 @@ impl Region {
     async fn delete_key(&self, bucket: &BucketRecord, key: &str, version_id: Option<&str>) -> S3Result<DeletedObject> {
         if let Some(version_id) = version_id {
             let (removed, displaced) =
-                self.meta.delete_version(&bucket.name, key, version_id).await.map_err(store_error)?;
+                self.meta.delete_version(&bucket.name, key, version_id, None).await.map_err(store_error)?;
             self.release_blobs(&displaced.blobs).await;
             return Ok(DeletedObject {
                 key: Some(key.to_owned()),
@@ -258,26 +277,12 @@ impl Region {
         }
         if bucket.versioning == Versioning::Unversioned {
             let (_, displaced) =
-                self.meta.delete_version(&bucket.name, key, NULL_VERSION).await.map_err(store_error)?;
+                self.meta.delete_version(&bucket.name, key, NULL_VERSION, None).await.map_err(store_error)?;
             self.release_blobs(&displaced.blobs).await;
             return Ok(DeletedObject { key: Some(key.to_owned()), ..Default::default() });
         }
-        let marker_id = version_id_for(bucket);
-        let modified_ms = now_ms();
-        let mut marker = NewVersion {
-            bucket: bucket.name.clone(),
-            key: key.to_owned(),
-            version_id: marker_id.clone(),
-            is_delete_marker: true,
-            modified_ms,
-            size: 0,
-            etag: String::new(),
-            attrs: ObjectAttrs::default(),
-            tags: vec![],
-            tags_stamp: modified_ms,
-            data: tern_store::ObjectData::Inline(bytes::Bytes::new()),
-            replication: Vec::new(),
-        };
+        let mut marker = delete_marker(bucket, key);
+        let marker_id = marker.version_id.clone();
         self.commit(&mut marker, None).await?;
         Ok(DeletedObject {
             key: Some(key.to_owned()),

@@ -18,6 +18,10 @@ use s3s::dto::{
     UploadPartCopyInput, UploadPartCopyOutput, UploadPartInput, UploadPartOutput,
 };
 use s3s::dto::{
+    DeleteBucketLifecycleInput, DeleteBucketLifecycleOutput, GetBucketLifecycleConfigurationInput,
+    GetBucketLifecycleConfigurationOutput, PutBucketLifecycleConfigurationInput, PutBucketLifecycleConfigurationOutput,
+};
+use s3s::dto::{
     DeleteBucketPolicyInput, DeleteBucketPolicyOutput, GetBucketPolicyInput, GetBucketPolicyOutput,
     GetBucketPolicyStatusInput, GetBucketPolicyStatusOutput, PolicyStatus, PutBucketPolicyInput, PutBucketPolicyOutput,
 };
@@ -248,6 +252,36 @@ impl S3 for TernS3 {
         let call = ConfigCall::new("DeleteBucketReplication", &req.input.bucket);
         self.region.audited(&req, call, done).await?;
         ok(DeleteBucketReplicationOutput {})
+    }
+
+    async fn put_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<PutBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<PutBucketLifecycleConfigurationOutput>> {
+        let input = &req.input;
+        let done = self.region.put_bucket_lifecycle(&input.bucket, input.lifecycle_configuration.as_ref()).await;
+        let rules = input.lifecycle_configuration.as_ref().map_or(0, |c| c.rules.len());
+        let call = ConfigCall::new("PutBucketLifecycleConfiguration", &input.bucket).with("Rules", rules.into());
+        self.region.audited(&req, call, done).await?;
+        ok(PutBucketLifecycleConfigurationOutput::default())
+    }
+
+    async fn get_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<GetBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
+        let rules = self.region.get_bucket_lifecycle(&req.input.bucket).await?;
+        ok(GetBucketLifecycleConfigurationOutput { rules: Some(rules), ..Default::default() })
+    }
+
+    async fn delete_bucket_lifecycle(
+        &self,
+        req: S3Request<DeleteBucketLifecycleInput>,
+    ) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {
+        let done = self.region.delete_bucket_lifecycle(&req.input.bucket).await;
+        let call = ConfigCall::new("DeleteBucketLifecycle", &req.input.bucket);
+        self.region.audited(&req, call, done).await?;
+        ok(DeleteBucketLifecycleOutput {})
     }
 
     async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {

@@ -74,6 +74,16 @@ impl StoredConfig for tern_replication_model::ReplicationConfig {
     }
 }
 
+impl StoredConfig for crate::lifecycle::LifecycleConfig {
+    const KIND: &'static str = "lifecycle";
+    const VERSION: u64 = 1;
+
+    /// There is no version 0 of lifecycle configurations.
+    fn migrate(version: u64, _: Value) -> Result<Value, String> {
+        Err(format!("a lifecycle document of version {version}, older than any Tern wrote"))
+    }
+}
+
 impl StoredConfig for crate::encryption::BucketEncryption {
     const KIND: &'static str = "encryption";
     const VERSION: u64 = 1;

@@ -13,6 +13,7 @@ mod forward;
 mod iam_peer;
 mod internal_routes;
 mod kms_peers;
+mod lifecycle;
 mod listener;
 pub mod local_ca;
 mod metrics;

@@ -114,6 +114,12 @@ pub struct RegionMetrics {
     latency: Family<LatencyLabels, Histogram>,
     kms_calls: Family<KmsLabels, Counter>,
     replication: ReplicationMetrics,
+    lifecycle: Family<LifecycleLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LifecycleLabels {
+    action: &'static str,
 }
 
 impl RegionMetrics {
@@ -134,7 +140,21 @@ impl RegionMetrics {
             kms_calls.clone(),
         );
         let replication = ReplicationMetrics::register(&mut registry);
-        Self { registry, requests, latency, kms_calls, replication }
+        let lifecycle = Family::<LifecycleLabels, Counter>::default();
+        registry.register("tern_lifecycle_actions", "What lifecycle rules did, by action", lifecycle.clone());
+        Self { registry, requests, latency, kms_calls, replication, lifecycle }
+    }
+
+    /// Counts what a lifecycle pass did.
+    pub fn lifecycle_pass(&self, report: &tern_s3::LifecycleReport) {
+        for (action, n) in [
+            ("expire", report.expired),
+            ("remove_delete_marker", report.delete_markers_removed),
+            ("expire_noncurrent", report.noncurrent_expired),
+            ("abort_upload", report.uploads_aborted),
+        ] {
+            self.lifecycle.get_or_create(&LifecycleLabels { action }).inc_by(n);
+        }
     }
 
     pub fn observe(&self, served: Served, method: &http::Method, status: http::StatusCode, elapsed: Duration) {

@@ -125,6 +125,7 @@ pub async fn start_region(
     };
     let replicator = Replicator::new(name, links);
     let replicating = Arc::new(replicator).spawn();
+    let expiring = crate::lifecycle::spawn(&region, &metrics, &deployment.lifecycle);
     let limits = Limits {
         max_connections: deployment.limits.max_connections,
         timeout: Duration::from_secs(deployment.limits.request_timeout_seconds),
@@ -147,7 +148,7 @@ pub async fn start_region(
         forwarder: forwarder(deployment, name, root, limits.timeout)?,
     });
 
-    let stores = Stores { meta, audit, maintaining };
+    let stores = Stores { meta, audit, maintaining, expiring };
     let (local_addr, task) = listen(deployment, name, (outer, metrics), limits, (stop, stores, replicating)).await?;
     Ok(RunningRegion { name: name.to_owned(), local_addr, endpoint: config.endpoint_url(), task })
 }
@@ -304,6 +305,8 @@ struct Stores {
     audit: Arc<tern_audit::AuditLog>,
     /// KMS's deletions and rotations, stopped before the trail closes.
     maintaining: tokio::task::JoinHandle<()>,
+    /// The lifecycle worker, stopped before the store closes.
+    expiring: tokio::task::JoinHandle<()>,
 }
 
 /// Serves until `stop` changes, then drains, stops replication (releasing
@@ -324,6 +327,7 @@ async fn serve(
         tracing::warn!(error = %e, "cannot release replication leases; they will run out");
     }
     stores.maintaining.abort();
+    stores.expiring.abort();
     stores.audit.close().await;
     stores.meta.close().await;
     Ok(())

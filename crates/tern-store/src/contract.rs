@@ -85,7 +85,7 @@ pub async fn front_ends_suite(a: &dyn MetaStore, b: &dyn MetaStore) {
     assert!(all[0].is_latest, "the newest is latest");
     let deletes = all.iter().take(10).enumerate().map(|(i, v)| {
         let store = if i % 2 == 0 { a } else { b };
-        async move { store.delete_version("shared", "hot", &v.version_id).await }
+        async move { store.delete_version("shared", "hot", &v.version_id, None).await }
     });
     for result in futures::future::join_all(deletes).await {
         assert!(result.unwrap().0.is_some());
@@ -159,7 +159,11 @@ async fn buckets(store: &dyn MetaStore) {
 
     store.put_version(&version("b-one", "k", NULL_VERSION, "e", inline("x")), None).await.unwrap();
     assert!(matches!(store.delete_bucket("b-one").await, Err(StoreError::BucketNotEmpty)));
-    store.delete_version("b-one", "k", NULL_VERSION).await.unwrap();
+    // A delete guarded by when the version was written spares a newer one.
+    let newer = store.delete_version("b-one", "k", NULL_VERSION, Some(1)).await.unwrap();
+    assert!(newer.0.is_none() && store.get_version("b-one", "k", None).await.unwrap().is_some());
+    let guarded = store.delete_version("b-one", "k", NULL_VERSION, Some(1_700_000_000_000)).await.unwrap();
+    assert!(guarded.0.is_some());
     // An upload in progress goes with the bucket, and its parts' blobs are the caller's to delete.
     let upload = UploadRecord {
         upload_id: "left".into(),
@@ -205,12 +209,12 @@ async fn versions(store: &dyn MetaStore) {
     marker.is_delete_marker = true;
     store.put_version(&marker, None).await.unwrap();
     assert!(store.get_version("b-ver", "k", None).await.unwrap().unwrap().is_delete_marker);
-    let (removed, displaced) = store.delete_version("b-ver", "k", "v3").await.unwrap();
+    let (removed, displaced) = store.delete_version("b-ver", "k", "v3", None).await.unwrap();
     assert!(removed.unwrap().is_delete_marker && displaced.blobs.is_empty());
     assert_eq!(store.get_version("b-ver", "k", None).await.unwrap().unwrap().version_id, "v2");
-    let (_, displaced) = store.delete_version("b-ver", "k", "v1").await.unwrap();
+    let (_, displaced) = store.delete_version("b-ver", "k", "v1", None).await.unwrap();
     assert_eq!(displaced.blobs, vec!["blob1".to_owned()]);
-    assert!(store.delete_version("b-ver", "k", "v1").await.unwrap().0.is_none());
+    assert!(store.delete_version("b-ver", "k", "v1", None).await.unwrap().0.is_none());
 
     // A null version replaces the previous null version and hands back its blobs.
     store.put_version(&version("b-ver", "n", NULL_VERSION, "a", blobs(&["old"])), None).await.unwrap();
@@ -526,7 +530,7 @@ async fn blob_ownership(store: &dyn MetaStore) {
     let repeated = version("owners", "c", "v3", "e", blobs(&["bc", "staged"]));
     assert_eq!(store.put_replica(&repeated).await.unwrap().blobs, ["staged"], "only what nobody owns");
 
-    assert_eq!(store.delete_version("owners", "a", "v1").await.unwrap().1.blobs, ["ba"]);
+    assert_eq!(store.delete_version("owners", "a", "v1", None).await.unwrap().1.blobs, ["ba"]);
     store.put_version(&thief, None).await.unwrap();
 }
 

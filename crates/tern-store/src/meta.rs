@@ -49,12 +49,15 @@ pub trait MetaStore: Send + Sync + 'static {
     ) -> StoreResult<Option<VersionRecord>>;
 
     /// Permanently removes one version or marker; the next newest becomes
-    /// latest. Returns the removed record (`None` if absent) and its blobs.
+    /// latest. With `written_ms`, only if it is still the version written
+    /// then (lifecycle must not remove a null version written since it
+    /// looked). Returns the removed record (`None` if absent) and its blobs.
     async fn delete_version(
         &self,
         bucket: &str,
         key: &str,
         version_id: &str,
+        written_ms: Option<i64>,
     ) -> StoreResult<(Option<VersionRecord>, Displaced)>;
 
     /// Replaces the tag set of one version (`NoSuchVersion` if it is absent

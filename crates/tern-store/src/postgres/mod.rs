@@ -228,8 +228,9 @@ impl MetaStore for PgStore {
         bucket: &str,
         key: &str,
         version_id: &str,
+        written_ms: Option<i64>,
     ) -> StoreResult<(Option<VersionRecord>, Displaced)> {
-        transaction!(self, |conn| writes::delete_version(conn, bucket, key, version_id))
+        transaction!(self, |conn| writes::delete_version(conn, (bucket, key, version_id), written_ms))
     }
 
     async fn put_tags(&self, write: &TagWrite) -> StoreResult<TagsApplied> {

@@ -452,19 +452,19 @@ pub(super) async fn put_bucket_config(
 
 pub(super) async fn delete_version(
     conn: &mut PgConnection,
-    bucket: &str,
-    key: &str,
-    version_id: &str,
+    (bucket, key, version_id): (&str, &str, &str),
+    written_ms: Option<i64>,
 ) -> StoreResult<(Option<VersionRecord>, Displaced)> {
     lock_key(conn, bucket, key).await?;
-    let sql =
-        format!("DELETE FROM versions WHERE bucket = $1 AND key = $2 AND version_id = $3 RETURNING {VERSION_COLUMNS}");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(bucket)
-        .bind(key)
-        .bind(version_id)
-        .fetch_optional(&mut *conn)
-        .await?;
+    let guard = if written_ms.is_some() { " AND modified_ms = $4" } else { "" };
+    let sql = format!(
+        "DELETE FROM versions WHERE bucket = $1 AND key = $2 AND version_id = $3{guard} RETURNING {VERSION_COLUMNS}"
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(bucket).bind(key).bind(version_id);
+    if let Some(written_ms) = written_ms {
+        query = query.bind(written_ms);
+    }
+    let row = query.fetch_optional(&mut *conn).await?;
     let Some(row) = row else {
         forget_key_if_empty(conn, bucket, key).await?;
         return Ok((None, Displaced::default()));

@@ -165,10 +165,13 @@ impl MetaStore for SqliteMeta {
         bucket: &str,
         key: &str,
         version_id: &str,
+        written_ms: Option<i64>,
     ) -> StoreResult<(Option<VersionRecord>, Displaced)> {
         let (bucket, key, version_id) = (bucket.to_owned(), key.to_owned(), version_id.to_owned());
         self.writer
-            .write(move |conn| Box::pin(async move { writes::delete_version(conn, &bucket, &key, &version_id).await }))
+            .write(move |conn| {
+                Box::pin(async move { writes::delete_version(conn, (&bucket, &key, &version_id), written_ms).await })
+            })
             .await
     }
 

@@ -403,13 +403,18 @@ pub(super) async fn put_bucket_config(
 
 pub(super) async fn delete_version(
     conn: &mut SqliteConnection,
-    bucket: &str,
-    key: &str,
-    version_id: &str,
+    (bucket, key, version_id): (&str, &str, &str),
+    written_ms: Option<i64>,
 ) -> StoreResult<(Option<VersionRecord>, Displaced)> {
-    let sql =
-        format!("DELETE FROM versions WHERE bucket = ? AND key = ? AND version_id = ? RETURNING {VERSION_COLUMNS}");
-    let row = sqlx::query(audited(sql)).bind(bucket).bind(key).bind(version_id).fetch_optional(&mut *conn).await?;
+    let guard = if written_ms.is_some() { " AND modified_ms = ?" } else { "" };
+    let sql = format!(
+        "DELETE FROM versions WHERE bucket = ? AND key = ? AND version_id = ?{guard} RETURNING {VERSION_COLUMNS}"
+    );
+    let mut query = sqlx::query(audited(sql)).bind(bucket).bind(key).bind(version_id);
+    if let Some(written_ms) = written_ms {
+        query = query.bind(written_ms);
+    }
+    let row = query.fetch_optional(&mut *conn).await?;
     let Some(row) = row else {
         return Ok((None, Displaced::default()));
     };

@@ -10,6 +10,7 @@ mod durability;
 mod encryption;
 mod front_ends;
 mod kms;
+mod lifecycle;
 mod migrate;
 mod multipart;
 mod objects;

@@ -232,7 +232,8 @@ async fn relayed_requests_cross_over_mutual_tls_and_keep_their_transport() {
     let url = format!("{}/tls-relayed/k", tern.endpoint(EAST));
     let body = crate::pattern(100_000, 3);
     let send = |method: &'static str, body: Vec<u8>| {
-        let unsigned = tern_testkit::raw::Unsigned { region: WEST, service: "s3", method, url: &url, headers: &[], body };
+        let unsigned =
+            tern_testkit::raw::Unsigned { region: WEST, service: "s3", method, url: &url, headers: &[], body };
         let signed = tern_testkit::raw::signed(&tern.root(), unsigned).unwrap();
         async { tern_testkit::raw::send_with(&tern.http().unwrap(), signed).await.unwrap() }
     };
