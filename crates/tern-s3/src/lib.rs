@@ -14,6 +14,7 @@ pub mod audit;
 mod body;
 mod bucket;
 mod bucket_policy;
+mod copy_source;
 mod customer_key;
 mod encryption;
 mod error;
@@ -33,6 +34,7 @@ mod upload_checksum;
 mod wire;
 
 pub use bucket_policy::{BucketPolicies, PublicAccessBlock};
+pub use copy_source::{SourceConditions, SourceMeta, SourceRead};
 pub use encryption::{BUCKET_KEY_PERIOD, Sse};
 pub use error::{REQUEST_TIMEOUT_TEXT, access_denied};
 pub use lifecycle::{LifecycleClock, LifecycleCursors, LifecycleReport};

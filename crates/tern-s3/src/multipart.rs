@@ -21,7 +21,6 @@ use crate::customer_key::{copy_source_customer_key, customer_key};
 use crate::encryption::{fill_sse, requested_encryption};
 use crate::error::store_error;
 use crate::object::{check_key, copy_source_conditions, reported_version, version_id_for, write_precondition};
-use crate::read::stream_range;
 use crate::region::Region;
 use crate::wire::{
     attrs_from_input, checksum_type, etag, fill_checksum, now_ms, owner, parse_tagging_header, timestamp,
@@ -143,8 +142,9 @@ impl Region {
         let upload = self.upload(&input.bucket, &input.key, &input.upload_id).await?;
         let customer = customer_key!(input)?;
         let key = self.fresh_if_denied(|| self.part_key(&upload.attrs, customer.as_ref(), who)).await?;
-        let source = self.copy_source(&input.copy_source, copy_source_conditions!(input)).await?;
-        let source_keys = self.read_keys(&source, copy_source_customer_key!(input)?.as_ref(), who).await?;
+        let source_customer = copy_source_customer_key!(input)?;
+        let copied = self.copy_source_of(&input.copy_source, copy_source_conditions!(input), who).await?;
+        let source = &copied.record;
         let range = match input.copy_source_range.as_deref() {
             None => 0..source.size,
             Some(text) => copy_range(text, source.size)?,
@@ -154,7 +154,7 @@ impl Region {
             checksum: part_checksum(&upload, None)?,
             ..Declared::default()
         };
-        let body = stream_range(self, source_keys, &source.data, source.size, range);
+        let body = self.copy_source_bytes(&copied, source_customer.as_ref(), range, who).await?;
         let ingested = ingest(self, Some(body), &declared, None, false, &key).await?;
         self.record_part(&input.upload_id, number, &ingested).await?;
         let mut out = UploadPartCopyOutput {

@@ -340,16 +340,26 @@ impl Region {
     /// `versioned` when the copy named the source's version.
     async fn authorize_tag_copy(
         &self,
-        source: &VersionRecord,
+        copied: &crate::copy_source::Source,
         versioned: bool,
         (bucket, key): (&str, &str),
         who: &Principal,
     ) -> S3Result<()> {
+        let source = &copied.record;
         if source.tags.is_empty() {
             return Ok(());
         }
         let read = crate::access::iam_action("GetObjectTagging", versioned).expect("GetObjectTagging is served");
-        self.authorize(who, read, &crate::access::resource_arn(Some(&source.bucket), Some(&source.key))).await?;
+        let resource = crate::access::resource_arn(Some(&source.bucket), Some(&source.key));
+        match &copied.remote {
+            // The source's region decides, with its bucket's policy.
+            Some(region) => self
+                .peers
+                .s3_check(region, who, read, &resource)
+                .await
+                .map_err(|refusal| s3_error!(AccessDenied, "{refusal}"))?,
+            None => self.authorize(who, read, &resource).await?,
+        }
         self.authorize(who, "s3:PutObjectTagging", &crate::access::resource_arn(Some(bucket), Some(key))).await
     }
 
@@ -388,15 +398,20 @@ impl Region {
     ) -> S3Result<CopyObjectOutput> {
         let input = req.input;
         check_key(&input.key)?;
-        let source = self.copy_source(&input.copy_source, copy_source_conditions!(input)).await?;
-        let source_keys = self.read_keys(&source, copy_source_customer_key!(input)?.as_ref(), who).await?;
+        let source_customer = copy_source_customer_key!(input)?;
+        let copied = self.copy_source_of(&input.copy_source, copy_source_conditions!(input), who).await?;
+        let source = &copied.record;
+        if copied.remote.is_none() {
+            // A local source's key is checked before anything is written.
+            self.read_keys(source, source_customer.as_ref(), who).await?;
+        }
         let target = self.bucket(&input.bucket).await?;
         let requested = requested_encryption!(input)?;
         let customer = requested.customer.clone();
 
         let replace_metadata = input.metadata_directive.as_ref().is_some_and(|d| d.as_str() == "REPLACE");
         let mut attrs = if replace_metadata { attrs_from_input!(input)? } else { source.attrs.clone() };
-        attrs.parts_count = None;
+        (attrs.parts_count, attrs.upload_id) = (None, None);
         if !replace_metadata {
             attrs.storage_class = crate::wire::storage_class(input.storage_class.as_ref())?.or(attrs.storage_class);
         }
@@ -412,13 +427,13 @@ impl Region {
         let tags = if replace_tags {
             input.tagging.as_deref().map(parse_tagging_header).transpose()?.unwrap_or_default()
         } else {
-            self.authorize_tag_copy(&source, !latest_source, (&input.bucket, &input.key), who).await?;
+            self.authorize_tag_copy(&copied, !latest_source, (&input.bucket, &input.key), who).await?;
             source.tags.clone()
         };
 
         let plan = self.plan_encryption(&target.name, requested).await?;
         let key = self.data_key_for(&plan, &target.name, &input.key, &mut attrs, who).await?;
-        let body = stream_range(self, source_keys, &source.data, source.size, 0..source.size);
+        let body = self.copy_source_bytes(&copied, source_customer.as_ref(), 0..source.size, who).await?;
         let declared = Declared { content_length: Some(source.size), ..Declared::default() };
         let ingested = ingest(self, Some(body), &declared, None, true, &key).await?;
         attrs.checksum = source.attrs.checksum.clone().filter(|_| source.attrs.parts_count.is_none());

@@ -35,6 +35,15 @@ pub trait PeerBuckets: Send + Sync + 'static {
         key_id: &str,
         via_service: &str,
     ) -> Result<(), String>;
+    /// Reads a copy's source in the other region `region` as `principal`,
+    /// decided and decrypted there: its metadata and, when `read` names a
+    /// range, those bytes. Refusals come back as that region answered them.
+    async fn read_source(
+        &self,
+        region: &str,
+        principal: &tern_iam::policy::Principal,
+        read: &crate::SourceRead,
+    ) -> s3s::S3Result<(crate::SourceMeta, Option<s3s::dto::StreamingBlob>)>;
     /// Whether `principal` may take the S3 `action` on `resource` in the
     /// other region `region`, decided there with the bucket's policy; the
     /// refusal if not.

@@ -28,22 +28,12 @@ impl IamAuthority for HttpIamAuthority {
     }
 
     async fn forward(&self, caller: &Principal, params: &[(String, String)]) -> Result<(u16, Vec<u8>), String> {
-        let ip = caller.origin.source_ip.map(|ip| ip.to_string());
+        let named = internal_routes::caller_headers(caller);
         let mut headers = vec![
             ("content-type", "application/x-www-form-urlencoded; charset=utf-8"),
-            (internal_routes::CALLER_HEADER, caller.arn.as_str()),
-            (internal_routes::CALLER_TLS_HEADER, if caller.origin.secure_transport { "true" } else { "false" }),
             (internal_routes::FORWARDED_BY_HEADER, self.region.as_str()),
         ];
-        if let Some(session) = &caller.session_arn {
-            headers.push((internal_routes::CALLER_SESSION_HEADER, session.as_str()));
-        }
-        if let Some(ip) = &ip {
-            headers.push((internal_routes::CALLER_IP_HEADER, ip.as_str()));
-        }
-        if let Some(id) = &caller.user_id {
-            headers.push((internal_routes::CALLER_USERID_HEADER, id.as_str()));
-        }
+        headers.extend(named.iter().map(|(name, value)| (*name, value.as_str())));
         let request = PeerRequest {
             service: "iam",
             method: http::Method::POST,

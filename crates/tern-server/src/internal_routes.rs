@@ -10,6 +10,8 @@ pub const KMS: &str = "/_tern/kms";
 pub const KMS_TARGET_PREFIX: &str = "TernInternal.";
 /// Whether a principal may take an S3 action here (another region's check).
 pub const ACCESS_CHECK: &str = "/_tern/check-access";
+/// A copy's source, read here for a caller of another region.
+pub const COPY_SOURCE: &str = "/_tern/copy-source";
 /// An IAM query-API call a follower forwards for the caller it authenticated.
 pub const IAM_FORWARD: &str = "/_tern/iam/forward";
 /// A follower's request for the authority's directory.
@@ -35,8 +37,53 @@ pub const FORWARDED_BY_HEADER: &str = "x-tern-forwarded-by";
 pub fn is_between_regions(path: &str) -> bool {
     path == KMS
         || path == ACCESS_CHECK
+        || path == COPY_SOURCE
         || path.starts_with("/_tern/iam/")
         || path == crate::registry::ROUTE
         || path.starts_with(crate::registry::PREFIX)
         || tern_replication_model::protocol::Route::of(path).is_some()
+}
+
+/// The headers that name `caller` on a call made for it (signed, like
+/// every header of a root-signed call).
+#[must_use]
+pub fn caller_headers(caller: &tern_iam::policy::Principal) -> Vec<(&'static str, String)> {
+    let mut headers =
+        vec![(CALLER_HEADER, caller.arn.clone()), (CALLER_TLS_HEADER, caller.origin.secure_transport.to_string())];
+    let optional = [
+        (CALLER_SESSION_HEADER, caller.session_arn.clone()),
+        (CALLER_IP_HEADER, caller.origin.source_ip.map(|ip| ip.to_string())),
+        (CALLER_USERID_HEADER, caller.user_id.clone()),
+    ];
+    headers.extend(optional.into_iter().filter_map(|(name, value)| Some((name, value?))));
+    headers
+}
+
+/// The caller a call made for it names, if it names one and every `x-tern-`
+/// header is signed.
+#[must_use]
+pub fn caller_of(headers: &http::HeaderMap, account: &str) -> Option<tern_iam::policy::Principal> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let arn = header(CALLER_HEADER).filter(|_| tern_headers_signed(headers))?;
+    let origin = tern_iam::policy::Origin {
+        secure_transport: header(CALLER_TLS_HEADER).is_some_and(|v| v == "true"),
+        source_ip: header(CALLER_IP_HEADER).and_then(|ip| ip.parse().ok()),
+        signature: None,
+    };
+    Some(tern_iam::policy::Principal {
+        session_arn: header(CALLER_SESSION_HEADER),
+        user_id: header(CALLER_USERID_HEADER),
+        origin,
+        ..tern_iam::policy::Principal::of_arn(account, arn)
+    })
+}
+
+/// Whether every `x-tern-` header of a root-signed call is among its signed headers.
+#[must_use]
+pub fn tern_headers_signed(headers: &http::HeaderMap) -> bool {
+    let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let signed: Vec<&str> = tern_sigv4::scope::authorization_field(authorization, "SignedHeaders")
+        .map(|list| list.split(';').collect())
+        .unwrap_or_default();
+    headers.keys().filter(|name| name.as_str().starts_with("x-tern-")).all(|name| signed.contains(&name.as_str()))
 }

@@ -8,6 +8,7 @@ mod access_check;
 mod audit;
 mod auth;
 mod body;
+mod copy_source_route;
 pub mod credentials;
 mod forward;
 mod iam_peer;

@@ -376,28 +376,16 @@ async fn answer_internal(service: &str, services: &OtherServices, request: &Auth
 /// no change to IAM escapes the trail of the region that made it.
 async fn forwarded_iam(services: &OtherServices, request: &Authenticated) -> Response<Body> {
     let iam = &services.iam;
-    let header = |name: &str| header_value(&request.parts.headers, name).map(str::to_owned);
-    let Some(arn) = header(internal_routes::CALLER_HEADER) else {
+    if header_value(&request.parts.headers, internal_routes::CALLER_HEADER).is_none() {
         return error("iam", StatusCode::BAD_REQUEST, "ValidationError", "A forwarded call names its caller.");
-    };
-    if !tern_headers_signed(&request.parts.headers) {
+    }
+    let Some(caller) = internal_routes::caller_of(&request.parts.headers, iam.account()) else {
         return error(
             "iam",
             StatusCode::FORBIDDEN,
             "AccessDenied",
             "What a forwarded call says of its caller is signed.",
         );
-    }
-    let origin = tern_iam::policy::Origin {
-        secure_transport: header(internal_routes::CALLER_TLS_HEADER).is_some_and(|v| v == "true"),
-        source_ip: header(internal_routes::CALLER_IP_HEADER).and_then(|ip| ip.parse().ok()),
-        signature: None,
-    };
-    let caller = Principal {
-        session_arn: header(internal_routes::CALLER_SESSION_HEADER),
-        user_id: header(internal_routes::CALLER_USERID_HEADER),
-        origin,
-        ..Principal::of_arn(iam.account(), arn)
     };
     let params = match form_params(&request.body, None) {
         Ok(params) => params,
@@ -411,14 +399,6 @@ async fn forwarded_iam(services: &OtherServices, request: &Authenticated) -> Res
 
 /// Whether every `x-tern-*` header is among the headers the signature covers
 /// (a header outside `SignedHeaders` could be added on the way).
-fn tern_headers_signed(headers: &http::HeaderMap) -> bool {
-    let authorization = header_value(headers, "authorization").unwrap_or_default();
-    let signed: Vec<&str> = tern_sigv4::scope::authorization_field(authorization, "SignedHeaders")
-        .map(|list| list.split(';').collect())
-        .unwrap_or_default();
-    headers.keys().filter(|name| name.as_str().starts_with("x-tern-")).all(|name| signed.contains(&name.as_str()))
-}
-
 fn snapshot(iam: &Iam, body: &[u8]) -> Response<Body> {
     let Ok(request) = serde_json::from_slice::<SnapshotRequest>(body) else {
         return error("iam", StatusCode::BAD_REQUEST, "ValidationError", "The snapshot request is malformed.");

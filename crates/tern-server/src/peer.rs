@@ -67,6 +67,15 @@ impl PeerClient {
 
     /// Sends `req`, signed for its service, and returns status and body.
     pub async fn request(&self, req: PeerRequest<'_>) -> anyhow::Result<(http::StatusCode, Bytes)> {
+        let response = self.open(&self.http, req).await?;
+        let status = response.status();
+        let bytes = response.bytes().await?;
+        Ok((status, bytes))
+    }
+
+    /// Sends `req`, signed for its service, over `http`; the answer's body
+    /// is the caller's to read.
+    pub async fn open(&self, http: &reqwest::Client, req: PeerRequest<'_>) -> anyhow::Result<reqwest::Response> {
         let url = format!("{}{}", self.endpoint, req.path_and_query);
         let mut builder = http::Request::builder().method(req.method).uri(&url);
         for (name, value) in req.headers {
@@ -75,17 +84,12 @@ impl PeerClient {
         let mut request = builder.body(req.body)?;
         self.sign(&mut request, req.service)?;
         let (parts, body) = request.into_parts();
-        let response = self
-            .http
-            .request(parts.method, &url)
+        http.request(parts.method, &url)
             .headers(parts.headers)
             .body(body)
             .send()
             .await
-            .with_context(|| format!("region {} at {} is unreachable", self.region, self.endpoint))?;
-        let status = response.status();
-        let bytes = response.bytes().await?;
-        Ok((status, bytes))
+            .with_context(|| format!("region {} at {} is unreachable", self.region, self.endpoint))
     }
 
     fn sign(&self, request: &mut http::Request<Bytes>, service: &str) -> anyhow::Result<()> {
@@ -116,6 +120,8 @@ impl PeerClient {
 /// Signed clients for every other region of a deployment.
 pub struct Peers {
     clients: std::collections::BTreeMap<String, PeerClient>,
+    /// For answers of any length: no overall deadline, an idle one.
+    streaming: reqwest::Client,
 }
 
 impl Peers {
@@ -125,11 +131,11 @@ impl Peers {
         deployment: &tern_core::DeploymentConfig,
         this_region: &str,
         root: &RootCredentials,
-        http: &reqwest::Client,
+        (http, streaming): (&reqwest::Client, &reqwest::Client),
     ) -> Self {
         let clients = deployment.regions.iter().filter(|r| r.name != this_region);
         let clients = clients.map(|r| (r.name.clone(), PeerClient::new(http, &r.endpoint_url(), &r.name, root)));
-        Self { clients: clients.collect() }
+        Self { clients: clients.collect(), streaming: streaming.clone() }
     }
 
     #[must_use]
@@ -183,6 +189,15 @@ impl tern_s3::PeerBuckets for Peers {
             "ViaService": via_service,
         });
         self.kms_call(region, "CheckAccess", body).await.map(drop).map_err(|e| format!("{}: {}", e.code, e.message))
+    }
+
+    async fn read_source(
+        &self,
+        region: &str,
+        principal: &tern_iam::policy::Principal,
+        read: &tern_s3::SourceRead,
+    ) -> s3s::S3Result<(tern_s3::SourceMeta, Option<s3s::dto::StreamingBlob>)> {
+        crate::copy_source_route::read(self.get(region), &self.streaming, principal, read).await
     }
 
     async fn s3_check(

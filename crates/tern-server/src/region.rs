@@ -79,7 +79,8 @@ pub async fn start_region(
     iam.follow();
     let metrics = Arc::new(RegionMetrics::new(name));
     let audit = crate::audit::open(deployment, name, &dir, &root_key)?;
-    let peers = Arc::new(Peers::new(deployment, name, root, &peer_http));
+    let streaming_http = streaming_http(deployment, Duration::from_secs(deployment.limits.request_timeout_seconds))?;
+    let peers = Arc::new(Peers::new(deployment, name, root, (&peer_http, &streaming_http)));
     let kms_audit = crate::audit::KmsAudit::new(name, &deployment.account_id, &audit);
     let observers: Vec<Arc<dyn tern_kms::KmsObserver>> = vec![Arc::clone(&metrics) as _, Arc::new(kms_audit)];
     let links = KmsLinks {
@@ -145,7 +146,7 @@ pub async fn start_region(
         request_timeout: limits.timeout,
         peer_certificates: deployment.tls.as_ref().is_some_and(tern_core::TlsConfig::mutual),
         readiness: Arc::clone(&readiness),
-        forwarder: forwarder(deployment, name, root, limits.timeout)?,
+        forwarder: forwarder(deployment, name, root, (streaming_http, limits.timeout)),
     });
 
     let stores = Stores { meta, audit, maintaining, expiring };
@@ -153,17 +154,22 @@ pub async fn start_region(
     Ok(RunningRegion { name: name.to_owned(), local_addr, endpoint: config.endpoint_url(), task })
 }
 
-/// Relays requests signed for the other regions to them: streams of any
-/// length, so no overall deadline, but none may sit idle past `idle`.
+/// The client of calls to other regions whose bodies may be of any length
+/// (relayed requests, copies' sources): no overall deadline, but none may
+/// sit idle past `idle`.
+fn streaming_http(deployment: &DeploymentConfig, idle: Duration) -> anyhow::Result<reqwest::Client> {
+    let builder =
+        reqwest::Client::builder().connect_timeout(Duration::from_secs(3)).read_timeout(idle).tcp_nodelay(true);
+    crate::tls::peer_http(deployment.tls.as_ref(), builder)
+}
+
+/// Relays requests signed for the other regions to them.
 fn forwarder(
     deployment: &DeploymentConfig,
     name: &str,
     root: &RootCredentials,
-    idle: Duration,
-) -> anyhow::Result<crate::forward::Forwarder> {
-    let builder =
-        reqwest::Client::builder().connect_timeout(Duration::from_secs(3)).read_timeout(idle).tcp_nodelay(true);
-    let http = crate::tls::peer_http(deployment.tls.as_ref(), builder)?;
+    (http, idle): (reqwest::Client, Duration),
+) -> crate::forward::Forwarder {
     let endpoints = deployment
         .regions
         .iter()
@@ -171,7 +177,7 @@ fn forwarder(
         .map(|r| (r.name.clone(), r.endpoint_url().trim_end_matches('/').to_owned()))
         .collect();
     let secret = tern_crypto::transport::peer_secret(&root.secret_access_key);
-    Ok(crate::forward::Forwarder::new(http, endpoints, &secret, idle))
+    crate::forward::Forwarder::new(http, endpoints, &secret, idle)
 }
 
 /// The account's Block Public Access, as the deployment sets it.
@@ -235,7 +241,11 @@ fn s3_service(
     let replicate = ReplicateRoute { region: Arc::clone(region), iam: Arc::clone(iam) };
     let replication = ReplicationAdmin { region: Arc::clone(region), root_access_key: root.access_key_id.clone() };
     let access_check = AccessCheck { region: Arc::clone(region), root_access_key: root.access_key_id.clone() };
-    builder.set_route(AdminRoutes { registry: registry_route, replicate, replication, access_check });
+    let copy_source = crate::copy_source_route::CopySourceRoute {
+        region: Arc::clone(region),
+        root_access_key: root.access_key_id.clone(),
+    };
+    builder.set_route(AdminRoutes { registry: registry_route, replicate, replication, access_check, copy_source });
     builder.build()
 }
 

@@ -81,6 +81,7 @@ pub struct AdminRoutes {
     pub replicate: ReplicateRoute,
     pub replication: crate::replication_admin::ReplicationAdmin,
     pub access_check: crate::access_check::AccessCheck,
+    pub copy_source: crate::copy_source_route::CopySourceRoute,
 }
 
 impl AdminRoutes {
@@ -91,6 +92,8 @@ impl AdminRoutes {
             Some(&self.replication)
         } else if path == crate::internal_routes::ACCESS_CHECK {
             Some(&self.access_check)
+        } else if path == crate::internal_routes::COPY_SOURCE {
+            Some(&self.copy_source)
         } else {
             self.registry.as_ref().map(|r| r as &dyn S3Route)
         }

@@ -208,3 +208,108 @@ async fn bad_input_gets_aws_errors_and_changes_nothing() {
     let blobs = crate::files_under(&tern.data_dir().join(crate::EAST).join("blobs"));
     assert!(blobs.is_empty(), "no blob left behind: {blobs:?}");
 }
+
+/// `CopyObject` and `UploadPartCopy` from a bucket of the other region: the
+/// source region authorizes the caller with its own bucket policy, checks
+/// the conditions and decrypts with its own KMS key; the copy is sealed
+/// here under this region's encryption.
+#[tokio::test]
+async fn copies_from_a_bucket_of_another_region() {
+    use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, ServerSideEncryption};
+    let tern = crate::two_regions().await;
+    let (east, west) = (tern.s3(EAST), tern.s3(crate::WEST));
+    crate::replication::versioned(&west, "far", crate::WEST).await;
+    bucket(&east, "near").await;
+    let west_key = tern.kms(crate::WEST).create_key().send().await.unwrap().key_metadata.unwrap().key_id;
+    let data = crate::pattern(6 << 20, 5);
+    let put = west
+        .put_object()
+        .bucket("far")
+        .key("src")
+        .server_side_encryption(ServerSideEncryption::AwsKms)
+        .ssekms_key_id(&west_key)
+        .body(ByteStream::from(data.clone()))
+        .send()
+        .await
+        .unwrap();
+    let copied = east.copy_object().bucket("near").key("copy").copy_source("far/src").send().await.unwrap();
+    assert_eq!(copied.copy_source_version_id(), put.version_id());
+    assert_eq!(copied.server_side_encryption(), Some(&ServerSideEncryption::Aes256), "sealed as this region's own");
+    assert_eq!(body_of(&east, "near", "copy").await, data);
+    let stale =
+        east.copy_object().bucket("near").key("c2").copy_source("far/src").copy_source_if_match("\"00\"").send();
+    assert_eq!(code(&stale.await.unwrap_err()), "PreconditionFailed");
+    let missing = east.copy_object().bucket("near").key("c3").copy_source("far/absent").send().await.unwrap_err();
+    assert_eq!(code(&missing), "NoSuchKey");
+
+    let upload = east.create_multipart_upload().bucket("near").key("parts").send().await.unwrap();
+    let id = upload.upload_id().unwrap();
+    let mut parts = Vec::new();
+    for (number, range) in [(1, "bytes=0-5242879"), (2, "bytes=5242880-6291455")] {
+        let part = east
+            .upload_part_copy()
+            .bucket("near")
+            .key("parts")
+            .upload_id(id)
+            .part_number(number)
+            .copy_source(format!("far/src?versionId={}", put.version_id().unwrap()))
+            .copy_source_range(range)
+            .send()
+            .await
+            .unwrap();
+        let etag = part.copy_part_result().unwrap().e_tag().unwrap().to_owned();
+        parts.push(CompletedPart::builder().part_number(number).e_tag(etag).build());
+    }
+    let done = CompletedMultipartUpload::builder().set_parts(Some(parts)).build();
+    east.complete_multipart_upload()
+        .bucket("near")
+        .key("parts")
+        .upload_id(id)
+        .multipart_upload(done)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(body_of(&east, "near", "parts").await, data);
+
+    // Who may read the source is the source region's to say.
+    let user = tern
+        .user("copier", r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","s3:PutObject"],"Resource":"*"},{"Effect":"Allow","Action":["kms:Decrypt","kms:GenerateDataKey"],"Resource":"*"}]}"#)
+        .await
+        .unwrap();
+    let as_user = tern.s3_as(&user, EAST);
+    as_user.copy_object().bucket("near").key("by-user").copy_source("far/src").send().await.unwrap();
+    let deny = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":{"AWS":"arn:aws:iam::000000000000:user/copier"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::far/*"}]}"#;
+    west.put_bucket_policy().bucket("far").policy(deny).send().await.unwrap();
+    let denied = as_user.copy_object().bucket("near").key("by-user-2").copy_source("far/src").send().await.unwrap_err();
+    assert_eq!((code(&denied), status(&denied)), ("AccessDenied".into(), 403));
+    assert!(east.head_object().bucket("near").key("by-user-2").send().await.is_err(), "nothing written");
+
+    // An SSE-C source's key would have to cross regions: refused.
+    let customer = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 32]);
+    let digest = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        <md5::Md5 as md5::Digest>::digest([7u8; 32]),
+    );
+    west.put_object()
+        .bucket("far")
+        .key("sse-c")
+        .sse_customer_algorithm("AES256")
+        .sse_customer_key(&customer)
+        .sse_customer_key_md5(&digest)
+        .body(ByteStream::from_static(b"secret"))
+        .send()
+        .await
+        .unwrap();
+    let refused = east
+        .copy_object()
+        .bucket("near")
+        .key("c4")
+        .copy_source("far/sse-c")
+        .copy_source_sse_customer_algorithm("AES256")
+        .copy_source_sse_customer_key(&customer)
+        .copy_source_sse_customer_key_md5(&digest)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&refused), "InvalidRequest");
+}
