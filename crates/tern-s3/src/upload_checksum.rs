@@ -56,17 +56,25 @@ pub(crate) fn completed(
     claimed: Option<&str>,
 ) -> S3Result<Option<StoredChecksum>> {
     if declared.kind.as_deref() != Some(FULL_OBJECT) {
-        return Ok(composite(&declared.algorithm, parts));
+        let computed = composite(&declared.algorithm, parts);
+        // A client may send the checksum of checksums with or without `-N`.
+        if let (Some(claimed), Some(computed)) = (claimed, &computed)
+            && claimed != computed.value
+            && Some(claimed) != computed.value.rsplit_once('-').map(|(value, _)| value)
+        {
+            return Err(bad_digest(&declared.algorithm));
+        }
+        return Ok(computed);
     }
     let Some(value) = full_object(&declared.algorithm, parts) else { return Ok(None) };
     if claimed.is_some_and(|c| c != value) {
-        return Err(s3_error!(
-            BadDigest,
-            "The {} you specified did not match the calculated checksum.",
-            declared.algorithm.to_lowercase()
-        ));
+        return Err(bad_digest(&declared.algorithm));
     }
     Ok(Some(StoredChecksum { algorithm: declared.algorithm.clone(), value, kind: Some(FULL_OBJECT.to_owned()) }))
+}
+
+fn bad_digest(algorithm: &str) -> s3s::S3Error {
+    s3_error!(BadDigest, "The {} you specified did not match the calculated checksum.", algorithm.to_lowercase())
 }
 
 /// The checksum of the parts' binary checksums, `-N`.

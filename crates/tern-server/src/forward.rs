@@ -3,16 +3,19 @@
 //! redirect, yet keeps a custom endpoint): this region relays them to the
 //! region that owns the signature's scope, which verifies and answers them.
 //! Nothing here is trusted to a relayed request: this region reads no
-//! credential and decides nothing; it only passes bytes both ways.
+//! credential and decides nothing; it only passes bytes both ways, a
+//! bounded number at a time.
 //!
 //! The client's address and transport travel along, so the owner's
 //! policies (`aws:SourceIp`, `aws:SecureTransport`) judge the client and
 //! never this region. The claim carries a MAC under the deployment's peer
-//! secret bound to the request's signature, and the owner believes it only
-//! when the MAC holds.
+//! secret bound to the request's signature, the owning region and the time;
+//! the owner believes it only when the MAC holds, and never believes more
+//! of the transport than its own connection from the relay shows.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
@@ -23,38 +26,66 @@ use tern_crypto::mac::Mac;
 use crate::body::RequestBody;
 use crate::listener::{ClientAddress, Transport};
 
-/// `<client address> <TLS: 1 or 0> <loopback listener: 1 or 0>`, as the
-/// relaying region saw the client.
+/// `<client address> <TLS: 1|0> <loopback listener: 1|0> <unix seconds>`, as
+/// the relaying region saw the client.
 const FORWARDED_FOR: HeaderName = HeaderName::from_static("x-tern-forwarded-for");
-/// Hex MAC of the claim and the request it came with.
+/// Hex MAC of the claim, the owning region and the request.
 const FORWARDED_PROOF: HeaderName = HeaderName::from_static("x-tern-forwarded-proof");
+/// How far a claim's time may be from the owner's clock.
+const CLAIM_SKEW_SECS: i64 = 300;
+/// Relays in flight, at most: in all, and from one client address.
+const MAX_RELAYS: usize = 256;
+const MAX_RELAYS_PER_CLIENT: usize = 32;
 
 /// Headers of one hop, never relayed.
 const HOP_BY_HOP: &[&str] =
     &["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "expect"];
 
 pub struct Forwarder {
+    /// This region's name: the claims it believes name it.
+    region: String,
     http: reqwest::Client,
     /// The other regions' endpoints, by name.
     endpoints: BTreeMap<String, String>,
     proof: Mac,
     idle: Duration,
+    in_flight: Mutex<HashMap<IpAddr, usize>>,
 }
 
 /// A relayed request whose claimed origin does not verify.
 #[derive(Debug)]
 pub struct Unproven;
 
+/// A relay's place among those in flight; given back when dropped.
+struct Slot<'a> {
+    forwarder: &'a Forwarder,
+    client: IpAddr,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let mut in_flight = self.forwarder.in_flight.lock().expect("relay slots");
+        if let Some(n) = in_flight.get_mut(&self.client) {
+            *n -= 1;
+            if *n == 0 {
+                in_flight.remove(&self.client);
+            }
+        }
+    }
+}
+
 impl Forwarder {
     /// `http` carries the deployment's TLS trust (and peer certificate).
     #[must_use]
     pub fn new(
+        region: &str,
         http: reqwest::Client,
         endpoints: BTreeMap<String, String>,
         peer_secret: &tern_crypto::Key256,
         idle: Duration,
     ) -> Self {
-        Self { http, endpoints, proof: Mac::derived(peer_secret, b"tern forwarded origin v1"), idle }
+        let proof = Mac::derived(peer_secret, b"tern forwarded origin v2");
+        Self { region: region.to_owned(), http, endpoints, proof, idle, in_flight: Mutex::default() }
     }
 
     /// Whether `region` is another region of the deployment.
@@ -63,18 +94,53 @@ impl Forwarder {
         self.endpoints.contains_key(region)
     }
 
+    /// A place for one more relay from `client`, if there is one.
+    fn slot(&self, client: IpAddr) -> Option<Slot<'_>> {
+        let mut in_flight = self.in_flight.lock().expect("relay slots");
+        let total: usize = in_flight.values().sum();
+        let mine = in_flight.entry(client).or_default();
+        if total >= MAX_RELAYS || *mine >= MAX_RELAYS_PER_CLIENT {
+            return None;
+        }
+        *mine += 1;
+        Some(Slot { forwarder: self, client })
+    }
+
     /// Relays `req` to `region` and streams its answer back.
     pub async fn forward(&self, req: Request<Incoming>, region: &str) -> Response<Body> {
         let Some(endpoint) = self.endpoints.get(region) else {
             return unavailable(region);
         };
+        let path_and_query = req.uri().path_and_query().map_or("/", http::uri::PathAndQuery::as_str).to_owned();
+        // What the owner receives must be what was signed, byte for byte.
+        let url = format!("{endpoint}{path_and_query}");
+        let unchanged = reqwest::Url::parse(&url).is_ok_and(|u| {
+            let sent = u.query().map_or_else(|| u.path().to_owned(), |q| format!("{}?{q}", u.path()));
+            sent == path_and_query
+        });
+        if !unchanged || path_and_query.starts_with("/_tern/") {
+            return refusal(StatusCode::BAD_REQUEST, "InvalidURI", "This request cannot be relayed to its region.");
+        }
+        if carries_customer_key(req.headers()) && !secure_to(endpoint) {
+            return refusal(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequest",
+                "Requests specifying Server Side Encryption with Customer provided keys must be made over a secure connection.",
+            );
+        }
+        let client = req
+            .extensions()
+            .get::<ClientAddress>()
+            .map_or(IpAddr::from([0, 0, 0, 0]), |ClientAddress(a)| a.ip().to_canonical());
+        let Some(_slot) = self.slot(client) else {
+            return refusal(StatusCode::SERVICE_UNAVAILABLE, "SlowDown", "Please reduce your request rate.");
+        };
         let claim = claim_of(&req);
-        let proof = hex::encode(self.proof.sign(&proof_message(req.method(), req.uri(), req.headers(), &claim)));
+        let message = proof_message(region, req.method(), &path_and_query, req.headers(), &claim);
+        let proof = hex::encode(self.proof.sign(&message));
         let (parts, incoming) = req.into_parts();
-        let url = format!("{endpoint}{}", parts.uri.path_and_query().map_or("/", http::uri::PathAndQuery::as_str));
         let mut headers = relayed(&parts.headers);
-        headers
-            .insert(FORWARDED_FOR, HeaderValue::from_str(&claim).expect("an address and a digit are a header value"));
+        headers.insert(FORWARDED_FOR, HeaderValue::from_str(&claim).expect("an address and digits are a header value"));
         headers.insert(FORWARDED_PROOF, HeaderValue::from_str(&proof).expect("hex is a header value"));
         let body = reqwest::Body::wrap_stream(RequestBody::new(incoming, self.idle, false));
         let sent = self.http.request(parts.method, url).headers(headers).body(body).send().await;
@@ -103,18 +169,40 @@ impl Forwarder {
             (Some(Ok(claim)), Some(proof)) => (claim, proof),
             _ => return Err(Unproven),
         };
-        let message = proof_message(req.method(), req.uri(), req.headers(), &claim);
+        let path_and_query = req.uri().path_and_query().map_or("/", http::uri::PathAndQuery::as_str);
+        let message = proof_message(&self.region, req.method(), path_and_query, req.headers(), &claim);
         if !self.proof.verify(&message, &proof) {
             return Err(Unproven);
         }
-        let (ip, tls, loopback) = parse_claim(&claim).ok_or(Unproven)?;
+        let claimed = parse_claim(&claim).ok_or(Unproven)?;
+        if (now_secs() - claimed.at).abs() > CLAIM_SKEW_SECS {
+            return Err(Unproven);
+        }
         let extensions = req.extensions_mut();
+        let hop = extensions.get::<Transport>().copied();
         let port = extensions.get::<ClientAddress>().map_or(0, |ClientAddress(a)| a.port());
-        extensions.insert(ClientAddress(std::net::SocketAddr::new(ip, port)));
-        // The client holds no peer certificate, whatever the relay's connection did.
-        extensions.insert(Transport { tls, peer_certificate: false, loopback });
+        extensions.insert(ClientAddress(std::net::SocketAddr::new(claimed.ip, port)));
+        // No more security than both legs had; and the client holds no peer
+        // certificate, whatever the relay's connection did.
+        extensions.insert(Transport {
+            tls: claimed.tls && hop.is_some_and(|t| t.tls),
+            peer_certificate: false,
+            loopback: claimed.loopback && hop.is_some_and(|t| t.loopback),
+        });
         Ok(true)
     }
+}
+
+/// What a relaying region says of its client.
+struct Claim {
+    ip: IpAddr,
+    tls: bool,
+    loopback: bool,
+    at: i64,
+}
+
+fn now_secs() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
 /// The client this region saw, as the claim states it.
@@ -123,41 +211,67 @@ fn claim_of(req: &Request<Incoming>) -> String {
     let transport = req.extensions().get::<Transport>();
     let flag = |on: bool| u8::from(on);
     format!(
-        "{} {} {}",
+        "{} {} {} {}",
         ip.map_or_else(|| "0.0.0.0".to_owned(), |ip| ip.to_string()),
         flag(transport.is_some_and(|t| t.tls)),
         flag(transport.is_some_and(|t| t.loopback)),
+        now_secs(),
     )
 }
 
-/// The address, TLS and loopback of a claim.
-fn parse_claim(claim: &str) -> Option<(IpAddr, bool, bool)> {
+fn parse_claim(claim: &str) -> Option<Claim> {
     let flag = |text: &str| match text {
         "1" => Some(true),
         "0" => Some(false),
         _ => None,
     };
     let mut fields = claim.split(' ');
-    let claimed = (fields.next()?.parse().ok()?, flag(fields.next()?)?, flag(fields.next()?)?);
+    let claimed = Claim {
+        ip: fields.next()?.parse().ok()?,
+        tls: flag(fields.next()?)?,
+        loopback: flag(fields.next()?)?,
+        at: fields.next()?.parse().ok()?,
+    };
     fields.next().is_none().then_some(claimed)
 }
 
-/// What the MAC binds: the claim and the request's own signature, so a
-/// claim cannot be lifted onto another request.
-fn proof_message(method: &http::Method, uri: &http::Uri, headers: &HeaderMap, claim: &str) -> Vec<u8> {
+/// What the MAC binds: the owning region, the claim and the request's own
+/// signature, so a claim can be lifted neither onto another request nor
+/// to another region.
+fn proof_message(
+    region: &str,
+    method: &http::Method,
+    path_and_query: &str,
+    headers: &HeaderMap,
+    claim: &str,
+) -> Vec<u8> {
     let header = |name: &str| headers.get(name).map_or(&b""[..], HeaderValue::as_bytes);
-    let mut message = Vec::new();
-    for part in [
+    let parts = [
+        region.as_bytes(),
         method.as_str().as_bytes(),
-        uri.to_string().as_bytes(),
+        path_and_query.as_bytes(),
         header("authorization"),
         header("x-amz-date"),
         claim.as_bytes(),
-    ] {
+    ];
+    let mut message = Vec::new();
+    for part in parts {
         message.extend_from_slice(&u64::try_from(part.len()).unwrap_or(u64::MAX).to_be_bytes());
         message.extend_from_slice(part);
     }
     message
+}
+
+fn carries_customer_key(headers: &HeaderMap) -> bool {
+    headers.keys().any(|name| name.as_str().contains("-server-side-encryption-customer-key"))
+}
+
+/// Whether bytes sent to `endpoint` stay secret: HTTPS, or plain HTTP to a
+/// loopback address (nothing leaves the machine).
+fn secure_to(endpoint: &str) -> bool {
+    let Ok(url) = reqwest::Url::parse(endpoint) else { return false };
+    let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+    url.scheme() == "https" || host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `headers` without those of one hop and without any forwarding claim.
@@ -171,11 +285,40 @@ fn relayed(headers: &HeaderMap) -> HeaderMap {
     out
 }
 
+fn refusal(status: StatusCode, code: &str, message: &str) -> Response<Body> {
+    let code = s3s::S3ErrorCode::from_bytes(code.as_bytes()).unwrap_or(s3s::S3ErrorCode::InvalidRequest);
+    let mut err = s3s::S3Error::with_message(code, message.to_owned());
+    err.set_status_code(status);
+    err.to_http_response().unwrap_or_else(|_| crate::outer::plain(status, "refused"))
+}
+
 fn unavailable(region: &str) -> Response<Body> {
-    let mut err = s3s::S3Error::with_message(
-        s3s::S3ErrorCode::ServiceUnavailable,
-        format!("The request is signed for region {region}, which cannot be reached from this endpoint now."),
-    );
+    let message = format!("The request is signed for region {region}, which cannot be reached from this endpoint now.");
+    let mut err = s3s::S3Error::with_message(s3s::S3ErrorCode::ServiceUnavailable, message);
     err.set_status_code(StatusCode::SERVICE_UNAVAILABLE);
     err.to_http_response().unwrap_or_else(|_| crate::outer::plain(StatusCode::SERVICE_UNAVAILABLE, "unavailable"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claims_parse_exactly() {
+        let claim = parse_claim("10.0.0.5 1 0 1700000000").unwrap();
+        assert_eq!(
+            (claim.ip, claim.tls, claim.loopback, claim.at),
+            (IpAddr::from([10, 0, 0, 5]), true, false, 1_700_000_000)
+        );
+        for bad in ["10.0.0.5 1 0", "10.0.0.5 2 0 1", "x 1 0 1", "10.0.0.5 1 0 1 extra"] {
+            assert!(parse_claim(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn customer_keys_go_only_where_they_stay_secret() {
+        assert!(secure_to("https://eu.example.net:9101"));
+        assert!(secure_to("http://127.0.0.1:9101"));
+        assert!(!secure_to("http://10.0.0.7:9101"));
+    }
 }

@@ -9,8 +9,8 @@ use tern_s3::{LifecycleClock, LifecycleCursors, Region};
 
 use crate::metrics::RegionMetrics;
 
-/// Actions one pass takes at most; the rest wait for the next.
-const BUDGET: u64 = 10_000;
+/// Rows one pass reads at most; the next resumes where it stopped.
+const BUDGET: u64 = 100_000;
 
 pub fn spawn(
     region: &Arc<Region>,

@@ -158,8 +158,12 @@ pub async fn start_region(
 /// (relayed requests, copies' sources): no overall deadline, but none may
 /// sit idle past `idle`.
 fn streaming_http(deployment: &DeploymentConfig, idle: Duration) -> anyhow::Result<reqwest::Client> {
-    let builder =
-        reqwest::Client::builder().connect_timeout(Duration::from_secs(3)).read_timeout(idle).tcp_nodelay(true);
+    let builder = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .read_timeout(idle)
+        .pool_idle_timeout(idle)
+        .pool_max_idle_per_host(32)
+        .tcp_nodelay(true);
     crate::tls::peer_http(deployment.tls.as_ref(), builder)
 }
 
@@ -177,7 +181,7 @@ fn forwarder(
         .map(|r| (r.name.clone(), r.endpoint_url().trim_end_matches('/').to_owned()))
         .collect();
     let secret = tern_crypto::transport::peer_secret(&root.secret_access_key);
-    crate::forward::Forwarder::new(http, endpoints, &secret, idle)
+    crate::forward::Forwarder::new(name, http, endpoints, &secret, idle)
 }
 
 /// The account's Block Public Access, as the deployment sets it.

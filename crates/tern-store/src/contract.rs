@@ -5,8 +5,8 @@ use bytes::Bytes;
 use futures::TryStreamExt;
 
 use crate::model::{
-    BlobPart, BucketRecord, KeyStart, NULL_VERSION, NewVersion, ObjectAttrs, ObjectData, PartRecord, Precondition,
-    ReplicationStatus, UploadRecord, Versioning,
+    BlobPart, BucketRecord, DeleteGuard, KeyStart, NULL_VERSION, NewVersion, ObjectAttrs, ObjectData, PartRecord,
+    Precondition, ReplicationStatus, UploadRecord, Versioning,
 };
 use crate::{BlobStore, ByteStream, DocStore, DocWrite, MetaStore, StoreError, TagWrite};
 
@@ -160,9 +160,12 @@ async fn buckets(store: &dyn MetaStore) {
     store.put_version(&version("b-one", "k", NULL_VERSION, "e", inline("x")), None).await.unwrap();
     assert!(matches!(store.delete_bucket("b-one").await, Err(StoreError::BucketNotEmpty)));
     // A delete guarded by when the version was written spares a newer one.
-    let newer = store.delete_version("b-one", "k", NULL_VERSION, Some(1)).await.unwrap();
+    let guard = |written_ms, latest| Some(DeleteGuard { written_ms, latest });
+    let newer = store.delete_version("b-one", "k", NULL_VERSION, guard(1, true)).await.unwrap();
     assert!(newer.0.is_none() && store.get_version("b-one", "k", None).await.unwrap().is_some());
-    let guarded = store.delete_version("b-one", "k", NULL_VERSION, Some(1_700_000_000_000)).await.unwrap();
+    let current = store.delete_version("b-one", "k", NULL_VERSION, guard(1_700_000_000_000, false)).await.unwrap();
+    assert!(current.0.is_none(), "a guard for a noncurrent version spares the current one");
+    let guarded = store.delete_version("b-one", "k", NULL_VERSION, guard(1_700_000_000_000, true)).await.unwrap();
     assert!(guarded.0.is_some());
     // An upload in progress goes with the bucket, and its parts' blobs are the caller's to delete.
     let upload = UploadRecord {

@@ -6,8 +6,8 @@ use async_trait::async_trait;
 
 use crate::StoreResult;
 use crate::model::{
-    BucketRecord, Displaced, KeyStart, NewVersion, PartRecord, Precondition, RegisteredBucket, UploadRecord,
-    VersionRecord, VersionSummary, Versioning,
+    BucketRecord, DeleteGuard, Displaced, KeyStart, NewVersion, PartRecord, Precondition, RegisteredBucket,
+    UploadRecord, VersionRecord, VersionSummary, Versioning,
 };
 use crate::replication::{Backlog, NewTask, ReplicationReport, TagWrite, TagsApplied, TaskOutcome, TaskRecord};
 
@@ -49,15 +49,16 @@ pub trait MetaStore: Send + Sync + 'static {
     ) -> StoreResult<Option<VersionRecord>>;
 
     /// Permanently removes one version or marker; the next newest becomes
-    /// latest. With `written_ms`, only if it is still the version written
-    /// then (lifecycle must not remove a null version written since it
-    /// looked). Returns the removed record (`None` if absent) and its blobs.
+    /// latest. With a guard, only if the version is still as it says
+    /// (lifecycle must not remove a null version written since it looked,
+    /// nor one that became current). Returns the removed record (`None` if
+    /// absent or guarded) and its blobs.
     async fn delete_version(
         &self,
         bucket: &str,
         key: &str,
         version_id: &str,
-        written_ms: Option<i64>,
+        guard: Option<DeleteGuard>,
     ) -> StoreResult<(Option<VersionRecord>, Displaced)>;
 
     /// Replaces the tag set of one version (`NoSuchVersion` if it is absent

@@ -260,17 +260,41 @@ pub enum Precondition {
     NoneMatchAny,
     /// `If-Match: <etag>`: the current object must have this `ETag`.
     Match(String),
+    /// The current object must still be this version, written at this time
+    /// (lifecycle acts only on what it saw).
+    Unchanged { version_id: String, modified_ms: i64 },
+}
+
+/// What a conditional delete requires of its version: still written at
+/// this time, and still current (or still not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeleteGuard {
+    pub written_ms: i64,
+    pub latest: bool,
+}
+
+/// The key's current object (not a delete marker), as a precondition sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveVersion<'a> {
+    pub etag: &'a str,
+    pub version_id: &'a str,
+    pub modified_ms: i64,
 }
 
 impl Precondition {
     /// Whether the condition holds when the key's current object has
     /// `live_etag` (`None`: no object, or a delete marker): as S3 answers,
     /// `If-Match` with no object to match is `NoSuchKey`.
-    pub fn check(&self, live_etag: Option<&str>) -> Result<(), crate::StoreError> {
-        match (self, live_etag) {
+    pub fn check(&self, live: Option<LiveVersion<'_>>) -> Result<(), crate::StoreError> {
+        match (self, live) {
             (Self::NoneMatchAny, None) => Ok(()),
-            (Self::Match(_), None) => Err(crate::StoreError::NoSuchKey),
-            (Self::Match(etag), Some(live)) if etag == live => Ok(()),
+            (Self::Match(_) | Self::Unchanged { .. }, None) => Err(crate::StoreError::NoSuchKey),
+            (Self::Match(etag), Some(live)) if etag == live.etag => Ok(()),
+            (Self::Unchanged { version_id, modified_ms }, Some(live))
+                if version_id == live.version_id && *modified_ms == live.modified_ms =>
+            {
+                Ok(())
+            }
             _ => Err(crate::StoreError::PreconditionFailed),
         }
     }

@@ -18,7 +18,9 @@ use std::collections::HashMap;
 
 use s3s::dto::{BucketLifecycleConfiguration, LifecycleRule};
 use s3s::{S3Result, s3_error};
-use tern_store::{BucketRecord, KeyStart, NULL_VERSION, Precondition, StoreError, VersionSummary, Versioning};
+use tern_store::{
+    BucketRecord, DeleteGuard, KeyStart, NULL_VERSION, Precondition, StoreError, VersionSummary, Versioning,
+};
 
 pub use config::LifecycleConfig;
 use config::{Expiration, NoncurrentExpiration, Rule};
@@ -32,19 +34,14 @@ use crate::stored::StoredConfig as _;
 const SCAN_PER_RULE: usize = 10_000;
 const PAGE: usize = 1000;
 
-/// What a pass did.
+/// What a pass did, and how many rows it read to decide.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct LifecycleReport {
     pub expired: u64,
     pub delete_markers_removed: u64,
     pub noncurrent_expired: u64,
     pub uploads_aborted: u64,
-}
-
-impl LifecycleReport {
-    fn total(&self) -> u64 {
-        self.expired + self.delete_markers_removed + self.noncurrent_expired + self.uploads_aborted
-    }
+    pub examined: u64,
 }
 
 /// When a pass runs, and how long its "day" is (86 400 s; shorter in tests).
@@ -60,19 +57,23 @@ impl LifecycleClock {
     }
 }
 
-/// Where each rule's scans resume; kept by the worker between passes.
+/// Where scans resume; kept by the worker between passes (and lost on a
+/// restart, which only means starting over).
 #[derive(Debug, Default)]
-pub struct LifecycleCursors(HashMap<(String, String, &'static str), KeyStart>);
+pub struct LifecycleCursors {
+    keys: HashMap<(String, String, &'static str), KeyStart>,
+    uploads: HashMap<(String, String), (String, String)>,
+    /// The bucket the last pass stopped in: the next starts there.
+    bucket: Option<String>,
+}
 
 impl LifecycleCursors {
     fn take(&mut self, bucket: &str, rule: &str, action: &'static str) -> KeyStart {
-        self.0.remove(&(bucket.to_owned(), rule.to_owned(), action)).unwrap_or(KeyStart::Beginning)
+        self.keys.remove(&(bucket.to_owned(), rule.to_owned(), action)).unwrap_or(KeyStart::Beginning)
     }
 
-    fn keep(&mut self, bucket: &str, rule: &str, action: &'static str, at: Option<KeyStart>) {
-        if let Some(at) = at {
-            self.0.insert((bucket.to_owned(), rule.to_owned(), action), at);
-        }
+    fn keep(&mut self, bucket: &str, rule: &str, action: &'static str, at: KeyStart) {
+        self.keys.insert((bucket.to_owned(), rule.to_owned(), action), at);
     }
 }
 
@@ -105,8 +106,9 @@ impl Region {
         LifecycleConfig::remove(&*self.meta, bucket).await
     }
 
-    /// One pass over every bucket of the region with a lifecycle
-    /// configuration; stops after about `budget` actions.
+    /// One pass over the buckets of the region with a lifecycle
+    /// configuration, from where the last pass stopped; ends once it has
+    /// read about `budget` rows. A bucket that fails is logged and skipped.
     pub async fn apply_lifecycle(
         &self,
         clock: LifecycleClock,
@@ -114,24 +116,44 @@ impl Region {
         cursors: &mut LifecycleCursors,
     ) -> S3Result<LifecycleReport> {
         let mut report = LifecycleReport::default();
-        for bucket in self.meta.list_buckets().await.map_err(store_error)? {
-            let Some(config) = LifecycleConfig::load(&*self.meta, &bucket.name).await? else { continue };
-            for rule in config.rules.iter().filter(|r| r.enabled) {
-                if report.total() >= budget {
-                    return Ok(report);
-                }
-                let mut pass = Pass { region: self, bucket: &bucket, rule, clock, report: &mut report, cursors };
-                pass.run().await?;
+        let mut buckets = self.meta.list_buckets().await.map_err(store_error)?;
+        // Round-robin: a busy bucket early in name order cannot starve the rest.
+        let resume = cursors.bucket.take();
+        let first = resume.and_then(|name| buckets.iter().position(|b| b.name >= name)).unwrap_or(0);
+        buckets.rotate_left(first);
+        for bucket in &buckets {
+            if report.examined >= budget {
+                cursors.bucket = Some(bucket.name.clone());
+                break;
+            }
+            if let Err(e) = self.apply_bucket_lifecycle(bucket, clock, &mut report, cursors).await {
+                tracing::warn!(bucket = bucket.name, error = %e, "lifecycle skipped a bucket this pass");
             }
         }
         Ok(report)
+    }
+
+    async fn apply_bucket_lifecycle(
+        &self,
+        bucket: &BucketRecord,
+        clock: LifecycleClock,
+        report: &mut LifecycleReport,
+        cursors: &mut LifecycleCursors,
+    ) -> S3Result<()> {
+        let Some(config) = LifecycleConfig::load(&*self.meta, &bucket.name).await? else { return Ok(()) };
+        for rule in config.rules.iter().filter(|r| r.enabled) {
+            let mut pass =
+                Pass { region: self, bucket: &bucket.name, rule, clock, report: &mut *report, cursors: &mut *cursors };
+            pass.run().await?;
+        }
+        Ok(())
     }
 }
 
 /// One rule applied to one bucket.
 struct Pass<'a> {
     region: &'a Region,
-    bucket: &'a BucketRecord,
+    bucket: &'a str,
     rule: &'a Rule,
     clock: LifecycleClock,
     report: &'a mut LifecycleReport,
@@ -157,12 +179,16 @@ impl Pass<'_> {
         Ok(())
     }
 
+    fn examined(&mut self, rows: usize) {
+        self.report.examined += u64::try_from(rows).unwrap_or(u64::MAX);
+    }
+
     /// Tags of a version, read only when the rule filters by them.
     async fn tags_of(&self, v: &VersionSummary) -> S3Result<Vec<(String, String)>> {
         if !self.rule.filter.has_tags() {
             return Ok(Vec::new());
         }
-        let found = self.region.meta.get_version(&self.bucket.name, &v.key, Some(&v.version_id)).await;
+        let found = self.region.meta.get_version(self.bucket, &v.key, Some(&v.version_id)).await;
         Ok(found.map_err(store_error)?.map(|r| r.tags).unwrap_or_default())
     }
 
@@ -171,39 +197,45 @@ impl Pass<'_> {
     }
 
     async fn expire_current(&mut self, due: impl Fn(&LifecycleClock, &VersionSummary) -> bool) -> S3Result<()> {
-        let (bucket, prefix) = (self.bucket.name.clone(), self.rule.filter.prefix());
-        let mut start = self.cursors.take(&bucket, &self.rule.id, "expire");
+        let prefix = self.rule.filter.prefix();
+        let mut start = self.cursors.take(self.bucket, &self.rule.id, "expire");
         let mut examined = 0;
         while examined < SCAN_PER_RULE {
-            let rows = self.region.meta.list_current(&bucket, &prefix, &start, PAGE).await.map_err(store_error)?;
+            let rows = self.region.meta.list_current(self.bucket, &prefix, &start, PAGE).await.map_err(store_error)?;
+            self.examined(rows.len());
+            examined += rows.len();
             let Some(last) = rows.last() else { return Ok(()) };
             start = KeyStart::After(last.key.clone());
-            examined += rows.len();
             for v in &rows {
                 if !v.is_delete_marker && due(&self.clock, v) && self.covers(v).await? && self.expire(v).await? {
                     self.report.expired += 1;
                 }
             }
+            if rows.len() < PAGE {
+                return Ok(());
+            }
         }
-        self.cursors.keep(&bucket, &self.rule.id, "expire", Some(start));
+        self.cursors.keep(self.bucket, &self.rule.id, "expire", start);
         Ok(())
     }
 
-    /// Expires one current version as S3 does; false if it changed meanwhile.
+    /// Expires one current version as S3 does, by the bucket's versioning
+    /// now; false if the object changed since it was listed.
     async fn expire(&self, v: &VersionSummary) -> S3Result<bool> {
         let meta = &self.region.meta;
-        if self.bucket.versioning == Versioning::Unversioned {
-            let (removed, displaced) = meta
-                .delete_version(&self.bucket.name, &v.key, NULL_VERSION, Some(v.modified_ms))
-                .await
-                .map_err(store_error)?;
+        let Some(bucket) = meta.get_bucket(self.bucket).await.map_err(store_error)? else { return Ok(false) };
+        if bucket.versioning == Versioning::Unversioned {
+            let guard = DeleteGuard { written_ms: v.modified_ms, latest: true };
+            let (removed, displaced) =
+                meta.delete_version(self.bucket, &v.key, NULL_VERSION, Some(guard)).await.map_err(store_error)?;
             self.region.release_blobs(&displaced.blobs).await;
             return Ok(removed.is_some());
         }
-        // Only over the object it saw, and with no replication tasks: as on
-        // AWS, a lifecycle expiry does not replicate.
-        let marker = crate::object::delete_marker(self.bucket, &v.key);
-        match meta.put_version(&marker, Some(&Precondition::Match(v.etag.clone()))).await {
+        // Only over the very version it saw, and with no replication tasks:
+        // as on AWS, a lifecycle expiry does not replicate.
+        let marker = crate::object::delete_marker(&bucket, &v.key);
+        let seen = Precondition::Unchanged { version_id: v.version_id.clone(), modified_ms: v.modified_ms };
+        match meta.put_version(&marker, Some(&seen)).await {
             Ok(_) => Ok(true),
             Err(StoreError::PreconditionFailed | StoreError::NoSuchKey) => Ok(false),
             Err(e) => Err(store_error(e)),
@@ -211,89 +243,120 @@ impl Pass<'_> {
     }
 
     /// Removes delete markers that hide nothing and noncurrent versions past
-    /// their days, walking every version of the rule's keys.
+    /// their days, one key (all its versions) at a time.
     async fn sweep_versions(&mut self, markers: bool, noncurrent: Option<NoncurrentExpiration>) -> S3Result<()> {
-        let (bucket, prefix) = (self.bucket.name.clone(), self.rule.filter.prefix());
-        let mut start = self.cursors.take(&bucket, &self.rule.id, "versions");
+        let prefix = self.rule.filter.prefix();
+        let mut start = self.cursors.take(self.bucket, &self.rule.id, "versions");
         let mut examined = 0;
         while examined < SCAN_PER_RULE {
-            let rows = self.region.meta.list_versions(&bucket, &prefix, &start, PAGE).await.map_err(store_error)?;
+            let rows = self.region.meta.list_versions(self.bucket, &prefix, &start, PAGE).await.map_err(store_error)?;
             let full = rows.len() == PAGE;
+            self.examined(rows.len());
             examined += rows.len();
             let mut keys = group_by_key(rows);
-            // A full page may end inside a key: that key is read again, whole, next.
-            let unfinished = if full && keys.len() > 1 { keys.pop() } else { None };
-            start = match (&unfinished, keys.last()) {
-                (Some(key), _) => KeyStart::From(key[0].key.clone()),
-                (None, Some(key)) => KeyStart::After(key[0].key.clone()),
-                (None, None) => return Ok(()),
-            };
-            for versions in &keys {
+            if full && let Some(unfinished) = keys.pop() {
+                // The page may end inside a key: read that key whole.
+                let whole = self.rest_of_key(&prefix, unfinished, &mut examined).await?;
+                keys.push(whole);
+            }
+            let Some(last) = keys.last() else { return Ok(()) };
+            start = KeyStart::After(last[0].key.clone());
+            for versions in &mut keys {
                 self.sweep_key(versions, markers, noncurrent).await?;
             }
             if !full {
                 return Ok(());
             }
         }
-        self.cursors.keep(&bucket, &self.rule.id, "versions", Some(start));
+        self.cursors.keep(self.bucket, &self.rule.id, "versions", start);
         Ok(())
     }
 
-    /// One key's versions, newest first.
+    /// `versions` of one key and the rest of its versions after them.
+    async fn rest_of_key(
+        &mut self,
+        prefix: &str,
+        mut versions: Vec<VersionSummary>,
+        examined: &mut usize,
+    ) -> S3Result<Vec<VersionSummary>> {
+        loop {
+            let last = versions.last().expect("a key has a version");
+            let after = KeyStart::AfterVersion { key: last.key.clone(), version_id: last.version_id.clone() };
+            let rows = self.region.meta.list_versions(self.bucket, prefix, &after, PAGE).await.map_err(store_error)?;
+            self.examined(rows.len());
+            *examined += rows.len();
+            let more = rows.len() == PAGE;
+            let key = last.key.clone();
+            let same: Vec<VersionSummary> = rows.into_iter().take_while(|r| r.key == key).collect();
+            let ended = same.len() < PAGE;
+            versions.extend(same);
+            if ended || !more {
+                return Ok(versions);
+            }
+        }
+    }
+
+    /// One key's versions. Which one is current is the store's flag, and
+    /// each noncurrent version became so when the next newer was written.
     async fn sweep_key(
         &mut self,
-        versions: &[VersionSummary],
+        versions: &mut [VersionSummary],
         markers: bool,
         noncurrent: Option<NoncurrentExpiration>,
     ) -> S3Result<()> {
-        let Some(latest) = versions.first() else { return Ok(()) };
-        if markers && versions.len() == 1 && latest.is_delete_marker {
-            if self.remove(latest).await? {
+        // Newest first by time: a replica that arrived late is stored later
+        // but is older.
+        versions.sort_by(|a, b| b.modified_ms.cmp(&a.modified_ms).then(b.is_latest.cmp(&a.is_latest)));
+        if let [only] = &*versions {
+            if markers && only.is_latest && only.is_delete_marker && self.remove(only, true).await? {
                 self.report.delete_markers_removed += 1;
             }
             return Ok(());
         }
         let Some(rule) = noncurrent else { return Ok(()) };
         let mut kept = 0;
-        // Each noncurrent version became so when its successor was written.
         for pair in versions.windows(2) {
             let (successor, v) = (&pair[0], &pair[1]);
-            if v.is_delete_marker || !self.covers(v).await? {
+            if v.is_latest || v.is_delete_marker || !self.covers(v).await? {
                 continue;
             }
             if rule.keep_newer.is_some_and(|keep| kept < keep) {
                 kept += 1;
                 continue;
             }
-            if self.clock.after_days(successor.modified_ms, rule.days) && self.remove(v).await? {
+            if self.clock.after_days(successor.modified_ms, rule.days) && self.remove(v, false).await? {
                 self.report.noncurrent_expired += 1;
             }
         }
         Ok(())
     }
 
-    async fn remove(&self, v: &VersionSummary) -> S3Result<bool> {
-        let removed =
-            self.region.meta.delete_version(&self.bucket.name, &v.key, &v.version_id, Some(v.modified_ms)).await;
+    /// Removes `v` if it is still as listed, current (`latest`) or not.
+    async fn remove(&self, v: &VersionSummary, latest: bool) -> S3Result<bool> {
+        let guard = DeleteGuard { written_ms: v.modified_ms, latest };
+        let removed = self.region.meta.delete_version(self.bucket, &v.key, &v.version_id, Some(guard)).await;
         let (removed, displaced) = removed.map_err(store_error)?;
         self.region.release_blobs(&displaced.blobs).await;
         Ok(removed.is_some())
     }
 
     async fn abort_uploads(&mut self, days: u32) -> S3Result<()> {
-        let (bucket, prefix) = (self.bucket.name.clone(), self.rule.filter.prefix());
-        let (mut key_marker, mut id_marker): (Option<String>, Option<String>) = (None, None);
+        let prefix = self.rule.filter.prefix();
+        let at = (self.bucket.to_owned(), self.rule.id.clone());
+        let (mut key_marker, mut id_marker) =
+            self.cursors.uploads.remove(&at).map_or((None, None), |(k, u)| (Some(k), Some(u)));
         let mut examined = 0;
         while examined < SCAN_PER_RULE {
             let uploads = self
                 .region
                 .meta
-                .list_uploads(&bucket, &prefix, key_marker.as_deref(), id_marker.as_deref(), PAGE)
+                .list_uploads(self.bucket, &prefix, key_marker.as_deref(), id_marker.as_deref(), PAGE)
                 .await
                 .map_err(store_error)?;
+            self.examined(uploads.len());
             examined += uploads.len();
             for upload in uploads.iter().filter(|u| self.clock.after_days(u.created_ms, days)) {
-                match self.region.meta.abort_upload(&bucket, &upload.upload_id).await {
+                match self.region.meta.abort_upload(self.bucket, &upload.upload_id).await {
                     Ok(displaced) => {
                         self.region.release_blobs(&displaced.blobs).await;
                         self.report.uploads_aborted += 1;
@@ -304,6 +367,9 @@ impl Pass<'_> {
             }
             let Some(last) = uploads.last().filter(|_| uploads.len() == PAGE) else { return Ok(()) };
             (key_marker, id_marker) = (Some(last.key.clone()), Some(last.upload_id.clone()));
+        }
+        if let (Some(key), Some(id)) = (key_marker, id_marker) {
+            self.cursors.uploads.insert(at, (key, id));
         }
         Ok(())
     }

@@ -22,8 +22,8 @@ use sqlx::{Connection as _, PgConnection, PgPool, Row as _};
 use crate::docs::{DocStore, DocWrite, Docs};
 use crate::meta::MetaStore;
 use crate::model::{
-    BucketRecord, Displaced, KeyStart, NewVersion, PartRecord, Precondition, RegisteredBucket, UploadRecord,
-    VersionRecord, VersionSummary, Versioning,
+    BucketRecord, DeleteGuard, Displaced, KeyStart, NewVersion, PartRecord, Precondition, RegisteredBucket,
+    UploadRecord, VersionRecord, VersionSummary, Versioning,
 };
 use crate::replication::{
     Backlog, NewTask, ReplicationReport, TagWrite, TagsApplied, TaskOutcome, TaskRecord, TaskState,
@@ -228,9 +228,9 @@ impl MetaStore for PgStore {
         bucket: &str,
         key: &str,
         version_id: &str,
-        written_ms: Option<i64>,
+        guard: Option<DeleteGuard>,
     ) -> StoreResult<(Option<VersionRecord>, Displaced)> {
-        transaction!(self, |conn| writes::delete_version(conn, (bucket, key, version_id), written_ms))
+        transaction!(self, |conn| writes::delete_version(conn, (bucket, key, version_id), guard))
     }
 
     async fn put_tags(&self, write: &TagWrite) -> StoreResult<TagsApplied> {

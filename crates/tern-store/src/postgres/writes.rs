@@ -11,8 +11,8 @@ use sqlx::{PgConnection, Row as _};
 use super::{TASK_COLUMNS, VERSION_COLUMNS};
 use crate::docs::DocWrite;
 use crate::model::{
-    BlobPart, BucketRecord, Displaced, NULL_VERSION, NewVersion, PartRecord, Precondition, RegisteredBucket,
-    ReplicationStatus, UploadRecord, VersionRecord, Versioning,
+    BlobPart, BucketRecord, DeleteGuard, Displaced, LiveVersion, NULL_VERSION, NewVersion, PartRecord, Precondition,
+    RegisteredBucket, ReplicationStatus, UploadRecord, VersionRecord, Versioning,
 };
 use crate::replication::{NewTask, TagWrite, TagsApplied, TaskOutcome, TaskRecord, TaskState};
 use crate::rows::{self, inline_of, json, parts_of, to_i64};
@@ -65,14 +65,28 @@ pub(super) async fn insert_version(
     lock_key(conn, &v.bucket, &v.key).await?;
     if let Some(precondition) = precondition {
         let current = sqlx::query(
-            "SELECT etag FROM versions WHERE bucket = $1 AND key = $2 AND is_latest AND NOT is_delete_marker",
+            "SELECT etag, version_id, modified_ms FROM versions \
+             WHERE bucket = $1 AND key = $2 AND is_latest AND NOT is_delete_marker",
         )
         .bind(&v.bucket)
         .bind(&v.key)
         .fetch_optional(&mut *conn)
         .await?;
-        let live_etag = current.map(|row| row.try_get::<String, _>("etag")).transpose()?;
-        precondition.check(live_etag.as_deref())?;
+        let live = current
+            .map(|row| {
+                Ok::<_, sqlx::Error>((
+                    row.try_get::<String, _>("etag")?,
+                    row.try_get::<String, _>("version_id")?,
+                    row.try_get::<i64, _>("modified_ms")?,
+                ))
+            })
+            .transpose()?;
+        let live = live.as_ref().map(|(etag, version_id, modified_ms)| LiveVersion {
+            etag,
+            version_id,
+            modified_ms: *modified_ms,
+        });
+        precondition.check(live)?;
     }
     let mut displaced = Displaced::default();
     if v.version_id == NULL_VERSION {
@@ -453,16 +467,16 @@ pub(super) async fn put_bucket_config(
 pub(super) async fn delete_version(
     conn: &mut PgConnection,
     (bucket, key, version_id): (&str, &str, &str),
-    written_ms: Option<i64>,
+    guard: Option<DeleteGuard>,
 ) -> StoreResult<(Option<VersionRecord>, Displaced)> {
     lock_key(conn, bucket, key).await?;
-    let guard = if written_ms.is_some() { " AND modified_ms = $4" } else { "" };
+    let condition = if guard.is_some() { " AND modified_ms = $4 AND is_latest = $5" } else { "" };
     let sql = format!(
-        "DELETE FROM versions WHERE bucket = $1 AND key = $2 AND version_id = $3{guard} RETURNING {VERSION_COLUMNS}"
+        "DELETE FROM versions WHERE bucket = $1 AND key = $2 AND version_id = $3{condition} RETURNING {VERSION_COLUMNS}"
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(bucket).bind(key).bind(version_id);
-    if let Some(written_ms) = written_ms {
-        query = query.bind(written_ms);
+    if let Some(guard) = guard {
+        query = query.bind(guard.written_ms).bind(guard.latest);
     }
     let row = query.fetch_optional(&mut *conn).await?;
     let Some(row) = row else {

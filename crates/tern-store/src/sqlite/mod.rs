@@ -18,8 +18,8 @@ use crate::docs::{DocStore, DocWrite, Docs};
 use crate::group_commit::GroupCommitter;
 use crate::meta::MetaStore;
 use crate::model::{
-    BlobPart, BucketRecord, Displaced, KeyStart, NewVersion, PartRecord, Precondition, RegisteredBucket, UploadRecord,
-    VersionRecord, VersionSummary, Versioning,
+    BlobPart, BucketRecord, DeleteGuard, Displaced, KeyStart, NewVersion, PartRecord, Precondition, RegisteredBucket,
+    UploadRecord, VersionRecord, VersionSummary, Versioning,
 };
 use crate::replication::{
     Backlog, NewTask, ReplicationReport, TagWrite, TagsApplied, TaskOutcome, TaskRecord, TaskState,
@@ -165,12 +165,12 @@ impl MetaStore for SqliteMeta {
         bucket: &str,
         key: &str,
         version_id: &str,
-        written_ms: Option<i64>,
+        guard: Option<DeleteGuard>,
     ) -> StoreResult<(Option<VersionRecord>, Displaced)> {
         let (bucket, key, version_id) = (bucket.to_owned(), key.to_owned(), version_id.to_owned());
         self.writer
             .write(move |conn| {
-                Box::pin(async move { writes::delete_version(conn, (&bucket, &key, &version_id), written_ms).await })
+                Box::pin(async move { writes::delete_version(conn, (&bucket, &key, &version_id), guard).await })
             })
             .await
     }

@@ -10,8 +10,8 @@ use sqlx::{Row, SqliteConnection};
 use super::{TASK_COLUMNS, VERSION_COLUMNS, audited};
 use crate::docs::DocWrite;
 use crate::model::{
-    BlobPart, BucketRecord, Displaced, NULL_VERSION, NewVersion, PartRecord, Precondition, RegisteredBucket,
-    ReplicationStatus, UploadRecord, VersionRecord, Versioning,
+    BlobPart, BucketRecord, DeleteGuard, Displaced, LiveVersion, NULL_VERSION, NewVersion, PartRecord, Precondition,
+    RegisteredBucket, ReplicationStatus, UploadRecord, VersionRecord, Versioning,
 };
 use crate::replication::{NewTask, TagWrite, TagsApplied, TaskOutcome, TaskRecord, TaskState};
 use crate::rows::{self, inline_of, json, parts_of, to_i64};
@@ -23,11 +23,20 @@ async fn require_bucket(conn: &mut SqliteConnection, bucket: &str) -> StoreResul
 }
 
 fn check_precondition(current: Option<&SqliteRow>, precondition: Option<&Precondition>) -> StoreResult<()> {
-    let live_etag = match current {
-        Some(row) if !row.try_get::<bool, _>("is_delete_marker")? => Some(row.try_get::<String, _>("etag")?),
+    let live = match current {
+        Some(row) if !row.try_get::<bool, _>("is_delete_marker")? => Some((
+            row.try_get::<String, _>("etag")?,
+            row.try_get::<String, _>("version_id")?,
+            row.try_get("modified_ms")?,
+        )),
         _ => None,
     };
-    precondition.map_or(Ok(()), |p| p.check(live_etag.as_deref()))
+    let live = live.as_ref().map(|(etag, version_id, modified_ms)| LiveVersion {
+        etag,
+        version_id,
+        modified_ms: *modified_ms,
+    });
+    precondition.map_or(Ok(()), |p| p.check(live))
 }
 
 /// The body of `put_version`, shared with `complete_upload`. Every statement
@@ -40,12 +49,14 @@ pub(super) async fn insert_version(
     precondition: Option<&Precondition>,
 ) -> StoreResult<Displaced> {
     if precondition.is_some() {
-        let current =
-            sqlx::query("SELECT etag, is_delete_marker FROM versions WHERE bucket = ? AND key = ? AND is_latest = 1")
-                .bind(&v.bucket)
-                .bind(&v.key)
-                .fetch_optional(&mut *conn)
-                .await?;
+        let current = sqlx::query(
+            "SELECT etag, is_delete_marker, version_id, modified_ms FROM versions \
+                 WHERE bucket = ? AND key = ? AND is_latest = 1",
+        )
+        .bind(&v.bucket)
+        .bind(&v.key)
+        .fetch_optional(&mut *conn)
+        .await?;
         check_precondition(current.as_ref(), precondition)?;
     }
     let mut displaced = Displaced::default();
@@ -404,15 +415,15 @@ pub(super) async fn put_bucket_config(
 pub(super) async fn delete_version(
     conn: &mut SqliteConnection,
     (bucket, key, version_id): (&str, &str, &str),
-    written_ms: Option<i64>,
+    guard: Option<DeleteGuard>,
 ) -> StoreResult<(Option<VersionRecord>, Displaced)> {
-    let guard = if written_ms.is_some() { " AND modified_ms = ?" } else { "" };
+    let condition = if guard.is_some() { " AND modified_ms = ? AND is_latest = ?" } else { "" };
     let sql = format!(
-        "DELETE FROM versions WHERE bucket = ? AND key = ? AND version_id = ?{guard} RETURNING {VERSION_COLUMNS}"
+        "DELETE FROM versions WHERE bucket = ? AND key = ? AND version_id = ?{condition} RETURNING {VERSION_COLUMNS}"
     );
     let mut query = sqlx::query(audited(sql)).bind(bucket).bind(key).bind(version_id);
-    if let Some(written_ms) = written_ms {
-        query = query.bind(written_ms);
+    if let Some(guard) = guard {
+        query = query.bind(guard.written_ms).bind(guard.latest);
     }
     let row = query.fetch_optional(&mut *conn).await?;
     let Some(row) = row else {

@@ -42,6 +42,7 @@ async fn routes_between_regions_need_the_peer_certificate_whatever_the_signature
     let root = tern.root();
     let refused = [
         ("s3", "GET", "/_tern/registry/some-bucket", vec![]),
+        ("s3", "POST", "/_tern/copy-source", vec![]),
         ("s3", "PUT", "/_tern/replicate/some-bucket/k", vec![]),
         ("kms", "POST", "/_tern/kms", vec![("x-amz-target", "TernInternal.SyncKey")]),
         ("iam", "POST", "/_tern/iam/snapshot", vec![]),
