@@ -21,7 +21,7 @@ targets=()
 port=$(free_port); mkdir -p "$work/s3s-fs"
 "$peers/bin/s3s-fs" --host 127.0.0.1 --port "$port" --access-key BENCHKEY --secret-key BENCHSECRET "$work/s3s-fs" >/dev/null 2>&1 &
 pids+=($!); wait_port "$port"
-targets+=(--target "s3s-fs=http://127.0.0.1:$port,BENCHKEY,BENCHSECRET")
+targets+=(--target "s3s-fs=http://127.0.0.1:$port,BENCHKEY,BENCHSECRET,$!")
 
 if [[ "${TERN_BENCH_GARAGE:-0}" == 1 ]]; then
     [[ -x "$peers/bin/garage" ]] || cargo install --locked garage@2.5.0 --root "$peers"

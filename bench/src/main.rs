@@ -81,6 +81,10 @@ struct Args {
     /// Scales every request count (0.1 for a quick look).
     #[arg(long, default_value_t = 1.0)]
     scale: f64,
+    /// CPU-bound threads running beside the servers throughout (suite
+    /// `peers`): the same contention for every target.
+    #[arg(long, default_value_t = 0)]
+    neighbours: usize,
 }
 
 #[tokio::main]

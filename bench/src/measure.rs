@@ -12,6 +12,20 @@ pub struct Measure {
     pub mb_per_sec: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    /// CPU time the server process spent per operation, when known.
+    pub server_cpu_ms: Option<f64>,
+}
+
+/// CPU time (user + system) process `pid` has used so far, in milliseconds.
+#[must_use]
+pub fn cpu_ms(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which may hold spaces: state is field 3,
+    // utime 14 and stime 15 (in clock ticks, 100 per second on Linux).
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks * 10.0)
 }
 
 pub struct Workload {
@@ -94,6 +108,7 @@ where
         mb_per_sec: (requests * size) as f64 / elapsed / 1e6,
         p50_ms: percentile(&latencies, 0.5),
         p99_ms: percentile(&latencies, 0.99),
+        server_cpu_ms: None,
     })
 }
 
@@ -120,6 +135,9 @@ pub fn report(fields: &serde_json::Value, series: &[(String, Vec<Measure>)], key
         line["mb_per_sec"] = round(median(rounds.clone(), |m| m.mb_per_sec), 1).into();
         line["p50_ms"] = round(median(rounds.clone(), |m| m.p50_ms), 2).into();
         line["p99_ms"] = round(median(rounds.clone(), |m| m.p99_ms), 2).into();
+        if rounds.iter().all(|m| m.server_cpu_ms.is_some()) {
+            line["server_cpu_ms_per_op"] = round(median(rounds.clone(), |m| m.server_cpu_ms.unwrap_or(0.0)), 2).into();
+        }
         line[format!("ratio_to_{}", series[0].0)] = round(value / base, 2).into();
         println!("{line}");
     }

@@ -65,15 +65,40 @@ pub async fn put_get(
     requests: usize,
     encryption: &Encryption,
 ) -> anyhow::Result<(Measure, Measure)> {
+    let put = put_all(s3, bucket, w, requests, encryption).await?;
+    let get = get_all(s3, bucket, w, requests, encryption).await?;
+    Ok((put, get))
+}
+
+/// PUTs `requests` objects of `w` into `bucket`.
+pub async fn put_all(
+    s3: &Client,
+    bucket: &str,
+    w: &Workload,
+    requests: usize,
+    encryption: &Encryption,
+) -> anyhow::Result<Measure> {
     let body = w.body();
-    let put = measure(requests, w.concurrency, w.size, |i| {
+    measure(requests, w.concurrency, w.size, |i| {
         let body = body.clone();
         async move { put(s3, bucket, &format!("o{i}"), body, encryption).await }
     })
-    .await?;
-    let get = measure(requests, w.concurrency, w.size, |i| async move {
-        get(s3, bucket, &format!("o{i}"), w.size, encryption).await
-    })
-    .await?;
-    Ok((put, get))
+    .await
+}
+
+/// GETs what [`put_all`] wrote.
+pub async fn get_all(
+    s3: &Client,
+    bucket: &str,
+    w: &Workload,
+    requests: usize,
+    encryption: &Encryption,
+) -> anyhow::Result<Measure> {
+    measure(
+        requests,
+        w.concurrency,
+        w.size,
+        |i| async move { get(s3, bucket, &format!("o{i}"), w.size, encryption).await },
+    )
+    .await
 }

@@ -37,7 +37,10 @@ pub async fn run(args: &Args, embedded: &Deployment) -> anyhow::Result<()> {
     let admin = cluster.admin_url()?;
     let layout = [(EAST, 2), (WEST, 1)];
     let mut shared = Deployment::start_shared_on(&args.tern_bin, &layout, "", &admin).await?;
-    let targets = [("sqlite".to_owned(), client(embedded, EAST)), ("postgres".to_owned(), client(&shared, EAST))];
+    let targets = [
+        crate::peers::Target::new("sqlite", client(embedded, EAST), embedded.pid()),
+        crate::peers::Target::new("postgres", client(&shared, EAST), None),
+    ];
     crate::peers::compare(args, &targets).await?;
     two_front_ends(args, &shared).await?;
     drain(args, &mut shared).await?;
@@ -84,6 +87,7 @@ fn sum(a: Measure, b: Measure) -> Measure {
         mb_per_sec: a.mb_per_sec + b.mb_per_sec,
         p50_ms: a.p50_ms.max(b.p50_ms),
         p99_ms: a.p99_ms.max(b.p99_ms),
+        server_cpu_ms: None,
     }
 }
 

@@ -14,6 +14,9 @@ fn client(tern: &tern_testkit::Deployment) -> Client {
 
 pub async fn run(args: &Args, plain: &tern_testkit::Deployment) -> anyhow::Result<()> {
     let tls = tern_testkit::Deployment::start_tls(&args.tern_bin, &["us-east-1"]).await?;
-    let targets = [("http".to_owned(), client(plain)), ("https".to_owned(), client(&tls))];
+    let targets = [
+        crate::peers::Target::new("http", client(plain), plain.pid()),
+        crate::peers::Target::new("https", client(&tls), tls.pid()),
+    ];
     crate::peers::compare(args, &targets).await
 }
