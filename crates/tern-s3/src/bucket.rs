@@ -132,10 +132,7 @@ impl Region {
             Some("Enabled") => Versioning::Enabled,
             Some("Suspended") => Versioning::Suspended,
             _ => {
-                return Err(s3_error!(
-                    MalformedXML,
-                    "The XML you provided was not well-formed or did not validate against our published schema"
-                ));
+                return Err(crate::error::malformed_xml());
             }
         };
         if state == Versioning::Suspended && self.replication_config(&bucket.name).await?.is_some() {

@@ -427,12 +427,7 @@ impl Region {
         let default = rule.apply_server_side_encryption_by_default.as_ref();
         let algorithm = default.map_or(Ok(SseAlgorithm::Aes256), |d| match d.sse_algorithm.as_str() {
             "aws:kms:dsse" => Err(s3_error!(NotImplemented, "DSSE-KMS is not supported by Tern")),
-            other => SseAlgorithm::named(other).ok_or_else(|| {
-                s3_error!(
-                    MalformedXML,
-                    "The XML you provided was not well-formed or did not validate against our published schema"
-                )
-            }),
+            other => SseAlgorithm::named(other).ok_or_else(crate::error::malformed_xml),
         })?;
         let kms_key_id = default.and_then(|d| d.kms_master_key_id.clone());
         if algorithm == SseAlgorithm::Aes256 && kms_key_id.is_some() {

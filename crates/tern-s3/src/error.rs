@@ -90,6 +90,11 @@ pub(crate) fn registry_error(e: &RegistryError) -> S3Error {
     s3_error!(ServiceUnavailable, "The bucket registry is unavailable; please retry.")
 }
 
+/// S3's answer to a document that does not parse or fits no schema.
+pub(crate) fn malformed_xml() -> S3Error {
+    s3_error!(MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema")
+}
+
 /// A failure that is not the client's: logged, and kept as the error's
 /// source; the client is told only that it happened.
 pub(crate) fn internal(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> S3Error {

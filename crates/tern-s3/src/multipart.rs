@@ -373,10 +373,7 @@ fn part_entry(p: &PartRecord) -> Part {
 /// Matches the client's part list against the stored parts, as AWS checks it.
 fn choose_parts(requested: &[CompletedPart], stored: &[PartRecord]) -> S3Result<Vec<PartRecord>> {
     if requested.is_empty() {
-        return Err(s3_error!(
-            MalformedXML,
-            "The XML you provided was not well-formed or did not validate against our published schema"
-        ));
+        return Err(crate::error::malformed_xml());
     }
     let numbers = requested
         .iter()

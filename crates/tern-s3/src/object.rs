@@ -231,7 +231,9 @@ impl Region {
         Ok(out)
     }
 
-    pub(crate) async fn head_object(&self, input: HeadObjectInput) -> S3Result<HeadObjectOutput> {
+    /// HEAD, and the object's tag count (s3s's output has no place for the
+    /// `x-amz-tagging-count` S3 now sends on HEAD too).
+    pub(crate) async fn head_object(&self, input: HeadObjectInput) -> S3Result<(HeadObjectOutput, usize)> {
         let customer = customer_key!(input)?;
         let target = (input.bucket.as_str(), input.key.as_str(), input.version_id.as_deref());
         let (record, range, content_range) =
@@ -247,7 +249,7 @@ impl Region {
             fill_checksum!(out, record.attrs.checksum.as_ref());
             out.checksum_type = checksum_type(record.attrs.checksum.as_ref());
         }
-        Ok(out)
+        Ok((out, record.tags.len()))
     }
 
     pub(crate) async fn delete_object(&self, input: &DeleteObjectInput) -> S3Result<DeleteObjectOutput> {
@@ -303,10 +305,7 @@ impl Region {
     ) -> S3Result<DeleteObjectsOutput> {
         let bucket = self.bucket(&input.bucket).await?;
         if input.delete.objects.len() > 1000 {
-            return Err(s3_error!(
-                MalformedXML,
-                "The XML you provided was not well-formed or did not validate against our published schema"
-            ));
+            return Err(crate::error::malformed_xml());
         }
         let quiet = input.delete.quiet.unwrap_or(false);
         let allowed = self.deletable(&bucket.name, &input.delete.objects, who).await;

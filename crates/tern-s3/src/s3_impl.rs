@@ -302,7 +302,12 @@ impl S3 for TernS3 {
     }
 
     async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
-        ok(self.region.head_object(req.input).await?)
+        let (output, tags) = self.region.head_object(req.input).await?;
+        let mut response = S3Response::new(output);
+        if tags > 0 {
+            response.headers.insert("x-amz-tagging-count", http::HeaderValue::from(tags));
+        }
+        Ok(response)
     }
 
     async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {

@@ -62,6 +62,15 @@ pub(crate) fn storage_class(class: Option<&StorageClass>) -> S3Result<Option<Str
     }
 }
 
+/// A tag of a configuration document (replication or lifecycle filters):
+/// both key and value, or the document is malformed.
+pub(crate) fn tag_pair(t: &s3s::dto::Tag) -> S3Result<(String, String)> {
+    match (&t.key, &t.value) {
+        (Some(key), Some(value)) => Ok((key.clone(), value.clone())),
+        _ => Err(crate::error::malformed_xml()),
+    }
+}
+
 /// Parses the `x-amz-tagging` header (a URL query string).
 pub(crate) fn parse_tagging_header(header: &str) -> S3Result<Vec<(String, String)>> {
     let mut tags = Vec::new();

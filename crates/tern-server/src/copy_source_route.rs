@@ -38,10 +38,7 @@ impl S3Route for CopySourceRoute {
     }
 
     async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
-        match &req.credentials {
-            Some(c) if c.access_key == self.root_access_key => Ok(()),
-            _ => Err(s3_error!(AccessDenied, "Access Denied")),
-        }
+        crate::internal_routes::root_only(req, &self.root_access_key)
     }
 
     async fn call(&self, mut req: S3Request<Body>) -> S3Result<S3Response<Body>> {

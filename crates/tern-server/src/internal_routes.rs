@@ -87,3 +87,12 @@ pub fn tern_headers_signed(headers: &http::HeaderMap) -> bool {
         .unwrap_or_default();
     headers.keys().filter(|name| name.as_str().starts_with("x-tern-")).all(|name| signed.contains(&name.as_str()))
 }
+
+/// Whether a route's caller signed as the deployment's root (s3s has
+/// checked the signature): Tern's own routes serve no one else.
+pub fn root_only(req: &s3s::S3Request<s3s::Body>, root_access_key: &str) -> s3s::S3Result<()> {
+    match &req.credentials {
+        Some(c) if c.access_key == root_access_key => Ok(()),
+        _ => Err(s3s::s3_error!(AccessDenied, "Access Denied")),
+    }
+}

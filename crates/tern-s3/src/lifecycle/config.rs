@@ -6,6 +6,9 @@ use s3s::dto::{self, LifecycleRule, LifecycleRuleFilter};
 use s3s::{S3Result, s3_error};
 use serde::{Deserialize, Serialize};
 
+use crate::error::malformed_xml as malformed;
+use crate::wire::tag_pair as tag;
+
 /// At most this many rules per bucket, as S3.
 const MAX_RULES: usize = 1000;
 const MAX_ID_LEN: usize = 255;
@@ -90,10 +93,6 @@ impl Filter {
     }
 }
 
-fn malformed() -> s3s::S3Error {
-    s3_error!(MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema")
-}
-
 fn positive(days: Option<i32>, what: &str) -> S3Result<Option<u32>> {
     days.map(|d| {
         u32::try_from(d)
@@ -118,13 +117,6 @@ fn conditions(and: &dto::LifecycleRuleAndOperator) -> S3Result<Conditions> {
         size_greater_than: size(and.object_size_greater_than)?,
         size_less_than: size(and.object_size_less_than)?,
     })
-}
-
-fn tag(t: &dto::Tag) -> S3Result<(String, String)> {
-    match (&t.key, &t.value) {
-        (Some(k), Some(v)) => Ok((k.clone(), v.clone())),
-        _ => Err(malformed()),
-    }
 }
 
 fn filter(rule: &LifecycleRule) -> S3Result<Filter> {

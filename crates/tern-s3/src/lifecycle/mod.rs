@@ -84,12 +84,7 @@ impl Region {
         config: Option<&BucketLifecycleConfiguration>,
     ) -> S3Result<()> {
         self.bucket(bucket).await?;
-        let config = config.ok_or_else(|| {
-            s3_error!(
-                MalformedXML,
-                "The XML you provided was not well-formed or did not validate against our published schema"
-            )
-        })?;
+        let config = config.ok_or_else(crate::error::malformed_xml)?;
         config::parse(config)?.store(&*self.meta, bucket).await
     }
 

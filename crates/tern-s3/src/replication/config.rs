@@ -6,14 +6,12 @@ use s3s::dto::{self, ReplicationConfiguration, ReplicationRule};
 use s3s::{S3Result, s3_error};
 use tern_replication_model::{Destination, Filter, MetricsConfig, ReplicationConfig, Rule, TagPair};
 
+use crate::error::malformed_xml as malformed;
+
 const MAX_RULES: usize = 1000;
 
 pub(super) fn invalid(message: &str) -> s3s::S3Error {
     s3_error!(InvalidRequest, "{message}")
-}
-
-fn malformed() -> s3s::S3Error {
-    s3_error!(MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema")
 }
 
 /// `Enabled` / `Disabled`, refusing anything else as AWS's schema does.
@@ -26,10 +24,7 @@ fn status(value: &str) -> S3Result<bool> {
 }
 
 fn tag(t: &dto::Tag) -> S3Result<TagPair> {
-    match (&t.key, &t.value) {
-        (Some(key), Some(value)) => Ok(TagPair { key: key.clone(), value: value.clone() }),
-        _ => Err(malformed()),
-    }
+    crate::wire::tag_pair(t).map(|(key, value)| TagPair { key, value })
 }
 
 fn filter(rule: &ReplicationRule) -> S3Result<Filter> {

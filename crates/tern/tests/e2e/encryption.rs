@@ -108,15 +108,7 @@ async fn sse_kms_by_header_single_and_multipart() {
         assert_eq!(out.ssekms_key_id(), Some(arn.as_str()));
         parts.push(aws_sdk_s3::types::CompletedPart::builder().part_number(n).e_tag(out.e_tag().unwrap()).build());
     }
-    let done = aws_sdk_s3::types::CompletedMultipartUpload::builder().set_parts(Some(parts)).build();
-    s3.complete_multipart_upload()
-        .bucket("kms")
-        .key("parts")
-        .upload_id(id)
-        .multipart_upload(done)
-        .send()
-        .await
-        .unwrap();
+    crate::complete(&s3, ("kms", "parts"), id, parts).await;
     assert_eq!(body_of(&s3, "kms", "parts").await, data);
     assert_no_marker(&tern);
 }

@@ -53,6 +53,33 @@ pub async fn bucket(s3: &Client, name: &str) {
     s3.create_bucket().bucket(name).send().await.expect("bucket created");
 }
 
+/// Completes upload `id` of `bucket/key` with `parts`.
+pub async fn complete(
+    s3: &Client,
+    (bucket, key): (&str, &str),
+    id: &str,
+    parts: Vec<aws_sdk_s3::types::CompletedPart>,
+) {
+    let done = aws_sdk_s3::types::CompletedMultipartUpload::builder().set_parts(Some(parts)).build();
+    s3.complete_multipart_upload().bucket(bucket).key(key).upload_id(id).multipart_upload(done).send().await.unwrap();
+}
+
+/// A PUT of `body` under SSE-KMS with a key that does not exist: refused
+/// with `KMS.NotFoundException` before its body is read.
+pub async fn put_under_missing_key(s3: &Client, bucket: &str, body: Vec<u8>) -> String {
+    let refused = s3
+        .put_object()
+        .bucket(bucket)
+        .key("k")
+        .server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::AwsKms)
+        .ssekms_key_id("alias/no-such-key")
+        .body(aws_sdk_s3::primitives::ByteStream::from(body))
+        .send()
+        .await
+        .unwrap_err();
+    code(&refused)
+}
+
 pub async fn body_of(s3: &Client, bucket: &str, key: &str) -> Vec<u8> {
     let out = s3.get_object().bucket(bucket).key(key).send().await.expect("object readable");
     out.body.collect().await.expect("body").into_bytes().to_vec()

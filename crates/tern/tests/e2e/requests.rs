@@ -373,17 +373,7 @@ async fn a_refused_body_never_swallows_the_next_request() {
     // The SDK, whose refused PUT leaves its connection to the pool, goes on.
     let s3 = tern.s3(EAST);
     for _ in 0..3 {
-        let refused = s3
-            .put_object()
-            .bucket("reuse")
-            .key("k")
-            .server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::AwsKms)
-            .ssekms_key_id("alias/no-such-key")
-            .body(ByteStream::from(vec![7u8; 1 << 20]))
-            .send()
-            .await
-            .unwrap_err();
-        assert_eq!(code(&refused), "KMS.NotFoundException");
+        assert_eq!(crate::put_under_missing_key(&s3, "reuse", vec![7u8; 1 << 20]).await, "KMS.NotFoundException");
         s3.list_objects_v2().bucket("reuse").send().await.unwrap();
     }
 }
@@ -411,16 +401,7 @@ async fn client_mistakes_are_not_server_errors_in_the_log() {
         .unwrap();
     let denied = tern.s3_as(&reader, EAST).put_object().bucket("mistakes").key("k").send().await.unwrap_err();
     assert_eq!(code(&denied), "AccessDenied");
-    let kms_refused = s3
-        .put_object()
-        .bucket("mistakes")
-        .key("k")
-        .server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::AwsKms)
-        .ssekms_key_id("alias/missing")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&kms_refused), "KMS.NotFoundException");
+    assert_eq!(crate::put_under_missing_key(&s3, "mistakes", Vec::new()).await, "KMS.NotFoundException");
     let log = tern.log();
     let loud: Vec<&str> = log.lines().filter(|l| l.contains("ERROR") || l.contains("WARN")).collect();
     assert!(loud.is_empty(), "client mistakes logged as server trouble:\n{}", loud.join("\n"));
