@@ -301,6 +301,27 @@ async fn multipart(store: &dyn MetaStore) {
     let parts = store.list_parts("u1", 1, 10).await.unwrap();
     assert_eq!(parts.iter().map(|p| p.part_number).collect::<Vec<_>>(), [2, 3]);
     assert_eq!(store.list_uploads("b-mpu", "b", None, None, 10).await.unwrap().len(), 1);
+    // Uploads of one key page in creation order, whatever their ids.
+    for (id, created_ms) in [("z-first", 1), ("a-second", 2), ("m-third", 3)] {
+        let mut again = upload.clone();
+        (again.upload_id, again.key, again.created_ms) = (id.into(), "same".into(), created_ms);
+        store.create_upload(&again).await.unwrap();
+    }
+    let mut paged = Vec::new();
+    let mut marker: Option<(String, String)> = None;
+    while let Some(next) = store
+        .list_uploads("b-mpu", "same", marker.as_ref().map(|m| m.0.as_str()), marker.as_ref().map(|m| m.1.as_str()), 1)
+        .await
+        .unwrap()
+        .pop()
+    {
+        paged.push(next.upload_id.clone());
+        marker = Some((next.key, next.upload_id));
+    }
+    assert_eq!(paged, ["z-first", "a-second", "m-third"]);
+    for id in ["z-first", "a-second", "m-third"] {
+        store.abort_upload("b-mpu", id).await.unwrap();
+    }
     assert!(store.referenced_blobs().await.unwrap().contains("p3"));
     assert_eq!(parts[0].binding.as_deref(), Some("binding-of-p2"), "a part keeps its blob's binding");
 

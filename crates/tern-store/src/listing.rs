@@ -64,10 +64,20 @@ where
     q.push_bind(bucket.to_owned()).push(" AND ");
     key_range(&mut q, prefix, &KeyStart::Beginning);
     match (key_marker, upload_id_marker) {
+        // Uploads of a key list in creation order, so a page resumes after
+        // the marker's (created, id); a marker since gone resumes at the key's
+        // first upload (repeats, never skips).
         (Some(key), Some(upload_id)) => {
+            let mut marker_created = |q: &mut QueryBuilder<DB>| {
+                q.push("(SELECT created_ms FROM uploads WHERE bucket = ").push_bind(bucket.to_owned());
+                q.push(" AND upload_id = ").push_bind(upload_id.to_owned()).push(")");
+            };
             q.push(" AND (key > ").push_bind(key.to_owned());
-            q.push(" OR (key = ").push_bind(key.to_owned()).push(" AND upload_id > ");
-            q.push_bind(upload_id.to_owned()).push("))");
+            q.push(" OR (key = ").push_bind(key.to_owned()).push(" AND (created_ms > COALESCE(");
+            marker_created(&mut q);
+            q.push(", -1) OR (created_ms = ");
+            marker_created(&mut q);
+            q.push(" AND upload_id > ").push_bind(upload_id.to_owned()).push("))))");
         }
         (Some(key), None) => {
             q.push(" AND key > ").push_bind(key.to_owned());
