@@ -68,7 +68,7 @@ where
         // the marker's (created, id); a marker since gone resumes at the key's
         // first upload (repeats, never skips).
         (Some(key), Some(upload_id)) => {
-            let mut marker_created = |q: &mut QueryBuilder<DB>| {
+            let marker_created = |q: &mut QueryBuilder<DB>| {
                 q.push("(SELECT created_ms FROM uploads WHERE bucket = ").push_bind(bucket.to_owned());
                 q.push(" AND upload_id = ").push_bind(upload_id.to_owned()).push(")");
             };
