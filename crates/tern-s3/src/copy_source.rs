@@ -30,6 +30,9 @@ pub struct SourceRead {
     pub conditions: SourceConditions,
     /// The bytes `[start, end)`; `None` for the metadata alone.
     pub range: Option<(u64, u64)>,
+    /// The `ETag` and write time the metadata read saw: the bytes are read
+    /// only from that very object (a null version may have been replaced).
+    pub expect: Option<(String, i64)>,
 }
 
 /// `x-amz-copy-source-if-*`: `*` or an `ETag` value; times in milliseconds.
@@ -105,8 +108,15 @@ impl Region {
             return Err(s3_error!(NotImplemented, "Copying from an access point is not supported"));
         };
         let here = self.meta.get_bucket(bucket).await.map_err(store_error)?.is_some();
-        let elsewhere =
-            if here { None } else { self.registry.lookup(bucket).await.ok().flatten().filter(|r| *r != self.name) };
+        let elsewhere = if here {
+            None
+        } else {
+            let found = self.registry.lookup(bucket).await.map_err(|e| crate::error::registry_error(&e))?;
+            found.filter(|r| *r != self.name)
+        };
+        if elsewhere.is_some() && who.is_anonymous() {
+            return Err(s3_error!(AccessDenied, "Anonymous copies from another region are not supported."));
+        }
         let named_version = version_id.is_some();
         let Some(region) = elsewhere else {
             return Ok(Source { record: self.copy_source(source, conditions).await?, remote: None, named_version });
@@ -118,6 +128,7 @@ impl Region {
             named_version,
             conditions: SourceConditions::of(&conditions),
             range: None,
+            expect: None,
         };
         let (meta, _) = self.peers.read_source(&region, who, &read).await?;
         let record = VersionRecord {
@@ -159,6 +170,7 @@ impl Region {
             named_version: source.named_version,
             conditions: SourceConditions::default(),
             range: Some((range.start, range.end)),
+            expect: Some((record.etag.clone(), record.modified_ms)),
         };
         let (_, body) = self.peers.read_source(region, who, &read).await?;
         body.ok_or_else(|| crate::error::internal("the source region sent no bytes"))
@@ -195,6 +207,9 @@ impl Region {
             version_id: read.version_id.clone().map(Into::into),
         };
         let record = self.copy_source(&source, conditions).await?;
+        if read.expect.as_ref().is_some_and(|(etag, at)| *etag != record.etag || *at != record.modified_ms) {
+            return Err(s3_error!(PreconditionFailed, "The copy's source changed while it was copied."));
+        }
         if record.attrs.customer_key_fingerprint.is_some() {
             return Err(s3_error!(
                 InvalidRequest,

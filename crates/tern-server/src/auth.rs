@@ -270,6 +270,26 @@ named! {
 }
 
 impl IamAccess {
+    /// What reading a copy's source needs here, from the parsed
+    /// `x-amz-copy-source`: nothing for a source in another region, whose
+    /// region decides with its own bucket policy when it is read.
+    async fn copy_source_needs(&self, source: &CopySource) -> S3Result<Option<Needs>> {
+        match source {
+            CopySource::Bucket { bucket, key, version_id } => {
+                let here = self
+                    .region
+                    .meta
+                    .get_bucket(bucket)
+                    .await
+                    .map_err(|_| s3_error!(ServiceUnavailable, "Please reduce your request rate."))?;
+                Ok(here.map(|_| needs("GetObject", version_id.is_some(), object(bucket, key))))
+            }
+            CopySource::AccessPoint { .. } | CopySource::Outpost { .. } => {
+                Err(s3_error!(NotImplemented, "Copies from access points and outposts are not supported."))
+            }
+        }
+    }
+
     /// An object operation whose action says whether it names a version.
     async fn by_version<T: Named + Send + Sync>(&self, req: &mut S3Request<T>, operation: &str) -> S3Result<()> {
         let input = &req.input;
@@ -318,18 +338,6 @@ fn target_of(input: &impl Named) -> String {
 
 fn needs(operation: &str, versioned: bool, resource: String) -> Needs {
     Needs { action: iam_action(operation, versioned).expect("every operation here has an action"), resource }
-}
-
-/// What reading a copy's source needs, from the parsed `x-amz-copy-source`.
-fn copy_source_needs(source: &CopySource) -> S3Result<Needs> {
-    match source {
-        CopySource::Bucket { bucket, key, version_id } => {
-            Ok(needs("GetObject", version_id.is_some(), object(bucket, key)))
-        }
-        CopySource::AccessPoint { .. } | CopySource::Outpost { .. } => {
-            Err(s3_error!(NotImplemented, "Copies from access points and outposts are not supported."))
-        }
-    }
 }
 
 fn set_version(context: &mut RequestContext, version_id: Option<&String>) {
@@ -487,7 +495,8 @@ impl S3Access for IamAccess {
     async fn copy_object(&self, req: &mut S3Request<CopyObjectInput>) -> S3Result<()> {
         let input = &req.input;
         let resource = object(&input.bucket, &input.key);
-        let mut all = vec![needs("CopyObject", false, resource.clone()), copy_source_needs(&input.copy_source)?];
+        let mut all = vec![needs("CopyObject", false, resource.clone())];
+        all.extend(self.copy_source_needs(&input.copy_source).await?);
         let replaces_tags = input.tagging_directive.as_ref().is_some_and(|d| d.as_str() == "REPLACE");
         if replaces_tags && input.tagging.is_some() {
             all.push(needs("PutObjectTagging", false, resource));
@@ -498,8 +507,8 @@ impl S3Access for IamAccess {
 
     async fn upload_part_copy(&self, req: &mut S3Request<UploadPartCopyInput>) -> S3Result<()> {
         let input = &req.input;
-        let all =
-            [needs("UploadPartCopy", false, object(&input.bucket, &input.key)), copy_source_needs(&input.copy_source)?];
+        let mut all = vec![needs("UploadPartCopy", false, object(&input.bucket, &input.key))];
+        all.extend(self.copy_source_needs(&input.copy_source).await?);
         self.decide(req, &all, |_| {}).await
     }
 

@@ -84,8 +84,7 @@ pub async fn read(
     let answer = peer.open(http, request).await.map_err(|e| unavailable(&format!("{e:#}")))?;
     if !answer.status().is_success() {
         let status = answer.status();
-        let text = answer.text().await.unwrap_or_default();
-        return Err(refusal(status, &text));
+        return Err(refusal(status, &error_text(answer).await));
     }
     let meta = answer
         .headers()
@@ -97,10 +96,24 @@ pub async fn read(
     Ok((meta, body))
 }
 
-/// The source region's refusal, as it gave it (code, message and status).
+/// The first 64 KiB of an error answer: an error document is small.
+async fn error_text(mut answer: reqwest::Response) -> String {
+    let mut text = Vec::new();
+    while let Ok(Some(chunk)) = answer.chunk().await {
+        text.extend_from_slice(&chunk);
+        if text.len() > 64 << 10 {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&text).into_owned()
+}
+
+/// The source region's refusal, as it gave it (code, message and status);
+/// without a code, a server's failure is one to retry.
 fn refusal(status: StatusCode, xml: &str) -> S3Error {
     let field = |name: &str| xml.split(&format!("<{name}>")).nth(1).and_then(|rest| rest.split('<').next());
-    let code = field("Code").map_or(S3ErrorCode::AccessDenied, |c| {
+    let fallback = if status.is_server_error() { S3ErrorCode::ServiceUnavailable } else { S3ErrorCode::AccessDenied };
+    let code = field("Code").map_or(fallback, |c| {
         S3ErrorCode::from_bytes(c.as_bytes()).unwrap_or(S3ErrorCode::Custom(c.to_owned().into()))
     });
     let mut err =

@@ -15,7 +15,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
@@ -49,22 +51,23 @@ pub struct Forwarder {
     endpoints: BTreeMap<String, String>,
     proof: Mac,
     idle: Duration,
-    in_flight: Mutex<HashMap<IpAddr, usize>>,
+    in_flight: Arc<Mutex<HashMap<IpAddr, usize>>>,
 }
 
 /// A relayed request whose claimed origin does not verify.
 #[derive(Debug)]
 pub struct Unproven;
 
-/// A relay's place among those in flight; given back when dropped.
-struct Slot<'a> {
-    forwarder: &'a Forwarder,
+/// A relay's place among those in flight, held until its answer has been
+/// streamed back whole; given back when dropped.
+struct Slot {
+    in_flight: Arc<Mutex<HashMap<IpAddr, usize>>>,
     client: IpAddr,
 }
 
-impl Drop for Slot<'_> {
+impl Drop for Slot {
     fn drop(&mut self) {
-        let mut in_flight = self.forwarder.in_flight.lock().expect("relay slots");
+        let mut in_flight = self.in_flight.lock().expect("relay slots");
         if let Some(n) = in_flight.get_mut(&self.client) {
             *n -= 1;
             if *n == 0 {
@@ -85,7 +88,7 @@ impl Forwarder {
         idle: Duration,
     ) -> Self {
         let proof = Mac::derived(peer_secret, b"tern forwarded origin v2");
-        Self { region: region.to_owned(), http, endpoints, proof, idle, in_flight: Mutex::default() }
+        Self { region: region.to_owned(), http, endpoints, proof, idle, in_flight: Arc::default() }
     }
 
     /// Whether `region` is another region of the deployment.
@@ -94,16 +97,16 @@ impl Forwarder {
         self.endpoints.contains_key(region)
     }
 
-    /// A place for one more relay from `client`, if there is one.
-    fn slot(&self, client: IpAddr) -> Option<Slot<'_>> {
+    /// A place for one more relay from `client`, if there is one (a
+    /// client is in the map only while it holds one: the map stays bounded).
+    fn slot(&self, client: IpAddr) -> Option<Slot> {
         let mut in_flight = self.in_flight.lock().expect("relay slots");
         let total: usize = in_flight.values().sum();
-        let mine = in_flight.entry(client).or_default();
-        if total >= MAX_RELAYS || *mine >= MAX_RELAYS_PER_CLIENT {
+        if total >= MAX_RELAYS || in_flight.get(&client).is_some_and(|n| *n >= MAX_RELAYS_PER_CLIENT) {
             return None;
         }
-        *mine += 1;
-        Some(Slot { forwarder: self, client })
+        *in_flight.entry(client).or_default() += 1;
+        Some(Slot { in_flight: Arc::clone(&self.in_flight), client })
     }
 
     /// Relays `req` to `region` and streams its answer back.
@@ -132,7 +135,7 @@ impl Forwarder {
             .extensions()
             .get::<ClientAddress>()
             .map_or(IpAddr::from([0, 0, 0, 0]), |ClientAddress(a)| a.ip().to_canonical());
-        let Some(_slot) = self.slot(client) else {
+        let Some(slot) = self.slot(client) else {
             return refusal(StatusCode::SERVICE_UNAVAILABLE, "SlowDown", "Please reduce your request rate.");
         };
         let claim = claim_of(&req);
@@ -149,7 +152,7 @@ impl Forwarder {
                 let answer: http::Response<reqwest::Body> = answer.into();
                 let (mut parts, body) = answer.into_parts();
                 parts.headers = relayed(&parts.headers);
-                Response::from_parts(parts, Body::http_body_unsync(body))
+                Response::from_parts(parts, Body::http_body_unsync(Held { body, _slot: slot }))
             }
             Err(e) => {
                 tracing::warn!(%region, error = %e, "a request for another region could not be relayed");
@@ -180,8 +183,16 @@ impl Forwarder {
         }
         let extensions = req.extensions_mut();
         let hop = extensions.get::<Transport>().copied();
-        let port = extensions.get::<ClientAddress>().map_or(0, |ClientAddress(a)| a.port());
-        extensions.insert(ClientAddress(std::net::SocketAddr::new(claimed.ip, port)));
+        let relay = extensions.get::<ClientAddress>().map(|ClientAddress(a)| *a);
+        // A loopback address is the relay's own business, not this host's:
+        // from another host it is the relay's address that policies see.
+        let off_host = !hop.is_some_and(|t| t.loopback);
+        let ip = match relay {
+            Some(relay) if off_host && claimed.ip.to_canonical().is_loopback() => relay.ip(),
+            _ => claimed.ip,
+        };
+        let port = relay.map_or(0, |a| a.port());
+        extensions.insert(ClientAddress(std::net::SocketAddr::new(ip, port)));
         // No more security than both legs had; and the client holds no peer
         // certificate, whatever the relay's connection did.
         extensions.insert(Transport {
@@ -190,6 +201,32 @@ impl Forwarder {
             loopback: claimed.loopback && hop.is_some_and(|t| t.loopback),
         });
         Ok(true)
+    }
+}
+
+/// A relayed answer's body, holding its relay's slot until it ends.
+struct Held<B> {
+    body: B,
+    _slot: Slot,
+}
+
+impl<B: http_body::Body + Unpin> http_body::Body for Held<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
     }
 }
 

@@ -160,7 +160,7 @@ async fn buckets(store: &dyn MetaStore) {
     store.put_version(&version("b-one", "k", NULL_VERSION, "e", inline("x")), None).await.unwrap();
     assert!(matches!(store.delete_bucket("b-one").await, Err(StoreError::BucketNotEmpty)));
     // A delete guarded by when the version was written spares a newer one.
-    let guard = |written_ms, latest| Some(DeleteGuard { written_ms, latest });
+    let guard = |written_ms, latest| Some(DeleteGuard { written_ms, latest, alone: false });
     let newer = store.delete_version("b-one", "k", NULL_VERSION, guard(1, true)).await.unwrap();
     assert!(newer.0.is_none() && store.get_version("b-one", "k", None).await.unwrap().is_some());
     let current = store.delete_version("b-one", "k", NULL_VERSION, guard(1_700_000_000_000, false)).await.unwrap();
@@ -212,6 +212,9 @@ async fn versions(store: &dyn MetaStore) {
     marker.is_delete_marker = true;
     store.put_version(&marker, None).await.unwrap();
     assert!(store.get_version("b-ver", "k", None).await.unwrap().unwrap().is_delete_marker);
+    // A marker that still hides versions is not "alone".
+    let alone = DeleteGuard { written_ms: marker.modified_ms, latest: true, alone: true };
+    assert!(store.delete_version("b-ver", "k", "v3", Some(alone)).await.unwrap().0.is_none());
     let (removed, displaced) = store.delete_version("b-ver", "k", "v3", None).await.unwrap();
     assert!(removed.unwrap().is_delete_marker && displaced.blobs.is_empty());
     assert_eq!(store.get_version("b-ver", "k", None).await.unwrap().unwrap().version_id, "v2");

@@ -271,6 +271,9 @@ pub enum Precondition {
 pub struct DeleteGuard {
     pub written_ms: i64,
     pub latest: bool,
+    /// Only if no other version or marker of the key exists (a delete
+    /// marker that hides nothing).
+    pub alone: bool,
 }
 
 /// The key's current object (not a delete marker), as a precondition sees it.

@@ -33,6 +33,9 @@ use crate::stored::StoredConfig as _;
 /// resumes where the last one stopped.
 const SCAN_PER_RULE: usize = 10_000;
 const PAGE: usize = 1000;
+/// Versions of one key a pass holds at most; beyond them, the key's oldest
+/// wait for a later pass.
+const MAX_KEY_VERSIONS: usize = 100_000;
 
 /// What a pass did, and how many rows it read to decide.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -220,7 +223,7 @@ impl Pass<'_> {
         let meta = &self.region.meta;
         let Some(bucket) = meta.get_bucket(self.bucket).await.map_err(store_error)? else { return Ok(false) };
         if bucket.versioning == Versioning::Unversioned {
-            let guard = DeleteGuard { written_ms: v.modified_ms, latest: true };
+            let guard = DeleteGuard { written_ms: v.modified_ms, latest: true, alone: false };
             let (removed, displaced) =
                 meta.delete_version(self.bucket, &v.key, NULL_VERSION, Some(guard)).await.map_err(store_error)?;
             self.region.release_blobs(&displaced.blobs).await;
@@ -285,7 +288,7 @@ impl Pass<'_> {
             let same: Vec<VersionSummary> = rows.into_iter().take_while(|r| r.key == key).collect();
             let ended = same.len() < PAGE;
             versions.extend(same);
-            if ended || !more {
+            if ended || !more || versions.len() >= MAX_KEY_VERSIONS {
                 return Ok(versions);
             }
         }
@@ -303,7 +306,7 @@ impl Pass<'_> {
         // but is older.
         versions.sort_by(|a, b| b.modified_ms.cmp(&a.modified_ms).then(b.is_latest.cmp(&a.is_latest)));
         if let [only] = &*versions {
-            if markers && only.is_latest && only.is_delete_marker && self.remove(only, true).await? {
+            if markers && only.is_latest && only.is_delete_marker && self.remove(only, (true, true)).await? {
                 self.report.delete_markers_removed += 1;
             }
             return Ok(());
@@ -319,16 +322,17 @@ impl Pass<'_> {
                 kept += 1;
                 continue;
             }
-            if self.clock.after_days(successor.modified_ms, rule.days) && self.remove(v, false).await? {
+            if self.clock.after_days(successor.modified_ms, rule.days) && self.remove(v, (false, false)).await? {
                 self.report.noncurrent_expired += 1;
             }
         }
         Ok(())
     }
 
-    /// Removes `v` if it is still as listed, current (`latest`) or not.
-    async fn remove(&self, v: &VersionSummary, latest: bool) -> S3Result<bool> {
-        let guard = DeleteGuard { written_ms: v.modified_ms, latest };
+    /// Removes `v` if it is still as listed: current or not, and (for a
+    /// marker that hides nothing) still alone.
+    async fn remove(&self, v: &VersionSummary, (latest, alone): (bool, bool)) -> S3Result<bool> {
+        let guard = DeleteGuard { written_ms: v.modified_ms, latest, alone };
         let removed = self.region.meta.delete_version(self.bucket, &v.key, &v.version_id, Some(guard)).await;
         let (removed, displaced) = removed.map_err(store_error)?;
         self.region.release_blobs(&displaced.blobs).await;

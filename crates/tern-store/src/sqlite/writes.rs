@@ -417,9 +417,16 @@ pub(super) async fn delete_version(
     (bucket, key, version_id): (&str, &str, &str),
     guard: Option<DeleteGuard>,
 ) -> StoreResult<(Option<VersionRecord>, Displaced)> {
-    let condition = if guard.is_some() { " AND modified_ms = ? AND is_latest = ?" } else { "" };
+    let condition = match guard {
+        None => "",
+        Some(g) if g.alone => {
+            " AND modified_ms = ?4 AND is_latest = ?5 AND NOT EXISTS \
+             (SELECT 1 FROM versions o WHERE o.bucket = ?1 AND o.key = ?2 AND o.version_id <> ?3)"
+        }
+        Some(_) => " AND modified_ms = ?4 AND is_latest = ?5",
+    };
     let sql = format!(
-        "DELETE FROM versions WHERE bucket = ? AND key = ? AND version_id = ?{condition} RETURNING {VERSION_COLUMNS}"
+        "DELETE FROM versions WHERE bucket = ?1 AND key = ?2 AND version_id = ?3{condition} RETURNING {VERSION_COLUMNS}"
     );
     let mut query = sqlx::query(audited(sql)).bind(bucket).bind(key).bind(version_id);
     if let Some(guard) = guard {

@@ -275,6 +275,16 @@ async fn copies_from_a_bucket_of_another_region() {
     let denied = as_user.copy_object().bucket("near").key("by-user-2").copy_source("far/src").send().await.unwrap_err();
     assert_eq!((code(&denied), status(&denied)), ("AccessDenied".into(), 403));
     assert!(east.head_object().bucket("near").key("by-user-2").send().await.is_err(), "nothing written");
+    // A caller the source bucket's policy alone lets read copies too.
+    let writer = tern
+        .user("writer", r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:PutObject","Resource":"arn:aws:s3:::near/*"},{"Effect":"Allow","Action":["kms:Decrypt","kms:GenerateDataKey"],"Resource":"*"}]}"#)
+        .await
+        .unwrap();
+    let allow = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:user/writer"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::far/*"}]}"#;
+    west.put_bucket_policy().bucket("far").policy(allow).send().await.unwrap();
+    let as_writer = tern.s3_as(&writer, EAST);
+    as_writer.copy_object().bucket("near").key("by-policy").copy_source("far/src").send().await.unwrap();
+    assert_eq!(body_of(&east, "near", "by-policy").await, data);
 
     // An SSE-C source's key would have to cross regions: refused.
     let customer = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 32]);
