@@ -23,6 +23,9 @@ pub const CALLER_SESSION_HEADER: &str = "x-tern-caller-session";
 /// whether over TLS (signed, like every header of a root-signed call).
 pub const CALLER_IP_HEADER: &str = "x-tern-caller-ip";
 pub const CALLER_TLS_HEADER: &str = "x-tern-caller-tls";
+/// On a call made for an S3 caller: how its request was signed
+/// (`s3:signatureversion` and `s3:authType`, space-separated).
+pub const CALLER_SIGNATURE_HEADER: &str = "x-tern-caller-signature";
 /// On a forwarded IAM call: the caller's `aws:userid`.
 pub const CALLER_USERID_HEADER: &str = "x-tern-caller-userid";
 /// On a forwarded IAM call: the region that forwarded it (for the
@@ -54,6 +57,7 @@ pub fn caller_headers(caller: &tern_iam::policy::Principal) -> Vec<(&'static str
         (CALLER_SESSION_HEADER, caller.session_arn.clone()),
         (CALLER_IP_HEADER, caller.origin.source_ip.map(|ip| ip.to_string())),
         (CALLER_USERID_HEADER, caller.user_id.clone()),
+        (CALLER_SIGNATURE_HEADER, caller.origin.signature.map(|(version, kind)| format!("{version} {kind}"))),
     ];
     headers.extend(optional.into_iter().filter_map(|(name, value)| Some((name, value?))));
     headers
@@ -68,7 +72,7 @@ pub fn caller_of(headers: &http::HeaderMap, account: &str) -> Option<tern_iam::p
     let origin = tern_iam::policy::Origin {
         secure_transport: header(CALLER_TLS_HEADER).is_some_and(|v| v == "true"),
         source_ip: header(CALLER_IP_HEADER).and_then(|ip| ip.parse().ok()),
-        signature: None,
+        signature: header(CALLER_SIGNATURE_HEADER).as_deref().and_then(signature_of),
     };
     Some(tern_iam::policy::Principal {
         session_arn: header(CALLER_SESSION_HEADER),
@@ -76,6 +80,15 @@ pub fn caller_of(headers: &http::HeaderMap, account: &str) -> Option<tern_iam::p
         origin,
         ..tern_iam::policy::Principal::of_arn(account, arn)
     })
+}
+
+/// The `s3:signatureversion` and `s3:authType` a caller header names, from
+/// the values Tern sets (policy keys take `'static` text).
+fn signature_of(text: &str) -> Option<(&'static str, &'static str)> {
+    let (version, kind) = text.split_once(' ')?;
+    let version = ["AWS4-HMAC-SHA256", "AWS"].into_iter().find(|v| *v == version)?;
+    let kind = ["REST-HEADER", "REST-QUERY-STRING", "POST"].into_iter().find(|k| *k == kind)?;
+    Some((version, kind))
 }
 
 /// Whether every `x-tern-` header of a root-signed call is among its signed headers.
@@ -94,5 +107,38 @@ pub fn root_only(req: &s3s::S3Request<s3s::Body>, root_access_key: &str) -> s3s:
     match &req.credentials {
         Some(c) if c.access_key == root_access_key => Ok(()),
         _ => Err(s3s::s3_error!(AccessDenied, "Access Denied")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_caller_crosses_with_how_it_signed_and_only_signed() {
+        let origin = tern_iam::policy::Origin {
+            secure_transport: true,
+            source_ip: Some([10, 0, 0, 9].into()),
+            signature: Some(("AWS4-HMAC-SHA256", "REST-QUERY-STRING")),
+        };
+        let caller = tern_iam::policy::Principal {
+            origin,
+            ..tern_iam::policy::Principal::of_arn("000000000000", "arn:aws:iam::000000000000:user/u".into())
+        };
+        let named = caller_headers(&caller);
+        let mut headers = http::HeaderMap::new();
+        for (name, value) in &named {
+            headers.insert(*name, value.parse().unwrap());
+        }
+        let signed: Vec<&str> = named.iter().map(|(name, _)| *name).collect();
+        let authorization = format!(
+            "AWS4-HMAC-SHA256 Credential=AKIA/20260101/us-east-1/s3/aws4_request, SignedHeaders={}, Signature=00",
+            signed.join(";")
+        );
+        headers.insert("authorization", authorization.parse().unwrap());
+        let back = caller_of(&headers, "000000000000").unwrap();
+        assert_eq!((back.arn, back.origin), (caller.arn, caller.origin));
+        headers.insert("x-tern-unsigned", "1".parse().unwrap());
+        assert!(caller_of(&headers, "000000000000").is_none(), "an unsigned x-tern- header spoils the call");
     }
 }
