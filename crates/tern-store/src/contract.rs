@@ -218,6 +218,14 @@ async fn versions(store: &dyn MetaStore) {
     let (removed, displaced) = store.delete_version("b-ver", "k", "v3", None).await.unwrap();
     assert!(removed.unwrap().is_delete_marker && displaced.blobs.is_empty());
     assert_eq!(store.get_version("b-ver", "k", None).await.unwrap().unwrap().version_id, "v2");
+    // The newest by write time becomes current, not the last stored (a
+    // replica that arrives late is older than its row).
+    let mut late = version("b-ver", "k", "v0-late", "e0", inline("old"));
+    late.modified_ms -= 1000;
+    store.put_replica(&late).await.unwrap();
+    store.delete_version("b-ver", "k", "v2", None).await.unwrap();
+    assert_eq!(store.get_version("b-ver", "k", None).await.unwrap().unwrap().version_id, "v1");
+    store.delete_version("b-ver", "k", "v0-late", None).await.unwrap();
     let (_, displaced) = store.delete_version("b-ver", "k", "v1", None).await.unwrap();
     assert_eq!(displaced.blobs, vec!["blob1".to_owned()]);
     assert!(store.delete_version("b-ver", "k", "v1", None).await.unwrap().0.is_none());

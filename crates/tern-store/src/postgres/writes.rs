@@ -496,7 +496,7 @@ pub(super) async fn delete_version(
     if removed.is_latest {
         sqlx::query(
             "UPDATE versions SET is_latest = true WHERE id = \
-             (SELECT max(id) FROM versions WHERE bucket = $1 AND key = $2)",
+             (SELECT id FROM versions WHERE bucket = $1 AND key = $2 ORDER BY modified_ms DESC, id DESC LIMIT 1)",
         )
         .bind(bucket)
         .bind(key)

@@ -442,7 +442,7 @@ pub(super) async fn delete_version(
     if removed.is_latest {
         sqlx::query(
             "UPDATE versions SET is_latest = 1 WHERE id = \
-             (SELECT max(id) FROM versions WHERE bucket = ? AND key = ?)",
+             (SELECT id FROM versions WHERE bucket = ? AND key = ? ORDER BY modified_ms DESC, id DESC LIMIT 1)",
         )
         .bind(bucket)
         .bind(key)
