@@ -4,7 +4,7 @@
 //! itself where it is off), delete markers that hide nothing go, noncurrent
 //! versions expire, and incomplete multipart uploads are aborted.
 //!
-//! A pass is bounded (rows examined per rule, actions per pass) and keeps
+//! A pass is bounded (rows read per rule, and per pass) and keeps
 //! nothing but in-memory cursors, so it is restart-safe: after a restart
 //! the rules are simply evaluated again. Every action re-checks what it
 //! acts on in its own write (a null version only if unchanged since it was
@@ -31,7 +31,7 @@ use crate::stored::StoredConfig as _;
 
 /// Rows one rule examines per pass, at most: a pass over a huge bucket
 /// resumes where the last one stopped.
-const SCAN_PER_RULE: usize = 10_000;
+const SCAN_PER_RULE: u64 = 10_000;
 const PAGE: usize = 1000;
 /// Versions of one key a pass holds at most; beyond them, the key's oldest
 /// wait for a later pass.
@@ -181,6 +181,12 @@ impl Pass<'_> {
         self.report.examined += u64::try_from(rows).unwrap_or(u64::MAX);
     }
 
+    /// Whether this rule's scan has read its share since `since` (the
+    /// report's count when the scan began).
+    fn scanned_enough(&self, since: u64) -> bool {
+        self.report.examined - since >= SCAN_PER_RULE
+    }
+
     /// Tags of a version, read only when the rule filters by them.
     async fn tags_of(&self, v: &VersionSummary) -> S3Result<Vec<(String, String)>> {
         if !self.rule.filter.has_tags() {
@@ -197,11 +203,10 @@ impl Pass<'_> {
     async fn expire_current(&mut self, due: impl Fn(&LifecycleClock, &VersionSummary) -> bool) -> S3Result<()> {
         let prefix = self.rule.filter.prefix();
         let mut start = self.cursors.take(self.bucket, &self.rule.id, "expire");
-        let mut examined = 0;
-        while examined < SCAN_PER_RULE {
+        let since = self.report.examined;
+        while !self.scanned_enough(since) {
             let rows = self.region.meta.list_current(self.bucket, &prefix, &start, PAGE).await.map_err(store_error)?;
             self.examined(rows.len());
-            examined += rows.len();
             let Some(last) = rows.last() else { return Ok(()) };
             start = KeyStart::After(last.key.clone());
             for v in &rows {
@@ -245,16 +250,15 @@ impl Pass<'_> {
     async fn sweep_versions(&mut self, markers: bool, noncurrent: Option<NoncurrentExpiration>) -> S3Result<()> {
         let prefix = self.rule.filter.prefix();
         let mut start = self.cursors.take(self.bucket, &self.rule.id, "versions");
-        let mut examined = 0;
-        while examined < SCAN_PER_RULE {
+        let since = self.report.examined;
+        while !self.scanned_enough(since) {
             let rows = self.region.meta.list_versions(self.bucket, &prefix, &start, PAGE).await.map_err(store_error)?;
             let full = rows.len() == PAGE;
             self.examined(rows.len());
-            examined += rows.len();
             let mut keys = group_by_key(rows);
             if full && let Some(unfinished) = keys.pop() {
                 // The page may end inside a key: read that key whole.
-                let whole = self.rest_of_key(&prefix, unfinished, &mut examined).await?;
+                let whole = self.rest_of_key(&prefix, unfinished).await?;
                 keys.push(whole);
             }
             let Some(last) = keys.last() else { return Ok(()) };
@@ -271,24 +275,18 @@ impl Pass<'_> {
     }
 
     /// `versions` of one key and the rest of its versions after them.
-    async fn rest_of_key(
-        &mut self,
-        prefix: &str,
-        mut versions: Vec<VersionSummary>,
-        examined: &mut usize,
-    ) -> S3Result<Vec<VersionSummary>> {
+    async fn rest_of_key(&mut self, prefix: &str, mut versions: Vec<VersionSummary>) -> S3Result<Vec<VersionSummary>> {
         loop {
             let last = versions.last().expect("a key has a version");
             let after = KeyStart::AfterVersion { key: last.key.clone(), version_id: last.version_id.clone() };
             let rows = self.region.meta.list_versions(self.bucket, prefix, &after, PAGE).await.map_err(store_error)?;
             self.examined(rows.len());
-            *examined += rows.len();
-            let more = rows.len() == PAGE;
             let key = last.key.clone();
             let same: Vec<VersionSummary> = rows.into_iter().take_while(|r| r.key == key).collect();
+            // Fewer than a page of the key: it ended (or the listing did).
             let ended = same.len() < PAGE;
             versions.extend(same);
-            if ended || !more || versions.len() >= MAX_KEY_VERSIONS {
+            if ended || versions.len() >= MAX_KEY_VERSIONS {
                 return Ok(versions);
             }
         }
@@ -344,8 +342,8 @@ impl Pass<'_> {
         let at = (self.bucket.to_owned(), self.rule.id.clone());
         let (mut key_marker, mut id_marker) =
             self.cursors.uploads.remove(&at).map_or((None, None), |(k, u)| (Some(k), Some(u)));
-        let mut examined = 0;
-        while examined < SCAN_PER_RULE {
+        let since = self.report.examined;
+        while !self.scanned_enough(since) {
             let uploads = self
                 .region
                 .meta
@@ -353,7 +351,6 @@ impl Pass<'_> {
                 .await
                 .map_err(store_error)?;
             self.examined(uploads.len());
-            examined += uploads.len();
             for upload in uploads.iter().filter(|u| self.clock.after_days(u.created_ms, days)) {
                 match self.region.meta.abort_upload(self.bucket, &upload.upload_id).await {
                     Ok(displaced) => {
