@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-use crate::{EAST, one_region};
+use crate::{EAST, WEST, one_region};
 
 fn address(tern: &tern_testkit::Deployment) -> String {
     tern.endpoint(EAST).trim_start_matches("http://").to_owned()
@@ -243,4 +243,50 @@ async fn a_stalled_tls_handshake_is_closed_at_the_request_timeout() {
     let closed = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await;
     assert!(matches!(closed, Ok(Ok(0) | Err(_))), "the server closed the silent connection: {closed:?}");
     assert!(started.elapsed() >= Duration::from_secs(1), "not before the timeout");
+}
+
+/// The head of a PUT signed for eu-west-1 (valid: the body is promised,
+/// never sent), to be sent to us-east-1, which relays it.
+fn stalled_relay_head(tern: &tern_testkit::Deployment, key: &str) -> String {
+    let url = format!("{}/relay-flood/{key}", tern.endpoint(EAST));
+    let unsigned = tern_testkit::raw::Unsigned {
+        region: WEST,
+        service: "s3",
+        method: "PUT",
+        url: &url,
+        headers: &[],
+        body: vec![0; 1 << 20],
+    };
+    let signed = tern_testkit::raw::signed(&tern.root(), unsigned).unwrap();
+    let mut lines = vec![format!("PUT /relay-flood/{key} HTTP/1.1"), format!("Content-Length: {}", 1 << 20)];
+    lines.extend(signed.headers().iter().map(|(name, value)| format!("{name}: {}", value.to_str().unwrap())));
+    if !signed.headers().contains_key("host") {
+        lines.push(format!("Host: {}", address(tern)));
+    }
+    lines.join("\r\n") + "\r\n\r\n"
+}
+
+/// Relaying to another region holds a connection there for each request:
+/// one client address holds at most 32 relays (the next is `SlowDown`), and
+/// clients elsewhere are relayed while it does.
+#[tokio::test]
+async fn one_client_cannot_hold_every_relay() {
+    let tern = crate::two_regions().await;
+    crate::replication::versioned(&tern.s3(WEST), "relay-flood", WEST).await;
+    let mut held = Vec::new();
+    for i in 0..32 {
+        let mut stream = connect_from_elsewhere(&tern).await;
+        stream.write_all(stalled_relay_head(&tern, &format!("k{i}")).as_bytes()).await.unwrap();
+        held.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await; // The 32 take their places.
+    let mut one_more = connect_from_elsewhere(&tern).await;
+    one_more.write_all(stalled_relay_head(&tern, "k32").as_bytes()).await.unwrap();
+    let answer = read_answer(&mut one_more).await;
+    assert!(answer.starts_with("HTTP/1.1 503") && answer.contains("SlowDown"), "{answer}");
+
+    let elsewhere =
+        tern_testkit::s3_client(&tern.endpoint(EAST), WEST, tern_testkit::ACCESS_KEY, tern_testkit::SECRET_KEY);
+    elsewhere.list_objects_v2().bucket("relay-flood").send().await.expect("another client is relayed meanwhile");
+    drop(held);
 }

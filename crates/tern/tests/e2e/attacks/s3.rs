@@ -178,3 +178,49 @@ async fn copies_carry_tags_only_with_tag_permissions() {
     let tags = root.get_object_tagging().bucket("copies").key("copy").send().await.unwrap();
     assert_eq!(tags.tag_set().first().map(aws_sdk_s3::types::Tag::value), Some("secret"));
 }
+
+/// `GetObjectAttributes` names an object's size, `ETag`, checksum and parts:
+/// as on AWS it needs `s3:GetObjectAttributes` and `s3:GetObject` both.
+#[tokio::test]
+async fn object_attributes_need_both_permissions() {
+    let tern = one_region().await;
+    let s3 = tern.s3(EAST);
+    crate::bucket(&s3, "attrs").await;
+    s3.put_object().bucket("attrs").key("k").body(ByteStream::from_static(b"secret size")).send().await.unwrap();
+    let attributes = |creds: Creds| {
+        let client = s3_as(&tern, EAST, &creds);
+        async move {
+            client
+                .get_object_attributes()
+                .bucket("attrs")
+                .key("k")
+                .object_attributes(aws_sdk_s3::types::ObjectAttributes::ObjectSize)
+                .send()
+                .await
+        }
+    };
+    let reader = super::user_allowed(&tern, "reader-only", &["s3:GetObject"], "*").await;
+    assert_eq!(code(&attributes(reader).await.unwrap_err()), "AccessDenied");
+    let lister = super::user_allowed(&tern, "attributes-only", &["s3:GetObjectAttributes"], "*").await;
+    assert_eq!(code(&attributes(lister).await.unwrap_err()), "AccessDenied");
+    let both = super::user_allowed(&tern, "both", &["s3:GetObject", "s3:GetObjectAttributes"], "*").await;
+    assert_eq!(attributes(both).await.unwrap().object_size(), Some(11));
+}
+
+/// The route a region reads a copy's source on for another region serves
+/// only the deployment's root (which only regions hold), and only for a
+/// caller named in signed headers: no user reaches it, whatever it claims.
+#[tokio::test]
+async fn the_copy_source_route_serves_no_client() {
+    let tern = crate::two_regions().await;
+    crate::bucket(&tern.s3(EAST), "held").await;
+    tern.s3(EAST).put_object().bucket("held").key("k").body(ByteStream::from_static(b"x")).send().await.unwrap();
+    let read = br#"{"bucket":"held","key":"k","version_id":null,"named_version":false,"conditions":{},"range":[0,1],"expect":null}"#;
+    let user = super::user_allowed(&tern, "prober", &["s3:*"], "*").await;
+    let named = [("x-tern-caller", "arn:aws:iam::000000000000:user/prober")];
+    for (creds, headers) in [(user, &named[..]), (tern.root(), &[][..])] {
+        let answer =
+            tern.call_as(&creds, EAST, "s3", ("POST", "/_tern/copy-source"), headers, read.to_vec()).await.unwrap();
+        assert_eq!(answer.status, 403, "{}", answer.text());
+    }
+}
