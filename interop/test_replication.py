@@ -277,3 +277,54 @@ def test_cse_objects_under_an_mrk_replicate_verbatim_and_decrypt_with_the_other_
     for path in (tern.workdir / "data").rglob("*"):
         if path.is_file():
             assert secret[:64] not in path.read_bytes(), f"plaintext on disk in {path}"
+
+
+def test_check_warns_of_objects_a_working_rule_skips_or_cannot_make_readable(tern, pair):
+    east, west, src, dst = pair
+    kms_east = tern.client("kms", EAST)
+    regional = kms_east.create_key()["KeyMetadata"]["Arn"]
+    lonely_mrk = kms_east.create_key(MultiRegion=True)["KeyMetadata"]["Arn"]  # no replica in eu-west-1
+    arn = role(tern, ["s3:GetObjectVersionForReplication", "s3:ReplicateObject", "kms:Decrypt", "kms:GenerateDataKey"])
+    east.put_bucket_replication(Bucket=src, ReplicationConfiguration={"Role": arn, "Rules": [rule(dst)]})
+    check = json.loads(tern.cli_replication("check", "--bucket", src, "--json"))["rules"][0]
+    assert check["ok"] and check["warnings"] == [], "nothing to skip yet"
+
+    kms_default = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": regional}}]}
+    east.put_bucket_encryption(Bucket=src, ServerSideEncryptionConfiguration=kms_default)
+    east.put_object(Bucket=src, Key="by-default", Body=b"x")
+    assert "ReplicationStatus" not in east.head_object(Bucket=src, Key="by-default"), "skipped, as AWS skips it"
+    out = tern.workdir / "envelope.in"
+    out.write_bytes(b"model one")
+    tern.cse("put", str(out), f"s3://{src}/envelope", "--kms-key-id", lonely_mrk)
+    west.put_bucket_encryption(Bucket=dst, ServerSideEncryptionConfiguration={"Rules": [
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}}]})
+
+    text = tern.cli_replication("check", "--bucket", src)  # exit 0: the rule works
+    assert f"rule r -> {dst}: ok, 4 warning(s)" in text, text
+    assert f"encrypts new objects with SSE-KMS under {regional} by default, but the rule does not select" in text
+    assert "2 current object(s) under '' are SSE-KMS and will not replicate" in text
+    assert f"multi-Region key {lonely_mrk}, which has no replica in {WEST}" in text
+    assert f"{dst} encrypts new objects with SSE-KMS under aws/s3 by default, but replicas keep" in text
+
+    # Fixed as the warnings say, only the note on the destination's default remains.
+    kms_east.replicate_key(KeyId=lonely_mrk, ReplicaRegion=WEST)
+    replica_key = tern.client("kms", WEST).create_key()["KeyMetadata"]["Arn"]
+    east.put_bucket_replication(Bucket=src, ReplicationConfiguration={"Role": arn, "Rules": [rule(
+        dst, SourceSelectionCriteria={"SseKmsEncryptedObjects": {"Status": "Enabled"}},
+        destination={"EncryptionConfiguration": {"ReplicaKmsKeyID": replica_key}})]})
+    check = json.loads(tern.cli_replication("check", "--bucket", src, "--json"))["rules"][0]
+    assert [w.split(" by default")[0] for w in check["warnings"]] == [f"{dst} encrypts new objects with SSE-KMS under aws/s3"]
+    assert f"SSE-KMS objects are encrypted under ReplicaKmsKeyID {replica_key}" in check["warnings"][0]
+
+
+def test_an_sse_s3_replica_stays_sse_s3_whatever_the_destinations_default(tern, pair):
+    east, west, src, dst = pair
+    west.put_bucket_encryption(Bucket=dst, ServerSideEncryptionConfiguration={"Rules": [
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}}]})
+    arn = role(tern, ["s3:GetObjectVersionForReplication", "s3:ReplicateObject"])
+    east.put_bucket_replication(Bucket=src, ReplicationConfiguration={"Role": arn, "Rules": [rule(dst)]})
+    etag = east.put_object(Bucket=src, Key="k", Body=b"plain enough")["ETag"]
+    assert settle(east, src, "k") == "COMPLETED"
+    replica = west.head_object(Bucket=dst, Key="k")
+    assert replica["ServerSideEncryption"] == "AES256" and "SSEKMSKeyId" not in replica
+    assert replica["ETag"] == etag

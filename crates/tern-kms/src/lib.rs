@@ -242,6 +242,18 @@ impl Kms {
         }
     }
 
+    /// The key `key_id` names (id, ARN, alias or alias ARN) as its ARN here,
+    /// with the regions of its multi-Region family (primary first; `None`
+    /// for a single-Region key), for diagnoses that only read.
+    pub fn family(&self, key_id: &str) -> KmsResult<(String, Option<Vec<String>>)> {
+        let key = self.resolve(key_id)?;
+        let regions =
+            key.record.shared.multi_region.as_ref().map(|mr| {
+                std::iter::once(mr.primary_region.clone()).chain(mr.replica_regions.iter().cloned()).collect()
+            });
+        Ok((self.arn(&key.record.id), regions))
+    }
+
     /// Resolves a `KeyId` of a management call (key id or key ARN only).
     fn resolve_key_only(&self, key_id: &str) -> KmsResult<Arc<LiveKey>> {
         self.key_or_not_found(&parse_key_only(key_id, &self.region, &self.account)?)

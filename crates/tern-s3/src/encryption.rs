@@ -108,10 +108,33 @@ pub(crate) use fill_sse;
 
 /// A bucket's default encryption, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct BucketEncryption {
+pub struct BucketEncryption {
     pub algorithm: SseAlgorithm,
     pub kms_key_id: Option<String>,
     pub bucket_key: bool,
+}
+
+impl BucketEncryption {
+    /// The default a `ServerSideEncryptionConfiguration` sets, validated as
+    /// `PutBucketEncryption` validates it.
+    pub fn from_config(config: &ServerSideEncryptionConfiguration) -> S3Result<Self> {
+        let [rule] = config.rules.as_slice() else {
+            return Err(s3_error!(MalformedXML, "Exactly one encryption rule is allowed."));
+        };
+        let default = rule.apply_server_side_encryption_by_default.as_ref();
+        let algorithm = default.map_or(Ok(SseAlgorithm::Aes256), |d| match d.sse_algorithm.as_str() {
+            "aws:kms:dsse" => Err(s3_error!(NotImplemented, "DSSE-KMS is not supported by Tern")),
+            other => SseAlgorithm::named(other).ok_or_else(crate::error::malformed_xml),
+        })?;
+        let kms_key_id = default.and_then(|d| d.kms_master_key_id.clone());
+        if algorithm == SseAlgorithm::Aes256 && kms_key_id.is_some() {
+            return Err(s3_error!(
+                InvalidArgument,
+                "a KMSMasterKeyID is not applicable if the default sse algorithm is not aws:kms or aws:kms:dsse"
+            ));
+        }
+        Ok(Self { algorithm, kms_key_id, bucket_key: rule.bucket_key_enabled.unwrap_or(false) })
+    }
 }
 
 /// How one write is protected.
@@ -421,23 +444,7 @@ impl Region {
         config: ServerSideEncryptionConfiguration,
     ) -> S3Result<()> {
         self.bucket(bucket).await?;
-        let [rule] = config.rules.as_slice() else {
-            return Err(s3_error!(MalformedXML, "Exactly one encryption rule is allowed."));
-        };
-        let default = rule.apply_server_side_encryption_by_default.as_ref();
-        let algorithm = default.map_or(Ok(SseAlgorithm::Aes256), |d| match d.sse_algorithm.as_str() {
-            "aws:kms:dsse" => Err(s3_error!(NotImplemented, "DSSE-KMS is not supported by Tern")),
-            other => SseAlgorithm::named(other).ok_or_else(crate::error::malformed_xml),
-        })?;
-        let kms_key_id = default.and_then(|d| d.kms_master_key_id.clone());
-        if algorithm == SseAlgorithm::Aes256 && kms_key_id.is_some() {
-            return Err(s3_error!(
-                InvalidArgument,
-                "a KMSMasterKeyID is not applicable if the default sse algorithm is not aws:kms or aws:kms:dsse"
-            ));
-        }
-        let stored = BucketEncryption { algorithm, kms_key_id, bucket_key: rule.bucket_key_enabled.unwrap_or(false) };
-        stored.store(&*self.meta, bucket).await
+        BucketEncryption::from_config(&config)?.store(&*self.meta, bucket).await
     }
 
     pub(crate) async fn get_bucket_encryption(&self, bucket: &str) -> S3Result<GetBucketEncryptionOutput> {

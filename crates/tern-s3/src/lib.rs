@@ -35,7 +35,7 @@ mod wire;
 
 pub use bucket_policy::{BucketPolicies, PublicAccessBlock};
 pub use copy_source::{SourceConditions, SourceMeta, SourceRead};
-pub use encryption::{BUCKET_KEY_PERIOD, Sse};
+pub use encryption::{BUCKET_KEY_PERIOD, BucketEncryption, Sse};
 pub use error::{REQUEST_TIMEOUT_TEXT, access_denied};
 pub use lifecycle::{LifecycleClock, LifecycleCursors, LifecycleReport};
 pub use region::Region;

@@ -25,6 +25,13 @@ pub trait PeerBuckets: Send + Sync + 'static {
     /// The versioning state of `bucket` in the other region `region`, or
     /// `None` if the bucket is not there.
     async fn versioning(&self, region: &str, bucket: &str) -> Result<Option<tern_store::Versioning>, RegistryError>;
+    /// The default encryption of `bucket` in the other region `region`, or
+    /// `None` if the bucket is not there.
+    async fn default_encryption(
+        &self,
+        region: &str,
+        bucket: &str,
+    ) -> Result<Option<crate::BucketEncryption>, RegistryError>;
     /// Whether `principal` may perform `kms:<action>` on `key_id` in the
     /// other region `region`, through `via_service`; the refusal if not.
     async fn kms_check(

@@ -142,19 +142,19 @@ impl Peers {
     pub fn get(&self, region: &str) -> Option<&PeerClient> {
         self.clients.get(region)
     }
-}
 
-#[async_trait::async_trait]
-impl tern_s3::PeerBuckets for Peers {
-    async fn versioning(
+    /// `GET /{bucket}?{subresource}` in `region` as root: the answer's body,
+    /// or `None` if the bucket is not there.
+    async fn bucket_subresource(
         &self,
         region: &str,
         bucket: &str,
-    ) -> Result<Option<tern_store::Versioning>, tern_s3::RegistryError> {
+        subresource: &str,
+    ) -> Result<Option<Bytes>, tern_s3::RegistryError> {
         let unavailable = |e: String| tern_s3::RegistryError(e);
         let peer = self.get(region).ok_or_else(|| unavailable(format!("region {region} is not in the deployment")))?;
         let (status, body) = peer
-            .send(http::Method::GET, &format!("/{bucket}?versioning"), Bytes::new())
+            .send(http::Method::GET, &format!("/{bucket}?{subresource}"), Bytes::new())
             .await
             .map_err(|e| unavailable(format!("{e:#}")))?;
         if status == http::StatusCode::NOT_FOUND || status.is_redirection() {
@@ -163,6 +163,32 @@ impl tern_s3::PeerBuckets for Peers {
         if !status.is_success() {
             return Err(unavailable(format!("region {region} answered {status}")));
         }
+        Ok(Some(body))
+    }
+}
+
+#[async_trait::async_trait]
+impl tern_s3::PeerBuckets for Peers {
+    async fn default_encryption(
+        &self,
+        region: &str,
+        bucket: &str,
+    ) -> Result<Option<tern_s3::BucketEncryption>, tern_s3::RegistryError> {
+        use s3s::xml::Deserialize as _;
+        let Some(body) = self.bucket_subresource(region, bucket, "encryption").await? else { return Ok(None) };
+        let config = s3s::dto::ServerSideEncryptionConfiguration::deserialize(&mut s3s::xml::Deserializer::new(&body))
+            .map_err(|e| tern_s3::RegistryError(format!("region {region} answered unreadable XML: {e}")))?;
+        tern_s3::BucketEncryption::from_config(&config).map(Some).map_err(|e| {
+            tern_s3::RegistryError(format!("region {region}: {}", e.message().unwrap_or("bad encryption")))
+        })
+    }
+
+    async fn versioning(
+        &self,
+        region: &str,
+        bucket: &str,
+    ) -> Result<Option<tern_store::Versioning>, tern_s3::RegistryError> {
+        let Some(body) = self.bucket_subresource(region, bucket, "versioning").await? else { return Ok(None) };
         let text = String::from_utf8_lossy(&body);
         Ok(Some(if text.contains("<Status>Enabled</Status>") {
             tern_store::Versioning::Enabled

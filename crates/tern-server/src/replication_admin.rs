@@ -94,7 +94,15 @@ impl S3Route for ReplicationAdmin {
                 let checks = self.region.check_replication(bucket).await?;
                 let rules: Vec<_> = checks
                     .iter()
-                    .map(|c| json!({"rule": c.rule, "destination": c.destination, "ok": c.problems.is_empty(), "problems": c.problems}))
+                    .map(|c| {
+                        json!({
+                            "rule": c.rule,
+                            "destination": c.destination,
+                            "ok": c.problems.is_empty(),
+                            "problems": c.problems,
+                            "warnings": c.warnings,
+                        })
+                    })
                     .collect();
                 Ok(respond(&json!({ "rules": rules })))
             }

@@ -123,6 +123,7 @@ pub async fn meta_suite(store: &dyn MetaStore) {
     versions(store).await;
     preconditions(store).await;
     listings(store).await;
+    attribute_samples(store).await;
     multipart(store).await;
     registry(store).await;
     concurrent_writes(store).await;
@@ -281,6 +282,23 @@ async fn listings(store: &dyn MetaStore) {
     let cursor = KeyStart::AfterVersion { key: "a/2".into(), version_id: "x3".into() };
     let rest = store.list_versions("b-list", "", &cursor, 2).await.unwrap();
     assert_eq!(keys(rest), ["a/2@x2", "b@x6"]);
+}
+
+async fn attribute_samples(store: &dyn MetaStore) {
+    new_bucket(store, "b-sample", Versioning::Enabled).await;
+    for (key, vid, arn) in [("a/1", "x1", "k1"), ("a/2", "x2", "k2"), ("a/2", "x3", "k3"), ("b", "x4", "k4")] {
+        let mut v = version("b-sample", key, vid, "e", inline("x"));
+        v.attrs.kms_key_arn = Some(arn.to_owned());
+        store.put_version(&v, None).await.unwrap();
+    }
+    let mut marker = version("b-sample", "a/3", "x5", "", inline(""));
+    marker.is_delete_marker = true;
+    store.put_version(&marker, None).await.unwrap();
+    let arns = |sample: Vec<ObjectAttrs>| sample.into_iter().filter_map(|a| a.kms_key_arn).collect::<Vec<_>>();
+    let sample = store.sample_current_attrs("b-sample", "a/", 10).await.unwrap();
+    assert_eq!(arns(sample), ["k1", "k3"], "current objects of the prefix only, by key");
+    let sample = store.sample_current_attrs("b-sample", "", 1).await.unwrap();
+    assert_eq!(arns(sample), ["k1"], "at most the limit");
 }
 
 async fn multipart(store: &dyn MetaStore) {

@@ -6,8 +6,8 @@ use async_trait::async_trait;
 
 use crate::StoreResult;
 use crate::model::{
-    BucketRecord, DeleteGuard, Displaced, KeyStart, NewVersion, PartRecord, Precondition, RegisteredBucket,
-    UploadRecord, VersionRecord, VersionSummary, Versioning,
+    BucketRecord, DeleteGuard, Displaced, KeyStart, NewVersion, ObjectAttrs, PartRecord, Precondition,
+    RegisteredBucket, UploadRecord, VersionRecord, VersionSummary, Versioning,
 };
 use crate::replication::{Backlog, NewTask, ReplicationReport, TagWrite, TagsApplied, TaskOutcome, TaskRecord};
 
@@ -75,6 +75,10 @@ pub trait MetaStore: Send + Sync + 'static {
         start: &KeyStart,
         limit: usize,
     ) -> StoreResult<Vec<VersionSummary>>;
+
+    /// The attributes of at most `limit` current objects (not markers) with
+    /// `prefix`, by key: a bounded sample of what a bucket holds.
+    async fn sample_current_attrs(&self, bucket: &str, prefix: &str, limit: usize) -> StoreResult<Vec<ObjectAttrs>>;
 
     /// All versions and markers with `prefix`, by key then newest first.
     async fn list_versions(

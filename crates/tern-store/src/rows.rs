@@ -99,8 +99,12 @@ pub(crate) fn version(row: &impl Columns) -> StoreResult<VersionRecord> {
     })
 }
 
+pub(crate) fn attrs(row: &impl Columns) -> StoreResult<ObjectAttrs> {
+    Ok(serde_json::from_str(&row.text("attrs")?)?)
+}
+
 pub(crate) fn summary(row: &impl Columns) -> StoreResult<VersionSummary> {
-    let attrs: ObjectAttrs = serde_json::from_str(&row.text("attrs")?)?;
+    let attrs = self::attrs(row)?;
     Ok(VersionSummary {
         key: row.text("key")?,
         version_id: row.text("version_id")?,

@@ -28,6 +28,9 @@ pub enum ReplicationCommand {
         /// One JSON object instead of text.
         #[arg(long)]
         json: bool,
+        /// First wait (up to this many seconds) until no version is PENDING.
+        #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "60")]
+        wait: Option<u64>,
     },
     /// Re-queue every FAILED version of the bucket (PENDING, then COMPLETED or FAILED again).
     Retry {
@@ -69,8 +72,11 @@ async fn call(target: &Target, method: http::Method, suffix: &str) -> anyhow::Re
 
 pub async fn run(command: ReplicationCommand) -> anyhow::Result<()> {
     match command {
-        ReplicationCommand::Status { target, json } => {
-            let report = call(&target, http::Method::GET, "").await?;
+        ReplicationCommand::Status { target, json, wait } => {
+            let report = match wait {
+                Some(seconds) => settled(&target, std::time::Duration::from_secs(seconds)).await?,
+                None => call(&target, http::Method::GET, "").await?,
+            };
             if json {
                 println!("{report}");
             } else {
@@ -84,16 +90,7 @@ pub async fn run(command: ReplicationCommand) -> anyhow::Result<()> {
                 println!("{report}");
             } else {
                 for rule in &rules {
-                    let problems = rule["problems"].as_array().cloned().unwrap_or_default();
-                    let verdict = if problems.is_empty() { "ok" } else { "cannot work" };
-                    println!(
-                        "rule {} -> {}: {verdict}",
-                        rule["rule"].as_str().unwrap_or_default(),
-                        rule["destination"].as_str().unwrap_or_default()
-                    );
-                    for problem in problems {
-                        println!("  - {}", problem.as_str().unwrap_or_default());
-                    }
+                    print!("{}", render_check(rule));
                 }
             }
             if rules.iter().any(|r| r["ok"] != true) {
@@ -106,6 +103,51 @@ pub async fn run(command: ReplicationCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// One rule's findings: problems (it cannot work) and warnings (it works,
+/// but skips or stores something otherwise than its owner may expect).
+fn render_check(rule: &serde_json::Value) -> String {
+    use std::fmt::Write as _;
+    let lines = |field: &str| -> Vec<String> {
+        let items = rule[field].as_array().cloned().unwrap_or_default();
+        items.iter().map(|item| item.as_str().unwrap_or_default().to_owned()).collect()
+    };
+    let (problems, warnings) = (lines("problems"), lines("warnings"));
+    let verdict = match (problems.len(), warnings.len()) {
+        (0, 0) => "ok".to_owned(),
+        (0, n) => format!("ok, {n} warning(s)"),
+        _ => "cannot work".to_owned(),
+    };
+    let mut out = format!(
+        "rule {} -> {}: {verdict}\n",
+        rule["rule"].as_str().unwrap_or_default(),
+        rule["destination"].as_str().unwrap_or_default()
+    );
+    for problem in problems {
+        let _ = writeln!(out, "  - {problem}");
+    }
+    for warning in warnings {
+        let _ = writeln!(out, "  warning: {warning}");
+    }
+    out
+}
+
+/// The bucket's report once nothing is PENDING, or when `patience` runs out
+/// (an error: what is still pending is the operator's next question).
+async fn settled(target: &Target, patience: std::time::Duration) -> anyhow::Result<serde_json::Value> {
+    let deadline = tokio::time::Instant::now() + patience;
+    loop {
+        let report = call(target, http::Method::GET, "").await?;
+        let pending = report["counts"]["PENDING"].as_u64().unwrap_or(0);
+        if pending == 0 {
+            return Ok(report);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!("{pending} version(s) of s3://{} still PENDING after {} s", target.bucket, patience.as_secs());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
 
 fn render(bucket: &str, report: &serde_json::Value) -> String {

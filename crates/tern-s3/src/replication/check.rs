@@ -1,12 +1,12 @@
 //! The diagnosis behind `tern replication check`: whether each rule of a
 //! bucket can work, evaluated without moving data.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use s3s::S3Result;
 use tern_iam::policy::{Principal, RequestContext, S3_SERVICE};
 use tern_replication_model::{Rule, protocol};
-use tern_store::SseAlgorithm;
+use tern_store::{ObjectAttrs, SseAlgorithm};
 
 use crate::region::Region;
 
@@ -17,7 +17,14 @@ pub struct RuleCheck {
     pub destination: String,
     /// What is missing and where; empty when the rule can work.
     pub problems: Vec<String>,
+    /// What a rule that works will quietly not do as its owner may expect:
+    /// objects it skips, keys readers lack in the destination's region,
+    /// encryption the replicas will not have.
+    pub warnings: Vec<String>,
 }
+
+/// How many of a rule's current objects a check reads for their encryption.
+const SAMPLED_OBJECTS: usize = 10_000;
 
 impl Region {
     /// Evaluates, without moving data, whether every rule of `bucket` can
@@ -37,7 +44,13 @@ impl Region {
                 problems.push(why);
             }
             self.check_rule(bucket, rule, &principal, &mut problems).await;
-            checks.push(RuleCheck { rule: rule.id.clone(), destination: rule.destination.bucket.clone(), problems });
+            let warnings = self.rule_warnings(bucket, rule).await;
+            checks.push(RuleCheck {
+                rule: rule.id.clone(),
+                destination: rule.destination.bucket.clone(),
+                problems,
+                warnings,
+            });
         }
         Ok(checks)
     }
@@ -105,4 +118,102 @@ impl Region {
             problems.push(format!("ReplicaKmsKeyID {key} in {region}: {why}"));
         }
     }
+
+    /// What a rule will skip or store otherwise than its owner may expect,
+    /// from the bucket's default encryption, a sample of its objects, and
+    /// the destination's default encryption.
+    async fn rule_warnings(&self, bucket: &str, rule: &Rule) -> Vec<String> {
+        let prefix = rule.filter.prefix();
+        let default_key = match self.bucket_encryption(bucket).await {
+            Ok(Some(d)) if d.algorithm == SseAlgorithm::AwsKms => Some(d.kms_key_id.unwrap_or_else(|| "aws/s3".into())),
+            _ => None,
+        };
+        let sample = self.meta.sample_current_attrs(bucket, prefix, SAMPLED_OBJECTS).await.unwrap_or_default();
+        let mut warnings = Vec::new();
+        // (A ReplicaKmsKeyID without that selection is refused when the rule is put.)
+        if rule.sse_kms_objects != Some(true) {
+            warnings.extend(skipped_kms_objects(default_key.as_deref(), &sample, prefix));
+        }
+        let destination = &rule.destination.bucket;
+        let Ok(Some(region)) = self.registry.lookup(destination).await else { return warnings };
+        if region != self.name {
+            warnings.extend(self.envelope_keys_missing_in(&region, &sample));
+        }
+        warnings.extend(self.destination_default_differs(rule, &region).await);
+        warnings
+    }
+
+    /// Multi-Region keys of client-side encrypted objects without a replica
+    /// in `region`: the objects replicate, but no reader there can decrypt.
+    fn envelope_keys_missing_in(&self, region: &str, sample: &[ObjectAttrs]) -> Vec<String> {
+        let keys: BTreeSet<String> = sample.iter().filter_map(envelope_key_id).collect();
+        keys.iter()
+            .filter_map(|key| match self.sse.kms.family(key) {
+                Ok((arn, Some(regions))) if !regions.iter().any(|r| r == region) => Some(format!(
+                    "client-side encrypted objects are under the multi-Region key {arn}, which has no replica \
+                     in {region}: they replicate, but no reader there can decrypt them (aws kms replicate-key \
+                     --key-id {arn} --replica-region {region})"
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The destination encrypts new objects under a KMS key by default, but
+    /// replicas keep their source's encryption, as on AWS.
+    async fn destination_default_differs(&self, rule: &Rule, region: &str) -> Option<String> {
+        let destination = &rule.destination.bucket;
+        let default = if region == self.name {
+            self.bucket_encryption(destination).await.ok().flatten()
+        } else {
+            self.peers.default_encryption(region, destination).await.ok().flatten()
+        }?;
+        if default.algorithm != SseAlgorithm::AwsKms {
+            return None;
+        }
+        let key = default.kms_key_id.unwrap_or_else(|| "aws/s3".into());
+        let kms_replicas = match &rule.destination.replica_kms_key_id {
+            Some(replica_key) if rule.sse_kms_objects == Some(true) => {
+                format!(", and SSE-KMS objects are encrypted under ReplicaKmsKeyID {replica_key}")
+            }
+            _ => String::new(),
+        };
+        Some(format!(
+            "{destination} encrypts new objects with SSE-KMS under {key} by default, but replicas keep their \
+             source's encryption: SSE-S3 objects stay SSE-S3{kms_replicas}"
+        ))
+    }
+}
+
+/// How the rule's configuration would select SSE-KMS objects.
+const NOT_SELECTED: &str = "SourceSelectionCriteria.SseKmsEncryptedObjects";
+
+/// SSE-KMS objects a rule that does not select them will skip: new ones
+/// under the bucket's default key, and those of the sample.
+fn skipped_kms_objects(default_key: Option<&str>, sample: &[ObjectAttrs], prefix: &str) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if let Some(key) = default_key {
+        warnings.push(format!(
+            "the bucket encrypts new objects with SSE-KMS under {key} by default, but the rule does not select \
+             SSE-KMS objects ({NOT_SELECTED}): they will not replicate"
+        ));
+    }
+    let existing = sample.iter().filter(|a| a.encryption == Some(SseAlgorithm::AwsKms)).count();
+    if existing > 0 {
+        let of =
+            if sample.len() == SAMPLED_OBJECTS { format!(" (of the first {SAMPLED_OBJECTS})") } else { String::new() };
+        warnings.push(format!(
+            "{existing} current object(s){of} under '{prefix}' are SSE-KMS and will not replicate: the rule does \
+             not select SSE-KMS objects ({NOT_SELECTED})"
+        ));
+    }
+    warnings
+}
+
+/// The KMS key an S3 Encryption Client envelope (V2 or V3, in the object's
+/// metadata) wrapped its data key with, read from the KMS blob's clear header.
+fn envelope_key_id(attrs: &ObjectAttrs) -> Option<String> {
+    let wrapped = ["x-amz-3", "x-amz-key-v2"].iter().find_map(|name| attrs.user_metadata.get(*name))?;
+    let blob = crate::body::base64_decode(wrapped)?;
+    tern_crypto::kms_blob::header(&blob).ok().map(|header| header.key_id)
 }

@@ -20,8 +20,8 @@ impl Region {
     /// Writes a replica that replication brings from another region, as
     /// `who` (the rule's role): `s3:ReplicateObject` (or `ReplicateDelete`
     /// for a delete marker) on the object is required, and the replica is
-    /// encrypted here — under the rule's `ReplicaKmsKeyID` for an SSE-KMS
-    /// source, else under the bucket's default.
+    /// encrypted here: under the rule's `ReplicaKmsKeyID` for an SSE-KMS
+    /// source, else with SSE-S3, as the source was.
     pub async fn apply_replica(
         &self,
         bucket: &str,
@@ -80,8 +80,12 @@ impl Region {
         body: Option<s3s::dto::StreamingBlob>,
         who: &Principal,
     ) -> S3Result<NewVersion> {
+        // As on AWS, a replica keeps its source's encryption, whatever the
+        // bucket's default: SSE-KMS under the rule's ReplicaKmsKeyID, else
+        // SSE-S3 (Tern stores nothing unencrypted, and SSE-C travels sealed).
+        let sse = if manifest.replica_kms_key_id.is_some() { SseAlgorithm::AwsKms } else { SseAlgorithm::Aes256 };
         let requested = crate::encryption::Requested {
-            sse: manifest.replica_kms_key_id.as_ref().map(|_| SseAlgorithm::AwsKms.as_str().to_owned()),
+            sse: Some(sse.as_str().to_owned()),
             kms_key_id: manifest.replica_kms_key_id.clone(),
             context: None,
             bucket_key: None,

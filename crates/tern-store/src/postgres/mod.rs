@@ -22,8 +22,8 @@ use sqlx::{Connection as _, PgConnection, PgPool, Row as _};
 use crate::docs::{DocStore, DocWrite, Docs};
 use crate::meta::MetaStore;
 use crate::model::{
-    BucketRecord, DeleteGuard, Displaced, KeyStart, NewVersion, PartRecord, Precondition, RegisteredBucket,
-    UploadRecord, VersionRecord, VersionSummary, Versioning,
+    BucketRecord, DeleteGuard, Displaced, KeyStart, NewVersion, ObjectAttrs, PartRecord, Precondition,
+    RegisteredBucket, UploadRecord, VersionRecord, VersionSummary, Versioning,
 };
 use crate::replication::{
     Backlog, NewTask, ReplicationReport, TagWrite, TagsApplied, TaskOutcome, TaskRecord, TaskState,
@@ -247,6 +247,13 @@ impl MetaStore for PgStore {
         let mut query = listing::current(SUMMARY_COLUMNS, bucket, prefix, start, to_i64(limit as u64)?);
         let found = query.build().fetch_all(&self.pool).await?;
         found.iter().map(rows::summary).collect()
+    }
+
+    async fn sample_current_attrs(&self, bucket: &str, prefix: &str, limit: usize) -> StoreResult<Vec<ObjectAttrs>> {
+        let mut query =
+            listing::current("attrs::text AS attrs", bucket, prefix, &KeyStart::Beginning, to_i64(limit as u64)?);
+        let found = query.build().fetch_all(&self.pool).await?;
+        found.iter().map(rows::attrs).collect()
     }
 
     async fn list_versions(

@@ -18,8 +18,8 @@ use crate::docs::{DocStore, DocWrite, Docs};
 use crate::group_commit::GroupCommitter;
 use crate::meta::MetaStore;
 use crate::model::{
-    BlobPart, BucketRecord, DeleteGuard, Displaced, KeyStart, NewVersion, PartRecord, Precondition, RegisteredBucket,
-    UploadRecord, VersionRecord, VersionSummary, Versioning,
+    BlobPart, BucketRecord, DeleteGuard, Displaced, KeyStart, NewVersion, ObjectAttrs, PartRecord, Precondition,
+    RegisteredBucket, UploadRecord, VersionRecord, VersionSummary, Versioning,
 };
 use crate::replication::{
     Backlog, NewTask, ReplicationReport, TagWrite, TagsApplied, TaskOutcome, TaskRecord, TaskState,
@@ -190,6 +190,12 @@ impl MetaStore for SqliteMeta {
         let mut query = listing::current(SUMMARY_COLUMNS, bucket, prefix, start, rows::to_i64(limit as u64)?);
         let found = query.build().fetch_all(&self.reader).await?;
         found.iter().map(rows::summary).collect()
+    }
+
+    async fn sample_current_attrs(&self, bucket: &str, prefix: &str, limit: usize) -> StoreResult<Vec<ObjectAttrs>> {
+        let mut query = listing::current("attrs", bucket, prefix, &KeyStart::Beginning, rows::to_i64(limit as u64)?);
+        let found = query.build().fetch_all(&self.reader).await?;
+        found.iter().map(rows::attrs).collect()
     }
 
     async fn list_versions(
