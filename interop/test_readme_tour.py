@@ -145,3 +145,5 @@ def test_the_readme_tour_works_in_order():
         assert (home / "copy.pdf").read_bytes() == (home / "contract.pdf").read_bytes()
         assert "album/0.jpg" in said  # the tarball, listed back out of `tern cse get`
         assert "PutBucketReplication" in said  # the audit trail's record of the rule
+        assert "handed over sealed: the same key" in said and "re-encrypted under this region's key" in said
+        assert "removed bucket tern-demo-cse-mrk-eu-west-1" in said  # tern demo --cleanup

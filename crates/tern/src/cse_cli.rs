@@ -155,7 +155,7 @@ fn byte_range(text: &str) -> Result<(u64, u64), String> {
 
 /// An HTTP client that trusts only the CA certificates in `bundle`, as the
 /// aws cli does with `AWS_CA_BUNDLE` (the Rust SDK has no such setting).
-fn trusting(bundle: &std::path::Path) -> anyhow::Result<aws_sdk_s3::config::SharedHttpClient> {
+pub(crate) fn trusting(bundle: &std::path::Path) -> anyhow::Result<aws_sdk_s3::config::SharedHttpClient> {
     use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
     let pem = std::fs::read(bundle).with_context(|| format!("cannot read the CA bundle {}", bundle.display()))?;
     let context = TlsContext::builder().with_trust_store(TrustStore::empty().with_pem_certificate(pem)).build()?;

@@ -2,6 +2,7 @@
 
 mod audit_cli;
 mod cse_cli;
+mod demo;
 mod replication_cli;
 mod store_cli;
 
@@ -67,6 +68,10 @@ enum Command {
     /// Who used which key, when, from where: the regions' audit trails
     /// (`tern audit verify` checks they are unchanged).
     Audit(audit_cli::AuditArgs),
+    /// Build the three encryption models of cross-region replication on a
+    /// running deployment, replicate one object each, and show in a table
+    /// how each region holds it and who can read it.
+    Demo(demo::DemoArgs),
     /// Move a region's stores: `tern store migrate` takes an embedded region
     /// to PostgreSQL (and its bytes to a shared directory).
     Store {
@@ -134,6 +139,7 @@ fn run_cli() -> anyhow::Result<()> {
             Command::Replication { command } => replication_cli::run(command).await,
             Command::Cse { command } => cse_cli::run(command).await,
             Command::Audit(args) => audit_cli::run(args),
+            Command::Demo(args) => demo::run(args).await,
             Command::Store { command } => store_cli::run(command).await,
         }
     });

@@ -6,6 +6,7 @@ mod blobs_s3;
 mod bucket_policy;
 mod buckets;
 mod cse;
+mod demo;
 mod durability;
 mod encryption;
 mod front_ends;
