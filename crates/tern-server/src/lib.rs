@@ -32,6 +32,9 @@ mod stores;
 pub mod tls;
 mod topology;
 mod unverified;
+mod web_console;
 
 pub use credentials::{Origin, RootCredentials};
+pub use metrics::RegionMetrics;
 pub use region::{RunningRegion, start_region};
+pub use web_console::{ConsoleContext, ConsoleFactory, WebConsole};

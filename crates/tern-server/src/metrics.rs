@@ -25,6 +25,8 @@ pub enum Served {
     Refused,
     /// Signed for another region, and relayed to it.
     Relayed,
+    /// The web console.
+    Console,
 }
 
 impl Served {
@@ -47,6 +49,7 @@ impl Served {
             Self::Iam => "iam",
             Self::Sts => "sts",
             Self::Refused => "refused",
+            Self::Console => "console",
         }
     }
 }

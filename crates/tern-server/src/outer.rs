@@ -50,6 +50,8 @@ pub struct OuterLayer {
     pub readiness: Arc<crate::readiness::Readiness>,
     /// Relays requests signed for other regions of the deployment.
     pub forwarder: crate::forward::Forwarder,
+    /// The web console, if the region was started with one.
+    pub console: Option<Arc<dyn crate::WebConsole>>,
 }
 
 pub(crate) fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
@@ -123,6 +125,11 @@ impl Handler for OuterLayer {
         }
         let started = Instant::now();
         let method = req.method().clone();
+        if let Some(console) = self.console.as_ref().filter(|_| crate::web_console::serves(req.uri().path())) {
+            let response = console.serve(req).await;
+            self.metrics.observe(Served::Console, &method, response.status(), started.elapsed());
+            return response;
+        }
         let declares_body = header_u64(&req, "content-length").is_some_and(|n| n > 0)
             || req.headers().contains_key(http::header::TRANSFER_ENCODING);
         let (served, mut response) = self.dispatch(req).await;

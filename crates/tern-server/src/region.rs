@@ -48,6 +48,22 @@ impl RunningRegion {
     }
 }
 
+/// The region's web console, from what `build` needs to know of it.
+fn build_console(
+    build: &crate::ConsoleFactory,
+    deployment: &DeploymentConfig,
+    name: &str,
+    metrics: &Arc<RegionMetrics>,
+) -> anyhow::Result<Arc<dyn crate::WebConsole>> {
+    let endpoint = deployment.region(name).map(tern_core::RegionConfig::endpoint_url).unwrap_or_default();
+    build(&crate::ConsoleContext {
+        region: name.to_owned(),
+        deployment: deployment.clone(),
+        metrics: Arc::clone(metrics),
+        secure: endpoint.starts_with("https://"),
+    })
+}
+
 /// Opens the region's stores, sweeps crash leftovers and starts serving.
 /// The region stops when `stop` changes.
 pub async fn start_region(
@@ -55,6 +71,7 @@ pub async fn start_region(
     name: &str,
     root: &RootCredentials,
     stop: watch::Receiver<bool>,
+    console: Option<&crate::ConsoleFactory>,
 ) -> anyhow::Result<RunningRegion> {
     let config = deployment.region(name).with_context(|| format!("region {name} is not in the deployment"))?;
     let dir = deployment.region_data_dir(name);
@@ -132,6 +149,7 @@ pub async fn start_region(
         timeout: Duration::from_secs(deployment.limits.request_timeout_seconds),
     };
     let readiness = Arc::new(crate::readiness::Readiness::new(Arc::clone(&meta), Arc::clone(&region.blobs)));
+    let console = console.map(|build| build_console(build, deployment, name, &metrics)).transpose()?;
     let outer = Arc::new(OuterLayer {
         region: name.to_owned(),
         s3,
@@ -147,6 +165,7 @@ pub async fn start_region(
         peer_certificates: deployment.tls.as_ref().is_some_and(tern_core::TlsConfig::mutual),
         readiness: Arc::clone(&readiness),
         forwarder: forwarder(deployment, name, root, (streaming_http, limits.timeout)),
+        console,
     });
 
     let stores = Stores { meta, audit, maintaining, expiring };

@@ -1,7 +1,9 @@
 //! `/_tern/replication/{bucket}`: the replication state of a bucket for
 //! operators (`GET`: counts, backlog, failures with the AWS reason and a
 //! hint of what to fix) and `POST …/retry` to re-queue FAILED versions.
-//! Root credentials only.
+//! Root credentials, or an identity IAM allows: `s3:GetReplicationConfiguration`
+//! on the bucket to see, `s3:PutReplicationConfiguration` to retry (the web
+//! console calls these as its signed-in user).
 
 use std::sync::Arc;
 
@@ -53,6 +55,12 @@ pub fn report_json(report: &ReplicationReport, now_ms: i64) -> serde_json::Value
     })
 }
 
+/// The bucket and the action (`""`, `retry` or `check`) a path names.
+fn target(path: &str) -> (&str, &str) {
+    let rest = path.strip_prefix(PREFIX).unwrap_or_default();
+    rest.split_once('/').unwrap_or((rest, ""))
+}
+
 fn respond(value: &serde_json::Value) -> S3Response<Body> {
     let mut response = S3Response::new(Body::from(value.to_string()));
     response.status = Some(StatusCode::OK);
@@ -67,15 +75,28 @@ impl S3Route for ReplicationAdmin {
     }
 
     async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
-        match &req.credentials {
-            Some(c) if c.access_key == self.root_access_key => Ok(()),
-            _ => Err(s3_error!(AccessDenied, "Tern's admin API needs the root credentials.")),
+        let Some(credentials) = &req.credentials else {
+            return Err(s3_error!(AccessDenied, "Tern's replication API needs a signed request."));
+        };
+        if credentials.access_key == self.root_access_key {
+            return Ok(());
         }
+        let token = req.headers.get("x-amz-security-token").and_then(|v| v.to_str().ok());
+        let identity = self
+            .region
+            .iam
+            .identity(&credentials.access_key, token)
+            .ok_or_else(|| s3_error!(InvalidToken, "The provided token is malformed or otherwise invalid."))?;
+        let (bucket, _) = target(req.uri.path());
+        let action =
+            if req.method == Method::GET { "s3:GetReplicationConfiguration" } else { "s3:PutReplicationConfiguration" };
+        let principal = identity.principal;
+        let context = tern_iam::policy::RequestContext::of(&principal);
+        self.region.authorize_in(&principal, action, &format!("arn:aws:s3:::{bucket}"), &context).await
     }
 
     async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
-        let rest = req.uri.path().strip_prefix(PREFIX).unwrap_or_default();
-        let (bucket, action) = rest.split_once('/').unwrap_or((rest, ""));
+        let (bucket, action) = target(req.uri.path());
         let meta = &self.region.meta;
         if meta.get_bucket(bucket).await.map_err(|e| s3_error!(InternalError, "{e}"))?.is_none() {
             return Err(s3_error!(NoSuchBucket, "The specified bucket does not exist in this region"));

@@ -153,16 +153,11 @@ fn byte_range(text: &str) -> Result<(u64, u64), String> {
     parsed.filter(|(a, b)| a <= b).ok_or_else(|| format!("{text}: expected START-END with START <= END"))
 }
 
-/// An HTTP client that trusts only the CA certificates in `bundle`, as the
-/// aws cli does with `AWS_CA_BUNDLE` (the Rust SDK has no such setting).
+/// An HTTP client for the SDK that trusts only the CA certificates in the
+/// file `bundle`, as the aws cli does with `AWS_CA_BUNDLE`.
 pub(crate) fn trusting(bundle: &std::path::Path) -> anyhow::Result<aws_sdk_s3::config::SharedHttpClient> {
-    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
     let pem = std::fs::read(bundle).with_context(|| format!("cannot read the CA bundle {}", bundle.display()))?;
-    let context = TlsContext::builder().with_trust_store(TrustStore::empty().with_pem_certificate(pem)).build()?;
-    Ok(aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
-        .tls_context(context)
-        .build_https())
+    tern_console::trusting(&pem)
 }
 
 /// S3 and KMS clients and the region, as the aws cli would configure them.

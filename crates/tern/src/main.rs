@@ -153,8 +153,9 @@ async fn run(deployment: &DeploymentConfig, regions: &[String], stdin_watch: boo
     let (root, origin) = RootCredentials::load_or_create(&deployment.data_dir)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut running: Vec<RunningRegion> = Vec::new();
+    let console = tern_console::factory();
     for name in regions {
-        running.push(start_region(deployment, name, &root, stop_rx.clone()).await?);
+        running.push(start_region(deployment, name, &root, stop_rx.clone(), Some(&*console)).await?);
     }
     announce(deployment, &running, (&root, &origin));
     wait_for_stop_signal(stdin_watch).await?;

@@ -4,6 +4,7 @@
 
 mod at_rest;
 mod audit;
+mod console;
 mod exhaustion;
 mod iam;
 mod kms;
