@@ -408,6 +408,11 @@ impl S3Access for IamAccess {
         let signature = Some(signature_of(cx.headers(), cx.uri().query()));
         let principal =
             principal.from(tern_iam::policy::Origin { signature, ..crate::listener::origin(cx.extensions_mut()) });
+        let operation = cx.s3_op().name().to_owned();
+        if let Some(note) = crate::access_log::note(cx.extensions_mut()) {
+            note.caller(&principal.arn);
+            note.operation(&operation);
+        }
         if principal.is_anonymous() && !self.may_let_in_anonymous(cx.s3_path()).await? {
             // Before s3s reads any body: nothing here lets an unsigned caller in.
             let refused = s3_error!(AccessDenied, "Access Denied");

@@ -5,6 +5,7 @@
 //! process under `tern up`. Nothing here is process-global.
 
 mod access_check;
+mod access_log;
 mod audit;
 mod auth;
 mod body;

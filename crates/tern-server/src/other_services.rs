@@ -167,6 +167,12 @@ pub async fn answer(service: &str, req: Request<Incoming>, services: &OtherServi
         Ok(request) => request,
         Err(refusal) => return refusal,
     };
+    if let Some(note) = crate::access_log::note(&request.parts.extensions) {
+        note.caller(&request.principal.arn);
+        if let Some(operation) = target(&request.parts.headers, "TrentService.") {
+            note.operation(operation);
+        }
+    }
     match (service, request.path()) {
         ("kms", "/") => answer_kms(services, &request).await,
         ("iam" | "sts", "/") => answer_query(service, services, &request).await,
@@ -324,6 +330,11 @@ async fn answer_query(service: &str, services: &OtherServices, request: &Authent
         Ok(params) => params,
         Err(message) => return error(service, StatusCode::BAD_REQUEST, "ValidationError", &message),
     };
+    if let (Some(note), Some((_, action))) =
+        (crate::access_log::note(&request.parts.extensions), params.iter().find(|(name, _)| name == "Action"))
+    {
+        note.operation(action);
+    }
     let iam = &services.iam;
     let (status, body) = if service == "sts" {
         let (status, body) = iam.handle_sts(&request.principal, &params);

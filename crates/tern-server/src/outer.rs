@@ -18,6 +18,7 @@ use tern_sigv4::query::Query;
 use tern_sigv4::scope::{self, CredentialScope};
 use tern_sigv4::v2;
 
+use crate::access_log::{self, AccessNote, Arrival};
 use crate::auth::{IamAuth, SessionToken, Sessions};
 use crate::body::RequestBody;
 use crate::internal_routes;
@@ -117,7 +118,7 @@ fn header_u64(req: &Request<Incoming>, name: &str) -> Option<u64> {
 }
 
 impl Handler for OuterLayer {
-    async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
+    async fn handle(&self, mut req: Request<Incoming>) -> Response<Body> {
         match req.uri().path() {
             "/_tern/health" => return self.readiness.response().await,
             "/_tern/metrics" if self.serves_metrics => return metrics_response(&self.metrics),
@@ -132,6 +133,13 @@ impl Handler for OuterLayer {
         }
         let declares_body = header_u64(&req, "content-length").is_some_and(|n| n > 0)
             || req.headers().contains_key(http::header::TRANSFER_ENCODING);
+        let arrival = Arrival {
+            method: method.clone(),
+            path: req.uri().path().to_owned(),
+            bytes_in: header_u64(&req, "content-length"),
+        };
+        let note = Arc::new(AccessNote::default());
+        req.extensions_mut().insert(Arc::clone(&note));
         let (served, mut response) = self.dispatch(req).await;
         // A refusal is often answered before the body is read. A client told
         // no by its `Expect: 100-continue` then sends no body, and hyper would
@@ -141,6 +149,7 @@ impl Handler for OuterLayer {
             response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
         }
         self.metrics.observe(served, &method, response.status(), started.elapsed());
+        access_log::record(&arrival, &note, response.status(), &response, started.elapsed());
         // Every service's "try again shortly" says when.
         if response.status() == StatusCode::SERVICE_UNAVAILABLE {
             let retry = http::HeaderValue::from_static("1");

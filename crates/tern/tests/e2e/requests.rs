@@ -488,3 +488,36 @@ async fn requests_signed_for_another_region_are_relayed_to_it() {
     assert_eq!(answer.status, 400, "{}", String::from_utf8_lossy(&answer.body));
     assert!(String::from_utf8_lossy(&answer.body).contains("AuthorizationHeaderMalformed"));
 }
+
+#[tokio::test]
+async fn each_request_leaves_one_access_line_and_never_its_query() {
+    let tern = one_region().await;
+    let s3 = tern.s3(EAST);
+    bucket(&s3, "acc").await;
+    s3.put_object().bucket("acc").key("dir/a b.txt").body(ByteStream::from_static(b"12345")).send().await.unwrap();
+    let presigned = s3
+        .get_object()
+        .bucket("acc")
+        .key("dir/a b.txt")
+        .presigned(PresigningConfig::expires_in(Duration::from_mins(1)).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(reqwest::get(presigned.uri()).await.unwrap().text().await.unwrap(), "12345");
+    let stranger = tern_testkit::s3_client(&tern.endpoint(EAST), EAST, "AKIAUNKNOWN000000000", "nope");
+    let _ = stranger.get_object().bucket("acc").key("dir/a b.txt").send().await.unwrap_err();
+
+    let root = "principal=arn:aws:iam::000000000000:root";
+    let lines = tern_testkit::eventually(Duration::from_secs(5), "the GET's access line", || {
+        let log = tern.log();
+        async move { log.contains(r#"operation="GetObject""#).then_some(log) }
+    })
+    .await;
+    let line = |needle: &str| lines.lines().find(|l| l.contains(needle)).map(str::to_owned).unwrap_or_default();
+    let put = line(r#"operation="PutObject""#);
+    assert!(put.contains(root) && put.contains(r#"bucket="acc" key="dir/a b.txt" status=200 bytes_in=5"#), "{put}");
+    let get = line(r#"operation="GetObject" bucket="acc""#);
+    assert!(get.contains("status=200") && get.contains("bytes_out=5") && get.contains("request_id="), "{get}");
+    assert!(!lines.contains("X-Amz-Signature") && !lines.contains("X-Amz-Credential"), "no query string is logged");
+    let refused = line("status=403");
+    assert!(refused.contains(r#"key="dir/a b.txt""#) && refused.contains("principal=-"), "{refused}");
+}

@@ -1,0 +1,115 @@
+//! One line per request at INFO (target `tern::access`): the request id,
+//! who called, the operation, the bucket and key, the status, the bytes
+//! each way and the time taken. The services fill in who and what as they
+//! learn it, through a note the outer layer puts in the request's
+//! extensions; the outer layer writes the line once the answer is ready.
+//! The query string is never logged: presigned URLs carry credentials.
+//! What a client chose (operation, bucket, key) is written quoted and
+//! escaped, so no name can start a line of its own.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::{Method, Response, StatusCode};
+use s3s::Body;
+
+/// Who called and what they asked, as far as a service got.
+#[derive(Default)]
+pub struct AccessNote {
+    noted: Mutex<Noted>,
+}
+
+#[derive(Default)]
+struct Noted {
+    principal: Option<String>,
+    operation: Option<String>,
+}
+
+impl AccessNote {
+    pub fn caller(&self, arn: &str) {
+        self.noted.lock().expect("note lock").principal = Some(arn.to_owned());
+    }
+
+    pub fn operation(&self, operation: &str) {
+        self.noted.lock().expect("note lock").operation = Some(operation.to_owned());
+    }
+}
+
+/// The note in a request's extensions, if the outer layer put one there.
+pub fn note(extensions: &http::Extensions) -> Option<&AccessNote> {
+    extensions.get::<Arc<AccessNote>>().map(AsRef::as_ref)
+}
+
+/// What the outer layer knows of a request before it is answered.
+pub struct Arrival {
+    pub method: Method,
+    pub path: String,
+    pub bytes_in: Option<u64>,
+}
+
+/// Writes the request's line: at INFO for clients' requests, at DEBUG for
+/// the routes regions call each other on, which poll.
+pub fn record(arrival: &Arrival, note: &AccessNote, status: StatusCode, response: &Response<Body>, elapsed: Duration) {
+    let noted = note.noted.lock().expect("note lock");
+    let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok());
+    let request_id = header("x-amz-request-id").or_else(|| header("x-amzn-requestid")).unwrap_or("-");
+    let bytes_out = http_body::Body::size_hint(response.body())
+        .exact()
+        .or_else(|| header("content-length").and_then(|n| n.parse().ok()));
+    let (bucket, key) = bucket_and_key(&arrival.path);
+    macro_rules! line {
+        ($level:ident) => {
+            tracing::$level!(
+                target: "tern::access",
+                request_id = %request_id,
+                principal = %noted.principal.as_deref().unwrap_or("-"),
+                operation = ?noted.operation.as_deref().unwrap_or("-"),
+                bucket = ?bucket.as_deref().unwrap_or("-"),
+                key = ?key.as_deref().unwrap_or("-"),
+                status = status.as_u16(),
+                bytes_in = arrival.bytes_in.unwrap_or(0),
+                bytes_out = bytes_out.unwrap_or(0),
+                latency_ms = %format_args!("{:.3}", elapsed.as_secs_f64() * 1000.0),
+                "{} {}",
+                arrival.method,
+                arrival.path,
+            )
+        };
+    }
+    if arrival.path.starts_with("/_tern/") {
+        line!(debug);
+    } else {
+        line!(info);
+    }
+}
+
+/// The bucket and key of a path-style S3 path, percent-decoded; none for
+/// Tern's own routes and the other services' `/`.
+fn bucket_and_key(path: &str) -> (Option<String>, Option<String>) {
+    if path.starts_with("/_tern/") {
+        return (None, None);
+    }
+    let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+    let rest = path.strip_prefix('/').unwrap_or(path);
+    match rest.split_once('/') {
+        Some((bucket, key)) if !key.is_empty() => (Some(decode(bucket)), Some(decode(key))),
+        Some((bucket, _)) => (Some(decode(bucket)), None),
+        None if !rest.is_empty() => (Some(decode(rest)), None),
+        None => (None, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bucket_and_key;
+
+    #[test]
+    fn paths_name_their_bucket_and_key_decoded() {
+        let owned = |(b, k): (Option<String>, Option<String>)| (b.unwrap_or_default(), k.unwrap_or_default());
+        assert_eq!(owned(bucket_and_key("/photos/2026/a%20b.jpg")), ("photos".into(), "2026/a b.jpg".into()));
+        assert_eq!(owned(bucket_and_key("/photos/")), ("photos".into(), String::new()));
+        assert_eq!(owned(bucket_and_key("/photos")), ("photos".into(), String::new()));
+        assert_eq!(owned(bucket_and_key("/")), (String::new(), String::new()));
+        assert_eq!(owned(bucket_and_key("/_tern/replication/x")), (String::new(), String::new()));
+    }
+}
