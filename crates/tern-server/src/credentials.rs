@@ -32,6 +32,16 @@ pub enum Origin {
 }
 
 impl RootCredentials {
+    /// The credentials `tern up` would use, without making any: the
+    /// environment's, else the saved file's (`None` if neither).
+    pub fn load_existing(data_dir: &Path) -> anyhow::Result<Option<Self>> {
+        let path = data_dir.join(FILE_NAME);
+        if std::env::var(ACCESS_KEY_ENV).is_err() && !path.exists() {
+            return Ok(None);
+        }
+        Self::load_or_create(data_dir).map(|(creds, _)| Some(creds))
+    }
+
     /// Environment first; else the saved file; else new ones, saved with mode 0600.
     pub fn load_or_create(data_dir: &Path) -> anyhow::Result<(Self, Origin)> {
         if let (Ok(access_key_id), Ok(secret_access_key)) =

@@ -33,15 +33,31 @@ pub fn provision(deployment: &mut DeploymentConfig) -> anyhow::Result<()> {
     if !ca_pem.exists() {
         write_public(&ca_pem, &ca_params()?.self_signed(&ca_key)?.pem())?;
     }
-    let peer =
-        issued(&dir, "peer", &leaf_params(vec!["tern-peer".to_owned()], ExtendedKeyUsagePurpose::ClientAuth)?, &ca)?;
+    issued(&dir, "peer", &leaf_params(vec!["tern-peer".to_owned()], ExtendedKeyUsagePurpose::ClientAuth)?, &ca)?;
     for region in &mut deployment.regions {
         let params = leaf_params(names_of(region), ExtendedKeyUsagePurpose::ServerAuth)?;
-        let (cert, key) = issued(&dir, &region.name, &params, &ca)?;
+        issued(&dir, &region.name, &params, &ca)?;
+    }
+    adopt(deployment);
+    Ok(())
+}
+
+/// Points every region of `deployment` at what [`provision`] made, without
+/// making anything (`tern doctor --tls`); false if there is no local CA.
+pub fn adopt(deployment: &mut DeploymentConfig) -> bool {
+    let dir = deployment.data_dir.join("tls");
+    let ca = ca_path(&deployment.data_dir);
+    if !ca.exists() {
+        return false;
+    }
+    let files = |name: &str| (dir.join(format!("{name}.pem")), dir.join(format!("{name}.key")));
+    for region in &mut deployment.regions {
+        let (cert, key) = files(&region.name);
         (region.tls_cert, region.tls_key) = (Some(cert), Some(key));
     }
-    deployment.tls = Some(TlsConfig { ca: ca_pem, peer_cert: Some(peer.0), peer_key: Some(peer.1) });
-    Ok(())
+    let (peer_cert, peer_key) = files("peer");
+    deployment.tls = Some(TlsConfig { ca, peer_cert: Some(peer_cert), peer_key: Some(peer_key) });
+    true
 }
 
 /// The key at `path`, made (0600) if there is none.

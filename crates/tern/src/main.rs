@@ -3,6 +3,7 @@
 mod audit_cli;
 mod cse_cli;
 mod demo;
+mod doctor;
 mod replication_cli;
 mod store_cli;
 
@@ -72,6 +73,10 @@ enum Command {
     /// running deployment, replicate one object each, and show in a table
     /// how each region holds it and who can read it.
     Demo(demo::DemoArgs),
+    /// Check a deployment: its file, data directory, certificates, ports,
+    /// regions and their clocks, databases, and failed replication; one
+    /// line per finding, exit 1 if any failed.
+    Doctor(doctor::DoctorArgs),
     /// Move a region's stores: `tern store migrate` takes an embedded region
     /// to PostgreSQL (and its bytes to a shared directory).
     Store {
@@ -140,6 +145,12 @@ fn run_cli() -> anyhow::Result<()> {
             Command::Cse { command } => cse_cli::run(command).await,
             Command::Audit(args) => audit_cli::run(args),
             Command::Demo(args) => demo::run(args).await,
+            Command::Doctor(args) => {
+                if !doctor::run(args).await? {
+                    std::process::exit(1);
+                }
+                Ok(())
+            }
             Command::Store { command } => store_cli::run(command).await,
         }
     });

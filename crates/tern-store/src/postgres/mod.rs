@@ -66,6 +66,25 @@ pub struct PgStore {
 }
 
 impl PgStore {
+    /// Whether the database at `url` answers, with one connection and no
+    /// change to its schema (`tern doctor`); the server, as errors name it
+    /// (never the password).
+    ///
+    /// # Errors
+    /// `Unreachable` naming the server, or a URL that does not parse.
+    pub async fn probe(url: &str) -> StoreResult<String> {
+        let options = PgConnectOptions::from_str(url)?;
+        let server = format!(
+            "{}:{}/{}",
+            options.get_host(),
+            options.get_port(),
+            options.get_database().unwrap_or(options.get_username())
+        );
+        let unreachable = |e: sqlx::Error| StoreError::Unreachable { server: server.clone(), reason: e.to_string() };
+        PgConnection::connect_with(&options).await.map_err(unreachable)?.close().await?;
+        Ok(server)
+    }
+
     /// Connects to `url` (`postgres://user@host:port/database`; libpq's
     /// `PG*` environment variables fill in what it leaves out, `PGPASSWORD`
     /// included, so no password need be written down), brings the schema up
@@ -75,16 +94,10 @@ impl PgStore {
     /// `Unreachable` naming the server (never the password), `SchemaTooNew`,
     /// or the database's own error.
     pub async fn connect(url: &str) -> StoreResult<Self> {
-        let options = PgConnectOptions::from_str(url)?;
-        let server = format!(
-            "{}:{}/{}",
-            options.get_host(),
-            options.get_port(),
-            options.get_database().unwrap_or(options.get_username())
-        );
         // One attempt first, so a server that is not there is said at once.
+        let server = Self::probe(url).await?;
+        let options = PgConnectOptions::from_str(url)?;
         let unreachable = |e: sqlx::Error| StoreError::Unreachable { server: server.clone(), reason: e.to_string() };
-        PgConnection::connect_with(&options).await.map_err(unreachable)?.close().await?;
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(3))

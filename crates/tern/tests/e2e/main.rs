@@ -7,6 +7,7 @@ mod bucket_policy;
 mod buckets;
 mod cse;
 mod demo;
+mod doctor;
 mod durability;
 mod encryption;
 mod front_ends;
