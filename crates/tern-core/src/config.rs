@@ -43,6 +43,9 @@ pub struct DeploymentConfig {
     /// How often buckets' lifecycle rules are applied.
     #[serde(default)]
     pub lifecycle: LifecycleConfig,
+    /// Server access logs in AWS's format (off unless given).
+    #[serde(default)]
+    pub access_log: Option<AccessLogConfig>,
     /// Block Public Access for the whole account (on by default): no bucket
     /// can take a public policy, nor let anonymous callers in through one.
     #[serde(default = "default_true")]
@@ -114,6 +117,14 @@ impl Default for AuditConfig {
     fn default() -> Self {
         Self { enabled: true, max_file_bytes: default_audit_file_bytes() }
     }
+}
+
+/// Server access logs in AWS's format, a file per bucket and hour.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessLogConfig {
+    /// Where: `<dir>/<bucket>/<YYYY-MM-DD-HH>-<region>.log`.
+    pub dir: PathBuf,
 }
 
 /// Each region's lifecycle worker.
@@ -419,6 +430,7 @@ impl Default for DeploymentConfig {
             audit: AuditConfig::default(),
             replication: ReplicationConfig::default(),
             lifecycle: LifecycleConfig::default(),
+            access_log: None,
             block_public_access: true,
             tls: None,
         }

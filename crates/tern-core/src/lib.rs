@@ -8,6 +8,6 @@ pub mod names;
 pub mod pem;
 
 pub use config::{
-    AuditConfig, BlobLocation, BlobS3Config, ConfigError, DeploymentConfig, LifecycleConfig, MetadataLocation,
-    RegionConfig, ReplicationConfig, TlsConfig,
+    AccessLogConfig, AuditConfig, BlobLocation, BlobS3Config, ConfigError, DeploymentConfig, LifecycleConfig,
+    MetadataLocation, RegionConfig, ReplicationConfig, TlsConfig,
 };

@@ -23,6 +23,8 @@ pub struct AccessNote {
 struct Noted {
     principal: Option<String>,
     operation: Option<String>,
+    /// `s3:signatureversion` and `s3:authType`, for S3 requests.
+    signature: Option<(&'static str, &'static str)>,
 }
 
 impl AccessNote {
@@ -32,6 +34,10 @@ impl AccessNote {
 
     pub fn operation(&self, operation: &str) {
         self.noted.lock().expect("note lock").operation = Some(operation.to_owned());
+    }
+
+    pub fn signature(&self, signature: Option<(&'static str, &'static str)>) {
+        self.noted.lock().expect("note lock").signature = signature;
     }
 }
 
@@ -45,6 +51,57 @@ pub struct Arrival {
     pub method: Method,
     pub path: String,
     pub bytes_in: Option<u64>,
+    pub origin: tern_iam::policy::Origin,
+    pub user_agent: Option<String>,
+    pub host: Option<String>,
+    /// The S3 subresource the query names (`versioning`, `uploads`, …).
+    pub subresource: Option<String>,
+}
+
+/// S3 subresources an access-log operation is named after, as AWS names them.
+const SUBRESOURCES: &[&str] = &[
+    "acl",
+    "attributes",
+    "cors",
+    "delete",
+    "encryption",
+    "lifecycle",
+    "location",
+    "logging",
+    "notification",
+    "ownershipControls",
+    "policy",
+    "policyStatus",
+    "publicAccessBlock",
+    "replication",
+    "tagging",
+    "uploadId",
+    "uploads",
+    "versioning",
+    "versions",
+    "website",
+];
+
+impl Arrival {
+    pub fn of<B>(req: &http::Request<B>) -> Self {
+        let header =
+            |name: http::header::HeaderName| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let query = req.uri().query().unwrap_or_default();
+        let subresource = query
+            .split('&')
+            .map(|pair| pair.split_once('=').map_or(pair, |(name, _)| name))
+            .find(|name| SUBRESOURCES.contains(name))
+            .map(str::to_owned);
+        Self {
+            method: req.method().clone(),
+            path: req.uri().path().to_owned(),
+            bytes_in: header(http::header::CONTENT_LENGTH).and_then(|n| n.parse().ok()),
+            origin: crate::listener::origin(req.extensions()),
+            user_agent: header(http::header::USER_AGENT),
+            host: header(http::header::HOST).or_else(|| req.uri().authority().map(ToString::to_string)),
+            subresource,
+        }
+    }
 }
 
 /// Writes the request's line: at INFO for clients' requests, at DEBUG for
@@ -53,9 +110,7 @@ pub fn record(arrival: &Arrival, note: &AccessNote, status: StatusCode, response
     let noted = note.noted.lock().expect("note lock");
     let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok());
     let request_id = header("x-amz-request-id").or_else(|| header("x-amzn-requestid")).unwrap_or("-");
-    let bytes_out = http_body::Body::size_hint(response.body())
-        .exact()
-        .or_else(|| header("content-length").and_then(|n| n.parse().ok()));
+    let bytes_out = bytes_out(response);
     let (bucket, key) = bucket_and_key(&arrival.path);
     macro_rules! line {
         ($level:ident) => {
@@ -81,6 +136,55 @@ pub fn record(arrival: &Arrival, note: &AccessNote, status: StatusCode, response
     } else {
         line!(info);
     }
+}
+
+/// The request's line in AWS's server access log format, for `log` (a
+/// request about a bucket only).
+pub fn record_for_bucket(
+    log: &crate::server_access_log::ServerAccessLog,
+    owner: &str,
+    (arrival, note): (&Arrival, &AccessNote),
+    response: &Response<Body>,
+    elapsed: Duration,
+) {
+    let (Some(bucket), key) = bucket_and_key(&arrival.path) else { return };
+    if !tern_core::names::is_valid_bucket_name(&bucket) {
+        return;
+    }
+    let noted = note.noted.lock().expect("note lock");
+    let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok());
+    let bytes_sent = bytes_out(response);
+    let at = time::OffsetDateTime::now_utc();
+    let line = crate::server_access_log::line(
+        &crate::server_access_log::Served {
+            owner,
+            bucket: &bucket,
+            key: key.as_deref(),
+            remote_ip: arrival.origin.source_ip,
+            requester: noted.principal.as_deref(),
+            request_id: header("x-amz-request-id").unwrap_or("-"),
+            method: &arrival.method,
+            path: &arrival.path,
+            subresource: arrival.subresource.as_deref(),
+            status: response.status().as_u16(),
+            bytes_sent,
+            object_size: if arrival.method == Method::PUT { arrival.bytes_in } else { bytes_sent },
+            total: elapsed,
+            user_agent: arrival.user_agent.as_deref(),
+            version_id: header("x-amz-version-id"),
+            signature: noted.signature,
+            tls: arrival.origin.secure_transport,
+            host: arrival.host.as_deref(),
+        },
+        at,
+    );
+    log.push(crate::server_access_log::Entry { bucket, at, line });
+}
+
+/// The length of the answer's body: known to the body, or named by its header.
+fn bytes_out(response: &Response<Body>) -> Option<u64> {
+    let header = response.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok());
+    http_body::Body::size_hint(response.body()).exact().or_else(|| header.and_then(|n| n.parse().ok()))
 }
 
 /// The bucket and key of a path-style S3 path, percent-decoded; none for

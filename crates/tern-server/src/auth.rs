@@ -412,6 +412,7 @@ impl S3Access for IamAccess {
         if let Some(note) = crate::access_log::note(cx.extensions_mut()) {
             note.caller(&principal.arn);
             note.operation(&operation);
+            note.signature(signature);
         }
         if principal.is_anonymous() && !self.may_let_in_anonymous(cx.s3_path()).await? {
             // Before s3s reads any body: nothing here lets an unsigned caller in.

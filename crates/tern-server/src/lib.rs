@@ -29,6 +29,7 @@ mod registry;
 mod replicate_route;
 mod replication_admin;
 pub mod root_key;
+mod server_access_log;
 mod stores;
 pub mod tls;
 mod topology;

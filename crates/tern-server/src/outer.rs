@@ -53,6 +53,10 @@ pub struct OuterLayer {
     pub forwarder: crate::forward::Forwarder,
     /// The web console, if the region was started with one.
     pub console: Option<Arc<dyn crate::WebConsole>>,
+    /// Files in AWS's server access log format (`[access_log] dir`).
+    pub server_access_log: Option<crate::server_access_log::ServerAccessLog>,
+    /// The account, as the bucket owner of those files.
+    pub account_id: String,
 }
 
 pub(crate) fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
@@ -133,11 +137,7 @@ impl Handler for OuterLayer {
         }
         let declares_body = header_u64(&req, "content-length").is_some_and(|n| n > 0)
             || req.headers().contains_key(http::header::TRANSFER_ENCODING);
-        let arrival = Arrival {
-            method: method.clone(),
-            path: req.uri().path().to_owned(),
-            bytes_in: header_u64(&req, "content-length"),
-        };
+        let arrival = Arrival::of(&req);
         let note = Arc::new(AccessNote::default());
         req.extensions_mut().insert(Arc::clone(&note));
         let (served, mut response) = self.dispatch(req).await;
@@ -150,6 +150,9 @@ impl Handler for OuterLayer {
         }
         self.metrics.observe(served, &method, response.status(), started.elapsed());
         access_log::record(&arrival, &note, response.status(), &response, started.elapsed());
+        if let Some(files) = &self.server_access_log {
+            access_log::record_for_bucket(files, &self.account_id, (&arrival, &note), &response, started.elapsed());
+        }
         // Every service's "try again shortly" says when.
         if response.status() == StatusCode::SERVICE_UNAVAILABLE {
             let retry = http::HeaderValue::from_static("1");

@@ -48,6 +48,19 @@ impl RunningRegion {
     }
 }
 
+/// The writer of AWS-format access logs, if the deployment asks for them;
+/// it writes only for buckets this region's metadata holds.
+fn server_access_log(
+    deployment: &DeploymentConfig,
+    name: &str,
+    meta: &Arc<dyn tern_store::MetaStore>,
+) -> Option<crate::server_access_log::ServerAccessLog> {
+    let dir = deployment.access_log.as_ref()?.dir.clone();
+    let (meta, runtime) = (Arc::clone(meta), tokio::runtime::Handle::current());
+    let exists = Arc::new(move |bucket: &str| runtime.block_on(meta.get_bucket(bucket)).is_ok_and(|b| b.is_some()));
+    Some(crate::server_access_log::ServerAccessLog::start(dir, name.to_owned(), exists))
+}
+
 /// The region's web console, from what `build` needs to know of it.
 fn build_console(
     build: &crate::ConsoleFactory,
@@ -166,6 +179,8 @@ pub async fn start_region(
         readiness: Arc::clone(&readiness),
         forwarder: forwarder(deployment, name, root, (streaming_http, limits.timeout)),
         console,
+        server_access_log: server_access_log(deployment, name, &region.meta),
+        account_id: deployment.account_id.clone(),
     });
 
     let stores = Stores { meta, audit, maintaining, expiring };

@@ -1,5 +1,6 @@
 //! Authentication, presigned URLs, region checks and listing pagination.
 
+use std::os::unix::fs::PermissionsExt as _;
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_s3::presigning::PresigningConfig;
@@ -520,4 +521,41 @@ async fn each_request_leaves_one_access_line_and_never_its_query() {
     assert!(!lines.contains("X-Amz-Signature") && !lines.contains("X-Amz-Credential"), "no query string is logged");
     let refused = line("status=403");
     assert!(refused.contains(r#"key="dir/a b.txt""#) && refused.contains("principal=-"), "{refused}");
+}
+
+#[tokio::test]
+async fn buckets_get_access_log_files_in_awss_format_and_only_real_buckets_do() {
+    let logs = tempfile::tempdir().unwrap();
+    let settings = format!("[access_log]\ndir = \"{}\"", logs.path().display());
+    let binary: &std::path::Path = env!("CARGO_BIN_EXE_tern").as_ref();
+    let tern = tern_testkit::Deployment::start_with(binary, &[EAST], &settings).await.unwrap();
+    let s3 = tern.s3(EAST);
+    bucket(&s3, "logged").await;
+    s3.put_object().bucket("logged").key("k 1").body(ByteStream::from_static(b"abc")).send().await.unwrap();
+    s3.get_object().bucket("logged").key("k 1").send().await.unwrap();
+    let _ = s3.get_object().bucket("not-a-bucket-here").key("x").send().await.unwrap_err();
+
+    let dir = logs.path().join("logged");
+    let text = tern_testkit::eventually(Duration::from_secs(10), "the GET in the bucket's log", || {
+        let text = std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|f| std::fs::read_to_string(f.path()).unwrap_or_default())
+            .collect::<String>();
+        async move { text.contains("REST.GET.OBJECT").then_some(text) }
+    })
+    .await;
+    let put = text.lines().find(|l| l.contains("REST.PUT.OBJECT")).unwrap();
+    assert!(put.starts_with("000000000000 logged ["), "{put}");
+    assert!(put.contains(" arn:aws:iam::000000000000:root "), "{put}");
+    assert!(put.contains(r#" REST.PUT.OBJECT k+1 "PUT /logged/k%201 HTTP/1.1" 200 - "#), "{put}");
+    assert!(put.contains(" SigV4 - AuthHeader "), "{put}");
+    let get = text.lines().find(|l| l.contains("REST.GET.OBJECT")).unwrap();
+    assert!(get.contains(r#"HTTP/1.1" 200 - 3 3 "#), "three bytes sent, of a three-byte object: {get}");
+    let file = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap();
+    let name = file.file_name().into_string().unwrap();
+    assert!(name.ends_with(&format!("-{EAST}.log")) && name.len() == "YYYY-MM-DD-HH-".len() + EAST.len() + 4, "{name}");
+    assert_eq!(file.metadata().unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(!logs.path().join("not-a-bucket-here").exists(), "no file for a bucket that is not there");
 }
