@@ -27,6 +27,7 @@ pub struct ClientFactory {
     admin_http: reqwest::Client,
     /// For health, which needs no signature.
     pub plain_http: reqwest::Client,
+    voucher: std::sync::Arc<tern_server::Voucher>,
 }
 
 /// One region, as the signed-in user.
@@ -55,7 +56,11 @@ impl Clients {
 }
 
 impl ClientFactory {
-    pub fn new(deployment: &tern_core::DeploymentConfig, this_region: &str) -> anyhow::Result<Self> {
+    pub fn new(
+        deployment: &tern_core::DeploymentConfig,
+        this_region: &str,
+        voucher: std::sync::Arc<tern_server::Voucher>,
+    ) -> anyhow::Result<Self> {
         let mut regions: Vec<RegionEndpoint> = deployment
             .regions
             .iter()
@@ -74,6 +79,7 @@ impl ClientFactory {
             sdk_http,
             admin_http: PeerClient::http(deployment.tls.as_ref())?,
             plain_http: PeerClient::http(deployment.tls.as_ref())?,
+            voucher,
         })
     }
 
@@ -86,7 +92,9 @@ impl ClientFactory {
     /// the refusal's code and message if it does not know them.
     pub async fn identify(&self, access_key_id: &str, secret: &str) -> Result<String, String> {
         let here = &self.regions[0];
-        let sts = aws_sdk_sts::Client::new(&self.sdk_config(here, access_key_id, secret));
+        let config = self.sdk_config(here, access_key_id, secret);
+        let sts = aws_sdk_sts::config::Builder::from(&config).interceptor(self.vouching(here)).build();
+        let sts = aws_sdk_sts::Client::from_conf(sts);
         match sts.get_caller_identity().send().await {
             Ok(me) => me.arn().map(str::to_owned).ok_or_else(|| "STS named no identity".to_owned()),
             Err(e) => Err(crate::pages::sdk_error(&e)),
@@ -101,17 +109,24 @@ impl ClientFactory {
             .iter()
             .map(|r| {
                 let config = self.sdk_config(r, access_key_id, secret);
-                let s3 = aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build();
+                let s3 =
+                    aws_sdk_s3::config::Builder::from(&config).force_path_style(true).interceptor(self.vouching(r));
+                let kms = aws_sdk_kms::config::Builder::from(&config).interceptor(self.vouching(r));
+                let admin = PeerClient::new(&self.admin_http, &r.endpoint, &r.name, &user);
                 RegionClients {
                     name: r.name.clone(),
-                    s3: aws_sdk_s3::Client::from_conf(s3),
-                    kms: aws_sdk_kms::Client::new(&config),
-                    admin: PeerClient::new(&self.admin_http, &r.endpoint, &r.name, &user),
+                    s3: aws_sdk_s3::Client::from_conf(s3.build()),
+                    kms: aws_sdk_kms::Client::from_conf(kms.build()),
+                    admin: admin.after_signing(crate::origin::after_signing(std::sync::Arc::clone(&self.voucher))),
                 }
             })
             .collect();
         debug_assert_eq!(self.regions[0].name, self.this_region);
         Clients { regions }
+    }
+
+    fn vouching(&self, region: &RegionEndpoint) -> crate::origin::Vouching {
+        crate::origin::Vouching { voucher: std::sync::Arc::clone(&self.voucher), region: region.name.clone() }
     }
 
     fn sdk_config(&self, region: &RegionEndpoint, access_key_id: &str, secret: &str) -> aws_config::SdkConfig {

@@ -12,6 +12,7 @@
 
 mod clients;
 mod html;
+mod origin;
 mod pages;
 mod request;
 mod session;
@@ -41,6 +42,10 @@ pub struct Console {
     traffic: Arc<Traffic>,
     /// The listener speaks HTTPS: cookies are marked `Secure`.
     secure: bool,
+    /// Sign-ins checked at once: each costs a signed STS call.
+    sign_ins: tokio::sync::Semaphore,
+    /// MiB of uploads held in memory at once, across every session.
+    uploads: tokio::sync::Semaphore,
 }
 
 impl Console {
@@ -51,11 +56,20 @@ impl Console {
         Traffic::sample_every(&traffic, traffic::SAMPLE_PERIOD);
         Ok(Self {
             region: cx.region.clone(),
-            clients: ClientFactory::new(&cx.deployment, &cx.region)?,
+            clients: ClientFactory::new(&cx.deployment, &cx.region, Arc::clone(&cx.voucher))?,
             sessions: Sessions::default(),
             traffic,
             secure: cx.secure,
+            sign_ins: tokio::sync::Semaphore::new(8),
+            uploads: tokio::sync::Semaphore::new(256),
         })
+    }
+
+    /// Serves `req`, every call made for it carrying its client's origin.
+    async fn serve_on_behalf(&self, req: Request<Incoming>) -> Response<Body> {
+        let origin = tern_server::ClientOrigin::of(req.extensions());
+        // Boxed: every page's future lives in it.
+        Box::pin(origin::on_behalf_of(origin, self.route(req))).await
     }
 
     async fn route(&self, req: Request<Incoming>) -> Response<Body> {
@@ -91,7 +105,7 @@ impl Console {
             (true, "buckets") => pages::buckets::create(self, session, &req).await,
             (false, "bucket") => pages::objects::browse(self, session, &req).await,
             (false, "object") => pages::objects::download(session, &req).await,
-            (true, "upload") => pages::objects::upload(session, req).await,
+            (true, "upload") => pages::objects::upload(&self.uploads, session, req).await,
             (true, "delete") => pages::objects::delete(session, &req).await,
             (false, "keys") => pages::keys::list(self, session).await,
             (false, "replication") => pages::replication::show(self, session, &req).await,
@@ -104,7 +118,7 @@ impl Console {
 
 impl tern_server::WebConsole for Console {
     fn serve(&self, req: Request<Incoming>) -> futures::future::BoxFuture<'_, Response<Body>> {
-        Box::pin(self.route(req))
+        Box::pin(self.serve_on_behalf(req))
     }
 }
 

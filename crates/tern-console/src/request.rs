@@ -77,7 +77,7 @@ fn is_form(headers: &http::HeaderMap) -> bool {
 /// Browsers name where a request comes from: a change must come from the
 /// page's own origin (SameSite=Strict already keeps other sites' cookies
 /// off; this refuses what slips through, such as a sibling subdomain).
-fn same_origin(headers: &http::HeaderMap) -> bool {
+pub fn same_origin(headers: &http::HeaderMap) -> bool {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if text("sec-fetch-site").is_some_and(|site| site != "same-origin") {
         return false;

@@ -15,8 +15,10 @@ use crate::clients::Clients;
 pub const COOKIE: &str = "tern_console";
 /// How long a session lasts after sign-in, as AWS's console's default.
 pub const LIFETIME: Duration = Duration::from_hours(1);
-/// Only signed-in users make sessions; still, memory is bounded.
+/// Only signed-in users make sessions; still, memory is bounded, and no
+/// one identity can push the others' sessions out.
 const MAX_SESSIONS: usize = 4096;
+const MAX_PER_PRINCIPAL: usize = 16;
 
 pub struct Session {
     pub id: String,
@@ -44,9 +46,15 @@ impl Sessions {
             Arc::new(Session { id: random_token(), csrf: random_token(), principal, clients, expires: now + LIFETIME });
         let mut live = self.live.lock().expect("sessions lock");
         live.retain(|_, s| s.expires > now);
-        if live.len() >= MAX_SESSIONS
-            && let Some(oldest) = live.values().min_by_key(|s| s.expires).map(|s| s.id.clone())
-        {
+        let own: Vec<&Arc<Session>> = live.values().filter(|s| s.principal == session.principal).collect();
+        let evict = if own.len() >= MAX_PER_PRINCIPAL {
+            own.into_iter().min_by_key(|s| s.expires)
+        } else if live.len() >= MAX_SESSIONS {
+            live.values().min_by_key(|s| s.expires)
+        } else {
+            None
+        };
+        if let Some(oldest) = evict.map(|s| s.id.clone()) {
             live.remove(&oldest);
         }
         live.insert(session.id.clone(), Arc::clone(&session));

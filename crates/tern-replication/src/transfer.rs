@@ -252,7 +252,7 @@ fn manifest(version: &VersionRecord, task: &TaskRecord) -> ReplicaManifest {
         tags: version.tags.clone(),
         tags_stamp: version.tags_stamp,
         // Only SSE-KMS sources are re-encrypted under the rule's key; the
-        // others take the destination bucket's default encryption.
+        // others stay SSE-S3 at the destination, as on AWS.
         replica_kms_key_id: task
             .replica_kms_key_id
             .clone()

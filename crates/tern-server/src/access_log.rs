@@ -104,8 +104,8 @@ impl Arrival {
     }
 }
 
-/// Writes the request's line: at INFO for clients' requests, at DEBUG for
-/// the routes regions call each other on, which poll.
+/// Writes the request's line: at INFO for clients' requests (the console's
+/// too), at DEBUG for Tern's other routes, which regions poll.
 pub fn record(arrival: &Arrival, note: &AccessNote, status: StatusCode, response: &Response<Body>, elapsed: Duration) {
     let noted = note.noted.lock().expect("note lock");
     let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok());
@@ -131,7 +131,7 @@ pub fn record(arrival: &Arrival, note: &AccessNote, status: StatusCode, response
             )
         };
     }
-    if arrival.path.starts_with("/_tern/") {
+    if arrival.path.starts_with("/_tern/") && !crate::web_console::serves(&arrival.path) {
         line!(debug);
     } else {
         line!(info);

@@ -35,8 +35,8 @@ impl RootCredentials {
     /// The credentials `tern up` would use, without making any: the
     /// environment's, else the saved file's (`None` if neither).
     pub fn load_existing(data_dir: &Path) -> anyhow::Result<Option<Self>> {
-        let path = data_dir.join(FILE_NAME);
-        if std::env::var(ACCESS_KEY_ENV).is_err() && !path.exists() {
+        let from_environment = std::env::var(ACCESS_KEY_ENV).is_ok() && std::env::var(SECRET_KEY_ENV).is_ok();
+        if !from_environment && !data_dir.join(FILE_NAME).exists() {
             return Ok(None);
         }
         Self::load_or_create(data_dir).map(|(creds, _)| Some(creds))

@@ -11,7 +11,9 @@
 //! never this region. The claim carries a MAC under the deployment's peer
 //! secret bound to the request's signature, the owning region and the time;
 //! the owner believes it only when the MAC holds, and never believes more
-//! of the transport than its own connection from the relay shows.
+//! of the transport than its own connection from the relay shows. The web
+//! console vouches the same way ([`Voucher`]) for the person whose calls it
+//! makes, so their address is what policies and logs see.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -49,7 +51,7 @@ pub struct Forwarder {
     http: reqwest::Client,
     /// The other regions' endpoints, by name.
     endpoints: BTreeMap<String, String>,
-    proof: Mac,
+    voucher: Voucher,
     idle: Duration,
     in_flight: Arc<Mutex<HashMap<IpAddr, usize>>>,
 }
@@ -87,8 +89,8 @@ impl Forwarder {
         peer_secret: &tern_crypto::Key256,
         idle: Duration,
     ) -> Self {
-        let proof = Mac::derived(peer_secret, b"tern forwarded origin v2");
-        Self { region: region.to_owned(), http, endpoints, proof, idle, in_flight: Arc::default() }
+        let voucher = Voucher::new(peer_secret);
+        Self { region: region.to_owned(), http, endpoints, voucher, idle, in_flight: Arc::default() }
     }
 
     /// Whether `region` is another region of the deployment.
@@ -138,13 +140,14 @@ impl Forwarder {
         let Some(slot) = self.slot(client) else {
             return refusal(StatusCode::SERVICE_UNAVAILABLE, "SlowDown", "Please reduce your request rate.");
         };
-        let claim = claim_of(&req);
-        let message = proof_message(region, req.method(), &path_and_query, req.headers(), &claim);
-        let proof = hex::encode(self.proof.sign(&message));
+        let origin = ClientOrigin::of(req.extensions());
+        let signed = Signed::of(req.method().as_str(), &path_and_query, req.headers());
+        let vouched = self.voucher.vouch(region, &signed, origin);
         let (parts, incoming) = req.into_parts();
         let mut headers = relayed(&parts.headers);
-        headers.insert(FORWARDED_FOR, HeaderValue::from_str(&claim).expect("an address and digits are a header value"));
-        headers.insert(FORWARDED_PROOF, HeaderValue::from_str(&proof).expect("hex is a header value"));
+        for (name, value) in vouched {
+            headers.insert(name, value);
+        }
         let body = reqwest::Body::wrap_stream(RequestBody::new(incoming, self.idle, false));
         let sent = self.http.request(parts.method, url).headers(headers).body(body).send().await;
         match sent {
@@ -173,8 +176,8 @@ impl Forwarder {
             _ => return Err(Unproven),
         };
         let path_and_query = req.uri().path_and_query().map_or("/", http::uri::PathAndQuery::as_str);
-        let message = proof_message(&self.region, req.method(), path_and_query, req.headers(), &claim);
-        if !self.proof.verify(&message, &proof) {
+        let signed = Signed::of(req.method().as_str(), path_and_query, req.headers());
+        if !self.voucher.proof.verify(&proof_message(&self.region, &signed, &claim), &proof) {
             return Err(Unproven);
         }
         let claimed = parse_claim(&claim).ok_or(Unproven)?;
@@ -242,18 +245,68 @@ fn now_secs() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-/// The client this region saw, as the claim states it.
-fn claim_of(req: &Request<Incoming>) -> String {
-    let ip = req.extensions().get::<ClientAddress>().map(|ClientAddress(a)| a.ip().to_canonical());
-    let transport = req.extensions().get::<Transport>();
-    let flag = |on: bool| u8::from(on);
-    format!(
-        "{} {} {} {}",
-        ip.map_or_else(|| "0.0.0.0".to_owned(), |ip| ip.to_string()),
-        flag(transport.is_some_and(|t| t.tls)),
-        flag(transport.is_some_and(|t| t.loopback)),
-        now_secs(),
-    )
+/// Where a client is, as a region's listener saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientOrigin {
+    pub ip: IpAddr,
+    pub tls: bool,
+    pub loopback: bool,
+}
+
+impl ClientOrigin {
+    /// The client of a request, from what its listener put in its extensions.
+    #[must_use]
+    pub fn of(extensions: &http::Extensions) -> Self {
+        let ip = extensions.get::<ClientAddress>().map(|ClientAddress(a)| a.ip().to_canonical());
+        let transport = extensions.get::<Transport>();
+        Self {
+            ip: ip.unwrap_or(IpAddr::from([0, 0, 0, 0])),
+            tls: transport.is_some_and(|t| t.tls),
+            loopback: transport.is_some_and(|t| t.loopback),
+        }
+    }
+}
+
+/// What of a signed request a claim is bound to.
+pub struct Signed<'a> {
+    pub method: &'a str,
+    pub path_and_query: &'a str,
+    pub authorization: &'a str,
+    pub amz_date: &'a str,
+}
+
+impl<'a> Signed<'a> {
+    #[must_use]
+    pub fn of(method: &'a str, path_and_query: &'a str, headers: &'a HeaderMap) -> Self {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        Self { method, path_and_query, authorization: header("authorization"), amz_date: header("x-amz-date") }
+    }
+}
+
+/// Vouches to a region of the deployment for the client a signed request is
+/// made for: by a relaying region, or by the web console for its signed-in
+/// user. Only holders of the peer secret can.
+pub struct Voucher {
+    proof: Mac,
+}
+
+impl Voucher {
+    #[must_use]
+    pub fn new(peer_secret: &tern_crypto::Key256) -> Self {
+        Self { proof: Mac::derived(peer_secret, b"tern forwarded origin v2") }
+    }
+
+    /// The two headers that carry `origin` to `region` for the `signed` request.
+    #[must_use]
+    pub fn vouch(&self, region: &str, signed: &Signed<'_>, origin: ClientOrigin) -> [(HeaderName, HeaderValue); 2] {
+        let flag = |on: bool| u8::from(on);
+        let claim = format!("{} {} {} {}", origin.ip, flag(origin.tls), flag(origin.loopback), now_secs());
+        let proof = hex::encode(self.proof.sign(&proof_message(region, signed, &claim)));
+        [
+            (FORWARDED_FOR, HeaderValue::from_str(&claim).expect("an address and digits are a header value")),
+            (FORWARDED_PROOF, HeaderValue::from_str(&proof).expect("hex is a header value")),
+        ]
+    }
 }
 
 fn parse_claim(claim: &str) -> Option<Claim> {
@@ -275,20 +328,13 @@ fn parse_claim(claim: &str) -> Option<Claim> {
 /// What the MAC binds: the owning region, the claim and the request's own
 /// signature, so a claim can be lifted neither onto another request nor
 /// to another region.
-fn proof_message(
-    region: &str,
-    method: &http::Method,
-    path_and_query: &str,
-    headers: &HeaderMap,
-    claim: &str,
-) -> Vec<u8> {
-    let header = |name: &str| headers.get(name).map_or(&b""[..], HeaderValue::as_bytes);
+fn proof_message(region: &str, signed: &Signed<'_>, claim: &str) -> Vec<u8> {
     let parts = [
         region.as_bytes(),
-        method.as_str().as_bytes(),
-        path_and_query.as_bytes(),
-        header("authorization"),
-        header("x-amz-date"),
+        signed.method.as_bytes(),
+        signed.path_and_query.as_bytes(),
+        signed.authorization.as_bytes(),
+        signed.amz_date.as_bytes(),
         claim.as_bytes(),
     ];
     let mut message = Vec::new();

@@ -37,6 +37,7 @@ mod unverified;
 mod web_console;
 
 pub use credentials::{Origin, RootCredentials};
+pub use forward::{ClientOrigin, Signed, Voucher};
 pub use metrics::RegionMetrics;
 pub use region::{RunningRegion, start_region};
 pub use web_console::{ConsoleContext, ConsoleFactory, WebConsole};

@@ -130,16 +130,17 @@ impl Handler for OuterLayer {
         }
         let started = Instant::now();
         let method = req.method().clone();
-        if let Some(console) = self.console.as_ref().filter(|_| crate::web_console::serves(req.uri().path())) {
-            let response = console.serve(req).await;
-            self.metrics.observe(Served::Console, &method, response.status(), started.elapsed());
-            return response;
-        }
         let declares_body = header_u64(&req, "content-length").is_some_and(|n| n > 0)
             || req.headers().contains_key(http::header::TRANSFER_ENCODING);
         let arrival = Arrival::of(&req);
         let note = Arc::new(AccessNote::default());
         req.extensions_mut().insert(Arc::clone(&note));
+        if let Some(console) = self.console.as_ref().filter(|_| crate::web_console::serves(req.uri().path())) {
+            let response = console.serve(req).await;
+            self.metrics.observe(Served::Console, &method, response.status(), started.elapsed());
+            access_log::record(&arrival, &note, response.status(), &response, started.elapsed());
+            return response;
+        }
         let (served, mut response) = self.dispatch(req).await;
         // A refusal is often answered before the body is read. A client told
         // no by its `Expect: 100-continue` then sends no body, and hyper would

@@ -18,7 +18,12 @@ pub struct PeerClient {
     endpoint: String,
     region: String,
     identity: aws_credential_types::Credentials,
+    /// Adds headers once a request is signed (the console's voucher for its user).
+    after_signing: Option<AfterSigning>,
 }
+
+/// What a client does to each request it has signed, with its region.
+pub type AfterSigning = std::sync::Arc<dyn Fn(&str, &mut http::Request<Bytes>) + Send + Sync>;
 
 /// One request to a peer: which service signs it, and its extra headers.
 pub struct PeerRequest<'a> {
@@ -35,7 +40,14 @@ impl PeerClient {
     pub fn new(http: &reqwest::Client, endpoint: &str, region: &str, root: &RootCredentials) -> Self {
         let identity = Credentials::new(&root.access_key_id, root.secret_access_key.as_str(), None, None, "tern-root");
         let endpoint = endpoint.trim_end_matches('/').to_owned();
-        Self { http: http.clone(), endpoint, region: region.to_owned(), identity }
+        Self { http: http.clone(), endpoint, region: region.to_owned(), identity, after_signing: None }
+    }
+
+    /// This client, doing `hook` to every request once it is signed.
+    #[must_use]
+    pub fn after_signing(mut self, hook: AfterSigning) -> Self {
+        self.after_signing = Some(hook);
+        self
     }
 
     /// The HTTP client a region's peer calls share: the deployment's TLS
@@ -83,6 +95,9 @@ impl PeerClient {
         }
         let mut request = builder.body(req.body)?;
         self.sign(&mut request, req.service)?;
+        if let Some(hook) = &self.after_signing {
+            hook(&self.region, &mut request);
+        }
         let (parts, body) = request.into_parts();
         http.request(parts.method, &url)
             .headers(parts.headers)

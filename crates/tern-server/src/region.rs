@@ -65,7 +65,7 @@ fn server_access_log(
 fn build_console(
     build: &crate::ConsoleFactory,
     deployment: &DeploymentConfig,
-    name: &str,
+    (name, root): (&str, &RootCredentials),
     metrics: &Arc<RegionMetrics>,
 ) -> anyhow::Result<Arc<dyn crate::WebConsole>> {
     let endpoint = deployment.region(name).map(tern_core::RegionConfig::endpoint_url).unwrap_or_default();
@@ -74,6 +74,7 @@ fn build_console(
         deployment: deployment.clone(),
         metrics: Arc::clone(metrics),
         secure: endpoint.starts_with("https://"),
+        voucher: Arc::new(crate::Voucher::new(&tern_crypto::transport::peer_secret(&root.secret_access_key))),
     })
 }
 
@@ -162,7 +163,7 @@ pub async fn start_region(
         timeout: Duration::from_secs(deployment.limits.request_timeout_seconds),
     };
     let readiness = Arc::new(crate::readiness::Readiness::new(Arc::clone(&meta), Arc::clone(&region.blobs)));
-    let console = console.map(|build| build_console(build, deployment, name, &metrics)).transpose()?;
+    let console = console.map(|build| build_console(build, deployment, (name, root), &metrics)).transpose()?;
     let outer = Arc::new(OuterLayer {
         region: name.to_owned(),
         s3,

@@ -3,7 +3,7 @@
 //! hint of what to fix) and `POST …/retry` to re-queue FAILED versions.
 //! Root credentials, or an identity IAM allows: `s3:GetReplicationConfiguration`
 //! on the bucket to see, `s3:PutReplicationConfiguration` to retry (the web
-//! console calls these as its signed-in user).
+//! console calls these as its signed-in user). `…/check` is the root's only.
 
 use std::sync::Arc;
 
@@ -81,16 +81,22 @@ impl S3Route for ReplicationAdmin {
         if credentials.access_key == self.root_access_key {
             return Ok(());
         }
-        let token = req.headers.get("x-amz-security-token").and_then(|v| v.to_str().ok());
+        let (bucket, action) = target(req.uri.path());
+        // The check reads the role's rights in both regions with the root's
+        // reach: it is the root's alone.
+        if action == "check" {
+            return Err(s3_error!(AccessDenied, "The replication check needs the root credentials."));
+        }
+        // The outer layer read the token (header or query) once.
+        let token = req.extensions.get::<crate::auth::SessionToken>().map(|t| t.0.as_str());
         let identity = self
             .region
             .iam
             .identity(&credentials.access_key, token)
             .ok_or_else(|| s3_error!(InvalidToken, "The provided token is malformed or otherwise invalid."))?;
-        let (bucket, _) = target(req.uri.path());
         let action =
             if req.method == Method::GET { "s3:GetReplicationConfiguration" } else { "s3:PutReplicationConfiguration" };
-        let principal = identity.principal;
+        let principal = identity.principal.from(crate::listener::origin(&req.extensions));
         let context = tern_iam::policy::RequestContext::of(&principal);
         self.region.authorize_in(&principal, action, &format!("arn:aws:s3:::{bucket}"), &context).await
     }

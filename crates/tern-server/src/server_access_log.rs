@@ -31,7 +31,12 @@ pub struct Entry {
 /// The sending end, kept by the outer layer.
 pub struct ServerAccessLog {
     queue: SyncSender<Entry>,
+    /// Lines dropped since the last warning, and when that was.
+    dropped: std::sync::Mutex<(u64, Option<Instant>)>,
 }
+
+/// At most one warning about dropped lines in this long.
+const WARN_EVERY: Duration = Duration::from_secs(10);
 
 impl ServerAccessLog {
     /// Starts the writer of `region`'s files under `dir`; `exists` says
@@ -42,12 +47,17 @@ impl ServerAccessLog {
             .name(format!("access-log-{region}"))
             .spawn(move || write_all(&dir, &region, entries, &*exists))
             .expect("a thread for the access log");
-        Self { queue }
+        Self { queue, dropped: std::sync::Mutex::new((0, None)) }
     }
 
     pub fn push(&self, entry: Entry) {
         if let Err(TrySendError::Full(_)) = self.queue.try_send(entry) {
-            tracing::warn!("server access log is behind: a line was dropped");
+            let mut dropped = self.dropped.lock().expect("dropped lock");
+            dropped.0 += 1;
+            if dropped.1.is_none_or(|at| at.elapsed() >= WARN_EVERY) {
+                tracing::warn!("server access log is behind: {} line(s) dropped", dropped.0);
+                *dropped = (0, Some(Instant::now()));
+            }
         }
     }
 }
@@ -176,7 +186,8 @@ pub fn line(r: &Served<'_>, at: OffsetDateTime) -> String {
         signature.to_owned(),
         "-".to_owned(),
         auth.to_owned(),
-        dash(r.host.map(str::to_owned)),
+        // A field of its own: a Host with a space in it would split it.
+        dash(r.host.filter(|h| !h.contains(char::is_whitespace)).map(str::to_owned)),
         if r.tls { "TLSv1.3" } else { "-" }.to_owned(),
         "-".to_owned(),
         "-".to_owned(),

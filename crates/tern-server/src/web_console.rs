@@ -27,6 +27,8 @@ pub struct ConsoleContext {
     pub metrics: Arc<RegionMetrics>,
     /// The region's listener speaks HTTPS.
     pub secure: bool,
+    /// Vouches for the console's user when it calls the regions as them.
+    pub voucher: Arc<crate::Voucher>,
 }
 
 pub type ConsoleFactory = dyn Fn(&ConsoleContext) -> anyhow::Result<Arc<dyn WebConsole>> + Send + Sync;

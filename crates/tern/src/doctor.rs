@@ -250,10 +250,13 @@ async fn replication(peer: &PeerClient, found: &mut Findings) {
     let (mut pending, mut failed, mut failing) = (0, 0, Vec::new());
     for bucket in elements(&listed, "Name") {
         let path = format!("/_tern/replication/{bucket}");
-        let Ok((status, body)) = peer.send(http::Method::GET, &path, bytes::Bytes::new()).await else { continue };
-        let Some(report) =
-            status.is_success().then(|| serde_json::from_slice::<serde_json::Value>(&body).ok()).flatten()
-        else {
+        let answer = peer.send(http::Method::GET, &path, bytes::Bytes::new()).await;
+        let report = match answer {
+            Ok((status, body)) if status.is_success() => serde_json::from_slice::<serde_json::Value>(&body).ok(),
+            _ => None,
+        };
+        let Some(report) = report else {
+            found.say(Level::Warn, &region, format!("the replication state of {bucket} could not be read"));
             continue;
         };
         pending += report["counts"]["PENDING"].as_u64().unwrap_or(0);

@@ -8,13 +8,9 @@ use http::{Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use maud::html;
 use s3s::Body;
-use tokio::sync::Semaphore;
 
 use crate::session::{Session, set_cookie};
 use crate::{Console, PREFIX, html};
-
-/// Sign-ins checked at once: each costs a signed STS call.
-static SIGN_INS: Semaphore = Semaphore::const_new(8);
 
 pub fn form(refused: Option<&str>) -> Response<Body> {
     let page = html::sign_in_document(&html! {
@@ -36,6 +32,10 @@ pub fn form(refused: Option<&str>) -> Response<Body> {
 }
 
 pub async fn submit(console: &Console, req: Request<Incoming>) -> Response<Body> {
+    // No other site may sign a visitor in (as its own identity).
+    if !crate::request::same_origin(req.headers()) {
+        return html::status_page(StatusCode::FORBIDDEN, "Sign in from the console's own page.");
+    }
     let form = match crate::request::read_form(req.into_body()).await {
         Ok(form) => form,
         Err(refusal) => return refusal.page(),
@@ -43,7 +43,7 @@ pub async fn submit(console: &Console, req: Request<Incoming>) -> Response<Body>
     let (Some(id), Some(secret)) = (form.get("access_key_id"), form.get("secret_access_key")) else {
         return self::form(Some("Give an access key ID and its secret."));
     };
-    let Ok(_permit) = SIGN_INS.acquire().await else { return self::form(Some("Try again.")) };
+    let Ok(_permit) = console.sign_ins.acquire().await else { return self::form(Some("Try again.")) };
     let principal = match console.clients.identify(id.trim(), secret.trim()).await {
         Ok(principal) => principal,
         Err(why) => return self::form(Some(&format!("The key pair was refused ({why})."))),

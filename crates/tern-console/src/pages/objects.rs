@@ -20,6 +20,8 @@ const PAGE: i32 = 100;
 /// The console holds an upload in memory on its way to S3: larger files go
 /// with the aws cli, which streams them in parts.
 const MAX_UPLOAD: usize = 64 * 1024 * 1024;
+/// How long an upload waits for its share of that budget.
+const BUDGET_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// One row of the listing.
 struct Entry {
@@ -249,6 +251,7 @@ pub async fn download(session: &Session, req: &ConsoleRequest) -> Response<Body>
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/octet-stream"));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, header::HeaderValue::from_static("nosniff"));
+    headers.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
     if let Some(n) = length {
         headers.insert(header::CONTENT_LENGTH, header::HeaderValue::from(n));
     }
@@ -268,7 +271,9 @@ fn attachment(key: &str) -> String {
     format!("attachment; filename=\"{plain}\"; filename*=UTF-8''{exact}")
 }
 
-pub async fn upload(session: &Session, req: ConsoleRequest) -> Response<Body> {
+/// Stores the request's body as an object; `budget` is the MiB of uploads
+/// the console may hold in memory at once.
+pub async fn upload(budget: &tokio::sync::Semaphore, session: &Session, req: ConsoleRequest) -> Response<Body> {
     let (bucket, key) = match (req.required("bucket"), req.required("key")) {
         (Ok(bucket), Ok(key)) => (bucket.to_owned(), key.to_owned()),
         (Err(refusal), _) | (_, Err(refusal)) => return refusal.page(),
@@ -277,15 +282,24 @@ pub async fn upload(session: &Session, req: ConsoleRequest) -> Response<Body> {
         Ok(home) => home,
         Err(refusal) => return refusal.page(),
     };
+    let too_large = "The console uploads up to 64 MiB; use the aws cli for more.";
+    let length =
+        req.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|n| n.parse::<usize>().ok());
+    let Some(length) = length else {
+        return html::status_page(StatusCode::LENGTH_REQUIRED, "An upload names its length.");
+    };
+    if length > MAX_UPLOAD {
+        return html::status_page(StatusCode::PAYLOAD_TOO_LARGE, too_large);
+    }
+    // Every upload in flight is held in memory: all of them together share one budget.
+    let mebibytes = u32::try_from(length.div_ceil(1 << 20).max(1)).unwrap_or(u32::MAX);
+    let Ok(Ok(_held)) = tokio::time::timeout(BUDGET_WAIT, budget.acquire_many(mebibytes)).await else {
+        return html::status_page(StatusCode::SERVICE_UNAVAILABLE, "Too many uploads at once: try again shortly.");
+    };
     let Some(body) = req.body else { return html::status_page(StatusCode::BAD_REQUEST, "The upload has no body.") };
-    let bytes = match http_body_util::Limited::new(body, MAX_UPLOAD).collect().await {
+    let bytes = match http_body_util::Limited::new(body, length).collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(_) => {
-            return html::status_page(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "The console uploads up to 64 MiB; use the aws cli for more.",
-            );
-        }
+        Err(_) => return html::status_page(StatusCode::PAYLOAD_TOO_LARGE, too_large),
     };
     match home.s3.put_object().bucket(&bucket).key(&key).body(ByteStream::from(bytes)).send().await {
         Ok(_) => html::json_response(&serde_json::json!({"bucket": bucket, "key": key})),

@@ -64,7 +64,15 @@ async fn remove_bucket(region: &RegionClients, bucket: &str) -> anyhow::Result<b
             break;
         }
         let delete = Delete::builder().set_objects(Some(objects)).quiet(true).build()?;
-        region.s3.delete_objects().bucket(bucket).delete(delete).send().await.map_err(failed("DeleteObjects"))?;
+        let done =
+            region.s3.delete_objects().bucket(bucket).delete(delete).send().await.map_err(failed("DeleteObjects"))?;
+        if let Some(refused) = done.errors().first() {
+            anyhow::bail!(
+                "DeleteObjects in {bucket}: {} {}",
+                refused.code().unwrap_or_default(),
+                refused.message().unwrap_or_default()
+            );
+        }
     }
     region.s3.delete_bucket().bucket(bucket).send().await.map_err(failed(&format!("DeleteBucket {bucket}")))?;
     Ok(true)

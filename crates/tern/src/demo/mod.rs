@@ -110,7 +110,7 @@ fn root_credentials() -> anyhow::Result<aws_sdk_s3::config::Credentials> {
     if let (Ok(id), Ok(secret)) = (std::env::var("AWS_ACCESS_KEY_ID"), std::env::var("AWS_SECRET_ACCESS_KEY")) {
         return Ok(aws_sdk_s3::config::Credentials::new(id, secret, None, None, "environment"));
     }
-    let (root, _) = tern_server::RootCredentials::load_or_create(std::path::Path::new("tern-data"))
+    let root = tern_server::RootCredentials::load_existing(std::path::Path::new("tern-data"))?
         .context("no AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, and no ./tern-data/root-credentials")?;
     Ok(aws_sdk_s3::config::Credentials::new(
         root.access_key_id,

@@ -78,7 +78,8 @@ async fn look(
 ) -> anyhow::Result<Seen> {
     let bucket = model.bucket(&region.name);
     let object = format!("s3://{bucket}/{OBJECT_KEY}");
-    let got = region.s3.get_object().bucket(&bucket).key(OBJECT_KEY).send().await;
+    // This run's version, in both regions (a replica keeps its version id).
+    let got = region.s3.get_object().bucket(&bucket).key(OBJECT_KEY).version_id(&written.version_id).send().await;
     let got = got.map_err(failed(&format!("GetObject {object} in {}", region.name)))?;
     let sse = match got.server_side_encryption().map(aws_sdk_s3::types::ServerSideEncryption::as_str) {
         Some("AES256") => "SSE-S3",

@@ -27,7 +27,18 @@ struct Browser {
 impl Browser {
     /// Signs in as `access_key`/`secret`; the session cookie the console set.
     async fn sign_in(base: &str, access_key: &str, secret: &str) -> Result<Self, reqwest::StatusCode> {
-        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Self::sign_in_from(base, access_key, secret, "127.0.0.1".parse().unwrap()).await
+    }
+
+    /// The same, from the client address `from` (any of 127/8 reaches loopback).
+    async fn sign_in_from(
+        base: &str,
+        access_key: &str,
+        secret: &str,
+        from: std::net::IpAddr,
+    ) -> Result<Self, reqwest::StatusCode> {
+        let http =
+            reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).local_address(from).build().unwrap();
         let answer = http
             .post(format!("{base}{CONSOLE}login"))
             .header("content-type", FORM)
@@ -130,8 +141,30 @@ async fn replication_state_is_for_whom_iam_allows_it() {
     };
     assert_eq!(call(&stranger, "GET", "/_tern/replication/mine").await, 403);
     assert_eq!(call(&watcher, "GET", "/_tern/replication/mine").await, 200);
-    assert_eq!(call(&watcher, "GET", "/_tern/replication/mine/check").await, 404, "no rule: but let in");
+    assert_eq!(call(&watcher, "GET", "/_tern/replication/mine/check").await, 403, "the check is the root's");
     assert_eq!(call(&watcher, "GET", "/_tern/replication/theirs").await, 403);
     assert_eq!(call(&watcher, "POST", "/_tern/replication/mine/retry").await, 403);
     assert_eq!(call(&operator, "POST", "/_tern/replication/mine/retry").await, 200);
+}
+
+#[tokio::test]
+async fn the_console_calls_with_its_users_address_not_its_own() {
+    let tern = one_region().await;
+    versioned(&tern.s3(EAST), "seen", EAST).await;
+    // Allowed to list, but only from 127.0.0.2.
+    let statements = json!([
+        {"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "*"},
+        {"Effect": "Deny", "Action": "s3:*", "Resource": "*",
+         "Condition": {"NotIpAddress": {"aws:SourceIp": "127.0.0.2/32"}}},
+    ]);
+    let user = tern.user("from-two", &policy(&statements)).await.unwrap();
+    let base = tern.endpoint(EAST);
+    let there =
+        Browser::sign_in_from(&base, &user.access_key, &user.secret, "127.0.0.2".parse().unwrap()).await.unwrap();
+    let (_, page, _) = there.get("buckets").await;
+    assert!(page.contains(">seen<") && !page.contains("ListBuckets: AccessDenied"), "{page}");
+    // The console's own calls leave from 127.0.0.1: its user's elsewhere is what counts.
+    let here = Browser::sign_in(&base, &user.access_key, &user.secret).await.unwrap();
+    let (_, page, _) = here.get("buckets").await;
+    assert!(page.contains("ListBuckets: AccessDenied") && !page.contains(">seen<"), "{page}");
 }
