@@ -25,7 +25,7 @@ pub fn sdk_error<E: ProvideErrorMetadata + std::error::Error>(e: &E) -> String {
 }
 
 /// The region holding `bucket`, and its clients, as `ListBuckets` tells.
-pub async fn bucket_home<'s>(session: &'s Session, bucket: &str) -> Result<&'s RegionClients, Refusal> {
+async fn bucket_home<'s>(session: &'s Session, bucket: &str) -> Result<&'s RegionClients, Refusal> {
     let here = session.clients.here();
     let listed = here.s3.list_buckets().prefix(bucket).send().await;
     let listed = listed.map_err(|e| Refusal::new(StatusCode::BAD_GATEWAY, sdk_error(&e)))?;
@@ -39,6 +39,25 @@ pub async fn bucket_home<'s>(session: &'s Session, bucket: &str) -> Result<&'s R
         .clients
         .region(&region)
         .ok_or_else(|| Refusal::new(StatusCode::NOT_FOUND, format!("{bucket} is in {region}, not in this deployment.")))
+}
+
+/// The bucket a request names, and its region's clients.
+pub async fn bucket_of<'r, 's>(
+    session: &'s Session,
+    req: &'r crate::request::ConsoleRequest,
+) -> Result<(&'r str, &'s RegionClients), Refusal> {
+    let bucket = req.required("bucket")?;
+    Ok((bucket, bucket_home(session, bucket).await?))
+}
+
+/// The bucket and key a request names, and the bucket's region's clients.
+pub async fn object_of<'r, 's>(
+    session: &'s Session,
+    req: &'r crate::request::ConsoleRequest,
+) -> Result<(&'r str, &'r str, &'s RegionClients), Refusal> {
+    let key = req.required("key")?;
+    let (bucket, home) = bucket_of(session, req).await?;
+    Ok((bucket, key, home))
 }
 
 /// How an object's bytes are protected, from its HEAD: a client-side

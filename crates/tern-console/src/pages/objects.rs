@@ -8,7 +8,7 @@ use maud::{Markup, html};
 use s3s::Body;
 
 use super::buckets::encode;
-use super::{bucket_home, encryption_of, sdk_error};
+use super::{encryption_of, sdk_error};
 use crate::clients::RegionClients;
 use crate::html::{self, Section};
 use crate::request::ConsoleRequest;
@@ -35,12 +35,8 @@ struct Entry {
 }
 
 pub async fn browse(console: &Console, session: &Session, req: &ConsoleRequest) -> Response<Body> {
-    let bucket = match req.required("bucket") {
-        Ok(bucket) => bucket,
-        Err(refusal) => return refusal.page(),
-    };
-    let home = match bucket_home(session, bucket).await {
-        Ok(home) => home,
+    let (bucket, home) = match super::bucket_of(session, req).await {
+        Ok(found) => found,
         Err(refusal) => return refusal.page(),
     };
     let prefix = req.param("prefix").unwrap_or_default();
@@ -219,12 +215,8 @@ fn upload_form(bucket: &str, prefix: &str, session: &Session) -> Markup {
 }
 
 pub async fn download(session: &Session, req: &ConsoleRequest) -> Response<Body> {
-    let (bucket, key) = match (req.required("bucket"), req.required("key")) {
-        (Ok(bucket), Ok(key)) => (bucket, key),
-        (Err(refusal), _) | (_, Err(refusal)) => return refusal.page(),
-    };
-    let home = match bucket_home(session, bucket).await {
-        Ok(home) => home,
+    let (bucket, key, home) = match super::object_of(session, req).await {
+        Ok(found) => found,
         Err(refusal) => return refusal.page(),
     };
     let got = home
@@ -274,12 +266,8 @@ fn attachment(key: &str) -> String {
 /// Stores the request's body as an object; `budget` is the MiB of uploads
 /// the console may hold in memory at once.
 pub async fn upload(budget: &tokio::sync::Semaphore, session: &Session, req: ConsoleRequest) -> Response<Body> {
-    let (bucket, key) = match (req.required("bucket"), req.required("key")) {
-        (Ok(bucket), Ok(key)) => (bucket.to_owned(), key.to_owned()),
-        (Err(refusal), _) | (_, Err(refusal)) => return refusal.page(),
-    };
-    let home = match bucket_home(session, &bucket).await {
-        Ok(home) => home,
+    let (bucket, key, home) = match super::object_of(session, &req).await {
+        Ok((bucket, key, home)) => (bucket.to_owned(), key.to_owned(), home),
         Err(refusal) => return refusal.page(),
     };
     let too_large = "The console uploads up to 64 MiB; use the aws cli for more.";
@@ -308,12 +296,8 @@ pub async fn upload(budget: &tokio::sync::Semaphore, session: &Session, req: Con
 }
 
 pub async fn delete(session: &Session, req: &ConsoleRequest) -> Response<Body> {
-    let (bucket, key) = match (req.required("bucket"), req.required("key")) {
-        (Ok(bucket), Ok(key)) => (bucket, key),
-        (Err(refusal), _) | (_, Err(refusal)) => return refusal.page(),
-    };
-    let home = match bucket_home(session, bucket).await {
-        Ok(home) => home,
+    let (bucket, key, home) = match super::object_of(session, req).await {
+        Ok(found) => found,
         Err(refusal) => return refusal.page(),
     };
     let version = req.param("version").map(str::to_owned);

@@ -12,7 +12,7 @@ use s3s::Body;
 use serde_json::Value;
 
 use super::buckets::encode;
-use super::{bucket_home, sdk_error};
+use super::sdk_error;
 use crate::clients::RegionClients;
 use crate::html::{self, Section};
 use crate::request::ConsoleRequest;
@@ -43,12 +43,8 @@ fn refusal_text(status: http::StatusCode, body: &[u8]) -> String {
 }
 
 pub async fn show(console: &Console, session: &Session, req: &ConsoleRequest) -> Response<Body> {
-    let bucket = match req.required("bucket") {
-        Ok(bucket) => bucket,
-        Err(refusal) => return refusal.page(),
-    };
-    let home = match bucket_home(session, bucket).await {
-        Ok(home) => home,
+    let (bucket, home) = match super::bucket_of(session, req).await {
+        Ok(found) => found,
         Err(refusal) => return refusal.page(),
     };
     let (rules, report, check) = tokio::join!(
@@ -170,12 +166,8 @@ fn findings(check: &Value) -> Markup {
 
 /// The state as JSON, for the lag chart.
 pub async fn json(session: &Session, req: &ConsoleRequest) -> Response<Body> {
-    let bucket = match req.required("bucket") {
-        Ok(bucket) => bucket,
-        Err(refusal) => return refusal.page(),
-    };
-    let home = match bucket_home(session, bucket).await {
-        Ok(home) => home,
+    let (bucket, home) = match super::bucket_of(session, req).await {
+        Ok(found) => found,
         Err(refusal) => return refusal.page(),
     };
     match admin(home, Method::GET, bucket, "").await {
@@ -185,12 +177,8 @@ pub async fn json(session: &Session, req: &ConsoleRequest) -> Response<Body> {
 }
 
 pub async fn retry(session: &Session, req: &ConsoleRequest) -> Response<Body> {
-    let bucket = match req.required("bucket") {
-        Ok(bucket) => bucket,
-        Err(refusal) => return refusal.page(),
-    };
-    let home = match bucket_home(session, bucket).await {
-        Ok(home) => home,
+    let (bucket, home) = match super::bucket_of(session, req).await {
+        Ok(found) => found,
         Err(refusal) => return refusal.page(),
     };
     match admin(home, Method::POST, bucket, "/retry").await {

@@ -125,8 +125,8 @@ async fn retire_keys(d: &Deployment, model: Model) -> anyhow::Result<Vec<String>
     Ok(scheduled)
 }
 
-/// Deletes the reader, its access keys and its policy; false if it was not there.
-async fn remove_reader(d: &Deployment) -> anyhow::Result<bool> {
+/// Deletes the reader's access keys; false if there is no reader.
+pub async fn remove_reader_keys(d: &Deployment) -> anyhow::Result<bool> {
     let Ok(keys) = d.iam.list_access_keys().user_name(READER).send().await else { return Ok(false) };
     for id in keys.access_key_metadata().iter().filter_map(|k| k.access_key_id()) {
         d.iam
@@ -136,6 +136,14 @@ async fn remove_reader(d: &Deployment) -> anyhow::Result<bool> {
             .send()
             .await
             .map_err(failed("DeleteAccessKey"))?;
+    }
+    Ok(true)
+}
+
+/// Deletes the reader, its access keys and its policy; false if it was not there.
+async fn remove_reader(d: &Deployment) -> anyhow::Result<bool> {
+    if !remove_reader_keys(d).await? {
+        return Ok(false);
     }
     let _ = d.iam.delete_user_policy().user_name(READER).policy_name("read").send().await;
     d.iam.delete_user().user_name(READER).send().await.map_err(failed("DeleteUser"))?;

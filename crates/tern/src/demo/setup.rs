@@ -234,16 +234,7 @@ async fn reader(d: &Deployment, keys: &BTreeMap<Model, ModelKeys>) -> anyhow::Re
         .send()
         .await
         .map_err(failed("PutUserPolicy"))?;
-    let old = d.iam.list_access_keys().user_name(READER).send().await.map_err(failed("ListAccessKeys"))?;
-    for id in old.access_key_metadata().iter().filter_map(|k| k.access_key_id()) {
-        d.iam
-            .delete_access_key()
-            .user_name(READER)
-            .access_key_id(id)
-            .send()
-            .await
-            .map_err(failed("DeleteAccessKey"))?;
-    }
+    super::cleanup::remove_reader_keys(d).await?;
     let made = d.iam.create_access_key().user_name(READER).send().await.map_err(failed("CreateAccessKey"))?;
     let key = made.access_key().context("CreateAccessKey answered no key")?;
     Ok(Credentials::new(key.access_key_id(), key.secret_access_key(), None, None, READER))
