@@ -86,8 +86,10 @@ enum Command {
 }
 
 /// Servers log progress; client commands only trouble, on stderr, so their
-/// standard output stays theirs (`--json`).
-fn init_logging(command: &Command) {
+/// standard output stays theirs (`--json`). A server's lines (one per
+/// request) go out through a writer thread in batches, never a write per
+/// line on the request's own thread; the guard flushes them at exit.
+fn init_logging(command: &Command) -> Option<tracing_appender::non_blocking::WorkerGuard> {
     let server = matches!(command, Command::Up { .. } | Command::Server { .. });
     // s3s logs every error answer at ERROR, a client's mistakes included;
     // Tern logs its own failures itself, so s3s is heard only when asked for.
@@ -97,9 +99,12 @@ fn init_logging(command: &Command) {
     let logs = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
     // Colour only for a person at a terminal, never into files or pipes.
     if server {
-        logs.with_ansi(std::io::stdout().is_terminal()).init();
+        let (writer, guard) = tracing_appender::non_blocking(std::io::stdout());
+        logs.with_ansi(std::io::stdout().is_terminal()).with_writer(writer).init();
+        Some(guard)
     } else {
         logs.with_ansi(std::io::stderr().is_terminal()).with_writer(std::io::stderr).init();
+        None
     }
 }
 
@@ -115,7 +120,7 @@ fn main() -> std::process::ExitCode {
 
 fn run_cli() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_logging(&cli.command);
+    let _flushed_at_exit = init_logging(&cli.command);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let result = runtime.block_on(async {
         let stdin_watch = cli.exit_on_stdin_close;
