@@ -83,24 +83,31 @@ const SUBRESOURCES: &[&str] = &[
 ];
 
 impl Arrival {
-    pub fn of<B>(req: &http::Request<B>) -> Self {
+    /// What the access line needs of `req`; with `for_files`, also what only
+    /// AWS's format asks (user agent, host, subresource), read only then.
+    pub fn of<B>(req: &http::Request<B>, for_files: bool) -> Self {
         let header =
             |name: http::header::HeaderName| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let query = req.uri().query().unwrap_or_default();
-        let subresource = query
-            .split('&')
-            .map(|pair| pair.split_once('=').map_or(pair, |(name, _)| name))
-            .find(|name| SUBRESOURCES.contains(name))
-            .map(str::to_owned);
-        Self {
+        let mut arrival = Self {
             method: req.method().clone(),
             path: req.uri().path().to_owned(),
             bytes_in: header(http::header::CONTENT_LENGTH).and_then(|n| n.parse().ok()),
             origin: crate::listener::origin(req.extensions()),
-            user_agent: header(http::header::USER_AGENT),
-            host: header(http::header::HOST).or_else(|| req.uri().authority().map(ToString::to_string)),
-            subresource,
+            user_agent: None,
+            host: None,
+            subresource: None,
+        };
+        if for_files {
+            let query = req.uri().query().unwrap_or_default();
+            arrival.subresource = query
+                .split('&')
+                .map(|pair| pair.split_once('=').map_or(pair, |(name, _)| name))
+                .find(|name| SUBRESOURCES.contains(name))
+                .map(str::to_owned);
+            arrival.user_agent = header(http::header::USER_AGENT);
+            arrival.host = header(http::header::HOST).or_else(|| req.uri().authority().map(ToString::to_string));
         }
+        arrival
     }
 }
 

@@ -132,7 +132,7 @@ impl Handler for OuterLayer {
         let method = req.method().clone();
         let declares_body = header_u64(&req, "content-length").is_some_and(|n| n > 0)
             || req.headers().contains_key(http::header::TRANSFER_ENCODING);
-        let arrival = Arrival::of(&req);
+        let arrival = Arrival::of(&req, self.server_access_log.is_some());
         let note = Arc::new(AccessNote::default());
         req.extensions_mut().insert(Arc::clone(&note));
         if let Some(console) = self.console.as_ref().filter(|_| crate::web_console::serves(req.uri().path())) {
