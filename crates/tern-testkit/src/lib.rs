@@ -135,7 +135,21 @@ fn signing_region(name: &str) -> &str {
 }
 
 fn free_port() -> anyhow::Result<SocketAddr> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+    Ok(free_ports(1, &[])?.remove(0))
+}
+
+/// `count` free loopback ports, none of them in `taken`. Every listener is
+/// held until all are chosen: a port closed at once may be handed out
+/// again by the next bind, and two regions would share it.
+fn free_ports(count: usize, taken: &[SocketAddr]) -> anyhow::Result<Vec<SocketAddr>> {
+    let mut held = Vec::with_capacity(count);
+    while held.len() < count {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        if !taken.contains(&listener.local_addr()?) {
+            held.push(listener);
+        }
+    }
+    held.iter().map(|listener| Ok(listener.local_addr()?)).collect()
 }
 
 impl Deployment {
@@ -244,7 +258,8 @@ impl Deployment {
             deployment.start_region(region).await?;
             for n in 2..=*front_ends {
                 let name = format!("{region}#{n}");
-                deployment.regions.push((name.clone(), free_port()?));
+                let taken: Vec<SocketAddr> = deployment.regions.iter().map(|(_, address)| *address).collect();
+                deployment.regions.push((name.clone(), free_ports(1, &taken)?.remove(0)));
                 deployment.start_region(&name).await?;
             }
         }
@@ -296,10 +311,9 @@ impl Deployment {
         region_settings: &[(&str, &str)],
     ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
-        let regions = region_names
-            .iter()
-            .map(|name| Ok(((*name).to_owned(), free_port()?)))
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let addresses = free_ports(region_names.len(), &[])?;
+        let regions: Vec<(String, SocketAddr)> =
+            region_names.iter().map(|name| (*name).to_owned()).zip(addresses).collect();
         let mut config = format!("data_dir = \"{}\"\n{settings}\n", dir.path().join("data").display());
         for (name, addr) in &regions {
             writeln!(config, "[[region]]\nname = \"{name}\"\nlisten = \"{addr}\"")?;
