@@ -19,10 +19,17 @@ SECRET_KEY = "interop-secret-key-000000000000000000000"
 REGIONS = ("us-east-1", "eu-west-1")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_ports(count: int) -> list[int]:
+    """Distinct free loopback ports: every socket stays bound until all are
+    chosen, or the kernel may hand the same port out twice."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 class Tern:
@@ -30,7 +37,7 @@ class Tern:
         self.binary = binary
         self.workdir = workdir
         self.tls = tls
-        self.ports = {region: free_port() for region in REGIONS}
+        self.ports = dict(zip(REGIONS, free_ports(len(REGIONS))))
         config = f'data_dir = "{workdir / "data"}"\n'
         for region, port in self.ports.items():
             config += f'[[region]]\nname = "{region}"\nlisten = "127.0.0.1:{port}"\n'
