@@ -171,14 +171,16 @@ pub struct Sealer {
     header: Vec<u8>,
     prefix: [u8; PREFIX],
     index: u64,
-    pending: Vec<u8>,
+    /// The segment being filled. Plaintext is copied once, into it; it is
+    /// then sealed in place and handed out as it is.
+    segment: Vec<u8>,
 }
 
 impl Sealer {
     #[must_use]
     pub fn new(data_key: &Key256, header: &Header) -> Self {
         let (key, prefix) = header.segment_cipher(data_key);
-        Self { key, header: header.encode(), prefix, index: 0, pending: Vec::with_capacity(2 * SEGMENT) }
+        Self { key, header: header.encode(), prefix, index: 0, segment: empty_segment() }
     }
 
     /// The header, to be written before any segment.
@@ -187,35 +189,41 @@ impl Sealer {
         Bytes::copy_from_slice(&self.header)
     }
 
-    /// Seals one segment: the plaintext is copied once, into the output.
-    fn seal_segment(&mut self, range: Range<usize>, last: bool) -> Result<Bytes, CryptoError> {
-        let mut buf = Vec::with_capacity(range.len() + TAG);
-        buf.extend_from_slice(&self.pending[range]);
+    fn seal(&mut self, mut segment: Vec<u8>, last: bool) -> Result<Bytes, CryptoError> {
         self.key
-            .seal_in_place_append_tag(nonce(self.prefix, self.index, last)?, Aad::from(&self.header), &mut buf)
+            .seal_in_place_append_tag(nonce(self.prefix, self.index, last)?, Aad::from(&self.header), &mut segment)
             .map_err(|_| CryptoError::Corrupt)?;
         self.index += 1;
-        Ok(Bytes::from(buf))
+        Ok(Bytes::from(segment))
     }
 
-    /// Feeds plaintext; returns every segment now complete. The final
-    /// segment is held back until [`Sealer::finish`], which flags it as last.
-    pub fn push(&mut self, data: &[u8]) -> Result<Vec<Bytes>, CryptoError> {
-        self.pending.extend_from_slice(data);
+    /// Feeds plaintext; returns every segment now complete. A full segment
+    /// is held back until more plaintext arrives: only
+    /// [`Sealer::finish`] knows which one is last, and flags it.
+    pub fn push(&mut self, mut data: &[u8]) -> Result<Vec<Bytes>, CryptoError> {
         let mut out = Vec::new();
-        let mut consumed = 0;
-        while self.pending.len() - consumed > SEGMENT {
-            out.push(self.seal_segment(consumed..consumed + SEGMENT, false)?);
-            consumed += SEGMENT;
+        while !data.is_empty() {
+            if self.segment.len() == SEGMENT {
+                let full = std::mem::replace(&mut self.segment, empty_segment());
+                out.push(self.seal(full, false)?);
+            }
+            let (now, rest) = data.split_at(data.len().min(SEGMENT - self.segment.len()));
+            self.segment.extend_from_slice(now);
+            data = rest;
         }
-        self.pending.drain(..consumed);
         Ok(out)
     }
 
     /// Seals what remains as the last segment.
     pub fn finish(mut self) -> Result<Bytes, CryptoError> {
-        self.seal_segment(0..self.pending.len(), true)
+        let last = std::mem::take(&mut self.segment);
+        self.seal(last, true)
     }
+}
+
+/// Room for a whole segment and its tag, so sealing never reallocates.
+fn empty_segment() -> Vec<u8> {
+    Vec::with_capacity(SEGMENT + TAG)
 }
 
 /// Decrypts the segments covering a plaintext range, yielding only that range.
@@ -346,6 +354,17 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn how_the_plaintext_arrives_does_not_change_the_blob() {
+        let key = Key256::random().unwrap();
+        let header = Header::new(vec![3; 60]).unwrap();
+        let plain = sample(3 * SEGMENT + 5);
+        let whole = seal_all(&key, &header, &plain, plain.len());
+        for chunk in [1, 4096, SEGMENT - 1, SEGMENT, SEGMENT + 1] {
+            assert_eq!(seal_all(&key, &header, &plain, chunk), whole, "chunks of {chunk}");
         }
     }
 
