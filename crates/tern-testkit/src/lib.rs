@@ -142,12 +142,12 @@ fn free_port() -> anyhow::Result<SocketAddr> {
 /// held until all are chosen: a port closed at once may be handed out
 /// again by the next bind, and two regions would share it.
 fn free_ports(count: usize, taken: &[SocketAddr]) -> anyhow::Result<Vec<SocketAddr>> {
-    let mut held = Vec::with_capacity(count);
+    let (mut held, mut refused) = (Vec::with_capacity(count), Vec::new());
     while held.len() < count {
         let listener = TcpListener::bind("127.0.0.1:0")?;
-        if !taken.contains(&listener.local_addr()?) {
-            held.push(listener);
-        }
+        // A taken port is held too, until the end, so that it is not offered again.
+        let pile = if taken.contains(&listener.local_addr()?) { &mut refused } else { &mut held };
+        pile.push(listener);
     }
     held.iter().map(|listener| Ok(listener.local_addr()?)).collect()
 }

@@ -378,13 +378,8 @@ impl MetaStore for SqliteMeta {
     async fn lease_tasks(&self, now_ms: i64, lease_ms: i64, limit: usize) -> StoreResult<Vec<TaskRecord>> {
         // An idle worker polls several times a second: a read finds nothing
         // due without queueing a write transaction beside the PUTs' commits.
-        let due: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM replication_tasks \
-             WHERE state = 'PENDING' AND not_before_ms <= ?1 AND lease_until_ms <= ?1)",
-        )
-        .bind(now_ms)
-        .fetch_one(&self.reader)
-        .await?;
+        let probe = format!("SELECT EXISTS (SELECT 1 FROM replication_tasks t WHERE {})", writes::TASK_IS_DUE);
+        let due: bool = sqlx::query_scalar(audited(probe)).bind(now_ms).fetch_one(&self.reader).await?;
         if !due {
             return Ok(Vec::new());
         }

@@ -200,6 +200,13 @@ pub(super) async fn insert_replica(conn: &mut SqliteConnection, v: &NewVersion) 
     }
 }
 
+/// Tasks `t` a worker may take at `?1`: pending, due, not leased, and for a
+/// tag change, not behind a pending transfer of its own version.
+pub(super) const TASK_IS_DUE: &str = "t.state = 'PENDING' AND t.not_before_ms <= ?1 AND t.lease_until_ms <= ?1 \
+     AND (t.kind = 'OBJECT' OR NOT EXISTS (SELECT 1 FROM replication_tasks o WHERE o.bucket = t.bucket \
+     AND o.key = t.key AND o.version_id = t.version_id AND o.destination = t.destination AND o.kind = 'OBJECT' \
+     AND o.state = 'PENDING'))";
+
 pub(super) async fn lease_tasks(
     conn: &mut SqliteConnection,
     now_ms: i64,
@@ -208,10 +215,7 @@ pub(super) async fn lease_tasks(
 ) -> StoreResult<Vec<TaskRecord>> {
     let rows = sqlx::query(audited(format!(
         "UPDATE replication_tasks SET lease_until_ms = ?1 + ?2 WHERE id IN (SELECT id FROM replication_tasks t \
-         WHERE state = 'PENDING' AND not_before_ms <= ?1 AND lease_until_ms <= ?1 AND (kind = 'OBJECT' OR NOT EXISTS \
-         (SELECT 1 FROM replication_tasks o WHERE o.bucket = t.bucket AND o.key = t.key AND o.version_id = t.version_id \
-         AND o.destination = t.destination AND o.kind = 'OBJECT' AND o.state = 'PENDING')) ORDER BY id LIMIT ?3) \
-         RETURNING {TASK_COLUMNS}"
+         WHERE {TASK_IS_DUE} ORDER BY id LIMIT ?3) RETURNING {TASK_COLUMNS}"
     )))
     .bind(now_ms)
     .bind(lease_ms)
