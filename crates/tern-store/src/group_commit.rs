@@ -80,32 +80,75 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>) {
     let _ = conn.close().await;
 }
 
-/// Applies a batch in one transaction; returns the COMMIT outcome and the
-/// callers to answer with it.
+/// Applies a batch (never empty) in one transaction; returns the COMMIT
+/// outcome and the callers to answer with it. The statements between two
+/// writes go to SQLite's thread together: every round trip there costs two
+/// wake-ups.
 async fn apply(conn: &mut SqliteConnection, jobs: Vec<Job>) -> (Result<(), Arc<sqlx::Error>>, Vec<Finish>) {
     let mut finishers = Vec::with_capacity(jobs.len());
-    if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
-        // Dropping the jobs fails their callers; nothing ran.
-        return (Err(Arc::new(e)), finishers);
-    }
-    for job in jobs {
-        // A write runs only inside its savepoint; if either fails, the batch
-        // rolls back and the writes not yet run are dropped (failing their callers).
-        if let Err(e) = sqlx::query("SAVEPOINT write").execute(&mut *conn).await {
+    let mut jobs = jobs.into_iter().peekable();
+    let mut between = "BEGIN IMMEDIATE; SAVEPOINT write";
+    while let Some(job) = jobs.next() {
+        // A write runs only inside its savepoint; if any statement around it
+        // fails, the batch rolls back and the writes not yet run are dropped
+        // (failing their callers).
+        if let Err(e) = sqlx::raw_sql(between).execute(&mut *conn).await {
             let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
             return (Err(Arc::new(e)), finishers);
         }
         let (ok, finish) = job(conn).await;
         finishers.push(finish);
-        let end = if ok { "RELEASE write" } else { "ROLLBACK TO write; RELEASE write" };
-        if let Err(e) = sqlx::raw_sql(end).execute(&mut *conn).await {
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-            return (Err(Arc::new(e)), finishers);
-        }
+        between = match (ok, jobs.peek().is_some()) {
+            (true, true) => "RELEASE write; SAVEPOINT write",
+            (false, true) => "ROLLBACK TO write; RELEASE write; SAVEPOINT write",
+            (true, false) => "RELEASE write; COMMIT",
+            (false, false) => "ROLLBACK TO write; RELEASE write; COMMIT",
+        };
     }
-    let commit = sqlx::query("COMMIT").execute(&mut *conn).await.map(|_| ()).map_err(Arc::new);
+    let commit = sqlx::raw_sql(between).execute(&mut *conn).await.map(|_| ()).map_err(Arc::new);
     if commit.is_err() {
         let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
     }
     (commit, finishers)
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Connection as _;
+
+    use super::*;
+
+    async fn insert(committer: &GroupCommitter, n: i64, refuse: bool) -> StoreResult<i64> {
+        committer
+            .write(move |conn| {
+                Box::pin(async move {
+                    sqlx::query("INSERT INTO t (n) VALUES (?)").bind(n).execute(&mut *conn).await?;
+                    if refuse { Err(StoreError::PreconditionFailed) } else { Ok(n) }
+                })
+            })
+            .await
+    }
+
+    #[tokio::test]
+    async fn a_refused_write_leaves_the_rest_of_its_batch_committed() {
+        let mut conn = SqliteConnection::connect("sqlite::memory:").await.unwrap();
+        sqlx::query("CREATE TABLE t (n INTEGER)").execute(&mut conn).await.unwrap();
+        let committer = GroupCommitter::start(conn);
+        // Queued before the writer runs, the four writes share one batch.
+        let (a, b, c, d) = tokio::join!(
+            insert(&committer, 1, false),
+            insert(&committer, 2, true),
+            insert(&committer, 3, false),
+            insert(&committer, 4, true),
+        );
+        assert_eq!((a.unwrap(), c.unwrap()), (1, 3));
+        assert!(matches!((b, d), (Err(StoreError::PreconditionFailed), Err(StoreError::PreconditionFailed))));
+        let rows: Vec<i64> = committer
+            .write(|conn| {
+                Box::pin(async move { Ok(sqlx::query_scalar("SELECT n FROM t ORDER BY n").fetch_all(conn).await?) })
+            })
+            .await
+            .unwrap();
+        assert_eq!(rows, [1, 3]);
+    }
 }
