@@ -82,8 +82,8 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>) {
 
 /// Applies a batch (never empty) in one transaction; returns the COMMIT
 /// outcome and the callers to answer with it. The statements between two
-/// writes go to the connection's thread together: every round trip there costs two
-/// wake-ups.
+/// writes go to the connection's thread together: every round trip there
+/// costs two wake-ups.
 async fn apply(conn: &mut SqliteConnection, jobs: Vec<Job>) -> (Result<(), Arc<sqlx::Error>>, Vec<Finish>) {
     let mut finishers = Vec::with_capacity(jobs.len());
     let mut jobs = jobs.into_iter().peekable();
