@@ -16,7 +16,7 @@
 //! makes, so their address is what policies and logs see.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -67,6 +67,18 @@ struct Slot {
     client: IpAddr,
 }
 
+/// Whom a relay slot is counted against: an IPv4 address, or an IPv6
+/// address's /64, which one host is usually given whole.
+fn network_of(client: IpAddr) -> IpAddr {
+    match client {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from_bits(v6.to_bits() & !u128::from(u64::MAX))),
+        },
+        v4 @ IpAddr::V4(_) => v4,
+    }
+}
+
 impl Drop for Slot {
     fn drop(&mut self) {
         let mut in_flight = self.in_flight.lock().expect("relay slots");
@@ -102,6 +114,7 @@ impl Forwarder {
     /// A place for one more relay from `client`, if there is one (a
     /// client is in the map only while it holds one: the map stays bounded).
     fn slot(&self, client: IpAddr) -> Option<Slot> {
+        let client = network_of(client);
         let mut in_flight = self.in_flight.lock().expect("relay slots");
         let total: usize = in_flight.values().sum();
         if total >= MAX_RELAYS || in_flight.get(&client).is_some_and(|n| *n >= MAX_RELAYS_PER_CLIENT) {
@@ -396,6 +409,18 @@ mod tests {
         for bad in ["10.0.0.5 1 0", "10.0.0.5 2 0 1", "x 1 0 1", "10.0.0.5 1 0 1 extra"] {
             assert!(parse_claim(bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn one_ipv6_host_counts_once_however_many_addresses_it_takes() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(network_of(a), network_of(b));
+        assert_ne!(network_of(a), network_of(other));
+        let mapped: IpAddr = "::ffff:10.0.0.5".parse().unwrap();
+        assert_eq!(network_of(mapped), IpAddr::from([10, 0, 0, 5]));
+        assert_ne!(network_of(IpAddr::from([10, 0, 0, 5])), network_of(IpAddr::from([10, 0, 0, 6])));
     }
 
     #[test]
