@@ -161,6 +161,7 @@ pub fn record_for_bucket(
     let noted = note.noted.lock().expect("note lock");
     let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok());
     let bytes_sent = bytes_out(response);
+    let error_code = error_code(response);
     let at = time::OffsetDateTime::now_utc();
     let line = crate::server_access_log::line(
         &crate::server_access_log::Served {
@@ -174,6 +175,7 @@ pub fn record_for_bucket(
             path: &arrival.path,
             subresource: arrival.subresource.as_deref(),
             status: response.status().as_u16(),
+            error_code: error_code.as_deref(),
             bytes_sent,
             object_size: if arrival.method == Method::PUT { arrival.bytes_in } else { bytes_sent },
             total: elapsed,
@@ -186,6 +188,19 @@ pub fn record_for_bucket(
         at,
     );
     log.push(crate::server_access_log::Entry { bucket, at, line });
+}
+
+/// The S3 error code of an error answer, read from its XML body (a HEAD's
+/// has none). Only a plain token is believed: it becomes one log field.
+fn error_code(response: &Response<Body>) -> Option<String> {
+    if !(response.status().is_client_error() || response.status().is_server_error()) {
+        return None;
+    }
+    let body = response.body().bytes()?;
+    let (_, after) = std::str::from_utf8(&body).ok()?.split_once("<Code>")?;
+    let (code, _) = after.split_once("</Code>")?;
+    let token = !code.is_empty() && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.');
+    token.then(|| code.to_owned())
 }
 
 /// The length of the answer's body: known to the body, or named by its header.

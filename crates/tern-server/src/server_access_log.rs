@@ -124,6 +124,8 @@ pub struct Served<'a> {
     pub path: &'a str,
     pub subresource: Option<&'a str>,
     pub status: u16,
+    /// The S3 error code an error answer carried.
+    pub error_code: Option<&'a str>,
     pub bytes_sent: Option<u64>,
     pub object_size: Option<u64>,
     pub total: Duration,
@@ -174,7 +176,7 @@ pub fn line(r: &Served<'_>, at: OffsetDateTime) -> String {
         dash(key),
         quoted(Some(&format!("{} {} HTTP/1.1", r.method, r.path))),
         r.status.to_string(),
-        "-".to_owned(),
+        dash(r.error_code.map(str::to_owned)),
         dash(r.bytes_sent.map(|n| n.to_string())),
         dash(r.object_size.map(|n| n.to_string())),
         r.total.as_millis().to_string(),
@@ -221,6 +223,7 @@ mod tests {
             path: "/photos/2026/a%20b.jpg",
             subresource: None,
             status: 200,
+            error_code: None,
             bytes_sent: Some(5),
             object_size: Some(5),
             total: Duration::from_millis(7),
@@ -238,5 +241,7 @@ mod tests {
         );
         let listing = Served { key: None, subresource: Some("versions"), ..request };
         assert!(line(&listing, at).contains(" REST.GET.VERSIONS - "));
+        let missing = Served { status: 404, error_code: Some("NoSuchKey"), bytes_sent: Some(243), ..request };
+        assert!(line(&missing, at).contains(r#" HTTP/1.1" 404 NoSuchKey 243 "#), "{}", line(&missing, at));
     }
 }

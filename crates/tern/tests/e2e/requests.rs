@@ -534,17 +534,19 @@ async fn buckets_get_access_log_files_in_awss_format_and_only_real_buckets_do() 
     bucket(&s3, "logged").await;
     s3.put_object().bucket("logged").key("k 1").body(ByteStream::from_static(b"abc")).send().await.unwrap();
     s3.get_object().bucket("logged").key("k 1").send().await.unwrap();
+    let _ = s3.get_object().bucket("logged").key("missing").send().await.unwrap_err();
     let _ = s3.get_object().bucket("not-a-bucket-here").key("x").send().await.unwrap_err();
 
     let dir = logs.path().join("logged");
-    let text = tern_testkit::eventually(Duration::from_secs(10), "the GET in the bucket's log", || {
+    let text = tern_testkit::eventually(Duration::from_secs(10), "the GETs in the bucket's log", || {
         let text = std::fs::read_dir(&dir)
             .into_iter()
             .flatten()
             .flatten()
             .map(|f| std::fs::read_to_string(f.path()).unwrap_or_default())
             .collect::<String>();
-        async move { text.contains("REST.GET.OBJECT").then_some(text) }
+        // Lines are written in order: the last request's means all are there.
+        async move { text.contains("REST.GET.OBJECT missing ").then_some(text) }
     })
     .await;
     let put = text.lines().find(|l| l.contains("REST.PUT.OBJECT")).unwrap();
@@ -554,6 +556,8 @@ async fn buckets_get_access_log_files_in_awss_format_and_only_real_buckets_do() 
     assert!(put.contains(" SigV4 - AuthHeader "), "{put}");
     let get = text.lines().find(|l| l.contains("REST.GET.OBJECT")).unwrap();
     assert!(get.contains(r#"HTTP/1.1" 200 - 3 3 "#), "three bytes sent, of a three-byte object: {get}");
+    let missing = text.lines().find(|l| l.contains("REST.GET.OBJECT missing ")).unwrap();
+    assert!(missing.contains(r#"HTTP/1.1" 404 NoSuchKey "#), "the error code is logged: {missing}");
     let file = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap();
     let name = file.file_name().into_string().unwrap();
     assert!(name.ends_with(&format!("-{EAST}.log")) && name.len() == "YYYY-MM-DD-HH-".len() + EAST.len() + 4, "{name}");
