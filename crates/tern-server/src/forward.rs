@@ -64,7 +64,8 @@ pub struct Unproven;
 /// streamed back whole; given back when dropped.
 struct Slot {
     in_flight: Arc<Mutex<HashMap<IpAddr, usize>>>,
-    client: IpAddr,
+    /// What the slot is counted against: see [`network_of`].
+    network: IpAddr,
 }
 
 /// Whom a relay slot is counted against: an IPv4 address, or an IPv6
@@ -82,10 +83,10 @@ fn network_of(client: IpAddr) -> IpAddr {
 impl Drop for Slot {
     fn drop(&mut self) {
         let mut in_flight = self.in_flight.lock().expect("relay slots");
-        if let Some(n) = in_flight.get_mut(&self.client) {
+        if let Some(n) = in_flight.get_mut(&self.network) {
             *n -= 1;
             if *n == 0 {
-                in_flight.remove(&self.client);
+                in_flight.remove(&self.network);
             }
         }
     }
@@ -114,14 +115,14 @@ impl Forwarder {
     /// A place for one more relay from `client`, if there is one (a
     /// client is in the map only while it holds one: the map stays bounded).
     fn slot(&self, client: IpAddr) -> Option<Slot> {
-        let client = network_of(client);
+        let network = network_of(client);
         let mut in_flight = self.in_flight.lock().expect("relay slots");
         let total: usize = in_flight.values().sum();
-        if total >= MAX_RELAYS || in_flight.get(&client).is_some_and(|n| *n >= MAX_RELAYS_PER_CLIENT) {
+        if total >= MAX_RELAYS || in_flight.get(&network).is_some_and(|n| *n >= MAX_RELAYS_PER_CLIENT) {
             return None;
         }
-        *in_flight.entry(client).or_default() += 1;
-        Some(Slot { in_flight: Arc::clone(&self.in_flight), client })
+        *in_flight.entry(network).or_default() += 1;
+        Some(Slot { in_flight: Arc::clone(&self.in_flight), network })
     }
 
     /// Relays `req` to `region` and streams its answer back.
