@@ -9,7 +9,8 @@ use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, TryStreamExt};
 use http::HeaderMap;
 use s3s::checksum::ChecksumHasher;
-use s3s::crypto::{Checksum as _, Crc32, Crc32c, Crc64Nvme, Md5, Sha1, Sha256};
+use md5_many::{Digest as _, Md5};
+use s3s::crypto::{Checksum as _, Crc32, Crc32c, Crc64Nvme, Sha1, Sha256};
 use s3s::dto::StreamingBlob;
 use s3s::{S3Result, TrailingHeaders, s3_error};
 use tern_store::{ByteStream, ObjectData, StoredChecksum};
@@ -141,7 +142,7 @@ pub(crate) async fn ingest(
 
     let hashes = Arc::try_unwrap(hashes).ok().expect("the body stream is consumed").into_inner().expect("not poisoned");
     let size = hashes.plain_len;
-    let md5 = hashes.md5.finalize();
+    let md5: [u8; 16] = hashes.md5.finalize().into();
     let verified = verify(declared, trailers, size, &md5, checksum_alg, hashes.checksum);
     match verified {
         Ok(checksum) => Ok(Ingested { data, size, md5, checksum }),
