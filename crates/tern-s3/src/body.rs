@@ -9,13 +9,13 @@ use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, TryStreamExt};
 use http::HeaderMap;
 use s3s::checksum::ChecksumHasher;
-use md5_many::{Digest as _, Md5};
 use s3s::crypto::{Checksum as _, Crc32, Crc32c, Crc64Nvme, Sha1, Sha256};
 use s3s::dto::StreamingBlob;
 use s3s::{S3Result, TrailingHeaders, s3_error};
 use tern_store::{ByteStream, ObjectData, StoredChecksum};
 
 use crate::error::{incomplete_body, internal, store_error};
+use crate::md5_lanes::Md5Lane;
 use crate::region::Region;
 use crate::sse::{DataKey, seal_bytes, seal_stream};
 
@@ -67,7 +67,7 @@ pub(crate) struct Ingested {
 }
 
 struct Hashes {
-    md5: Md5,
+    md5: Md5Lane,
     checksum: ChecksumHasher,
     plain_len: u64,
 }
@@ -112,7 +112,7 @@ pub(crate) async fn ingest(
 ) -> S3Result<Ingested> {
     let checksum_alg = declared.checksum.as_ref().map(|(alg, _)| alg.clone());
     let hashes = Arc::new(Mutex::new(Hashes {
-        md5: Md5::new(),
+        md5: Md5Lane::new(),
         plain_len: 0,
         checksum: checksum_alg.as_deref().map_or_else(|| Ok(ChecksumHasher::default()), checksum_hasher)?,
     }));
@@ -121,7 +121,7 @@ pub(crate) async fn ingest(
             let hashes = Arc::clone(&hashes);
             Box::pin(body.map_err(io::Error::other).inspect_ok(move |chunk| {
                 let mut h = hashes.lock().expect("hash state is never poisoned");
-                h.md5.update(chunk);
+                h.md5.push(chunk.clone());
                 h.checksum.update(chunk);
                 h.plain_len += chunk.len() as u64;
             }))
@@ -142,10 +142,11 @@ pub(crate) async fn ingest(
 
     let hashes = Arc::try_unwrap(hashes).ok().expect("the body stream is consumed").into_inner().expect("not poisoned");
     let size = hashes.plain_len;
-    let md5: [u8; 16] = hashes.md5.finalize().into();
-    let verified = verify(declared, trailers, size, &md5, checksum_alg, hashes.checksum);
+    let md5 = hashes.md5.finish().await.map_err(internal);
+    let verified =
+        md5.and_then(|md5| Ok((md5, verify(declared, trailers, size, &md5, checksum_alg, hashes.checksum)?)));
     match verified {
-        Ok(checksum) => Ok(Ingested { data, size, md5, checksum }),
+        Ok((md5, checksum)) => Ok(Ingested { data, size, md5, checksum }),
         Err(e) => {
             region.release_blobs(&data.blob_ids().map(str::to_owned).collect::<Vec<_>>()).await;
             Err(e)

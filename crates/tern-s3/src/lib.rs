@@ -20,6 +20,7 @@ mod encryption;
 mod error;
 mod lifecycle;
 mod list;
+mod md5_lanes;
 mod multipart;
 mod object;
 mod read;
