@@ -807,6 +807,18 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_local_blob_flushed_while_it_is_written_reads_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = LocalBlobs::open(dir.path()).unwrap();
+        // Past two early flushes (every 8 MiB), in chunks off their boundaries.
+        let big: Vec<u8> = (0..17_000_001u32).map(|i| (i % 253) as u8).collect();
+        let chunks = big.chunks(300_007).map(|c| Ok(bytes::Bytes::copy_from_slice(c))).collect();
+        let (id, size) = crate::BlobStore::put(&blobs, super::stream_of(chunks)).await.unwrap();
+        assert_eq!(size, big.len() as u64);
+        assert!(super::read_all(&blobs, &id, 0..size).await == big);
+    }
+
+    #[tokio::test]
     async fn sweeper_removes_only_unreferenced_blobs() {
         let dir = tempfile::tempdir().unwrap();
         let meta = SqliteMeta::open(&dir.path().join("meta.db")).await.unwrap();
