@@ -5,24 +5,31 @@
 //! Independent bodies can share SIMD lanes (md5-many: 8 with AVX2, 16 with
 //! AVX-512; eight 1 MiB bodies hash at ~6× the scalar rate). So a chunk is
 //! not hashed when it arrives: it waits in a queue shared by every upload,
-//! and whoever needs a digest, or brings the bytes waiting to
-//! [`PASS_BYTES`], hashes everything waiting in one multi-buffer pass.
+//! and whoever needs a digest, or brings the queue to [`PASS_BYTES`] or
+//! [`PASS_UPLOADS`], hashes everything waiting in one multi-buffer pass.
 //! There is no thread of its own and no hand-off: a pass runs on a task
 //! that had hashing to do anyway.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use md5_many::{Md5Many, Md5State};
 use tokio::sync::Notify;
 
 /// Bytes waiting (of all uploads) that start a pass: enough for several
 /// uploads to fill lanes side by side, and a bound on the memory held.
 const PASS_BYTES: usize = 2 << 20;
+/// Uploads waiting that start a pass, however few bytes they have.
+const PASS_UPLOADS: usize = 64;
+/// Smaller chunks are copied together before they wait, so that a pass
+/// never steps through a body a few bytes at a time (its steps end where
+/// the shortest waiting piece ends) and never holds a large read buffer
+/// for a small piece of it.
+const PIECE_MIN: usize = 16 * 1024;
 
 /// The process's queue: uploads of every region share the lanes.
-static SHARED: LazyLock<Arc<Lanes>> = LazyLock::new(|| Arc::new(Lanes::default()));
+static SHARED: LazyLock<Arc<Lanes>> = LazyLock::new(|| Arc::new(Lanes::new(Md5Many::new())));
 
 /// One body's MD5. Dropped unfinished, it leaves nothing waiting.
 pub(crate) struct Md5Lane {
@@ -40,9 +47,12 @@ struct Upload {
 #[derive(Default)]
 struct Hashing {
     state: Md5State,
-    /// Chunks received and not hashed yet, in order.
+    /// Pieces received and not hashed yet, in order; every one but the
+    /// last is at least `PIECE_MIN` long.
     waiting: VecDeque<Bytes>,
-    waiting_len: usize,
+    /// Small chunks being copied together, after `waiting` (whose last
+    /// piece is then not small).
+    gathering: BytesMut,
     /// In the shared queue. Never while `in_pass`.
     queued: bool,
     /// A pass holds the state (it comes back through `returned`).
@@ -51,7 +61,42 @@ struct Hashing {
     broken: bool,
 }
 
-#[derive(Default)]
+impl Hashing {
+    /// Keeps `chunk` for a pass. A small chunk after another small one is
+    /// copied together with it, so at most the last piece is small.
+    fn add(&mut self, chunk: Bytes) {
+        if chunk.len() >= PIECE_MIN {
+            self.end_gathering();
+            self.waiting.push_back(chunk);
+            return;
+        }
+        if self.gathering.is_empty() {
+            match self.waiting.pop_back() {
+                Some(small) if small.len() < PIECE_MIN => self.gathering.extend_from_slice(&small),
+                other => {
+                    self.waiting.extend(other);
+                    self.waiting.push_back(chunk);
+                    return;
+                }
+            }
+        }
+        self.gathering.extend_from_slice(&chunk);
+        if self.gathering.len() >= PIECE_MIN {
+            self.waiting.push_back(self.gathering.split().freeze());
+        }
+    }
+
+    fn end_gathering(&mut self) {
+        if !self.gathering.is_empty() {
+            self.waiting.push_back(self.gathering.split().freeze());
+        }
+    }
+
+    fn has_waiting(&self) -> bool {
+        !self.waiting.is_empty() || !self.gathering.is_empty()
+    }
+}
+
 struct Lanes {
     engine: Md5Many,
     queue: Mutex<Queue>,
@@ -61,7 +106,9 @@ struct Lanes {
 struct Queue {
     /// Uploads with chunks waiting, each once.
     uploads: Vec<Arc<Upload>>,
-    /// Bytes pushed since the last pass took the queue.
+    /// Bytes pushed since a pass last took the queue. Pushes made while
+    /// their upload was in a pass are counted again when it comes back:
+    /// a pass may start early, never late.
     bytes: usize,
 }
 
@@ -82,8 +129,7 @@ impl Md5Lane {
         let len = chunk.len();
         let enqueue = {
             let mut hashing = lock(&self.upload.hashing);
-            hashing.waiting_len += len;
-            hashing.waiting.push_back(chunk);
+            hashing.add(chunk);
             let enqueue = !hashing.queued && !hashing.in_pass;
             hashing.queued |= enqueue;
             enqueue
@@ -94,7 +140,7 @@ impl Md5Lane {
                 queue.uploads.push(Arc::clone(&self.upload));
             }
             queue.bytes += len;
-            queue.bytes >= PASS_BYTES
+            queue.bytes >= PASS_BYTES || queue.uploads.len() >= PASS_UPLOADS
         };
         if full {
             self.lanes.run_pass();
@@ -109,17 +155,15 @@ impl Md5Lane {
                 if hashing.broken {
                     return Err(std::io::Error::other("an MD5 pass failed"));
                 }
-                if !hashing.in_pass && hashing.waiting.is_empty() {
+                if !hashing.in_pass && !hashing.has_waiting() {
                     return Ok(hashing.state.finalize());
                 }
                 hashing.in_pass
             };
-            if in_pass {
+            // Waiting pieces mean queued: this pass takes them, or one that
+            // has just taken the queue will, and tells us when it is done.
+            if in_pass || !self.lanes.run_pass() {
                 self.upload.returned.notified().await;
-            } else {
-                // Waiting chunks mean queued: this pass takes them, or one
-                // already running has, and then it is `in_pass`.
-                self.lanes.run_pass();
             }
         }
     }
@@ -127,26 +171,36 @@ impl Md5Lane {
 
 impl Drop for Md5Lane {
     fn drop(&mut self) {
-        let mut hashing = lock(&self.upload.hashing);
-        hashing.waiting.clear();
-        hashing.waiting_len = 0;
+        let queued = {
+            let mut hashing = lock(&self.upload.hashing);
+            hashing.waiting = VecDeque::new();
+            hashing.gathering = BytesMut::new();
+            hashing.queued
+        };
+        if queued {
+            lock(&self.lanes.queue).uploads.retain(|upload| !Arc::ptr_eq(upload, &self.upload));
+        }
     }
 }
 
-/// An upload's state and waiting chunks, taken by a pass.
+/// An upload's state and waiting pieces, taken by a pass.
 struct Taken {
     upload: Arc<Upload>,
     state: Md5State,
-    chunks: VecDeque<Bytes>,
+    pieces: VecDeque<Bytes>,
 }
 
 impl Lanes {
-    /// Hashes the waiting chunks of every queued upload.
-    fn run_pass(&self) {
+    fn new(engine: Md5Many) -> Self {
+        Self { engine, queue: Mutex::default() }
+    }
+
+    /// Hashes the waiting pieces of every queued upload; whether there were any.
+    fn run_pass(&self) -> bool {
         let uploads = std::mem::take(&mut *lock(&self.queue)).uploads;
         let mut taken: Vec<Taken> = uploads.into_iter().filter_map(take_waiting).collect();
         if taken.is_empty() {
-            return;
+            return false;
         }
         // A panic here would otherwise leave every upload in the pass waiting forever.
         let hashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.hash(&mut taken))).is_ok();
@@ -155,43 +209,45 @@ impl Lanes {
             hashing.state = state;
             hashing.in_pass = false;
             hashing.broken |= !hashed;
-            if !hashing.waiting.is_empty() {
+            if hashing.has_waiting() {
                 hashing.queued = true;
+                let waiting = hashing.waiting.iter().map(Bytes::len).sum::<usize>() + hashing.gathering.len();
                 let mut queue = lock(&self.queue);
                 queue.uploads.push(Arc::clone(&upload));
-                queue.bytes += hashing.waiting_len;
+                queue.bytes += waiting;
             }
             drop(hashing);
             upload.returned.notify_one();
         }
+        true
     }
 
     /// Runs the uploads side by side, in equal steps that end where the
-    /// shortest current chunk ends; the last one left runs alone.
+    /// shortest current piece ends; the last one left runs alone.
     fn hash(&self, taken: &mut [Taken]) {
         loop {
-            let active: Vec<usize> = (0..taken.len()).filter(|&i| !taken[i].chunks.is_empty()).collect();
+            let active: Vec<usize> = (0..taken.len()).filter(|&i| !taken[i].pieces.is_empty()).collect();
             match active.as_slice() {
                 [] => return,
                 // One stream is faster on the scalar compressor than in a lane.
                 &[only] => {
-                    let Taken { state, chunks, .. } = &mut taken[only];
-                    chunks.drain(..).for_each(|chunk| state.update(&chunk));
+                    let Taken { state, pieces, .. } = &mut taken[only];
+                    pieces.drain(..).for_each(|piece| state.update(&piece));
                     return;
                 }
                 _ => {}
             }
-            let step = active.iter().map(|&i| taken[i].chunks[0].len()).min().unwrap_or(0);
+            let step = active.iter().map(|&i| taken[i].pieces[0].len()).min().unwrap_or(0);
             let mut states: Vec<Md5State> = active.iter().map(|&i| taken[i].state).collect();
-            let inputs: Vec<&[u8]> = active.iter().map(|&i| &taken[i].chunks[0][..step]).collect();
+            let inputs: Vec<&[u8]> = active.iter().map(|&i| &taken[i].pieces[0][..step]).collect();
             self.update_padded(&mut states, &inputs);
             for (i, state) in active.into_iter().zip(states) {
-                let Taken { state: kept, chunks, .. } = &mut taken[i];
+                let Taken { state: kept, pieces, .. } = &mut taken[i];
                 *kept = state;
-                if chunks[0].len() == step {
-                    chunks.pop_front();
+                if pieces[0].len() == step {
+                    pieces.pop_front();
                 } else {
-                    chunks[0] = chunks[0].slice(step..);
+                    pieces[0] = pieces[0].slice(step..);
                 }
             }
         }
@@ -215,18 +271,19 @@ impl Lanes {
     }
 }
 
-/// Takes a queued upload's waiting chunks and state for a pass, if it has any.
+/// Takes a queued upload's waiting pieces and state for a pass, if it has any.
 fn take_waiting(upload: Arc<Upload>) -> Option<Taken> {
     let mut hashing = lock(&upload.hashing);
+    debug_assert!(!hashing.in_pass, "a queued upload is in no pass");
     hashing.queued = false;
-    if hashing.waiting.is_empty() {
+    if !hashing.has_waiting() {
         return None;
     }
+    hashing.end_gathering();
     hashing.in_pass = true;
-    hashing.waiting_len = 0;
-    let (state, chunks) = (hashing.state, std::mem::take(&mut hashing.waiting));
+    let (state, pieces) = (hashing.state, std::mem::take(&mut hashing.waiting));
     drop(hashing);
-    Some(Taken { upload, state, chunks })
+    Some(Taken { upload, state, pieces })
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -266,7 +323,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_uploads_hash_as_each_would_alone() {
-        let lanes = Arc::new(Lanes::default());
+        let lanes = Arc::new(Lanes::new(Md5Many::new()));
         // Lengths off block boundaries; chunks of a byte to past PASS_BYTES.
         let shapes =
             [(0, 1), (63, 7), (65_537, 1000), (1 << 20, 64 * 1024), (3_000_001, 170_000), (5 << 20, PASS_BYTES + 1)];
@@ -292,42 +349,77 @@ mod tests {
         assert!(lock(&lanes.queue).uploads.is_empty());
     }
 
+    /// md5-many at every SIMD level this machine has (each has its own kernels).
+    fn engines() -> Vec<Md5Many> {
+        use fearless_simd::Simd;
+        let best = fearless_simd::Level::new();
+        let levels = [
+            Some(fearless_simd::Level::baseline()),
+            best.as_sse4_2().map(Simd::level),
+            best.as_avx2().map(Simd::level),
+            best.as_avx512().map(Simd::level),
+        ];
+        levels.into_iter().flatten().map(Md5Many::from_level).collect()
+    }
+
     #[tokio::test]
     async fn one_pass_hashes_uploads_of_unequal_lengths_side_by_side() {
-        let lanes = Arc::new(Lanes::default());
-        // More uploads than the widest lanes, so some passes run while pushing.
-        let uploads: Vec<(Md5Lane, Bytes)> =
-            (0..18u64).map(|i| (Md5Lane::on(&lanes), body(i, 5_000 + 70_001 * usize::try_from(i).unwrap()))).collect();
-        for (i, (lane, data)) in (0..).zip(&uploads) {
-            push_in_chunks(lane, data, 9_000 + 4_099 * i);
-        }
-        for (lane, data) in uploads {
-            assert_eq!(hex::encode(lane.finish().await.unwrap()), expected(&data));
+        for engine in engines() {
+            let lanes = Arc::new(Lanes::new(engine));
+            // More uploads than the widest lanes, so some passes run while pushing.
+            let uploads: Vec<(Md5Lane, Bytes)> = (0..18u64)
+                .map(|i| (Md5Lane::on(&lanes), body(i, 5_000 + 70_001 * usize::try_from(i).unwrap())))
+                .collect();
+            for (i, (lane, data)) in (0..).zip(&uploads) {
+                push_in_chunks(lane, data, 9_000 + 4_099 * i);
+            }
+            for (lane, data) in uploads {
+                assert_eq!(hex::encode(lane.finish().await.unwrap()), expected(&data), "{} lanes", engine.lanes());
+            }
         }
     }
 
     #[tokio::test]
+    async fn small_chunks_wait_copied_together() {
+        let lanes = Arc::new(Lanes::new(Md5Many::new()));
+        let (dribble, stream) = (Md5Lane::on(&lanes), Md5Lane::on(&lanes));
+        let (few, many) = (body(3, 100_000), body(4, 1_000_000));
+        push_in_chunks(&dribble, &few, 1);
+        push_in_chunks(&stream, &many, 250_000);
+        let pieces = lock(&dribble.upload.hashing).waiting.len();
+        assert_eq!(pieces, 100_000 / PIECE_MIN, "one piece per PIECE_MIN bytes, not one per byte");
+        // A lone small chunk waits as it came; the next small one joins it.
+        let lone = Md5Lane::on(&lanes);
+        lone.push(Bytes::from_static(b"ab"));
+        assert_eq!(lock(&lone.upload.hashing).waiting.len(), 1);
+        lone.push(Bytes::from_static(b"c"));
+        assert_eq!(&lock(&lone.upload.hashing).gathering[..], b"abc");
+        assert_eq!(hex::encode(lone.finish().await.unwrap()), expected(b"abc"));
+        assert_eq!(hex::encode(dribble.finish().await.unwrap()), expected(&few));
+        assert_eq!(hex::encode(stream.finish().await.unwrap()), expected(&many));
+    }
+
+    #[tokio::test]
     async fn bytes_waiting_past_pass_bytes_are_hashed_at_once() {
-        let lanes = Arc::new(Lanes::default());
+        let lanes = Arc::new(Lanes::new(Md5Many::new()));
         let (first, second) = (Md5Lane::on(&lanes), Md5Lane::on(&lanes));
         let (a, b) = (body(7, PASS_BYTES / 2), body(8, PASS_BYTES / 2 + 10));
         push_in_chunks(&first, &a, PASS_BYTES / 8);
         push_in_chunks(&second, &b, PASS_BYTES / 8);
-        assert!(lock(&first.upload.hashing).waiting.is_empty());
-        assert_eq!(lock(&second.upload.hashing).waiting_len, 10);
+        assert!(!lock(&first.upload.hashing).has_waiting());
+        assert_eq!(lock(&second.upload.hashing).waiting.iter().map(Bytes::len).collect::<Vec<_>>(), [10]);
         assert_eq!(hex::encode(first.finish().await.unwrap()), expected(&a));
         assert_eq!(hex::encode(second.finish().await.unwrap()), expected(&b));
     }
 
     #[test]
     fn a_dropped_upload_leaves_nothing_waiting() {
-        let lanes = Arc::new(Lanes::default());
+        let lanes = Arc::new(Lanes::new(Md5Many::new()));
         let lane = Md5Lane::on(&lanes);
         lane.push(body(1, 4096));
         let upload = Arc::clone(&lane.upload);
         drop(lane);
-        assert!(lock(&upload.hashing).waiting.is_empty());
-        lanes.run_pass();
+        assert!(!lock(&upload.hashing).has_waiting());
         assert!(lock(&lanes.queue).uploads.is_empty());
     }
 }

@@ -86,50 +86,64 @@ impl LocalBlobs {
 
     /// Writes `body` to a new file at `path`; returns it (not yet fully
     /// synced) and its length.
-    async fn write_temp(&self, path: PathBuf, mut body: ByteStream) -> StoreResult<(std::fs::File, u64)> {
+    async fn write_temp(&self, path: PathBuf, body: ByteStream) -> StoreResult<(std::fs::File, u64)> {
         let created = blocking(move || crate::private::create_new(&path)).await?;
-        let mut flush = EarlyFlush::of(&created)?;
-        let mut file = Some(created);
-        let mut pending: Option<tokio::task::JoinHandle<io::Result<std::fs::File>>> = None;
-        // Chunks are gathered, not copied, into ~1 MiB writes.
-        let mut block: Vec<Bytes> = Vec::new();
-        let mut block_len = 0;
-        let mut size = 0u64;
-        loop {
-            let chunk = body.next().await.transpose().map_err(StoreError::Body)?;
-            let done = chunk.is_none();
-            if let Some(chunk) = chunk {
-                size += chunk.len() as u64;
-                block_len += chunk.len();
-                block.push(chunk);
-            }
-            if block_len >= IO_BLOCK || (done && block_len > 0) {
-                // Overlap the disk write of this block with receiving the next one.
-                if let Some(handle) = pending.take() {
-                    file = Some(join(handle).await?);
-                    flush.written(size - block_len as u64).await?;
-                }
-                let chunks = std::mem::take(&mut block);
-                block_len = 0;
-                let mut f = file.take().expect("file is returned by the previous write");
-                pending = Some(tokio::task::spawn_blocking(move || {
-                    for chunk in &chunks {
-                        io::Write::write_all(&mut f, chunk)?;
-                    }
-                    Ok(f)
-                }));
-            }
-            if done {
-                break;
-            }
-        }
-        let f = match pending {
-            Some(handle) => join(handle).await?,
-            None => file.expect("no write in flight"),
-        };
-        flush.finish().await?;
-        Ok((f, size))
+        let mut flush = EarlyFlush::default();
+        let written = write_blocks(created, body, &mut flush).await;
+        // Even a failed write waits for its flush: no sync outlives the blob.
+        let flushed = flush.finish().await;
+        let written = written?;
+        flushed?;
+        Ok(written)
     }
+}
+
+/// Writes `body` into `file` in ~1 MiB blocks, each while the next arrives.
+async fn write_blocks(
+    file: std::fs::File,
+    mut body: ByteStream,
+    flush: &mut EarlyFlush,
+) -> StoreResult<(std::fs::File, u64)> {
+    let mut file = Some(file);
+    let mut pending: Option<tokio::task::JoinHandle<io::Result<std::fs::File>>> = None;
+    // Chunks are gathered, not copied, into ~1 MiB writes.
+    let mut block: Vec<Bytes> = Vec::new();
+    let mut block_len = 0;
+    let mut size = 0u64;
+    loop {
+        let chunk = body.next().await.transpose().map_err(StoreError::Body)?;
+        let done = chunk.is_none();
+        if let Some(chunk) = chunk {
+            size += chunk.len() as u64;
+            block_len += chunk.len();
+            block.push(chunk);
+        }
+        if block_len >= IO_BLOCK || (done && block_len > 0) {
+            // Overlap the disk write of this block with receiving the next one.
+            if let Some(handle) = pending.take() {
+                let written = join(handle).await?;
+                flush.written(size - block_len as u64, &written).await?;
+                file = Some(written);
+            }
+            let chunks = std::mem::take(&mut block);
+            block_len = 0;
+            let mut f = file.take().expect("file is returned by the previous write");
+            pending = Some(tokio::task::spawn_blocking(move || {
+                for chunk in &chunks {
+                    io::Write::write_all(&mut f, chunk)?;
+                }
+                Ok(f)
+            }));
+        }
+        if done {
+            break;
+        }
+    }
+    let f = match pending {
+        Some(handle) => join(handle).await?,
+        None => file.expect("no write in flight"),
+    };
+    Ok((f, size))
 }
 
 /// A large blob's pages start for the disk while the rest of it arrives:
@@ -137,8 +151,14 @@ impl LocalBlobs {
 /// descriptor, one at a time. Left to the final sync, a 64 MiB blob made
 /// its upload wait ~70 ms for the disk after the last byte came in.
 /// (Inline in the write path, such a sync stalled it: see performance.md.)
+///
+/// Its errors are not advisory: the two descriptors share one open file,
+/// and an error the kernel reports to this fdatasync is not reported again
+/// to the final one.
+#[derive(Default)]
 struct EarlyFlush {
-    file: Arc<std::fs::File>,
+    /// The second descriptor, opened when the first flush is due.
+    file: Option<Arc<std::fs::File>>,
     flushed: u64,
     in_flight: Option<tokio::task::JoinHandle<io::Result<()>>>,
 }
@@ -146,18 +166,17 @@ struct EarlyFlush {
 impl EarlyFlush {
     const EVERY: u64 = 8 << 20;
 
-    fn of(file: &std::fs::File) -> io::Result<Self> {
-        Ok(Self { file: Arc::new(file.try_clone()?), flushed: 0, in_flight: None })
-    }
-
-    /// `written` bytes are in the file: start a flush if one is due and none runs.
-    async fn written(&mut self, written: u64) -> io::Result<()> {
+    /// `written` bytes are in `file`: start a flush if one is due and none runs.
+    async fn written(&mut self, written: u64, file: &std::fs::File) -> io::Result<()> {
         if written - self.flushed < Self::EVERY || self.in_flight.as_ref().is_some_and(|h| !h.is_finished()) {
             return Ok(());
         }
         self.finish().await?;
-        let file = Arc::clone(&self.file);
-        self.in_flight = Some(tokio::task::spawn_blocking(move || file.sync_data()));
+        let second = match &self.file {
+            Some(second) => Arc::clone(second),
+            None => Arc::clone(self.file.insert(Arc::new(file.try_clone()?))),
+        };
+        self.in_flight = Some(tokio::task::spawn_blocking(move || second.sync_data()));
         self.flushed = written;
         Ok(())
     }
