@@ -112,7 +112,7 @@ pub(crate) async fn ingest(
 ) -> S3Result<Ingested> {
     let checksum_alg = declared.checksum.as_ref().map(|(alg, _)| alg.clone());
     let hashes = Arc::new(Mutex::new(Hashes {
-        md5: Md5Lane::new(),
+        md5: Md5Lane::on(&region.md5_lanes),
         plain_len: 0,
         checksum: checksum_alg.as_deref().map_or_else(|| Ok(ChecksumHasher::default()), checksum_hasher)?,
     }));

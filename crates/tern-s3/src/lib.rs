@@ -39,6 +39,7 @@ pub use copy_source::{SourceConditions, SourceMeta, SourceRead};
 pub use encryption::{BUCKET_KEY_PERIOD, BucketEncryption, Sse};
 pub use error::{REQUEST_TIMEOUT_TEXT, access_denied};
 pub use lifecycle::{LifecycleClock, LifecycleCursors, LifecycleReport};
+pub use md5_lanes::Md5Lanes;
 pub use region::Region;
 pub use registry::{BucketRegistry, PeerBuckets, RegistryEntry, RegistryError};
 pub use replication::{RuleCheck, require_replication};

@@ -4,14 +4,15 @@
 //! core's scalar MD5 (~0.8 GB/s here), and MD5 was a third of a PUT's CPU.
 //! Independent bodies can share SIMD lanes (md5-many: 8 with AVX2, 16 with
 //! AVX-512; eight 1 MiB bodies hash at ~6× the scalar rate). So a chunk is
-//! not hashed when it arrives: it waits in a queue shared by every upload,
+//! not hashed when it arrives: it waits in a queue shared by the region's
+//! uploads,
 //! and whoever needs a digest, or brings the queue to [`PASS_BYTES`] or
 //! [`PASS_UPLOADS`], hashes everything waiting in one multi-buffer pass.
 //! There is no thread of its own and no hand-off: a pass runs on a task
 //! that had hashing to do anyway.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bytes::{Bytes, BytesMut};
 use md5_many::{Md5Many, Md5State};
@@ -28,13 +29,10 @@ const PASS_UPLOADS: usize = 64;
 /// for a small piece of it.
 const PIECE_MIN: usize = 16 * 1024;
 
-/// The process's queue: uploads of every region share the lanes.
-static SHARED: LazyLock<Arc<Lanes>> = LazyLock::new(|| Arc::new(Lanes::new(Md5Many::new())));
-
 /// One body's MD5. Dropped unfinished, it leaves nothing waiting.
 pub(crate) struct Md5Lane {
     upload: Arc<Upload>,
-    lanes: Arc<Lanes>,
+    lanes: Arc<Md5Lanes>,
 }
 
 #[derive(Default)]
@@ -97,9 +95,16 @@ impl Hashing {
     }
 }
 
-struct Lanes {
+/// A region's queue of uploads waiting to be hashed.
+pub struct Md5Lanes {
     engine: Md5Many,
     queue: Mutex<Queue>,
+}
+
+impl Default for Md5Lanes {
+    fn default() -> Self {
+        Self::new(Md5Many::new())
+    }
 }
 
 #[derive(Default)]
@@ -113,11 +118,7 @@ struct Queue {
 }
 
 impl Md5Lane {
-    pub(crate) fn new() -> Self {
-        Self::on(&SHARED)
-    }
-
-    fn on(lanes: &Arc<Lanes>) -> Self {
+    pub(crate) fn on(lanes: &Arc<Md5Lanes>) -> Self {
         Self { upload: Arc::default(), lanes: Arc::clone(lanes) }
     }
 
@@ -190,7 +191,7 @@ struct Taken {
     pieces: VecDeque<Bytes>,
 }
 
-impl Lanes {
+impl Md5Lanes {
     fn new(engine: Md5Many) -> Self {
         Self { engine, queue: Mutex::default() }
     }
@@ -323,7 +324,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_uploads_hash_as_each_would_alone() {
-        let lanes = Arc::new(Lanes::new(Md5Many::new()));
+        let lanes = Arc::new(Md5Lanes::default());
         // Lengths off block boundaries; chunks of a byte to past PASS_BYTES.
         let shapes =
             [(0, 1), (63, 7), (65_537, 1000), (1 << 20, 64 * 1024), (3_000_001, 170_000), (5 << 20, PASS_BYTES + 1)];
@@ -365,7 +366,7 @@ mod tests {
     #[tokio::test]
     async fn one_pass_hashes_uploads_of_unequal_lengths_side_by_side() {
         for engine in engines() {
-            let lanes = Arc::new(Lanes::new(engine));
+            let lanes = Arc::new(Md5Lanes::new(engine));
             // More uploads than the widest lanes, so some passes run while pushing.
             let uploads: Vec<(Md5Lane, Bytes)> = (0..18u64)
                 .map(|i| (Md5Lane::on(&lanes), body(i, 5_000 + 70_001 * usize::try_from(i).unwrap())))
@@ -381,7 +382,7 @@ mod tests {
 
     #[tokio::test]
     async fn small_chunks_wait_copied_together() {
-        let lanes = Arc::new(Lanes::new(Md5Many::new()));
+        let lanes = Arc::new(Md5Lanes::default());
         let (dribble, stream) = (Md5Lane::on(&lanes), Md5Lane::on(&lanes));
         let (few, many) = (body(3, 100_000), body(4, 1_000_000));
         push_in_chunks(&dribble, &few, 1);
@@ -401,7 +402,7 @@ mod tests {
 
     #[tokio::test]
     async fn bytes_waiting_past_pass_bytes_are_hashed_at_once() {
-        let lanes = Arc::new(Lanes::new(Md5Many::new()));
+        let lanes = Arc::new(Md5Lanes::default());
         let (first, second) = (Md5Lane::on(&lanes), Md5Lane::on(&lanes));
         let (a, b) = (body(7, PASS_BYTES / 2), body(8, PASS_BYTES / 2 + 10));
         push_in_chunks(&first, &a, PASS_BYTES / 8);
@@ -414,7 +415,7 @@ mod tests {
 
     #[test]
     fn a_dropped_upload_leaves_nothing_waiting() {
-        let lanes = Arc::new(Lanes::new(Md5Many::new()));
+        let lanes = Arc::new(Md5Lanes::default());
         let lane = Md5Lane::on(&lanes);
         lane.push(body(1, 4096));
         let upload = Arc::clone(&lane.upload);

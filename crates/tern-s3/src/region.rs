@@ -33,6 +33,8 @@ pub struct Region {
     pub bucket_policies: crate::BucketPolicies,
     /// Where changes of bucket configurations are recorded.
     pub audit: Arc<tern_audit::AuditLog>,
+    /// Uploads' `ETag` MD5s, hashed side by side.
+    pub md5_lanes: Arc<crate::Md5Lanes>,
 }
 
 impl Region {

@@ -138,6 +138,7 @@ pub async fn start_region(
         account_public_access_block: account_public_access_block(deployment),
         bucket_policies: tern_s3::BucketPolicies::default(),
         audit: Arc::clone(&audit),
+        md5_lanes: Arc::default(),
     });
 
     let sessions = Arc::new(Sessions::default());
