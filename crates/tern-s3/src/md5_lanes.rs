@@ -5,11 +5,10 @@
 //! Independent bodies can share SIMD lanes (md5-many: 8 with AVX2, 16 with
 //! AVX-512; eight 1 MiB bodies hash at ~6× the scalar rate). So a chunk is
 //! not hashed when it arrives: it waits in a queue shared by the region's
-//! uploads,
-//! and whoever needs a digest, or brings the queue to [`PASS_BYTES`] or
-//! [`PASS_UPLOADS`], hashes everything waiting in one multi-buffer pass.
-//! There is no thread of its own and no hand-off: a pass runs on a task
-//! that had hashing to do anyway.
+//! uploads, and whoever needs a digest, or brings the queue to
+//! [`PASS_BYTES`] or [`PASS_UPLOADS`], hashes everything waiting in one
+//! multi-buffer pass. There is no thread of its own and no hand-off: a pass
+//! runs on a task that had hashing to do anyway.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
