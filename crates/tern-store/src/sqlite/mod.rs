@@ -26,6 +26,7 @@ use crate::replication::{
 };
 use crate::{StoreResult, listing, rows};
 
+mod bucket_cache;
 mod writes;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -42,6 +43,7 @@ const UPLOAD_COLUMNS: &str = "upload_id, bucket, key, created_ms, attrs, tags";
 pub struct SqliteMeta {
     writer: GroupCommitter,
     reader: SqlitePool,
+    buckets: bucket_cache::BucketCache,
 }
 
 impl SqliteMeta {
@@ -68,7 +70,7 @@ impl SqliteMeta {
         MIGRATOR.run(&mut conn).await?;
         let writer = GroupCommitter::start(conn);
         let reader = SqlitePoolOptions::new().max_connections(8).connect_with(options.read_only(true)).await?;
-        Ok(Self { writer, reader })
+        Ok(Self { writer, reader, buckets: bucket_cache::BucketCache::default() })
     }
 
     pub(crate) fn reader(&self) -> &SqlitePool {
@@ -85,16 +87,28 @@ fn audited(sql: String) -> sqlx::AssertSqlSafe<String> {
 #[async_trait]
 impl MetaStore for SqliteMeta {
     async fn create_bucket(&self, bucket: &BucketRecord) -> StoreResult<()> {
+        let name = bucket.name.clone();
         let bucket = bucket.clone();
-        self.writer.write(move |conn| Box::pin(async move { writes::create_bucket(conn, &bucket).await })).await
+        let created =
+            self.writer.write(move |conn| Box::pin(async move { writes::create_bucket(conn, &bucket).await })).await;
+        self.buckets.changed(&name);
+        created
     }
 
     async fn get_bucket(&self, name: &str) -> StoreResult<Option<BucketRecord>> {
+        if let Some(cached) = self.buckets.bucket(name) {
+            return Ok(Some(cached));
+        }
+        let generation = self.buckets.generation();
         let row = sqlx::query("SELECT name, created_ms, versioning FROM buckets WHERE name = ?")
             .bind(name)
             .fetch_optional(&self.reader)
             .await?;
-        row.map(|r| rows::bucket(&r)).transpose()
+        let record = row.map(|r| rows::bucket(&r)).transpose()?;
+        if let Some(record) = &record {
+            self.buckets.keep_bucket(generation, record);
+        }
+        Ok(record)
     }
 
     async fn list_buckets(&self) -> StoreResult<Vec<BucketRecord>> {
@@ -105,30 +119,47 @@ impl MetaStore for SqliteMeta {
     }
 
     async fn delete_bucket(&self, name: &str) -> StoreResult<Displaced> {
-        let name = name.to_owned();
-        self.writer.write(move |conn| Box::pin(async move { writes::delete_bucket(conn, &name).await })).await
+        let owned = name.to_owned();
+        let deleted =
+            self.writer.write(move |conn| Box::pin(async move { writes::delete_bucket(conn, &owned).await })).await;
+        self.buckets.changed(name);
+        deleted
     }
 
     async fn set_versioning(&self, name: &str, state: Versioning) -> StoreResult<()> {
-        let name = name.to_owned();
-        self.writer.write(move |conn| Box::pin(async move { writes::set_versioning(conn, &name, state).await })).await
+        let owned = name.to_owned();
+        let set = self
+            .writer
+            .write(move |conn| Box::pin(async move { writes::set_versioning(conn, &owned, state).await }))
+            .await;
+        self.buckets.changed(name);
+        set
     }
 
     async fn put_bucket_config(&self, bucket: &str, kind: &str, body: Option<&str>) -> StoreResult<()> {
-        let (bucket, kind, body) = (bucket.to_owned(), kind.to_owned(), body.map(str::to_owned));
-        self.writer
+        let (owned, kind, body) = (bucket.to_owned(), kind.to_owned(), body.map(str::to_owned));
+        let put = self
+            .writer
             .write(move |conn| {
-                Box::pin(async move { writes::put_bucket_config(conn, &bucket, &kind, body.as_deref()).await })
+                Box::pin(async move { writes::put_bucket_config(conn, &owned, &kind, body.as_deref()).await })
             })
-            .await
+            .await;
+        self.buckets.changed(bucket);
+        put
     }
 
     async fn get_bucket_config(&self, bucket: &str, kind: &str) -> StoreResult<Option<String>> {
-        Ok(sqlx::query_scalar("SELECT body FROM bucket_configs WHERE bucket = ? AND kind = ?")
+        if let bucket_cache::Kept::Document(kept) = self.buckets.config(bucket, kind) {
+            return Ok(kept);
+        }
+        let generation = self.buckets.generation();
+        let body: Option<String> = sqlx::query_scalar("SELECT body FROM bucket_configs WHERE bucket = ? AND kind = ?")
             .bind(bucket)
             .bind(kind)
             .fetch_optional(&self.reader)
-            .await?)
+            .await?;
+        self.buckets.keep_config(generation, bucket, kind, body.as_deref());
+        Ok(body)
     }
 
     async fn put_version(&self, version: &NewVersion, precondition: Option<&Precondition>) -> StoreResult<Displaced> {
