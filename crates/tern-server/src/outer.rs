@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
+use s3s::path::ParseS3PathError;
 use s3s::service::S3Service;
 use s3s::{Body, S3Error, S3ErrorCode};
 use tern_sigv4::query::Query;
@@ -81,6 +82,23 @@ fn s3_error_with(code: S3ErrorCode, status: StatusCode, message: impl Into<Strin
     let mut err = S3Error::with_message(code, message.into());
     err.set_status_code(status);
     s3_error(err)
+}
+
+/// s3s refuses a path it cannot parse with a bare error code; AWS says
+/// why, and clients show it. The path is read here exactly as s3s reads it.
+fn path_refusal(req: &Request<Incoming>) -> Option<Response<Body>> {
+    let (code, message) = match urlencoding::decode(req.uri().path()) {
+        Err(_) => (S3ErrorCode::InvalidURI, "Couldn't parse the specified URI."),
+        Ok(path) => match s3s::path::parse_path_style_with_validation(&path, &crate::auth::TernNames) {
+            Ok(_) => return None,
+            Err(ParseS3PathError::InvalidPath) => (S3ErrorCode::InvalidURI, "Couldn't parse the specified URI."),
+            Err(ParseS3PathError::InvalidBucketName) => {
+                (S3ErrorCode::InvalidBucketName, "The specified bucket is not valid.")
+            }
+            Err(ParseS3PathError::KeyTooLong) => (S3ErrorCode::KeyTooLongError, "Your key is too long"),
+        },
+    };
+    Some(s3_error_with(code, StatusCode::BAD_REQUEST, message))
 }
 
 /// A header as s3s reads it: its one value that is UTF-8 (values that are
@@ -213,6 +231,9 @@ impl OuterLayer {
     }
 
     async fn s3(&self, mut req: Request<Incoming>, query: &Query) -> (Served, Response<Body>) {
+        if let Some(refusal) = path_refusal(&req) {
+            return (Served::Refused, refusal);
+        }
         self.admit_session(&mut req, query);
         if let Some(refusal) = self.check_v2(&req, query).await {
             return (Served::Refused, refusal);

@@ -1,6 +1,6 @@
 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
 
-use crate::{EAST, WEST, bucket, code, status, two_regions};
+use crate::{EAST, WEST, bucket, code, message, status, two_regions};
 
 fn in_region(region: &str) -> CreateBucketConfiguration {
     CreateBucketConfiguration::builder().location_constraint(BucketLocationConstraint::from(region)).build()
@@ -84,7 +84,10 @@ async fn invalid_and_busy_buckets_are_refused() {
     for name in ["ab", "Upper-Case", "bad..dots", "192.168.0.1"] {
         let err = east.create_bucket().bucket(name).send().await.unwrap_err();
         assert_eq!(code(&err), "InvalidBucketName", "{name}");
+        assert_eq!(message(&err), "The specified bucket is not valid.", "{name}");
     }
+    let long_key = east.put_object().bucket("busy").key("k".repeat(1025)).send().await.unwrap_err();
+    assert_eq!((code(&long_key).as_str(), message(&long_key).as_str()), ("KeyTooLongError", "Your key is too long"));
     bucket(&east, "busy").await;
     east.put_object().bucket("busy").key("k").body("x".as_bytes().to_vec().into()).send().await.unwrap();
     let busy = east.delete_bucket().bucket("busy").send().await.unwrap_err();

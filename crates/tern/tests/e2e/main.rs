@@ -46,6 +46,14 @@ where
     err.as_service_error().and_then(|e| e.code()).map_or_else(|| format!("{err:?}"), str::to_owned)
 }
 
+/// The AWS error message of a failed SDK call.
+pub fn message<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata,
+{
+    err.as_service_error().and_then(|e| e.message()).unwrap_or_default().to_owned()
+}
+
 /// The HTTP status of a failed SDK call.
 pub fn status<E>(err: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> u16 {
     err.raw_response().map(|r| r.status().as_u16()).unwrap_or_default()
