@@ -168,6 +168,7 @@ mod tests {
         }
         let reopened = open(dir.path(), &root).await;
         assert_eq!(reopened.store.key(&id).unwrap().materials.len(), 2);
+        drop(reopened);
         let docs = Arc::new(SqliteMeta::open(&dir.path().join("meta.db")).await.unwrap());
         let other_root = Key256::random().unwrap();
         let links = links(Arc::clone(&docs), &other_root).await;

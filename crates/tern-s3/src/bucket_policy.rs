@@ -1,17 +1,17 @@
 //! Bucket policies (`Put`/`Get`/`DeleteBucketPolicy`, `GetBucketPolicyStatus`)
 //! and Block Public Access (`Put`/`Get`/`DeletePublicAccessBlock`). A policy
-//! is stored as written (a versioned document), parsed once, and kept per
-//! bucket in memory (where front-ends share the store, the stored text is
-//! read for every authorization and only its parse is kept, so a change made
-//! through any front-end holds at once on all); every S3 authorization of the bucket's resources reads
-//! it beside the caller's identity policies ([`Region::authorize_in`]).
+//! is stored as written (a versioned document). Every S3 authorization of
+//! the bucket's resources reads the stored text (the embedded store keeps
+//! it in memory, forgetting it when a write commits; a shared store is read
+//! every time, so a change made through any front-end holds at once on
+//! all) and reuses its parse while the text is the same; the policy is
+//! evaluated beside the caller's identity policies ([`Region::authorize_in`]).
 //! Block Public Access is on for every bucket until removed, and the
 //! deployment's account-wide setting adds to it: a public policy cannot be
 //! put, and only the account's principals reach a bucket whose policy is
 //! public.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use s3s::{S3Result, s3_error};
@@ -25,14 +25,11 @@ use crate::stored::StoredConfig;
 /// AWS's largest bucket policy.
 const MAX_POLICY_BYTES: usize = 20 * 1024;
 
-/// The parsed policies of this region's buckets, by bucket.
+/// The parsed policies of this region's buckets, by bucket, each with the
+/// text it was parsed from: only the store says which policy holds.
 #[derive(Default)]
 pub struct BucketPolicies {
-    /// Counts changes, so a read of the store that a change overtook is
-    /// not cached.
-    changed: AtomicU64,
-    /// `None`: the bucket has no policy.
-    parsed: Mutex<HashMap<String, Option<ParsedPolicy>>>,
+    parsed: Mutex<HashMap<String, ParsedPolicy>>,
 }
 
 #[derive(Clone)]
@@ -50,18 +47,23 @@ impl ParsedPolicy {
 }
 
 impl BucketPolicies {
-    fn cache(&self) -> MutexGuard<'_, HashMap<String, Option<ParsedPolicy>>> {
+    fn cache(&self) -> MutexGuard<'_, HashMap<String, ParsedPolicy>> {
         self.parsed.lock().expect("bucket policy cache lock")
     }
 
-    /// Records `bucket`'s new policy, or forgets what was known of it (`None`).
-    fn changed(&self, bucket: &str, now: Option<ParsedPolicy>) {
-        let mut cache = self.cache();
-        self.changed.fetch_add(1, Ordering::SeqCst);
-        match now {
-            Some(policy) => cache.insert(bucket.to_owned(), Some(policy)),
-            None => cache.remove(bucket),
-        };
+    /// `text`, the policy `bucket` has now, parsed (again only if it changed).
+    fn parse(&self, bucket: &str, text: String) -> Arc<Policy> {
+        if let Some(known) = self.cache().get(bucket).filter(|known| known.text == text) {
+            return Arc::clone(&known.policy);
+        }
+        let parsed = ParsedPolicy::of(text);
+        let policy = Arc::clone(&parsed.policy);
+        self.cache().insert(bucket.to_owned(), parsed);
+        policy
+    }
+
+    fn forget(&self, bucket: &str) {
+        self.cache().remove(bucket);
     }
 }
 
@@ -189,10 +191,7 @@ impl Region {
         if !self.iam.principals_exist_current(&policy.named_principals()).await {
             return Err(malformed("Invalid principal in policy"));
         }
-        StoredPolicy { text: text.to_owned() }.store(&*self.meta, bucket).await?;
-        let parsed = ParsedPolicy { text: text.to_owned(), policy: Arc::new(policy) };
-        self.bucket_policies.changed(bucket, Some(parsed));
-        Ok(())
+        StoredPolicy { text: text.to_owned() }.store(&*self.meta, bucket).await
     }
 
     pub(crate) async fn get_bucket_policy(&self, bucket: &str) -> S3Result<String> {
@@ -215,32 +214,15 @@ impl Region {
         Ok(self.bucket_policy(bucket).await?.ok_or_else(no_policy)?.is_public())
     }
 
-    /// The bucket's policy, parsed; cached until it changes, for buckets
-    /// of this region only (so names a caller makes up take no memory).
-    /// Where other front-ends share the store, any of them may have changed
-    /// it: the stored text is read every time, and only its parse reused.
+    /// The bucket's policy, parsed. The text as the store has it decides;
+    /// only its parse is kept here, with the text, so nothing kept here can
+    /// outlive a change (one whose caller hung up, or another front-end's).
     pub async fn bucket_policy(&self, bucket: &str) -> S3Result<Option<Arc<Policy>>> {
-        let shared = self.meta.is_shared();
-        if !shared && let Some(cached) = self.bucket_policies.cache().get(bucket) {
-            return Ok(cached.as_ref().map(|p| Arc::clone(&p.policy)));
-        }
-        // A change while this reads the store must not be undone by caching
-        // what was read before it.
-        let generation = self.bucket_policies.changed.load(Ordering::SeqCst);
-        let stored = StoredPolicy::load(&*self.meta, bucket).await?;
-        let reused = match (&stored, self.bucket_policies.cache().get(bucket)) {
-            (Some(stored), Some(Some(cached))) if cached.text == stored.text => Some(cached.clone()),
-            _ => None,
+        let Some(stored) = StoredPolicy::load(&*self.meta, bucket).await? else {
+            self.bucket_policies.forget(bucket);
+            return Ok(None);
         };
-        let parsed = reused.or_else(|| stored.map(|p| ParsedPolicy::of(p.text)));
-        // "No policy" is worth remembering only where nobody else may put one.
-        if parsed.is_some() || (!shared && self.meta.get_bucket(bucket).await.map_err(store_error)?.is_some()) {
-            let mut cache = self.bucket_policies.cache();
-            if self.bucket_policies.changed.load(Ordering::SeqCst) == generation {
-                cache.insert(bucket.to_owned(), parsed.clone());
-            }
-        }
-        Ok(parsed.map(|p| p.policy))
+        Ok(Some(self.bucket_policies.parse(bucket, stored.text)))
     }
 
     pub(crate) async fn put_public_access_block(&self, bucket: &str, config: PublicAccessBlock) -> S3Result<()> {
@@ -274,9 +256,9 @@ impl Region {
         Ok(own.or(self.account_public_access_block))
     }
 
-    /// Forgets what is cached of `bucket`'s policy (it changed, or the bucket went).
+    /// Drops the parse kept of `bucket`'s policy (memory only: the stored text decides).
     pub(crate) fn forget_bucket_policy(&self, bucket: &str) {
-        self.bucket_policies.changed(bucket, None);
+        self.bucket_policies.forget(bucket);
     }
 
     /// Whether `who` may take `action` on `resource` with the request's

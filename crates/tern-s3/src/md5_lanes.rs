@@ -5,7 +5,7 @@
 //! Independent bodies can share SIMD lanes (md5-many: 8 with AVX2, 16 with
 //! AVX-512; eight 1 MiB bodies hash at ~6× the scalar rate). So a chunk is
 //! not hashed when it arrives: it waits in a queue shared by the region's
-//! uploads, and whoever needs a digest, or brings the queue to
+//! uploads, and whoever needs a digest, or brings the queue to its share of
 //! [`PASS_BYTES`] or [`PASS_UPLOADS`], hashes everything waiting in one
 //! multi-buffer pass. There is no thread of its own and no hand-off: a pass
 //! runs on a task that had hashing to do anyway.
@@ -17,10 +17,13 @@ use bytes::{Bytes, BytesMut};
 use md5_many::{Md5Many, Md5State};
 use tokio::sync::Notify;
 
-/// Bytes waiting (of all uploads) that start a pass: enough for several
-/// uploads to fill lanes side by side, and a bound on the memory held.
-/// Eight 1 MiB uploads at once filled 42% of the lanes' work with 8 MiB
-/// and 29% with 2 MiB, and left 7% (against 16%) to the scalar compressor.
+/// Bytes waiting (of all uploads) that start a pass when eight or more
+/// uploads wait; an eighth of it per upload when fewer do (but two eighths
+/// at least). Passes wait long enough for uploads to fill lanes side by
+/// side: eight 1 MiB uploads at once filled 42% of the lanes' work with a
+/// fixed 8 MiB, 29% with a fixed 2 MiB, and left 7% (against 16%) to the
+/// scalar compressor. Yet a pass holds its thread for ~2 ms at most,
+/// whatever the count: one upload alone does not wait for 8 MiB.
 const PASS_BYTES: usize = 8 << 20;
 /// Uploads waiting that start a pass, however few bytes they have.
 const PASS_UPLOADS: usize = 64;
@@ -142,7 +145,7 @@ impl Md5Lane {
                 queue.uploads.push(Arc::clone(&self.upload));
             }
             queue.bytes += len;
-            queue.bytes >= PASS_BYTES || queue.uploads.len() >= PASS_UPLOADS
+            pass_due(&queue)
         };
         if full {
             self.lanes.run_pass();
@@ -286,6 +289,11 @@ fn take_waiting(upload: Arc<Upload>) -> Option<Taken> {
     let (state, pieces) = (hashing.state, std::mem::take(&mut hashing.waiting));
     drop(hashing);
     Some(Taken { upload, state, pieces })
+}
+
+fn pass_due(queue: &Queue) -> bool {
+    let uploads = queue.uploads.len();
+    queue.bytes >= PASS_BYTES / 8 * uploads.clamp(2, 8) || uploads >= PASS_UPLOADS
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -41,12 +41,26 @@ impl GroupCommitter {
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
     {
+        self.write_then(write, || ()).await
+    }
+
+    /// As [`Self::write`], and runs `then` in the writer task once the
+    /// batch's outcome is known, before the caller hears it. A write queued
+    /// here happens even if its caller is dropped (a client that hangs up),
+    /// so what must follow it, such as forgetting what it changed, cannot
+    /// be left to the caller.
+    pub(crate) async fn write_then<T, F>(&self, write: F, then: impl FnOnce() + Send + 'static) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |conn| {
             Box::pin(async move {
                 let result = write(conn).await;
                 let ok = result.is_ok();
                 let finish: Finish = Box::new(move |commit| {
+                    then();
                     let outcome = match (result, commit) {
                         (Ok(value), Ok(())) => Ok(value),
                         (Ok(_), Err(e)) => Err(StoreError::NotCommitted(e)),
@@ -150,5 +164,32 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(rows, [1, 3]);
+    }
+
+    #[tokio::test]
+    async fn what_follows_a_write_runs_when_its_caller_is_gone() {
+        let mut conn = SqliteConnection::connect("sqlite::memory:").await.unwrap();
+        sqlx::query("CREATE TABLE t (n INTEGER)").execute(&mut conn).await.unwrap();
+        let committer = GroupCommitter::start(conn);
+        let followed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = Arc::clone(&followed);
+        let write = committer.write_then(
+            |conn| {
+                Box::pin(async move {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    sqlx::query("INSERT INTO t (n) VALUES (7)").execute(&mut *conn).await?;
+                    Ok(())
+                })
+            },
+            move || flag.store(true, std::sync::atomic::Ordering::SeqCst),
+        );
+        // The caller gives up while the write runs.
+        assert!(tokio::time::timeout(std::time::Duration::from_millis(5), write).await.is_err());
+        let rows: Vec<i64> = committer
+            .write(|conn| Box::pin(async move { Ok(sqlx::query_scalar("SELECT n FROM t").fetch_all(conn).await?) }))
+            .await
+            .unwrap();
+        assert_eq!(rows, [7]);
+        assert!(followed.load(std::sync::atomic::Ordering::SeqCst));
     }
 }

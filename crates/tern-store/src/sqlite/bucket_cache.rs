@@ -5,13 +5,22 @@
 //! CPU than the reads themselves.
 //!
 //! Only buckets that exist are kept, so names a caller makes up take no
-//! memory. A write that changes a bucket or a document bumps the cache's
-//! generation after it commits; a read made before that may not be kept.
+//! memory, and only so many, with short documents: a caller who may create
+//! buckets cannot make the cache hold more than a few tens of MiB. A write
+//! that changes a bucket or a document bumps the cache's generation after
+//! it commits (in the writer task, so even when its caller is gone); a read
+//! made before that is not kept.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::model::BucketRecord;
+
+/// Buckets kept at most; past it, keeping one forgets another.
+const MAX_BUCKETS: usize = 4096;
+/// Longer documents are not kept (a policy is at most 20 KiB, a lifecycle
+/// or replication document of many rules far more); they are read each time.
+const MAX_DOCUMENT: usize = 4096;
 
 #[derive(Default)]
 pub(super) struct BucketCache {
@@ -60,16 +69,20 @@ impl BucketCache {
     /// Keeps `record`, read from the store under `generation`.
     pub(super) fn keep_bucket(&self, generation: u64, record: &BucketRecord) {
         let mut inner = self.lock();
-        if inner.generation == generation {
-            let configs = HashMap::new();
-            inner.buckets.entry(record.name.clone()).or_insert_with(|| Cached { record: record.clone(), configs });
+        if inner.generation != generation || inner.buckets.contains_key(&record.name) {
+            return;
         }
+        if inner.buckets.len() >= MAX_BUCKETS {
+            let evicted = inner.buckets.keys().next().cloned();
+            evicted.map(|name| inner.buckets.remove(&name));
+        }
+        inner.buckets.insert(record.name.clone(), Cached { record: record.clone(), configs: HashMap::new() });
     }
 
     /// Keeps a document read under `generation`, if its bucket is kept.
     pub(super) fn keep_config(&self, generation: u64, bucket: &str, kind: &str, body: Option<&str>) {
         let mut inner = self.lock();
-        if inner.generation != generation {
+        if inner.generation != generation || body.is_some_and(|body| body.len() > MAX_DOCUMENT) {
             return;
         }
         if let Some(cached) = inner.buckets.get_mut(bucket) {
@@ -127,5 +140,20 @@ mod tests {
         let now = cache.generation();
         cache.keep_config(now, "made-up", "encryption", None);
         assert_eq!(cache.config("made-up", "encryption"), Kept::Unknown);
+    }
+
+    #[test]
+    fn what_is_kept_is_bounded() {
+        let cache = BucketCache::default();
+        let now = cache.generation();
+        for i in 0..MAX_BUCKETS + 10 {
+            cache.keep_bucket(now, &record(&format!("b{i}"), Versioning::Enabled));
+        }
+        assert_eq!(cache.lock().buckets.len(), MAX_BUCKETS);
+        let kept = cache.lock().buckets.keys().next().cloned().unwrap();
+        cache.keep_config(now, &kept, "lifecycle", Some(&"x".repeat(MAX_DOCUMENT + 1)));
+        assert_eq!(cache.config(&kept, "lifecycle"), Kept::Unknown);
+        cache.keep_config(now, &kept, "encryption", Some(&"x".repeat(MAX_DOCUMENT)));
+        assert!(matches!(cache.config(&kept, "encryption"), Kept::Document(Some(_))));
     }
 }

@@ -8,6 +8,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -43,12 +44,15 @@ const UPLOAD_COLUMNS: &str = "upload_id, bucket, key, created_ms, attrs, tags";
 pub struct SqliteMeta {
     writer: GroupCommitter,
     reader: SqlitePool,
-    buckets: bucket_cache::BucketCache,
+    buckets: Arc<bucket_cache::BucketCache>,
+    /// Held while open: what is kept in memory assumes no other writer.
+    _exclusive: std::fs::File,
 }
 
 impl SqliteMeta {
     /// Opens (creating if needed) the database at `path` and migrates it.
     pub async fn open(path: &Path) -> StoreResult<Self> {
+        let exclusive = lock_exclusively(path)?;
         // SQLite gives its WAL and shared-memory files the database file's
         // mode, so a private database file keeps all three private.
         if !path.exists() {
@@ -70,11 +74,36 @@ impl SqliteMeta {
         MIGRATOR.run(&mut conn).await?;
         let writer = GroupCommitter::start(conn);
         let reader = SqlitePoolOptions::new().max_connections(8).connect_with(options.read_only(true)).await?;
-        Ok(Self { writer, reader, buckets: bucket_cache::BucketCache::default() })
+        Ok(Self { writer, reader, buckets: Arc::default(), _exclusive: exclusive })
     }
 
     pub(crate) fn reader(&self) -> &SqlitePool {
         &self.reader
+    }
+
+    /// What a write to `bucket` runs once it has committed (or not): the
+    /// cache forgets the bucket.
+    fn forget(&self, bucket: &str) -> impl FnOnce() + Send + 'static {
+        let (buckets, bucket) = (Arc::clone(&self.buckets), bucket.to_owned());
+        move || buckets.changed(&bucket)
+    }
+}
+
+/// Locks `<path>-lock` (a file of its own: closing any other descriptor of
+/// the database would drop `SQLite`'s own locks on it), or says who holds it.
+fn lock_exclusively(path: &Path) -> StoreResult<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut name = path.as_os_str().to_owned();
+    name.push("-lock");
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).mode(0o600).open(&name)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(std::io::Error::new(
+            std::io::ErrorKind::WouldBlock,
+            format!("{} is open in another process: one process at a time opens an embedded store", path.display()),
+        )
+        .into()),
+        Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
     }
 }
 
@@ -87,12 +116,11 @@ fn audited(sql: String) -> sqlx::AssertSqlSafe<String> {
 #[async_trait]
 impl MetaStore for SqliteMeta {
     async fn create_bucket(&self, bucket: &BucketRecord) -> StoreResult<()> {
-        let name = bucket.name.clone();
         let bucket = bucket.clone();
-        let created =
-            self.writer.write(move |conn| Box::pin(async move { writes::create_bucket(conn, &bucket).await })).await;
-        self.buckets.changed(&name);
-        created
+        let changed = self.forget(&bucket.name);
+        self.writer
+            .write_then(move |conn| Box::pin(async move { writes::create_bucket(conn, &bucket).await }), changed)
+            .await
     }
 
     async fn get_bucket(&self, name: &str) -> StoreResult<Option<BucketRecord>> {
@@ -119,33 +147,32 @@ impl MetaStore for SqliteMeta {
     }
 
     async fn delete_bucket(&self, name: &str) -> StoreResult<Displaced> {
-        let owned = name.to_owned();
-        let deleted =
-            self.writer.write(move |conn| Box::pin(async move { writes::delete_bucket(conn, &owned).await })).await;
-        self.buckets.changed(name);
-        deleted
+        let changed = self.forget(name);
+        let name = name.to_owned();
+        self.writer
+            .write_then(move |conn| Box::pin(async move { writes::delete_bucket(conn, &name).await }), changed)
+            .await
     }
 
     async fn set_versioning(&self, name: &str, state: Versioning) -> StoreResult<()> {
-        let owned = name.to_owned();
-        let set = self
-            .writer
-            .write(move |conn| Box::pin(async move { writes::set_versioning(conn, &owned, state).await }))
-            .await;
-        self.buckets.changed(name);
-        set
+        let changed = self.forget(name);
+        let name = name.to_owned();
+        self.writer
+            .write_then(move |conn| Box::pin(async move { writes::set_versioning(conn, &name, state).await }), changed)
+            .await
     }
 
     async fn put_bucket_config(&self, bucket: &str, kind: &str, body: Option<&str>) -> StoreResult<()> {
-        let (owned, kind, body) = (bucket.to_owned(), kind.to_owned(), body.map(str::to_owned));
-        let put = self
-            .writer
-            .write(move |conn| {
-                Box::pin(async move { writes::put_bucket_config(conn, &owned, &kind, body.as_deref()).await })
-            })
-            .await;
-        self.buckets.changed(bucket);
-        put
+        let changed = self.forget(bucket);
+        let (bucket, kind, body) = (bucket.to_owned(), kind.to_owned(), body.map(str::to_owned));
+        self.writer
+            .write_then(
+                move |conn| {
+                    Box::pin(async move { writes::put_bucket_config(conn, &bucket, &kind, body.as_deref()).await })
+                },
+                changed,
+            )
+            .await
     }
 
     async fn get_bucket_config(&self, bucket: &str, kind: &str) -> StoreResult<Option<String>> {
@@ -558,5 +585,51 @@ impl DocStore for SqliteMeta {
     async fn write_docs(&self, writes: Vec<DocWrite>, expect: &[(&'static str, i64)]) -> StoreResult<()> {
         let expect = expect.to_vec();
         self.writer.write(move |conn| Box::pin(async move { writes::write_docs(conn, &writes, &expect).await })).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::FutureExt as _;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_second_opening_is_refused_until_the_first_is_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meta.db");
+        let first = SqliteMeta::open(&path).await.unwrap();
+        let Err(refused) = SqliteMeta::open(&path).await else { panic!("opened twice") };
+        assert!(refused.to_string().contains("open in another process"), "{refused}");
+        first.close().await;
+        drop(first);
+        SqliteMeta::open(&path).await.unwrap();
+    }
+
+    /// A client that hangs up after its write was queued: the write still
+    /// commits, and what is kept of the bucket must not hide it.
+    #[tokio::test]
+    async fn a_write_whose_caller_left_is_not_hidden_by_what_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = SqliteMeta::open(&dir.path().join("meta.db")).await.unwrap();
+        let record = BucketRecord { name: "b".into(), created_ms: 1, versioning: Versioning::Unversioned };
+        meta.create_bucket(&record).await.unwrap();
+        meta.put_bucket_config("b", "encryption", Some("{}")).await.unwrap();
+        assert_eq!(meta.get_bucket("b").await.unwrap(), Some(record));
+        assert_eq!(meta.get_bucket_config("b", "encryption").await.unwrap().as_deref(), Some("{}"));
+
+        // Each write is polled once (which queues it), then dropped.
+        assert!(meta.set_versioning("b", Versioning::Enabled).now_or_never().is_none());
+        assert!(meta.put_bucket_config("b", "encryption", None).now_or_never().is_none());
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let versioning = meta.get_bucket("b").await.unwrap().map(|b| b.versioning);
+            let encryption = meta.get_bucket_config("b", "encryption").await.unwrap();
+            if versioning == Some(Versioning::Enabled) && encryption.is_none() {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "still {versioning:?} and {encryption:?}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 }
