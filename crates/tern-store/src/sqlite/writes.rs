@@ -39,10 +39,47 @@ fn check_precondition(current: Option<&SqliteRow>, precondition: Option<&Precond
     precondition.map_or(Ok(()), |p| p.check(live))
 }
 
-/// The body of `put_version`, shared with `complete_upload`. Every statement
-/// is a round trip to the writer connection's thread, so there are as few as
-/// possible: the bucket's existence is the foreign key's job, and the current
-/// version is read only when a precondition needs it.
+/// A new version's row, its blobs' ownership and its replication tasks, in
+/// one round trip. Its parameters, in order: the 13 columns of the row, the
+/// parts again (JSON: the blobs to claim), then bucket, key, version id,
+/// size, modified twice and the tasks (JSON). (Anonymous parameters: sqlx
+/// numbers them on across the statements of one query, but stops binding a
+/// statement at the first unused number past the values it was given.)
+/// Only blobs nobody owns are claimed; the caller compares what comes back
+/// (`RETURNING blob`) with what it asked for.
+macro_rules! insert_row {
+    () => {
+        "INSERT INTO versions (bucket, key, version_id, is_latest, is_delete_marker, modified_ms, size, etag, attrs, \
+            tags, tags_stamp, inline_data, parts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?); \
+        INSERT INTO blob_owners (blob) SELECT part.value ->> 'blob' FROM json_each(?) AS part WHERE true \
+            ON CONFLICT DO NOTHING RETURNING blob; \
+        INSERT INTO replication_tasks (bucket, key, version_id, rule_id, destination, role, replica_kms_key_id, \
+            storage_class, size, state, not_before_ms, created_ms) \
+            SELECT ?, ?, ?, task.value ->> 'rule_id', task.value ->> 'destination', task.value ->> 'role', \
+            task.value ->> 'replica_kms_key_id', task.value ->> 'storage_class', ?, 'PENDING', ?, ? \
+            FROM json_each(?) AS task;"
+    };
+}
+const INSERT_ROW: &str = insert_row!();
+
+/// A new latest version, in one round trip: a null version replaces the
+/// key's null version, whose blobs lose their owner and whose parts come
+/// back (`RETURNING parts`) for the caller to delete after the commit;
+/// whatever was latest no longer is; then [`INSERT_ROW`]. Its own
+/// parameters come first: version id, bucket, key, twice, then bucket, key.
+const INSERT_LATEST: &str = concat!(
+    "DELETE FROM blob_owners WHERE ? = 'null' AND blob IN (SELECT part.value ->> 'blob' \
+        FROM versions, json_each(versions.parts) AS part \
+        WHERE versions.bucket = ? AND versions.key = ? AND versions.version_id = 'null'); \
+    DELETE FROM versions WHERE ? = 'null' AND bucket = ? AND key = ? AND version_id = 'null' RETURNING parts; \
+    UPDATE versions SET is_latest = 0 WHERE bucket = ? AND key = ? AND is_latest = 1; ",
+    insert_row!()
+);
+
+/// The body of `put_version`, shared with `complete_upload`. Every round
+/// trip to the writer connection's thread costs two thread hand-offs, so a
+/// version is one (two when a precondition needs the current version read
+/// first); the bucket's existence is the foreign key's job.
 pub(super) async fn insert_version(
     conn: &mut SqliteConnection,
     v: &NewVersion,
@@ -59,108 +96,99 @@ pub(super) async fn insert_version(
         .await?;
         check_precondition(current.as_ref(), precondition)?;
     }
+    debug_assert_eq!(NULL_VERSION, "null", "INSERT_LATEST names the null version");
+    let rows = insert_row(conn, v, true).await?;
     let mut displaced = Displaced::default();
-    let mut replaced_latest = false;
-    if v.version_id == NULL_VERSION {
-        let old = sqlx::query(
-            "DELETE FROM versions WHERE bucket = ? AND key = ? AND version_id = ? RETURNING parts, is_latest",
-        )
-        .bind(&v.bucket)
-        .bind(&v.key)
-        .bind(NULL_VERSION)
-        .fetch_optional(&mut *conn)
-        .await?;
-        if let Some(row) = old {
-            let parts: Vec<BlobPart> = serde_json::from_str(row.try_get("parts")?)?;
-            displaced.blobs.extend(parts.into_iter().map(|p| p.blob));
-            release_blobs(conn, &displaced.blobs).await?;
-            replaced_latest = row.try_get("is_latest")?;
-        }
+    for replaced in rows.iter().filter_map(|row| row.try_get::<&str, _>("parts").ok()) {
+        let parts: Vec<BlobPart> = serde_json::from_str(replaced)?;
+        displaced.blobs.extend(parts.into_iter().map(|p| p.blob));
     }
-    if !replaced_latest {
-        sqlx::query("UPDATE versions SET is_latest = 0 WHERE bucket = ? AND key = ? AND is_latest = 1")
-            .bind(&v.bucket)
-            .bind(&v.key)
-            .execute(&mut *conn)
-            .await?;
-    }
-    insert_row(conn, v, true).await?;
     Ok(displaced)
-}
-
-/// Records `blobs` as owned by the row being written; a blob some other
-/// row owns is refused.
-async fn claim_blobs<'a>(conn: &mut SqliteConnection, blobs: impl Iterator<Item = &'a str>) -> StoreResult<()> {
-    for blob in blobs {
-        let claimed = sqlx::query("INSERT INTO blob_owners (blob) VALUES (?)").bind(blob).execute(&mut *conn).await;
-        match claimed {
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                return Err(StoreError::BlobInUse(blob.to_owned()));
-            }
-            other => {
-                other?;
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Forgets the owner of `blobs`, whose row is gone: they may be deleted.
 async fn release_blobs(conn: &mut SqliteConnection, blobs: &[String]) -> StoreResult<()> {
-    for blob in blobs {
-        sqlx::query("DELETE FROM blob_owners WHERE blob = ?").bind(blob).execute(&mut *conn).await?;
+    if !blobs.is_empty() {
+        sqlx::query("DELETE FROM blob_owners WHERE blob IN (SELECT value FROM json_each(?))")
+            .bind(json(&blobs)?)
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }
 
-/// Inserts the version row (latest or not) and its replication tasks.
-async fn insert_row(conn: &mut SqliteConnection, v: &NewVersion, latest: bool) -> StoreResult<()> {
-    let inline = inline_of(&v.data);
-    let inserted = sqlx::query(
-        "INSERT INTO versions (bucket, key, version_id, is_latest, is_delete_marker, modified_ms, size, etag, \
-         attrs, tags, tags_stamp, inline_data, parts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&v.bucket)
-    .bind(&v.key)
-    .bind(&v.version_id)
-    .bind(latest)
-    .bind(v.is_delete_marker)
-    .bind(v.modified_ms)
-    .bind(to_i64(v.size)?)
-    .bind(&v.etag)
-    .bind(json(&v.attrs)?)
-    .bind(json(&v.tags)?)
-    .bind(v.tags_stamp)
-    .bind(inline)
-    .bind(json(&parts_of(&v.data))?)
-    .execute(&mut *conn)
-    .await;
-    match inserted {
-        Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => return Err(StoreError::NoSuchBucket),
-        Err(e) => return Err(e.into()),
-        Ok(_) => {}
+/// Records `blob` as owned by the part being written; a blob some other
+/// row owns is refused.
+async fn claim_blob(conn: &mut SqliteConnection, blob: &str) -> StoreResult<()> {
+    let claimed = sqlx::query("INSERT INTO blob_owners (blob) VALUES (?)").bind(blob).execute(&mut *conn).await;
+    match claimed {
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::BlobInUse(blob.to_owned())),
+        other => other.map(|_| ()).map_err(Into::into),
     }
-    claim_blobs(conn, v.data.blob_ids()).await?;
-    for task in &v.replication {
-        sqlx::query(
-            "INSERT INTO replication_tasks (bucket, key, version_id, rule_id, destination, role, replica_kms_key_id, \
-             storage_class, size, state, not_before_ms, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'PENDING', ?, ?)",
-        )
+}
+
+/// Inserts `v`, through [`INSERT_LATEST`] if it is to be the latest, else
+/// [`INSERT_ROW`]; returns the rows they returned once every blob of `v`
+/// is claimed.
+async fn insert_row(conn: &mut SqliteConnection, v: &NewVersion, latest: bool) -> StoreResult<Vec<SqliteRow>> {
+    let inserted = bound_insert(v, latest)?.fetch_all(&mut *conn).await;
+    let rows = match inserted {
+        Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => return Err(StoreError::NoSuchBucket),
+        other => other?,
+    };
+    let mut claimed: HashSet<&str> = rows.iter().filter_map(|row| row.try_get::<&str, _>("blob").ok()).collect();
+    // A blob not claimed here is another row's (or named twice).
+    match v.data.blob_ids().find(|blob| !claimed.remove(blob)) {
+        Some(taken) => Err(StoreError::BlobInUse(taken.to_owned())),
+        None => Ok(rows),
+    }
+}
+
+/// [`INSERT_LATEST`] or [`INSERT_ROW`] with `v`'s values, in their order.
+fn bound_insert(v: &NewVersion, latest: bool) -> StoreResult<SqliteQuery<'_>> {
+    let mut query = sqlx::query(if latest { INSERT_LATEST } else { INSERT_ROW });
+    if latest {
+        for _ in 0..2 {
+            query = query.bind(&v.version_id).bind(&v.bucket).bind(&v.key);
+        }
+        query = query.bind(&v.bucket).bind(&v.key);
+    }
+    let (parts, size) = (json(&parts_of(&v.data))?, to_i64(v.size)?);
+    let tasks: Vec<serde_json::Value> = v.replication.iter().map(task_json).collect();
+    Ok(query
         .bind(&v.bucket)
         .bind(&v.key)
         .bind(&v.version_id)
-        .bind(&task.rule_id)
-        .bind(&task.destination)
-        .bind(&task.role)
-        .bind(&task.replica_kms_key_id)
-        .bind(&task.storage_class)
-        .bind(to_i64(v.size)?)
+        .bind(latest)
+        .bind(v.is_delete_marker)
+        .bind(v.modified_ms)
+        .bind(size)
+        .bind(&v.etag)
+        .bind(json(&v.attrs)?)
+        .bind(json(&v.tags)?)
+        .bind(v.tags_stamp)
+        .bind(inline_of(&v.data))
+        .bind(parts.clone())
+        .bind(parts)
+        .bind(&v.bucket)
+        .bind(&v.key)
+        .bind(&v.version_id)
+        .bind(size)
         .bind(v.modified_ms)
         .bind(v.modified_ms)
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(())
+        .bind(json(&tasks)?))
+}
+
+type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, <sqlx::Sqlite as sqlx::Database>::Arguments>;
+
+fn task_json(task: &NewTask) -> serde_json::Value {
+    serde_json::json!({
+        "rule_id": task.rule_id,
+        "destination": task.destination,
+        "role": task.role,
+        "replica_kms_key_id": task.replica_kms_key_id,
+        "storage_class": task.storage_class,
+    })
 }
 
 /// A replica from another region. Applying it twice changes nothing, and
@@ -554,7 +582,7 @@ pub(super) async fn put_part(conn: &mut SqliteConnection, part: &PartRecord) -> 
         .await?;
     let displaced: Vec<String> = old.into_iter().collect();
     release_blobs(conn, &displaced).await?;
-    claim_blobs(conn, std::iter::once(part.blob.as_str())).await?;
+    claim_blob(conn, &part.blob).await?;
     sqlx::query(
         "INSERT OR REPLACE INTO parts (upload_id, part_number, size, etag, blob, modified_ms, checksum, binding) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
