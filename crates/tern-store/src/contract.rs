@@ -235,6 +235,10 @@ async fn versions(store: &dyn MetaStore) {
     store.put_version(&version("b-ver", "n", NULL_VERSION, "a", blobs(&["old"])), None).await.unwrap();
     let displaced = store.put_version(&version("b-ver", "n", NULL_VERSION, "b", inline("new")), None).await.unwrap();
     assert_eq!(displaced.blobs, vec!["old".to_owned()]);
+    // Its blobs have no owner left: another version may take one.
+    store.put_version(&version("b-ver", "m", NULL_VERSION, "c", blobs(&["old"])), None).await.unwrap();
+    let (_, taken_back) = store.delete_version("b-ver", "m", NULL_VERSION, None).await.unwrap();
+    assert_eq!(taken_back.blobs, vec!["old".to_owned()]);
     let mut tagging = tag_write("b-ver", None, &[("t", "1")], &[]);
     tagging.key = "n".into();
     let tagged = store.put_tags(&tagging).await.unwrap();
@@ -576,6 +580,8 @@ async fn blob_ownership(store: &dyn MetaStore) {
     let thief = version("owners", "b", "v2", "e", blobs(&["ba"]));
     assert!(matches!(store.put_version(&thief, None).await, Err(StoreError::BlobInUse(b)) if b == "ba"));
     assert!(matches!(store.put_replica(&thief).await, Err(StoreError::BlobInUse(_))));
+    let twice = version("owners", "c", "v3", "e", blobs(&["bd", "bd"]));
+    assert!(matches!(store.put_version(&twice, None).await, Err(StoreError::BlobInUse(b)) if b == "bd"));
     assert!(store.get_version("owners", "b", None).await.unwrap().is_none(), "a refused write leaves nothing");
 
     let replica = version("owners", "c", "v3", "e", blobs(&["bc"]));

@@ -132,8 +132,9 @@ async fn claim_blobs(conn: &mut PgConnection, blobs: Vec<String>) -> StoreResult
     .bind(&blobs)
     .fetch_all(&mut *conn)
     .await?;
-    let claimed: HashSet<String> = claimed.into_iter().collect();
-    match blobs.into_iter().find(|b| !claimed.contains(b)) {
+    let mut claimed: HashSet<String> = claimed.into_iter().collect();
+    // A blob not claimed here is another row's (or named twice).
+    match blobs.into_iter().find(|b| !claimed.remove(b)) {
         Some(taken) => Err(StoreError::BlobInUse(taken)),
         None => Ok(()),
     }

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use sqlx::{Column as _, Row, SqliteConnection};
 
 use super::{TASK_COLUMNS, VERSION_COLUMNS, audited};
 use crate::docs::DocWrite;
@@ -99,10 +99,13 @@ pub(super) async fn insert_version(
     debug_assert_eq!(NULL_VERSION, "null", "INSERT_LATEST names the null version");
     let rows = insert_row(conn, v, true).await?;
     let mut displaced = Displaced::default();
-    for replaced in rows.iter().filter_map(|row| row.try_get::<&str, _>("parts").ok()) {
+    for replaced in returned(&rows, "parts")? {
         let parts: Vec<BlobPart> = serde_json::from_str(replaced)?;
         displaced.blobs.extend(parts.into_iter().map(|p| p.blob));
     }
+    // Never hand back for deletion a blob the new version holds.
+    let kept: HashSet<&str> = v.data.blob_ids().collect();
+    displaced.blobs.retain(|blob| !kept.contains(blob.as_str()));
     Ok(displaced)
 }
 
@@ -136,12 +139,18 @@ async fn insert_row(conn: &mut SqliteConnection, v: &NewVersion, latest: bool) -
         Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => return Err(StoreError::NoSuchBucket),
         other => other?,
     };
-    let mut claimed: HashSet<&str> = rows.iter().filter_map(|row| row.try_get::<&str, _>("blob").ok()).collect();
+    let mut claimed: HashSet<&str> = returned(&rows, "blob")?.into_iter().collect();
     // A blob not claimed here is another row's (or named twice).
     match v.data.blob_ids().find(|blob| !claimed.remove(blob)) {
         Some(taken) => Err(StoreError::BlobInUse(taken.to_owned())),
         None => Ok(rows),
     }
+}
+
+/// The values of `column` in the rows of the statements that return it.
+fn returned<'r>(rows: &'r [SqliteRow], column: &str) -> StoreResult<Vec<&'r str>> {
+    let from_statement = |row: &&SqliteRow| row.columns().iter().any(|c| c.name() == column);
+    rows.iter().filter(from_statement).map(|row| Ok(row.try_get::<&str, _>(column)?)).collect()
 }
 
 /// [`INSERT_LATEST`] or [`INSERT_ROW`] with `v`'s values, in their order.
@@ -723,4 +732,38 @@ pub(super) async fn write_docs(
         };
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Arguments as _;
+    use sqlx::Execute as _;
+
+    use super::*;
+    use crate::model::{ObjectAttrs, ObjectData};
+
+    /// A placeholder without its value would be NULL (sqlx stops binding
+    /// there), and `json_each(NULL)` would drop replication tasks silently.
+    #[test]
+    fn every_placeholder_of_an_insert_has_its_value() {
+        let v = NewVersion {
+            bucket: "b".into(),
+            key: "k".into(),
+            version_id: NULL_VERSION.into(),
+            is_delete_marker: false,
+            modified_ms: 1,
+            size: 1,
+            etag: "e".into(),
+            attrs: ObjectAttrs::default(),
+            tags: vec![],
+            tags_stamp: 1,
+            data: ObjectData::Inline(bytes::Bytes::from_static(b"x")),
+            replication: vec![],
+        };
+        for (latest, sql) in [(true, INSERT_LATEST), (false, INSERT_ROW)] {
+            let mut query = bound_insert(&v, latest).unwrap();
+            let bound = query.take_arguments().unwrap().unwrap().len();
+            assert_eq!(bound, sql.matches('?').count(), "latest: {latest}");
+        }
+    }
 }
