@@ -17,14 +17,16 @@ use bytes::{Bytes, BytesMut};
 use md5_many::{Md5Many, Md5State};
 use tokio::sync::Notify;
 
-/// Bytes waiting (of all uploads) that start a pass when four or more
-/// uploads wait; a quarter of it per upload when fewer do. Passes wait long
-/// enough for uploads to fill lanes side by side: eight 1 MiB uploads at
-/// once filled 43% of the lanes' work so (42% with a fixed 8 MiB, 29% with a fixed
-/// 2 MiB), and left 7% (against 16%) to the scalar compressor. Yet no pass
-/// holds its thread for more than ~3 ms: one upload alone (hashed by the
-/// scalar compressor) does not wait for 8 MiB.
+/// Bytes waiting (of all uploads) that start a pass whatever else holds:
+/// the most memory the queue keeps.
 const PASS_BYTES: usize = 8 << 20;
+/// The most of one upload a pass hashes (a pass holds its thread ~3 ms at
+/// most), and the bytes per waiting upload (up to four) that start a pass
+/// when several wait, or when one uploads alone.
+const PASS_SHARE: usize = 2 << 20;
+/// The least of the longest waiting upload a pass hashes, however little
+/// the others have.
+const MIN_SHARE: usize = 512 << 10;
 /// Uploads waiting that start a pass, however few bytes they have.
 const PASS_UPLOADS: usize = 64;
 /// Smaller chunks are copied together before they wait, so that a pass
@@ -119,10 +121,14 @@ struct Queue {
     /// their upload was in a pass are counted again when it comes back:
     /// a pass may start early, never late.
     bytes: usize,
+    /// Uploads begun and not finished: while another is under way, one
+    /// upload's bytes wait for it (it is most often writing a block).
+    live: usize,
 }
 
 impl Md5Lane {
     pub(crate) fn on(lanes: &Arc<Md5Lanes>) -> Self {
+        lock(&lanes.queue).live += 1;
         Self { upload: Arc::default(), lanes: Arc::clone(lanes) }
     }
 
@@ -148,7 +154,7 @@ impl Md5Lane {
             pass_due(&queue)
         };
         if full {
-            self.lanes.run_pass();
+            self.lanes.run_pass(None);
         }
     }
 
@@ -167,8 +173,11 @@ impl Md5Lane {
             };
             // Waiting pieces mean queued: this pass takes them, or one that
             // has just taken the queue will, and tells us when it is done.
-            if in_pass || !self.lanes.run_pass() {
+            if in_pass || !self.lanes.run_pass(Some(&self.upload)) {
                 self.upload.returned.notified().await;
+            } else {
+                // A pass hashes a bounded share: others run before the next.
+                tokio::task::yield_now().await;
             }
         }
     }
@@ -182,8 +191,10 @@ impl Drop for Md5Lane {
             hashing.gathering = BytesMut::new();
             hashing.queued
         };
+        let mut queue = lock(&self.lanes.queue);
+        queue.live -= 1;
         if queued {
-            lock(&self.lanes.queue).uploads.retain(|upload| !Arc::ptr_eq(upload, &self.upload));
+            queue.uploads.retain(|upload| !Arc::ptr_eq(upload, &self.upload));
         }
     }
 }
@@ -193,6 +204,48 @@ struct Taken {
     upload: Arc<Upload>,
     state: Md5State,
     pieces: VecDeque<Bytes>,
+    /// Bytes this pass may still hash of it.
+    budget: usize,
+}
+
+impl Taken {
+    fn waiting(&self) -> usize {
+        self.pieces.iter().map(Bytes::len).sum()
+    }
+
+    /// The next step's most: to the end of the first piece, or of the budget.
+    fn to_hash(&self) -> usize {
+        self.pieces.front().map_or(0, |piece| piece.len().min(self.budget))
+    }
+
+    fn advance(&mut self, n: usize) {
+        if self.pieces[0].len() == n {
+            self.pieces.pop_front();
+        } else {
+            self.pieces[0] = self.pieces[0].slice(n..);
+        }
+        self.budget -= n;
+    }
+}
+
+/// How much of each upload a pass hashes: as far as the second-longest
+/// waiting upload reaches, so that every step has two lanes or more (for a
+/// finishing upload, all it has, and the others as far; for one upload
+/// alone, all it has); never more than [`PASS_SHARE`], never less than
+/// [`MIN_SHARE`] of the longest.
+fn share(taken: &[Taken], finisher: Option<usize>) -> usize {
+    let reach = if let Some(f) = finisher {
+        taken[f].waiting()
+    } else {
+        let mut lengths: Vec<usize> = taken.iter().map(Taken::waiting).collect();
+        lengths.sort_unstable_by(|a, b| b.cmp(a));
+        match lengths.as_slice() {
+            [_, second, ..] => (*second).max(MIN_SHARE),
+            [only] => *only,
+            [] => 0,
+        }
+    };
+    reach.min(PASS_SHARE)
 }
 
 impl Md5Lanes {
@@ -201,17 +254,29 @@ impl Md5Lanes {
     }
 
     /// Hashes the waiting pieces of every queued upload; whether there were any.
-    fn run_pass(&self) -> bool {
-        let uploads = std::mem::take(&mut *lock(&self.queue)).uploads;
+    fn run_pass(&self, finisher: Option<&Arc<Upload>>) -> bool {
+        let uploads = {
+            let mut queue = lock(&self.queue);
+            queue.bytes = 0;
+            std::mem::take(&mut queue.uploads)
+        };
         let mut taken: Vec<Taken> = uploads.into_iter().filter_map(take_waiting).collect();
         if taken.is_empty() {
             return false;
         }
+        let finisher = finisher.and_then(|f| taken.iter().position(|t| Arc::ptr_eq(&t.upload, f)));
+        let share = share(&taken, finisher);
+        for t in &mut taken {
+            t.budget = share;
+        }
         // A panic here would otherwise leave every upload in the pass waiting forever.
         let hashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.hash(&mut taken))).is_ok();
-        for Taken { upload, state, .. } in taken {
+        for Taken { upload, state, mut pieces, .. } in taken {
             let mut hashing = lock(&upload.hashing);
             hashing.state = state;
+            // What this pass left comes before what arrived meanwhile.
+            pieces.append(&mut hashing.waiting);
+            hashing.waiting = pieces;
             hashing.in_pass = false;
             hashing.broken |= !hashed;
             if hashing.has_waiting() {
@@ -227,33 +292,33 @@ impl Md5Lanes {
         true
     }
 
-    /// Runs the uploads side by side, in equal steps that end where the
-    /// shortest current piece ends; the last one left runs alone.
+    /// Runs the uploads side by side, each as far as its budget, in equal
+    /// steps that end where the shortest current piece (or budget) ends;
+    /// the last one left runs alone.
     fn hash(&self, taken: &mut [Taken]) {
         loop {
-            let active: Vec<usize> = (0..taken.len()).filter(|&i| !taken[i].pieces.is_empty()).collect();
+            let active: Vec<usize> = (0..taken.len()).filter(|&i| taken[i].to_hash() > 0).collect();
             match active.as_slice() {
                 [] => return,
                 // One stream is faster on the scalar compressor than in a lane.
                 &[only] => {
-                    let Taken { state, pieces, .. } = &mut taken[only];
-                    pieces.drain(..).for_each(|piece| state.update(&piece));
+                    let alone = &mut taken[only];
+                    while alone.to_hash() > 0 {
+                        let n = alone.to_hash();
+                        alone.state.update(&alone.pieces[0][..n]);
+                        alone.advance(n);
+                    }
                     return;
                 }
                 _ => {}
             }
-            let step = active.iter().map(|&i| taken[i].pieces[0].len()).min().unwrap_or(0);
+            let step = active.iter().map(|&i| taken[i].to_hash()).min().unwrap_or(0);
             let mut states: Vec<Md5State> = active.iter().map(|&i| taken[i].state).collect();
             let inputs: Vec<&[u8]> = active.iter().map(|&i| &taken[i].pieces[0][..step]).collect();
             self.update_padded(&mut states, &inputs);
             for (i, state) in active.into_iter().zip(states) {
-                let Taken { state: kept, pieces, .. } = &mut taken[i];
-                *kept = state;
-                if pieces[0].len() == step {
-                    pieces.pop_front();
-                } else {
-                    pieces[0] = pieces[0].slice(step..);
-                }
+                taken[i].state = state;
+                taken[i].advance(step);
             }
         }
     }
@@ -288,12 +353,17 @@ fn take_waiting(upload: Arc<Upload>) -> Option<Taken> {
     hashing.in_pass = true;
     let (state, pieces) = (hashing.state, std::mem::take(&mut hashing.waiting));
     drop(hashing);
-    Some(Taken { upload, state, pieces })
+    Some(Taken { upload, state, pieces, budget: 0 })
 }
 
+/// Whether the queue should be hashed now: it holds [`PASS_BYTES`], or
+/// enough for the uploads waiting to share lanes, or one upload runs alone.
+/// While others are under way, one upload's bytes wait for theirs.
 fn pass_due(queue: &Queue) -> bool {
-    let uploads = queue.uploads.len();
-    queue.bytes >= PASS_BYTES / 4 * uploads.clamp(1, 4) || uploads >= PASS_UPLOADS
+    let waiting = queue.uploads.len();
+    let shared = waiting >= 2 && queue.bytes >= PASS_SHARE * waiting.min(4);
+    let alone = queue.live <= 1 && queue.bytes >= PASS_SHARE;
+    shared || alone || queue.bytes >= PASS_BYTES || waiting >= PASS_UPLOADS
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -407,6 +477,28 @@ mod tests {
         assert_eq!(hex::encode(lone.finish().await.unwrap()), expected(b"abc"));
         assert_eq!(hex::encode(dribble.finish().await.unwrap()), expected(&few));
         assert_eq!(hex::encode(stream.finish().await.unwrap()), expected(&many));
+    }
+
+    #[tokio::test]
+    async fn a_lone_upload_passes_early_and_one_among_others_waits_for_them() {
+        let lanes = Arc::new(Md5Lanes::default());
+        let (first, data) = (Md5Lane::on(&lanes), body(11, 3 * PASS_SHARE / 2));
+        push_in_chunks(&first, &data, PASS_SHARE / 4);
+        let waiting = |lane: &Md5Lane| lock(&lane.upload.hashing).waiting.iter().map(Bytes::len).sum::<usize>();
+        assert_eq!(waiting(&first), PASS_SHARE / 2, "alone, a pass came at PASS_SHARE");
+
+        // With a second upload under way, the first one's bytes wait for it.
+        let second = Md5Lane::on(&lanes);
+        let more = body(12, PASS_SHARE);
+        push_in_chunks(&first, &more, PASS_SHARE / 4);
+        assert_eq!(waiting(&first), 3 * PASS_SHARE / 2);
+        let other = body(13, PASS_SHARE);
+        push_in_chunks(&second, &other, PASS_SHARE / 4);
+        assert!(waiting(&first) < 3 * PASS_SHARE / 2, "both waiting: a shared pass");
+        let all: Vec<u8> = [&data[..], &more[..]].concat();
+        assert_eq!(hex::encode(first.finish().await.unwrap()), expected(&all));
+        assert_eq!(hex::encode(second.finish().await.unwrap()), expected(&other));
+        assert_eq!(lock(&lanes.queue).live, 0);
     }
 
     #[tokio::test]
