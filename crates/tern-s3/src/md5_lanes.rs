@@ -52,7 +52,8 @@ struct Upload {
 struct Hashing {
     state: Md5State,
     /// Pieces received and not hashed yet, in order; every one but the
-    /// last is at least `PIECE_MIN` long.
+    /// last is at least `PIECE_MIN` long (but the first, where a pass
+    /// stopped part way).
     waiting: VecDeque<Bytes>,
     /// Small chunks being copied together, after `waiting` (whose last
     /// piece is then not small).
@@ -61,8 +62,18 @@ struct Hashing {
     queued: bool,
     /// A pass holds the state (it comes back through `returned`).
     in_pass: bool,
+    standing: Standing,
+}
+
+/// Whether an upload's bytes are still to be hashed.
+#[derive(Default, PartialEq, Eq)]
+enum Standing {
+    #[default]
+    Sound,
     /// A pass panicked part way: the state is not to be trusted.
-    broken: bool,
+    Broken,
+    /// Its [`Md5Lane`] is gone: nobody will read the digest.
+    Dropped,
 }
 
 impl Hashing {
@@ -140,6 +151,9 @@ impl Md5Lane {
         let len = chunk.len();
         let enqueue = {
             let mut hashing = lock(&self.upload.hashing);
+            if hashing.standing != Standing::Sound {
+                return;
+            }
             hashing.add(chunk);
             let enqueue = !hashing.queued && !hashing.in_pass;
             hashing.queued |= enqueue;
@@ -163,7 +177,7 @@ impl Md5Lane {
         loop {
             let in_pass = {
                 let hashing = lock(&self.upload.hashing);
-                if hashing.broken {
+                if hashing.standing == Standing::Broken {
                     return Err(std::io::Error::other("an MD5 pass failed"));
                 }
                 if !hashing.in_pass && !hashing.has_waiting() {
@@ -189,6 +203,7 @@ impl Drop for Md5Lane {
             let mut hashing = lock(&self.upload.hashing);
             hashing.waiting = VecDeque::new();
             hashing.gathering = BytesMut::new();
+            hashing.standing = Standing::Dropped;
             hashing.queued
         };
         let mut queue = lock(&self.lanes.queue);
@@ -265,20 +280,36 @@ impl Md5Lanes {
             return false;
         }
         let finisher = finisher.and_then(|f| taken.iter().position(|t| Arc::ptr_eq(&t.upload, f)));
-        let share = share(&taken, finisher);
+        let share = share(&taken, finisher).next_multiple_of(64);
         for t in &mut taken {
-            t.budget = share;
+            // Whatever chunks come, no upload keeps more than PASS_SHARE waiting.
+            t.budget = share.max(t.waiting().saturating_sub(PASS_SHARE));
         }
         // A panic here would otherwise leave every upload in the pass waiting forever.
         let hashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.hash(&mut taken))).is_ok();
+        self.hand_back(taken, hashed);
+        true
+    }
+
+    /// Returns each upload's state and what the pass left of it (queued
+    /// again), and tells whoever waits for it.
+    fn hand_back(&self, taken: Vec<Taken>, hashed: bool) {
         for Taken { upload, state, mut pieces, .. } in taken {
             let mut hashing = lock(&upload.hashing);
             hashing.state = state;
-            // What this pass left comes before what arrived meanwhile.
-            pieces.append(&mut hashing.waiting);
-            hashing.waiting = pieces;
             hashing.in_pass = false;
-            hashing.broken |= !hashed;
+            if !hashed && hashing.standing == Standing::Sound {
+                hashing.standing = Standing::Broken;
+            }
+            if hashing.standing == Standing::Sound {
+                // What this pass left comes before what arrived meanwhile.
+                pieces.append(&mut hashing.waiting);
+                hashing.waiting = pieces;
+            } else {
+                // Nobody will read this digest: nothing of it waits any more.
+                hashing.waiting.clear();
+                hashing.gathering.clear();
+            }
             if hashing.has_waiting() {
                 hashing.queued = true;
                 let waiting = hashing.waiting.iter().map(Bytes::len).sum::<usize>() + hashing.gathering.len();
@@ -289,7 +320,6 @@ impl Md5Lanes {
             drop(hashing);
             upload.returned.notify_one();
         }
-        true
     }
 
     /// Runs the uploads side by side, each as far as its budget, in equal
@@ -501,17 +531,54 @@ mod tests {
         assert_eq!(lock(&lanes.queue).live, 0);
     }
 
-    #[tokio::test]
-    async fn bytes_waiting_past_pass_bytes_are_hashed_at_once() {
+    #[test]
+    fn an_upload_dropped_during_a_pass_is_not_put_back() {
         let lanes = Arc::new(Md5Lanes::default());
-        let (first, second) = (Md5Lane::on(&lanes), Md5Lane::on(&lanes));
-        let (a, b) = (body(7, PASS_BYTES / 2), body(8, PASS_BYTES / 2 + 10));
-        push_in_chunks(&first, &a, PASS_BYTES / 8);
-        push_in_chunks(&second, &b, PASS_BYTES / 8);
-        assert!(!lock(&first.upload.hashing).has_waiting());
-        assert_eq!(lock(&second.upload.hashing).waiting.iter().map(Bytes::len).collect::<Vec<_>>(), [10]);
-        assert_eq!(hex::encode(first.finish().await.unwrap()), expected(&a));
-        assert_eq!(hex::encode(second.finish().await.unwrap()), expected(&b));
+        let (kept, gone) = (Md5Lane::on(&lanes), Md5Lane::on(&lanes));
+        push_in_chunks(&gone, &body(21, PASS_SHARE / 2), PASS_SHARE / 4);
+        push_in_chunks(&kept, &body(22, PASS_SHARE / 2), PASS_SHARE / 4);
+        // A pass (as on another thread) takes both and hashes part of each;
+        // one upload goes away before the pass hands them back.
+        let uploads = {
+            let mut queue = lock(&lanes.queue);
+            queue.bytes = 0;
+            std::mem::take(&mut queue.uploads)
+        };
+        let mut taken: Vec<Taken> = uploads.into_iter().filter_map(take_waiting).collect();
+        for t in &mut taken {
+            t.budget = MIN_SHARE;
+        }
+        lanes.hash(&mut taken);
+        let upload = Arc::clone(&gone.upload);
+        drop(gone);
+        lanes.hand_back(taken, true);
+        assert!(!lock(&upload.hashing).has_waiting());
+        let queue = lock(&lanes.queue);
+        assert!(queue.uploads.iter().all(|u| Arc::ptr_eq(u, &kept.upload)));
+        assert_eq!(queue.bytes, PASS_SHARE / 2 - MIN_SHARE, "only the kept upload's rest waits");
+    }
+
+    #[tokio::test]
+    async fn what_waits_stays_bounded_beside_an_upload_that_trickles() {
+        let lanes = Arc::new(Md5Lanes::default());
+        let (fast, slow) = (Md5Lane::on(&lanes), Md5Lane::on(&lanes));
+        // Chunks larger than MIN_SHARE, and a neighbour that rarely has any.
+        let chunk = 1 << 20;
+        let (a, b) = (body(7, 5 * PASS_BYTES / 2), body(8, 16 * 1024 * 20));
+        let mut trickle = b.chunks(16 * 1024);
+        for (i, piece) in a.chunks(chunk).enumerate() {
+            fast.push(Bytes::copy_from_slice(piece));
+            if i % 4 == 0
+                && let Some(t) = trickle.next()
+            {
+                slow.push(Bytes::copy_from_slice(t));
+            }
+            let waiting = lock(&lanes.queue).bytes;
+            assert!(waiting < PASS_BYTES + chunk, "{waiting} bytes wait after chunk {i}");
+        }
+        trickle.for_each(|t| slow.push(Bytes::copy_from_slice(t)));
+        assert_eq!(hex::encode(fast.finish().await.unwrap()), expected(&a));
+        assert_eq!(hex::encode(slow.finish().await.unwrap()), expected(&b));
     }
 
     #[test]
