@@ -6,8 +6,8 @@
 //! AVX-512; eight 1 MiB bodies hash at ~6× the scalar rate). So a chunk is
 //! not hashed when it arrives: it waits in a queue shared by the region's
 //! uploads, and whoever needs a digest, or brings the queue to its share of
-//! [`PASS_BYTES`] or [`PASS_UPLOADS`], hashes everything waiting in one
-//! multi-buffer pass. There is no thread of its own and no hand-off: a pass
+//! [`PASS_BYTES`] or [`PASS_UPLOADS`], hashes what waits, a bounded share of
+//! each upload, in one multi-buffer pass. There is no thread of its own and no hand-off: a pass
 //! runs on a task that had hashing to do anyway.
 
 use std::collections::VecDeque;
@@ -109,6 +109,10 @@ impl Hashing {
 
     fn has_waiting(&self) -> bool {
         !self.waiting.is_empty() || !self.gathering.is_empty()
+    }
+
+    fn waiting_bytes(&self) -> usize {
+        self.waiting.iter().map(Bytes::len).sum::<usize>() + self.gathering.len()
     }
 }
 
@@ -312,10 +316,9 @@ impl Md5Lanes {
             }
             if hashing.has_waiting() {
                 hashing.queued = true;
-                let waiting = hashing.waiting.iter().map(Bytes::len).sum::<usize>() + hashing.gathering.len();
                 let mut queue = lock(&self.queue);
                 queue.uploads.push(Arc::clone(&upload));
-                queue.bytes += waiting;
+                queue.bytes += hashing.waiting_bytes();
             }
             drop(hashing);
             upload.returned.notify_one();
@@ -333,12 +336,14 @@ impl Md5Lanes {
                 // One stream is faster on the scalar compressor than in a lane.
                 &[only] => {
                     let alone = &mut taken[only];
-                    while alone.to_hash() > 0 {
+                    loop {
                         let n = alone.to_hash();
+                        if n == 0 {
+                            return;
+                        }
                         alone.state.update(&alone.pieces[0][..n]);
                         alone.advance(n);
                     }
-                    return;
                 }
                 _ => {}
             }

@@ -27,6 +27,11 @@ pub fn create_new(path: &Path) -> io::Result<std::fs::File> {
     std::fs::OpenOptions::new().write(true).create_new(true).mode(FILE_MODE).open(path)
 }
 
+/// Opens `path`, creating it readable and writable by its owner only.
+pub fn open_or_create(path: &Path) -> io::Result<std::fs::File> {
+    std::fs::OpenOptions::new().write(true).create(true).truncate(false).mode(FILE_MODE).open(path)
+}
+
 /// Narrows an existing file to 0600; a missing file is left alone.
 pub fn restrict_file(path: &Path) -> io::Result<()> {
     match restrict(path, FILE_MODE) {

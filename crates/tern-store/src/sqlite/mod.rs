@@ -81,21 +81,24 @@ impl SqliteMeta {
         &self.reader
     }
 
-    /// What a write to `bucket` runs once it has committed (or not): the
-    /// cache forgets the bucket.
-    fn forget(&self, bucket: &str) -> impl FnOnce() + Send + 'static {
+    /// A write to `bucket`'s row or documents: once it has committed (or
+    /// not), the cache forgets the bucket, in the writer task.
+    async fn write_to_bucket<T, F>(&self, bucket: &str, write: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> futures::future::BoxFuture<'c, StoreResult<T>> + Send + 'static,
+    {
         let (buckets, bucket) = (Arc::clone(&self.buckets), bucket.to_owned());
-        move || buckets.changed(&bucket)
+        self.writer.write_then(write, move || buckets.changed(&bucket)).await
     }
 }
 
 /// Locks `<path>-lock` (a file of its own: closing any other descriptor of
 /// the database would drop `SQLite`'s own locks on it), or says who holds it.
 fn lock_exclusively(path: &Path) -> StoreResult<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt as _;
     let mut name = path.as_os_str().to_owned();
     name.push("-lock");
-    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).mode(0o600).open(&name)?;
+    let file = crate::private::open_or_create(Path::new(&name))?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(std::io::Error::new(
@@ -116,11 +119,11 @@ fn audited(sql: String) -> sqlx::AssertSqlSafe<String> {
 #[async_trait]
 impl MetaStore for SqliteMeta {
     async fn create_bucket(&self, bucket: &BucketRecord) -> StoreResult<()> {
-        let bucket = bucket.clone();
-        let changed = self.forget(&bucket.name);
-        self.writer
-            .write_then(move |conn| Box::pin(async move { writes::create_bucket(conn, &bucket).await }), changed)
-            .await
+        let record = bucket.clone();
+        self.write_to_bucket(&bucket.name, move |conn| {
+            Box::pin(async move { writes::create_bucket(conn, &record).await })
+        })
+        .await
     }
 
     async fn get_bucket(&self, name: &str) -> StoreResult<Option<BucketRecord>> {
@@ -147,32 +150,24 @@ impl MetaStore for SqliteMeta {
     }
 
     async fn delete_bucket(&self, name: &str) -> StoreResult<Displaced> {
-        let changed = self.forget(name);
-        let name = name.to_owned();
-        self.writer
-            .write_then(move |conn| Box::pin(async move { writes::delete_bucket(conn, &name).await }), changed)
-            .await
+        let owned = name.to_owned();
+        self.write_to_bucket(name, move |conn| Box::pin(async move { writes::delete_bucket(conn, &owned).await })).await
     }
 
     async fn set_versioning(&self, name: &str, state: Versioning) -> StoreResult<()> {
-        let changed = self.forget(name);
-        let name = name.to_owned();
-        self.writer
-            .write_then(move |conn| Box::pin(async move { writes::set_versioning(conn, &name, state).await }), changed)
-            .await
+        let owned = name.to_owned();
+        self.write_to_bucket(name, move |conn| {
+            Box::pin(async move { writes::set_versioning(conn, &owned, state).await })
+        })
+        .await
     }
 
     async fn put_bucket_config(&self, bucket: &str, kind: &str, body: Option<&str>) -> StoreResult<()> {
-        let changed = self.forget(bucket);
-        let (bucket, kind, body) = (bucket.to_owned(), kind.to_owned(), body.map(str::to_owned));
-        self.writer
-            .write_then(
-                move |conn| {
-                    Box::pin(async move { writes::put_bucket_config(conn, &bucket, &kind, body.as_deref()).await })
-                },
-                changed,
-            )
-            .await
+        let (owned, kind, body) = (bucket.to_owned(), kind.to_owned(), body.map(str::to_owned));
+        self.write_to_bucket(bucket, move |conn| {
+            Box::pin(async move { writes::put_bucket_config(conn, &owned, &kind, body.as_deref()).await })
+        })
+        .await
     }
 
     async fn get_bucket_config(&self, bucket: &str, kind: &str) -> StoreResult<Option<String>> {

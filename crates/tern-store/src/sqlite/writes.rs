@@ -76,6 +76,9 @@ const INSERT_LATEST: &str = concat!(
     insert_row!()
 );
 
+// INSERT_LATEST names the null version as SQL text.
+const _: () = assert!(matches!(NULL_VERSION.as_bytes(), b"null"));
+
 /// The body of `put_version`, shared with `complete_upload`. Every round
 /// trip to the writer connection's thread costs two thread hand-offs, so a
 /// version is one (two when a precondition needs the current version read
@@ -96,7 +99,6 @@ pub(super) async fn insert_version(
         .await?;
         check_precondition(current.as_ref(), precondition)?;
     }
-    debug_assert_eq!(NULL_VERSION, "null", "INSERT_LATEST names the null version");
     let rows = insert_row(conn, v, true).await?;
     let mut displaced = Displaced::default();
     for replaced in returned(&rows, "parts")? {
